@@ -1,0 +1,165 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# spry's build.  What is built from which sources is listed in Kbuild; this
+# file only knows how.  `make help` lists the targets.
+#
+#   make            build everything into build/ (O=DIR: elsewhere)
+#   make V=1        show every command
+#   make SAN=1      build with ASan+UBSan (into build-san/ unless O= is set)
+
+include Kbuild
+
+SRC	:= $(CURDIR)
+ifeq ($(SAN),1)
+OUT	:= $(abspath $(if $(O),$(O),build-san))
+else
+OUT	:= $(abspath $(if $(O),$(O),build))
+endif
+
+ifeq ($(V),1)
+Q	:=
+msg	=
+else
+Q	:= @
+msg	= @printf '  %-9s %s\n' "$(1)" "$(patsubst $(OUT)/%,%,$(2))";
+MAKEFLAGS += --no-print-directory
+endif
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+CC	?= cc
+CLANG	?= clang
+BPFTOOL	?= bpftool
+AR	?= ar
+ARCH	:= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+CFLAGS	?= -O2 -g
+WFLAGS	:= -Wall -Wextra -Werror
+SANFLAGS := $(if $(filter 1,$(SAN)),-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+ALL_CFLAGS := $(CFLAGS) $(WFLAGS) $(SANFLAGS) -std=gnu11 -D_GNU_SOURCE -pthread \
+	-I$(SRC)/include -I$(SRC) -I$(OUT)/bpf $(EXTRA_CFLAGS)
+ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -pthread
+BPF_CFLAGS := -g -O2 --target=bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-I$(OUT)/bpf -I$(SRC)/bpf -I$(SRC)
+
+# Userspace objects mirror the source tree under $(OUT)/obj (and /pic for
+# the shared library).
+obj = $(patsubst %.c,$(OUT)/obj/%.o,$(1))
+pic = $(patsubst %.c,$(OUT)/pic/%.o,$(1))
+
+# Our libraries named in <prog>-libs become archives; the rest pass through.
+ourlibs = $(foreach l,$(1),$(if $(filter $(l),$(libs-y)),$(OUT)/lib$(l).a))
+syslibs = $(filter-out $(libs-y),$(1))
+skels   = $(foreach s,$(1),$(OUT)/bpf/$(s).skel.h)
+
+BPF_OBJS   := $(foreach b,$(bpf-y),$(OUT)/bpf/$(b).bpf.o)
+BPF_SKELS  := $(call skels,$(bpf-y))
+LIBS       := $(foreach l,$(libs-y),$(OUT)/lib$(l).a) $(OUT)/libspry.so
+PROGS      := $(foreach p,$(progs-y),$(OUT)/$(p))
+EXAMPLES   := $(foreach e,$(examples-y),$(OUT)/examples/$(e))
+SELFTESTS  := $(foreach t,$(selftests-y),$(OUT)/selftests/$(t))
+BENCHES    := $(foreach b,$(benches-y),$(OUT)/bench/$(b))
+
+.PHONY: all bpf libs progs examples selftests bench-progs check check-san \
+	bench demo clean help deps
+all: bpf libs progs examples
+
+bpf: $(BPF_OBJS) $(BPF_SKELS)
+libs: $(LIBS)
+progs: $(PROGS)
+examples: $(EXAMPLES)
+selftests: all $(SELFTESTS)
+bench-progs: all $(BENCHES)
+
+# --- BPF --------------------------------------------------------------------
+$(OUT)/bpf/vmlinux.h:
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+BPF_HDRS := $(wildcard $(SRC)/bpf/*.h)
+
+define bpf_rule
+$(OUT)/bpf/$(1).bpf.o: $(SRC)/$($(1)-y) $(BPF_HDRS) $(OUT)/bpf/vmlinux.h
+	$$(call msg,BPF,$$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $$< -o $$@
+$(OUT)/bpf/$(1).skel.h: $(OUT)/bpf/$(1).bpf.o
+	$$(call msg,GEN-SKEL,$$@)
+	$(Q)$(BPFTOOL) gen skeleton $$< name $(1) > $$@
+endef
+$(foreach b,$(bpf-y),$(eval $(call bpf_rule,$(b))))
+
+# --- userspace objects -----------------------------------------------------
+# Every object may include any skeleton: they are cheap, and this keeps
+# the dependency lists in Kbuild alone.
+$(OUT)/obj/%.o: $(SRC)/%.c | $(BPF_SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(OUT)/pic/%.o: $(SRC)/%.c
+	$(call msg,CC-PIC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -DSPRY_BUILD_SHARED -MMD -MP -c $< -o $@
+
+define lib_rule
+$(OUT)/lib$(1).a: $(call obj,$($(1)-y))
+	$$(call msg,AR,$$@)
+	$(Q)rm -f $$@ && $(AR) rcs $$@ $$^
+endef
+$(foreach l,$(libs-y),$(eval $(call lib_rule,$(l))))
+
+$(OUT)/libspry.so: $(call pic,$(spry-y))
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libspry.so.$(SPRY_SOVERSION) $^ -o $@
+SPRY_SOVERSION := 1
+
+# prog_rule(name, output path)
+define prog_rule
+$(2): $(call obj,$($(1)-y)) $(call ourlibs,$($(1)-libs)) | $(call skels,$($(1)-skel))
+	$$(call msg,LD,$$@)
+	$(Q)mkdir -p $$(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) $(call obj,$($(1)-y)) $(call ourlibs,$($(1)-libs)) \
+		$(call syslibs,$($(1)-libs)) -o $$@
+endef
+$(foreach p,$(progs-y),$(eval $(call prog_rule,$(p),$(OUT)/$(p))))
+$(foreach e,$(examples-y),$(eval $(e)-libs ?= spry))
+$(foreach e,$(examples-y),$(eval $(call prog_rule,$(e),$(OUT)/examples/$(e))))
+$(foreach t,$(selftests-y),$(eval $(call prog_rule,$(t),$(OUT)/selftests/$(t))))
+$(foreach b,$(benches-y),$(eval $(call prog_rule,$(b),$(OUT)/bench/$(b))))
+
+-include $(shell find $(OUT)/obj $(OUT)/pic -name '*.d' 2>/dev/null)
+
+# --- top-level jobs ----------------------------------------------------------
+deps:
+	$(Q)$(SRC)/scripts/install-deps.sh
+
+check: selftests
+	$(Q)OUT=$(OUT) $(SRC)/selftests/run_tests.sh
+
+check-san:
+	$(Q)$(MAKE) SAN=1 check
+
+bench: bench-progs
+	$(Q)OUT=$(OUT) $(SRC)/bench/run.sh
+
+demo: all
+	$(Q)OUT=$(OUT) $(SRC)/scripts/demo.sh
+
+clean:
+	$(call msg,CLEAN,$(OUT))
+	$(Q)rm -rf $(OUT)
+
+help:
+	@echo 'spry build targets (what is built from what: Kbuild)'
+	@echo '  all          BPF objects + skeletons, libspry (.a/.so), spry, spryd, examples'
+	@echo '  bpf libs progs examples   parts of all'
+	@echo '  selftests    build the selftests'
+	@echo '  check        build and run the selftests (TAP); as root'
+	@echo '  check-san    the same under ASan+UBSan'
+	@echo '  bench        build and run the benchmarks under bench/'
+	@echo '  demo         load spry, start spryd and a demo chain'
+	@echo '  deps         install the Debian packages spry needs'
+	@echo '  clean        remove $(OUT)'
+	@echo 'variables: V=1 verbose, O=DIR out-of-tree, SAN=1 sanitizers, CC, CLANG, BPFTOOL'

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * spryd's control protocol: a unix SOCK_SEQPACKET socket (default
+ * SPRY_CTL_SOCK_DEFAULT).  One message per datagram, each starting with
+ * struct spry_ctl_hdr; every length is checked against the datagram size.
+ * Used by fn-runtime (registration) and by clients (invoke).
+ *
+ *   HELLO          ->  HELLO_ACK  (the TCP port functions connect to)
+ *   REGISTER + fd  ->  REG_ACK + pool fd     (fd: the function's TCP socket)
+ *   INVOKE         ->  RESULT                (request entry; payload inline)
+ *
+ * Closing the control connection deregisters every instance it registered.
+ */
+#ifndef SPRY_PROTO_H
+#define SPRY_PROTO_H
+
+#include <stdint.h>
+
+#include "bpf/maps.h"
+
+#define SPRY_CTL_MAGIC		0x53505259u	/* "SPRY" */
+#define SPRY_CTL_MAX_MSG	(256 * 1024)	/* largest control datagram */
+
+enum spry_ctl_type {
+	SPRY_CTL_HELLO		= 1,
+	SPRY_CTL_HELLO_ACK	= 2,
+	SPRY_CTL_REGISTER	= 3,
+	SPRY_CTL_REG_ACK	= 4,
+	SPRY_CTL_INVOKE		= 5,
+	SPRY_CTL_RESULT		= 6,
+};
+
+struct spry_ctl_hdr {
+	uint32_t	magic;		/* SPRY_CTL_MAGIC */
+	uint16_t	type;		/* enum spry_ctl_type */
+	uint16_t	version;	/* SPRY_ABI_VERSION */
+	uint32_t	len;		/* bytes after this header */
+	int32_t		status;		/* replies: 0 or -errno */
+};
+_Static_assert(sizeof(struct spry_ctl_hdr) == 16, "spry_ctl_hdr size");
+
+struct spry_ctl_hello_ack {
+	uint16_t	tcp_port;	/* 127.0.0.1 port to connect() to */
+	uint16_t	pad;
+	uint32_t	abi;		/* SPRY_ABI_VERSION */
+};
+_Static_assert(sizeof(struct spry_ctl_hello_ack) == 8, "hello_ack size");
+
+/* REGISTER carries the connected TCP socket as SCM_RIGHTS. */
+struct spry_ctl_register {
+	char		chain[SPRY_NAME_LEN];
+	char		fn[SPRY_NAME_LEN];
+	uint32_t	flags;		/* reserved, 0 */
+	uint32_t	pad;
+};
+_Static_assert(sizeof(struct spry_ctl_register) == 72, "register size");
+
+/* REG_ACK carries the chain's pool fd as SCM_RIGHTS when status is 0. */
+struct spry_ctl_reg_ack {
+	uint16_t	chain;		/* chain id */
+	uint16_t	fn;		/* fn id */
+	uint16_t	inst;		/* instance id */
+	uint16_t	pad;
+	uint64_t	pool_size;
+};
+_Static_assert(sizeof(struct spry_ctl_reg_ack) == 16, "reg_ack size");
+
+/* INVOKE: payload follows. */
+struct spry_ctl_invoke {
+	char		chain[SPRY_NAME_LEN];
+	uint64_t	key;		/* routing key (0: none) */
+	uint32_t	flags;		/* SPRY_DF_STICKY allowed */
+	uint32_t	len;		/* payload bytes that follow */
+};
+_Static_assert(sizeof(struct spry_ctl_invoke) == 48, "invoke size");
+
+/* RESULT: hdr.status 0 or -errno (spryd side); desc status and payload. */
+struct spry_ctl_result {
+	uint64_t	req_id;
+	uint32_t	status;		/* enum spry_status of the descriptor */
+	uint32_t	len;		/* payload bytes that follow */
+	uint64_t	latency_ns;	/* origin in to origin out */
+};
+_Static_assert(sizeof(struct spry_ctl_result) == 24, "result size");
+
+#endif /* SPRY_PROTO_H */

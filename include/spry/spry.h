@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * libspry: the library a spry function links.
+ *
+ *   - the pool (shm/): a chain's shared buffer pool, named by offsets;
+ *   - the runtime (fn-runtime/): register with spryd, sleep until
+ *     descriptors arrive, run a handler on each payload in place, send on.
+ *
+ * Conventions (libbpf's): functions returning int give 0 or -errno;
+ * functions returning a pointer give NULL and set errno.
+ */
+#ifndef SPRY_SPRY_H
+#define SPRY_SPRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bpf/maps.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SPRY_BUILD_SHARED)
+#define SPRY_API __attribute__((visibility("default")))
+#else
+#define SPRY_API
+#endif
+
+/* ------------------------------------------------------------------ pool */
+
+#define SPRY_POOL_MAGIC		0x4c4f4f5059525053ULL	/* "SPRYPOOL" */
+#define SPRY_POOL_VERSION	1
+#define SPRY_POOL_MAX_BUFS	(1u << 20)
+#define SPRY_POOL_MIN_BUF	64u
+#define SPRY_POOL_MAX_BUF	(64u << 20)
+
+struct spry_pool;
+
+struct spry_pool_opts {
+	uint32_t	buf_size;	/* bytes per buffer (rounded up to 64) */
+	uint32_t	n_bufs;		/* number of buffers */
+	uint32_t	large_size;	/* bytes per large buffer (0: none) */
+	uint32_t	n_large;	/* number of large buffers */
+	uid_t		uid;		/* owner of the pool file */
+	gid_t		gid;
+	int		no_huge;	/* 1: skip hugetlbfs, use memfd */
+};
+
+/* What backs a pool. */
+enum spry_pool_backing {
+	SPRY_POOL_HUGETLBFS	= 1,	/* a file on hugetlbfs */
+	SPRY_POOL_MEMFD_HUGE	= 2,	/* memfd with MFD_HUGETLB */
+	SPRY_POOL_MEMFD		= 3,	/* plain memfd (4 KiB pages) */
+};
+
+/* A buffer handed out by the pool. */
+struct spry_buf {
+	uint64_t	off;		/* offset of the buffer in the pool */
+	uint32_t	cap;		/* its capacity */
+	uint32_t	gen;		/* generation: pass back to free */
+};
+
+struct spry_pool_stats {
+	uint64_t	size;		/* bytes mapped */
+	uint32_t	buf_size;
+	uint32_t	n_bufs;
+	uint32_t	n_free;
+	uint32_t	large_size;
+	uint32_t	n_large;
+	uint32_t	n_large_free;
+	uint32_t	backing;	/* enum spry_pool_backing */
+	uint32_t	pad;
+};
+
+/*
+ * Create a pool.  With @dir (a hugetlbfs mount) and hugepages to spare the
+ * pool is the file @dir/@name (mode 0600, owned by opts->uid/gid); else a
+ * memfd (hugetlb if it can, else 4 KiB pages).  The backing is reported by
+ * spry_pool_stats().
+ */
+SPRY_API struct spry_pool *spry_pool_create(const char *dir, const char *name,
+					    const struct spry_pool_opts *opts);
+/* Map a pool from an fd received from spryd (the fd is the capability). */
+SPRY_API struct spry_pool *spry_pool_attach(int fd);
+/* Open an existing pool file by path (spryd after a restart). */
+SPRY_API struct spry_pool *spry_pool_open(const char *path);
+SPRY_API void spry_pool_close(struct spry_pool *pool);
+/* Unlink the pool's file, if it has one.  0 or -errno. */
+SPRY_API int spry_pool_unlink(struct spry_pool *pool);
+SPRY_API int spry_pool_fd(const struct spry_pool *pool);
+SPRY_API uint64_t spry_pool_size(const struct spry_pool *pool);
+
+/*
+ * Take a buffer of at least @min_size bytes (a regular one when it fits,
+ * else a large one), tagged with @tag (the request id that owns it).
+ * Lock-free; safe from any process mapping the pool.  -ENOSPC when none is
+ * free, -EMSGSIZE when @min_size is over the largest buffer size.
+ */
+SPRY_API int spry_pool_alloc(struct spry_pool *pool, uint32_t min_size,
+			     uint64_t tag, struct spry_buf *buf);
+/*
+ * Give a buffer back.  @gen must match the buffer's current generation:
+ * a stale or double free is refused with -ESTALE; a bad offset -EINVAL.
+ */
+SPRY_API int spry_pool_free(struct spry_pool *pool, uint64_t off, uint32_t gen);
+/* Free every buffer tagged @tag (a request that will not come back).
+ * Returns how many were freed. */
+SPRY_API int spry_pool_reclaim(struct spry_pool *pool, uint64_t tag);
+/* Free every allocated buffer whose tag @is_live does not accept. */
+SPRY_API int spry_pool_reclaim_if(struct spry_pool *pool,
+				  int (*is_live)(uint64_t tag, void *ctx), void *ctx);
+/*
+ * Pointer to [@off, @off + @len) if that range is inside one buffer of the
+ * pool's data area, else NULL (errno EFAULT).  Every offset and length that
+ * arrives in a descriptor goes through here.
+ */
+SPRY_API void *spry_pool_ptr(const struct spry_pool *pool, uint64_t off, uint64_t len);
+SPRY_API int spry_pool_stats(const struct spry_pool *pool, struct spry_pool_stats *st);
+
+/* --------------------------------------------------------------- runtime */
+
+struct spry_req;
+
+/*
+ * A handler runs once per request.  It reads the payload and writes the
+ * response, in place or into a bigger buffer (spry_req_resize).  Return 0,
+ * or -errno to fail the request (it goes back to the origin with
+ * SPRY_ST_FN_ERROR).
+ */
+typedef int (*spry_handler_t)(struct spry_req *req, void *user);
+
+/* Request payload (after the metadata). */
+SPRY_API void *spry_req_data(struct spry_req *req, size_t *len);
+/* Room for the response in the current buffer, from the payload start. */
+SPRY_API size_t spry_req_room(const struct spry_req *req);
+/* Set the response length (<= spry_req_room()).  0 or -EMSGSIZE. */
+SPRY_API int spry_req_set_len(struct spry_req *req, size_t len);
+/*
+ * Make room for @len response bytes: in place when it fits, else a
+ * bigger buffer from the pool, with the payload copied.  Returns the new
+ * payload pointer, or NULL (errno ENOSPC/EMSGSIZE).
+ */
+SPRY_API void *spry_req_resize(struct spry_req *req, size_t len);
+/* Metadata value for @key (NULL when absent); see docs/DESIGN.md. */
+SPRY_API const char *spry_req_meta(const struct spry_req *req, const char *key,
+				   size_t *len);
+SPRY_API uint64_t spry_req_id(const struct spry_req *req);
+SPRY_API const struct spry_desc *spry_req_desc(const struct spry_req *req);
+
+struct spry_fn_opts {
+	const char	*chain;		/* chain name */
+	const char	*fn;		/* function name within the chain */
+	const char	*sock_path;	/* spryd's control socket (NULL: default) */
+	unsigned int	batch;		/* descriptors per wake-up (0: 64) */
+	int		quiet;		/* no log lines on stderr */
+};
+
+#define SPRY_CTL_SOCK_DEFAULT	"/run/spry/spryd.sock"
+
+/*
+ * Register with spryd, then handle requests until SIGTERM or SIGINT
+ * (which finish the batch in hand, deregister and return 0).
+ */
+SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler,
+			 void *user);
+
+/* Parse the common function command line (--chain, --fn, --sock, --batch). */
+SPRY_API int spry_fn_opts_parse(struct spry_fn_opts *opts, int argc, char **argv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SPRY_SPRY_H */

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * libsprycore: what the loader (spry) and the daemon (spryd) share.
+ * Pinned maps, the pin-directory lock, chain and function records, names.
+ * Internal: never installed, never linked by functions.
+ *
+ * Conventions: int functions return 0 or -errno; pointer functions return
+ * NULL and set errno.
+ */
+#ifndef SPRY_CORE_H
+#define SPRY_CORE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <linux/types.h>
+
+#include "bpf/maps.h"
+
+/* File descriptors of every pinned map, -1 when not open. */
+struct spry_maps {
+	int	socks;
+	int	senders;
+	int	chains;
+	int	fns;
+	int	auth;
+	int	inst;
+	int	verdicts;
+	int	fn_stats;
+	int	reqloc;
+	int	events;
+	char	dir[PATH_MAX];
+};
+
+/* Pin directory: @override, else $SPRY_PIN_DIR, else SPRY_PIN_DIR_DEFAULT. */
+const char *spry_pin_dir(const char *override);
+/* Mount bpffs on the pin directory's bpffs root if needed; mkdir -p 0700. */
+int spry_bpffs_ensure(const char *dir);
+/* flock(@how) the pin directory (created if missing); returns the fd. */
+int spry_pin_lock(const char *dir, int how);
+void spry_pin_unlock(int fd);
+
+/* Open every pinned map of a loaded spry; -ENOENT when not loaded. */
+int spry_maps__open(struct spry_maps *m, const char *dir);
+void spry_maps__close(struct spry_maps *m);
+
+/* A chain as written by `spry chain add` and `spry apply`. */
+struct spry_chain_spec {
+	char	name[SPRY_NAME_LEN];
+	__u32	uid;
+	__u32	buf_size;		/* 0: default */
+	__u32	n_bufs;			/* 0: default */
+	__u32	max_inflight;		/* 0: default */
+	__u32	deadline_ms;		/* 0: default */
+	__u32	n_hops;
+	char	hops[SPRY_MAX_HOPS][SPRY_NAME_LEN];
+	__u32	n_extra;		/* functions reachable only by calls */
+	char	extra[SPRY_MAX_HOPS][SPRY_NAME_LEN];
+	__u32	n_allow;		/* extra hand-offs (calls) */
+	char	allow[SPRY_MAX_HOPS * 2][2][SPRY_NAME_LEN];
+	__u32	idempotent_mask;	/* bit i: hops[i] may be retried */
+};
+
+#define SPRY_DEF_BUF_SIZE	4096
+#define SPRY_DEF_N_BUFS		1024
+#define SPRY_DEF_MAX_INFLIGHT	256
+#define SPRY_DEF_DEADLINE_MS	5000
+
+/* Chains.  -ENOENT when absent. */
+int spry_chain__lookup(const struct spry_maps *m, const char *name, __u16 *id,
+		       struct spry_chain *chain);
+int spry_chain__get(const struct spry_maps *m, __u16 id, struct spry_chain *chain);
+/*
+ * Add or replace a chain: ids for the chain and its functions, the
+ * consecutive hand-offs (origin -> hop0 -> ... -> origin) and the spec's
+ * calls authorized.  Idempotent for an identical spec.  Caller holds the
+ * pin lock.
+ */
+int spry_chain__add(struct spry_maps *m, const struct spry_chain_spec *spec, __u16 *id);
+/* Remove a chain, its functions and its authorizations. */
+int spry_chain__del(struct spry_maps *m, const char *name);
+
+/* Functions.  -ENOENT when absent. */
+int spry_fn__lookup(const struct spry_maps *m, __u16 chain, const char *name,
+		    __u16 *id, struct spry_fn *fn);
+int spry_fn__get(const struct spry_maps *m, __u16 id, struct spry_fn *fn);
+int spry_fn__put(const struct spry_maps *m, __u16 id, const struct spry_fn *fn);
+
+/* Authorization of a hand-off within a chain (to 0 = origin). */
+int spry_auth__set(const struct spry_maps *m, __u16 chain, __u16 from, __u16 to,
+		   bool allow);
+
+/* Instance state (fn, inst). */
+int spry_inst__get(const struct spry_maps *m, __u16 fn, __u16 inst,
+		   struct spry_inst_state *st);
+int spry_inst__put(const struct spry_maps *m, __u16 fn, __u16 inst,
+		   const struct spry_inst_state *st);
+
+/* Sum a per-CPU counter array entry. */
+int spry_verdicts__read(const struct spry_maps *m, __u64 out[SPRY_V_MAX]);
+int spry_fn_stats__read(const struct spry_maps *m, __u16 fn, struct spry_fn_stats *out);
+
+/* Names. */
+const char *spry_verdict_name(unsigned int v);
+const char *spry_status_name(unsigned int s);
+/* [A-Za-z0-9_.-]{1,31}: 0 or -EINVAL. */
+int spry_name_check(const char *name);
+
+#endif /* SPRY_CORE_H */
