@@ -49,13 +49,13 @@ obj = $(patsubst %.c,$(OUT)/obj/%.o,$(1))
 pic = $(patsubst %.c,$(OUT)/pic/%.o,$(1))
 
 # Our libraries named in <prog>-libs become archives; the rest pass through.
-ourlibs = $(foreach l,$(1),$(if $(filter $(l),$(libs-y)),$(OUT)/lib$(l).a))
+ourlibs = $(foreach l,$(1),$(if $(filter $(l),$(libs-y)),$(OUT)/$(l).a))
 syslibs = $(filter-out $(libs-y),$(1))
 skels   = $(foreach s,$(1),$(OUT)/bpf/$(s).skel.h)
 
 BPF_OBJS   := $(foreach b,$(bpf-y),$(OUT)/bpf/$(b).bpf.o)
 BPF_SKELS  := $(call skels,$(bpf-y))
-LIBS       := $(foreach l,$(libs-y),$(OUT)/lib$(l).a) $(OUT)/libspry.so
+LIBS       := $(foreach l,$(libs-y),$(OUT)/$(l).a) $(OUT)/libspry.so
 PROGS      := $(foreach p,$(progs-y),$(OUT)/$(p))
 EXAMPLES   := $(foreach e,$(examples-y),$(OUT)/examples/$(e))
 SELFTESTS  := $(foreach t,$(selftests-y),$(OUT)/selftests/$(t))
@@ -104,13 +104,13 @@ $(OUT)/pic/%.o: $(SRC)/%.c
 	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -DSPRY_BUILD_SHARED -MMD -MP -c $< -o $@
 
 define lib_rule
-$(OUT)/lib$(1).a: $(call obj,$($(1)-y))
+$(OUT)/$(1).a: $(call obj,$($(1)-y))
 	$$(call msg,AR,$$@)
 	$(Q)rm -f $$@ && $(AR) rcs $$@ $$^
 endef
 $(foreach l,$(libs-y),$(eval $(call lib_rule,$(l))))
 
-$(OUT)/libspry.so: $(call pic,$(spry-y))
+$(OUT)/libspry.so: $(call pic,$(libspry-y))
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libspry.so.$(SPRY_SOVERSION) $^ -o $@
 SPRY_SOVERSION := 1
@@ -124,7 +124,7 @@ $(2): $(call obj,$($(1)-y)) $(call ourlibs,$($(1)-libs)) | $(call skels,$($(1)-s
 		$(call syslibs,$($(1)-libs)) -o $$@
 endef
 $(foreach p,$(progs-y),$(eval $(call prog_rule,$(p),$(OUT)/$(p))))
-$(foreach e,$(examples-y),$(eval $(e)-libs ?= spry))
+$(foreach e,$(examples-y),$(eval $(e)-libs ?= libspry))
 $(foreach e,$(examples-y),$(eval $(call prog_rule,$(e),$(OUT)/examples/$(e))))
 $(foreach t,$(selftests-y),$(eval $(call prog_rule,$(t),$(OUT)/selftests/$(t))))
 $(foreach b,$(benches-y),$(eval $(call prog_rule,$(b),$(OUT)/bench/$(b))))

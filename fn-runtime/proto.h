@@ -83,4 +83,24 @@ struct spry_ctl_result {
 };
 _Static_assert(sizeof(struct spry_ctl_result) == 24, "result size");
 
+/*
+ * Helpers (fn-runtime/proto.c, in libspry; used by spryd too).
+ *
+ * spry_ctl_send: one datagram = header{type, status, len} + @body[@len],
+ * with @pass_fd as SCM_RIGHTS when >= 0.  0 or -errno.
+ *
+ * spry_ctl_recv: receive one datagram into @buf (@size bytes), validate the
+ * header (magic, version, len == bytes received - header), and return the
+ * body length (>= 0) or -errno (-EPROTO for a malformed message, -EMSGSIZE
+ * when truncated, -ECONNRESET/0-length on EOF: returns -ENOTCONN).
+ * *@hdr gets the header; *@recv_fd gets a passed fd or -1 (extra fds are
+ * closed; @recv_fd NULL closes any).  Uses MSG_CMSG_CLOEXEC.
+ */
+int spry_ctl_send(int sock, uint16_t type, int32_t status, const void *body,
+		  uint32_t len, int pass_fd);
+int spry_ctl_recv(int sock, void *buf, uint32_t size, struct spry_ctl_hdr *hdr,
+		  int *recv_fd);
+/* Connect a SOCK_SEQPACKET socket to @path (NULL: default).  fd or -errno. */
+int spry_ctl_connect(const char *path);
+
 #endif /* SPRY_PROTO_H */

@@ -169,6 +169,28 @@ SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler
 /* Parse the common function command line (--chain, --fn, --sock, --batch). */
 SPRY_API int spry_fn_opts_parse(struct spry_fn_opts *opts, int argc, char **argv);
 
+/* ---------------------------------------------------------------- client */
+
+/*
+ * A client of spryd's request entry (control socket INVOKE): tests,
+ * benchmarks, `spry invoke`.  One request at a time per client; open one
+ * per thread for concurrency.
+ */
+struct spry_client;
+
+SPRY_API struct spry_client *spry_client_open(const char *sock_path);
+SPRY_API void spry_client_close(struct spry_client *c);
+/*
+ * Run @chain on @in; the response payload goes to @out (up to @out_cap
+ * bytes; -EMSGSIZE if larger), its length to *@out_len and the
+ * descriptor's enum spry_status to *@status.  0 when a result came back
+ * (check *status), else -errno (spryd refused: -ENOENT unknown chain,
+ * -EBUSY in-flight bound, -ETIMEDOUT deadline, -ECONNRESET instance died).
+ */
+SPRY_API int spry_client_invoke(struct spry_client *c, const char *chain,
+				const void *in, size_t in_len, void *out,
+				size_t out_cap, size_t *out_len, uint32_t *status);
+
 #ifdef __cplusplus
 }
 #endif
