@@ -36,7 +36,9 @@ ARCH	:= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 CFLAGS	?= -O2 -g
 WFLAGS	:= -Wall -Wextra -Werror
-SANFLAGS := $(if $(filter 1,$(SAN)),-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+# (a literal comma would end $(if)'s then-part: spell it $(comma))
+comma	:= ,
+SANFLAGS := $(if $(filter 1,$(SAN)),-fsanitize=address$(comma)undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
 ALL_CFLAGS := $(CFLAGS) $(WFLAGS) $(SANFLAGS) -std=gnu11 -D_GNU_SOURCE -pthread \
 	-I$(SRC)/include -I$(SRC) -I$(OUT)/bpf $(EXTRA_CFLAGS)
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -pthread
