@@ -1,0 +1,1455 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * test_router: the SK_MSG router (bpf/skmsg_route.c) against real loopback
+ * TCP sockets in a private network namespace, with the maps in a private
+ * pin directory.  Every case checks where the descriptor arrives (or that it
+ * does not) and the exact change of the verdict counters.
+ *
+ * Topology: "origin" and "instance" sockets are the registered ends A of
+ * connected TCP pairs (A, B); B stands for spryd's end and is where a
+ * FALLBACK descriptor shows up.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpf/maps.h"
+#include "skmsg_route.skel.h"
+#include "selftests/tap.h"
+
+#define DSZ		((int)sizeof(struct spry_desc))
+#define POOL_SIZE	(1ULL << 20)
+#define WAIT_MS		1000
+
+/* Chains and functions of the test. */
+#define C1	1	/* F1 -> F2 -> F3, F1 may call G */
+#define C2	2	/* F4 */
+#define F1	10
+#define F2	11
+#define F3	12
+#define G	13
+#define F4	20
+
+struct inst {
+	int	a;		/* registered end: the function's (or origin's) */
+	int	b;		/* its TCP peer: spryd's end */
+	__u16	chain;
+	__u16	fn;
+	__u16	inst;
+	__u8	role;
+	bool	storage;	/* sender storage written */
+};
+
+static struct skmsg_route *skel;
+static int m_socks, m_senders, m_chains, m_fns, m_auth, m_inst;
+static int m_verdicts, m_stats, m_reqloc;
+static struct ring_buffer *rb;
+static int listen_fd = -1;
+static struct sockaddr_in laddr;
+static int ncpus;
+static void *percpu_buf;
+static char pin_dir[64];
+
+static struct spry_event last_ev;
+static int n_events;
+static int n_drops;		/* drops the test caused: one event each */
+
+static const char *const vnames[SPRY_V_MAX] = {
+	"FORWARD", "CALL", "REPLY", "DONE", "ERROR", "NO_INSTANCE",
+	"NO_CHAIN", "NO_CALLER", "FALLBACK", "DROP_SHORT", "DROP_VERSION",
+	"DROP_SENDER", "DROP_CHAIN", "DROP_HOP", "DROP_AUTH", "DROP_BOUNDS",
+};
+
+static const char *vname(__u32 v)
+{
+	return v < SPRY_V_MAX ? vnames[v] : "?";
+}
+
+/* ------------------------------------------------------------ maps */
+
+static int verdicts_read(__u64 out[SPRY_V_MAX])
+{
+	__u64 *vals = percpu_buf;
+	__u32 v;
+	int cpu;
+
+	for (v = 0; v < SPRY_V_MAX; v++) {
+		if (bpf_map_lookup_elem(m_verdicts, &v, vals))
+			return -errno;
+		out[v] = 0;
+		for (cpu = 0; cpu < ncpus; cpu++)
+			out[v] += vals[cpu];
+	}
+	return 0;
+}
+
+/* The verdict counters moved by exactly @want since @before. */
+static bool verdicts_expect(const __u64 before[SPRY_V_MAX],
+			    const __u64 want[SPRY_V_MAX])
+{
+	__u64 now[SPRY_V_MAX];
+	bool ok = true;
+	__u32 i;
+
+	if (verdicts_read(now)) {
+		tap_diag("reading verdicts: %s", strerror(errno));
+		return false;
+	}
+	for (i = 0; i < SPRY_V_MAX; i++) {
+		if (now[i] - before[i] != want[i]) {
+			tap_diag("verdict %s moved by %llu, expected %llu", vname(i),
+				 (unsigned long long)(now[i] - before[i]),
+				 (unsigned long long)want[i]);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+/* Moved by @n on @v and @n2 on @v2 (SPRY_V_MAX: none), nowhere else. */
+static bool verdicts_moved2(const __u64 before[SPRY_V_MAX], __u32 v, __u64 n,
+			    __u32 v2, __u64 n2)
+{
+	__u64 want[SPRY_V_MAX] = {};
+
+	if (v < SPRY_V_MAX)
+		want[v] += n;
+	if (v2 < SPRY_V_MAX)
+		want[v2] += n2;
+	return verdicts_expect(before, want);
+}
+
+static bool verdicts_moved(const __u64 before[SPRY_V_MAX], __u32 v, __u64 n)
+{
+	return verdicts_moved2(before, v, n, SPRY_V_MAX, 0);
+}
+
+static int fn_stats_read(__u16 fn, struct spry_fn_stats *out)
+{
+	struct spry_fn_stats *vals = percpu_buf;
+	__u32 key = fn;
+	int cpu;
+
+	memset(out, 0, sizeof(*out));
+	if (bpf_map_lookup_elem(m_stats, &key, vals))
+		return -errno;
+	for (cpu = 0; cpu < ncpus; cpu++) {
+		out->delivered += vals[cpu].delivered;
+		out->sent += vals[cpu].sent;
+		out->errors += vals[cpu].errors;
+		out->dropped += vals[cpu].dropped;
+	}
+	return 0;
+}
+
+static int inst_get(__u16 fn, __u16 inst, struct spry_inst_state *st)
+{
+	__u32 key = (__u32)fn * SPRY_MAX_INST + inst;
+
+	return bpf_map_lookup_elem(m_inst, &key, st) ? -errno : 0;
+}
+
+static __s32 inflight(const struct inst *x)
+{
+	struct spry_inst_state st;
+
+	if (inst_get(x->fn, x->inst, &st))
+		return INT32_MIN;
+	return st.inflight;
+}
+
+static int chain_put(__u16 id, const __u16 *hops, int n_hops, bool active)
+{
+	struct spry_chain c = {
+		.flags = active ? SPRY_CF_ACTIVE : 0,
+		.pool_size = POOL_SIZE,
+		.buf_size = 4096,
+		.n_bufs = POOL_SIZE / 4096,
+		.max_inflight = 256,
+		.deadline_ms = 5000,
+		.n_hops = n_hops,
+	};
+	__u32 key = id;
+
+	memcpy(c.hops, hops, n_hops * sizeof(*hops));
+	snprintf(c.name, sizeof(c.name), "chain%u", id);
+	return bpf_map_update_elem(m_chains, &key, &c, BPF_ANY) ? -errno : 0;
+}
+
+static int chain_set_active(__u16 id, bool active)
+{
+	struct spry_chain c;
+	__u32 key = id;
+
+	if (bpf_map_lookup_elem(m_chains, &key, &c))
+		return -errno;
+	c.flags = active ? SPRY_CF_ACTIVE : 0;
+	return bpf_map_update_elem(m_chains, &key, &c, BPF_ANY) ? -errno : 0;
+}
+
+static int fn_put(__u16 id, __u16 chain, const struct inst *const *xs, int n)
+{
+	struct spry_fn f = {
+		.flags = SPRY_FF_ACTIVE,
+		.chain = chain,
+		.n_inst = n,
+	};
+	__u32 key = id;
+	int i;
+
+	for (i = 0; i < n; i++)
+		f.inst[i] = xs[i]->inst;
+	snprintf(f.name, sizeof(f.name), "fn%u", id);
+	return bpf_map_update_elem(m_fns, &key, &f, BPF_ANY) ? -errno : 0;
+}
+
+static int auth_set(__u16 chain, __u16 from, __u16 to, bool allow)
+{
+	struct spry_auth_key key = { .chain = chain, .from = from, .to = to };
+	__u32 one = 1;
+
+	if (allow)
+		return bpf_map_update_elem(m_auth, &key, &one, BPF_ANY) ? -errno : 0;
+	return bpf_map_delete_elem(m_auth, &key) ? -errno : 0;
+}
+
+static bool sender_quarantined(const struct inst *x)
+{
+	struct spry_sender s;
+
+	if (bpf_map_lookup_elem(m_senders, &x->a, &s))
+		return false;
+	return s.flags & SPRY_SF_QUARANTINED;
+}
+
+static bool inst_quarantined(const struct inst *x)
+{
+	struct spry_inst_state st;
+
+	if (inst_get(x->fn, x->inst, &st))
+		return false;
+	return st.flags & SPRY_IF_QUARANTINED;
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	(void)ctx;
+	if (size >= sizeof(last_ev))
+		memcpy(&last_ev, data, sizeof(last_ev));
+	n_events++;
+	return 0;
+}
+
+/* --------------------------------------------------------- sockets */
+
+static int lo_up(void)
+{
+	struct ifreq ifr = {};
+	int fd, err = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr)) {
+		err = -errno;
+		goto out;
+	}
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr))
+		err = -errno;
+out:
+	close(fd);
+	return err;
+}
+
+static int listener_open(void)
+{
+	socklen_t len = sizeof(laddr);
+
+	listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (listen_fd < 0)
+		return -errno;
+	laddr.sin_family = AF_INET;
+	laddr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	laddr.sin_port = 0;
+	if (bind(listen_fd, (struct sockaddr *)&laddr, sizeof(laddr)) ||
+	    listen(listen_fd, 128) ||
+	    getsockname(listen_fd, (struct sockaddr *)&laddr, &len))
+		return -errno;
+	return 0;
+}
+
+static int tcp_pair(int *a, int *b)
+{
+	int one = 1, err;
+
+	*b = -1;
+	*a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*a < 0)
+		return -errno;
+	if (connect(*a, (struct sockaddr *)&laddr, sizeof(laddr)))
+		goto fail;
+	*b = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (*b < 0)
+		goto fail;
+	if (setsockopt(*a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ||
+	    setsockopt(*b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
+		goto fail;
+	return 0;
+fail:
+	err = -errno;
+	close(*a);
+	if (*b >= 0)
+		close(*b);
+	*a = *b = -1;
+	return err;
+}
+
+static void inst_close(struct inst *x)
+{
+	if (x->a >= 0)
+		close(x->a);
+	if (x->b >= 0)
+		close(x->b);
+	x->a = x->b = -1;
+}
+
+/*
+ * Register a socket as spryd would: sender storage (unless !storage),
+ * instance state, then into spry_socks at {fn, inst}.  Not listed in
+ * spry_fns: that is fn_put()'s job.
+ */
+static int inst_new(struct inst *x, __u16 chain, __u16 fn, __u16 inst, __u8 role,
+		    bool storage)
+{
+	struct spry_sender s = { .chain = chain, .fn = fn, .inst = inst, .role = role };
+	struct spry_inst_state st = { .flags = SPRY_IF_LIVE };
+	struct spry_inst_key key = { .fn = fn, .inst = inst };
+	__u32 ikey = (__u32)fn * SPRY_MAX_INST + inst;
+	__u64 fd;
+	int err;
+
+	memset(x, 0, sizeof(*x));
+	x->chain = chain;
+	x->fn = fn;
+	x->inst = inst;
+	x->role = role;
+	x->storage = storage;
+	err = tcp_pair(&x->a, &x->b);
+	if (err)
+		return err;
+	if (storage && bpf_map_update_elem(m_senders, &x->a, &s, BPF_ANY))
+		goto fail;
+	if (bpf_map_update_elem(m_inst, &ikey, &st, BPF_ANY))
+		goto fail;
+	fd = x->a;
+	if (bpf_map_update_elem(m_socks, &key, &fd, BPF_ANY))
+		goto fail;
+	return 0;
+fail:
+	err = -errno;
+	inst_close(x);
+	return err;
+}
+
+static ssize_t send_descs(int fd, const struct spry_desc *d, int n)
+{
+	return send(fd, d, (size_t)n * DSZ, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static bool send_ok(int fd, const struct spry_desc *d, int n)
+{
+	ssize_t r = send_descs(fd, d, n);
+
+	if (r != (ssize_t)n * DSZ) {
+		tap_diag("send of %d descriptors returned %zd (%s)", n, r,
+			 r < 0 ? strerror(errno) : "short");
+		return false;
+	}
+	return true;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Receive exactly @n descriptors from @fd within @ms; returns how many came. */
+static int recv_descs(int fd, struct spry_desc *d, int n, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	size_t want = (size_t)n * DSZ, got = 0;
+	struct timespec t0;
+	long left;
+	ssize_t r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (got < want) {
+		left = ms - ms_since(&t0);
+		if (left < 0)
+			left = 0;
+		if (poll(&p, 1, (int)left) <= 0)
+			break;
+		r = recv(fd, (char *)d + got, want - got, MSG_DONTWAIT);
+		if (r <= 0) {
+			if (r < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			break;
+		}
+		got += r;
+	}
+	return got / DSZ;
+}
+
+static bool quiet(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 0;
+}
+
+/* One descriptor from whichever of @xs has one: its index, or -1. */
+static int recv_any(struct inst *const *xs, int n, struct spry_desc *d, int ms)
+{
+	struct pollfd p[8];
+	int i;
+
+	for (i = 0; i < n && i < 8; i++) {
+		p[i].fd = xs[i]->a;
+		p[i].events = POLLIN;
+		p[i].revents = 0;
+	}
+	if (poll(p, i, ms) <= 0)
+		return -1;
+	for (i = 0; i < n && i < 8; i++)
+		if (p[i].revents & POLLIN)
+			return recv_descs(xs[i]->a, d, 1, ms) == 1 ? i : -1;
+	return -1;
+}
+
+static struct spry_desc mkdesc(__u16 chain, __u64 req_id)
+{
+	struct spry_desc d = {
+		.version = SPRY_DESC_VERSION,
+		.chain = chain,
+		.req_id = req_id,
+		.off = 8192,
+		.len = 100,
+		.cap = 4096,
+		.meta_len = 16,
+		.gen = 1,
+		.key = req_id,
+	};
+	return d;
+}
+
+/* ------------------------------------------------------------ world */
+
+static struct inst origin, f1a, f1b, f2a, f3a, ga, f4a, f4b;
+static struct inst *all_live[] = { &f1a, &f1b, &f2a, &f3a, &ga, &f4a, &f4b };
+static int plain_a = -1, plain_b = -1;	/* a TCP pair outside spry_socks */
+static __u64 next_req = 0x100;
+
+static int world_setup(void)
+{
+	static const __u16 h1[] = { F1, F2, F3 }, h2[] = { F4 };
+	const struct inst *l1[] = { &f1a }, *l2[] = { &f2a }, *l3[] = { &f3a };
+	const struct inst *lg[] = { &ga }, *l4[] = { &f4a };
+	int err;
+
+	if ((err = chain_put(C1, h1, 3, true)) || (err = chain_put(C2, h2, 1, true)))
+		return err;
+	if ((err = auth_set(C1, 0, F1, true)) || (err = auth_set(C1, F1, F2, true)) ||
+	    (err = auth_set(C1, F2, F3, true)) || (err = auth_set(C1, F3, 0, true)) ||
+	    (err = auth_set(C1, F1, G, true)) ||
+	    (err = auth_set(C2, 0, F4, true)) || (err = auth_set(C2, F4, 0, true)))
+		return err;
+	if ((err = inst_new(&origin, 0, SPRY_FN_ORIGIN, 2, SPRY_ROLE_ORIGIN, true)) ||
+	    (err = inst_new(&f1a, C1, F1, 0, SPRY_ROLE_FN, true)) ||
+	    (err = inst_new(&f1b, C1, F1, 1, SPRY_ROLE_FN, true)) ||
+	    (err = inst_new(&f2a, C1, F2, 3, SPRY_ROLE_FN, true)) ||
+	    (err = inst_new(&f3a, C1, F3, 5, SPRY_ROLE_FN, true)) ||
+	    (err = inst_new(&ga, C1, G, 4, SPRY_ROLE_FN, true)) ||
+	    (err = inst_new(&f4a, C2, F4, 0, SPRY_ROLE_FN, true)) ||
+	    (err = inst_new(&f4b, C2, F4, 1, SPRY_ROLE_FN, true)))
+		return err;
+	err = tcp_pair(&plain_a, &plain_b);
+	if (err)
+		return err;
+	/* f1b and f4b join later. */
+	if ((err = fn_put(F1, C1, l1, 1)) || (err = fn_put(F2, C1, l2, 1)) ||
+	    (err = fn_put(F3, C1, l3, 1)) || (err = fn_put(G, C1, lg, 1)) ||
+	    (err = fn_put(F4, C2, l4, 1)))
+		return err;
+	return 0;
+}
+
+/* ------------------------------------------------------------ cases */
+
+/* origin -> F1 -> F2 -> F3 -> origin, one descriptor, every hop checked. */
+static void test_chain(void)
+{
+	struct spry_desc d = mkdesc(C1, 0x5a0001), r;
+	struct spry_fn_stats st0, st1;
+	struct spry_reqloc loc;
+	__u64 before[SPRY_V_MAX];
+	__u32 slot = d.req_id & (SPRY_REQ_SLOTS - 1);
+	bool ok;
+
+	fn_stats_read(F1, &st0);
+	/* Router-owned fields are garbage on purpose: they get rewritten. */
+	d.hop = 7;
+	d.origin = 31;
+	d.inst = 17;
+	verdicts_read(before);
+	ok = send_ok(origin.a, &d, 1) && recv_descs(f1a.a, &r, 1, WAIT_MS) == 1;
+	tap_ok(ok && verdicts_moved(before, SPRY_V_FORWARD, 1),
+	       "chain: origin -> f1 delivered, FORWARD +1");
+	tap_ok(ok && r.req_id == d.req_id && r.hop == 0 && r.origin == origin.inst &&
+	       r.inst == f1a.inst && r.status == SPRY_ST_OK && r.off == d.off &&
+	       r.len == d.len && r.meta_len == d.meta_len,
+	       "chain: f1 sees hop 0, origin %u, inst %u, payload fields intact",
+	       origin.inst, f1a.inst);
+	ok = !bpf_map_lookup_elem(m_reqloc, &slot, &loc);
+	tap_ok(ok && loc.req_id == d.req_id && loc.fn == F1 && loc.inst == f1a.inst &&
+	       loc.hop == 0, "chain: reqloc records {req, f1, inst %u, hop 0}", f1a.inst);
+	tap_ok(inflight(&f1a) == 1, "chain: f1 instance has 1 in flight");
+
+	verdicts_read(before);
+	r.inst = 9;	/* forged: rewritten on delivery */
+	ok = send_ok(f1a.a, &r, 1) && recv_descs(f2a.a, &r, 1, WAIT_MS) == 1;
+	ok = ok && verdicts_moved(before, SPRY_V_FORWARD, 1);
+	ok = ok && r.hop == 1 && r.inst == f2a.inst && r.origin == origin.inst;
+	ok = ok && !bpf_map_lookup_elem(m_reqloc, &slot, &loc) && loc.fn == F2 &&
+	     loc.inst == f2a.inst && loc.hop == 1;
+	tap_ok(ok, "chain: f1 -> f2 FORWARD, hop 1, inst %u, reqloc", f2a.inst);
+
+	verdicts_read(before);
+	ok = send_ok(f2a.a, &r, 1) && recv_descs(f3a.a, &r, 1, WAIT_MS) == 1;
+	ok = ok && verdicts_moved(before, SPRY_V_FORWARD, 1);
+	ok = ok && r.hop == 2 && r.inst == f3a.inst && r.origin == origin.inst;
+	ok = ok && !bpf_map_lookup_elem(m_reqloc, &slot, &loc) && loc.fn == F3 &&
+	     loc.hop == 2;
+	tap_ok(ok, "chain: f2 -> f3 FORWARD, hop 2, inst %u, reqloc", f3a.inst);
+
+	verdicts_read(before);
+	ok = send_ok(f3a.a, &r, 1) && recv_descs(origin.a, &r, 1, WAIT_MS) == 1;
+	tap_ok(ok && verdicts_moved(before, SPRY_V_DONE, 1) && r.req_id == d.req_id &&
+	       r.status == SPRY_ST_OK && r.hop == 2,
+	       "chain: f3 -> origin DONE, request back at its origin");
+
+	fn_stats_read(F1, &st1);
+	tap_ok(inflight(&f1a) == 0 && inflight(&f2a) == 0 && inflight(&f3a) == 0 &&
+	       st1.delivered - st0.delivered == 1 && st1.sent - st0.sent == 1,
+	       "chain: inflight back to 0 on every hop; f1 stats delivered/sent +1");
+}
+
+/* Receive @n descriptors at @x and send them on as one batch. */
+static bool relay(struct inst *x, struct spry_desc *buf, int n)
+{
+	int got = recv_descs(x->a, buf, n, WAIT_MS);
+
+	if (got != n) {
+		tap_diag("relay: %d of %d at fn %u inst %u", got, n, x->fn, x->inst);
+		return false;
+	}
+	return send_ok(x->a, buf, n);
+}
+
+/*
+ * TCP sends copy into the sending thread's page fragment (shared by all its
+ * sockets), and a send()'s scatterlist elements break where a fragment
+ * page ends.  @bytes left unread on a plain TCP pair hold the page and move
+ * this thread's fragment offset off a 64-byte multiple, so the descriptors
+ * of the next large batch straddle element boundaries and the router must
+ * pull them.  (Once the bytes are read the page is free and reused from
+ * offset 0.)  Call again with @bytes 0 to read them.
+ */
+static bool skew_page_frag(int bytes)
+{
+	static int pending;
+	char buf[64] = { 0 };
+
+	if (!bytes) {
+		bytes = pending;
+		pending = 0;
+		return !bytes || recv(plain_b, buf, bytes, MSG_WAITALL) == bytes;
+	}
+	if (bytes > (int)sizeof(buf) ||
+	    send(plain_a, buf, bytes, MSG_NOSIGNAL | MSG_DONTWAIT) != bytes)
+		return false;
+	pending = bytes;
+	return true;
+}
+
+/*
+ * One send() of @n descriptors alternating between chain 1 and chain 2:
+ * each is routed on its own.  Then every hop sends its share on in one
+ * batch, so function senders' batches are routed per descriptor too.
+ * @skew: misalign the page fragment first (see skew_page_frag()).
+ */
+static void test_batch(int n, int skew)
+{
+	struct spry_desc *d = calloc(n, sizeof(*d));
+	struct spry_desc *r1 = calloc(n, sizeof(*d));
+	struct spry_desc *r2 = calloc(n, sizeof(*d));
+	__u64 before[SPRY_V_MAX], base = next_req;
+	int i, n1 = (n + 1) / 2, n2 = n / 2;
+	bool ok, order = true;
+	ssize_t sent;
+
+	if (!d || !r1 || !r2) {
+		tap_ok(0, "batch %d: allocation", n);
+		tap_ok(0, "batch %d: routing", n);
+		tap_ok(0, "batch %d: return", n);
+		goto out;
+	}
+	next_req += n;
+	for (i = 0; i < n; i++)
+		d[i] = mkdesc(i % 2 ? C2 : C1, base + i);
+
+	if (skew && !skew_page_frag(skew))
+		tap_diag("could not skew the page fragment");
+	verdicts_read(before);
+	sent = send_descs(origin.a, d, n);
+	tap_ok(sent == (ssize_t)n * DSZ && verdicts_moved(before, SPRY_V_FORWARD, n),
+	       "batch %d%s: one send of %d bytes, FORWARD +%d", n,
+	       skew ? " (misaligned)" : "", n * DSZ, n);
+
+	ok = recv_descs(f1a.a, r1, n1, WAIT_MS) == n1 &&
+	     recv_descs(f4a.a, r2, n2, WAIT_MS) == n2;
+	for (i = 0; ok && i < n1; i++)
+		order &= r1[i].req_id == base + 2 * i && r1[i].hop == 0 &&
+			 r1[i].chain == C1;
+	for (i = 0; ok && i < n2; i++)
+		order &= r2[i].req_id == base + 2 * i + 1 && r2[i].chain == C2;
+	if (skew && !skew_page_frag(0))
+		tap_diag("could not read the skew bytes back");
+	tap_ok(ok && order && quiet(f1a.a, 0) && quiet(f4a.a, 0),
+	       "batch %d%s: %d at f1 and %d at f4, each in order", n,
+	       skew ? " (misaligned)" : "", n1, n2);
+
+	/* Back: f1 -> f2 -> f3 -> origin and f4 -> origin, batch by batch. */
+	verdicts_read(before);
+	ok = send_ok(f1a.a, r1, n1) && relay(&f2a, r1, n1) && relay(&f3a, r1, n1) &&
+	     (n2 == 0 || send_ok(f4a.a, r2, n2));
+	ok = ok && recv_descs(origin.a, d, n, WAIT_MS) == n;
+	tap_ok(ok && verdicts_moved2(before, SPRY_V_FORWARD, 2ULL * n1, SPRY_V_DONE, n) &&
+	       inflight(&f1a) == 0 && inflight(&f2a) == 0 && inflight(&f3a) == 0 &&
+	       inflight(&f4a) == 0,
+	       "batch %d%s: all back at the origin in batches, inflight 0", n,
+	       skew ? " (misaligned)" : "");
+out:
+	free(d);
+	free(r1);
+	free(r2);
+}
+
+/* A send of one and a half descriptors: the first goes, the tail is short. */
+static void test_partial(void)
+{
+	struct spry_desc d[2] = { mkdesc(C2, next_req++), mkdesc(C2, next_req++) };
+	__u64 before[SPRY_V_MAX];
+	struct inst o;
+	struct spry_desc r;
+	ssize_t sent;
+	bool ok;
+
+	if (inst_new(&o, 0, SPRY_FN_ORIGIN, 20, SPRY_ROLE_ORIGIN, true)) {
+		tap_ok(0, "partial send: setup");
+		return;
+	}
+	verdicts_read(before);
+	sent = send(o.a, d, DSZ + DSZ / 2, MSG_NOSIGNAL | MSG_DONTWAIT);
+	tap_diag("partial send returned %zd (%s)", sent, sent < 0 ? strerror(errno) : "");
+	ok = recv_descs(f4a.a, &r, 1, WAIT_MS) == 1 && r.req_id == d[0].req_id;
+	ok = ok && verdicts_moved2(before, SPRY_V_FORWARD, 1, SPRY_V_DROP_SHORT, 1);
+	ok = ok && send_ok(f4a.a, &r, 1) && recv_descs(o.a, &r, 1, WAIT_MS) == 1;
+	n_drops++;
+	ring_buffer__consume(rb);
+	tap_ok(ok && sender_quarantined(&o) && last_ev.verdict == SPRY_V_DROP_SHORT,
+	       "partial send of 1.5 descriptors: first routed, tail DROP_SHORT and quarantined");
+	inst_close(&o);
+}
+
+/* Two live instances of f4: spread, stickiness, a closed instance. */
+static void test_balance(void)
+{
+	const struct inst *l4[] = { &f4a, &f4b };
+	struct spry_desc d[50], abuf[50], rbuf[50];
+	__u64 before[SPRY_V_MAX];
+	int na = 0, nb = 0, round, i, got_a, got_b, stuck = -1, lost = 0;
+	bool ok = true, both;
+
+	if (fn_put(F4, C2, l4, 2)) {
+		tap_ok(0, "balance: listing f4's instances");
+		return;
+	}
+
+	verdicts_read(before);
+	for (round = 0; round < 20; round++) {
+		for (i = 0; i < 50; i++)
+			d[i] = mkdesc(C2, next_req++);
+		if (!send_ok(origin.a, d, 50)) {
+			ok = false;
+			break;
+		}
+		/* Everything was redirected during send(): count what is queued. */
+		got_a = got_b = 0;
+		while (!quiet(f4a.a, 0) && got_a < 50 && recv_descs(f4a.a, &abuf[got_a], 1, 0) == 1)
+			got_a++;
+		while (!quiet(f4b.a, 0) && got_b < 50 && recv_descs(f4b.a, &rbuf[got_b], 1, 0) == 1)
+			got_b++;
+		lost += 50 - got_a - got_b;
+		na += got_a;
+		nb += got_b;
+		if ((got_a && !send_ok(f4a.a, abuf, got_a)) ||
+		    (got_b && !send_ok(f4b.a, rbuf, got_b)) ||
+		    recv_descs(origin.a, d, got_a + got_b, WAIT_MS) != got_a + got_b) {
+			ok = false;
+			break;
+		}
+	}
+	tap_ok(ok && lost == 0 && na + nb == 1000 &&
+	       verdicts_moved2(before, SPRY_V_FORWARD, 1000, SPRY_V_DONE, 1000),
+	       "balance: 1000 requests FORWARD and DONE, none lost");
+	tap_ok(na >= 200 && nb >= 200, "balance: spread over both instances (%d / %d)",
+	       na, nb);
+	tap_ok(inflight(&f4a) == 0 && inflight(&f4b) == 0,
+	       "balance: inflight back to 0 on both instances");
+
+	/* One sticky key: always the same instance. */
+	ok = true;
+	for (i = 0; i < 100 && ok; i++) {
+		struct spry_desc s = mkdesc(C2, next_req++);
+		struct inst *xs[] = { &f4a, &f4b };
+		int at;
+
+		s.flags = SPRY_DF_STICKY;
+		s.key = 0xfeedbeefULL;
+		ok = send_ok(origin.a, &s, 1);
+		at = recv_any(xs, 2, &s, WAIT_MS);
+		if (at < 0 || (stuck >= 0 && at != stuck))
+			ok = false;
+		stuck = at;
+		ok = ok && send_ok(xs[at]->a, &s, 1) &&
+		     recv_descs(origin.a, &s, 1, WAIT_MS) == 1;
+	}
+	tap_ok(ok, "sticky: 100 requests with one key all on instance %d", stuck);
+
+	/* Different keys land on both instances (the hash spreads them). */
+	na = nb = 0;
+	ok = true;
+	for (i = 1; i <= 32 && ok; i++) {
+		struct spry_desc s = mkdesc(C2, next_req++);
+		struct inst *xs[] = { &f4a, &f4b };
+		int at;
+
+		s.flags = SPRY_DF_STICKY;
+		s.key = i;
+		ok = send_ok(origin.a, &s, 1);
+		at = recv_any(xs, 2, &s, WAIT_MS);
+		ok = ok && at >= 0 && send_ok(xs[at]->a, &s, 1) &&
+		     recv_descs(origin.a, &s, 1, WAIT_MS) == 1;
+		if (at == 0)
+			na++;
+		else if (at == 1)
+			nb++;
+	}
+	tap_ok(ok && na && nb, "sticky: 32 keys spread over both (%d / %d)", na, nb);
+
+	/* A quarantined instance gets no work (it could not send it on). */
+	{
+		struct spry_inst_state st;
+
+		ok = !inst_get(F4, f4b.inst, &st);
+		st.flags |= SPRY_IF_QUARANTINED;
+		ok = ok && !bpf_map_update_elem(m_inst, &(__u32){ F4 * SPRY_MAX_INST + f4b.inst },
+						&st, BPF_ANY);
+		for (i = 0; i < 20 && ok; i++) {
+			struct spry_desc s = mkdesc(C2, next_req++);
+
+			ok = send_ok(origin.a, &s, 1) &&
+			     recv_descs(f4a.a, &s, 1, WAIT_MS) == 1 &&
+			     send_ok(f4a.a, &s, 1) &&
+			     recv_descs(origin.a, &s, 1, WAIT_MS) == 1;
+		}
+		ok = ok && quiet(f4b.a, 0);
+		st.flags &= ~SPRY_IF_QUARANTINED;
+		ok = !bpf_map_update_elem(m_inst, &(__u32){ F4 * SPRY_MAX_INST + f4b.inst },
+					  &st, BPF_ANY) && ok;
+		tap_ok(ok, "quarantined instance skipped: 20 requests all at the other");
+	}
+
+	/* f4b dies; spry_fns still lists it: everything must go to f4a. */
+	close(f4b.a);
+	f4b.a = -1;
+	verdicts_read(before);
+	ok = true;
+	na = 0;
+	for (i = 0; i < 200 && ok; i++) {
+		struct spry_desc s = mkdesc(C2, next_req++);
+
+		if (i % 2) {
+			s.flags = SPRY_DF_STICKY;
+			s.key = i;
+		}
+		ok = send_ok(origin.a, &s, 1) && recv_descs(f4a.a, &s, 1, WAIT_MS) == 1;
+		na += ok;
+		ok = ok && send_ok(f4a.a, &s, 1) && recv_descs(origin.a, &s, 1, WAIT_MS) == 1;
+	}
+	tap_ok(ok && na == 200 &&
+	       verdicts_moved2(before, SPRY_V_FORWARD, 200, SPRY_V_DONE, 200),
+	       "closed instance: 200 requests all at the live one, nothing dropped");
+	both = !sender_quarantined(&origin) && !inst_quarantined(&f4a) &&
+	       !inst_quarantined(&f4b) && inflight(&f4a) == 0;
+	tap_ok(both, "closed instance: no quarantine, inflight 0");
+}
+
+/*
+ * Sends @len bytes from @x, which must be dropped with verdict @v: EACCES,
+ * quarantine flags, the event.
+ */
+static void expect_drop(struct inst *x, const void *buf, size_t len, __u32 v,
+			const char *what)
+{
+	struct spry_fn_stats st0, st1;
+	__u64 before[SPRY_V_MAX];
+	int ev0 = n_events;
+	bool ok = true;
+	ssize_t r;
+
+	fn_stats_read(x->fn, &st0);
+	verdicts_read(before);
+	r = send(x->a, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (!(r < 0 && errno == EACCES)) {
+		tap_diag("send returned %zd (%s), expected EACCES", r,
+			 r < 0 ? strerror(errno) : "accepted");
+		ok = false;
+	}
+	ok &= verdicts_moved(before, v, 1);
+	n_drops++;
+	if (x->storage) {
+		fn_stats_read(x->fn, &st1);
+		if (!sender_quarantined(x) || st1.dropped - st0.dropped != 1) {
+			tap_diag("sender not flagged or not counted");
+			ok = false;
+		}
+	}
+	if (x->storage && x->role == SPRY_ROLE_FN && !inst_quarantined(x)) {
+		tap_diag("instance not flagged");
+		ok = false;
+	}
+	ring_buffer__consume(rb);
+	if (n_events != ev0 + 1 || last_ev.verdict != v ||
+	    (x->storage && (last_ev.fn != x->fn || last_ev.inst != x->inst))) {
+		tap_diag("event: %d new, verdict %s fn %u inst %u", n_events - ev0,
+			 vname(last_ev.verdict), last_ev.fn, last_ev.inst);
+		ok = false;
+	}
+	tap_ok(ok, "%s: %s, EACCES, quarantined, event", what, vname(v));
+}
+
+/* A fresh, unlisted instance of @fn sends one forged descriptor. */
+static void forged(__u16 chain, __u16 fn, __u8 role, bool storage,
+		   const struct spry_desc *d, size_t len, __u32 v, const char *what)
+{
+	static unsigned int k;
+	struct inst x;
+
+	/* Unlisted slots 12..31, clear of the test world's instances. */
+	if (inst_new(&x, chain, fn, 12 + k++ % 20, role, storage)) {
+		tap_ok(0, "%s: setup", what);
+		return;
+	}
+	expect_drop(&x, d, len, v, what);
+	inst_close(&x);
+}
+
+static void test_forged(void)
+{
+	struct spry_desc d;
+
+#define FORGE(field_stmt, v, what) do {					\
+		d = mkdesc(C1, next_req++);				\
+		field_stmt;						\
+		forged(C1, F1, SPRY_ROLE_FN, true, &d, DSZ, v, what);	\
+	} while (0)
+
+	FORGE(d.version = 2, SPRY_V_DROP_VERSION, "forged: version 2");
+	FORGE(d.flags = 0x40, SPRY_V_DROP_VERSION, "forged: unknown flag");
+	FORGE(d.flags = SPRY_DF_CALL | SPRY_DF_REPLY, SPRY_V_DROP_VERSION,
+	      "forged: CALL and REPLY");
+	FORGE(d.chain = C2, SPRY_V_DROP_CHAIN, "forged: other chain");
+	FORGE(d.hop = 1, SPRY_V_DROP_HOP, "forged: hop of another function");
+	FORGE(d.hop = 3, SPRY_V_DROP_HOP, "forged: hop past the chain");
+	FORGE(d.off = POOL_SIZE, SPRY_V_DROP_BOUNDS, "forged: off == pool size");
+	FORGE((d.off = POOL_SIZE - 64, d.len = 128), SPRY_V_DROP_BOUNDS,
+	      "forged: off + len past the pool");
+	FORGE((d.off = UINT64_MAX - 1, d.len = 4, d.meta_len = 0, d.cap = 4),
+	      SPRY_V_DROP_BOUNDS, "forged: off = UINT64_MAX - 1");
+	FORGE((d.off = 0, d.len = UINT32_MAX, d.meta_len = UINT32_MAX),
+	      SPRY_V_DROP_BOUNDS, "forged: meta_len + len overflow 32 bits");
+	FORGE((d.off = POOL_SIZE - 4096, d.cap = 8192), SPRY_V_DROP_BOUNDS,
+	      "forged: capacity past the pool");
+	FORGE((d.flags = SPRY_DF_CALL, d.fn = F3), SPRY_V_DROP_AUTH,
+	      "unauthorized call f1 -> f3");
+	/* A stray authorization naming another chain's function. */
+	auth_set(C1, F1, F4, true);
+	FORGE((d.flags = SPRY_DF_CALL, d.fn = F4), SPRY_V_DROP_AUTH,
+	      "call to another chain's function");
+	auth_set(C1, F1, F4, false);
+#undef FORGE
+
+	d = mkdesc(C1, next_req++);
+	forged(C1, F1, SPRY_ROLE_FN, true, &d, DSZ / 2, SPRY_V_DROP_SHORT,
+	       "forged: short send (32 bytes)");
+	forged(C1, F1, SPRY_ROLE_FN, false, &d, DSZ, SPRY_V_DROP_SENDER,
+	       "forged: unregistered sender");
+	d.chain = 0;
+	forged(0, SPRY_FN_ORIGIN, SPRY_ROLE_ORIGIN, true, &d, DSZ, SPRY_V_DROP_CHAIN,
+	       "origin: chain 0");
+	d.chain = SPRY_MAX_CHAINS + 4;
+	forged(0, SPRY_FN_ORIGIN, SPRY_ROLE_ORIGIN, true, &d, DSZ, SPRY_V_DROP_CHAIN,
+	       "origin: chain out of range");
+	d = mkdesc(C1, next_req++);
+	d.flags = SPRY_DF_CALL;
+	d.fn = F2;
+	forged(0, SPRY_FN_ORIGIN, SPRY_ROLE_ORIGIN, true, &d, DSZ, SPRY_V_DROP_VERSION,
+	       "origin: CALL");
+
+	/* A callee forging where its reply goes. */
+	d = mkdesc(C1, next_req++);
+	d.flags = SPRY_DF_REPLY;
+	d.fn = G;
+	d.ret_fn = F2;
+	d.ret_inst = f2a.inst;
+	forged(C1, G, SPRY_ROLE_FN, true, &d, DSZ, SPRY_V_DROP_AUTH,
+	       "forged reply target (f2 never called g)");
+	d.ret_fn = SPRY_FN_ORIGIN;
+	d.ret_inst = origin.inst;
+	forged(C1, G, SPRY_ROLE_FN, true, &d, DSZ, SPRY_V_DROP_AUTH,
+	       "forged reply target (the origin)");
+	d.ret_fn = F1;
+	d.ret_inst = f1a.inst;
+	d.fn = F2;
+	forged(C1, G, SPRY_ROLE_FN, true, &d, DSZ, SPRY_V_DROP_AUTH,
+	       "forged reply naming another callee");
+}
+
+/* Start a request at the origin; returns the f1 instance that got it. */
+static struct inst *start_req(struct spry_desc *r)
+{
+	struct inst *xs[] = { &f1a, &f1b };
+	struct spry_desc d = mkdesc(C1, next_req++);
+	int at;
+
+	if (!send_ok(origin.a, &d, 1))
+		return NULL;
+	at = recv_any(xs, 2, r, WAIT_MS);
+	return at < 0 ? NULL : xs[at];
+}
+
+/* Calls: f1 -> g -> back to the very f1 instance that called. */
+static void test_call(void)
+{
+	const struct inst *l1[] = { &f1a, &f1b };
+	struct spry_desc r, c;
+	struct inst *x, *other, f1c;
+	__u64 before[SPRY_V_MAX];
+	bool ok = true, ok_call = true, ok_reply = true, used_a = false, used_b = false;
+	int i;
+
+	if (fn_put(F1, C1, l1, 2)) {
+		tap_ok(0, "call: listing f1's instances");
+		return;
+	}
+	verdicts_read(before);
+	for (i = 0; i < 4 && ok; i++) {
+		x = start_req(&r);
+		if (!x) {
+			ok = false;
+			break;
+		}
+		other = x == &f1a ? &f1b : &f1a;
+		used_a |= x == &f1a;
+		used_b |= x == &f1b;
+		r.flags = SPRY_DF_CALL;
+		r.fn = G;
+		r.ret_fn = F3;	/* forged: the router writes the caller */
+		r.ret_inst = 30;
+		ok = send_ok(x->a, &r, 1) && recv_descs(ga.a, &c, 1, WAIT_MS) == 1;
+		ok_call &= ok && c.ret_fn == F1 && c.ret_inst == x->inst && c.hop == 0 &&
+			   c.inst == ga.inst && c.flags == SPRY_DF_CALL;
+		/* g replies: back to x, not to its sibling. */
+		c.flags = SPRY_DF_REPLY;
+		ok = ok && send_ok(ga.a, &c, 1) && recv_descs(x->a, &r, 1, WAIT_MS) == 1;
+		ok_reply &= ok && quiet(other->a, 0) && r.inst == x->inst &&
+			    r.req_id == c.req_id;
+		/* The request goes on along the chain. */
+		r.flags = 0;
+		ok = ok && send_ok(x->a, &r, 1) && relay(&f2a, &r, 1) &&
+		     relay(&f3a, &r, 1) && recv_descs(origin.a, &r, 1, WAIT_MS) == 1;
+	}
+	tap_ok(ok && ok_call, "call: f1 -> g delivered with ret_fn/ret_inst of the caller");
+	tap_ok(ok && ok_reply && used_a && used_b,
+	       "reply: back to the exact calling instance (both f1 instances called)");
+	{
+		__u64 want[SPRY_V_MAX] = {
+			[SPRY_V_FORWARD] = 12, [SPRY_V_DONE] = 4,
+			[SPRY_V_CALL] = 4, [SPRY_V_REPLY] = 4,
+		};
+
+		tap_ok(ok && verdicts_expect(before, want),
+		       "call/reply: CALL +4, REPLY +4, FORWARD +12, DONE +4, nothing else");
+	}
+
+	/* The caller dies before the reply: NO_CALLER to the origin. */
+	if (inst_new(&f1c, C1, F1, 2, SPRY_ROLE_FN, true)) {
+		tap_ok(0, "no caller: setup");
+		tap_ok(0, "no caller: callee not quarantined");
+		return;
+	}
+	r = mkdesc(C1, next_req++);
+	r.origin = origin.inst;	/* as if f1c had it from the origin */
+	r.flags = SPRY_DF_CALL;
+	r.fn = G;
+	ok = send_ok(f1c.a, &r, 1) && recv_descs(ga.a, &c, 1, WAIT_MS) == 1 &&
+	     c.ret_inst == f1c.inst;
+	inst_close(&f1c);
+	c.flags = SPRY_DF_REPLY;
+	verdicts_read(before);
+	ok = ok && send_ok(ga.a, &c, 1) && recv_descs(origin.a, &r, 1, WAIT_MS) == 1;
+
+	tap_ok(ok && verdicts_moved(before, SPRY_V_NO_CALLER, 1) &&
+	       r.status == SPRY_ST_NO_CALLER && r.req_id == c.req_id,
+	       "reply to a closed caller: NO_CALLER to the origin with the status");
+	/* g is fine: it answers the next call. */
+	x = start_req(&r);
+	ok = x != NULL;
+	r.flags = SPRY_DF_CALL;
+	r.fn = G;
+	ok = ok && send_ok(x->a, &r, 1) && recv_descs(ga.a, &c, 1, WAIT_MS) == 1;
+	c.flags = SPRY_DF_REPLY;
+	ok = ok && send_ok(ga.a, &c, 1) && recv_descs(x->a, &r, 1, WAIT_MS) == 1;
+	r.flags = 0;
+	ok = ok && send_ok(x->a, &r, 1) && relay(&f2a, &r, 1) && relay(&f3a, &r, 1) &&
+	     recv_descs(origin.a, &r, 1, WAIT_MS) == 1;
+	tap_ok(ok && !sender_quarantined(&ga) && !inst_quarantined(&ga),
+	       "no caller: the callee is not quarantined, its next reply is routed");
+}
+
+static void test_errors(void)
+{
+	const struct inst *l2[] = { &f2a }, *l3[] = { &f3a };
+	struct spry_fn_stats st0, st1;
+	__u64 before[SPRY_V_MAX];
+	struct spry_desc r, d;
+	struct inst *x, dead1, dead2, o2;
+	const struct inst *ld[] = { &dead1, &dead2 };
+	bool ok;
+
+	/* A handler failed: straight back to the origin. */
+	x = start_req(&r);
+	fn_stats_read(F1, &st0);
+	verdicts_read(before);
+	r.status = SPRY_ST_FN_ERROR;
+	ok = x && send_ok(x->a, &r, 1) && recv_descs(origin.a, &d, 1, WAIT_MS) == 1;
+	fn_stats_read(F1, &st1);
+	tap_ok(ok && verdicts_moved(before, SPRY_V_ERROR, 1) &&
+	       d.status == SPRY_ST_FN_ERROR && d.req_id == r.req_id &&
+	       st1.errors - st0.errors == 1 && inflight(x) == 0,
+	       "error status: ERROR to the origin, status kept, fn errors +1");
+
+	/* Chain deactivated while the request is at f1. */
+	x = start_req(&r);
+	chain_set_active(C1, false);
+	verdicts_read(before);
+	ok = x && send_ok(x->a, &r, 1) && recv_descs(origin.a, &d, 1, WAIT_MS) == 1;
+	tap_ok(ok && verdicts_moved(before, SPRY_V_NO_CHAIN, 1) &&
+	       d.status == SPRY_ST_NO_CHAIN && d.req_id == r.req_id && !inst_quarantined(x),
+	       "chain deactivated mid-way: NO_CHAIN to the origin");
+	d = mkdesc(C1, next_req++);
+	verdicts_read(before);
+	ok = send_ok(origin.a, &d, 1) && recv_descs(origin.a, &r, 1, WAIT_MS) == 1;
+	tap_ok(ok && verdicts_moved(before, SPRY_V_NO_CHAIN, 1) &&
+	       r.status == SPRY_ST_NO_CHAIN && r.req_id == d.req_id,
+	       "new request on an inactive chain: NO_CHAIN back to its origin");
+	chain_set_active(C1, true);
+
+	/* f2 has no instance listed. */
+	fn_put(F2, C1, l2, 0);
+	x = start_req(&r);
+	verdicts_read(before);
+	ok = x && send_ok(x->a, &r, 1) && recv_descs(origin.a, &d, 1, WAIT_MS) == 1;
+	tap_ok(ok && verdicts_moved(before, SPRY_V_NO_INSTANCE, 1) &&
+	       d.status == SPRY_ST_NO_INSTANCE && d.req_id == r.req_id,
+	       "n_inst 0: NO_INSTANCE to the origin with the status");
+	fn_put(F2, C1, l2, 1);
+	ok = x && !sender_quarantined(x) && !inst_quarantined(x) && inflight(x) == 0;
+	x = ok ? start_req(&r) : NULL;
+	ok = x && send_ok(x->a, &r, 1) && relay(&f2a, &r, 1) && relay(&f3a, &r, 1) &&
+	     recv_descs(origin.a, &r, 1, WAIT_MS) == 1;
+	tap_ok(ok, "NO_INSTANCE: the sender is not quarantined, its next send is routed");
+
+	/* f3's listed instances are all closed. */
+	if (inst_new(&dead1, C1, F3, 6, SPRY_ROLE_FN, true) ||
+	    inst_new(&dead2, C1, F3, 7, SPRY_ROLE_FN, true)) {
+		tap_ok(0, "closed instances: setup");
+	} else {
+		fn_put(F3, C1, ld, 2);
+		inst_close(&dead1);
+		inst_close(&dead2);
+		x = start_req(&r);
+		ok = x && send_ok(x->a, &r, 1) && recv_descs(f2a.a, &r, 1, WAIT_MS) == 1;
+		verdicts_read(before);
+		ok = ok && send_ok(f2a.a, &r, 1) && recv_descs(origin.a, &d, 1, WAIT_MS) == 1;
+		tap_ok(ok && verdicts_moved(before, SPRY_V_NO_INSTANCE, 1) &&
+		       d.status == SPRY_ST_NO_INSTANCE && !inst_quarantined(&f2a) &&
+		       inflight(&f2a) == 0,
+		       "all instances closed: NO_INSTANCE to the origin, sender fine");
+	}
+	fn_put(F3, C1, l3, 1);
+
+	/* The origin is gone by the time the last hop is done. */
+	if (inst_new(&o2, 0, SPRY_FN_ORIGIN, 9, SPRY_ROLE_ORIGIN, true)) {
+		tap_ok(0, "fallback: setup");
+		return;
+	}
+	d = mkdesc(C2, next_req++);
+	ok = send_ok(o2.a, &d, 1) && recv_descs(f4a.a, &r, 1, WAIT_MS) == 1 &&
+	     r.origin == o2.inst;
+	close(o2.a);
+	o2.a = -1;
+	verdicts_read(before);
+	ok = ok && send_ok(f4a.a, &r, 1) && recv_descs(f4a.b, &d, 1, WAIT_MS) == 1;
+	tap_ok(ok && verdicts_moved(before, SPRY_V_FALLBACK, 1) && d.req_id == r.req_id &&
+	       !inst_quarantined(&f4a) && inflight(&f4a) == 0,
+	       "origin gone: FALLBACK, the bytes reach the sender's TCP peer");
+	inst_close(&o2);
+}
+
+/* Revoke a hand-off: the sender is quarantined, others carry on. */
+static void test_revoke(void)
+{
+	const struct inst *l2[] = { &f2a }, *lr[1];
+	struct spry_fn_stats st0, st1;
+	__u64 before[SPRY_V_MAX];
+	struct spry_desc r;
+	struct inst *x, f2r;
+	int ev0;
+	bool ok;
+
+	if (inst_new(&f2r, C1, F2, 8, SPRY_ROLE_FN, true)) {
+		tap_ok(0, "revoke: setup");
+		return;
+	}
+	lr[0] = &f2r;
+	fn_put(F2, C1, lr, 1);
+	x = start_req(&r);
+	ok = x && send_ok(x->a, &r, 1) && recv_descs(f2r.a, &r, 1, WAIT_MS) == 1;
+	tap_ok(ok, "revoke: request reached the f2 instance");
+
+	auth_set(C1, F2, F3, false);
+	fn_stats_read(F2, &st0);
+	ev0 = n_events;
+	verdicts_read(before);
+	errno = 0;
+	ok = send_descs(f2r.a, &r, 1) < 0 && errno == EACCES;
+	n_drops++;
+	tap_ok(ok && verdicts_moved(before, SPRY_V_DROP_AUTH, 1),
+	       "revoked f2 -> f3: DROP_AUTH, send fails with EACCES");
+
+	verdicts_read(before);
+	errno = 0;
+	ok = send_descs(f2r.a, &r, 1) < 0 && errno == EACCES;
+	errno = 0;
+	r.status = SPRY_ST_FN_ERROR;	/* even a valid error report */
+	ok = ok && send_descs(f2r.a, &r, 1) < 0 && errno == EACCES;
+	tap_ok(ok && verdicts_moved(before, 0, 0),
+	       "quarantine is sticky: later sends fail with EACCES, router not run");
+
+	fn_stats_read(F2, &st1);
+	tap_ok(sender_quarantined(&f2r) && inst_quarantined(&f2r) &&
+	       st1.dropped - st0.dropped == 1,
+	       "quarantine: sender storage and spry_inst flagged, fn dropped +1");
+
+	ring_buffer__consume(rb);
+	tap_ok(n_events == ev0 + 1 && last_ev.verdict == SPRY_V_DROP_AUTH &&
+	       last_ev.chain == C1 && last_ev.fn == F2 && last_ev.inst == f2r.inst &&
+	       last_ev.desc_chain == C1 && last_ev.hop == 1 && last_ev.req_id == r.req_id &&
+	       last_ev.ts_ns != 0,
+	       "event: DROP_AUTH from chain 1 fn %u inst %u with the req_id", F2, f2r.inst);
+
+	/* Others are unaffected: f1 still hands to f2, and on. */
+	fn_put(F2, C1, l2, 1);
+	auth_set(C1, F2, F3, true);
+	x = start_req(&r);
+	verdicts_read(before);
+	ok = x && send_ok(x->a, &r, 1) && relay(&f2a, &r, 1) && relay(&f3a, &r, 1) &&
+	     recv_descs(origin.a, &r, 1, WAIT_MS) == 1;
+	tap_ok(ok && verdicts_moved2(before, SPRY_V_FORWARD, 2, SPRY_V_DONE, 1) &&
+	       !inst_quarantined(x) && !inst_quarantined(&f2a),
+	       "other senders unaffected: f1 -> f2 -> f3 -> origin");
+	inst_close(&f2r);
+}
+
+/* Blocked readers wake up for a redirected descriptor. */
+struct waiter {
+	int		fd;
+	bool		epoll;
+	pid_t		tid;
+	int		got;
+	struct spry_desc d;
+};
+
+static void *waiter_run(void *arg)
+{
+	struct waiter *w = arg;
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct timeval tv = { .tv_sec = 3 };
+	int ep;
+
+	w->tid = syscall(SYS_gettid);
+	if (w->epoll) {
+		ep = epoll_create1(EPOLL_CLOEXEC);
+		if (ep < 0)
+			return NULL;
+		ev.data.fd = w->fd;
+		if (!epoll_ctl(ep, EPOLL_CTL_ADD, w->fd, &ev) &&
+		    epoll_wait(ep, &ev, 1, 3000) == 1)
+			w->got = recv_descs(w->fd, &w->d, 1, 0);
+		close(ep);
+	} else {
+		setsockopt(w->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		w->got = recv(w->fd, &w->d, DSZ, 0) == DSZ;
+		tv.tv_sec = 0;
+		setsockopt(w->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	return NULL;
+}
+
+/* Wait until thread @tid sleeps (state S), at most 1 s. */
+static void wait_sleeping(struct waiter *w)
+{
+	struct timespec t0, step = { .tv_nsec = 1000000 };
+	char path[64], buf[256], *p;
+	FILE *f;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (ms_since(&t0) < 1000) {
+		pid_t tid = __atomic_load_n(&w->tid, __ATOMIC_ACQUIRE);
+
+		if (tid) {
+			snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+			f = fopen(path, "r");
+			if (f) {
+				p = fgets(buf, sizeof(buf), f);
+				fclose(f);
+				p = p ? strrchr(buf, ')') : NULL;
+				if (p && p[1] == ' ' && p[2] == 'S')
+					return;
+			}
+		}
+		nanosleep(&step, NULL);
+	}
+}
+
+static void test_wakeup(bool use_epoll)
+{
+	struct waiter w = { .fd = f4a.a, .epoll = use_epoll };
+	struct spry_desc d = mkdesc(C2, next_req++);
+	struct timespec t0;
+	pthread_t th;
+	long ms;
+	bool ok;
+
+	if (pthread_create(&th, NULL, waiter_run, &w)) {
+		tap_ok(0, "wake-up: thread");
+		return;
+	}
+	wait_sleeping(&w);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ok = send_ok(origin.a, &d, 1);
+	pthread_join(th, NULL);
+	ms = ms_since(&t0);
+	ok = ok && w.got == 1 && w.d.req_id == d.req_id && ms < 2000;
+	tap_ok(ok, "wake-up: a thread blocked in %s woke for a redirect (%ld ms)",
+	       use_epoll ? "epoll_wait" : "recv", ms);
+	if (w.got == 1 && send_ok(f4a.a, &w.d, 1))
+		recv_descs(origin.a, &d, 1, WAIT_MS);
+}
+
+static void test_final(void)
+{
+	bool ok = true;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(all_live) / sizeof(all_live[0]); i++) {
+		if (all_live[i] == &f4b)
+			continue;	/* closed on purpose */
+		if (inflight(all_live[i]) != 0 || inst_quarantined(all_live[i])) {
+			tap_diag("fn %u inst %u: inflight %d", all_live[i]->fn,
+				 all_live[i]->inst, inflight(all_live[i]));
+			ok = false;
+		}
+	}
+	tap_ok(ok, "every live instance ends with nothing in flight, unquarantined");
+	ring_buffer__consume(rb);
+	tap_ok(n_events == n_drops, "one event per drop and none otherwise (%d / %d)",
+	       n_events, n_drops);
+}
+
+/* ------------------------------------------------------------- main */
+
+#define N_TESTS 74
+
+static int load(void)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oopts, .pin_root_path = pin_dir);
+	int err;
+
+	skel = skmsg_route__open_opts(&oopts);
+	if (!skel)
+		return -errno;
+	err = skmsg_route__load(skel);
+	if (err)
+		return err;
+	m_socks = bpf_map__fd(skel->maps.spry_socks);
+	m_senders = bpf_map__fd(skel->maps.spry_senders);
+	m_chains = bpf_map__fd(skel->maps.spry_chains);
+	m_fns = bpf_map__fd(skel->maps.spry_fns);
+	m_auth = bpf_map__fd(skel->maps.spry_auth);
+	m_inst = bpf_map__fd(skel->maps.spry_inst);
+	m_verdicts = bpf_map__fd(skel->maps.spry_verdicts);
+	m_stats = bpf_map__fd(skel->maps.spry_fn_stats);
+	m_reqloc = bpf_map__fd(skel->maps.spry_reqloc);
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.spry_events), on_event, NULL, NULL);
+	if (!rb)
+		return -errno;
+	if (bpf_prog_attach(bpf_program__fd(skel->progs.skmsg_route), m_socks,
+			    BPF_SK_MSG_VERDICT, 0))
+		return -errno;
+	return 0;
+}
+
+static void teardown(void)
+{
+	struct inst *xs[] = { &origin, &f1a, &f1b, &f2a, &f3a, &ga, &f4a, &f4b };
+	unsigned int i;
+
+	for (i = 0; i < sizeof(xs) / sizeof(xs[0]); i++)
+		inst_close(xs[i]);
+	if (plain_a >= 0)
+		close(plain_a);
+	if (plain_b >= 0)
+		close(plain_b);
+	if (listen_fd >= 0)
+		close(listen_fd);
+	ring_buffer__free(rb);
+	if (skel) {
+		bpf_prog_detach2(bpf_program__fd(skel->progs.skmsg_route), m_socks,
+				 BPF_SK_MSG_VERDICT);
+		bpf_object__unpin_maps(skel->obj, NULL);
+		skmsg_route__destroy(skel);
+	}
+	if (rmdir(pin_dir))
+		tap_diag("rmdir %s: %s", pin_dir, strerror(errno));
+	free(percpu_buf);
+}
+
+int main(void)
+{
+	struct inst *xs[] = { &origin, &f1a, &f1b, &f2a, &f3a, &ga, &f4a, &f4b };
+	unsigned int i;
+	int err;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (i = 0; i < sizeof(xs) / sizeof(xs[0]); i++)
+		xs[i]->a = xs[i]->b = -1;
+	if (geteuid() != 0)
+		tap_skip_all("needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)");
+	if (unshare(CLONE_NEWNET))
+		tap_skip_all("cannot create a network namespace");
+	if (lo_up())
+		tap_skip_all("cannot bring lo up");
+	ncpus = libbpf_num_possible_cpus();
+	if (ncpus <= 0)
+		tap_skip_all("cannot count CPUs");
+	percpu_buf = calloc(ncpus, sizeof(struct spry_fn_stats));
+	if (!percpu_buf) {
+		printf("Bail out! out of memory\n");
+		return KSFT_FAIL;
+	}
+
+	snprintf(pin_dir, sizeof(pin_dir), "/sys/fs/bpf/spry-test-router-%d", getpid());
+	if (mkdir(pin_dir, 0700)) {
+		err = errno;
+		free(percpu_buf);
+		if (err == ENOENT || err == EPERM || err == EACCES)
+			tap_skip_all("no bpffs at /sys/fs/bpf");
+		printf("Bail out! mkdir %s: %s\n", pin_dir, strerror(err));
+		return KSFT_FAIL;
+	}
+
+	err = load();
+	if (err == -EPERM) {
+		teardown();
+		tap_skip_all("loading BPF not permitted");
+	}
+	tap_plan(N_TESTS);
+	tap_ok(!err, "skeleton loaded with private pins, attached to spry_socks (%s)",
+	       err ? strerror(-err) : "ok");
+	if (err)
+		goto out;
+	err = listener_open();
+	if (!err)
+		err = world_setup();
+	tap_ok(!err, "sockets and maps of the test world set up (%s)",
+	       err ? strerror(-err) : "ok");
+	if (err)
+		goto out;
+
+	test_chain();
+	test_batch(16, 0);
+	test_batch(64, 0);
+	test_batch(600, 0);
+	test_batch(600, 36);
+	test_partial();
+	test_balance();
+	test_call();
+	test_forged();
+	test_errors();
+	test_revoke();
+	test_wakeup(true);
+	test_wakeup(false);
+	test_final();
+out:
+	teardown();
+	return tap_finish();
+}
