@@ -12,6 +12,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <linux/types.h>
 
 #include "bpf/maps.h"
@@ -31,6 +32,10 @@ struct spry_maps {
 	char	dir[PATH_MAX];
 };
 
+/* Number of pinned maps, and their pin names in struct spry_maps order. */
+#define SPRY_N_MAPS	10
+extern const char *const spry_map_pin_names[SPRY_N_MAPS + 1];	/* NULL-terminated */
+
 /* Pin directory: @override, else $SPRY_PIN_DIR, else SPRY_PIN_DIR_DEFAULT. */
 const char *spry_pin_dir(const char *override);
 /* Mount bpffs on the pin directory's bpffs root if needed; mkdir -p 0700. */
@@ -39,7 +44,12 @@ int spry_bpffs_ensure(const char *dir);
 int spry_pin_lock(const char *dir, int how);
 void spry_pin_unlock(int fd);
 
-/* Open every pinned map of a loaded spry; -ENOENT when not loaded. */
+/* Every fd -1 (safe to spry_maps__close()). */
+void spry_maps__init(struct spry_maps *m);
+/*
+ * Open every pinned map of a loaded spry; -ENOENT when not loaded, -EPROTO
+ * when a pinned map's type or sizes do not match bpf/maps.h.
+ */
 int spry_maps__open(struct spry_maps *m, const char *dir);
 void spry_maps__close(struct spry_maps *m);
 
@@ -65,6 +75,23 @@ struct spry_chain_spec {
 #define SPRY_DEF_MAX_INFLIGHT	256
 #define SPRY_DEF_DEADLINE_MS	5000
 
+/* Accepted ranges of the spec's sizes (0 always means the default). */
+#define SPRY_MIN_BUF_SIZE	64
+#define SPRY_MAX_BUF_SIZE	(64U << 20)		/* 64 MiB */
+#define SPRY_MAX_N_BUFS		(1U << 20)
+#define SPRY_MAX_POOL_BYTES	(16ULL << 30)		/* n_bufs * buf_size */
+#define SPRY_MAX_INFLIGHT	SPRY_REQ_SLOTS
+#define SPRY_MAX_DEADLINE_MS	(3600U * 1000)		/* one hour */
+#define SPRY_MAX_ALLOW		(SPRY_MAX_HOPS * 2)
+
+/*
+ * Check a spec: names, counts, sizes, no duplicate function, calls and
+ * idempotent bits naming the chain's functions.  0 or -EINVAL with a
+ * one-line reason in @err (may be NULL).
+ */
+int spry_chain_spec__check(const struct spry_chain_spec *spec, char *err,
+			   size_t errlen);
+
 /* Chains.  -ENOENT when absent. */
 int spry_chain__lookup(const struct spry_maps *m, const char *name, __u16 *id,
 		       struct spry_chain *chain);
@@ -76,7 +103,13 @@ int spry_chain__get(const struct spry_maps *m, __u16 id, struct spry_chain *chai
  * pin lock.
  */
 int spry_chain__add(struct spry_maps *m, const struct spry_chain_spec *spec, __u16 *id);
-/* Remove a chain, its functions and its authorizations. */
+/*
+ * Remove a chain, its functions and its authorizations.  A removed
+ * function (here, or dropped by a replacing spry_chain__add) also loses its
+ * instance sockets (spry_socks), instance states and counters, so a later
+ * function reusing the id starts clean; spryd sees the instances' sockets
+ * leave the router and reaps them.
+ */
 int spry_chain__del(struct spry_maps *m, const char *name);
 
 /* Functions.  -ENOENT when absent. */
@@ -88,6 +121,8 @@ int spry_fn__put(const struct spry_maps *m, __u16 id, const struct spry_fn *fn);
 /* Authorization of a hand-off within a chain (to 0 = origin). */
 int spry_auth__set(const struct spry_maps *m, __u16 chain, __u16 from, __u16 to,
 		   bool allow);
+/* 0 when allowed, -ENOENT when not. */
+int spry_auth__get(const struct spry_maps *m, __u16 chain, __u16 from, __u16 to);
 
 /* Instance state (fn, inst). */
 int spry_inst__get(const struct spry_maps *m, __u16 fn, __u16 inst,
@@ -98,6 +133,8 @@ int spry_inst__put(const struct spry_maps *m, __u16 fn, __u16 inst,
 /* Sum a per-CPU counter array entry. */
 int spry_verdicts__read(const struct spry_maps *m, __u64 out[SPRY_V_MAX]);
 int spry_fn_stats__read(const struct spry_maps *m, __u16 fn, struct spry_fn_stats *out);
+/* Zero a function's counters on every CPU. */
+int spry_fn_stats__clear(const struct spry_maps *m, __u16 fn);
 
 /* Names. */
 const char *spry_verdict_name(unsigned int v);

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The declarative chain file of `spry apply`:
+ *
+ *   chains:
+ *     - name: demo                         # required
+ *       user: root                         # name or uid; default: the caller
+ *       hops: [upper, reverse]             # required, 1-16 functions
+ *       functions: [helper]                # reachable only by calls
+ *       calls: [{from: upper, to: helper}]
+ *       buffers: 1024
+ *       buffer-size: 4096
+ *       max-inflight: 256
+ *       deadline-ms: 5000
+ *       idempotent: [upper]                # hops that may be retried
+ *
+ * Unknown keys, wrong types, out-of-range numbers, duplicate keys, chains,
+ * functions or calls, and YAML aliases are errors.
+ */
+#ifndef SPRY_LOADER_APPLY_H
+#define SPRY_LOADER_APPLY_H
+
+#include <stddef.h>
+
+#include "lib/core.h"
+
+/*
+ * Parse and validate @buf (@len bytes, need not be NUL-terminated) into
+ * *@specs (malloc'd, *@n entries; free() it; NULL when *@n is 0).  Touches
+ * no map.  Returns 0, -EINVAL with a one-line "line N: ..." reason in @err,
+ * or -ENOMEM.
+ */
+int spry_apply_parse(const char *buf, size_t len, struct spry_chain_spec **specs,
+		     int *n, char *err, size_t errlen);
+
+#endif /* SPRY_LOADER_APPLY_H */

@@ -1,0 +1,527 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The parser of `spry apply` files (format: loader/apply.h).  Pure: reads
+ * a buffer, writes specs, touches no map; the fuzzer and test_apply call
+ * spry_apply_parse() directly.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "loader/apply.h"
+
+struct parser {
+	yaml_document_t	*doc;
+	bool		*seen;		/* node visited: aliases show up twice */
+	int		n_nodes;
+	char		*err;
+	size_t		errlen;
+};
+
+static int fail(struct parser *p, const yaml_node_t *node, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct parser *p, const yaml_node_t *node, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!p->err || !p->errlen)
+		return -EINVAL;
+	if (node)
+		snprintf(p->err, p->errlen, "line %lu: %s",
+			 (unsigned long)node->start_mark.line + 1, msg);
+	else
+		snprintf(p->err, p->errlen, "%s", msg);
+	return -EINVAL;
+}
+
+static int node_get(struct parser *p, const yaml_node_t *parent, int idx,
+		    yaml_node_t **out)
+{
+	yaml_node_t *node;
+
+	node = yaml_document_get_node(p->doc, idx);
+	if (!node || idx < 1 || idx > p->n_nodes)
+		return fail(p, parent, "malformed document");
+	if (p->seen[idx - 1])
+		return fail(p, node, "YAML aliases are not supported");
+	p->seen[idx - 1] = true;
+	*out = node;
+	return 0;
+}
+
+static const char *node_kind(const yaml_node_t *node)
+{
+	switch (node->type) {
+	case YAML_SCALAR_NODE:
+		return "a scalar";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	default:
+		return "nothing";
+	}
+}
+
+static int scalar(struct parser *p, yaml_node_t *node, const char *what,
+		  const char **out)
+{
+	const char *s;
+
+	if (node->type != YAML_SCALAR_NODE)
+		return fail(p, node, "%s: expected a scalar, found %s", what,
+			    node_kind(node));
+	s = (const char *)node->data.scalar.value;
+	if (strlen(s) != node->data.scalar.length)
+		return fail(p, node, "%s: NUL character in value", what);
+	*out = s;
+	return 0;
+}
+
+static int name_node(struct parser *p, yaml_node_t *node, const char *what,
+		     char out[SPRY_NAME_LEN])
+{
+	const char *s;
+	int err;
+
+	err = scalar(p, node, what, &s);
+	if (err)
+		return err;
+	if (!*s)
+		return fail(p, node, "%s: empty name", what);
+	if (strlen(s) >= SPRY_NAME_LEN)
+		return fail(p, node, "%s: name '%.40s%s' is too long (at most %d characters)",
+			    what, s, strlen(s) > 40 ? "..." : "", SPRY_NAME_LEN - 1);
+	if (spry_name_check(s))
+		return fail(p, node, "%s: invalid name '%s' (allowed: A-Z a-z 0-9 _ . -)",
+			    what, s);
+	if (!strcmp(s, "origin"))
+		return fail(p, node, "%s: 'origin' is reserved", what);
+	memset(out, 0, SPRY_NAME_LEN);
+	memcpy(out, s, strlen(s));
+	return 0;
+}
+
+static int uint_node(struct parser *p, yaml_node_t *node, const char *what,
+		     __u32 min, __u32 max, __u32 *out)
+{
+	unsigned long long v;
+	const char *s, *c;
+	int err;
+
+	err = scalar(p, node, what, &s);
+	if (err)
+		return err;
+	if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return fail(p, node, "%s: expected a number, found a quoted string", what);
+	if (*s == '-')
+		return fail(p, node, "%s: '%s' is negative", what, s);
+	for (c = s; *c >= '0' && *c <= '9'; c++)
+		;
+	if (!*s || *c || c - s > 20)
+		return fail(p, node, "%s: '%s' is not a decimal number", what, s);
+	errno = 0;
+	v = strtoull(s, NULL, 10);
+	if (errno == ERANGE || v < min || v > max)
+		return fail(p, node, "%s: %s out of range %u..%u", what, s, min, max);
+	*out = v;
+	return 0;
+}
+
+static int user_node(struct parser *p, yaml_node_t *node, __u32 *uid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+	const char *s, *c;
+	int err;
+
+	err = scalar(p, node, "user", &s);
+	if (err)
+		return err;
+	if (!*s)
+		return fail(p, node, "user: empty name");
+	for (c = s; *c >= '0' && *c <= '9'; c++)
+		;
+	if (!*c && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+		return uint_node(p, node, "user", 0, (__u32)-2, uid);
+	if (getpwnam_r(s, &pw, buf, sizeof(buf), &res) || !res) {
+		if (!*c)
+			return uint_node(p, node, "user", 0, (__u32)-2, uid);
+		return fail(p, node, "user: unknown user '%.64s'", s);
+	}
+	*uid = res->pw_uid;
+	return 0;
+}
+
+/* A list of distinct names. */
+static int name_list(struct parser *p, yaml_node_t *node, const char *what,
+		     char out[][SPRY_NAME_LEN], __u32 max, __u32 *n)
+{
+	yaml_node_item_t *it;
+	yaml_node_t *item;
+	__u32 i;
+	int err;
+
+	if (node->type != YAML_SEQUENCE_NODE)
+		return fail(p, node, "%s: expected a list, found %s", what,
+			    node_kind(node));
+	*n = 0;
+	for (it = node->data.sequence.items.start;
+	     it < node->data.sequence.items.top; it++) {
+		err = node_get(p, node, *it, &item);
+		if (err)
+			return err;
+		if (*n >= max)
+			return fail(p, item, "%s: more than %u entries", what, max);
+		err = name_node(p, item, what, out[*n]);
+		if (err)
+			return err;
+		for (i = 0; i < *n; i++)
+			if (!strcmp(out[i], out[*n]))
+				return fail(p, item, "%s: '%s' listed twice", what, out[i]);
+		(*n)++;
+	}
+	return 0;
+}
+
+static bool spec_has_fn(const struct spry_chain_spec *spec, const char *name)
+{
+	__u32 i;
+
+	for (i = 0; i < spec->n_hops; i++)
+		if (!strcmp(spec->hops[i], name))
+			return true;
+	for (i = 0; i < spec->n_extra; i++)
+		if (!strcmp(spec->extra[i], name))
+			return true;
+	return false;
+}
+
+static int call_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec *spec)
+{
+	static const char *const keys[] = { "from", "to" };
+	char names[2][SPRY_NAME_LEN];
+	bool have[2] = {};
+	yaml_node_pair_t *pair;
+	yaml_node_t *k, *v;
+	const char *key;
+	int err, i;
+	__u32 j;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return fail(p, node, "calls: expected a mapping {from: F, to: G}, found %s",
+			    node_kind(node));
+	for (pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		err = node_get(p, node, pair->key, &k);
+		if (!err)
+			err = scalar(p, k, "calls key", &key);
+		if (!err)
+			err = node_get(p, node, pair->value, &v);
+		if (err)
+			return err;
+		for (i = 0; i < 2; i++)
+			if (!strcmp(key, keys[i]))
+				break;
+		if (i == 2)
+			return fail(p, k, "calls: unknown key '%.64s' (expected from, to)", key);
+		if (have[i])
+			return fail(p, k, "calls: '%s' given twice", key);
+		have[i] = true;
+		err = name_node(p, v, "calls", names[i]);
+		if (err)
+			return err;
+		if (!spec_has_fn(spec, names[i]))
+			return fail(p, v, "calls: '%s' is not a function of chain '%s' (hops or functions)",
+				    names[i], spec->name);
+	}
+	for (i = 0; i < 2; i++)
+		if (!have[i])
+			return fail(p, node, "calls: missing '%s'", keys[i]);
+	for (j = 0; j < spec->n_allow; j++)
+		if (!strcmp(spec->allow[j][0], names[0]) &&
+		    !strcmp(spec->allow[j][1], names[1]))
+			return fail(p, node, "calls: %s -> %s listed twice", names[0],
+				    names[1]);
+	if (spec->n_allow >= SPRY_MAX_ALLOW)
+		return fail(p, node, "calls: more than %d entries", SPRY_MAX_ALLOW);
+	memcpy(spec->allow[spec->n_allow][0], names[0], SPRY_NAME_LEN);
+	memcpy(spec->allow[spec->n_allow][1], names[1], SPRY_NAME_LEN);
+	spec->n_allow++;
+	return 0;
+}
+
+enum {
+	K_NAME, K_USER, K_HOPS, K_FUNCTIONS, K_CALLS, K_BUFFERS, K_BUF_SIZE,
+	K_MAX_INFLIGHT, K_DEADLINE, K_IDEMPOTENT, K_N,
+};
+
+static const char *const chain_keys[K_N] = {
+	[K_NAME]		= "name",
+	[K_USER]		= "user",
+	[K_HOPS]		= "hops",
+	[K_FUNCTIONS]		= "functions",
+	[K_CALLS]		= "calls",
+	[K_BUFFERS]		= "buffers",
+	[K_BUF_SIZE]		= "buffer-size",
+	[K_MAX_INFLIGHT]	= "max-inflight",
+	[K_DEADLINE]		= "deadline-ms",
+	[K_IDEMPOTENT]		= "idempotent",
+};
+
+static int chain_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec *spec)
+{
+	yaml_node_t *vals[K_N] = {}, *k, *v;
+	char idem[SPRY_MAX_HOPS][SPRY_NAME_LEN], msg[256];
+	yaml_node_pair_t *pair;
+	yaml_node_item_t *it;
+	__u32 n_idem, i, h;
+	const char *key;
+	int err, kw;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return fail(p, node, "chains: expected a mapping per chain, found %s",
+			    node_kind(node));
+	memset(spec, 0, sizeof(*spec));
+	spec->uid = getuid();
+	/* Collect first: calls and idempotent depend on hops and functions. */
+	for (pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		err = node_get(p, node, pair->key, &k);
+		if (!err)
+			err = scalar(p, k, "chain key", &key);
+		if (!err)
+			err = node_get(p, node, pair->value, &v);
+		if (err)
+			return err;
+		for (kw = 0; kw < K_N; kw++)
+			if (!strcmp(key, chain_keys[kw]))
+				break;
+		if (kw == K_N)
+			return fail(p, k, "unknown key '%.64s' in a chain", key);
+		if (vals[kw])
+			return fail(p, k, "'%s' given twice", key);
+		vals[kw] = v;
+	}
+	if (!vals[K_NAME])
+		return fail(p, node, "chain without 'name'");
+	err = name_node(p, vals[K_NAME], "name", spec->name);
+	if (err)
+		return err;
+	if (!vals[K_HOPS])
+		return fail(p, node, "chain '%s' without 'hops'", spec->name);
+	err = name_list(p, vals[K_HOPS], "hops", spec->hops, SPRY_MAX_HOPS,
+			&spec->n_hops);
+	if (err)
+		return err;
+	if (!spec->n_hops)
+		return fail(p, vals[K_HOPS], "hops: at least one function needed");
+	if (vals[K_FUNCTIONS]) {
+		err = name_list(p, vals[K_FUNCTIONS], "functions", spec->extra,
+				SPRY_MAX_HOPS, &spec->n_extra);
+		if (err)
+			return err;
+		for (i = 0; i < spec->n_extra; i++)
+			for (h = 0; h < spec->n_hops; h++)
+				if (!strcmp(spec->extra[i], spec->hops[h]))
+					return fail(p, vals[K_FUNCTIONS],
+						    "functions: '%s' is already a hop",
+						    spec->extra[i]);
+	}
+	if (vals[K_USER] && (err = user_node(p, vals[K_USER], &spec->uid)))
+		return err;
+	if (vals[K_BUFFERS] &&
+	    (err = uint_node(p, vals[K_BUFFERS], "buffers", 1, SPRY_MAX_N_BUFS,
+			     &spec->n_bufs)))
+		return err;
+	if (vals[K_BUF_SIZE] &&
+	    (err = uint_node(p, vals[K_BUF_SIZE], "buffer-size", SPRY_MIN_BUF_SIZE,
+			     SPRY_MAX_BUF_SIZE, &spec->buf_size)))
+		return err;
+	if (vals[K_MAX_INFLIGHT] &&
+	    (err = uint_node(p, vals[K_MAX_INFLIGHT], "max-inflight", 1,
+			     SPRY_MAX_INFLIGHT, &spec->max_inflight)))
+		return err;
+	if (vals[K_DEADLINE] &&
+	    (err = uint_node(p, vals[K_DEADLINE], "deadline-ms", 1,
+			     SPRY_MAX_DEADLINE_MS, &spec->deadline_ms)))
+		return err;
+	if (vals[K_CALLS]) {
+		v = vals[K_CALLS];
+		if (v->type != YAML_SEQUENCE_NODE)
+			return fail(p, v, "calls: expected a list, found %s",
+				    node_kind(v));
+		for (it = v->data.sequence.items.start;
+		     it < v->data.sequence.items.top; it++) {
+			err = node_get(p, v, *it, &k);
+			if (!err)
+				err = call_node(p, k, spec);
+			if (err)
+				return err;
+		}
+	}
+	if (vals[K_IDEMPOTENT]) {
+		err = name_list(p, vals[K_IDEMPOTENT], "idempotent", idem,
+				SPRY_MAX_HOPS, &n_idem);
+		if (err)
+			return err;
+		for (i = 0; i < n_idem; i++) {
+			for (h = 0; h < spec->n_hops; h++)
+				if (!strcmp(idem[i], spec->hops[h]))
+					break;
+			if (h == spec->n_hops)
+				return fail(p, vals[K_IDEMPOTENT],
+					    "idempotent: '%s' is not a hop of chain '%s'",
+					    idem[i], spec->name);
+			spec->idempotent_mask |= 1U << h;
+		}
+	}
+	if (spry_chain_spec__check(spec, msg, sizeof(msg)))
+		return fail(p, node, "%s", msg);
+	return 0;
+}
+
+static int parse_doc(struct parser *p, struct spry_chain_spec **specs, int *n)
+{
+	struct spry_chain_spec *out = NULL;
+	yaml_node_t *root, *k, *v = NULL, *item;
+	yaml_node_pair_t *pair;
+	yaml_node_item_t *it;
+	const char *key;
+	int err, i, j, count;
+
+	root = yaml_document_get_root_node(p->doc);
+	if (!root)
+		return fail(p, NULL, "empty file: expected 'chains:'");
+	p->seen[0] = true;
+	if (root->type != YAML_MAPPING_NODE)
+		return fail(p, root, "expected a mapping with 'chains', found %s",
+			    node_kind(root));
+	for (pair = root->data.mapping.pairs.start;
+	     pair < root->data.mapping.pairs.top; pair++) {
+		err = node_get(p, root, pair->key, &k);
+		if (!err)
+			err = scalar(p, k, "key", &key);
+		if (err)
+			return err;
+		if (strcmp(key, "chains"))
+			return fail(p, k, "unknown key '%.64s' (expected 'chains')", key);
+		if (v)
+			return fail(p, k, "'chains' given twice");
+		err = node_get(p, root, pair->value, &v);
+		if (err)
+			return err;
+	}
+	if (!v)
+		return fail(p, root, "missing 'chains'");
+	/* "chains:" with nothing after it is an empty list. */
+	if (v->type == YAML_SCALAR_NODE && !v->data.scalar.length &&
+	    v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+		*specs = NULL;
+		*n = 0;
+		return 0;
+	}
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(p, v, "chains: expected a list, found %s", node_kind(v));
+	count = v->data.sequence.items.top - v->data.sequence.items.start;
+	if (count > SPRY_MAX_CHAINS - 1)
+		return fail(p, v, "chains: %d chains, at most %d", count,
+			    SPRY_MAX_CHAINS - 1);
+	if (count) {
+		out = calloc(count, sizeof(*out));
+		if (!out)
+			return -ENOMEM;
+	}
+	for (i = 0, it = v->data.sequence.items.start; i < count; i++, it++) {
+		err = node_get(p, v, *it, &item);
+		if (!err)
+			err = chain_node(p, item, &out[i]);
+		if (!err) {
+			for (j = 0; j < i; j++) {
+				if (!strcmp(out[j].name, out[i].name)) {
+					err = fail(p, item, "chain '%s' defined twice",
+						   out[i].name);
+					break;
+				}
+			}
+		}
+		if (err) {
+			free(out);
+			return err;
+		}
+	}
+	*specs = out;
+	*n = count;
+	return 0;
+}
+
+static int yaml_error(const yaml_parser_t *parser, char *err, size_t errlen)
+{
+	if (parser->error == YAML_MEMORY_ERROR)
+		return -ENOMEM;
+	if (err && errlen)
+		snprintf(err, errlen, "line %lu: %s%s%s",
+			 (unsigned long)parser->problem_mark.line + 1,
+			 parser->problem ? parser->problem : "invalid YAML",
+			 parser->context ? " " : "",
+			 parser->context ? parser->context : "");
+	return -EINVAL;
+}
+
+int spry_apply_parse(const char *buf, size_t len, struct spry_chain_spec **specs,
+		     int *n, char *err, size_t errlen)
+{
+	struct parser p = { .err = err, .errlen = errlen };
+	yaml_document_t doc, extra;
+	yaml_parser_t parser;
+	bool more;
+	int ret;
+
+	*specs = NULL;
+	*n = 0;
+	if (err && errlen)
+		err[0] = '\0';
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		ret = yaml_error(&parser, err, errlen);
+		yaml_parser_delete(&parser);
+		return ret;
+	}
+	/* One document only. */
+	if (!yaml_parser_load(&parser, &extra)) {
+		ret = yaml_error(&parser, err, errlen);
+		goto out_doc;
+	}
+	more = yaml_document_get_root_node(&extra) != NULL;
+	if (more) {
+		ret = fail(&p, yaml_document_get_root_node(&extra),
+			   "more than one YAML document");
+		yaml_document_delete(&extra);
+		goto out_doc;
+	}
+	yaml_document_delete(&extra);
+
+	p.doc = &doc;
+	p.n_nodes = doc.nodes.top - doc.nodes.start;
+	p.seen = calloc(p.n_nodes ? p.n_nodes : 1, sizeof(*p.seen));
+	if (!p.seen) {
+		ret = -ENOMEM;
+		goto out_doc;
+	}
+	ret = parse_doc(&p, specs, n);
+	free(p.seen);
+out_doc:
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	return ret;
+}

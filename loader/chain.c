@@ -1,0 +1,541 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* spry chain { show | add | del | help } */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/file.h>
+
+#include "loader/main.h"
+
+static void chain_help(FILE *f)
+{
+	fprintf(f,
+		"Usage: spry chain add NAME hops F1,F2,... [functions G1,...] [calls F:G,...]\n"
+		"                 [user USER|UID] [buffers N] [buffer-size BYTES]\n"
+		"                 [max-inflight N] [deadline MS] [idempotent F,...]\n"
+		"       spry chain del NAME\n"
+		"       spry chain show [NAME]\n"
+		"       spry chain help\n"
+		"\n"
+		"add creates a chain, or replaces the chain of that name: functions\n"
+		"keep their ids and live instances by name; functions and\n"
+		"authorizations the new definition lacks are removed (including\n"
+		"ones added with 'spry auth allow').\n"
+		"  hops        the functions a request visits, in order (1-%d)\n"
+		"  functions   functions reachable only by calls (at most %d)\n"
+		"  calls       F may call G (both functions of the chain)\n"
+		"  user        the user the functions run as (default: the caller)\n"
+		"  buffers     buffers in the chain's pool (1-%u, default %d)\n"
+		"  buffer-size bytes per buffer (%u-%u, default %d)\n"
+		"  max-inflight requests in flight at once (1-%u, default %d)\n"
+		"  deadline    request deadline in ms (1-%u, default %d)\n"
+		"  idempotent  hops that may be retried on another instance\n"
+		"Names: 1-%d characters of A-Z a-z 0-9 _ . -; 'origin' is reserved.\n",
+		SPRY_MAX_HOPS, SPRY_MAX_HOPS, SPRY_MAX_N_BUFS, SPRY_DEF_N_BUFS,
+		SPRY_MIN_BUF_SIZE, SPRY_MAX_BUF_SIZE, SPRY_DEF_BUF_SIZE,
+		SPRY_MAX_INFLIGHT, SPRY_DEF_MAX_INFLIGHT, SPRY_MAX_DEADLINE_MS,
+		SPRY_DEF_DEADLINE_MS, SPRY_NAME_LEN - 1);
+}
+
+static int do_help(int argc, char **argv)
+{
+	(void)argv;
+	if (argc) {
+		p_err("'help' takes no arguments");
+		return -1;
+	}
+	chain_help(json_output ? stderr : stdout);
+	if (json_output)
+		json_result(json_null());
+	return 0;
+}
+
+/* Split a comma-separated list of names into @out (at most @max). */
+static int parse_name_list(const char *arg, const char *what,
+			   char out[][SPRY_NAME_LEN], __u32 max, __u32 *n)
+{
+	char *copy, *tok, *save = NULL;
+	int ret = -1;
+
+	copy = strdup(arg);
+	if (!copy) {
+		p_err("out of memory");
+		return -1;
+	}
+	*n = 0;
+	if (!*arg || arg[strlen(arg) - 1] == ',' || arg[0] == ',' || strstr(arg, ",,")) {
+		p_err("%s: empty name in '%s'", what, arg);
+		goto out;
+	}
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (*n >= max) {
+			p_err("%s: more than %u names", what, max);
+			goto out;
+		}
+		if (parse_name(tok, "function", out[*n]))
+			goto out;
+		(*n)++;
+	}
+	ret = 0;
+out:
+	free(copy);
+	return ret;
+}
+
+static int parse_calls(const char *arg, struct spry_chain_spec *spec)
+{
+	char *copy, *tok, *save = NULL, *colon;
+	int ret = -1;
+
+	copy = strdup(arg);
+	if (!copy) {
+		p_err("out of memory");
+		return -1;
+	}
+	if (!*arg || arg[strlen(arg) - 1] == ',' || arg[0] == ',' || strstr(arg, ",,")) {
+		p_err("calls: empty entry in '%s'", arg);
+		goto out;
+	}
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		colon = strchr(tok, ':');
+		if (!colon || strchr(colon + 1, ':')) {
+			p_err("calls: '%s' is not F:G", tok);
+			goto out;
+		}
+		*colon = '\0';
+		if (spec->n_allow >= SPRY_MAX_ALLOW) {
+			p_err("calls: more than %d", SPRY_MAX_ALLOW);
+			goto out;
+		}
+		if (parse_name(tok, "function", spec->allow[spec->n_allow][0]) ||
+		    parse_name(colon + 1, "function", spec->allow[spec->n_allow][1]))
+			goto out;
+		spec->n_allow++;
+	}
+	ret = 0;
+out:
+	free(copy);
+	return ret;
+}
+
+static int hop_index(const struct spry_chain_spec *spec, const char *name)
+{
+	__u32 i;
+
+	for (i = 0; i < spec->n_hops; i++)
+		if (!strcmp(spec->hops[i], name))
+			return i;
+	return -1;
+}
+
+static const char *const add_keywords[] = {
+	"hops", "functions", "calls", "user", "buffers", "buffer-size",
+	"max-inflight", "deadline", "idempotent", NULL,
+};
+
+enum { KW_HOPS, KW_FUNCTIONS, KW_CALLS, KW_USER, KW_BUFFERS, KW_BUF_SIZE,
+       KW_MAX_INFLIGHT, KW_DEADLINE, KW_IDEMPOTENT, KW_N };
+
+static int parse_add(int argc, char **argv, struct spry_chain_spec *spec)
+{
+	char idem[SPRY_MAX_HOPS][SPRY_NAME_LEN];
+	char err[256];
+	bool seen[KW_N] = {};
+	__u32 n_idem = 0, i;
+	const char *val;
+	int kw, h;
+
+	memset(spec, 0, sizeof(*spec));
+	spec->uid = getuid();
+	if (argc < 1) {
+		p_err("missing chain NAME");
+		return -1;
+	}
+	if (parse_name(argv[0], "chain", spec->name))
+		return -1;
+	NEXT_ARG();
+	while (argc) {
+		kw = match_word(add_keywords, argv[0], "keyword");
+		if (kw < 0)
+			return -1;
+		if (seen[kw]) {
+			p_err("'%s' given twice", add_keywords[kw]);
+			return -1;
+		}
+		seen[kw] = true;
+		GET_VALUE(val);
+		switch (kw) {
+		case KW_HOPS:
+			if (parse_name_list(val, "hops", spec->hops, SPRY_MAX_HOPS,
+					    &spec->n_hops))
+				return -1;
+			break;
+		case KW_FUNCTIONS:
+			if (parse_name_list(val, "functions", spec->extra,
+					    SPRY_MAX_HOPS, &spec->n_extra))
+				return -1;
+			break;
+		case KW_CALLS:
+			if (parse_calls(val, spec))
+				return -1;
+			break;
+		case KW_USER:
+			if (parse_user(val, &spec->uid))
+				return -1;
+			break;
+		case KW_BUFFERS:
+			if (parse_u32(val, 1, SPRY_MAX_N_BUFS, "buffers", &spec->n_bufs))
+				return -1;
+			break;
+		case KW_BUF_SIZE:
+			if (parse_u32(val, SPRY_MIN_BUF_SIZE, SPRY_MAX_BUF_SIZE,
+				      "buffer-size", &spec->buf_size))
+				return -1;
+			break;
+		case KW_MAX_INFLIGHT:
+			if (parse_u32(val, 1, SPRY_MAX_INFLIGHT, "max-inflight",
+				      &spec->max_inflight))
+				return -1;
+			break;
+		case KW_DEADLINE:
+			if (parse_u32(val, 1, SPRY_MAX_DEADLINE_MS, "deadline",
+				      &spec->deadline_ms))
+				return -1;
+			break;
+		case KW_IDEMPOTENT:
+			if (parse_name_list(val, "idempotent", idem, SPRY_MAX_HOPS,
+					    &n_idem))
+				return -1;
+			break;
+		}
+	}
+	if (!seen[KW_HOPS]) {
+		p_err("missing 'hops F1,F2,...'");
+		return -1;
+	}
+	for (i = 0; i < n_idem; i++) {
+		h = hop_index(spec, idem[i]);
+		if (h < 0) {
+			p_err("idempotent: '%s' is not a hop of the chain", idem[i]);
+			return -1;
+		}
+		spec->idempotent_mask |= 1U << h;
+	}
+	if (spry_chain_spec__check(spec, err, sizeof(err))) {
+		p_err("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int do_add(int argc, char **argv)
+{
+	struct spry_chain_spec spec;
+	struct spry_maps m;
+	bool existed;
+	json_t *o;
+	__u16 id;
+	int err, lock, ret = -1;
+
+	if (parse_add(argc, argv, &spec))
+		return -1;
+	if (maps_open(&m))
+		return -1;
+	lock = pin_lock();
+	if (lock < 0)
+		goto out_maps;
+	err = spry_chain__lookup(&m, spec.name, NULL, NULL);
+	if (err && err != -ENOENT) {
+		p_errno(err, "cannot read chains");
+		goto out_unlock;
+	}
+	existed = !err;
+	err = spry_chain__add(&m, &spec, &id);
+	if (err == -ENOSPC) {
+		p_err("no free chain or function id for chain '%s'", spec.name);
+		goto out_unlock;
+	}
+	if (err) {
+		p_errno(err, "cannot add chain '%s'", spec.name);
+		goto out_unlock;
+	}
+	if (json_output) {
+		o = json_object();
+		if (!o || jset(o, "name", json_string(spec.name)) ||
+		    jset(o, "id", json_integer(id)) ||
+		    jset(o, "replaced", json_boolean(existed))) {
+			json_decref(o);
+			goto out_unlock;
+		}
+		json_result(o);
+	} else {
+		printf("chain %s %s (id %u)\n", spec.name,
+		       existed ? "replaced" : "added", id);
+	}
+	ret = 0;
+out_unlock:
+	spry_pin_unlock(lock);
+out_maps:
+	spry_maps__close(&m);
+	return ret;
+}
+
+static int do_del(int argc, char **argv)
+{
+	char name[SPRY_NAME_LEN];
+	struct spry_maps m;
+	int err, lock, ret = -1;
+
+	if (argc < 1) {
+		p_err("missing chain NAME");
+		return -1;
+	}
+	if (argc > 1) {
+		p_err("unexpected argument '%s'", argv[1]);
+		return -1;
+	}
+	if (parse_name(argv[0], "chain", name))
+		return -1;
+	if (maps_open(&m))
+		return -1;
+	lock = pin_lock();
+	if (lock < 0)
+		goto out_maps;
+	err = spry_chain__del(&m, name);
+	if (err == -ENOENT) {
+		p_err("no chain '%s'", name);
+		goto out_unlock;
+	}
+	if (err) {
+		p_errno(err, "cannot delete chain '%s'", name);
+		goto out_unlock;
+	}
+	if (json_output)
+		json_result(json_pack("{s:s,s:b}", "name", name, "deleted", 1));
+	else
+		printf("chain %s deleted\n", name);
+	ret = 0;
+out_unlock:
+	spry_pin_unlock(lock);
+out_maps:
+	spry_maps__close(&m);
+	return ret;
+}
+
+/* Whether auth key @k is one of the chain's consecutive hand-offs. */
+static bool auth_is_path(const struct spry_chain *c, const struct spry_auth_key *k)
+{
+	unsigned int i, n = c->n_hops > SPRY_MAX_HOPS ? SPRY_MAX_HOPS : c->n_hops;
+
+	if (!n)
+		return false;
+	if (k->from == SPRY_FN_ORIGIN && k->to == c->hops[0])
+		return true;
+	if (k->from == c->hops[n - 1] && k->to == SPRY_FN_ORIGIN)
+		return true;
+	for (i = 0; i + 1 < n; i++)
+		if (k->from == c->hops[i] && k->to == c->hops[i + 1])
+			return true;
+	return false;
+}
+
+static bool is_hop(const struct spry_chain *c, __u16 fn)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->n_hops && i < SPRY_MAX_HOPS; i++)
+		if (c->hops[i] == fn)
+			return true;
+	return false;
+}
+
+static json_t *chain_json(const struct snapshot *s, __u16 id)
+{
+	const struct spry_chain *c = &s->chains[id];
+	json_t *o, *hops, *fns, *calls, *h;
+	unsigned int i;
+	char uname[64];
+	size_t k;
+
+	o = json_object();
+	hops = json_array();
+	fns = json_array();
+	calls = json_array();
+	if (!o || !hops || !fns || !calls)
+		goto err;
+	for (i = 0; i < c->n_hops && i < SPRY_MAX_HOPS; i++) {
+		h = json_pack("{s:i,s:s,s:b}", "id", c->hops[i], "name",
+			      snapshot__fn_name(s, c->hops[i]), "idempotent",
+			      c->hops[i] < SPRY_MAX_FNS &&
+			      (s->fns[c->hops[i]].flags & SPRY_FF_IDEMPOTENT));
+		if (jappend(hops, h))
+			goto err;
+	}
+	for (i = 1; i < SPRY_MAX_FNS; i++) {
+		if (!s->fns[i].name[0] || s->fns[i].chain != id || is_hop(c, i))
+			continue;
+		if (jappend(fns, json_pack("{s:i,s:s}", "id", i, "name",
+					   s->fns[i].name)))
+			goto err;
+	}
+	for (k = 0; k < s->n_auth; k++) {
+		const struct spry_auth_key *a = &s->auth[k];
+
+		if (a->chain != id || auth_is_path(c, a))
+			continue;
+		if (jappend(calls, json_pack("{s:s,s:s}", "from",
+					     snapshot__fn_name(s, a->from), "to",
+					     snapshot__fn_name(s, a->to))))
+			goto err;
+	}
+	if (jset(o, "id", json_integer(id)) ||
+	    jset(o, "name", json_string(c->name)) ||
+	    jset(o, "flags", jflags(c->flags, chain_flag_names, 1)) ||
+	    jset(o, "uid", json_integer(c->uid)) ||
+	    jset(o, "user", user_name(c->uid, uname, sizeof(uname)) ?
+		 json_string(uname) : json_null()) ||
+	    jset(o, "pool_size", json_integer(c->pool_size)) ||
+	    jset(o, "buffers", json_integer(c->n_bufs)) ||
+	    jset(o, "buffer_size", json_integer(c->buf_size)) ||
+	    jset(o, "max_inflight", json_integer(c->max_inflight)) ||
+	    jset(o, "deadline_ms", json_integer(c->deadline_ms)) ||
+	    jset(o, "n_hops", json_integer(c->n_hops)))
+		goto err;
+	if (jset(o, "hops", hops))
+		goto err_parts;
+	if (jset(o, "functions", fns))
+		goto err_calls;
+	if (jset(o, "calls", calls))
+		goto err_obj;
+	return o;
+err:
+	json_decref(hops);
+err_parts:
+	json_decref(fns);
+err_calls:
+	json_decref(calls);
+err_obj:
+	json_decref(o);
+	return NULL;
+}
+
+static void chain_print(json_t *c)
+{
+	json_t *v, *flags = json_object_get(c, "flags");
+	const char *user;
+	size_t i;
+
+	printf("%lld: %s", json_integer_value(json_object_get(c, "id")),
+	       json_string_value(json_object_get(c, "name")));
+	json_array_foreach(flags, i, v)
+		printf("  %s", json_string_value(v));
+	user = json_string_value(json_object_get(c, "user"));
+	printf("  uid %lld", json_integer_value(json_object_get(c, "uid")));
+	if (user)
+		printf(" (%s)", user);
+	printf("\n\thops");
+	json_array_foreach(json_object_get(c, "hops"), i, v)
+		printf("%s %s(%lld)%s", i ? " ->" : "",
+		       json_string_value(json_object_get(v, "name")),
+		       json_integer_value(json_object_get(v, "id")),
+		       json_is_true(json_object_get(v, "idempotent")) ? "*" : "");
+	printf("\n");
+	if (json_array_size(json_object_get(c, "functions"))) {
+		printf("\tfunctions");
+		json_array_foreach(json_object_get(c, "functions"), i, v)
+			printf(" %s(%lld)", json_string_value(json_object_get(v, "name")),
+			       json_integer_value(json_object_get(v, "id")));
+		printf("\n");
+	}
+	if (json_array_size(json_object_get(c, "calls"))) {
+		printf("\tcalls");
+		json_array_foreach(json_object_get(c, "calls"), i, v)
+			printf(" %s:%s", json_string_value(json_object_get(v, "from")),
+			       json_string_value(json_object_get(v, "to")));
+		printf("\n");
+	}
+	printf("\tbuffers %lld x %lld B  pool %lld B  max-inflight %lld  deadline %lld ms\n",
+	       json_integer_value(json_object_get(c, "buffers")),
+	       json_integer_value(json_object_get(c, "buffer_size")),
+	       json_integer_value(json_object_get(c, "pool_size")),
+	       json_integer_value(json_object_get(c, "max_inflight")),
+	       json_integer_value(json_object_get(c, "deadline_ms")));
+}
+
+static int do_show(int argc, char **argv)
+{
+	struct snapshot *s = NULL;
+	char name[SPRY_NAME_LEN];
+	struct spry_maps m;
+	json_t *arr = NULL, *c;
+	int id, ret = -1;
+	size_t i;
+
+	if (argc > 1) {
+		p_err("unexpected argument '%s'", argv[1]);
+		return -1;
+	}
+	if (argc == 1 && parse_name(argv[0], "chain", name))
+		return -1;
+	if (maps_open(&m))
+		return -1;
+	s = snapshot__read(&m);
+	if (!s)
+		goto out;
+	if (argc == 1) {
+		id = snapshot__chain(s, name);
+		if (id < 0)
+			goto out;
+		c = chain_json(s, id);
+		if (!c) {
+			p_err("out of memory");
+			goto out;
+		}
+		if (json_output)
+			json_result(c);
+		else {
+			chain_print(c);
+			json_decref(c);
+		}
+		ret = 0;
+		goto out;
+	}
+	arr = json_array();
+	if (!arr) {
+		p_err("out of memory");
+		goto out;
+	}
+	for (id = 1; id < SPRY_MAX_CHAINS; id++) {
+		if (!s->chains[id].name[0])
+			continue;
+		if (jappend(arr, chain_json(s, id)))
+			goto out;
+	}
+	if (json_output) {
+		json_result(arr);
+		arr = NULL;
+	} else {
+		json_array_foreach(arr, i, c)
+			chain_print(c);
+	}
+	ret = 0;
+out:
+	json_decref(arr);
+	snapshot__free(s);
+	spry_maps__close(&m);
+	return ret;
+}
+
+int do_chain(int argc, char **argv)
+{
+	static const struct cmd cmds[] = {
+		{ "show",	do_show },
+		{ "add",	do_add },
+		{ "del",	do_del },
+		{ "help",	do_help },
+		{ NULL,		NULL },
+	};
+
+	return cmd_select(cmds, argc, argv, "chain command");
+}

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * spry, the loader and control CLI: what its source files share.
+ *
+ * Grammar (bpftool's): spry [OPTIONS] OBJECT COMMAND [ARGS].  Objects and
+ * commands match by unambiguous prefix.  Every do_*() returns 0 or -1
+ * after reporting the error with p_err().
+ */
+#ifndef SPRY_LOADER_MAIN_H
+#define SPRY_LOADER_MAIN_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <jansson.h>
+
+#include "lib/core.h"
+
+#define SPRY_VERSION	"0.1.0"
+
+/* Global options. */
+extern bool json_output;	/* -j */
+extern bool pretty_output;	/* -p */
+extern const char *pin_dir;	/* -P, $SPRY_PIN_DIR, default */
+
+/* The single JSON value printed at exit (json_output only); owned. */
+void json_result(json_t *val);
+
+/* Report an error: "Error: ..." on stderr (and {"error": ...} with -j). */
+void p_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A note on stderr that does not fail the command. */
+void p_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Report a -errno from libsprycore or libbpf with a context prefix. */
+int p_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+struct cmd {
+	const char	*name;
+	int		(*func)(int argc, char **argv);
+};
+
+/*
+ * Run the command argv[0] names in @cmds (exact name, else unique
+ * prefix); @what is the object for messages.  No argument runs @cmds[0].
+ */
+int cmd_select(const struct cmd *cmds, int argc, char **argv, const char *what);
+/* Index of the entry of @names (NULL-terminated) @arg names, or -1 after p_err. */
+int match_word(const char *const *names, const char *arg, const char *what);
+
+#define NEXT_ARG()	({ argc--; argv++; })
+/* Fetch the value after keyword argv[0]; p_err and return -1 when missing. */
+#define GET_VALUE(var)							\
+	({								\
+		if (argc < 2) {						\
+			p_err("missing value after '%s'", argv[0]);	\
+			return -1;					\
+		}							\
+		(var) = argv[1];					\
+		argc -= 2;						\
+		argv += 2;						\
+	})
+
+/* Strict decimal number in [min, max]; p_err names @what on failure. */
+int parse_u32(const char *s, __u32 min, __u32 max, const char *what, __u32 *out);
+/* A user name (getpwnam) or a numeric uid. */
+int parse_user(const char *s, __u32 *uid);
+/* A chain or function name. */
+int parse_name(const char *s, const char *what, char out[SPRY_NAME_LEN]);
+/* Name of @uid or NULL. */
+const char *user_name(__u32 uid, char *buf, size_t len);
+
+/* Open the pinned maps of pin_dir; p_err (not loaded: how to load). */
+int maps_open(struct spry_maps *m);
+/* Take the pin directory lock for a writer; p_err on failure. */
+int pin_lock(void);
+
+/* Everything in the maps at one moment: for the show commands. */
+struct snapshot {
+	struct spry_chain	chains[SPRY_MAX_CHAINS];	/* name[0] = free */
+	struct spry_fn		fns[SPRY_MAX_FNS];
+	struct spry_auth_key	*auth;				/* sorted */
+	size_t			n_auth;
+};
+struct snapshot *snapshot__read(const struct spry_maps *m);
+void snapshot__free(struct snapshot *s);
+/* Chain id by name in @s, or -1 after p_err. */
+int snapshot__chain(const struct snapshot *s, const char *name);
+/* Function name of @fn (the origin for 0). */
+const char *snapshot__fn_name(const struct snapshot *s, __u16 fn);
+
+/* JSON helpers: 0, or -1 after p_err on allocation failure. */
+int jset(json_t *obj, const char *key, json_t *val);
+int jappend(json_t *arr, json_t *val);
+json_t *jflags(__u32 flags, const char *const *names, unsigned int n);
+
+/* Objects. */
+int do_load(int argc, char **argv);
+int do_unload(int argc, char **argv);
+int do_version(int argc, char **argv);
+int do_chain(int argc, char **argv);
+int do_fn(int argc, char **argv);
+int do_auth(int argc, char **argv);
+int do_stats(int argc, char **argv);
+int do_apply(int argc, char **argv);
+
+/* Flag names shared by the show commands. */
+extern const char *const chain_flag_names[];
+extern const char *const fn_flag_names[];
+extern const char *const inst_flag_names[];
+
+#endif /* SPRY_LOADER_MAIN_H */

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * spry_apply_parse(): the YAML chain file parser of `spry apply`, without
+ * any map.  A good file gives the expected specs; every bad one gives
+ * -EINVAL and a reason naming the right line.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loader/apply.h"
+#include "selftests/tap.h"
+
+static const char good[] =
+	"# a comment\n"
+	"chains:\n"
+	"  - name: demo\n"
+	"    user: root\n"
+	"    hops: [upper, reverse]\n"
+	"    functions: [helper]\n"
+	"    calls: [{from: upper, to: helper}, {from: helper, to: reverse}]\n"
+	"    buffers: 1024\n"
+	"    buffer-size: 4096\n"
+	"    max-inflight: 256\n"
+	"    deadline-ms: 5000\n"
+	"    idempotent: [reverse]\n"
+	"  - name: count.v2\n"
+	"    user: 4242\n"
+	"    hops:\n"
+	"      - word_count\n";
+
+struct bad {
+	const char	*what;
+	const char	*yaml;
+	const char	*expect;	/* substring of the reason */
+};
+
+#define CHAIN	"chains:\n  - name: x\n"		/* lines 1-2 */
+
+static const struct bad bads[] = {
+	{ "empty input", "", "empty" },
+	{ "root is a list", "- a\n", "expected a mapping" },
+	{ "unknown top-level key", "chain: []\n", "line 1: unknown key 'chain'" },
+	{ "chains is a mapping", "chains: {a: b}\n", "line 1: chains: expected a list" },
+	{ "unknown chain key", CHAIN "    hops: [a]\n    bufers: 3\n", "line 4: unknown key 'bufers'" },
+	{ "duplicate key", CHAIN "    hops: [a]\n    hops: [b]\n", "line 4: 'hops' given twice" },
+	{ "missing hops", CHAIN "    user: root\n", "line 2: chain 'x' without 'hops'" },
+	{ "missing name", "chains:\n  - hops: [a]\n", "line 2: chain without 'name'" },
+	{ "empty hops", CHAIN "    hops: []\n", "line 3: hops: at least one" },
+	{ "hops is a scalar", CHAIN "    hops: a\n", "line 3: hops: expected a list" },
+	{ "duplicate hop", CHAIN "    hops: [a, b, a]\n", "line 3: hops: 'a' listed twice" },
+	{ "too many hops", CHAIN "    hops: [a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q]\n",
+	  "more than 16" },
+	{ "name too long", CHAIN "    hops: [abcdefghijklmnopqrstuvwxyz0123456789]\n",
+	  "line 3: hops: name" },
+	{ "bad characters", CHAIN "    hops: [\"a b\"]\n", "line 3: hops: invalid name" },
+	{ "reserved name", CHAIN "    hops: [origin]\n", "line 3: hops: 'origin' is reserved" },
+	{ "function that is a hop", CHAIN "    hops: [a]\n    functions: [a]\n",
+	  "line 4: functions: 'a' is already a hop" },
+	{ "call to a stranger", CHAIN "    hops: [a]\n    calls: [{from: a, to: b}]\n",
+	  "line 4: calls: 'b' is not a function" },
+	{ "call without to", CHAIN "    hops: [a]\n    calls: [{from: a}]\n",
+	  "line 4: calls: missing 'to'" },
+	{ "call with extra key", CHAIN "    hops: [a, b]\n    calls: [{from: a, to: b, via: c}]\n",
+	  "line 4: calls: unknown key 'via'" },
+	{ "duplicate call", CHAIN "    hops: [a, b]\n    calls: [{from: a, to: b}, {from: a, to: b}]\n",
+	  "listed twice" },
+	{ "idempotent non-hop", CHAIN "    hops: [a]\n    functions: [h]\n    idempotent: [h]\n",
+	  "line 5: idempotent: 'h' is not a hop" },
+	{ "number with junk", CHAIN "    hops: [a]\n    buffers: 12x\n",
+	  "line 4: buffers: '12x' is not a decimal number" },
+	{ "negative number", CHAIN "    hops: [a]\n    deadline-ms: -5\n",
+	  "line 4: deadline-ms: '-5' is negative" },
+	{ "overflow", CHAIN "    hops: [a]\n    max-inflight: 99999999999999999999999\n",
+	  "line 4: max-inflight:" },
+	{ "above range", CHAIN "    hops: [a]\n    max-inflight: 65537\n", "out of range" },
+	{ "below range", CHAIN "    hops: [a]\n    buffer-size: 63\n", "out of range" },
+	{ "zero buffers", CHAIN "    hops: [a]\n    buffers: 0\n", "out of range" },
+	{ "quoted number", CHAIN "    hops: [a]\n    buffers: \"12\"\n", "quoted" },
+	{ "number as a list", CHAIN "    hops: [a]\n    buffers: [1]\n",
+	  "line 4: buffers: expected a scalar" },
+	{ "unknown user", CHAIN "    hops: [a]\n    user: no-such-user-spry\n",
+	  "line 4: user: unknown user" },
+	{ "duplicate chain", CHAIN "    hops: [a]\n  - name: x\n    hops: [b]\n",
+	  "line 4: chain 'x' defined twice" },
+	{ "alias", "chains:\n  - &c {name: x, hops: [a]}\n  - *c\n", "aliases" },
+	{ "two documents", "chains: []\n---\nchains: []\n", "more than one" },
+	{ "syntax error", CHAIN "    hops: [a\n", "line 4" },
+	{ "tab indentation", "chains:\n\t- name: x\n", "line 2" },
+};
+
+static bool has(const char *err, const char *want)
+{
+	return strstr(err, want) != NULL;
+}
+
+int main(void)
+{
+	struct spry_chain_spec *specs;
+	char err[256], small[8];
+	unsigned int i;
+	int n, ret;
+
+	tap_plan(9 + (int)(sizeof(bads) / sizeof(bads[0])));
+
+	ret = spry_apply_parse(good, strlen(good), &specs, &n, err, sizeof(err));
+	if (!tap_ok(ret == 0 && n == 2, "good file: 2 chains (ret %d: %s)", ret,
+		    ret ? err : "")) {
+		tap_skip("good file: first chain", "no parse");
+		tap_skip("good file: second chain", "no parse");
+	} else {
+		const struct spry_chain_spec *d = &specs[0], *c = &specs[1];
+
+		tap_ok(!strcmp(d->name, "demo") && d->uid == 0 && d->n_hops == 2 &&
+		       !strcmp(d->hops[0], "upper") && !strcmp(d->hops[1], "reverse") &&
+		       d->n_extra == 1 && !strcmp(d->extra[0], "helper") &&
+		       d->n_allow == 2 && !strcmp(d->allow[0][0], "upper") &&
+		       !strcmp(d->allow[0][1], "helper") &&
+		       !strcmp(d->allow[1][0], "helper") &&
+		       !strcmp(d->allow[1][1], "reverse") &&
+		       d->n_bufs == 1024 && d->buf_size == 4096 &&
+		       d->max_inflight == 256 && d->deadline_ms == 5000 &&
+		       d->idempotent_mask == 2,
+		       "good file: first chain as written");
+		tap_ok(!strcmp(c->name, "count.v2") && c->uid == 4242 &&
+		       c->n_hops == 1 && !strcmp(c->hops[0], "word_count") &&
+		       !c->n_extra && !c->n_allow && !c->n_bufs && !c->buf_size &&
+		       !c->max_inflight && !c->deadline_ms && !c->idempotent_mask &&
+		       !spry_chain_spec__check(c, NULL, 0),
+		       "good file: second chain, defaults left 0");
+	}
+	free(specs);
+
+	ret = spry_apply_parse("chains: []\n", 11, &specs, &n, err, sizeof(err));
+	tap_ok(ret == 0 && n == 0 && !specs, "chains: [] is an empty list");
+	ret = spry_apply_parse("chains:\n", 8, &specs, &n, err, sizeof(err));
+	tap_ok(ret == 0 && n == 0 && !specs, "chains: with nothing is an empty list");
+
+	/* The buffer need not be NUL-terminated: only @len bytes count. */
+	ret = spry_apply_parse("chains: []junk", 10, &specs, &n, err, sizeof(err));
+	tap_ok(ret == 0 && n == 0, "only len bytes are parsed");
+
+	ret = spry_apply_parse("chains: [{name: x, hops: [a]}]\0x: 1", 36, &specs, &n,
+			       err, sizeof(err));
+	tap_ok(ret == -EINVAL && !specs && n == 0, "a NUL byte in the input is an error");
+
+	/* A short error buffer truncates, never overflows. */
+	ret = spry_apply_parse("chains: 3\n", 10, &specs, &n, small, sizeof(small));
+	tap_ok(ret == -EINVAL && strlen(small) == sizeof(small) - 1,
+	       "short error buffer: truncated reason");
+	ret = spry_apply_parse("chains: 3\n", 10, &specs, &n, NULL, 0);
+	tap_ok(ret == -EINVAL, "no error buffer at all");
+
+	for (i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+		err[0] = '\0';
+		ret = spry_apply_parse(bads[i].yaml, strlen(bads[i].yaml), &specs, &n,
+				       err, sizeof(err));
+		if (!tap_ok(ret == -EINVAL && !specs && !n && has(err, bads[i].expect),
+			    "rejects %s", bads[i].what))
+			tap_diag("ret %d, reason '%s', expected '%s'", ret, err,
+				 bads[i].expect);
+		free(specs);
+	}
+	return tap_finish();
+}
