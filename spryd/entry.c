@@ -1,0 +1,711 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * spryd's request entry: INVOKE from the control socket, the in-flight
+ * table (req_id = (seq << 16) | slot, slot < SPRY_REQ_SLOTS), the chain
+ * pools, RESULTs, deadlines and the requests a dead instance held.
+ *
+ * Pools: one per chain, made on the chain's first REGISTER or INVOKE from
+ * its record: buf_size x n_bufs regular buffers plus a large class of
+ * n_bufs/16 (at least 1) buffers of 16 x buf_size (capped at
+ * SPRY_POOL_MAX_BUF; none when that is not larger), owned by the chain's
+ * uid, file "<pool-dir>/spry-<chain>" (memfd of that name without a
+ * hugetlbfs pool dir, or when the file already exists).  The pool's size is
+ * written into the chain record (pool_size) for the router's bounds checks,
+ * and re-written whenever spryd finds the record disagrees.
+ *
+ * If the chain record's name, uid or geometry changes while the pool has
+ * requests or registered instances, spryd refuses new registrations and
+ * requests for it (-ESTALE, logged once) until they are gone; then the old
+ * pool is closed and a new one made.
+ *
+ * Deadlines: a request past its chain's deadline_ms gets RESULT -ETIMEDOUT.
+ * If spry_reqloc shows it never reached a function, its buffers are
+ * reclaimed at once; else it stays a zombie (counted in the chain's
+ * in-flight bound) until its descriptor comes back or its instance dies,
+ * and at most SPRYD_ZOMBIE_TTL_NS, after which its buffers are reclaimed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+
+#include <bpf/bpf.h>
+
+#include "spryd/spryd.h"
+
+#define SLOT_MASK	(SPRY_REQ_SLOTS - 1)
+
+static const char *backing_name(uint32_t b)
+{
+	switch (b) {
+	case SPRY_POOL_HUGETLBFS:
+		return "hugetlbfs file";
+	case SPRY_POOL_MEMFD_HUGE:
+		return "memfd (hugetlb)";
+	case SPRY_POOL_MEMFD:
+		return "memfd (4 KiB pages)";
+	default:
+		return "unknown";
+	}
+}
+
+/* ------------------------------------------------------------ lists */
+
+static struct spryd_list *req_list(struct spryd *d, struct spryd_req *r)
+{
+	struct spryd_chain *cs = &d->chains[r->chain];
+
+	return r->list == RL_LIVE ? &cs->live : &cs->zombie;
+}
+
+static void list_add_tail(struct spryd *d, struct spryd_list *l, struct spryd_req *r,
+			  uint8_t which)
+{
+	uint32_t slot = (uint32_t)(r - d->reqs);
+
+	r->list = which;
+	r->next = SPRYD_NIL;
+	r->prev = l->tail;
+	if (l->tail != SPRYD_NIL)
+		d->reqs[l->tail].next = slot;
+	else
+		l->head = slot;
+	l->tail = slot;
+}
+
+static void list_del(struct spryd *d, struct spryd_req *r)
+{
+	struct spryd_list *l;
+
+	if (r->list == RL_NONE)
+		return;
+	l = req_list(d, r);
+	if (r->prev != SPRYD_NIL)
+		d->reqs[r->prev].next = r->next;
+	else
+		l->head = r->next;
+	if (r->next != SPRYD_NIL)
+		d->reqs[r->next].prev = r->prev;
+	else
+		l->tail = r->prev;
+	r->prev = r->next = SPRYD_NIL;
+	r->list = RL_NONE;
+}
+
+/* ------------------------------------------------------- send queue */
+
+static void sendq_compact(struct spryd *d)
+{
+	uint32_t i, n = d->sendq_len, out = 0;
+
+	for (i = 0; i < n; i++) {
+		uint64_t id = d->sendq[(d->sendq_head + i) & SLOT_MASK];
+		struct spryd_req *r = &d->reqs[id & SLOT_MASK];
+
+		if (r->req_id == id && r->state == REQ_QUEUED)
+			d->sendq[(d->sendq_head + out++) & SLOT_MASK] = id;
+	}
+	d->sendq_len = out;
+}
+
+static void sendq_push(struct spryd *d, uint64_t id)
+{
+	if (d->sendq_len == SPRY_REQ_SLOTS)
+		sendq_compact(d);
+	d->sendq[(d->sendq_head + d->sendq_len) & SLOT_MASK] = id;
+	d->sendq_len++;
+}
+
+bool entry_sendq_pop(struct spryd *d, struct spryd_req **out)
+{
+	while (d->sendq_len) {
+		uint64_t id = d->sendq[d->sendq_head];
+		struct spryd_req *r = &d->reqs[id & SLOT_MASK];
+
+		d->sendq_head = (d->sendq_head + 1) & SLOT_MASK;
+		d->sendq_len--;
+		if (r->req_id == id && r->state == REQ_QUEUED) {
+			*out = r;
+			return true;
+		}
+	}
+	return false;
+}
+
+void entry_sendq_unpop(struct spryd *d, uint64_t req_id)
+{
+	d->sendq_head = (d->sendq_head - 1) & SLOT_MASK;
+	d->sendq[d->sendq_head] = req_id;
+	d->sendq_len++;
+}
+
+/* ------------------------------------------------------------ pools */
+
+static int chain_write_pool_size(struct spryd *d, uint16_t id, const char *name,
+				 uint64_t size)
+{
+	struct spry_chain cur;
+	__u32 key = id;
+	int lock, err;
+
+	lock = spry_pin_lock(d->pin_dir, LOCK_EX);
+	if (lock < 0)
+		return lock;
+	err = spry_chain__get(&d->maps, id, &cur);
+	if (err)
+		goto out;
+	if (strncmp(cur.name, name, SPRY_NAME_LEN)) {
+		err = -ENOENT;
+		goto out;
+	}
+	if (cur.pool_size != size) {
+		cur.pool_size = size;
+		if (bpf_map_update_elem(d->maps.chains, &key, &cur, BPF_ANY))
+			err = -errno;
+	}
+out:
+	spry_pin_unlock(lock);
+	return err;
+}
+
+static void pool_retire(struct spryd *d, struct spryd_chain *cs)
+{
+	if (!cs->pool)
+		return;
+	spry_pool_unlink(cs->pool);
+	spry_pool_close(cs->pool);
+	cs->pool = NULL;
+	cs->known = false;
+	cs->pool_size = 0;
+	(void)d;
+}
+
+int entry_chain_pool(struct spryd *d, uint16_t id, const struct spry_chain *rec,
+		     struct spryd_chain **out)
+{
+	struct spryd_chain *cs = &d->chains[id];
+	struct spry_pool_opts opts = {};
+	struct spry_pool_stats pst;
+	uint32_t buf = rec->buf_size ? rec->buf_size : SPRY_DEF_BUF_SIZE;
+	uint32_t nb = rec->n_bufs ? rec->n_bufs : SPRY_DEF_N_BUFS;
+	char name[SPRY_NAME_LEN];
+	char fname[SPRY_NAME_LEN + 8];
+	uint64_t large;
+	int err;
+
+	if (!id || id >= SPRY_MAX_CHAINS)
+		return -ENOENT;
+	memcpy(name, rec->name, SPRY_NAME_LEN);
+	name[SPRY_NAME_LEN - 1] = '\0';
+	if (cs->pool) {
+		if (!strcmp(cs->name, name) && cs->uid == rec->uid &&
+		    cs->buf_size == buf && cs->n_bufs == nb) {
+			if (rec->pool_size != cs->pool_size) {
+				err = chain_write_pool_size(d, id, name, cs->pool_size);
+				if (err)
+					return err;
+			}
+			*out = cs;
+			return 0;
+		}
+		if (cs->inflight || cs->n_inst) {
+			if (!cs->stale_logged)
+				spryd_log("chain %u (%s -> %s) changed name, user or pool geometry "
+					  "while its pool is in use (%u requests, %u instances): "
+					  "refusing it until they are gone",
+					  id, cs->name, name, cs->inflight, cs->n_inst);
+			cs->stale_logged = true;
+			return -ESTALE;
+		}
+		spryd_log("chain %u: pool of %s retired (chain record changed)", id, cs->name);
+		pool_retire(d, cs);
+	}
+	opts.buf_size = buf;
+	opts.n_bufs = nb;
+	large = (uint64_t)buf * 16;
+	if (large > SPRY_POOL_MAX_BUF)
+		large = SPRY_POOL_MAX_BUF;
+	if (large > buf) {
+		opts.large_size = (uint32_t)large;
+		opts.n_large = nb / 16 ? nb / 16 : 1;
+	}
+	opts.uid = rec->uid;
+	opts.gid = (gid_t)-1;
+	snprintf(fname, sizeof(fname), "spry-%s", name);
+	cs->pool = spry_pool_create(d->pool_dir, fname, &opts);
+	if (!cs->pool && errno == EEXIST && d->pool_dir) {
+		spryd_log("pool file %s/%s exists (left by an earlier spryd?): using a memfd",
+			  d->pool_dir, fname);
+		cs->pool = spry_pool_create(NULL, fname, &opts);
+	}
+	if (!cs->pool) {
+		err = -errno;
+		spryd_log("chain %s: pool of %u x %u bytes: %s", name, nb, buf, strerror(-err));
+		return err ? err : -ENOMEM;
+	}
+	memcpy(cs->name, name, SPRY_NAME_LEN);
+	cs->uid = rec->uid;
+	cs->buf_size = buf;
+	cs->n_bufs = nb;
+	cs->pool_size = spry_pool_size(cs->pool);
+	cs->known = true;
+	cs->stale_logged = false;
+	err = chain_write_pool_size(d, id, name, cs->pool_size);
+	if (err) {
+		spryd_log("chain %s: writing pool_size: %s", name, strerror(-err));
+		pool_retire(d, cs);
+		return err;
+	}
+	memset(&pst, 0, sizeof(pst));
+	spry_pool_stats(cs->pool, &pst);
+	spryd_log("pool for chain %s (id %u): %s, %llu bytes, %u x %u + %u x %u bytes, uid %u",
+		  name, id, backing_name(pst.backing), (unsigned long long)cs->pool_size,
+		  nb, buf, opts.n_large, opts.large_size, rec->uid);
+	*out = cs;
+	return 0;
+}
+
+/* ------------------------------------------------------- requests */
+
+static void release(struct spryd *d, struct spryd_req *r)
+{
+	struct spryd_chain *cs = &d->chains[r->chain];
+	struct spryd_conn *c;
+	uint32_t slot = (uint32_t)(r - d->reqs);
+
+	list_del(d, r);
+	if (cs->inflight)
+		cs->inflight--;
+	if (r->conn < SPRYD_MAX_CONNS) {
+		c = &d->conns[r->conn];
+		if (c->used && c->gen == r->conn_gen && c->n_reqs)
+			c->n_reqs--;
+	}
+	r->req_id = 0;
+	r->state = REQ_FREE;
+	d->slot_free[d->n_slot_free++] = slot;
+}
+
+static void answer(struct spryd *d, struct spryd_req *r, int32_t err, uint32_t status,
+		   const void *payload, uint32_t len)
+{
+	struct spryd_conn *c = spryd_conn_get(d, r->conn, r->conn_gen);
+	struct spry_ctl_result res = {
+		.req_id = r->req_id,
+		.status = status,
+		.len = len,
+		.latency_ns = spryd_now_ns() - r->t_start,
+	};
+
+	if (!c)
+		return;	/* the client went away: dropped */
+	spryd_conn_send(d, c, SPRY_CTL_RESULT, err, &res, sizeof(res), payload, len, -1);
+}
+
+static void refuse(struct spryd *d, struct spryd_conn *c, int err, const char *why)
+{
+	struct spry_ctl_result res = {};
+
+	d->st.refused++;
+	spryd_vlog(d, "INVOKE from pid %d refused: %s (%s)", c->cred.pid, why,
+		   strerror(-err));
+	spryd_conn_send(d, c, SPRY_CTL_RESULT, err, &res, sizeof(res), NULL, 0, -1);
+}
+
+static int find_chain(struct spryd *d, const char *name, uint16_t *id,
+		      struct spry_chain *rec)
+{
+	unsigned int i;
+	int err;
+
+	for (i = 1; i < SPRY_MAX_CHAINS; i++) {
+		if (!d->chains[i].known || strcmp(d->chains[i].name, name))
+			continue;
+		if (!spry_chain__get(&d->maps, (uint16_t)i, rec) &&
+		    !strncmp(rec->name, name, SPRY_NAME_LEN) &&
+		    (rec->flags & SPRY_CF_ACTIVE)) {
+			*id = (uint16_t)i;
+			return 0;
+		}
+		break;
+	}
+	err = spry_chain__lookup(&d->maps, name, id, rec);
+	if (err)
+		return err;
+	if (!(rec->flags & SPRY_CF_ACTIVE) || !*id || *id >= SPRY_MAX_CHAINS)
+		return -ENOENT;
+	return 0;
+}
+
+void entry_invoke(struct spryd *d, struct spryd_conn *c, const void *body, uint32_t len)
+{
+	struct spry_ctl_invoke inv;
+	struct spry_chain rec;
+	struct spryd_chain *cs;
+	struct spryd_req *r;
+	struct spry_buf buf;
+	uint32_t max_inflight, deadline_ms, slot;
+	uint16_t id;
+	uint64_t req_id;
+	void *p;
+	int err;
+
+	if (len < sizeof(inv)) {
+		refuse(d, c, -EINVAL, "INVOKE too short");
+		return;
+	}
+	memcpy(&inv, body, sizeof(inv));
+	if (inv.len != len - sizeof(inv)) {
+		refuse(d, c, -EINVAL, "INVOKE payload length mismatch");
+		return;
+	}
+	if (!memchr(inv.chain, '\0', sizeof(inv.chain)) || spry_name_check(inv.chain)) {
+		refuse(d, c, -EINVAL, "bad chain name");
+		return;
+	}
+	if (inv.flags & ~(uint32_t)SPRY_DF_STICKY) {
+		refuse(d, c, -EINVAL, "bad flags");
+		return;
+	}
+	if (c->n_reqs >= SPRYD_CONN_MAX_REQS) {
+		refuse(d, c, -EBUSY, "connection's in-flight bound");
+		return;
+	}
+	err = find_chain(d, inv.chain, &id, &rec);
+	if (err) {
+		refuse(d, c, err == -EINVAL ? -EINVAL : -ENOENT, "unknown chain");
+		return;
+	}
+	err = entry_chain_pool(d, id, &rec, &cs);
+	if (err) {
+		refuse(d, c, err, "no pool");
+		return;
+	}
+	max_inflight = rec.max_inflight ? rec.max_inflight : SPRY_DEF_MAX_INFLIGHT;
+	deadline_ms = rec.deadline_ms ? rec.deadline_ms : SPRY_DEF_DEADLINE_MS;
+	if (cs->inflight >= max_inflight) {
+		refuse(d, c, -EBUSY, "chain's in-flight bound");
+		return;
+	}
+	if (!d->n_slot_free) {
+		refuse(d, c, -EBUSY, "request table full");
+		return;
+	}
+	slot = d->slot_free[d->n_slot_free - 1];
+	req_id = (d->seq++ << 16) | slot;
+	err = spry_pool_alloc(cs->pool, inv.len ? inv.len : 1, req_id, &buf);
+	if (err) {
+		refuse(d, c, err, "no buffer");
+		return;
+	}
+	if (inv.len) {
+		p = spry_pool_ptr(cs->pool, buf.off, inv.len);
+		if (!p) {
+			spry_pool_free(cs->pool, buf.off, buf.gen);
+			refuse(d, c, -EFAULT, "pool returned a bad buffer");
+			return;
+		}
+		memcpy(p, (const uint8_t *)body + sizeof(inv), inv.len);
+	}
+	d->n_slot_free--;
+	r = &d->reqs[slot];
+	memset(r, 0, sizeof(*r));
+	r->req_id = req_id;
+	r->t_start = spryd_now_ns();
+	r->deadline = r->t_start + (uint64_t)deadline_ms * SPRYD_NS_PER_MS;
+	r->conn = (uint32_t)(c - d->conns);
+	r->conn_gen = c->gen;
+	r->chain = id;
+	r->state = REQ_QUEUED;
+	r->desc.version = SPRY_DESC_VERSION;
+	r->desc.hop = 0;
+	r->desc.status = SPRY_ST_OK;
+	r->desc.flags = (uint8_t)(inv.flags & SPRY_DF_STICKY);
+	r->desc.chain = id;
+	r->desc.req_id = req_id;
+	r->desc.off = buf.off;
+	r->desc.len = inv.len;
+	r->desc.cap = buf.cap;
+	r->desc.key = inv.key;
+	r->desc.meta_len = 0;
+	r->desc.gen = buf.gen;
+	r->desc.t_start = r->t_start;
+	list_add_tail(d, &cs->live, r, RL_LIVE);
+	cs->inflight++;
+	c->n_reqs++;
+	d->st.invoked++;
+	sendq_push(d, req_id);
+}
+
+/* Free the buffer a descriptor names; every buffer of the request if bad. */
+static void free_desc_buffer(struct spryd *d, struct spryd_chain *cs,
+			     const struct spry_desc *desc, uint64_t req_id)
+{
+	int err = spry_pool_free(cs->pool, desc->off, desc->gen);
+	int n;
+
+	if (!err)
+		return;
+	n = spry_pool_reclaim(cs->pool, req_id);
+	spryd_vlog(d, "request %#llx: free of %#llx gen %u: %s; reclaimed %d buffers",
+		   (unsigned long long)req_id, (unsigned long long)desc->off, desc->gen,
+		   strerror(-err), n);
+}
+
+static void late_unknown(struct spryd *d, const struct spry_desc *desc)
+{
+	struct spryd_chain *cs;
+	int err = -ENOENT;
+
+	d->st.unknown++;
+	if (desc->chain && desc->chain < SPRY_MAX_CHAINS) {
+		cs = &d->chains[desc->chain];
+		if (cs->pool)
+			err = spry_pool_free(cs->pool, desc->off, desc->gen);
+	}
+	spryd_vlog(d, "unknown descriptor req %#llx chain %u status %u: buffer free %s",
+		   (unsigned long long)desc->req_id, desc->chain, desc->status,
+		   err ? strerror(-err) : "done");
+}
+
+void entry_return(struct spryd *d, const struct spry_desc *desc)
+{
+	struct spryd_req *r = &d->reqs[desc->req_id & SLOT_MASK];
+	struct spryd_chain *cs;
+	uint64_t total;
+	uint8_t *p;
+
+	if (!desc->req_id || r->req_id != desc->req_id ||
+	    (r->state != REQ_SENT && r->state != REQ_ZOMBIE)) {
+		late_unknown(d, desc);
+		return;
+	}
+	if (desc->chain != r->chain) {
+		d->st.unknown++;
+		spryd_vlog(d, "descriptor of request %#llx names chain %u, not %u: ignored",
+			   (unsigned long long)desc->req_id, desc->chain, r->chain);
+		return;
+	}
+	cs = &d->chains[r->chain];
+	if (r->state == REQ_ZOMBIE) {
+		free_desc_buffer(d, cs, desc, r->req_id);
+		d->st.late++;
+		spryd_vlog(d, "late descriptor of request %#llx: buffer freed",
+			   (unsigned long long)r->req_id);
+		release(d, r);
+		return;
+	}
+	total = (uint64_t)desc->meta_len + desc->len;
+	p = desc->version == SPRY_DESC_VERSION ?
+		spry_pool_ptr(cs->pool, desc->off, total) : NULL;
+	if (!p) {
+		spryd_log("request %#llx came back with a bad buffer (off %#llx len %u meta %u)",
+			  (unsigned long long)r->req_id, (unsigned long long)desc->off,
+			  desc->len, desc->meta_len);
+		answer(d, r, -EBADMSG, desc->status, NULL, 0);
+		spry_pool_reclaim(cs->pool, r->req_id);
+		release(d, r);
+		return;
+	}
+	if (sizeof(struct spry_ctl_hdr) + sizeof(struct spry_ctl_result) + desc->len >
+	    SPRY_CTL_MAX_MSG)
+		answer(d, r, -EMSGSIZE, desc->status, NULL, 0);
+	else
+		answer(d, r, 0, desc->status, p + desc->meta_len, desc->len);
+	free_desc_buffer(d, cs, desc, r->req_id);
+	d->st.completed++;
+	release(d, r);
+}
+
+static bool reqloc_at(struct spryd *d, struct spryd_req *r, struct spry_reqloc *loc)
+{
+	__u32 key = (__u32)(r->req_id & SLOT_MASK);
+
+	if (bpf_map_lookup_elem(d->maps.reqloc, &key, loc))
+		return false;
+	return loc->req_id == r->req_id;
+}
+
+void entry_send_failed(struct spryd *d, struct spryd_req *r)
+{
+	struct spry_reqloc loc;
+
+	if (reqloc_at(d, r, &loc)) {
+		r->state = REQ_SENT;	/* a function has it */
+		return;
+	}
+	answer(d, r, -EIO, 0, NULL, 0);
+	spry_pool_free(d->chains[r->chain].pool, r->desc.off, r->desc.gen);
+	release(d, r);
+}
+
+static void died_in_list(struct spryd *d, struct spryd_list *l, uint16_t fn,
+			 uint16_t inst)
+{
+	struct spryd_chain *cs;
+	struct spry_reqloc loc;
+	struct spryd_req *r;
+	uint32_t i, next;
+	int n;
+
+	for (i = l->head; i != SPRYD_NIL; i = next) {
+		r = &d->reqs[i];
+		next = r->next;
+		if (r->state != REQ_SENT && r->state != REQ_ZOMBIE)
+			continue;
+		if (!reqloc_at(d, r, &loc) || loc.fn != fn || loc.inst != inst)
+			continue;
+		cs = &d->chains[r->chain];
+		if (r->state == REQ_SENT) {
+			answer(d, r, -ECONNRESET, 0, NULL, 0);
+			d->st.reset++;
+		}
+		n = spry_pool_reclaim(cs->pool, r->req_id);
+		spryd_vlog(d, "request %#llx (%s) lost with fn %u inst %u: %d buffers reclaimed",
+			   (unsigned long long)r->req_id,
+			   r->state == REQ_SENT ? "failed" : "timed out earlier", fn, inst, n);
+		release(d, r);
+	}
+}
+
+void entry_inst_died(struct spryd *d, uint16_t chain, uint16_t fn, uint16_t inst)
+{
+	struct spryd_chain *cs;
+
+	if (!chain || chain >= SPRY_MAX_CHAINS)
+		return;
+	cs = &d->chains[chain];
+	if (!cs->pool)
+		return;
+	died_in_list(d, &cs->live, fn, inst);
+	died_in_list(d, &cs->zombie, fn, inst);
+}
+
+static void timeout(struct spryd *d, struct spryd_chain *cs, struct spryd_req *r,
+		    uint64_t now)
+{
+	struct spry_reqloc loc;
+
+	answer(d, r, -ETIMEDOUT, 0, NULL, 0);
+	d->st.timed_out++;
+	if (r->state == REQ_QUEUED) {
+		spry_pool_free(cs->pool, r->desc.off, r->desc.gen);
+		release(d, r);
+		return;
+	}
+	if (!reqloc_at(d, r, &loc)) {
+		/* No function ever had it: nothing can still write its buffers. */
+		spry_pool_reclaim(cs->pool, r->req_id);
+		release(d, r);
+		return;
+	}
+	spryd_vlog(d, "request %#llx timed out at fn %u inst %u hop %u: kept until it returns",
+		   (unsigned long long)r->req_id, loc.fn, loc.inst, loc.hop);
+	list_del(d, r);
+	r->state = REQ_ZOMBIE;
+	r->deadline = now + SPRYD_ZOMBIE_TTL_NS;
+	list_add_tail(d, &cs->zombie, r, RL_ZOMBIE);
+}
+
+static void reap(struct spryd *d, struct spryd_chain *cs, struct spryd_req *r)
+{
+	int n = spry_pool_reclaim(cs->pool, r->req_id);
+
+	d->st.reaped++;
+	spryd_log("request %#llx of chain %s never came back: %d buffers reclaimed",
+		  (unsigned long long)r->req_id, cs->name, n);
+	release(d, r);
+}
+
+void entry_timer(struct spryd *d, uint64_t now, uint64_t *next)
+{
+	struct spryd_chain *cs;
+	struct spryd_req *r;
+	bool drained = false;
+	unsigned int i;
+
+	for (i = 1; i < SPRY_MAX_CHAINS; i++) {
+		cs = &d->chains[i];
+		while (cs->live.head != SPRYD_NIL) {
+			r = &d->reqs[cs->live.head];
+			if (r->deadline > now) {
+				if (!*next || r->deadline < *next)
+					*next = r->deadline;
+				break;
+			}
+			if (!drained) {
+				/* Answers already back beat the deadline. */
+				drained = true;
+				origin_drain(d);
+				continue;
+			}
+			timeout(d, cs, r, now);
+		}
+		while (cs->zombie.head != SPRYD_NIL) {
+			r = &d->reqs[cs->zombie.head];
+			if (r->deadline > now) {
+				if (!*next || r->deadline < *next)
+					*next = r->deadline;
+				break;
+			}
+			reap(d, cs, r);
+		}
+	}
+}
+
+void entry_shutdown(struct spryd *d)
+{
+	uint32_t i;
+
+	for (i = 0; i < SPRY_REQ_SLOTS; i++) {
+		struct spryd_req *r = &d->reqs[i];
+
+		if (r->state == REQ_QUEUED || r->state == REQ_SENT)
+			answer(d, r, -ESHUTDOWN, 0, NULL, 0);
+		if (r->state != REQ_FREE)
+			release(d, r);
+	}
+}
+
+int entry_init(struct spryd *d)
+{
+	uint32_t i;
+
+	d->reqs = calloc(SPRY_REQ_SLOTS, sizeof(*d->reqs));
+	d->slot_free = calloc(SPRY_REQ_SLOTS, sizeof(*d->slot_free));
+	d->sendq = calloc(SPRY_REQ_SLOTS, sizeof(*d->sendq));
+	if (!d->reqs || !d->slot_free || !d->sendq) {
+		entry_fini(d);
+		return -ENOMEM;
+	}
+	for (i = 0; i < SPRY_REQ_SLOTS; i++) {
+		d->reqs[i].prev = d->reqs[i].next = SPRYD_NIL;
+		d->slot_free[i] = SPRY_REQ_SLOTS - 1 - i;
+	}
+	d->n_slot_free = SPRY_REQ_SLOTS;
+	for (i = 0; i < SPRY_MAX_CHAINS; i++) {
+		d->chains[i].live.head = d->chains[i].live.tail = SPRYD_NIL;
+		d->chains[i].zombie.head = d->chains[i].zombie.tail = SPRYD_NIL;
+	}
+	d->seq = 1;
+	return 0;
+}
+
+void entry_fini(struct spryd *d)
+{
+	unsigned int i;
+
+	for (i = 0; i < SPRY_MAX_CHAINS; i++) {
+		if (d->chains[i].pool) {
+			spryd_log("pool of chain %s closed", d->chains[i].name);
+			pool_retire(d, &d->chains[i]);
+		}
+	}
+	free(d->reqs);
+	free(d->slot_free);
+	free(d->sendq);
+	d->reqs = NULL;
+	d->slot_free = NULL;
+	d->sendq = NULL;
+}

@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * spryd internals: the registrar (registrar.c), the origin sockets
+ * (origin.c), the request entry and its in-flight table (entry.c), and the
+ * epoll loop with the control connections (main.c).  Single-threaded: every
+ * function here runs on the loop's thread.
+ */
+#ifndef SPRYD_SPRYD_H
+#define SPRYD_SPRYD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "lib/core.h"
+#include "fn-runtime/proto.h"
+#include "spry/spry.h"
+
+/* Bounds against hostile or runaway local clients. */
+#define SPRYD_MAX_CONNS		1024		/* control connections */
+#define SPRYD_MAX_PENDING	1024		/* accepted B's awaiting REGISTER */
+#define SPRYD_PENDING_TTL_NS	(5ULL * 1000000000ULL)
+#define SPRYD_CONN_MAX_INST	64		/* registrations per connection */
+#define SPRYD_CONN_MAX_REQS	4096		/* requests in flight per connection */
+#define SPRYD_CONN_OUTQ_MAX	(8u << 20)	/* queued reply bytes per connection */
+#define SPRYD_ZOMBIE_TTL_NS	(60ULL * 1000000000ULL)	/* timed-out request kept */
+#define SPRYD_MAX_ORIGINS	SPRY_MAX_INST
+#define SPRYD_SEND_BATCH	64		/* descriptors per send() */
+#define SPRYD_RX_BYTES		(64 * 1024)	/* descriptor stream read size */
+#define SPRYD_NS_PER_MS		1000000ULL
+
+#define SPRYD_NIL		UINT32_MAX
+
+enum spryd_ep_kind {
+	EP_CTL_LISTEN = 1,
+	EP_CONN,
+	EP_TCP_LISTEN,
+	EP_PENDING,
+	EP_INST,
+	EP_ORIGIN,
+	EP_ORIGIN_PEER,
+	EP_TIMER,
+	EP_SIGNAL,
+	EP_EVENTS,
+};
+
+/* What an epoll event points at; first member of every watched object. */
+struct spryd_ep {
+	enum spryd_ep_kind	kind;
+	int			fd;
+};
+
+/* A byte stream of 64-byte descriptors: the bytes of a partial one. */
+struct spryd_stream {
+	uint8_t		rem[sizeof(struct spry_desc)];
+	uint32_t	rem_len;
+};
+
+/* A reply that could not be sent at once (the client is not reading). */
+struct spryd_outmsg {
+	struct spryd_outmsg	*next;
+	int			fd;		/* fd to pass, -1 none */
+	uint32_t		len;
+	uint8_t			data[];
+};
+
+struct spryd_conn {
+	struct spryd_ep		ep;
+	uint32_t		gen;		/* bumped on close: stale request owners */
+	bool			used;
+	bool			closing;	/* queued for close at a safe point */
+	bool			want_out;	/* EPOLLOUT armed */
+	struct ucred		cred;		/* SO_PEERCRED at accept */
+	uint32_t		n_reqs;
+	uint32_t		n_inst;
+	uint32_t		inst[SPRYD_CONN_MAX_INST];	/* indexes in d->insts */
+	struct spryd_outmsg	*outq;
+	struct spryd_outmsg	**outq_tail;
+	uint64_t		outq_bytes;
+};
+
+/* An accepted TCP connection (B) waiting for its REGISTER. */
+struct spryd_pending {
+	struct spryd_ep		ep;
+	struct sockaddr_in	peer;		/* = the function's A local address */
+	uint64_t		t_ns;
+};
+
+/* A registered function instance; index fn * SPRY_MAX_INST + inst. */
+struct spryd_inst {
+	struct spryd_ep		ep;		/* B */
+	bool			used;
+	uint16_t		chain;
+	uint16_t		fn;
+	uint16_t		idx;
+	uint32_t		conn;		/* control connection index */
+	uint32_t		pid;
+	uint32_t		uid;
+	uint64_t		cookie;
+	uint64_t		reg_ns;
+	struct spryd_stream	in;
+};
+
+struct spryd_origin {
+	struct spryd_ep		o;		/* registered end: sends and receives */
+	struct spryd_ep		peer;		/* O': FALLBACK data lands here */
+	struct spryd_stream	o_in;
+	struct spryd_stream	peer_in;
+	uint64_t		cookie;
+	bool			want_out;
+	bool			broken;
+};
+
+enum spryd_req_state {
+	REQ_FREE = 0,
+	REQ_QUEUED,	/* waiting in the send queue: nobody has it */
+	REQ_SENT,	/* on its way through the chain */
+	REQ_ZOMBIE,	/* answered (deadline); buffer held until it returns */
+};
+
+enum spryd_req_list {
+	RL_NONE = 0,
+	RL_LIVE,
+	RL_ZOMBIE,
+};
+
+struct spryd_req {
+	uint64_t		req_id;		/* (seq << 16) | slot; 0 = free */
+	uint64_t		t_start;
+	uint64_t		deadline;	/* answer by (live), reap at (zombie) */
+	uint32_t		conn;
+	uint32_t		conn_gen;
+	uint32_t		prev;
+	uint32_t		next;
+	uint16_t		chain;
+	uint8_t			state;		/* enum spryd_req_state */
+	uint8_t			list;		/* enum spryd_req_list */
+	struct spry_desc	desc;		/* as sent */
+};
+
+struct spryd_list {
+	uint32_t	head;
+	uint32_t	tail;
+};
+
+/* Per chain id: its pool and its requests. */
+struct spryd_chain {
+	bool			known;		/* name/geometry below are valid */
+	char			name[SPRY_NAME_LEN];
+	uint32_t		uid;
+	uint32_t		buf_size;	/* geometry the pool was made for */
+	uint32_t		n_bufs;
+	struct spry_pool	*pool;
+	uint64_t		pool_size;
+	uint32_t		inflight;	/* live + zombie requests */
+	uint32_t		n_inst;		/* registered instances */
+	bool			stale_logged;
+	struct spryd_list	live;		/* by deadline (start order) */
+	struct spryd_list	zombie;		/* by reap time */
+};
+
+struct spryd_stats {
+	uint64_t	invoked;
+	uint64_t	completed;
+	uint64_t	refused;
+	uint64_t	timed_out;
+	uint64_t	reset;
+	uint64_t	late;
+	uint64_t	unknown;
+	uint64_t	reaped;
+	uint64_t	registered;
+	uint64_t	reg_refused;
+	uint64_t	died;
+	uint64_t	quarantines;
+	uint64_t	conns_refused;
+	uint64_t	send_errors;
+};
+
+struct spryd {
+	/* options */
+	const char		*pin_dir;
+	char			sock_path[108];
+	const char		*pool_dir;
+	unsigned int		n_origins;
+	int			verbose;
+
+	struct spry_maps	maps;
+	int			epfd;
+	int			spare_fd;	/* /dev/null, given up on EMFILE */
+	bool			stop;
+
+	struct spryd_ep		ctl_ep;		/* control listener */
+	struct spryd_ep		tcp_ep;		/* function listener */
+	struct spryd_ep		timer_ep;
+	struct spryd_ep		sig_ep;
+	struct spryd_ep		events_ep;
+	struct ring_buffer	*rb;
+	struct sockaddr_in	tcp_addr;
+	uint64_t		timer_armed;	/* absolute ns, 0 = disarmed */
+	bool			timer_fired;
+
+	struct spryd_conn	*conns;		/* SPRYD_MAX_CONNS */
+	uint32_t		*conn_free;	/* free conn indexes (stack) */
+	uint32_t		n_conn_free;
+	uint32_t		*close_list;	/* conns to close at a safe point */
+	uint32_t		n_close;
+
+	struct spryd_pending	pending[SPRYD_MAX_PENDING];
+	uint32_t		n_pending;
+
+	struct spryd_inst	*insts;		/* SPRY_MAX_FNS * SPRY_MAX_INST */
+
+	struct spryd_origin	origins[SPRYD_MAX_ORIGINS];
+	uint32_t		next_origin;
+
+	struct spryd_req	*reqs;		/* SPRY_REQ_SLOTS */
+	uint32_t		*slot_free;	/* free slots (stack) */
+	uint32_t		n_slot_free;
+	uint64_t		seq;
+	uint64_t		*sendq;		/* ring of req_ids to send */
+	uint32_t		sendq_head;
+	uint32_t		sendq_len;
+
+	struct spryd_chain	chains[SPRY_MAX_CHAINS];
+
+	uint8_t			*rxbuf;		/* control datagrams / streams */
+	struct spryd_stats	st;
+};
+
+/* main.c */
+void spryd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define spryd_vlog(d, ...)	do { if ((d)->verbose) spryd_log(__VA_ARGS__); } while (0)
+uint64_t spryd_now_ns(void);
+int spryd_ep_add(struct spryd *d, struct spryd_ep *ep, uint32_t events);
+int spryd_ep_mod(struct spryd *d, struct spryd_ep *ep, uint32_t events);
+void spryd_ep_close(struct spryd *d, struct spryd_ep *ep);
+int spryd_accept(struct spryd *d, int lfd, struct sockaddr *sa, socklen_t *len);
+/* Send one datagram (hdr + a + b), queued if the client is slow; fd dup'd. */
+int spryd_conn_send(struct spryd *d, struct spryd_conn *c, uint16_t type,
+		    int32_t status, const void *a, uint32_t alen,
+		    const void *b, uint32_t blen, int fd);
+void spryd_conn_kill(struct spryd *d, struct spryd_conn *c);
+struct spryd_conn *spryd_conn_get(struct spryd *d, uint32_t idx, uint32_t gen);
+
+/* registrar.c */
+int registrar_init(struct spryd *d);
+void registrar_fini(struct spryd *d);
+void registrar_hello(struct spryd *d, struct spryd_conn *c);
+void registrar_register(struct spryd *d, struct spryd_conn *c, const void *body,
+			uint32_t len, int fd);
+void registrar_accept(struct spryd *d);
+void registrar_pending_event(struct spryd *d, struct spryd_pending *p);
+void registrar_inst_event(struct spryd *d, struct spryd_inst *in);
+void registrar_conn_closed(struct spryd *d, struct spryd_conn *c);
+void registrar_timer(struct spryd *d, uint64_t now, uint64_t *next);
+int registrar_events_init(struct spryd *d);
+void registrar_events(struct spryd *d);
+
+/* origin.c */
+int origin_init(struct spryd *d);
+void origin_fini(struct spryd *d);
+void origin_event(struct spryd *d, struct spryd_ep *ep, uint32_t events);
+void origin_drain(struct spryd *d);
+void origin_flush(struct spryd *d);
+void origin_recover(struct spryd *d, unsigned int k);
+/* Read descriptors from a stream socket; 0 (more later), -ENOTCONN on EOF. */
+int origin_read_stream(struct spryd *d, int fd, struct spryd_stream *s,
+		       uint16_t only_chain);
+int origin_fd_set_sender(struct spryd *d, int fd, const struct spry_sender *s);
+
+/* entry.c */
+int entry_init(struct spryd *d);
+void entry_fini(struct spryd *d);
+void entry_invoke(struct spryd *d, struct spryd_conn *c, const void *body, uint32_t len);
+void entry_return(struct spryd *d, const struct spry_desc *desc);
+void entry_inst_died(struct spryd *d, uint16_t chain, uint16_t fn, uint16_t inst);
+void entry_timer(struct spryd *d, uint64_t now, uint64_t *next);
+void entry_shutdown(struct spryd *d);
+/* The chain's pool (created on first use); 0 or -errno. */
+int entry_chain_pool(struct spryd *d, uint16_t id, const struct spry_chain *rec,
+		     struct spryd_chain **out);
+/* Pop the next queued request to send; false when none. */
+bool entry_sendq_pop(struct spryd *d, struct spryd_req **out);
+void entry_sendq_unpop(struct spryd *d, uint64_t req_id);
+/* A queued send failed: fail or keep the request depending on reqloc. */
+void entry_send_failed(struct spryd *d, struct spryd_req *r);
+
+#endif /* SPRYD_SPRYD_H */
