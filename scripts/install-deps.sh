@@ -10,7 +10,7 @@ pkgs=(
 	libelf-dev zlib1g-dev
 	libjansson-dev libyaml-dev libhttp-parser-dev libcap-dev	# parsing, JSON
 	libclang-rt-14-dev		# ASan/UBSan runtimes for clang
-	iproute2 util-linux procps psmisc python3	# tests: netns, unshare, ps
+	iproute2 util-linux procps psmisc python3 jq	# tests: netns, unshare, ps, JSON
 	curl wrk gnuplot-nox nginx-light	# demo and benchmarks
 )
 

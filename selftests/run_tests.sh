@@ -13,7 +13,7 @@
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-OUT=${OUT:-$SRC/build}
+OUT=$(cd "${OUT:-$SRC/build}" 2>/dev/null && pwd) || { echo "run_tests.sh: no build dir ${OUT:-$SRC/build} (make selftests)" >&2; exit 2; }
 export SPRY_SRC=$SRC SPRY_OUT=$OUT
 
 timeout_s=600

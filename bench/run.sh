@@ -1,0 +1,138 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# spry's benchmark (`make bench`): the chain upper -> reverse -> wordcount
+# (one instance each) through spryd's request entry, against a baseline
+# measured in the same run: the same three handlers in three relay
+# processes chained by loopback TCP.  Closed loop, 1 and 16 clients,
+# BENCH_SECS (default 5) seconds per point: about 30 s in all.
+#
+#   spry:     client -unix-> spryd -SK_MSG-> upper -SK_MSG-> reverse
+#             -SK_MSG-> wordcount -SK_MSG-> spryd -unix-> client
+#   baseline: client -TCP-> upper -TCP-> reverse -TCP-> wordcount,
+#             the answer back the same way (6 TCP hops)
+#
+# Prints a markdown table.  Needs root (loads the router); runs in a
+# private network namespace with its own pin directory and control socket.
+# Environment: OUT (build dir), BENCH_SECS, BENCH_LEN (payload bytes, 64).
+set -u
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${OUT:-$SRC/build}
+SECS=${BENCH_SECS:-5}
+LEN=${BENCH_LEN:-64}
+SPRY=$OUT/spry
+SPRYD=$OUT/spryd
+BENCH=$OUT/bench/chain_bench
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "needs root (loads the router)"
+for b in "$SPRY" "$SPRYD" "$BENCH" "$OUT"/examples/{upper,reverse,wordcount}; do
+	[ -x "$b" ] || die "$b not built (make bench-progs)"
+done
+if [ -z "${SPRY_BENCH_NETNS:-}" ]; then
+	grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf ||
+		die "no bpffs"
+	SPRY_BENCH_NETNS=1 exec unshare -n "$0" "$@"
+fi
+ip link set lo up || die "cannot bring lo up"
+
+PIN=/sys/fs/bpf/spry-bench-$$
+TMP=$(mktemp -d /tmp/spry-bench-XXXXXX)
+SOCK=$TMP/ctl.sock
+PIDS=()
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	"$SPRY" -P "$PIN" unload >/dev/null 2>&1
+	rm -rf "$PIN" "$TMP"
+}
+trap cleanup EXIT
+
+"$SPRY" -P "$PIN" load >/dev/null || die "spry load failed"
+"$SPRY" -P "$PIN" chain add bench hops upper,reverse,wordcount >/dev/null ||
+	die "spry chain add failed"
+"$SPRYD" -P "$PIN" -s "$SOCK" 2>"$TMP/spryd.log" &
+PIDS+=($!)
+for i in $(seq 100); do
+	[ -S "$SOCK" ] && break
+	sleep 0.05
+done
+[ -S "$SOCK" ] || die "spryd did not start: $(cat "$TMP/spryd.log")"
+for f in upper reverse wordcount; do
+	"$OUT/examples/$f" --chain bench --fn "$f" --sock "$SOCK" --quiet 2>>"$TMP/fn.log" &
+	PIDS+=($!)
+done
+live() {
+	"$SPRY" -P "$PIN" -j fn show chain bench 2>/dev/null |
+		grep -o '"flags":\["live"\]' | wc -l
+}
+for i in $(seq 100); do
+	[ "$(live)" -ge 3 ] && break
+	sleep 0.05
+done
+[ "$(live)" -ge 3 ] || die "functions did not register: $(cat "$TMP/fn.log")"
+
+# run MODE THREADS: one chain_bench line, key=value pairs
+declare -A R
+run() {
+	local line k v
+	if [ "$1" = spry ]; then
+		line=$("$BENCH" spry -s "$SOCK" -c bench -t "$2" -d "$SECS" -z "$LEN") || {
+			echo "bench: $1 x $2 failed: $line" >&2
+			return 1
+		}
+	else
+		line=$("$BENCH" tcp -t "$2" -d "$SECS" -z "$LEN") || {
+			echo "bench: $1 x $2 failed: $line" >&2
+			return 1
+		}
+	fi
+	for kv in $line; do
+		k=${kv%%=*}
+		v=${kv#*=}
+		R[$1,$2,$k]=$v
+	done
+}
+
+fail=0
+for t in 1 16; do
+	run spry "$t" || fail=1
+	run tcp "$t" || fail=1
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+echo
+echo "### spry chain benchmark ($(uname -r), $(nproc) CPUs, ${LEN}-byte payload, ${SECS} s per point)"
+echo
+echo "| path | clients | requests/s | p50 (us) | p99 (us) | errors |"
+echo "|---|---:|---:|---:|---:|---:|"
+for t in 1 16; do
+	for m in spry tcp; do
+		name="spry: spryd entry + 3 functions (SK_MSG)"
+		[ $m = tcp ] && name="baseline: 3 TCP relay processes"
+		echo "| $name | $t | ${R[$m,$t,rps]:--} | ${R[$m,$t,p50_us]:--} |" \
+			"${R[$m,$t,p99_us]:--} | ${R[$m,$t,errors]:--} |"
+	done
+done
+echo
+echo "| clients | rps spry/baseline | p50 spry/baseline | p99 spry/baseline |"
+echo "|---:|---:|---:|---:|"
+for t in 1 16; do
+	echo "| $t | $(ratio "${R[spry,$t,rps]:-0}" "${R[tcp,$t,rps]:-0}") |" \
+		"$(ratio "${R[spry,$t,p50_us]:-0}" "${R[tcp,$t,p50_us]:-0}") |" \
+		"$(ratio "${R[spry,$t,p99_us]:-0}" "${R[tcp,$t,p99_us]:-0}") |"
+done
+drops=$("$SPRY" -P "$PIN" -j stats | jq '[.verdicts | to_entries[] |
+	select(.key | test("^drop_|^fallback$")) | .value] | add' 2>/dev/null)
+echo
+echo "router drops during the run: ${drops:-unknown}"
+exit $fail

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * reverse: reverse the payload's bytes, in place.
+ *
+ *   reverse --chain NAME --fn NAME [--sock PATH] [--batch N] [--quiet]
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "spry/spry.h"
+#include "examples/transforms.h"
+
+static int reverse(struct spry_req *req, void *user)
+{
+	unsigned char *p;
+	size_t len;
+
+	(void)user;
+	p = spry_req_data(req, &len);
+	xf_reverse(p, len);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct spry_fn_opts opts = {};
+	int ret;
+
+	if (spry_fn_opts_parse(&opts, argc, argv)) {
+		fprintf(stderr, "usage: %s --chain NAME --fn NAME [--sock PATH] [--batch N] [--quiet]\n",
+			argv[0]);
+		return 2;
+	}
+	ret = spry_fn_run(&opts, reverse, NULL);
+	if (ret) {
+		fprintf(stderr, "%s: %s\n", argv[0], strerror(-ret));
+		return 1;
+	}
+	return 0;
+}

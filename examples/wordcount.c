@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * wordcount: prefix the payload with "words=N lines=M bytes=K\n", counted
+ * as wc(1) does (words: runs of non-space; lines: newlines).  The response
+ * is longer than the request: it moves to a bigger pool buffer when it
+ * does not fit (spry_req_resize).
+ *
+ *   wordcount --chain NAME --fn NAME [--sock PATH] [--batch N] [--quiet]
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "spry/spry.h"
+#include "examples/transforms.h"
+
+static int wordcount(struct spry_req *req, void *user)
+{
+	char head[XF_HEAD_MAX];
+	unsigned char *p;
+	size_t len;
+	int hlen;
+
+	(void)user;
+	p = spry_req_data(req, &len);
+	hlen = xf_wordcount_head(p, len, head, sizeof(head));
+	if (hlen < 0)
+		return -EOVERFLOW;
+	/* may move the request to a bigger buffer */
+	p = spry_req_resize(req, len + hlen);
+	if (!p)
+		return -errno;
+	memmove(p + hlen, p, len);
+	memcpy(p, head, hlen);
+	return spry_req_set_len(req, len + hlen);
+}
+
+int main(int argc, char **argv)
+{
+	struct spry_fn_opts opts = {};
+	int ret;
+
+	if (spry_fn_opts_parse(&opts, argc, argv)) {
+		fprintf(stderr, "usage: %s --chain NAME --fn NAME [--sock PATH] [--batch N] [--quiet]\n",
+			argv[0]);
+		return 2;
+	}
+	ret = spry_fn_run(&opts, wordcount, NULL);
+	if (ret) {
+		fprintf(stderr, "%s: %s\n", argv[0], strerror(-ret));
+		return 1;
+	}
+	return 0;
+}

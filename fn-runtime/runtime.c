@@ -1,0 +1,735 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The function runtime: register with spryd, then sleep until descriptors
+ * arrive, run the handler on each payload in place and send the batch on
+ * in one send() (the router splits it, one verdict per descriptor).
+ *
+ * Registration (docs/DESIGN.md): HELLO -> TCP port; connect a TCP socket
+ * to 127.0.0.1:port; REGISTER with it as SCM_RIGHTS; REG_ACK brings the
+ * chain's pool fd.  Only then is the socket read: data queued before the
+ * socket is in the sockhash is not redirected, and a reader that waited
+ * before the insertion would never wake.
+ *
+ * The runtime never calls bpf(): it runs as any user.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+
+#include "fn-runtime/proto.h"
+#include "spry/spry.h"
+
+#define RT_BATCH_DEFAULT	64u
+/* 256 descriptors = 16 KiB per send: inside the 32 KiB the router sees
+ * linearly (KERNEL-FACTS). */
+#define RT_BATCH_MAX		256u
+#define RT_DESC			sizeof(struct spry_desc)
+/* recv() rounds per wake-up before epoll is asked again (fairness). */
+#define RT_RX_ROUNDS		16
+#define RT_CTL_TIMEOUT_S	5
+
+#define RT_KNOWN_FLAGS		(SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_STICKY)
+
+struct spry_req {
+	struct spry_pool	*pool;
+	struct spry_desc	*desc;	/* outgoing descriptor (a private copy) */
+	uint8_t			*buf;	/* buffer start: metadata, then payload */
+	size_t			len;	/* current payload length */
+	bool			quiet;
+};
+
+struct rt {
+	const struct spry_fn_opts *opts;
+	spry_handler_t		handler;
+	void			*user;
+	int			ctl;
+	int			tcp;
+	int			ep;
+	int			sig;
+	struct spry_pool	*pool;
+	uint16_t		chain;
+	uint16_t		fn;
+	uint16_t		inst;
+	unsigned int		batch;
+	uint8_t			*rx;	/* batch * 64 bytes */
+	size_t			rx_have;	/* bytes of a partial descriptor */
+	struct spry_desc	*tx;	/* batch descriptors */
+	uint64_t		n_ok, n_err, n_bad, n_dropped;
+};
+
+enum { EV_TCP = 1, EV_CTL, EV_SIG };
+
+static void rt_log(const struct rt *rt, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void rt_log(const struct rt *rt, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (rt->opts->quiet)
+		return;
+	fprintf(stderr, "spry-fn %s/%s", rt->opts->chain, rt->opts->fn);
+	if (rt->pool)
+		fprintf(stderr, "[%u]", rt->inst);
+	fprintf(stderr, ": ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ------------------------------------------------------------ requests */
+
+SPRY_API void *spry_req_data(struct spry_req *req, size_t *len)
+{
+	if (len)
+		*len = req->len;
+	return req->buf + req->desc->meta_len;
+}
+
+SPRY_API size_t spry_req_room(const struct spry_req *req)
+{
+	return (size_t)req->desc->cap - req->desc->meta_len;
+}
+
+SPRY_API int spry_req_set_len(struct spry_req *req, size_t len)
+{
+	if (len > spry_req_room(req))
+		return -EMSGSIZE;
+	req->len = len;
+	return 0;
+}
+
+SPRY_API void *spry_req_resize(struct spry_req *req, size_t len)
+{
+	struct spry_desc *d = req->desc;
+	struct spry_buf nb;
+	uint64_t need;
+	uint8_t *nbuf;
+	int err;
+
+	if (len > UINT32_MAX - (uint64_t)d->meta_len) {
+		errno = EMSGSIZE;
+		return NULL;
+	}
+	need = (uint64_t)d->meta_len + len;
+	if (need <= d->cap)
+		return req->buf + d->meta_len;
+
+	err = spry_pool_alloc(req->pool, (uint32_t)need, d->req_id, &nb);
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	nbuf = spry_pool_ptr(req->pool, nb.off, nb.cap);
+	if (!nbuf || nb.cap < need) {
+		spry_pool_free(req->pool, nb.off, nb.gen);
+		errno = EFAULT;
+		return NULL;
+	}
+	memcpy(nbuf, req->buf, d->meta_len + req->len);
+	err = spry_pool_free(req->pool, d->off, d->gen);
+	if (err && !req->quiet)
+		fprintf(stderr, "spry-fn: request %#llx: freeing its old buffer %#llx: %s\n",
+			(unsigned long long)d->req_id, (unsigned long long)d->off,
+			strerror(-err));
+	d->off = nb.off;
+	d->cap = nb.cap;
+	d->gen = nb.gen;
+	req->buf = nbuf;
+	return nbuf + d->meta_len;
+}
+
+SPRY_API const char *spry_req_meta(const struct spry_req *req, const char *key,
+				   size_t *len)
+{
+	const char *p = (const char *)req->buf;
+	const char *end = p + req->desc->meta_len;
+	size_t klen;
+
+	if (!key || !*key) {
+		errno = EINVAL;
+		return NULL;
+	}
+	klen = strlen(key);
+	while (p < end) {
+		const char *eol = memchr(p, '\n', end - p);
+		const char *v, *ve;
+
+		if (!eol)
+			eol = end;
+		if ((size_t)(eol - p) > klen && p[klen] == ':' &&
+		    !strncasecmp(p, key, klen)) {
+			v = p + klen + 1;
+			while (v < eol && (*v == ' ' || *v == '\t'))
+				v++;
+			ve = eol;
+			while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' ||
+					  ve[-1] == '\t'))
+				ve--;
+			if (len)
+				*len = ve - v;
+			return v;
+		}
+		p = eol + 1;
+	}
+	errno = ENOENT;
+	return NULL;
+}
+
+SPRY_API uint64_t spry_req_id(const struct spry_req *req)
+{
+	return req->desc->req_id;
+}
+
+SPRY_API const struct spry_desc *spry_req_desc(const struct spry_req *req)
+{
+	return req->desc;
+}
+
+/* ------------------------------------------------------------- options */
+
+static int parse_uint(const char *s, unsigned long min, unsigned long max,
+		      unsigned long *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int opt_name(const char *opt, const char *v)
+{
+	if (!v || !*v) {
+		fprintf(stderr, "spry-fn: %s needs a value\n", opt);
+		return -EINVAL;
+	}
+	if (strlen(v) >= SPRY_NAME_LEN) {
+		fprintf(stderr, "spry-fn: %s '%s': longer than %d characters\n",
+			opt, v, SPRY_NAME_LEN - 1);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+SPRY_API int spry_fn_opts_parse(struct spry_fn_opts *opts, int argc, char **argv)
+{
+	int i;
+
+	if (!opts || argc < 0 || (argc && !argv))
+		return -EINVAL;
+
+	for (i = 1; i < argc; i++) {
+		const char *arg = argv[i], *eq, *val;
+		size_t nlen;
+
+		if (strncmp(arg, "--", 2)) {
+			fprintf(stderr, "spry-fn: unexpected argument '%s'\n", arg);
+			return -EINVAL;
+		}
+		eq = strchr(arg, '=');
+		nlen = eq ? (size_t)(eq - arg) : strlen(arg);
+
+		if (nlen == 7 && !strncmp(arg, "--quiet", nlen)) {
+			if (eq) {
+				fprintf(stderr, "spry-fn: --quiet takes no value\n");
+				return -EINVAL;
+			}
+			opts->quiet = 1;
+			continue;
+		}
+		/* Every other option takes a value: "--opt V" or "--opt=V". */
+		if (eq) {
+			val = eq + 1;
+		} else if (i + 1 < argc) {
+			val = argv[++i];
+		} else {
+			fprintf(stderr, "spry-fn: %s needs a value\n", arg);
+			return -EINVAL;
+		}
+
+		if (nlen == 7 && !strncmp(arg, "--chain", nlen)) {
+			if (opt_name("--chain", val))
+				return -EINVAL;
+			opts->chain = val;
+		} else if (nlen == 4 && !strncmp(arg, "--fn", nlen)) {
+			if (opt_name("--fn", val))
+				return -EINVAL;
+			opts->fn = val;
+		} else if (nlen == 6 && !strncmp(arg, "--sock", nlen)) {
+			if (!*val) {
+				fprintf(stderr, "spry-fn: --sock needs a path\n");
+				return -EINVAL;
+			}
+			opts->sock_path = val;
+		} else if (nlen == 7 && !strncmp(arg, "--batch", nlen)) {
+			unsigned long v;
+
+			if (parse_uint(val, 1, RT_BATCH_MAX, &v)) {
+				fprintf(stderr, "spry-fn: --batch '%s': not a number in 1..%u\n",
+					val, RT_BATCH_MAX);
+				return -EINVAL;
+			}
+			opts->batch = v;
+		} else {
+			fprintf(stderr, "spry-fn: unknown option '%.*s'\n", (int)nlen, arg);
+			return -EINVAL;
+		}
+	}
+	if (!opts->chain || !opts->fn) {
+		fprintf(stderr, "spry-fn: --chain and --fn are required\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* -------------------------------------------------------- registration */
+
+static int rt_hello(struct rt *rt, uint16_t *port)
+{
+	struct spry_ctl_hello_ack ack;
+	struct spry_ctl_hdr hdr;
+	int ret;
+
+	ret = spry_ctl_send(rt->ctl, SPRY_CTL_HELLO, 0, NULL, 0, -1);
+	if (ret)
+		return ret;
+	ret = spry_ctl_recv(rt->ctl, &ack, sizeof(ack), &hdr, NULL);
+	if (ret < 0)
+		return ret;
+	if (hdr.type != SPRY_CTL_HELLO_ACK)
+		return -EPROTO;
+	if (hdr.status)
+		return hdr.status < 0 ? hdr.status : -EPROTO;
+	if (ret != sizeof(ack) || !ack.tcp_port)
+		return -EPROTO;
+	if (ack.abi != SPRY_ABI_VERSION)
+		return -EPROTONOSUPPORT;
+	*port = ack.tcp_port;
+	return 0;
+}
+
+static int rt_tcp_connect(uint16_t port)
+{
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_port = htons(port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	int fd, one = 1, err;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
+		goto err;
+	while (connect(fd, (struct sockaddr *)&sin, sizeof(sin))) {
+		if (errno != EINTR)
+			goto err;
+	}
+	return fd;
+err:
+	err = -errno;
+	close(fd);
+	return err;
+}
+
+static int rt_register(struct rt *rt)
+{
+	struct timeval tv = { .tv_sec = RT_CTL_TIMEOUT_S };
+	struct spry_ctl_register reg = {};
+	struct spry_ctl_reg_ack ack;
+	struct spry_ctl_hdr hdr;
+	uint16_t port;
+	int ret, pfd = -1;
+
+	rt->ctl = spry_ctl_connect(rt->opts->sock_path);
+	if (rt->ctl < 0) {
+		ret = rt->ctl;
+		rt->ctl = -1;
+		rt_log(rt, "cannot reach spryd at %s: %s (is spryd running?)",
+		       rt->opts->sock_path ?: SPRY_CTL_SOCK_DEFAULT, strerror(-ret));
+		return ret;
+	}
+	/* Registration is bounded; afterwards ctl is only read when ready. */
+	if (setsockopt(rt->ctl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    setsockopt(rt->ctl, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+		return -errno;
+
+	ret = rt_hello(rt, &port);
+	if (ret) {
+		rt_log(rt, "HELLO to spryd failed: %s", strerror(-ret));
+		return ret;
+	}
+	rt->tcp = rt_tcp_connect(port);
+	if (rt->tcp < 0) {
+		ret = rt->tcp;
+		rt->tcp = -1;
+		rt_log(rt, "connecting to spryd's port %u: %s", port, strerror(-ret));
+		return ret;
+	}
+
+	strcpy(reg.chain, rt->opts->chain);
+	strcpy(reg.fn, rt->opts->fn);
+	ret = spry_ctl_send(rt->ctl, SPRY_CTL_REGISTER, 0, &reg, sizeof(reg), rt->tcp);
+	if (ret) {
+		rt_log(rt, "REGISTER: %s", strerror(-ret));
+		return ret;
+	}
+	ret = spry_ctl_recv(rt->ctl, &ack, sizeof(ack), &hdr, &pfd);
+	if (ret < 0) {
+		rt_log(rt, "waiting for REG_ACK: %s", strerror(-ret));
+		return ret;
+	}
+	if (hdr.type != SPRY_CTL_REG_ACK) {
+		ret = -EPROTO;
+		goto out;
+	}
+	if (hdr.status) {
+		ret = hdr.status < 0 ? hdr.status : -EPROTO;
+		rt_log(rt, "spryd refused the registration: %s%s", strerror(-ret),
+		       ret == -ENOENT ? " (unknown chain or function)" : "");
+		goto out;
+	}
+	if (ret != sizeof(ack) || pfd < 0) {
+		rt_log(rt, "malformed REG_ACK (%d bytes, pool fd %d)", ret, pfd);
+		ret = -EPROTO;
+		goto out;
+	}
+	rt->pool = spry_pool_attach(pfd);
+	if (!rt->pool) {
+		ret = -errno;
+		rt_log(rt, "attaching the chain's pool: %s", strerror(-ret));
+		goto out;
+	}
+	rt->chain = ack.chain;
+	rt->fn = ack.fn;
+	rt->inst = ack.inst;
+	if (spry_pool_size(rt->pool) < ack.pool_size)
+		rt_log(rt, "pool maps %llu bytes, chain says %llu: offsets past the map are refused",
+		       (unsigned long long)spry_pool_size(rt->pool),
+		       (unsigned long long)ack.pool_size);
+	rt_log(rt, "registered: chain %u fn %u instance %u, pid %d",
+	       rt->chain, rt->fn, rt->inst, (int)getpid());
+	ret = 0;
+out:
+	if (pfd >= 0)
+		close(pfd);
+	return ret;
+}
+
+/* -------------------------------------------------------- descriptors */
+
+/*
+ * Turn @d (a private copy of an arriving descriptor) into what goes out.
+ * Returns true when it is to be sent, false when it cannot be sent at all
+ * (a CALL for another function: any send of it would get this socket
+ * quarantined).
+ */
+static bool rt_handle(struct rt *rt, struct spry_desc *d)
+{
+	struct spry_req req;
+	bool call;
+	void *buf;
+	int ret;
+
+	if (d->version != SPRY_DESC_VERSION || d->chain != rt->chain ||
+	    (d->flags & ~RT_KNOWN_FLAGS) || (d->flags & SPRY_DF_REPLY)) {
+		/*
+		 * Not ours to run (and REPLY: this runtime makes no calls).
+		 * Make the header routable so the refusal reaches the origin
+		 * by req_id; the buffer is not touched.
+		 */
+		if (d->flags & SPRY_DF_CALL && !(d->flags & SPRY_DF_REPLY) &&
+		    d->fn != rt->fn)
+			goto drop;
+		d->version = SPRY_DESC_VERSION;
+		d->chain = rt->chain;
+		d->flags = 0;
+		goto bad;
+	}
+	call = d->flags & SPRY_DF_CALL;
+	if (call && d->fn != rt->fn)
+		goto drop;
+	if (d->status != SPRY_ST_OK)
+		return true;	/* the router takes it to the origin */
+
+	/* Bounds: the whole buffer inside one pool buffer, the data inside it. */
+	if (d->meta_len > d->cap || d->len > d->cap - d->meta_len)
+		goto bad_call;
+	buf = spry_pool_ptr(rt->pool, d->off, d->cap);
+	if (!buf)
+		goto bad_call;
+
+	req = (struct spry_req){
+		.pool = rt->pool,
+		.desc = d,
+		.buf = buf,
+		.len = d->len,
+		.quiet = rt->opts->quiet,
+	};
+	ret = rt->handler(&req, rt->user);
+	/* resize keeps desc and req consistent; set_len keeps len <= room */
+	d->len = req.len;
+	if (ret) {
+		d->status = ret == -EMSGSIZE ? SPRY_ST_TOO_BIG : SPRY_ST_FN_ERROR;
+		rt->n_err++;
+	} else {
+		rt->n_ok++;
+	}
+	if (call)
+		d->flags = (d->flags & ~SPRY_DF_CALL) | SPRY_DF_REPLY;
+	return true;
+
+bad_call:
+	if (call)
+		d->flags = (d->flags & ~SPRY_DF_CALL) | SPRY_DF_REPLY;
+bad:
+	d->status = SPRY_ST_BAD_DESC;
+	rt->n_bad++;
+	if (rt->n_bad <= 10)
+		rt_log(rt, "refusing descriptor req %#llx (off %#llx len %u meta %u cap %u)",
+		       (unsigned long long)d->req_id, (unsigned long long)d->off,
+		       d->len, d->meta_len, d->cap);
+	return true;
+drop:
+	rt->n_dropped++;
+	if (rt->n_dropped <= 10)
+		rt_log(rt, "dropping a call for fn %u (not mine), req %#llx",
+		       d->fn, (unsigned long long)d->req_id);
+	return false;
+}
+
+/* Send @n descriptors in one send(); the router judges each on its own. */
+static int rt_send(struct rt *rt, size_t n)
+{
+	const uint8_t *p = (const uint8_t *)rt->tx;
+	size_t left = n * RT_DESC;
+	ssize_t w;
+
+	while (left) {
+		w = send(rt->tcp, p, left, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EACCES)
+				rt_log(rt, "send refused (EACCES): the router quarantined this instance");
+			return -errno;
+		}
+		p += w;
+		left -= w;
+	}
+	return 0;
+}
+
+/* Read and handle what is queued on the TCP socket. */
+static int rt_rx(struct rt *rt)
+{
+	size_t cap = (size_t)rt->batch * RT_DESC;
+	int round;
+
+	for (round = 0; round < RT_RX_ROUNDS; round++) {
+		size_t want = cap - rt->rx_have, total, nd, i, nout = 0;
+		ssize_t n;
+		int ret;
+
+		n = recv(rt->tcp, rt->rx + rt->rx_have, want, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return -errno;
+		}
+		if (n == 0) {
+			rt_log(rt, "spryd closed the data connection");
+			return -ECONNRESET;
+		}
+		total = rt->rx_have + n;
+		nd = total / RT_DESC;
+		for (i = 0; i < nd; i++) {
+			memcpy(&rt->tx[nout], rt->rx + i * RT_DESC, RT_DESC);
+			if (rt_handle(rt, &rt->tx[nout]))
+				nout++;
+		}
+		rt->rx_have = total - nd * RT_DESC;
+		if (rt->rx_have)
+			memmove(rt->rx, rt->rx + nd * RT_DESC, rt->rx_have);
+		if (nout) {
+			ret = rt_send(rt, nout);
+			if (ret)
+				return ret;
+		}
+		if ((size_t)n < want)
+			return 0;	/* drained */
+	}
+	return 0;
+}
+
+/* The control connection is readable: EOF means spryd went away. */
+static int rt_ctl(struct rt *rt, uint32_t events)
+{
+	struct spry_ctl_hdr hdr;
+	char body[64];
+	int ret;
+
+	if (events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
+		rt_log(rt, "spryd closed the control connection");
+		return -ECONNRESET;
+	}
+	ret = spry_ctl_recv(rt->ctl, body, sizeof(body), &hdr, NULL);
+	if (ret == -ENOTCONN) {
+		rt_log(rt, "spryd closed the control connection");
+		return -ECONNRESET;
+	}
+	if (ret == -EAGAIN || ret == -EWOULDBLOCK)
+		return 0;
+	if (ret < 0 && ret != -EPROTO && ret != -EMSGSIZE)
+		return ret;
+	rt_log(rt, "ignoring an unexpected control message (type %u, %d)",
+	       ret >= 0 ? hdr.type : 0, ret);
+	return 0;
+}
+
+static int ep_add(int ep, int fd, uint32_t events, uint64_t tag)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = tag };
+
+	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+static int rt_loop(struct rt *rt)
+{
+	struct epoll_event evs[4];
+	int n, i, ret;
+	bool stop = false;
+
+	while (!stop) {
+		n = epoll_wait(rt->ep, evs, 4, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		/* The data first: a signal finishes the batch in hand. */
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.u64 != EV_TCP)
+				continue;
+			ret = rt_rx(rt);
+			if (ret)
+				return ret;
+		}
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.u64 == EV_CTL) {
+				ret = rt_ctl(rt, evs[i].events);
+				if (ret)
+					return ret;
+			} else if (evs[i].data.u64 == EV_SIG) {
+				struct signalfd_siginfo si;
+
+				if (read(rt->sig, &si, sizeof(si)) == sizeof(si)) {
+					rt_log(rt, "%s: leaving", strsignal(si.ssi_signo));
+					stop = true;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler,
+			 void *user)
+{
+	struct rt rt = {
+		.opts = opts, .handler = handler, .user = user,
+		.ctl = -1, .tcp = -1, .ep = -1, .sig = -1,
+	};
+	sigset_t mask, old;
+	int ret;
+
+	if (!opts || !handler || !opts->chain || !opts->fn ||
+	    !*opts->chain || !*opts->fn)
+		return -EINVAL;
+	if (strlen(opts->chain) >= SPRY_NAME_LEN || strlen(opts->fn) >= SPRY_NAME_LEN)
+		return -ENAMETOOLONG;
+	rt.batch = opts->batch ? opts->batch : RT_BATCH_DEFAULT;
+	if (rt.batch > RT_BATCH_MAX)
+		return -EINVAL;
+
+	/* Before registering, so a SIGTERM meanwhile is not lost. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	ret = -pthread_sigmask(SIG_BLOCK, &mask, &old);
+	if (ret)
+		return ret;
+	rt.sig = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (rt.sig < 0) {
+		ret = -errno;
+		goto out_mask;
+	}
+
+	rt.rx = aligned_alloc(RT_DESC, (size_t)rt.batch * RT_DESC);
+	rt.tx = aligned_alloc(RT_DESC, (size_t)rt.batch * RT_DESC);
+	if (!rt.rx || !rt.tx) {
+		ret = -ENOMEM;
+		goto out;
+	}
+
+	ret = rt_register(&rt);
+	if (ret)
+		goto out;
+
+	rt.ep = epoll_create1(EPOLL_CLOEXEC);
+	if (rt.ep < 0) {
+		ret = -errno;
+		goto out;
+	}
+	ret = ep_add(rt.ep, rt.tcp, EPOLLIN | EPOLLRDHUP, EV_TCP);
+	ret = ret ?: ep_add(rt.ep, rt.ctl, EPOLLIN | EPOLLRDHUP, EV_CTL);
+	ret = ret ?: ep_add(rt.ep, rt.sig, EPOLLIN, EV_SIG);
+	if (ret)
+		goto out;
+
+	ret = rt_loop(&rt);
+	rt_log(&rt, "handled %llu requests (%llu failed, %llu refused, %llu dropped)%s%s",
+	       (unsigned long long)(rt.n_ok + rt.n_err), (unsigned long long)rt.n_err,
+	       (unsigned long long)rt.n_bad, (unsigned long long)rt.n_dropped,
+	       ret ? ": " : "", ret ? strerror(-ret) : "");
+out:
+	/* The TCP socket first (it leaves the sockhash), then the control
+	 * connection, whose close deregisters the instance. */
+	if (rt.ep >= 0)
+		close(rt.ep);
+	if (rt.tcp >= 0)
+		close(rt.tcp);
+	if (rt.ctl >= 0)
+		close(rt.ctl);
+	if (rt.pool)
+		spry_pool_close(rt.pool);
+	free(rt.tx);
+	free(rt.rx);
+	close(rt.sig);
+out_mask:
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}

@@ -1,0 +1,84 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# The main job: load spry, start spryd and the demo chain (examples/demo.yaml:
+# upper -> reverse -> wordcount, two instances each, running as nobody), print
+# a command that works, and on Ctrl-C (or SIGTERM) remove every pin, pool
+# file and process it made.  Needs root.  OUT: build dir.
+set -u
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${OUT:-$SRC/build}
+SPRY="$OUT/spry"
+PIN=${SPRY_PIN_DIR:-/sys/fs/bpf/spry}
+RUN=/run/spry
+SOCK=$RUN/spryd.sock
+HUGE=$RUN/huge
+PAGES=16		# 2 MiB pages for the demo pool
+USER_FN=nobody
+
+die() { echo "demo: $*" >&2; cleanup; exit 1; }
+
+pids=()
+mounted_huge=0
+old_pages=
+cleanup() {
+	trap - INT TERM EXIT
+	local p
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+	"$SPRY" -P "$PIN" unload >/dev/null 2>&1
+	if [ $mounted_huge -eq 1 ]; then
+		rm -f "$HUGE"/spry-* 2>/dev/null
+		umount "$HUGE" 2>/dev/null && rmdir "$HUGE" 2>/dev/null
+	fi
+	[ -n "$old_pages" ] && echo "$old_pages" > /proc/sys/vm/nr_hugepages
+	echo "demo: stopped; pins, pools and processes removed"
+}
+
+[ "$(id -u)" -eq 0 ] || { echo "demo: run as root" >&2; exit 1; }
+[ -x "$SPRY" ] || { echo "demo: $SPRY not built (make)" >&2; exit 1; }
+if [ -e "$PIN" ]; then
+	echo "demo: $PIN exists: spry is already loaded (spry unload first)" >&2
+	exit 1
+fi
+trap cleanup INT TERM EXIT
+
+mkdir -p "$RUN"
+# Hugepages for the pool: reserve what the demo needs, give them back after.
+if ! grep -q " $HUGE hugetlbfs " /proc/mounts; then
+	mkdir -p "$HUGE" && mount -t hugetlbfs -o pagesize=2M,mode=0711 none "$HUGE" &&
+		mounted_huge=1
+fi
+old_pages=$(cat /proc/sys/vm/nr_hugepages)
+echo $((old_pages + PAGES)) > /proc/sys/vm/nr_hugepages 2>/dev/null
+echo "demo: hugepages $(cat /proc/sys/vm/nr_hugepages) (was $old_pages)"
+
+"$SPRY" -P "$PIN" load || die "spry load failed"
+"$SPRY" -P "$PIN" apply "$SRC/examples/demo.yaml" || die "spry apply failed"
+
+"$OUT/spryd" -P "$PIN" -s "$SOCK" --pool-dir "$HUGE" &
+pids+=($!)
+for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+[ -S "$SOCK" ] || die "spryd did not start"
+
+for fn in upper reverse wordcount; do
+	for i in 1 2; do
+		setpriv --reuid="$USER_FN" --regid=nogroup --clear-groups \
+			"$OUT/examples/$fn" --chain demo --fn "$fn" --sock "$SOCK" &
+		pids+=($!)
+	done
+done
+for i in $(seq 50); do
+	n=$("$SPRY" -P "$PIN" -j fn show 2>/dev/null | grep -o '"live"' | wc -l)
+	[ "$n" -ge 6 ] && break
+	sleep 0.1
+done
+
+"$SPRY" -P "$PIN" fn show
+echo
+echo "demo: running. Try:"
+echo "  $SPRY invoke --sock $SOCK demo 'hello spry'"
+echo "  $SPRY -P $PIN stats"
+echo "demo: Ctrl-C stops it and removes everything."
+wait "${pids[0]}"

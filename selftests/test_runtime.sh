@@ -1,0 +1,209 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# The function runtime against the real spryd and router: registration
+# before receiving, wake-ups of an idle function, no CPU while idle,
+# SIGTERM, spreading over instances, and the clear failures (unknown
+# chain, spryd gone, spryd not there).
+#
+# Runs in a private network namespace with its own pin directory, control
+# socket and temporary directory; kills only what it started.
+
+. "$(dirname "$0")/lib.sh"
+
+require_root_bpf
+if [ -z "${SPRY_TEST_NETNS:-}" ]; then
+	SPRY_TEST_NETNS=1 exec unshare -n "$0" "$@"
+fi
+ip link set lo up || tap_skip_all "cannot bring lo up in a new network namespace"
+
+E2E=$SPRY_OUT/selftests/e2e_client
+WHOAMI=$SPRY_OUT/selftests/fn_whoami
+UPPER=$SPRY_OUT/examples/upper
+for b in "$SPRY" "$SPRYD" "$E2E" "$WHOAMI" "$UPPER"; do
+	[ -x "$b" ] || tap_skip_all "$b not built"
+done
+command -v jq >/dev/null || tap_skip_all "jq not installed"
+
+PIN=/sys/fs/bpf/spry-test-runtime-$$
+TMP=$(mktemp -d /tmp/spry-test-runtime-XXXXXX)
+chmod 755 "$TMP"	# the control socket is for any user
+SOCK=$TMP/ctl.sock
+PIDS=()
+
+cleanup() {
+	kill_wait "${PIDS[@]}"
+	"$SPRY" -P "$PIN" unload >/dev/null 2>&1
+	rm -rf "$PIN" "$TMP"
+}
+trap cleanup EXIT
+
+spry() { "$SPRY" -P "$PIN" "$@"; }
+
+# start BIN LOG ARGS...: run in the background, pid in $LAST
+start() {
+	local bin=$1 log=$2
+	shift 2
+	"$bin" "$@" 2>"$log" &
+	LAST=$!
+	PIDS+=("$LAST")
+}
+
+# fn_live FN PID: PID is a live instance of FN
+fn_live() {
+	spry -j fn show | jq -e --arg n "$1" --argjson p "$2" \
+		'[.[] | select(.name == $n) | .instances[] |
+		  select(.pid == $p and .listed and (.flags | index("live")))] | length == 1' \
+		>/dev/null
+}
+
+fn_not_live() { ! fn_live "$@"; }
+
+invoke() { timeout 10 "$E2E" invoke "$SOCK" "$@"; }
+
+# CPU ticks (utime + stime) of PID
+ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+
+# exited PID SECS: PID exits within SECS; its status in $RC
+exited() {
+	RC=-1
+	wait_for "$2" proc_gone "$1" || return 1
+	wait "$1"
+	RC=$?
+	return 0
+}
+
+tap_plan 15
+
+# 1
+setup() {
+	spry load >/dev/null &&
+	spry chain add rt hops upper >/dev/null &&
+	spry chain add who hops whoami >/dev/null &&
+	spry chain add rtu hops upper user nobody >/dev/null || return 1
+	start "$SPRYD" "$TMP/spryd.log" -P "$PIN" -s "$SOCK"
+	SPRYD_PID=$LAST
+	wait_for 5 test -S "$SOCK"
+}
+setup
+tap_ok $? "setup: router loaded, chains rt, who and rtu (user nobody), spryd listening" || {
+	tap_diag "$(cat "$TMP/spryd.log" 2>/dev/null)"
+	tap_finish
+}
+
+# 2
+out=$(invoke rt "nobody here" 2>"$TMP/err"); rc=$?
+[ $rc -eq 3 ] && grep -q '^status=1$' "$TMP/err"
+tap_ok $? "no instance yet: the request comes back NO_INSTANCE (rc $rc)"
+
+# 3
+start "$UPPER" "$TMP/upper.log" --chain rt --fn upper --sock "$SOCK"
+UP=$LAST
+wait_for 3 fn_live upper "$UP"
+tap_ok $? "upper registers: fn show lists pid $UP live"
+
+# 4
+out=$(invoke rt "hello, spry 1"); rc=$?
+[ $rc -eq 0 ] && [ "$out" = "HELLO, SPRY 1" ] &&
+	grep -q 'registered' "$TMP/upper.log"
+tap_ok $? "the first request after registration is answered ('$out')"
+
+# 5: an idle function is asleep and wakes for each request
+ok=0
+for i in $(seq 1 10); do
+	sleep 0.2
+	st=$(sed 's/.*) //' "/proc/$UP/stat" | cut -d' ' -f1)
+	out=$(invoke rt "wake up $i") || { ok=1; tap_diag "cycle $i: invoke failed"; break; }
+	if [ "$st" != S ] || [ "$out" != "WAKE UP $i" ]; then
+		tap_diag "cycle $i: state '$st' before, answer '$out'"
+		ok=1
+		break
+	fi
+done
+tap_ok $ok "wake-up: asleep (S) when idle, answers at once, 10 cycles"
+
+# 6
+t0=$(ticks "$UP"); sleep 1; t1=$(ticks "$UP")
+[ $((t1 - t0)) -le 1 ]
+tap_ok $? "idle for 1 s: $((t1 - t0)) CPU ticks (utime+stime)"
+
+# 7: two instances both serve
+start "$WHOAMI" "$TMP/who1.log" --chain who --fn whoami --sock "$SOCK"
+W1=$LAST
+start "$WHOAMI" "$TMP/who2.log" --chain who --fn whoami --sock "$SOCK"
+W2=$LAST
+ok=1
+if wait_for 3 fn_live whoami "$W1" && wait_for 3 fn_live whoami "$W2"; then
+	ok=0
+	: >"$TMP/who.out"
+	for i in $(seq 1 40); do
+		out=$(invoke who "req-$i") || { ok=1; break; }
+		case "$out" in
+		"$W1:req-$i"|"$W2:req-$i") echo "${out%%:*}" >>"$TMP/who.out" ;;
+		*) tap_diag "unexpected answer '$out'"; ok=1; break ;;
+		esac
+	done
+	n1=$(grep -cx "$W1" "$TMP/who.out")
+	n2=$(grep -cx "$W2" "$TMP/who.out")
+	tap_diag "instance $W1 served $n1, instance $W2 served $n2"
+	[ $ok -eq 0 ] && [ "$n1" -gt 0 ] && [ "$n2" -gt 0 ] || ok=1
+fi
+tap_ok $ok "two instances of a function both serve requests"
+
+# 8
+spry -j fn show | jq -e '[.[] | .instances[] | select(.listed) | .inflight] |
+	length >= 4 and all(. == 0)' >/dev/null
+tap_ok $? "every live instance has inflight 0 when idle"
+
+# 9-10: a function as an unprivileged user (it never calls bpf())
+if id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
+	NOBODY=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
+fi
+if [ -n "${NOBODY:-}" ] && "${NOBODY[@]}" test -x "$UPPER" &&
+   "${NOBODY[@]}" test -w "$SOCK"; then
+	"${NOBODY[@]}" "$UPPER" --chain rtu --fn upper --sock "$SOCK" 2>"$TMP/nobody.log" &
+	NB=$!
+	PIDS+=("$NB")
+	wait_for 3 fn_live upper "$NB" &&
+		out=$(invoke rtu "unprivileged") && [ "$out" = UNPRIVILEGED ] &&
+		spry -j fn show | jq -e --argjson p "$NB" --argjson u "$(id -u nobody)" \
+			'[.[] | .instances[] | select(.pid == $p and .uid == $u)] | length == 1' \
+			>/dev/null
+	tap_ok $? "user nobody: registers for its chain and serves ('${out:-}')"
+	"${NOBODY[@]}" "$UPPER" --chain rt --fn upper --sock "$SOCK" 2>"$TMP/nobody-rt.log" &
+	P=$!
+	PIDS+=("$P")
+	exited "$P" 3 && [ "$RC" -ne 0 ] && grep -qi 'refused' "$TMP/nobody-rt.log"
+	tap_ok $? "user nobody: registering for root's chain is refused (status $RC)"
+else
+	tap_skip "user nobody: registers and serves" "no user nobody, setpriv, or access to the build/socket"
+	tap_skip "user nobody: refused for another user's chain" "same"
+fi
+
+# 11-12: SIGTERM while idle
+kill -TERM "$UP"
+exited "$UP" 2
+tap_ok $(( RC == 0 ? 0 : 1 )) "SIGTERM while idle: upper exits 0 within 2 s (status $RC)"
+wait_for 2 fn_not_live upper "$UP"
+tap_ok $? "its instance is gone from fn show"
+
+# 13: unknown chain
+start "$UPPER" "$TMP/nochain.log" --chain nosuchchain --fn upper --sock "$SOCK"
+P=$LAST
+exited "$P" 3 && [ "$RC" -ne 0 ] && grep -qi 'refused' "$TMP/nochain.log"
+tap_ok $? "unknown chain: exits non-zero with a clear error (status $RC: $(head -c 200 "$TMP/nochain.log" | tr '\n' ' '))"
+
+# 14: spryd goes away: the functions notice and exit with an error
+kill -TERM "$SPRYD_PID"
+exited "$SPRYD_PID" 5
+exited "$W1" 3 && r1=$RC && exited "$W2" 3 && [ "$r1" -ne 0 ] && [ "$RC" -ne 0 ] &&
+	grep -q 'spryd closed' "$TMP/who1.log"
+tap_ok $? "spryd gone: both instances exit non-zero within 3 s"
+
+# 15: a function started before spryd
+start "$UPPER" "$TMP/early.log" --chain rt --fn upper --sock "$SOCK"
+P=$LAST
+exited "$P" 3 && [ "$RC" -ne 0 ] && grep -q 'cannot reach spryd' "$TMP/early.log"
+tap_ok $? "started before spryd: exits non-zero with a clear error ($(head -c 200 "$TMP/early.log" | tr '\n' ' '))"
+
+tap_finish
