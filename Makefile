@@ -57,14 +57,16 @@ skels   = $(foreach s,$(1),$(OUT)/bpf/$(s).skel.h)
 
 BPF_OBJS   := $(foreach b,$(bpf-y),$(OUT)/bpf/$(b).bpf.o)
 BPF_SKELS  := $(call skels,$(bpf-y))
-LIBS       := $(foreach l,$(libs-y),$(OUT)/$(l).a) $(OUT)/libspry.so
+SPRY_SOVERSION := 1
+LIBS       := $(foreach l,$(libs-y),$(OUT)/$(l).a) $(OUT)/libspry.so.$(SPRY_SOVERSION) \
+	      $(OUT)/libspry.so
 PROGS      := $(foreach p,$(progs-y),$(OUT)/$(p))
 EXAMPLES   := $(foreach e,$(examples-y),$(OUT)/examples/$(e))
 SELFTESTS  := $(foreach t,$(selftests-y),$(OUT)/selftests/$(t))
 BENCHES    := $(foreach b,$(benches-y),$(OUT)/bench/$(b))
 
 .PHONY: all bpf libs progs examples selftests bench-progs check check-san \
-	bench demo clean help deps
+	bench demo clean help deps print-outputs
 all: bpf libs progs examples
 
 bpf: $(BPF_OBJS) $(BPF_SKELS)
@@ -112,10 +114,13 @@ $(OUT)/$(1).a: $(call obj,$($(1)-y))
 endef
 $(foreach l,$(libs-y),$(eval $(call lib_rule,$(l))))
 
-$(OUT)/libspry.so: $(call pic,$(libspry-y))
+$(OUT)/libspry.so.$(SPRY_SOVERSION): $(call pic,$(libspry-y))
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libspry.so.$(SPRY_SOVERSION) $^ -o $@
-SPRY_SOVERSION := 1
+	$(Q)$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,$(@F) $^ -o $@
+
+$(OUT)/libspry.so: $(OUT)/libspry.so.$(SPRY_SOVERSION)
+	$(call msg,LN,$@)
+	$(Q)ln -sf $(<F) $@
 
 # prog_rule(name, output path)
 define prog_rule
@@ -149,6 +154,10 @@ bench: bench-progs
 demo: all
 	$(Q)OUT=$(OUT) $(SRC)/scripts/demo.sh
 
+# Every file `make all` produces, one per line (used by selftests/test_build.sh).
+print-outputs:
+	@printf '%s\n' $(BPF_OBJS) $(BPF_SKELS) $(LIBS) $(PROGS) $(EXAMPLES)
+
 clean:
 	$(call msg,CLEAN,$(OUT))
 	$(Q)rm -rf $(OUT)
@@ -164,4 +173,5 @@ help:
 	@echo '  demo         load spry, start spryd and a demo chain'
 	@echo '  deps         install the Debian packages spry needs'
 	@echo '  clean        remove $(OUT)'
+	@echo '  print-outputs  list the files `make all` produces'
 	@echo 'variables: V=1 verbose, O=DIR out-of-tree, SAN=1 sanitizers, CC, CLANG, BPFTOOL'

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* spry chain { show | add | del | help } */
+/* spry chain { show | add | del | invoke | help } */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/file.h>
+
+#include <spry/spry.h>
 
 #include "loader/main.h"
 
@@ -16,6 +18,7 @@ static void chain_help(FILE *f)
 		"                 [max-inflight N] [deadline MS] [idempotent F,...]\n"
 		"       spry chain del NAME\n"
 		"       spry chain show [NAME]\n"
+		"       spry chain invoke NAME [data STRING | file PATH|-] [sock PATH]\n"
 		"       spry chain help\n"
 		"\n"
 		"add creates a chain, or replaces the chain of that name: functions\n"
@@ -31,6 +34,8 @@ static void chain_help(FILE *f)
 		"  max-inflight requests in flight at once (1-%u, default %d)\n"
 		"  deadline    request deadline in ms (1-%u, default %d)\n"
 		"  idempotent  hops that may be retried on another instance\n"
+		"invoke runs the chain once through spryd (control socket PATH,\n"
+		"default " SPRY_CTL_SOCK_DEFAULT ") and prints the response.\n"
 		"Names: 1-%d characters of A-Z a-z 0-9 _ . -; 'origin' is reserved.\n",
 		SPRY_MAX_HOPS, SPRY_MAX_HOPS, SPRY_MAX_N_BUFS, SPRY_DEF_N_BUFS,
 		SPRY_MIN_BUF_SIZE, SPRY_MAX_BUF_SIZE, SPRY_DEF_BUF_SIZE,
@@ -533,6 +538,7 @@ int do_chain(int argc, char **argv)
 		{ "show",	do_show },
 		{ "add",	do_add },
 		{ "del",	do_del },
+		{ "invoke",	do_invoke },
 		{ "help",	do_help },
 		{ NULL,		NULL },
 	};

@@ -100,6 +100,7 @@ int do_fn(int argc, char **argv);
 int do_auth(int argc, char **argv);
 int do_stats(int argc, char **argv);
 int do_apply(int argc, char **argv);
+int do_invoke(int argc, char **argv);	/* spry chain invoke */
 
 /* Flag names shared by the show commands. */
 extern const char *const chain_flag_names[];

@@ -25,8 +25,13 @@ old_pages=
 cleanup() {
 	trap - INT TERM EXIT
 	local p
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+	# functions first, then spryd (pids[0]), so every instance leaves cleanly
+	for p in "${pids[@]:1}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${pids[@]:1}"; do wait "$p" 2>/dev/null; done
+	if [ ${#pids[@]} -gt 0 ]; then
+		kill -TERM "${pids[0]}" 2>/dev/null
+		wait "${pids[0]}" 2>/dev/null
+	fi
 	"$SPRY" -P "$PIN" unload >/dev/null 2>&1
 	if [ $mounted_huge -eq 1 ]; then
 		rm -f "$HUGE"/spry-* 2>/dev/null
@@ -78,7 +83,7 @@ done
 "$SPRY" -P "$PIN" fn show
 echo
 echo "demo: running. Try:"
-echo "  $SPRY invoke --sock $SOCK demo 'hello spry'"
+echo "  $SPRY chain invoke demo data 'hello spry' sock $SOCK"
 echo "  $SPRY -P $PIN stats"
 echo "demo: Ctrl-C stops it and removes everything."
 wait "${pids[0]}"

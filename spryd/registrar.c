@@ -421,6 +421,7 @@ void registrar_register(struct spryd *d, struct spryd_conn *c, const void *body,
 	in->pid = (uint32_t)c->cred.pid;
 	in->uid = c->cred.uid;
 	in->reg_ns = spryd_now_ns();
+	snprintf(in->name, sizeof(in->name), "%s", req.fn);
 	olen = sizeof(in->cookie);
 	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &in->cookie, &olen))
 		in->cookie = 0;
@@ -498,8 +499,8 @@ static void inst_remove(struct spryd *d, struct spryd_inst *in, const char *why,
 	if (d->chains[chain].n_inst)
 		d->chains[chain].n_inst--;
 	d->st.died++;
-	spryd_log("instance %s/%u (chain %u fn %u inst %u pid %u) removed: %s",
-		  d->chains[chain].name, idx, chain, fn, idx, in->pid, why);
+	spryd_log("instance %s/%s[%u] (chain %u fn %u pid %u) removed: %s",
+		  d->chains[chain].name, in->name, idx, chain, fn, in->pid, why);
 }
 
 void registrar_inst_event(struct spryd *d, struct spryd_inst *in)

@@ -100,6 +100,7 @@ struct spryd_inst {
 	uint32_t		uid;
 	uint64_t		cookie;
 	uint64_t		reg_ns;
+	char			name[SPRY_NAME_LEN];	/* function name, for logs */
 	struct spryd_stream	in;
 };
 
