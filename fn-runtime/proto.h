@@ -65,6 +65,19 @@ struct spry_ctl_reg_ack {
 };
 _Static_assert(sizeof(struct spry_ctl_reg_ack) == 16, "reg_ack size");
 
+/*
+ * After struct spry_ctl_reg_ack, REG_ACK carries the chain's functions so
+ * that a function can CALL another by name: n entries (n = remaining body
+ * bytes / sizeof(entry), at most SPRY_MAX_FNS), names NUL-padded.  An
+ * older spryd sends none: the runtime then refuses calls with -ENOENT.
+ */
+struct spry_ctl_fn_entry {
+	uint16_t	id;		/* fn id */
+	uint16_t	pad;
+	char		name[SPRY_NAME_LEN];
+};
+_Static_assert(sizeof(struct spry_ctl_fn_entry) == 36, "fn_entry size");
+
 /* INVOKE: payload follows. */
 struct spry_ctl_invoke {
 	char		chain[SPRY_NAME_LEN];

@@ -146,6 +146,32 @@ SPRY_API void *spry_req_resize(struct spry_req *req, size_t len);
 /* Metadata value for @key (NULL when absent); see docs/DESIGN.md. */
 SPRY_API const char *spry_req_meta(const struct spry_req *req, const char *key,
 				   size_t *len);
+/*
+ * Set metadata line @key to @value (replacing a line with that key), in
+ * the buffer's metadata area; the payload moves only when the area is
+ * full.  Keys and values: printable ASCII, no ':' in keys, no CR/LF.
+ * Response keys read by spryd's HTTP front start with '@' (no HTTP header
+ * can): SPRY_META_STATUS ("201"), SPRY_META_CONTENT_TYPE.  0 or -errno.
+ */
+SPRY_API int spry_req_set_meta(struct spry_req *req, const char *key,
+			       const char *value);
+#define SPRY_META_STATUS	"@status"
+#define SPRY_META_CONTENT_TYPE	"@content-type"
+/* Convenience: the HTTP status of the response (100-599). */
+SPRY_API int spry_req_set_status(struct spry_req *req, unsigned int http_status);
+
+/*
+ * Call function @fn of the same chain (authorized by the chain's `calls`)
+ * with @in, and wait for its reply: copied into @out (at most @out_cap
+ * bytes), its length in *@out_len.  Descriptors that arrive meanwhile are
+ * kept and handled after the current request.  Returns 0, or -errno:
+ * -ENOENT unknown function, -ENOSPC no buffer, -EMSGSIZE reply too big,
+ * -ETIMEDOUT no reply within @timeout_ms, -EREMOTEIO the callee failed.
+ */
+SPRY_API int spry_req_call(struct spry_req *req, const char *fn, const void *in,
+			   size_t in_len, void *out, size_t out_cap, size_t *out_len,
+			   unsigned int timeout_ms);
+
 SPRY_API uint64_t spry_req_id(const struct spry_req *req);
 SPRY_API const struct spry_desc *spry_req_desc(const struct spry_req *req);
 
