@@ -101,6 +101,7 @@ int do_auth(int argc, char **argv);
 int do_stats(int argc, char **argv);
 int do_apply(int argc, char **argv);
 int do_invoke(int argc, char **argv);	/* spry chain invoke */
+int do_down(int argc, char **argv);
 
 /* Flag names shared by the show commands. */
 extern const char *const chain_flag_names[];

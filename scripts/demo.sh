@@ -38,6 +38,7 @@ cleanup() {
 		umount "$HUGE" 2>/dev/null && rmdir "$HUGE" 2>/dev/null
 	fi
 	[ -n "$old_pages" ] && echo "$old_pages" > /proc/sys/vm/nr_hugepages
+	rm -f "$RUN/demo.pid"
 	echo "demo: stopped; pins, pools and processes removed"
 }
 
@@ -50,6 +51,7 @@ fi
 trap cleanup INT TERM EXIT
 
 mkdir -p "$RUN"
+echo $$ > "$RUN/demo.pid"
 # Hugepages for the pool: reserve what the demo needs, give them back after.
 if ! grep -q " $HUGE hugetlbfs " /proc/mounts; then
 	mkdir -p "$HUGE" && mount -t hugetlbfs -o pagesize=2M,mode=0711 none "$HUGE" &&
