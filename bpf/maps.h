@@ -236,4 +236,161 @@ struct spry_event {
 };
 _Static_assert(sizeof(struct spry_event) == 32, "spry_event size");
 
+
+/* ------------------------------------------------------------------------
+ * XDP ingress (bpf/xdp_ingress.c): the gateway's packet filter and its
+ * datagram request path.
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Datagram requests.  A client sends one request per UDP datagram to the
+ * gateway's datagram port: a struct spry_dgram_hdr, then exactly hdr.len
+ * payload bytes (the UDP payload is sizeof(hdr) + len bytes).  Requests
+ * spanning several datagrams are out of scope, and so is a fragmented IP
+ * datagram: a request must fit one unfragmented packet.  The answer comes
+ * back from the gateway's port to the client's with the same header:
+ * SPRY_DGF_RESPONSE set, the client's chain and req_id echoed, status an
+ * enum spry_status, then len bytes of response payload.
+ *
+ * Multi-byte fields are in network order except req_id, which is opaque:
+ * the gateway echoes its 8 bytes as they came.  In a request flags, status
+ * and pad are zero and chain is 1..SPRY_MAX_CHAINS-1; anything else is
+ * dropped by XDP (SPRY_XV_DROP_BAD_DGRAM) before any process sees it.
+ */
+#define SPRY_DGRAM_MAGIC	0x53505251	/* "SPRQ"; on the wire htonl() */
+#define SPRY_DGRAM_VERSION	1
+
+enum spry_dgram_flags {
+	SPRY_DGF_RESPONSE	= 1 << 0,	/* gateway -> client */
+};
+
+struct spry_dgram_hdr {
+	__be32	magic;		/* SPRY_DGRAM_MAGIC */
+	__u8	version;	/* SPRY_DGRAM_VERSION */
+	__u8	flags;		/* SPRY_DGF_*: 0 in a request */
+	__be16	chain;		/* chain id */
+	__u64	req_id;		/* client-chosen, echoed verbatim */
+	__u8	status;		/* response: enum spry_status; request: 0 */
+	__u8	pad[3];		/* zero */
+	__be32	len;		/* payload bytes after this header */
+};
+_Static_assert(sizeof(struct spry_dgram_hdr) == 24, "spry_dgram_hdr size");
+
+#define SPRY_XSK_MAX_QUEUES	64	/* RX queues the gateway can bind */
+#define SPRY_XLISTEN_MAX	256	/* listener entries */
+#define SPRY_XPOL_MAX		16384	/* policy prefixes per family */
+
+/* XDP map names (BPF identifiers and pin names, like the router's). */
+#define SPRY_MAP_XLISTEN	spry_xlisten	/* HASH xlisten_key -> xlisten */
+#define SPRY_MAP_XPOL4		spry_xpol4	/* LPM_TRIE xpol4_key -> xpol */
+#define SPRY_MAP_XPOL6		spry_xpol6	/* LPM_TRIE xpol6_key -> xpol */
+#define SPRY_MAP_XVERDICTS	spry_xverdicts	/* PERCPU_ARRAY xverdict -> u64 */
+#define SPRY_MAP_XCHAIN		spry_xchain	/* PERCPU_ARRAY chain -> xchain_stats */
+#define SPRY_MAP_XSKS		spry_xsks	/* XSKMAP rx queue -> AF_XDP socket */
+
+#define SPRY_PROG_XDP		"xdp_ingress"	/* pin name of the XDP program */
+
+/*
+ * Key of SPRY_MAP_XLISTEN: a gateway port.  Traffic to ports that are not
+ * in the map is none of spry's business and passes untouched.
+ */
+struct spry_xlisten_key {
+	__be16	port;		/* destination port, network order */
+	__u8	proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8	pad;		/* zero */
+};
+_Static_assert(sizeof(struct spry_xlisten_key) == 4, "spry_xlisten_key size");
+
+enum spry_xlisten_flags {
+	/* Sources must match an allow rule in spry_xpol4/6 for the port. */
+	SPRY_XLF_PROTECTED	= 1 << 0,
+	/*
+	 * UDP only: the datagram request port.  Valid requests go to the
+	 * AF_XDP socket of their RX queue (spry_xsks), never to the kernel.
+	 * Ignored on a TCP listener.
+	 */
+	SPRY_XLF_DATAGRAM	= 1 << 1,
+};
+
+/* Value of SPRY_MAP_XLISTEN. */
+struct spry_xlisten {
+	__u32	flags;		/* SPRY_XLF_* */
+};
+_Static_assert(sizeof(struct spry_xlisten) == 4, "spry_xlisten size");
+
+/*
+ * Keys of the ingress policy tries: a source prefix scoped to a gateway
+ * port.  prefixlen counts the port and pad bits too: 32 + the address
+ * prefix length (so 32..64 for IPv4, 32..160 for IPv6); port and pad are
+ * always matched exactly.  The XDP program looks up prefixlen 64 (160)
+ * with the packet's source address.  A rule applies to the port whatever
+ * the protocol (a UDP and a TCP listener on one port share rules).
+ */
+struct spry_xpol4_key {
+	__u32	prefixlen;	/* 32 + IPv4 prefix length */
+	__be16	port;		/* gateway port, network order */
+	__u16	pad;		/* zero */
+	__u8	addr[4];	/* source prefix, network order */
+};
+_Static_assert(sizeof(struct spry_xpol4_key) == 12, "spry_xpol4_key size");
+
+struct spry_xpol6_key {
+	__u32	prefixlen;	/* 32 + IPv6 prefix length */
+	__be16	port;
+	__u16	pad;
+	__u8	addr[16];
+};
+_Static_assert(sizeof(struct spry_xpol6_key) == 24, "spry_xpol6_key size");
+
+#define SPRY_XPOL_PORT_BITS	32	/* bits of port + pad in prefixlen */
+
+enum spry_xpol_action {
+	SPRY_XPA_DENY		= 0,
+	SPRY_XPA_ALLOW		= 1,
+};
+
+/*
+ * Value of SPRY_MAP_XPOL4/6: what the longest matching prefix says.  An
+ * action other than ALLOW drops (the filter fails closed).  Like every map
+ * value here, host order.
+ */
+struct spry_xpol {
+	__u8	action;		/* enum spry_xpol_action */
+	__u8	pad;		/* zero */
+	__u16	chain;		/* datagram port: only this chain; 0 = any */
+};
+_Static_assert(sizeof(struct spry_xpol) == 4, "spry_xpol size");
+
+/* XDP verdicts: indexes of SPRY_MAP_XVERDICTS (one count per packet). */
+enum spry_xverdict {
+	SPRY_XV_PASS_NOT_IP = 0,	/* not IPv4/IPv6 (ARP, LLDP, ...) */
+	SPRY_XV_PASS_PROTO,		/* IP but neither TCP nor UDP */
+	SPRY_XV_PASS_OTHER_PORT,	/* TCP/UDP to a port that is no listener */
+	SPRY_XV_PASS_FRAG,		/* non-first fragment: no L4 header */
+	SPRY_XV_ALLOW,			/* allowed to a listener: kernel stack */
+	SPRY_XV_REDIRECT_XSK,		/* datagram request to the AF_XDP socket */
+	SPRY_XV_DROP_POLICY,		/* protected port, no rule for the source */
+	SPRY_XV_DROP_DENY,		/* protected port, a deny rule matched */
+	SPRY_XV_DROP_CHAIN,		/* rule allows another chain only */
+	SPRY_XV_DROP_MALFORMED,		/* truncated or inconsistent headers */
+	SPRY_XV_DROP_BAD_DGRAM,		/* datagram port: not a valid request */
+	SPRY_XV_DROP_NO_XSK,		/* no AF_XDP socket on the RX queue */
+	SPRY_XV_MAX,
+};
+#define SPRY_XV_FIRST_DROP	SPRY_XV_DROP_POLICY
+
+/*
+ * Value of SPRY_MAP_XCHAIN (per CPU), indexed by the chain a valid
+ * datagram request names.  packets/bytes: requests redirected to the
+ * gateway (bytes = UDP payload, header included); dropped: valid requests
+ * from an allowed source that a chain-scoped rule refused or that found no
+ * socket.  Requests refused by the source policy are not attributed.
+ */
+struct spry_xchain_stats {
+	__u64	packets;
+	__u64	bytes;
+	__u64	dropped;
+};
+_Static_assert(sizeof(struct spry_xchain_stats) == 24, "spry_xchain_stats size");
+
 #endif /* SPRY_MAPS_H */
