@@ -26,8 +26,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <poll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "fn-runtime/proto.h"
 #include "spry/spry.h"
@@ -42,6 +44,17 @@
 #define RT_CTL_TIMEOUT_S	5
 
 #define RT_KNOWN_FLAGS		(SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_STICKY)
+/* Descriptors kept while a handler waits for a reply (64 KiB). */
+#define RT_PEND_MAX		1024u
+/* Descriptors read per recv() while waiting for a reply. */
+#define RT_CALL_RX		16u
+/* Longest metadata key and value spry_req_set_meta() writes. */
+#define RT_META_KEY_MAX		64u
+#define RT_META_VAL_MAX		1024u
+/* Spare '\n' padding added when the metadata area grows. */
+#define RT_META_SPARE		32u
+
+struct rt;
 
 struct spry_req {
 	struct spry_pool	*pool;
@@ -49,6 +62,7 @@ struct spry_req {
 	uint8_t			*buf;	/* buffer start: metadata, then payload */
 	size_t			len;	/* current payload length */
 	bool			quiet;
+	struct rt		*rt;	/* for calls */
 };
 
 struct rt {
@@ -65,9 +79,18 @@ struct rt {
 	uint16_t		inst;
 	unsigned int		batch;
 	uint8_t			*rx;	/* batch * 64 bytes */
-	size_t			rx_have;	/* bytes of a partial descriptor */
+	uint8_t			part[sizeof(struct spry_desc)];
+	size_t			part_have;	/* bytes of a partial descriptor */
 	struct spry_desc	*tx;	/* batch descriptors */
+	size_t			tx_n;	/* of them ready to send */
+	/* Descriptors that arrived during a call, handled after it (FIFO). */
+	struct spry_desc	*pend;	/* RT_PEND_MAX */
+	size_t			pend_head, pend_n;
+	/* The chain's functions, from REG_ACK (calls by name). */
+	struct spry_ctl_fn_entry *fns;
+	uint32_t		n_fns;
 	uint64_t		n_ok, n_err, n_bad, n_dropped;
+	uint64_t		n_calls, n_late, n_refused;
 };
 
 enum { EV_TCP = 1, EV_CTL, EV_SIG };
@@ -187,6 +210,114 @@ SPRY_API const char *spry_req_meta(const struct spry_req *req, const char *key,
 	}
 	errno = ENOENT;
 	return NULL;
+}
+
+/* A key: printable ASCII without ':' or blanks; a value: printable ASCII. */
+static int meta_check(const char *key, const char *value, size_t *klen, size_t *vlen)
+{
+	size_t i;
+
+	if (!key || !value)
+		return -EINVAL;
+	*klen = strnlen(key, RT_META_KEY_MAX + 1);
+	*vlen = strnlen(value, RT_META_VAL_MAX + 1);
+	if (!*klen || *klen > RT_META_KEY_MAX || *vlen > RT_META_VAL_MAX)
+		return -EINVAL;
+	for (i = 0; i < *klen; i++)
+		if (key[i] <= ' ' || key[i] > '~' || key[i] == ':')
+			return -EINVAL;
+	for (i = 0; i < *vlen; i++)
+		if (value[i] < ' ' || value[i] > '~')
+			return -EINVAL;
+	return 0;
+}
+
+/* Does [p, p + n) hold only '\n' (padding)? */
+static bool meta_is_pad(const uint8_t *p, size_t n)
+{
+	while (n--)
+		if (*p++ != '\n')
+			return false;
+	return true;
+}
+
+SPRY_API int spry_req_set_meta(struct spry_req *req, const char *key,
+			       const char *value)
+{
+	struct spry_desc *d;
+	size_t klen, vlen, line, meta, pos, sep, grow;
+	uint8_t *p, *end, *eol;
+	int err;
+
+	if (!req)
+		return -EINVAL;
+	err = meta_check(key, value, &klen, &vlen);
+	if (err)
+		return err;
+	d = req->desc;
+	meta = d->meta_len;
+	line = klen + 2 + vlen + 1;		/* "key: value\n" */
+
+	/* The line with that key, if any: rewrite it in place, or blank it. */
+	p = req->buf;
+	end = p + meta;
+	while (p < end) {
+		eol = memchr(p, '\n', end - p);
+		eol = eol ? eol + 1 : end;
+		if ((size_t)(eol - p) > klen && p[klen] == ':' &&
+		    !strncasecmp((const char *)p, key, klen)) {
+			if ((size_t)(eol - p) >= line) {
+				memset(p, '\n', eol - p);
+				goto write_at;
+			}
+			memset(p, '\n', eol - p);
+		}
+		p = eol;
+	}
+
+	/* A run of padding at a line start. */
+	for (pos = 0; pos + line <= meta; pos++) {
+		if (pos && req->buf[pos - 1] != '\n')
+			continue;
+		if (meta_is_pad(req->buf + pos, line)) {
+			p = req->buf + pos;
+			goto write_at;
+		}
+	}
+
+	/* Grow the area: the payload moves up, within the buffer or to a
+	 * bigger one.  Spare padding when it fits, for the next line. */
+	sep = meta && req->buf[meta - 1] != '\n';
+	grow = sep + line + RT_META_SPARE;
+	if (meta + grow + req->len > d->cap)
+		grow = sep + line;
+	if (meta + grow + req->len > UINT32_MAX)
+		return -EMSGSIZE;
+	if (meta + grow + req->len > d->cap &&
+	    !spry_req_resize(req, grow + req->len))
+		return -errno;
+	memmove(req->buf + meta + grow, req->buf + meta, req->len);
+	memset(req->buf + meta, '\n', grow);
+	d->meta_len = (uint32_t)(meta + grow);
+	p = req->buf + meta + sep;
+
+write_at:
+	memcpy(p, key, klen);
+	p[klen] = ':';
+	p[klen + 1] = ' ';
+	memcpy(p + klen + 2, value, vlen);
+	p[line - 1] = '\n';
+	return 0;
+}
+
+SPRY_API int spry_req_set_status(struct spry_req *req, unsigned int http_status)
+{
+	char v[8];
+
+	if (http_status < 100 || http_status > 599)
+		return -EINVAL;
+	snprintf(v, sizeof(v), "%u", http_status);
+	return spry_req_set_meta(req, SPRY_META_STATUS, v);
 }
 
 SPRY_API uint64_t spry_req_id(const struct spry_req *req)
@@ -353,12 +484,47 @@ err:
 	return err;
 }
 
+/*
+ * The chain's function table after struct spry_ctl_reg_ack: whole entries
+ * only; entries with a bad id or name are skipped.  None: calls -ENOENT.
+ */
+static int rt_fn_table(struct rt *rt, const uint8_t *body, size_t len)
+{
+	struct spry_ctl_fn_entry e;
+	size_t n, i;
+
+	if (len % sizeof(e))
+		return -EPROTO;
+	n = len / sizeof(e);
+	if (n > SPRY_MAX_FNS)
+		return -EPROTO;
+	if (!n)
+		return 0;
+	rt->fns = calloc(n, sizeof(e));
+	if (!rt->fns)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		memcpy(&e, body + i * sizeof(e), sizeof(e));
+		if (!e.id || e.id >= SPRY_MAX_FNS || !e.name[0] ||
+		    !memchr(e.name, '\0', sizeof(e.name))) {
+			rt_log(rt, "REG_ACK: skipping a malformed function entry (id %u)",
+			       e.id);
+			continue;
+		}
+		rt->fns[rt->n_fns++] = e;
+	}
+	return 0;
+}
+
 static int rt_register(struct rt *rt)
 {
 	struct timeval tv = { .tv_sec = RT_CTL_TIMEOUT_S };
 	struct spry_ctl_register reg = {};
 	struct spry_ctl_reg_ack ack;
 	struct spry_ctl_hdr hdr;
+	uint8_t *body = NULL;
+	size_t body_size = sizeof(ack) +
+			   (size_t)SPRY_MAX_FNS * sizeof(struct spry_ctl_fn_entry);
 	uint16_t port;
 	int ret, pfd = -1;
 
@@ -395,10 +561,13 @@ static int rt_register(struct rt *rt)
 		rt_log(rt, "REGISTER: %s", strerror(-ret));
 		return ret;
 	}
-	ret = spry_ctl_recv(rt->ctl, &ack, sizeof(ack), &hdr, &pfd);
+	body = malloc(body_size);
+	if (!body)
+		return -ENOMEM;
+	ret = spry_ctl_recv(rt->ctl, body, body_size, &hdr, &pfd);
 	if (ret < 0) {
 		rt_log(rt, "waiting for REG_ACK: %s", strerror(-ret));
-		return ret;
+		goto out;
 	}
 	if (hdr.type != SPRY_CTL_REG_ACK) {
 		ret = -EPROTO;
@@ -410,11 +579,13 @@ static int rt_register(struct rt *rt)
 		       ret == -ENOENT ? " (unknown chain or function)" : "");
 		goto out;
 	}
-	if (ret != sizeof(ack) || pfd < 0) {
+	if (ret < (int)sizeof(ack) || pfd < 0 ||
+	    rt_fn_table(rt, body + sizeof(ack), ret - sizeof(ack))) {
 		rt_log(rt, "malformed REG_ACK (%d bytes, pool fd %d)", ret, pfd);
 		ret = -EPROTO;
 		goto out;
 	}
+	memcpy(&ack, body, sizeof(ack));
 	rt->pool = spry_pool_attach(pfd);
 	if (!rt->pool) {
 		ret = -errno;
@@ -428,22 +599,38 @@ static int rt_register(struct rt *rt)
 		rt_log(rt, "pool maps %llu bytes, chain says %llu: offsets past the map are refused",
 		       (unsigned long long)spry_pool_size(rt->pool),
 		       (unsigned long long)ack.pool_size);
-	rt_log(rt, "registered: chain %u fn %u instance %u, pid %d",
-	       rt->chain, rt->fn, rt->inst, (int)getpid());
+	rt_log(rt, "registered: chain %u fn %u instance %u, pid %d, %u functions in the chain",
+	       rt->chain, rt->fn, rt->inst, (int)getpid(), rt->n_fns);
 	ret = 0;
 out:
 	if (pfd >= 0)
 		close(pfd);
+	free(body);
 	return ret;
 }
 
 /* -------------------------------------------------------- descriptors */
 
 /*
+ * A REPLY that no call waits for (its call timed out): the buffer it names
+ * was the caller's to free.  Checked like any descriptor; a stale @gen is
+ * refused by the pool.
+ */
+static void rt_late_reply(struct rt *rt, const struct spry_desc *d)
+{
+	rt->n_late++;
+	if (d->chain == rt->chain && spry_pool_ptr(rt->pool, d->off, d->cap))
+		spry_pool_free(rt->pool, d->off, d->gen);
+	if (rt->n_late <= 10)
+		rt_log(rt, "late reply for req %#llx from fn %u: buffer freed",
+		       (unsigned long long)d->req_id, d->fn);
+}
+
+/*
  * Turn @d (a private copy of an arriving descriptor) into what goes out.
  * Returns true when it is to be sent, false when it cannot be sent at all
  * (a CALL for another function: any send of it would get this socket
- * quarantined).
+ * quarantined; a late REPLY: nothing waits for it).
  */
 static bool rt_handle(struct rt *rt, struct spry_desc *d)
 {
@@ -452,12 +639,17 @@ static bool rt_handle(struct rt *rt, struct spry_desc *d)
 	void *buf;
 	int ret;
 
+	if (d->version == SPRY_DESC_VERSION && d->chain == rt->chain &&
+	    !(d->flags & ~RT_KNOWN_FLAGS) &&
+	    (d->flags & (SPRY_DF_CALL | SPRY_DF_REPLY)) == SPRY_DF_REPLY) {
+		rt_late_reply(rt, d);
+		return false;
+	}
 	if (d->version != SPRY_DESC_VERSION || d->chain != rt->chain ||
 	    (d->flags & ~RT_KNOWN_FLAGS) || (d->flags & SPRY_DF_REPLY)) {
 		/*
-		 * Not ours to run (and REPLY: this runtime makes no calls).
-		 * Make the header routable so the refusal reaches the origin
-		 * by req_id; the buffer is not touched.
+		 * Not ours to run.  Make the header routable so the refusal
+		 * reaches the origin by req_id; the buffer is not touched.
 		 */
 		if (d->flags & SPRY_DF_CALL && !(d->flags & SPRY_DF_REPLY) &&
 		    d->fn != rt->fn)
@@ -486,6 +678,7 @@ static bool rt_handle(struct rt *rt, struct spry_desc *d)
 		.buf = buf,
 		.len = d->len,
 		.quiet = rt->opts->quiet,
+		.rt = rt,
 	};
 	ret = rt->handler(&req, rt->user);
 	/* resize keeps desc and req consistent; set_len keeps len <= room */
@@ -520,9 +713,9 @@ drop:
 }
 
 /* Send @n descriptors in one send(); the router judges each on its own. */
-static int rt_send(struct rt *rt, size_t n)
+static int rt_send_descs(struct rt *rt, const struct spry_desc *descs, size_t n)
 {
-	const uint8_t *p = (const uint8_t *)rt->tx;
+	const uint8_t *p = (const uint8_t *)descs;
 	size_t left = n * RT_DESC;
 	ssize_t w;
 
@@ -541,48 +734,300 @@ static int rt_send(struct rt *rt, size_t n)
 	return 0;
 }
 
+/* Send what is ready in rt->tx. */
+static int rt_flush(struct rt *rt)
+{
+	size_t n = rt->tx_n;
+
+	rt->tx_n = 0;
+	return n ? rt_send_descs(rt, rt->tx, n) : 0;
+}
+
+/* Handle one descriptor; what goes out joins rt->tx (sent when full). */
+static int rt_run_one(struct rt *rt, const struct spry_desc *in)
+{
+	struct spry_desc cur = *in;
+
+	if (!rt_handle(rt, &cur))
+		return 0;
+	/* the handler may have flushed rt->tx (a call) */
+	rt->tx[rt->tx_n++] = cur;
+	return rt->tx_n == rt->batch ? rt_flush(rt) : 0;
+}
+
+/* Run the descriptors kept during calls, oldest first (they may call too). */
+static int rt_drain_pending(struct rt *rt)
+{
+	struct spry_desc d;
+	int ret;
+
+	while (rt->pend_n) {
+		d = rt->pend[rt->pend_head];
+		rt->pend_head = (rt->pend_head + 1) % RT_PEND_MAX;
+		rt->pend_n--;
+		ret = rt_run_one(rt, &d);
+		if (ret)
+			return ret;
+	}
+	return rt_flush(rt);
+}
+
+/*
+ * recv() descriptors into @buf (@max of them), completing a partial one
+ * kept from the previous read; a new partial tail is kept in rt->part.
+ * Returns the number of whole descriptors (*@got: bytes received), or
+ * -EAGAIN (nothing queued), -ECONNRESET (EOF), -errno.
+ */
+static int rt_recv_descs(struct rt *rt, uint8_t *buf, size_t max, size_t *got)
+{
+	size_t have = rt->part_have, total, nd;
+	ssize_t n;
+
+	memcpy(buf, rt->part, have);
+	do {
+		n = recv(rt->tcp, buf + have, max * RT_DESC - have, MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	if (n == 0) {
+		rt_log(rt, "spryd closed the data connection");
+		return -ECONNRESET;
+	}
+	total = have + n;
+	nd = total / RT_DESC;
+	rt->part_have = total - nd * RT_DESC;
+	memcpy(rt->part, buf + nd * RT_DESC, rt->part_have);
+	if (got)
+		*got = n;
+	return (int)nd;
+}
+
 /* Read and handle what is queued on the TCP socket. */
 static int rt_rx(struct rt *rt)
 {
-	size_t cap = (size_t)rt->batch * RT_DESC;
-	int round;
+	size_t want, got, i;
+	int round, nd, ret;
 
 	for (round = 0; round < RT_RX_ROUNDS; round++) {
-		size_t want = cap - rt->rx_have, total, nd, i, nout = 0;
-		ssize_t n;
-		int ret;
-
-		n = recv(rt->tcp, rt->rx + rt->rx_have, want, MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			return -errno;
-		}
-		if (n == 0) {
-			rt_log(rt, "spryd closed the data connection");
-			return -ECONNRESET;
-		}
-		total = rt->rx_have + n;
-		nd = total / RT_DESC;
-		for (i = 0; i < nd; i++) {
-			memcpy(&rt->tx[nout], rt->rx + i * RT_DESC, RT_DESC);
-			if (rt_handle(rt, &rt->tx[nout]))
-				nout++;
-		}
-		rt->rx_have = total - nd * RT_DESC;
-		if (rt->rx_have)
-			memmove(rt->rx, rt->rx + nd * RT_DESC, rt->rx_have);
-		if (nout) {
-			ret = rt_send(rt, nout);
+		want = (size_t)rt->batch * RT_DESC - rt->part_have;
+		nd = rt_recv_descs(rt, rt->rx, rt->batch, &got);
+		if (nd == -EAGAIN)
+			return 0;
+		if (nd < 0)
+			return nd;
+		for (i = 0; i < (size_t)nd; i++) {
+			ret = rt_run_one(rt, (const struct spry_desc *)(rt->rx + i * RT_DESC));
 			if (ret)
 				return ret;
 		}
-		if ((size_t)n < want)
+		ret = rt_drain_pending(rt);
+		if (ret)
+			return ret;
+		if (got < want)
 			return 0;	/* drained */
 	}
 	return 0;
+}
+
+/* ---------------------------------------------------------------- calls */
+
+/*
+ * A descriptor that arrived while a handler waits for its reply: kept for
+ * after the current request.  With the queue full it is refused now (an
+ * error status to the origin, or an error REPLY to a caller).
+ */
+static int rt_keep(struct rt *rt, const struct spry_desc *d)
+{
+	struct spry_desc r;
+
+	if (d->version == SPRY_DESC_VERSION && d->chain == rt->chain &&
+	    (d->flags & (SPRY_DF_CALL | SPRY_DF_REPLY)) == SPRY_DF_REPLY) {
+		rt_late_reply(rt, d);
+		return 0;
+	}
+	if (rt->pend_n < RT_PEND_MAX) {
+		rt->pend[(rt->pend_head + rt->pend_n) % RT_PEND_MAX] = *d;
+		rt->pend_n++;
+		return 0;
+	}
+	r = *d;
+	rt->n_refused++;
+	if (rt->n_refused <= 10)
+		rt_log(rt, "%u descriptors kept during a call: refusing req %#llx",
+		       RT_PEND_MAX, (unsigned long long)r.req_id);
+	if (r.version != SPRY_DESC_VERSION || r.chain != rt->chain ||
+	    (r.flags & ~RT_KNOWN_FLAGS) || (r.flags & SPRY_DF_REPLY))
+		return rt_handle(rt, &r) ? rt_send_descs(rt, &r, 1) : 0;
+	if ((r.flags & SPRY_DF_CALL) && r.fn != rt->fn)
+		return 0;	/* not sendable: see rt_handle() */
+	if (r.status == SPRY_ST_OK)
+		r.status = SPRY_ST_FN_ERROR;
+	if (r.flags & SPRY_DF_CALL)
+		r.flags = (r.flags & ~SPRY_DF_CALL) | SPRY_DF_REPLY;
+	return rt_send_descs(rt, &r, 1);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait for the REPLY to @call; other descriptors are kept.  0 or -errno. */
+static int rt_wait_reply(struct rt *rt, const struct spry_desc *call,
+			 unsigned int timeout_ms, struct spry_desc *reply)
+{
+	uint8_t buf[RT_CALL_RX * sizeof(struct spry_desc)];
+	int64_t deadline = mono_ms() + timeout_ms, left;
+	struct pollfd pfd = { .fd = rt->tcp, .events = POLLIN };
+	const struct spry_desc *d;
+	bool found = false;
+	int nd, i, ret;
+
+	while (!found) {
+		left = deadline - mono_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		ret = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (ret < 0 && errno != EINTR)
+			return -errno;
+		if (ret <= 0)
+			continue;
+		nd = rt_recv_descs(rt, buf, RT_CALL_RX, NULL);
+		if (nd == -EAGAIN)
+			continue;
+		if (nd < 0)
+			return nd;
+		for (i = 0; i < nd; i++) {
+			d = (const struct spry_desc *)(buf + i * RT_DESC);
+			if (!found && d->req_id == call->req_id &&
+			    (d->flags & (SPRY_DF_CALL | SPRY_DF_REPLY)) == SPRY_DF_REPLY &&
+			    d->fn == call->fn) {
+				*reply = *d;
+				found = true;
+				continue;
+			}
+			ret = rt_keep(rt, d);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+static const struct spry_ctl_fn_entry *rt_fn_find(const struct rt *rt, const char *name)
+{
+	uint32_t i;
+
+	for (i = 0; i < rt->n_fns; i++)
+		if (!strncmp(rt->fns[i].name, name, SPRY_NAME_LEN))
+			return &rt->fns[i];
+	return NULL;
+}
+
+SPRY_API int spry_req_call_key(struct spry_req *req, const char *fn, uint64_t key,
+			       const void *in, size_t in_len, void *out,
+			       size_t out_cap, size_t *out_len,
+			       unsigned int timeout_ms)
+{
+	const struct spry_ctl_fn_entry *callee;
+	struct spry_desc call, reply = {};
+	struct spry_buf b;
+	const uint8_t *rp;
+	struct rt *rt;
+	uint8_t *p;
+	int ret, err;
+
+	if (!req || !req->rt || !fn || (!in && in_len) || (!out && out_cap))
+		return -EINVAL;
+	rt = req->rt;
+	/* One level of calls (docs/DESIGN.md): a callee does not call on. */
+	if (req->desc->flags & SPRY_DF_CALL)
+		return -EPERM;
+	callee = rt_fn_find(rt, fn);
+	if (!callee)
+		return -ENOENT;
+	if (in_len > UINT32_MAX)
+		return -EMSGSIZE;
+
+	ret = spry_pool_alloc(rt->pool, in_len ? (uint32_t)in_len : 1,
+			      req->desc->req_id, &b);
+	if (ret)
+		return ret;
+	p = spry_pool_ptr(rt->pool, b.off, b.cap);
+	if (!p || b.cap < in_len) {
+		spry_pool_free(rt->pool, b.off, b.gen);
+		return -EFAULT;
+	}
+	if (in_len)
+		memcpy(p, in, in_len);
+
+	call = *req->desc;
+	call.flags = SPRY_DF_CALL | (key ? SPRY_DF_STICKY : 0);
+	call.key = key;
+	call.fn = callee->id;
+	call.status = SPRY_ST_OK;
+	call.off = b.off;
+	call.cap = b.cap;
+	call.gen = b.gen;
+	call.len = (uint32_t)in_len;
+	call.meta_len = 0;
+
+	/* What earlier requests of the batch produced goes on first. */
+	ret = rt_flush(rt);
+	ret = ret ?: rt_send_descs(rt, &call, 1);
+	if (ret) {
+		spry_pool_free(rt->pool, b.off, b.gen);
+		return ret;
+	}
+	rt->n_calls++;
+	ret = rt_wait_reply(rt, &call, timeout_ms, &reply);
+	if (ret)
+		return ret;	/* the call buffer is the callee's now: a late
+				 * reply frees it (rt_late_reply) */
+
+	/* The reply names the buffer to free: ours, or the callee's bigger one. */
+	rp = NULL;
+	if (reply.version == SPRY_DESC_VERSION && reply.chain == rt->chain &&
+	    reply.meta_len <= reply.cap && reply.len <= reply.cap - reply.meta_len)
+		rp = spry_pool_ptr(rt->pool, reply.off, reply.cap);
+	if (!rp) {
+		rt_log(rt, "call to %s: malformed reply (off %#llx len %u meta %u cap %u)",
+		       fn, (unsigned long long)reply.off, reply.len, reply.meta_len,
+		       reply.cap);
+		return -EBADMSG;
+	}
+	if (reply.status != SPRY_ST_OK)
+		ret = -EREMOTEIO;
+	else if (reply.len > out_cap)
+		ret = -EMSGSIZE;
+	if (!ret) {
+		if (reply.len)
+			memcpy(out, rp + reply.meta_len, reply.len);
+		if (out_len)
+			*out_len = reply.len;
+	}
+	err = spry_pool_free(rt->pool, reply.off, reply.gen);
+	if (err && !rt->opts->quiet)
+		rt_log(rt, "call to %s: freeing the reply's buffer: %s", fn, strerror(-err));
+	if (reply.off != call.off) {
+		/* replaced by the callee, which normally freed it already */
+		err = spry_pool_free(rt->pool, call.off, call.gen);
+		if (err && err != -ESTALE)
+			rt_log(rt, "call to %s: freeing the call buffer: %s", fn,
+			       strerror(-err));
+	}
+	return ret;
+}
+
+SPRY_API int spry_req_call(struct spry_req *req, const char *fn, const void *in,
+			   size_t in_len, void *out, size_t out_cap, size_t *out_len,
+			   unsigned int timeout_ms)
+{
+	return spry_req_call_key(req, fn, 0, in, in_len, out, out_cap, out_len,
+				 timeout_ms);
 }
 
 /* The control connection is readable: EOF means spryd went away. */
@@ -690,7 +1135,8 @@ SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler
 
 	rt.rx = aligned_alloc(RT_DESC, (size_t)rt.batch * RT_DESC);
 	rt.tx = aligned_alloc(RT_DESC, (size_t)rt.batch * RT_DESC);
-	if (!rt.rx || !rt.tx) {
+	rt.pend = calloc(RT_PEND_MAX, RT_DESC);
+	if (!rt.rx || !rt.tx || !rt.pend) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -711,9 +1157,11 @@ SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler
 		goto out;
 
 	ret = rt_loop(&rt);
-	rt_log(&rt, "handled %llu requests (%llu failed, %llu refused, %llu dropped)%s%s",
+	rt_log(&rt, "handled %llu requests (%llu failed, %llu refused, %llu dropped), %llu calls (%llu late replies, %llu refused while waiting)%s%s",
 	       (unsigned long long)(rt.n_ok + rt.n_err), (unsigned long long)rt.n_err,
 	       (unsigned long long)rt.n_bad, (unsigned long long)rt.n_dropped,
+	       (unsigned long long)rt.n_calls, (unsigned long long)rt.n_late,
+	       (unsigned long long)rt.n_refused,
 	       ret ? ": " : "", ret ? strerror(-ret) : "");
 out:
 	/* The TCP socket first (it leaves the sockhash), then the control
@@ -726,6 +1174,8 @@ out:
 		close(rt.ctl);
 	if (rt.pool)
 		spry_pool_close(rt.pool);
+	free(rt.fns);
+	free(rt.pend);
 	free(rt.tx);
 	free(rt.rx);
 	close(rt.sig);

@@ -217,6 +217,8 @@ static int make_sock(const char *kind, uint16_t port, int *extra)
 static int do_register(int ctl, const char *chain, const char *fn, int sock,
 		       struct spry_ctl_reg_ack *ack, int *pool_fd)
 {
+	/* REG_ACK: the ack, then the chain's function table (proto.h) */
+	static uint8_t body[sizeof(*ack) + SPRY_MAX_FNS * sizeof(struct spry_ctl_fn_entry)];
 	struct spry_ctl_register req = {};
 	struct spry_ctl_hdr h;
 	int n;
@@ -226,11 +228,14 @@ static int do_register(int ctl, const char *chain, const char *fn, int sock,
 	if (send_msg(ctl, SPRY_CTL_REGISTER, &req, sizeof(req), sock))
 		return -1000;
 	memset(ack, 0, sizeof(*ack));
-	n = recv_msg(ctl, &h, ack, sizeof(*ack), pool_fd);
+	n = recv_msg(ctl, &h, body, sizeof(body), pool_fd);
 	if (n < 0 || h.type != SPRY_CTL_REG_ACK)
 		return -1001;
-	if (!h.status && (n != sizeof(*ack) || *pool_fd < 0))
+	if (!h.status && (n < (int)sizeof(*ack) || *pool_fd < 0 ||
+			  (n - sizeof(*ack)) % sizeof(struct spry_ctl_fn_entry)))
 		return -1002;
+	if (n >= (int)sizeof(*ack))
+		memcpy(ack, body, sizeof(*ack));
 	return h.status;
 }
 

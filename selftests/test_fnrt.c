@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -35,6 +36,8 @@
 #define N_BUFS		128
 #define N_LARGE		8
 #define TIMEOUT_MS	3000
+#define CALLEE_ID	5
+#define OTHER_ID	6
 
 struct fake {
 	char		dir[64];
@@ -52,9 +55,108 @@ struct fake {
 
 /* ---------------------------------------------------- the child: handler */
 
+/* Metadata value @key as a NUL-terminated string in @out ("" if absent). */
+static void meta_str(struct spry_req *req, const char *key, char *out, size_t size)
+{
+	size_t len = 0;
+	const char *v = spry_req_meta(req, key, &len);
+
+	if (!v || len >= size)
+		len = 0;
+	if (len)
+		memcpy(out, v, len);
+	out[len] = '\0';
+}
+
+/* The payload becomes @s. */
+static int reply_str(struct spry_req *req, const char *s)
+{
+	size_t n = strlen(s);
+	void *p = spry_req_resize(req, n);
+
+	if (!p)
+		return -errno;
+	memcpy(p, s, n);
+	return spry_req_set_len(req, n);
+}
+
+/* op setmeta: three keys, then one rewritten longer; payload kept. */
+static int op_setmeta(struct spry_req *req)
+{
+	int ret;
+
+	ret = spry_req_set_meta(req, "x-a", "1");
+	ret = ret ?: spry_req_set_status(req, 201);
+	ret = ret ?: spry_req_set_meta(req, SPRY_META_CONTENT_TYPE, "text/plain");
+	ret = ret ?: spry_req_set_meta(req, "X-A", "22");
+	return ret;
+}
+
+/* op badmeta: every invalid key/value refused, metadata unchanged. */
+static int op_badmeta(struct spry_req *req)
+{
+	const struct spry_desc *d = spry_req_desc(req);
+	char before[256], key65[66];
+	size_t ml = d->meta_len;
+	const void *meta;
+	bool ok;
+
+	meta = (const char *)spry_req_data(req, NULL) - ml;
+	if (ml > sizeof(before))
+		return -EINVAL;
+	memcpy(before, meta, ml);
+	memset(key65, 'k', 65);
+	key65[65] = '\0';
+	ok = spry_req_set_meta(req, "", "v") == -EINVAL &&
+	     spry_req_set_meta(req, NULL, "v") == -EINVAL &&
+	     spry_req_set_meta(req, "k", NULL) == -EINVAL &&
+	     spry_req_set_meta(req, "a:b", "v") == -EINVAL &&
+	     spry_req_set_meta(req, "a b", "v") == -EINVAL &&
+	     spry_req_set_meta(req, "k\n", "v") == -EINVAL &&
+	     spry_req_set_meta(req, "k\x7f", "v") == -EINVAL &&
+	     spry_req_set_meta(req, "k\xc3\xa9", "v") == -EINVAL &&
+	     spry_req_set_meta(req, key65, "v") == -EINVAL &&
+	     spry_req_set_meta(req, "k", "x\ny") == -EINVAL &&
+	     spry_req_set_meta(req, "k", "x\r") == -EINVAL &&
+	     spry_req_set_meta(req, "k", "tab\there") == -EINVAL &&
+	     spry_req_set_status(req, 99) == -EINVAL &&
+	     spry_req_set_status(req, 600) == -EINVAL &&
+	     spry_req_desc(req)->meta_len == ml &&
+	     !memcmp(before, (const char *)spry_req_data(req, NULL) - ml, ml);
+	return reply_str(req, ok ? "ok" : "bad");
+}
+
+/*
+ * op call: call "to" (metadata) with the payload, "timeout" ms (default
+ * 1000), "key" (sticky, default 0); the payload becomes "got:<reply>" or
+ * "err:<ret>".
+ */
+static int op_call(struct spry_req *req)
+{
+	char to[40], tmo[16], key[24], out[200], res[220];
+	size_t len, olen = 0;
+	unsigned long t;
+	void *in;
+	int ret;
+
+	meta_str(req, "to", to, sizeof(to));
+	meta_str(req, "timeout", tmo, sizeof(tmo));
+	meta_str(req, "key", key, sizeof(key));
+	t = *tmo ? strtoul(tmo, NULL, 10) : 1000;
+	in = spry_req_data(req, &len);
+	ret = spry_req_call_key(req, to, *key ? strtoull(key, NULL, 10) : 0, in, len,
+				out, sizeof(out) - 1, &olen, t);
+	if (ret)
+		snprintf(res, sizeof(res), "err:%d", ret);
+	else
+		snprintf(res, sizeof(res), "got:%.*s", (int)olen, out);
+	return reply_str(req, res);
+}
+
 /*
  * What the handler does is chosen by the request's metadata "op":
- * upper, fail, toobig, grow (to 1000 bytes), meta (echo "x-echo").
+ * upper, fail, toobig, grow (to 1000 bytes), meta (echo "x-echo"),
+ * setmeta, badmeta, call.
  */
 static int test_handler(struct spry_req *req, void *user)
 {
@@ -85,6 +187,12 @@ static int test_handler(struct spry_req *req, void *user)
 			p[i] = 'a' + i % 26;
 		return spry_req_set_len(req, 1000);
 	}
+	if (oplen == 7 && !memcmp(op, "setmeta", 7))
+		return op_setmeta(req);
+	if (oplen == 7 && !memcmp(op, "badmeta", 7))
+		return op_badmeta(req);
+	if (oplen == 4 && !memcmp(op, "call", 4))
+		return op_call(req);
 	if (oplen == 4 && !memcmp(op, "meta", 4)) {
 		v = spry_req_meta(req, "x-echo", &vlen);
 		if (!v) {
@@ -209,9 +317,24 @@ static bool sock_is_peer(int fd, int b)
 	return l.sin_port == p.sin_port && l.sin_addr.s_addr == p.sin_addr.s_addr;
 }
 
+/* What follows struct spry_ctl_reg_ack in REG_ACK. */
+enum fake_table { TAB_NONE, TAB_FNS, TAB_TORN };
+
 /* Serve HELLO and REGISTER; answer REGISTER with @status.  0 or -errno. */
-static int fake_register(struct fake *f, int32_t status)
+static int fake_register(struct fake *f, int32_t status, enum fake_table tab)
 {
+	struct {
+		struct spry_ctl_reg_ack ack;
+		struct spry_ctl_fn_entry e[4];
+	} __attribute__((packed)) full = {
+		.e = {
+			{ .id = FN_ID, .name = "f1" },
+			{ .id = CALLEE_ID, .name = "callee" },
+			{ .id = 0, .name = "zero-id" },	/* skipped */
+			{ .id = OTHER_ID, .name = "other" },
+		},
+	};
+	uint32_t full_len = sizeof(full);
 	struct spry_ctl_hello_ack ha = { .tcp_port = f->port, .abi = SPRY_ABI_VERSION };
 	struct spry_ctl_reg_ack ra = {
 		.chain = CHAIN_ID, .fn = FN_ID, .inst = 0,
@@ -257,7 +380,13 @@ static int fake_register(struct fake *f, int32_t status)
 	close(fd);
 	if (status)
 		return spry_ctl_send(f->ctl, SPRY_CTL_REG_ACK, status, NULL, 0, -1);
-	return spry_ctl_send(f->ctl, SPRY_CTL_REG_ACK, 0, &ra, sizeof(ra),
+	if (tab == TAB_NONE)
+		return spry_ctl_send(f->ctl, SPRY_CTL_REG_ACK, 0, &ra, sizeof(ra),
+				     spry_pool_fd(f->pool));
+	full.ack = ra;
+	if (tab == TAB_TORN)
+		full_len -= 10;		/* a partial entry */
+	return spry_ctl_send(f->ctl, SPRY_CTL_REG_ACK, 0, &full, full_len,
 			     spry_pool_fd(f->pool));
 }
 
@@ -317,6 +446,43 @@ static bool payload_is(struct fake *f, const struct spry_desc *d, const char *s)
 	const uint8_t *p = payload(f, d);
 
 	return p && d->len == strlen(s) && !memcmp(p, s, d->len);
+}
+
+/* The value of @key in @d's metadata is @want (the runtime's rules). */
+static bool meta_is(struct fake *f, const struct spry_desc *d, const char *key,
+		    const char *want)
+{
+	const char *m = spry_pool_ptr(f->pool, d->off, d->meta_len ? d->meta_len : 1);
+	const char *end, *eol, *v;
+	size_t kl = strlen(key);
+
+	if (!m)
+		return false;
+	for (end = m + d->meta_len; m < end; m = eol + 1) {
+		eol = memchr(m, '\n', end - m);
+		if (!eol)
+			eol = end;
+		if ((size_t)(eol - m) <= kl || m[kl] != ':' || strncasecmp(m, key, kl))
+			continue;
+		v = m + kl + 1;
+		while (v < eol && *v == ' ')
+			v++;
+		return (size_t)(eol - v) == strlen(want) && !memcmp(v, want, eol - v);
+	}
+	return false;
+}
+
+/* Non-empty metadata lines of @d. */
+static int meta_count(struct fake *f, const struct spry_desc *d)
+{
+	const char *m = spry_pool_ptr(f->pool, d->off, d->meta_len ? d->meta_len : 1);
+	int n = 0;
+	uint32_t i;
+
+	for (i = 0; m && i < d->meta_len; i++)
+		if (m[i] != '\n' && (!i || m[i - 1] == '\n'))
+			n++;
+	return n;
 }
 
 static uint32_t n_free(struct fake *f)
@@ -421,7 +587,7 @@ int main(void)
 	int ret, i, ok, n;
 
 	signal(SIGPIPE, SIG_IGN);
-	tap_plan(20);
+	tap_plan(32);
 	test_opts();
 
 	ret = fake_init(&f);
@@ -433,7 +599,7 @@ int main(void)
 
 	/* 3 */
 	f.pid = start_fn(f.path, "c1");
-	ret = fake_register(&f, 0);
+	ret = fake_register(&f, 0, TAB_FNS);
 	tap_ok(!ret && !strcmp(f.reg.chain, "c1") && !strcmp(f.reg.fn, "f1") &&
 	       f.reg_sock_ok,
 	       "HELLO, TCP connect, REGISTER with names and the connected socket (ret %d)", ret);
@@ -602,7 +768,242 @@ int main(void)
 	for (i = 0; i < n; i++)
 		spry_pool_free(f.pool, r[i].off, r[i].gen);
 
-	/* 16: SIGTERM while idle: exit 0, both connections closed */
+	/* 16-18: spry_req_set_meta */
+	{
+		char meta[80];
+
+		memset(meta, '\n', sizeof(meta));
+		memcpy(meta, "op: setmeta\n", 12);
+		meta[76] = '\0';			/* 64 bytes of padding */
+		ret = mkreq(&f, 0x80001, meta, "payload", &d[0]);
+	}
+	ret = ret ?: mkreq(&f, 0x80002, "op: setmeta\n", "abc", &d[1]);
+	{
+		char big[231];
+
+		memset(big, 'B', 230);
+		big[230] = '\0';
+		ret = ret ?: mkreq(&f, 0x80003, "op: setmeta\n", big, &d[2]);
+	}
+	ret = ret ?: wr(f.b, d, 3 * sizeof(d[0]));
+	n = ret ? 0 : rd(f.b, r, 3, TIMEOUT_MS);
+	ok = n == 3;
+	for (i = 0; ok && i < 3; i++)
+		ok = r[i].status == SPRY_ST_OK && meta_is(&f, &r[i], "x-a", "22") &&
+		     meta_is(&f, &r[i], "@status", "201") &&
+		     meta_is(&f, &r[i], "@content-type", "text/plain") &&
+		     meta_is(&f, &r[i], "op", "setmeta") && meta_count(&f, &r[i]) == 4;
+	tap_ok(ok && r[0].off == d[0].off && r[0].meta_len == d[0].meta_len &&
+	       payload_is(&f, &r[0], "payload"),
+	       "set_meta: lines written into the padding, a key rewritten, payload in place");
+	tap_ok(ok && r[1].off == d[1].off && r[1].cap == d[1].cap &&
+	       r[1].meta_len > d[1].meta_len && payload_is(&f, &r[1], "abc"),
+	       "set_meta: a full area grows, the payload moves within the buffer (meta %u)",
+	       n == 3 ? r[1].meta_len : 0);
+	p = n == 3 ? payload(&f, &r[2]) : NULL;
+	tap_ok(ok && r[2].off != d[2].off && r[2].cap == LARGE_SIZE && r[2].len == 230 &&
+	       p && p[0] == 'B' && p[229] == 'B' &&
+	       spry_pool_free(f.pool, d[2].off, d[2].gen) == -ESTALE,
+	       "set_meta: no room in the buffer: a bigger one, payload copied, old one freed");
+	for (i = 0; i < n; i++)
+		spry_pool_free(f.pool, r[i].off, r[i].gen);
+
+	/* 19: invalid keys and values */
+	ret = mkreq(&f, 0x80011, "op: badmeta\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n", "x", &d[0]);
+	ret = ret ?: wr(f.b, d, sizeof(d[0]));
+	n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
+	tap_ok(n == 1 && payload_is(&f, &r[0], "ok") && r[0].meta_len == d[0].meta_len,
+	       "set_meta/set_status: bad keys, values and statuses -EINVAL, metadata unchanged");
+	for (i = 0; i < n; i++)
+		spry_pool_free(f.pool, r[i].off, r[i].gen);
+
+	/* 20-21: a call answered in place; the CALL descriptor as sent */
+	free1 = n_free(&f);
+	ret = mkreq(&f, 0x90001, "op: call\nto: callee\n", "ping", &d[0]);
+	d[0].hop = 2;
+	ret = ret ?: wr(f.b, d, sizeof(d[0]));
+	n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
+	ok = n == 1 && r[0].flags == SPRY_DF_CALL && r[0].fn == CALLEE_ID &&
+	     r[0].req_id == 0x90001 && r[0].chain == CHAIN_ID && r[0].hop == 2 &&
+	     r[0].status == SPRY_ST_OK && r[0].meta_len == 0 && r[0].key == 0 &&
+	     r[0].off != d[0].off && payload_is(&f, &r[0], "ping");
+	tap_ok(ok, "call: CALL descriptor to the callee's id, same request and hop, a new buffer");
+	if (ok) {
+		/* the callee answers in place */
+		r[1] = r[0];
+		memcpy(spry_pool_ptr(f.pool, r[1].off, 4), "PONG", 4);
+		r[1].flags = SPRY_DF_REPLY;
+		ret = wr(f.b, &r[1], sizeof(r[1]));
+		n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
+		ok = n == 1 && r[0].req_id == 0x90001 && r[0].flags == 0 &&
+		     r[0].status == SPRY_ST_OK && payload_is(&f, &r[0], "got:PONG");
+		if (n == 1)
+			spry_pool_free(f.pool, r[0].off, r[0].gen);
+	}
+	tap_ok(ok && n_free(&f) == free1,
+	       "call: the reply's payload returned to the handler, its buffer freed");
+
+	/* 22: descriptors arriving during a call are handled after it, in
+	 * order; a stray reply is freed; a reply in a bigger buffer */
+	ret = mkreq(&f, 0x90011, "op: call\nto: other\nkey: 4660\n", "q", &d[0]);
+	ret = ret ?: wr(f.b, d, sizeof(d[0]));
+	n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
+	ok = n == 1 && r[0].flags == (SPRY_DF_CALL | SPRY_DF_STICKY) && r[0].key == 4660 &&
+	     r[0].fn == OTHER_ID;
+	if (ok) {
+		struct spry_desc call = r[0];
+		struct spry_buf nb;
+
+		ret = mkreq(&f, 0x90012, "op: upper\n", "first", &d[1]);
+		ret = ret ?: mkreq(&f, 0x90013, "op: upper\n", "second", &d[2]);
+		ret = ret ?: mkreq(&f, 0x90999, "", "stray", &d[3]);
+		d[3].flags = SPRY_DF_REPLY;
+		d[3].fn = CALLEE_ID;
+		/* the callee resized: a new buffer, the call's freed */
+		ret = ret ?: spry_pool_alloc(f.pool, 600, 0x90011, &nb);
+		if (!ret) {
+			memset(spry_pool_ptr(f.pool, nb.off, 600), 'R', 600);
+			spry_pool_free(f.pool, call.off, call.gen);
+			d[4] = call;
+			d[4].flags = SPRY_DF_REPLY | SPRY_DF_STICKY;
+			d[4].off = nb.off;
+			d[4].cap = nb.cap;
+			d[4].gen = nb.gen;
+			d[4].len = 150;
+		}
+		/* the requests, the stray reply, then ours (split) */
+		ret = ret ?: wr(f.b, &d[1], 3 * sizeof(d[0]));
+		ret = ret ?: wr(f.b, &d[4], 20);
+		usleep(20 * 1000);
+		ret = ret ?: wr(f.b, (char *)&d[4] + 20, sizeof(d[4]) - 20);
+		n = ret ? 0 : rd(f.b, r, 3, TIMEOUT_MS);
+		{
+			char want[160];
+
+			memset(want, 'R', sizeof(want));
+			memcpy(want, "got:", 4);
+			want[154] = '\0';
+			ok = n == 3 && r[0].req_id == 0x90011 && payload_is(&f, &r[0], want) &&
+			     r[1].req_id == 0x90012 && payload_is(&f, &r[1], "FIRST") &&
+			     r[2].req_id == 0x90013 && payload_is(&f, &r[2], "SECOND");
+		}
+		for (i = 0; i < n; i++)
+			spry_pool_free(f.pool, r[i].off, r[i].gen);
+	}
+	tap_ok(ok && n_free(&f) == free1,
+	       "call: sticky key sent; requests arriving meanwhile run after it, in order; stray reply freed");
+
+	/* 23: an error reply: -EREMOTEIO, its buffer freed */
+	ret = mkreq(&f, 0x90021, "op: call\nto: callee\n", "e", &d[0]);
+	ret = ret ?: wr(f.b, d, sizeof(d[0]));
+	n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
+	ok = n == 1 && r[0].flags == SPRY_DF_CALL;
+	if (ok) {
+		r[0].flags = SPRY_DF_REPLY;
+		r[0].status = SPRY_ST_FN_ERROR;
+		ret = wr(f.b, &r[0], sizeof(r[0]));
+		n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
+		ok = n == 1 && r[0].req_id == 0x90021 && payload_is(&f, &r[0], "err:-121");
+		if (n == 1)
+			spry_pool_free(f.pool, r[0].off, r[0].gen);
+	}
+	tap_ok(ok && n_free(&f) == free1, "call: an error reply gives -EREMOTEIO");
+
+	/* 24: no reply: -ETIMEDOUT; the late reply frees the call buffer */
+	ret = mkreq(&f, 0x90031, "op: call\nto: callee\ntimeout: 200\n", "t", &d[0]);
+	ret = ret ?: wr(f.b, d, sizeof(d[0]));
+	n = ret ? 0 : rd(f.b, r, 2, 1000);
+	ok = n == 2 && r[0].flags == SPRY_DF_CALL && r[1].req_id == 0x90031 &&
+	     r[1].flags == 0 && payload_is(&f, &r[1], "err:-110");
+	if (n == 2) {
+		spry_pool_free(f.pool, r[1].off, r[1].gen);
+		r[0].flags = SPRY_DF_REPLY;
+		ret = wr(f.b, &r[0], sizeof(r[0]));
+		/* then a request: once it is answered the late reply was seen */
+		ret = ret ?: mkreq(&f, 0x90032, "op: upper\n", "after", &d[1]);
+		ret = ret ?: wr(f.b, &d[1], sizeof(d[1]));
+		n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
+		ok = ok && n == 1 && payload_is(&f, &r[0], "AFTER");
+		if (n == 1)
+			spry_pool_free(f.pool, r[0].off, r[0].gen);
+	}
+	tap_ok(ok && n_free(&f) == free1,
+	       "call: no reply within the timeout: -ETIMEDOUT; the late reply is freed, not sent");
+
+	/* 25: unknown callee; a callee cannot call on; reply too big */
+	ret = mkreq(&f, 0x90041, "op: call\nto: nobody\n", "u", &d[0]);
+	ret = ret ?: mkreq(&f, 0x90042, "op: call\nto: callee\n", "v", &d[1]);
+	d[1].flags = SPRY_DF_CALL;
+	d[1].fn = FN_ID;
+	ret = ret ?: mkreq(&f, 0x90043, "op: call\nto: zero-id\n", "w", &d[2]);
+	ret = ret ?: wr(f.b, d, 3 * sizeof(d[0]));
+	n = ret ? 0 : rd(f.b, r, 3, TIMEOUT_MS);
+	ok = n == 3 && payload_is(&f, &r[0], "err:-2") &&
+	     r[1].flags == SPRY_DF_REPLY && payload_is(&f, &r[1], "err:-1") &&
+	     payload_is(&f, &r[2], "err:-2");
+	for (i = 0; i < n; i++)
+		spry_pool_free(f.pool, r[i].off, r[i].gen);
+	ret = mkreq(&f, 0x90051, "op: call\nto: callee\n", "big", &d[0]);
+	ret = ret ?: wr(f.b, d, sizeof(d[0]));
+	n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
+	if (n == 1 && r[0].flags == SPRY_DF_CALL) {
+		r[0].flags = SPRY_DF_REPLY;
+		r[0].len = 220;			/* over the handler's 199 */
+		ret = wr(f.b, &r[0], sizeof(r[0]));
+		n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
+		ok = ok && n == 1 && payload_is(&f, &r[0], "err:-90");
+		if (n == 1)
+			spry_pool_free(f.pool, r[0].off, r[0].gen);
+	} else {
+		ok = false;
+	}
+	tap_ok(ok && n_free(&f) == free1,
+	       "call: unknown or malformed callee -ENOENT, call from a callee -EPERM, reply too big -EMSGSIZE");
+
+	/* 26: the queue during a call is bounded: past 1024 kept descriptors
+	 * the next are refused at once (FN_ERROR); the kept ones run after
+	 * the call, in order (here out of bounds: BAD_DESC) */
+	{
+		enum { KEEP = 1024, OVER = 6 };
+		struct spry_desc *many = calloc(KEEP + OVER + 1, sizeof(*many));
+		struct spry_desc *back = calloc(KEEP + OVER + 1, sizeof(*back));
+
+		ok = many && back;
+		ret = ok ? mkreq(&f, 0x90061, "op: call\nto: callee\n", "q", &d[0]) : -ENOMEM;
+		ret = ret ?: wr(f.b, d, sizeof(d[0]));
+		n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
+		ok = ok && n == 1 && r[0].flags == SPRY_DF_CALL;
+		for (i = 0; ok && i < KEEP + OVER; i++) {
+			many[i] = (struct spry_desc){
+				.version = SPRY_DESC_VERSION, .chain = CHAIN_ID,
+				.req_id = 0xb0000 + i, .off = spry_pool_size(f.pool),
+				.len = 1, .cap = 64,
+			};
+		}
+		if (ok) {
+			many[KEEP + OVER] = r[0];
+			many[KEEP + OVER].flags = SPRY_DF_REPLY;
+			ret = wr(f.b, many, (KEEP + OVER + 1) * sizeof(*many));
+			n = ret ? 0 : rd(f.b, back, KEEP + OVER + 1, TIMEOUT_MS);
+			ok = n == KEEP + OVER + 1;
+			for (i = 0; ok && i < OVER; i++)
+				ok = back[i].req_id == 0xb0000 + KEEP + (uint64_t)i &&
+				     back[i].status == SPRY_ST_FN_ERROR;
+			ok = ok && back[OVER].req_id == 0x90061 &&
+			     payload_is(&f, &back[OVER], "got:q");
+			for (i = 0; ok && i < KEEP; i++)
+				ok = back[OVER + 1 + i].req_id == 0xb0000 + (uint64_t)i &&
+				     back[OVER + 1 + i].status == SPRY_ST_BAD_DESC;
+			if (n > OVER && back[OVER].req_id == 0x90061)
+				spry_pool_free(f.pool, back[OVER].off, back[OVER].gen);
+		}
+		free(many);
+		free(back);
+	}
+	tap_ok(ok && n_free(&f) == free1,
+	       "call: 1024 descriptors kept meanwhile and run after, in order; the ones past the bound refused at once");
+
+	/* 27: SIGTERM while idle: exit 0, both connections closed */
 	free1 = n_free(&f);
 	kill(f.pid, SIGTERM);
 	ret = wait_exit(f.pid, 2000);
@@ -618,23 +1019,41 @@ int main(void)
 	       "SIGTERM: exit 0 within 2 s, TCP and control connections closed (exit %d)", ret);
 	fake_drop_conn(&f);
 
-	/* 17: spryd refuses the registration */
+	/* 28: spryd refuses the registration */
 	f.pid = start_fn(f.path, "nochain");
-	ret = fake_register(&f, -ENOENT);
+	ret = fake_register(&f, -ENOENT, TAB_NONE);
 	ret = ret ?: wait_exit(f.pid, 2000);
 	f.pid = 0;
 	tap_ok(ret == ENOENT, "refused registration: exits with ENOENT (%d)", ret);
 	fake_drop_conn(&f);
 
-	/* 18: spryd goes away after registering */
+	/* 29: spryd goes away after registering */
 	f.pid = start_fn(f.path, "c1");
-	ret = fake_register(&f, 0);
+	ret = fake_register(&f, 0, TAB_NONE);
+	/* no function table: calls find nothing */
+	ret = ret ?: mkreq(&f, 0xa0001, "op: call\nto: callee\n", "x", &d[0]);
+	ret = ret ?: wr(f.b, d, sizeof(d[0]));
+	n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
+	ok = n == 1 && r[0].status == SPRY_ST_OK && payload_is(&f, &r[0], "err:-2");
+	if (n == 1)
+		spry_pool_free(f.pool, r[0].off, r[0].gen);
 	fake_drop_conn(&f);
 	ret = ret ?: wait_exit(f.pid, 2000);
 	f.pid = 0;
-	tap_ok(ret == ECONNRESET, "spryd gone: exits with ECONNRESET (%d)", ret);
+	tap_ok(ret == ECONNRESET && ok,
+	       "REG_ACK without a function table: calls -ENOENT; spryd gone: exits with ECONNRESET (%d)",
+	       ret);
 
-	/* 19: no spryd at all */
+	/* 30: a function table with a torn entry: the registration fails */
+	f.pid = start_fn(f.path, "c1");
+	ret = fake_register(&f, 0, TAB_TORN);
+	ret = ret ?: wait_exit(f.pid, 2000);
+	f.pid = 0;
+	tap_ok(ret == EPROTO, "REG_ACK with a partial function entry: exits with EPROTO (%d)",
+	       ret);
+	fake_drop_conn(&f);
+
+	/* 31: no spryd at all */
 	{
 		char missing[128];
 
@@ -645,7 +1064,7 @@ int main(void)
 		tap_ok(ret == ENOENT, "no spryd: exits with ENOENT (%d)", ret);
 	}
 
-	/* 20: nothing leaked in the pool */
+	/* 32: nothing leaked in the pool */
 	tap_ok(n_free(&f) == free0, "every pool buffer free at the end (%u/%u)",
 	       n_free(&f), free0);
 

@@ -182,7 +182,7 @@ tap_ok $? "its instance died: zombie reclaimed, next request NO_INSTANCE ($out)"
 
 serve evil e evil
 out=$(probe invoke evil x)
-wait_for 3 grep -q 'evil/0 .*removed: quarantined' "$TMP/spryd.log"
+wait_for 3 grep -q 'evil/e\[0\] .*removed: quarantined' "$TMP/spryd.log"
 rc=$?
 echo "$out" | grep -q '^status -104 ' && [ $rc -eq 0 ] &&
 	grep -qi 'quarantine: .*hop' "$TMP/spryd.log"

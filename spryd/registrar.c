@@ -331,9 +331,38 @@ err_sender:
 	return err;
 }
 
+/*
+ * The chain's function table that follows struct spry_ctl_reg_ack in
+ * REG_ACK (fn-runtime/proto.h), so the function can CALL by name.  Fills
+ * @tab (SPRY_MAX_FNS entries) and returns how many; a map read failure
+ * ends the table early (calls to the missing names get -ENOENT).
+ */
+static uint32_t reg_fn_table(struct spryd *d, uint16_t chain_id,
+			     struct spry_ctl_fn_entry *tab)
+{
+	struct spry_fn f;
+	uint32_t n = 0;
+	uint16_t id;
+
+	for (id = 1; id < SPRY_MAX_FNS; id++) {
+		if (spry_fn__get(&d->maps, id, &f))
+			break;
+		if (!f.name[0] || f.chain != chain_id)
+			continue;
+		memset(&tab[n], 0, sizeof(tab[n]));
+		tab[n].id = id;
+		memcpy(tab[n].name, f.name, SPRY_NAME_LEN);
+		tab[n].name[SPRY_NAME_LEN - 1] = '\0';
+		n++;
+	}
+	return n;
+}
+
 void registrar_register(struct spryd *d, struct spryd_conn *c, const void *body,
 			uint32_t len, int fd)
 {
+	struct spry_ctl_fn_entry fn_tab[SPRY_MAX_FNS];	/* 36 KiB */
+	uint32_t n_tab;
 	struct spry_ctl_register req;
 	struct spry_ctl_reg_ack ack = {};
 	struct spry_chain chain;
@@ -450,8 +479,9 @@ void registrar_register(struct spryd *d, struct spryd_conn *c, const void *body,
 	spryd_log("registered %s/%s inst %u (chain %u fn %u) pid %u uid %u cookie %llu",
 		  req.chain, req.fn, idx, chain_id, fn_id, in->pid, in->uid,
 		  (unsigned long long)in->cookie);
-	spryd_conn_send(d, c, SPRY_CTL_REG_ACK, 0, &ack, sizeof(ack), NULL, 0,
-			spry_pool_fd(cs->pool));
+	n_tab = reg_fn_table(d, chain_id, fn_tab);
+	spryd_conn_send(d, c, SPRY_CTL_REG_ACK, 0, &ack, sizeof(ack), fn_tab,
+			n_tab * (uint32_t)sizeof(fn_tab[0]), spry_pool_fd(cs->pool));
 out:
 	if (fd >= 0)
 		close(fd);

@@ -171,6 +171,18 @@ SPRY_API int spry_req_set_status(struct spry_req *req, unsigned int http_status)
 SPRY_API int spry_req_call(struct spry_req *req, const char *fn, const void *in,
 			   size_t in_len, void *out, size_t out_cap, size_t *out_len,
 			   unsigned int timeout_ms);
+/*
+ * spry_req_call() with a routing key: @key != 0 sends the CALL with
+ * SPRY_DF_STICKY and desc.key = @key, so every call with that key reaches
+ * the same live instance of @fn (state kept per key, e.g. a cart per user).
+ * A handler that is itself answering a CALL cannot call on: -EPERM.  A
+ * reply whose buffer is out of bounds: -EBADMSG.  After -ETIMEDOUT the
+ * call's buffer stays with the callee; its late reply frees it.
+ */
+SPRY_API int spry_req_call_key(struct spry_req *req, const char *fn, uint64_t key,
+			       const void *in, size_t in_len, void *out,
+			       size_t out_cap, size_t *out_len,
+			       unsigned int timeout_ms);
 
 SPRY_API uint64_t spry_req_id(const struct spry_req *req);
 SPRY_API const struct spry_desc *spry_req_desc(const struct spry_req *req);

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * cart: per-user carts in this process's memory.
+ *
+ *   add USER ID...   one of each id (repeats add more), "OK N" with N the
+ *                    items in the cart; ids are not checked here (the
+ *                    frontend asks the catalog first)
+ *   get USER         "ID QTY" lines, in the order first added
+ *   empty USER       "OK 0"
+ *
+ * The state is this instance's: with several cart instances the frontend
+ * calls with the user's sticky key (spry_req_call_key), so one user's
+ * calls always reach the same live instance.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "examples/boutique/boutique.h"
+
+#define CART_USERS	256
+#define CART_LINES	32
+#define CART_QTY_MAX	99
+
+struct cart {
+	char		user[BQ_USER_LEN];	/* "" = free slot */
+	unsigned int	n;
+	struct {
+		char		id[BQ_ID_LEN];
+		unsigned int	qty;
+	} line[CART_LINES];
+};
+
+static struct cart carts[CART_USERS];
+
+static struct cart *cart_find(const char *user, int create)
+{
+	struct cart *free_slot = NULL;
+	size_t i;
+
+	for (i = 0; i < CART_USERS; i++) {
+		if (!strcmp(carts[i].user, user))
+			return &carts[i];
+		if (!free_slot && !carts[i].user[0])
+			free_slot = &carts[i];
+	}
+	if (!create || !free_slot)
+		return NULL;
+	memset(free_slot, 0, sizeof(*free_slot));
+	strcpy(free_slot->user, user);
+	return free_slot;
+}
+
+static unsigned int cart_items(const struct cart *c)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < c->n; i++)
+		n += c->line[i].qty;
+	return n;
+}
+
+static int cart_add(struct cart *c, const char *id)
+{
+	unsigned int i;
+
+	if (strlen(id) >= BQ_ID_LEN)
+		return -EINVAL;
+	for (i = 0; i < c->n; i++) {
+		if (strcmp(c->line[i].id, id))
+			continue;
+		if (c->line[i].qty >= CART_QTY_MAX)
+			return -ENOSPC;
+		c->line[i].qty++;
+		return 0;
+	}
+	if (c->n == CART_LINES)
+		return -ENOSPC;
+	strcpy(c->line[c->n].id, id);
+	c->line[c->n].qty = 1;
+	c->n++;
+	return 0;
+}
+
+int bq_cart(struct spry_req *req, void *user)
+{
+	char in[BQ_MSG_MAX], out[BQ_MSG_MAX], *w[BQ_MAX_WORDS];
+	struct cart *c, saved;
+	size_t at = 0;
+	unsigned int i;
+	int n, k, ret;
+
+	(void)user;
+	ret = bq_payload_str(req, in, sizeof(in));
+	if (ret)
+		return ret;
+	n = bq_split(in, w, BQ_MAX_WORDS);
+	if (n < 2 || !bq_user_ok(w[1])) {
+		at = snprintf(out, sizeof(out), "ERR bad-request cart\n");
+		return bq_reply(req, out, at);
+	}
+	if (!strcmp(w[0], "add") && n >= 3) {
+		c = cart_find(w[1], 1);
+		if (!c) {
+			at = snprintf(out, sizeof(out), "ERR too-many-users\n");
+			return bq_reply(req, out, at);
+		}
+		saved = *c;		/* all or nothing */
+		for (k = 2; k < n; k++) {
+			if (cart_add(c, w[k])) {
+				*c = saved;
+				at = snprintf(out, sizeof(out), "ERR cart-full\n");
+				return bq_reply(req, out, at);
+			}
+		}
+		at = snprintf(out, sizeof(out), "OK %u\n", cart_items(c));
+	} else if (!strcmp(w[0], "get") && n == 2) {
+		c = cart_find(w[1], 0);
+		for (i = 0; c && i < c->n; i++) {
+			k = snprintf(out + at, sizeof(out) - at, "%s %u\n", c->line[i].id,
+				     c->line[i].qty);
+			if (k < 0 || (size_t)k >= sizeof(out) - at)
+				return -EMSGSIZE;
+			at += k;
+		}
+	} else if (!strcmp(w[0], "empty") && n == 2) {
+		c = cart_find(w[1], 0);
+		if (c)
+			memset(c, 0, sizeof(*c));
+		at = snprintf(out, sizeof(out), "OK 0\n");
+	} else {
+		at = snprintf(out, sizeof(out), "ERR bad-request cart\n");
+	}
+	return bq_reply(req, out, at);
+}
