@@ -76,12 +76,15 @@ static void usage(FILE *f)
 		"Usage: spry [OPTIONS] OBJECT COMMAND [ARGS]\n"
 		"       spry OBJECT help\n"
 		"\n"
-		"OBJECT := { load | unload | chain | fn | auth | stats | apply | down | version | help }\n"
+		"OBJECT := { load | unload | chain | fn | auth | ingress | stats | apply | down |\n"
+		"           version | help }\n"
 		"  load                   load the router, pin it and its maps, attach it\n"
 		"  unload                 detach and unpin everything load pinned\n"
 		"  chain { add | del | show | invoke | help }\n"
 		"  fn { show | help }\n"
 		"  auth { show | allow | deny | help }\n"
+		"  ingress { show | attach | detach | allow | deny | del | help }\n"
+		"                         the gateway's XDP filter on network devices\n"
 		"  stats                  router verdicts and per-function counters\n"
 		"  apply FILE [--prune]   add/replace the chains of a YAML file\n"
 		"  down                   stop the main job (make demo) and all it made\n"
@@ -441,6 +444,7 @@ static const struct cmd objects[] = {
 	{ "apply",	do_apply },
 	{ "version",	do_version },
 	{ "down",	do_down },
+	{ "ingress",	do_ingress },
 	{ NULL,		NULL },
 };
 

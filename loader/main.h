@@ -102,6 +102,14 @@ int do_stats(int argc, char **argv);
 int do_apply(int argc, char **argv);
 int do_invoke(int argc, char **argv);	/* spry chain invoke */
 int do_down(int argc, char **argv);
+int do_ingress(int argc, char **argv);
+
+/*
+ * Detach every XDP ingress link pinned in pin_dir and unpin the XDP
+ * program and its maps (spry unload; caller holds the pin lock): the
+ * number of pins removed, or -1 after p_err.
+ */
+int ingress_remove_all(void);
 
 /* Flag names shared by the show commands. */
 extern const char *const chain_flag_names[];

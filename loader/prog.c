@@ -124,6 +124,8 @@ static void unload_help(FILE *f)
 		"\n"
 		"Detach the router from the %s map, remove every pin 'spry load'\n"
 		"made and the pin directory.  Fails when spry is not loaded there.\n"
+		"The XDP ingress links of 'spry ingress attach' are detached and\n"
+		"their program and maps unpinned too.\n"
 		"Running functions and spryd keep the maps they hold open.\n",
 		SPRY_STR(SPRY_MAP_SOCKS));
 }
@@ -325,6 +327,13 @@ out_prog:
 	if (ret)
 		goto out;
 
+	/* What 'spry ingress attach' made: its links, program and maps. */
+	err = ingress_remove_all();
+	if (err < 0) {
+		ret = -1;
+		goto out;
+	}
+	removed += err;
 	err = pin_remove(SPRY_PROG_SKMSG);
 	if (err < 0)
 		ret = -1;
