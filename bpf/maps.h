@@ -218,6 +218,7 @@ enum spry_verdict {
 	SPRY_V_DROP_HOP,	/* hop not the sender's, or callee mismatch */
 	SPRY_V_DROP_AUTH,	/* hand-off not authorized */
 	SPRY_V_DROP_BOUNDS,	/* offset/length outside the pool */
+	SPRY_V_DROP_FLOOD,	/* fn sent more descriptors than it was given */
 	SPRY_V_MAX,
 };
 #define SPRY_V_FIRST_DROP	SPRY_V_DROP_SHORT

@@ -426,12 +426,25 @@ static __always_inline __u32 route_origin(const struct spry_sender *s,
 static __always_inline __u32 route_fn(const struct spry_sender *s,
 				      struct spry_desc *d, struct route *r)
 {
+	struct spry_inst_state *st;
 	struct spry_chain *c;
 	__u32 cid = d->chain;
 	__u32 hop = d->hop;
 	__u32 n_hops;
 	__u16 next;
 
+	/*
+	 * The flood bound: a function sends one descriptor for each one it
+	 * was given (a call's reply comes back as a delivery), so it can never
+	 * have sent more than it received.  One that tries is making requests
+	 * up: without this, nothing would bound what it queues in the kernel
+	 * (redirects have no backpressure).  Its sends are serialized by its
+	 * socket lock, so the check and the decrement in deliver() do not race
+	 * with each other; deliveries only raise the count.
+	 */
+	st = inst_state(s->fn, s->inst);
+	if (!st || st->inflight <= 0)
+		return SPRY_V_DROP_FLOOD;
 	if (cid == 0 || cid >= SPRY_MAX_CHAINS || cid != s->chain)
 		return SPRY_V_DROP_CHAIN;
 	c = bpf_map_lookup_elem(&SPRY_MAP_CHAINS, &cid);

@@ -22,6 +22,7 @@ static const char *const verdict_names[SPRY_V_MAX] = {
 	[SPRY_V_DROP_HOP]	= "drop_hop",
 	[SPRY_V_DROP_AUTH]	= "drop_auth",
 	[SPRY_V_DROP_BOUNDS]	= "drop_bounds",
+	[SPRY_V_DROP_FLOOD]	= "drop_flood",
 };
 
 static const char *const status_names[SPRY_ST_MAX] = {

@@ -142,7 +142,7 @@ all(set(("id", "name", "chain", "flags", "instances", "stats")) <= set(f) for f 
 and all("active" in f["flags"] for f in d if f["id"])'
 tap_ok $? "fn show JSON"
 spry -j stats | jcheck '
-len(d["verdicts"]) == 16 and d["verdicts"]["forward"] >= 0 and "drop_auth" in d["verdicts"]
+len(d["verdicts"]) == 17 and "drop_flood" in d["verdicts"] and d["verdicts"]["forward"] >= 0 and "drop_auth" in d["verdicts"]
 and sorted(f["name"] for f in d["functions"]) == ["upper", "wc"]'
 tap_ok $? "stats JSON: every verdict, every function"
 spry ch sh demo | grep -q 'upper' && spry fn sh >/dev/null && spry st >/dev/null

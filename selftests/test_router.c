@@ -79,6 +79,7 @@ static const char *const vnames[SPRY_V_MAX] = {
 	"FORWARD", "CALL", "REPLY", "DONE", "ERROR", "NO_INSTANCE",
 	"NO_CHAIN", "NO_CALLER", "FALLBACK", "DROP_SHORT", "DROP_VERSION",
 	"DROP_SENDER", "DROP_CHAIN", "DROP_HOP", "DROP_AUTH", "DROP_BOUNDS",
+	"DROP_FLOOD",
 };
 
 static const char *vname(__u32 v)
@@ -177,6 +178,18 @@ static __s32 inflight(const struct inst *x)
 	if (inst_get(x->fn, x->inst, &st))
 		return INT32_MIN;
 	return st.inflight;
+}
+
+/* As if @x had been given @n descriptors (the flood bound counts them). */
+static int inflight_set(const struct inst *x, __s32 n)
+{
+	__u32 key = (__u32)x->fn * SPRY_MAX_INST + x->inst;
+	struct spry_inst_state st;
+
+	if (inst_get(x->fn, x->inst, &st))
+		return -errno;
+	st.inflight = n;
+	return bpf_map_update_elem(m_inst, &key, &st, BPF_ANY) ? -errno : 0;
 }
 
 static int chain_put(__u16 id, const __u16 *hops, int n_hops, bool active)
@@ -883,11 +896,50 @@ static void forged(__u16 chain, __u16 fn, __u8 role, bool storage,
 	struct inst x;
 
 	/* Unlisted slots 12..31, clear of the test world's instances. */
-	if (inst_new(&x, chain, fn, 12 + k++ % 20, role, storage)) {
+	if (inst_new(&x, chain, fn, 12 + k++ % 20, role, storage) ||
+	    (storage && role == SPRY_ROLE_FN && inflight_set(&x, 1))) {
 		tap_ok(0, "%s: setup", what);
 		return;
 	}
+	/* It holds one descriptor, so the check under test is the one hit. */
 	expect_drop(&x, d, len, v, what);
+	inst_close(&x);
+}
+
+/*
+ * The flood bound: a function that sends a descriptor it was never given
+ * (its in-flight count is 0), or one more than it was given, is making
+ * requests up: DROP_FLOOD and quarantine.
+ */
+static void test_flood(void)
+{
+	struct spry_desc d = mkdesc(C1, next_req++);
+	struct inst x;
+
+	if (inst_new(&x, C1, F1, 11, SPRY_ROLE_FN, true)) {
+		tap_ok(0, "flood: setup");
+		tap_ok(0, "flood: setup");
+		return;
+	}
+	expect_drop(&x, &d, DSZ, SPRY_V_DROP_FLOOD,
+		    "flood: a descriptor the function was never given");
+	inst_close(&x);
+
+	/* Given one, it may send one; the second is made up. */
+	if (inst_new(&x, C1, F1, 11, SPRY_ROLE_FN, true) || inflight_set(&x, 1)) {
+		tap_ok(0, "flood: setup");
+		return;
+	}
+	d = mkdesc(C1, next_req++);
+	d.status = SPRY_ST_FN_ERROR;	/* straight back to the origin */
+	d.origin = origin.inst;
+	if (!send_ok(x.a, &d, 1) || recv_descs(origin.a, &d, 1, WAIT_MS) != 1) {
+		tap_ok(0, "flood: the one it was given goes through");
+		inst_close(&x);
+		return;
+	}
+	expect_drop(&x, &d, DSZ, SPRY_V_DROP_FLOOD,
+		    "flood: one more than it was given");
 	inst_close(&x);
 }
 
@@ -1037,9 +1089,10 @@ static void test_call(void)
 	}
 	r = mkdesc(C1, next_req++);
 	r.origin = origin.inst;	/* as if f1c had it from the origin */
+	ok = !inflight_set(&f1c, 1);
 	r.flags = SPRY_DF_CALL;
 	r.fn = G;
-	ok = send_ok(f1c.a, &r, 1) && recv_descs(ga.a, &c, 1, WAIT_MS) == 1 &&
+	ok = ok && send_ok(f1c.a, &r, 1) && recv_descs(ga.a, &c, 1, WAIT_MS) == 1 &&
 	     c.ret_inst == f1c.inst;
 	inst_close(&f1c);
 	c.flags = SPRY_DF_REPLY;
@@ -1327,7 +1380,7 @@ static void test_final(void)
 
 /* ------------------------------------------------------------- main */
 
-#define N_TESTS 74
+#define N_TESTS 76
 
 static int load(void)
 {
@@ -1444,6 +1497,7 @@ int main(void)
 	test_balance();
 	test_call();
 	test_forged();
+	test_flood();
 	test_errors();
 	test_revoke();
 	test_wakeup(true);
