@@ -524,7 +524,12 @@ out:
 	if (json_output) {
 		json_t *out = result;
 
-		if (ret || first_error) {
+		/*
+		 * A command that failed without an error message but with a
+		 * result (chain invoke answered with an error status) keeps
+		 * its result; the exit code still says it failed.
+		 */
+		if (first_error || (ret && !result)) {
 			out = json_pack("{s:s}", "error",
 					first_error ? first_error : "failed");
 			json_decref(result);
