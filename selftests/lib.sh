@@ -108,3 +108,123 @@ kill_wait() {
 	done
 	return 0
 }
+
+# ------------------------------------------------ spry test environment
+#
+#   . lib.sh
+#   require_root_bpf
+#   spry_private_netns "$@"          # re-runs the test in its own netns
+#   require_bins "$SPRY" "$SPRYD" ...
+#   spry_test_env NAME               # PIN, TMP, SOCK, PIDS, cleanup trap
+#   spry load; spry chain add ...    # spry(): the CLI on the private pins
+#   start_spryd [ARGS...]            # SPRYD_PID, control socket ready
+#   start BIN LOG ARGS...            # background process, pid in LAST
+
+# Re-run the calling test in a new network namespace with lo up.  Uses
+# `unshare -n`, which keeps /sys (and bpffs) visible; `ip netns exec`
+# would remount /sys and hide the pins.  Extra unshare flags may follow.
+spry_private_netns() {
+	if [ -z "${SPRY_TEST_NETNS:-}" ]; then
+		SPRY_TEST_NETNS=1 exec unshare -n "$@" "$BASH" "$0"
+	fi
+	ip link set lo up || tap_skip_all "cannot bring lo up in a new network namespace"
+}
+
+# require_bins FILE...: skip the whole test unless each is built.
+require_bins() {
+	local b
+	for b in "$@"; do
+		[ -x "$b" ] || tap_skip_all "$b not built"
+	done
+}
+
+# spry_test_env NAME: a private pin directory, temporary directory and
+# control socket; on exit, the processes start() started are stopped, the
+# pins unloaded and both directories removed.  A test with more to undo
+# defines spry_test_cleanup_extra.
+spry_test_env() {
+	PIN=/sys/fs/bpf/spry-test-$1-$$
+	TMP=$(mktemp -d "/tmp/spry-test-$1-XXXXXX") || tap_skip_all "mktemp failed"
+	SOCK=$TMP/ctl.sock
+	PIDS=()
+	trap spry_test_cleanup EXIT
+}
+
+spry_test_cleanup() {
+	kill_wait "${PIDS[@]}"
+	if declare -F spry_test_cleanup_extra >/dev/null; then
+		spry_test_cleanup_extra
+	fi
+	"$SPRY" -P "$PIN" unload >/dev/null 2>&1
+	rm -rf "$PIN" "$TMP"
+}
+
+# spry ARGS...: the CLI on this test's pins.
+spry() { "$SPRY" -P "$PIN" "$@"; }
+
+# start BIN LOG ARGS...: run BIN in the background, stderr to LOG; its pid
+# in LAST and in PIDS (stopped by the cleanup).
+start() {
+	local bin=$1 log=$2
+	shift 2
+	"$bin" "$@" 2>"$log" &
+	LAST=$!
+	PIDS+=("$LAST")
+}
+
+# start_spryd [ARGS...]: spryd on this test's pins and socket, its log in
+# $TMP/spryd.log; waits for the control socket.  SPRYD_PID.
+start_spryd() {
+	start "$SPRYD" "$TMP/spryd.log" -P "$PIN" -s "$SOCK" "$@"
+	SPRYD_PID=$LAST
+	wait_for 5 test -S "$SOCK"
+}
+
+# n_live CHAIN: live, listed instances of the chain's functions.
+n_live() {
+	spry -j fn show chain "$1" | jq --arg c "$1" '[.[] | select(.chain == $c) |
+		.instances[] | select(.listed and (.flags | index("live")))] | length'
+}
+
+# all_idle CHAIN N: the chain has N listed instances, none with a request.
+all_idle() {
+	spry -j fn show chain "$1" | jq -e --arg c "$1" --argjson n "$2" \
+		'[.[] | select(.chain == $c) | .instances[] | select(.listed)] |
+		 length == $n and all(.inflight == 0)' >/dev/null
+}
+
+# pool_whole CHAIN: every buffer of the chain's pool is free, read through
+# spryd's descriptor of it (/proc/SPRYD_PID/fd/N).  POOL: the counts.
+pool_whole() {
+	local fd st
+	for fd in /proc/"$SPRYD_PID"/fd/*; do
+		case "$(readlink "$fd")" in
+		"/memfd:spry-$1 "*|"/memfd:spry-$1"|*/"spry-$1") ;;
+		*) continue ;;
+		esac
+		st=$("$SPRY_OUT/selftests/e2e_client" pool "$fd") || return 1
+		POOL="$st"
+		set -- $st
+		[ "${1#n_bufs=}" = "${2#n_free=}" ] && [ "${3#n_large=}" = "${4#n_large_free=}" ]
+		return
+	done
+	return 1
+}
+
+# term_all PID...: SIGTERM each (processes this test started); 0 when all
+# exit with status 0 within 5 s, else a diag line per offender and 1.
+term_all() {
+	local p rc=0
+	for p in "$@"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in "$@"; do
+		if wait_for 5 proc_gone "$p"; then
+			wait "$p" || { rc=1; tap_diag "pid $p exited with $?"; }
+		else
+			rc=1
+			tap_diag "pid $p still running"
+		fi
+	done
+	return $rc
+}

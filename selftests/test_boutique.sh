@@ -16,40 +16,15 @@
 . "$(dirname "$0")/lib.sh"
 
 require_root_bpf
-if [ -z "${SPRY_TEST_NETNS:-}" ]; then
-	SPRY_TEST_NETNS=1 exec unshare -n "$0" "$@"
-fi
-ip link set lo up || tap_skip_all "cannot bring lo up in a new network namespace"
+spry_private_netns
 
 BQ=$SPRY_OUT/examples/boutique
 E2E=$SPRY_OUT/selftests/e2e_client
-for b in "$SPRY" "$SPRYD" "$BQ" "$E2E"; do
-	[ -x "$b" ] || tap_skip_all "$b not built"
-done
+require_bins "$SPRY" "$SPRYD" "$BQ" "$E2E"
 command -v jq >/dev/null || tap_skip_all "jq not installed"
 
-PIN=/sys/fs/bpf/spry-test-boutique-$$
-TMP=$(mktemp -d /tmp/spry-test-boutique-XXXXXX)
-SOCK=$TMP/ctl.sock
-PIDS=()
+spry_test_env boutique
 FNS=()
-
-cleanup() {
-	kill_wait "${PIDS[@]}"
-	"$SPRY" -P "$PIN" unload >/dev/null 2>&1
-	rm -rf "$PIN" "$TMP"
-}
-trap cleanup EXIT
-
-spry() { "$SPRY" -P "$PIN" "$@"; }
-
-start() {
-	local log=$1
-	shift
-	"$@" 2>"$log" &
-	LAST=$!
-	PIDS+=("$LAST")
-}
 
 # page BODY: the frontend's answer (the invoke must come back OK); each
 # request counted in $TMP/count (pages run in subshells)
@@ -73,32 +48,7 @@ expect() {
 	tap_ok 0 "$name"
 }
 
-n_live() {
-	spry -j fn show chain boutique | jq '[.[] | select(.chain == "boutique") |
-		.instances[] | select(.listed and (.flags | index("live")))] | length'
-}
-seven_live() { [ "$(n_live)" -eq 7 ]; }
-
-all_idle() {
-	spry -j fn show chain boutique | jq -e '[.[] | select(.chain == "boutique") |
-		.instances[] | select(.listed)] | length == 7 and all(.inflight == 0)' >/dev/null
-}
-
-pool_whole() {
-	local fd st
-	for fd in /proc/"$SPRYD_PID"/fd/*; do
-		case "$(readlink "$fd")" in
-		/memfd:spry-boutique*|*/spry-boutique*) ;;
-		*) continue ;;
-		esac
-		st=$("$E2E" pool "$fd") || return 1
-		POOL="$st"
-		set -- $st
-		[ "${1#n_bufs=}" = "${2#n_free=}" ] && [ "${3#n_large=}" = "${4#n_large_free=}" ]
-		return
-	done
-	return 1
-}
+seven_live() { [ "$(n_live boutique)" -eq 7 ]; }
 
 # spryd's HTTP front, when this spryd has one: metadata path and query,
 # and the @status/@content-type the frontend sets
@@ -113,10 +63,8 @@ tap_plan 18
 # 1
 setup() {
 	spry load >/dev/null &&
-	spry apply "$SPRY_SRC/examples/boutique/boutique.yaml" >/dev/null || return 1
-	start "$TMP/spryd.log" "$SPRYD" -P "$PIN" -s "$SOCK" $HTTP_OPT
-	SPRYD_PID=$LAST
-	wait_for 5 test -S "$SOCK"
+	spry apply "$SPRY_SRC/examples/boutique/boutique.yaml" >/dev/null &&
+	start_spryd $HTTP_OPT
 }
 setup
 tap_ok $? "setup: router loaded, boutique.yaml applied, spryd listening" || {
@@ -126,7 +74,7 @@ tap_ok $? "setup: router loaded, boutique.yaml applied, spryd listening" || {
 
 # 2: the cart twice: a user's cart must stay on one of them (sticky key)
 for f in frontend catalog currency cart cart recommendation checkout; do
-	start "$TMP/fn-$f-${#PIDS[@]}.log" "$BQ" --chain boutique --fn "$f" --sock "$SOCK"
+	start "$BQ" "$TMP/fn-$f-${#PIDS[@]}.log" --chain boutique --fn "$f" --sock "$SOCK"
 	FNS+=("$LAST")
 done
 wait_for 5 seven_live
@@ -292,22 +240,12 @@ tap_ok $? "router: CALL = REPLY verdicts, $N_INVOKE requests done, no drops, no 
 	tap_diag "$(spry -j stats | jq -c .verdicts)"
 
 # 17
-wait_for 3 all_idle && wait_for 3 pool_whole
+wait_for 3 all_idle boutique 7 && wait_for 3 pool_whole boutique
 tap_ok $? "all 7 instances idle, every pool buffer free (${POOL:-pool not found})"
 
 # 18
-ok=0
-for p in "${FNS[@]}"; do
-	kill -TERM "$p"
-done
-for p in "${FNS[@]}"; do
-	if wait_for 3 proc_gone "$p"; then
-		wait "$p" || { ok=1; tap_diag "pid $p exited with $?"; }
-	else
-		ok=1
-		tap_diag "pid $p still running"
-	fi
-done
+term_all "${FNS[@]}"
+ok=$?
 tap_ok $ok "SIGTERM: all 7 instances exit 0"
 
 tap_finish

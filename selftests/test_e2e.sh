@@ -14,73 +14,19 @@
 . "$(dirname "$0")/lib.sh"
 
 require_root_bpf
-if [ -z "${SPRY_TEST_NETNS:-}" ]; then
-	SPRY_TEST_NETNS=1 exec unshare -n "$0" "$@"
-fi
-ip link set lo up || tap_skip_all "cannot bring lo up in a new network namespace"
+spry_private_netns
 
 E2E=$SPRY_OUT/selftests/e2e_client
-for b in "$SPRY" "$SPRYD" "$E2E" "$SPRY_OUT"/examples/{upper,reverse,wordcount}; do
-	[ -x "$b" ] || tap_skip_all "$b not built"
-done
+require_bins "$SPRY" "$SPRYD" "$E2E" "$SPRY_OUT"/examples/{upper,reverse,wordcount}
 command -v jq >/dev/null || tap_skip_all "jq not installed"
 
 N=${SPRY_E2E_REQUESTS:-100000}
 N_BIG=2000
-PIN=/sys/fs/bpf/spry-test-e2e-$$
-TMP=$(mktemp -d /tmp/spry-test-e2e-XXXXXX)
-SOCK=$TMP/ctl.sock
-PIDS=()
+spry_test_env e2e
 FNS=()
 
-cleanup() {
-	kill_wait "${PIDS[@]}"
-	"$SPRY" -P "$PIN" unload >/dev/null 2>&1
-	rm -rf "$PIN" "$TMP"
-}
-trap cleanup EXIT
-
-spry() { "$SPRY" -P "$PIN" "$@"; }
-
-start() {
-	local bin=$1 log=$2
-	shift 2
-	"$bin" "$@" 2>"$log" &
-	LAST=$!
-	PIDS+=("$LAST")
-}
-
-# n_live: live, listed instances of the chain's three functions
-n_live() {
-	spry -j fn show chain e2e | jq '[.[] | select(.chain == "e2e") | .instances[] |
-		select(.listed and (.flags | index("live")))] | length'
-}
-six_live() { [ "$(n_live)" -eq 6 ]; }
-none_live() { [ "$(n_live)" -eq 0 ]; }
-
-# six instances, all idle
-all_idle() {
-	spry -j fn show chain e2e | jq -e '[.[] | select(.chain == "e2e") | .instances[] |
-		select(.listed)] | length == 6 and all(.inflight == 0)' >/dev/null
-}
-
-# pool_whole: every buffer of the chain's pool is free (read through
-# spryd's memfd: /proc/PID/fd/N)
-pool_whole() {
-	local fd st
-	for fd in /proc/"$SPRYD_PID"/fd/*; do
-		case "$(readlink "$fd")" in
-		/memfd:spry-e2e*|*/spry-e2e*) ;;
-		*) continue ;;
-		esac
-		st=$("$E2E" pool "$fd") || return 1
-		POOL="$st"
-		set -- $st
-		[ "${1#n_bufs=}" = "${2#n_free=}" ] && [ "${3#n_large=}" = "${4#n_large_free=}" ]
-		return
-	done
-	return 1
-}
+six_live() { [ "$(n_live e2e)" -eq 6 ]; }
+none_live() { [ "$(n_live e2e)" -eq 0 ]; }
 
 # no_drops: no drop or fallback verdict, no function dropped anything
 no_drops() {
@@ -95,10 +41,8 @@ tap_plan 12
 # 1
 setup() {
 	spry load >/dev/null &&
-	spry chain add e2e hops upper,reverse,wordcount >/dev/null || return 1
-	start "$SPRYD" "$TMP/spryd.log" -P "$PIN" -s "$SOCK"
-	SPRYD_PID=$LAST
-	wait_for 5 test -S "$SOCK"
+	spry chain add e2e hops upper,reverse,wordcount >/dev/null &&
+	start_spryd
 }
 setup
 tap_ok $? "setup: router loaded, chain e2e = upper,reverse,wordcount, spryd listening" || {
@@ -134,11 +78,11 @@ spry -j stats | jq -e --argjson n "$N" '
 tap_ok $? "counters add up: done $N, forward 3 x $N, each function delivered = sent = $N"
 
 # 6
-wait_for 3 all_idle
+wait_for 3 all_idle e2e 6
 tap_ok $? "fn show: 6 instances, inflight 0"
 
 # 7
-wait_for 3 pool_whole
+wait_for 3 pool_whole e2e
 tap_ok $? "every pool buffer is free again (${POOL:-pool not found})"
 
 # 8: payloads near the buffer size: wordcount resizes into large buffers
@@ -151,7 +95,7 @@ long=$(sed -n 's/.* long=\([0-9]*\) .*/\1/p' "$TMP/big.out")
 tap_ok $? "$N_BIG requests of up to 4090 bytes: all exact, ${long:-0} answers over 4096 bytes (resized by wordcount)"
 
 # 9
-no_drops && wait_for 3 all_idle && wait_for 3 pool_whole
+no_drops && wait_for 3 all_idle e2e 6 && wait_for 3 pool_whole e2e
 tap_ok $? "after resizing: no drops, all idle, every buffer free (${POOL:-})"
 
 # 10
@@ -159,18 +103,8 @@ spry -j stats | jq -e '.verdicts.error == 0' >/dev/null
 tap_ok $? "no request ended in an error status"
 
 # 11
-ok=0
-for p in "${FNS[@]}"; do
-	kill -TERM "$p"
-done
-for p in "${FNS[@]}"; do
-	if wait_for 3 proc_gone "$p"; then
-		wait "$p" || { ok=1; tap_diag "pid $p exited with $?"; }
-	else
-		ok=1
-		tap_diag "pid $p still running"
-	fi
-done
+term_all "${FNS[@]}"
+ok=$?
 tap_ok $ok "SIGTERM: all 6 instances exit 0"
 
 # 12

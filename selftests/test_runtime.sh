@@ -12,42 +12,16 @@
 . "$(dirname "$0")/lib.sh"
 
 require_root_bpf
-if [ -z "${SPRY_TEST_NETNS:-}" ]; then
-	SPRY_TEST_NETNS=1 exec unshare -n "$0" "$@"
-fi
-ip link set lo up || tap_skip_all "cannot bring lo up in a new network namespace"
+spry_private_netns
 
 E2E=$SPRY_OUT/selftests/e2e_client
 WHOAMI=$SPRY_OUT/selftests/fn_whoami
 UPPER=$SPRY_OUT/examples/upper
-for b in "$SPRY" "$SPRYD" "$E2E" "$WHOAMI" "$UPPER"; do
-	[ -x "$b" ] || tap_skip_all "$b not built"
-done
+require_bins "$SPRY" "$SPRYD" "$E2E" "$WHOAMI" "$UPPER"
 command -v jq >/dev/null || tap_skip_all "jq not installed"
 
-PIN=/sys/fs/bpf/spry-test-runtime-$$
-TMP=$(mktemp -d /tmp/spry-test-runtime-XXXXXX)
+spry_test_env runtime
 chmod 755 "$TMP"	# the control socket is for any user
-SOCK=$TMP/ctl.sock
-PIDS=()
-
-cleanup() {
-	kill_wait "${PIDS[@]}"
-	"$SPRY" -P "$PIN" unload >/dev/null 2>&1
-	rm -rf "$PIN" "$TMP"
-}
-trap cleanup EXIT
-
-spry() { "$SPRY" -P "$PIN" "$@"; }
-
-# start BIN LOG ARGS...: run in the background, pid in $LAST
-start() {
-	local bin=$1 log=$2
-	shift 2
-	"$bin" "$@" 2>"$log" &
-	LAST=$!
-	PIDS+=("$LAST")
-}
 
 # fn_live FN PID: PID is a live instance of FN
 fn_live() {
@@ -80,10 +54,8 @@ setup() {
 	spry load >/dev/null &&
 	spry chain add rt hops upper >/dev/null &&
 	spry chain add who hops whoami >/dev/null &&
-	spry chain add rtu hops upper user nobody >/dev/null || return 1
-	start "$SPRYD" "$TMP/spryd.log" -P "$PIN" -s "$SOCK"
-	SPRYD_PID=$LAST
-	wait_for 5 test -S "$SOCK"
+	spry chain add rtu hops upper user nobody >/dev/null &&
+	start_spryd
 }
 setup
 tap_ok $? "setup: router loaded, chains rt, who and rtu (user nobody), spryd listening" || {

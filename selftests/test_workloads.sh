@@ -23,49 +23,19 @@
 . "$(dirname "$0")/lib.sh"
 
 require_root_bpf
-if [ -z "${SPRY_TEST_NETNS:-}" ]; then
-	SPRY_TEST_NETNS=1 exec unshare -n "$0" "$@"
-fi
-ip link set lo up || tap_skip_all "cannot bring lo up in a new network namespace"
+spry_private_netns
 
 EX=$SPRY_OUT/examples
 GEN=$EX/parking-gen-plate
-for b in "$SPRY" "$SPRYD" "$GEN" "$EX"/motion-{parse,detect,actuate} \
-	 "$EX"/parking-{detect,search,index,charge,persist}; do
-	[ -x "$b" ] || tap_skip_all "$b not built"
-done
+require_bins "$SPRY" "$SPRYD" "$GEN" "$EX"/motion-{parse,detect,actuate} \
+	"$EX"/parking-{detect,search,index,charge,persist}
 command -v jq >/dev/null || tap_skip_all "jq not installed"
 
-PIN=/sys/fs/bpf/spry-test-workloads-$$
-TMP=$(mktemp -d /tmp/spry-test-workloads-XXXXXX)
-SOCK=$TMP/ctl.sock
+spry_test_env workloads
 PORT=18081
 DATA=$TMP/data/parking
-PIDS=()
 FNS=()
 
-cleanup() {
-	kill_wait "${PIDS[@]}"
-	"$SPRY" -P "$PIN" unload >/dev/null 2>&1
-	rm -rf "$PIN" "$TMP"
-}
-trap cleanup EXIT
-
-spry() { "$SPRY" -P "$PIN" "$@"; }
-
-start() {
-	local bin=$1 log=$2
-	shift 2
-	"$bin" "$@" 2>"$log" &
-	LAST=$!
-	PIDS+=("$LAST")
-}
-
-# n_live CHAIN: live, listed instances of the chain's functions
-n_live() {
-	spry -j fn show chain "$1" | jq --arg c "$1" '[.[] | select(.chain == $c) |
-		.instances[] | select(.listed and (.flags | index("live")))] | length'
-}
 all_live() { [ "$(n_live motion)" -eq 6 ] && [ "$(n_live parking)" -eq 5 ]; }
 
 # invoke CHAIN data|file ARG: sets ST (status name) and OUT (payload).
@@ -129,10 +99,8 @@ tap_plan 36
 setup() {
 	spry load >/dev/null &&
 	spry apply "$SPRY_SRC/examples/motion/motion.yaml" >/dev/null &&
-	spry apply "$SPRY_SRC/examples/parking/parking.yaml" >/dev/null || return 1
-	start "$SPRYD" "$TMP/spryd.log" -P "$PIN" -s "$SOCK" --http "127.0.0.1:$PORT"
-	SPRYD_PID=$LAST
-	wait_for 5 test -S "$SOCK"
+	spry apply "$SPRY_SRC/examples/parking/parking.yaml" >/dev/null &&
+	start_spryd --http "127.0.0.1:$PORT"
 }
 setup
 tap_ok $? "setup: router loaded, motion.yaml and parking.yaml applied, spryd listening" || {
@@ -358,18 +326,8 @@ alive && all_live
 tap_ok $? "every function is alive and registered after the mutated requests"
 
 # 36
-ok=0
-for p in "${FNS[@]}"; do
-	kill -TERM "$p"
-done
-for p in "${FNS[@]}"; do
-	if wait_for 5 proc_gone "$p"; then
-		wait "$p" || { ok=1; tap_diag "pid $p exited with $?"; }
-	else
-		ok=1
-		tap_diag "pid $p still running"
-	fi
-done
+term_all "${FNS[@]}"
+ok=$?
 [ $ok -eq 0 ] || tap_diag "$(grep -h -A5 'ERROR\|runtime error' "$TMP"/motion-*.log "$TMP"/parking-*.log | head -40)"
 tap_ok $ok "SIGTERM: all 11 function instances exit 0"
 
