@@ -51,8 +51,12 @@ extra=$(nm -D --defined-only "$tmp/out/libspry.so" | awk '{print $3}' | grep -v 
 nm -D --defined-only "$tmp/out/libspry.so" | grep -q ' T spry_fn_run$' && [ -z "$extra" ]
 tap_ok $? "libspry.so exports only spry_* symbols${extra:+ (also: $extra)}"
 
-ar t "$tmp/out/libspry.a" | sort | tr '\n' ' ' | grep -q 'client.o pool.o proto.o runtime.o'
-tap_ok $? "libspry.a holds the pool, runtime, protocol and client"
+members=$(ar t "$tmp/out/libspry.a")
+lacks=0
+for o in pool.o runtime.o proto.o client.o; do
+	printf '%s\n' "$members" | grep -qx "$o" || { tap_diag "libspry.a lacks $o"; lacks=1; }
+done
+tap_ok $lacks "libspry.a holds the pool, runtime, protocol and client"
 
 # A function needs only the public header and the library.
 cat >"$tmp/fn.c" <<'C'

@@ -93,7 +93,7 @@ alive() {
 	done
 }
 
-tap_plan 36
+tap_plan 37
 
 # 1
 setup() {
@@ -287,9 +287,16 @@ if command -v curl >/dev/null; then
 		[ "$(cat "$TMP/http.out")" = "REFUSED plate=BL666CK event=entry ts=1700000600 permit=blocked reason=stolen" ]
 	tap_ok $? "HTTP POST /parking, blocklisted plate: $got, refused" ||
 		tap_diag "$(head -c 200 "$TMP/http.out")"
+	# a handler that fails says why: its @status and message, not a bare 500
+	got=$(curl -s --max-time 10 -o "$TMP/http.out" -w '%{http_code}' \
+		--data-binary 'device=cam7 ts=oops' "http://127.0.0.1:$PORT/motion")
+	[ "$got" = 400 ] && grep -q '^error: ' "$TMP/http.out"
+	tap_ok $? "HTTP POST /motion, malformed event: $got with the function's message" ||
+		tap_diag "$(head -c 200 "$TMP/http.out")"
 else
 	tap_skip "HTTP POST /motion" "curl not installed"
 	tap_skip "HTTP POST /parking" "curl not installed"
+	tap_skip "HTTP POST /motion, malformed" "curl not installed"
 fi
 
 # mutate FILE N: overwrite N random bytes, half of them in the first 64

@@ -142,6 +142,10 @@ void entry_sendq_unpop(struct spryd *d, uint64_t req_id)
 
 /* ------------------------------------------------------------ pools */
 
+/* The HTTP front's snapshot of spry_chains (entry_find_chain_cached). */
+static struct spry_chain chain_cache[SPRY_MAX_CHAINS];
+static uint64_t chain_cache_ns;
+
 static int chain_write_pool_size(struct spryd *d, uint16_t id, const char *name,
 				 uint64_t size)
 {
@@ -164,6 +168,8 @@ static int chain_write_pool_size(struct spryd *d, uint16_t id, const char *name,
 		if (bpf_map_update_elem(d->maps.chains, &key, &cur, BPF_ANY))
 			err = -errno;
 	}
+	if (!err && !strncmp(chain_cache[id].name, name, SPRY_NAME_LEN))
+		chain_cache[id].pool_size = size;
 out:
 	spry_pin_unlock(lock);
 	return err;
@@ -209,7 +215,7 @@ int entry_chain_pool(struct spryd *d, uint16_t id, const struct spry_chain *rec,
 			*out = cs;
 			return 0;
 		}
-		if (cs->inflight || cs->n_inst) {
+		if (cs->inflight || cs->n_inst || cs->held) {
 			if (!cs->stale_logged)
 				spryd_log("chain %u (%s -> %s) changed name, user or pool geometry "
 					  "while its pool is in use (%u requests, %u instances): "
@@ -277,7 +283,7 @@ static void release(struct spryd *d, struct spryd_req *r)
 	list_del(d, r);
 	if (cs->inflight)
 		cs->inflight--;
-	if (r->conn < SPRYD_MAX_CONNS) {
+	if (r->owner == REQ_OWN_CTL && r->conn < SPRYD_MAX_CONNS) {
 		c = &d->conns[r->conn];
 		if (c->used && c->gen == r->conn_gen && c->n_reqs)
 			c->n_reqs--;
@@ -290,7 +296,7 @@ static void release(struct spryd *d, struct spryd_req *r)
 static void answer(struct spryd *d, struct spryd_req *r, int32_t err, uint32_t status,
 		   const void *payload, uint32_t len)
 {
-	struct spryd_conn *c = spryd_conn_get(d, r->conn, r->conn_gen);
+	struct spryd_conn *c;
 	struct spry_ctl_result res = {
 		.req_id = r->req_id,
 		.status = status,
@@ -298,6 +304,11 @@ static void answer(struct spryd *d, struct spryd_req *r, int32_t err, uint32_t s
 		.latency_ns = spryd_now_ns() - r->t_start,
 	};
 
+	if (r->owner == REQ_OWN_HTTP) {
+		gateway_complete(d, r, err ? err : -EIO, NULL);
+		return;
+	}
+	c = spryd_conn_get(d, r->conn, r->conn_gen);
 	if (!c)
 		return;	/* the client went away: dropped */
 	spryd_conn_send(d, c, SPRY_CTL_RESULT, err, &res, sizeof(res), payload, len, -1);
@@ -338,16 +349,146 @@ static int find_chain(struct spryd *d, const char *name, uint16_t *id,
 	return 0;
 }
 
-void entry_invoke(struct spryd *d, struct spryd_conn *c, const void *body, uint32_t len)
+int entry_prepare(struct spryd *d, uint16_t id, const struct spry_chain *rec,
+		  uint32_t size, uint8_t owner, uint32_t conn, uint32_t gen,
+		  struct spryd_req **out, void **ptr)
 {
-	struct spry_ctl_invoke inv;
-	struct spry_chain rec;
 	struct spryd_chain *cs;
 	struct spryd_req *r;
 	struct spry_buf buf;
 	uint32_t max_inflight, deadline_ms, slot;
-	uint16_t id;
 	uint64_t req_id;
+	void *p;
+	int err;
+
+	err = entry_chain_pool(d, id, rec, &cs);
+	if (err)
+		return err;
+	max_inflight = rec->max_inflight ? rec->max_inflight : SPRY_DEF_MAX_INFLIGHT;
+	deadline_ms = rec->deadline_ms ? rec->deadline_ms : SPRY_DEF_DEADLINE_MS;
+	if (cs->inflight >= max_inflight || !d->n_slot_free)
+		return -EBUSY;
+	slot = d->slot_free[d->n_slot_free - 1];
+	req_id = (d->seq << 16) | slot;
+	err = spry_pool_alloc(cs->pool, size ? size : 1, req_id, &buf);
+	if (err)
+		return err;
+	p = spry_pool_ptr(cs->pool, buf.off, buf.cap);
+	if (!p) {
+		spry_pool_free(cs->pool, buf.off, buf.gen);
+		return -EFAULT;
+	}
+	d->seq++;
+	d->n_slot_free--;
+	r = &d->reqs[slot];
+	memset(r, 0, sizeof(*r));
+	r->prev = r->next = SPRYD_NIL;
+	r->req_id = req_id;
+	r->deadline = deadline_ms;
+	r->conn = conn;
+	r->conn_gen = gen;
+	r->owner = owner;
+	r->chain = id;
+	r->state = REQ_PREP;
+	r->desc.off = buf.off;
+	r->desc.cap = buf.cap;
+	r->desc.gen = buf.gen;
+	cs->inflight++;
+	*out = r;
+	*ptr = p;
+	return 0;
+}
+
+void entry_submit(struct spryd *d, struct spryd_req *r, uint32_t meta_len,
+		  uint32_t len, uint8_t flags, uint64_t key)
+{
+	struct spryd_chain *cs = &d->chains[r->chain];
+
+	r->t_start = spryd_now_ns();
+	r->deadline = r->t_start + r->deadline * SPRYD_NS_PER_MS;
+	r->state = REQ_QUEUED;
+	r->desc.version = SPRY_DESC_VERSION;
+	r->desc.hop = 0;
+	r->desc.status = SPRY_ST_OK;
+	r->desc.flags = flags;
+	r->desc.chain = r->chain;
+	r->desc.req_id = r->req_id;
+	r->desc.len = len;
+	r->desc.key = key;
+	r->desc.meta_len = meta_len;
+	r->desc.t_start = r->t_start;
+	list_add_tail(d, &cs->live, r, RL_LIVE);
+	d->st.invoked++;
+	sendq_push(d, r->req_id);
+}
+
+void entry_abort(struct spryd *d, struct spryd_req *r)
+{
+	if (r->state != REQ_PREP)
+		return;
+	spry_pool_free(d->chains[r->chain].pool, r->desc.off, r->desc.gen);
+	release(d, r);
+}
+
+/* A snapshot of spry_chains for the HTTP front: no syscall per request. */
+#define CHAIN_CACHE_MAX_AGE_NS	(1000ULL * SPRYD_NS_PER_MS)
+#define CHAIN_CACHE_MISS_AGE_NS	(50ULL * SPRYD_NS_PER_MS)
+
+static int chain_cache_read(struct spryd *d, uint64_t now)
+{
+	__u32 key;
+
+	for (key = 1; key < SPRY_MAX_CHAINS; key++)
+		if (bpf_map_lookup_elem(d->maps.chains, &key, &chain_cache[key]))
+			return -errno;
+	chain_cache_ns = now ? now : 1;
+	return 0;
+}
+
+static int chain_cache_find(const char *name, uint16_t *id, struct spry_chain *rec)
+{
+	unsigned int i;
+
+	for (i = 1; i < SPRY_MAX_CHAINS; i++) {
+		if (!(chain_cache[i].flags & SPRY_CF_ACTIVE) ||
+		    strncmp(chain_cache[i].name, name, SPRY_NAME_LEN))
+			continue;
+		*id = (uint16_t)i;
+		*rec = chain_cache[i];
+		rec->name[SPRY_NAME_LEN - 1] = '\0';
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int entry_find_chain_cached(struct spryd *d, const char *name, uint64_t now,
+			    uint16_t *id, struct spry_chain *rec)
+{
+	int err;
+
+	if (spry_name_check(name))
+		return -ENOENT;
+	if (!chain_cache_ns || now - chain_cache_ns > CHAIN_CACHE_MAX_AGE_NS) {
+		err = chain_cache_read(d, now);
+		if (err)
+			return err;
+	}
+	if (!chain_cache_find(name, id, rec))
+		return 0;
+	if (now - chain_cache_ns <= CHAIN_CACHE_MISS_AGE_NS)
+		return -ENOENT;
+	err = chain_cache_read(d, now);
+	if (err)
+		return err;
+	return chain_cache_find(name, id, rec);
+}
+
+void entry_invoke(struct spryd *d, struct spryd_conn *c, const void *body, uint32_t len)
+{
+	struct spry_ctl_invoke inv;
+	struct spry_chain rec;
+	struct spryd_req *r;
+	uint16_t id;
 	void *p;
 	int err;
 
@@ -377,65 +518,17 @@ void entry_invoke(struct spryd *d, struct spryd_conn *c, const void *body, uint3
 		refuse(d, c, err == -EINVAL ? -EINVAL : -ENOENT, "unknown chain");
 		return;
 	}
-	err = entry_chain_pool(d, id, &rec, &cs);
+	err = entry_prepare(d, id, &rec, inv.len, REQ_OWN_CTL, (uint32_t)(c - d->conns),
+			    c->gen, &r, &p);
 	if (err) {
-		refuse(d, c, err, "no pool");
+		refuse(d, c, err, err == -EBUSY ? "in-flight bound" :
+				  err == -ENOSPC || err == -EMSGSIZE ? "no buffer" : "no pool");
 		return;
 	}
-	max_inflight = rec.max_inflight ? rec.max_inflight : SPRY_DEF_MAX_INFLIGHT;
-	deadline_ms = rec.deadline_ms ? rec.deadline_ms : SPRY_DEF_DEADLINE_MS;
-	if (cs->inflight >= max_inflight) {
-		refuse(d, c, -EBUSY, "chain's in-flight bound");
-		return;
-	}
-	if (!d->n_slot_free) {
-		refuse(d, c, -EBUSY, "request table full");
-		return;
-	}
-	slot = d->slot_free[d->n_slot_free - 1];
-	req_id = (d->seq++ << 16) | slot;
-	err = spry_pool_alloc(cs->pool, inv.len ? inv.len : 1, req_id, &buf);
-	if (err) {
-		refuse(d, c, err, "no buffer");
-		return;
-	}
-	if (inv.len) {
-		p = spry_pool_ptr(cs->pool, buf.off, inv.len);
-		if (!p) {
-			spry_pool_free(cs->pool, buf.off, buf.gen);
-			refuse(d, c, -EFAULT, "pool returned a bad buffer");
-			return;
-		}
+	if (inv.len)
 		memcpy(p, (const uint8_t *)body + sizeof(inv), inv.len);
-	}
-	d->n_slot_free--;
-	r = &d->reqs[slot];
-	memset(r, 0, sizeof(*r));
-	r->req_id = req_id;
-	r->t_start = spryd_now_ns();
-	r->deadline = r->t_start + (uint64_t)deadline_ms * SPRYD_NS_PER_MS;
-	r->conn = (uint32_t)(c - d->conns);
-	r->conn_gen = c->gen;
-	r->chain = id;
-	r->state = REQ_QUEUED;
-	r->desc.version = SPRY_DESC_VERSION;
-	r->desc.hop = 0;
-	r->desc.status = SPRY_ST_OK;
-	r->desc.flags = (uint8_t)(inv.flags & SPRY_DF_STICKY);
-	r->desc.chain = id;
-	r->desc.req_id = req_id;
-	r->desc.off = buf.off;
-	r->desc.len = inv.len;
-	r->desc.cap = buf.cap;
-	r->desc.key = inv.key;
-	r->desc.meta_len = 0;
-	r->desc.gen = buf.gen;
-	r->desc.t_start = r->t_start;
-	list_add_tail(d, &cs->live, r, RL_LIVE);
-	cs->inflight++;
 	c->n_reqs++;
-	d->st.invoked++;
-	sendq_push(d, req_id);
+	entry_submit(d, r, 0, inv.len, (uint8_t)(inv.flags & SPRY_DF_STICKY), inv.key);
 }
 
 /* Free the buffer a descriptor names; every buffer of the request if bad. */
@@ -505,6 +598,13 @@ void entry_return(struct spryd *d, const struct spry_desc *desc)
 			  desc->len, desc->meta_len);
 		answer(d, r, -EBADMSG, desc->status, NULL, 0);
 		spry_pool_reclaim(cs->pool, r->req_id);
+		release(d, r);
+		return;
+	}
+	if (r->owner == REQ_OWN_HTTP) {
+		if (!gateway_complete(d, r, 0, desc))
+			free_desc_buffer(d, cs, desc, r->req_id);
+		d->st.completed++;
 		release(d, r);
 		return;
 	}
@@ -663,6 +763,8 @@ void entry_shutdown(struct spryd *d)
 
 		if (r->state == REQ_QUEUED || r->state == REQ_SENT)
 			answer(d, r, -ESHUTDOWN, 0, NULL, 0);
+		if (r->state == REQ_PREP)
+			spry_pool_free(d->chains[r->chain].pool, r->desc.off, r->desc.gen);
 		if (r->state != REQ_FREE)
 			release(d, r);
 	}

@@ -34,6 +34,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "spryd/http.h"
 #include "spryd/spryd.h"
 
 #define CONN_MSGS_PER_EVENT	64
@@ -636,6 +637,7 @@ static void timer_run(struct spryd *d)
 	}
 	entry_timer(d, now, &next);
 	registrar_timer(d, now, &next);
+	gateway_timer(d, now, &next);
 	if (next == d->timer_armed)
 		return;
 	if (next) {
@@ -691,6 +693,10 @@ static void dispatch(struct spryd *d, struct epoll_event *ev)
 	case EP_EVENTS:
 		registrar_events(d);
 		break;
+	case EP_HTTP_LISTEN:
+	case EP_HTTP:
+		gateway_event(d, ep, ev->events);
+		break;
 	}
 }
 
@@ -709,9 +715,10 @@ static int run(struct spryd *d)
 		}
 		for (i = 0; i < n; i++)
 			dispatch(d, &evs[i]);
+		timer_run(d);
+		gateway_run(d);
 		origin_flush(d);
 		close_pending_conns(d);
-		timer_run(d);
 	}
 	return 0;
 }
@@ -723,8 +730,10 @@ static void shutdown_all(struct spryd *d)
 	/* Stop accepting. */
 	spryd_ep_close(d, &d->ctl_ep);
 	spryd_ep_close(d, &d->tcp_ep);
+	gateway_stop(d);
 	/* Answer what is in flight, then push the replies out. */
 	entry_shutdown(d);
+	gateway_fini(d);
 	for (i = 0; i < SPRYD_MAX_CONNS; i++)
 		if (d->conns[i].used && !d->conns[i].closing && d->conns[i].outq)
 			conn_flush(d, &d->conns[i]);
@@ -738,17 +747,29 @@ static void shutdown_all(struct spryd *d)
 	unlink(d->sock_path);
 }
 
-/* Instances, connections and pending peers each hold an fd. */
-static void raise_nofile(void)
+/* Instances, connections (control and HTTP) and pending peers each hold an fd. */
+static void raise_nofile(struct spryd *d)
 {
+	rlim_t want = (rlim_t)SPRYD_MAX_CONNS + SPRYD_MAX_PENDING + 1024 +
+		      (d->http.addr ? d->http.max_conns : 0);
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl))
 		return;
+	if (rl.rlim_max < want) {
+		/* needs CAP_SYS_RESOURCE; else the hard limit it is */
+		struct rlimit up = { want, want };
+
+		if (!setrlimit(RLIMIT_NOFILE, &up))
+			return;
+	}
 	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < want)
+		spryd_log("RLIMIT_NOFILE is %llu (wanted %llu): connections beyond it are dropped",
+			  (unsigned long long)rl.rlim_cur, (unsigned long long)want);
 }
 
 static void usage(FILE *f)
@@ -759,9 +780,59 @@ static void usage(FILE *f)
 		"  -s, --sock PATH      control socket (default %s)\n"
 		"      --pool-dir DIR   pool files: hugetlbfs mount (else memfd)\n"
 		"      --origins N      origin sockets (1..%d, default 1)\n"
+		"HTTP front:\n"
+		"      --http ADDR:PORT listen there (default 127.0.0.1:8080; [::1]:P for IPv6;\n"
+		"                       'none': no HTTP front)\n"
+		"      --max-conns N    open HTTP connections (default 16384; more: closed at accept)\n"
+		"      --max-line B     request line bytes (default 8192) -> 414\n"
+		"      --max-header-bytes B  header section bytes (default 16384) -> 431\n"
+		"      --max-headers N  header fields (default 64) -> 431\n"
+		"      --max-body B     request body bytes (default 1048576) -> 413\n"
+		"      --idle-timeout S    keep-alive idle (default 60)\n"
+		"      --header-timeout S  a request's head (default 10) -> 408\n"
+		"      --body-timeout S    a request's body after its head (default 30) -> 408\n"
+		"      --write-timeout S   no write progress on a response (default 30): close\n"
+		"      --access-log FILE   one line per request ('-': stderr; default off)\n"
 		"  -v, --verbose        log more\n"
 		"  -h, --help           this text\n",
 		SPRY_PIN_DIR_DEFAULT, SPRY_CTL_SOCK_DEFAULT, SPRYD_MAX_ORIGINS);
+}
+
+static int opt_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Seconds, fractions allowed ("0.5"): 1 ms .. 1 day, in ns. */
+static int opt_secs(const char *s, uint64_t *ns)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= 0.001 && v <= 86400.0))
+		return -EINVAL;
+	*ns = (uint64_t)(v * 1e9);
+	return 0;
+}
+
+static int opt_index(const struct option *opts, int val)
+{
+	int i;
+
+	for (i = 0; opts[i].name; i++)
+		if (opts[i].val == val)
+			return i;
+	return 0;
 }
 
 static int parse_args(struct spryd *d, int argc, char **argv)
@@ -771,18 +842,72 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 		{ "sock", required_argument, NULL, 's' },
 		{ "pool-dir", required_argument, NULL, 'p' },
 		{ "origins", required_argument, NULL, 'o' },
+		{ "http", required_argument, NULL, 'H' },
+		{ "max-conns", required_argument, NULL, 1000 },
+		{ "max-line", required_argument, NULL, 1001 },
+		{ "max-header-bytes", required_argument, NULL, 1002 },
+		{ "max-headers", required_argument, NULL, 1003 },
+		{ "max-body", required_argument, NULL, 1004 },
+		{ "idle-timeout", required_argument, NULL, 1005 },
+		{ "header-timeout", required_argument, NULL, 1006 },
+		{ "body-timeout", required_argument, NULL, 1007 },
+		{ "write-timeout", required_argument, NULL, 1008 },
+		{ "access-log", required_argument, NULL, 1009 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	const char *sock = SPRY_CTL_SOCK_DEFAULT, *pin = NULL;
+	uint64_t u;
 	char *end;
 	long v;
 	int c;
 
 	d->n_origins = 1;
+	gateway_opts_default(&d->http);
 	while ((c = getopt_long(argc, argv, "P:s:vh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'H':
+			d->http.addr = strcmp(optarg, "none") ? optarg : NULL;
+			d->http.addr_given = true;
+			break;
+		case 1000:
+			if (opt_u64(optarg, 1, 1000000, &u))
+				goto bad;
+			d->http.max_conns = (uint32_t)u;
+			break;
+		case 1001:
+			if (opt_u64(optarg, 1, SPRY_HTTP_LINE_MAX, &u))
+				goto bad;
+			d->http.max_line = u;
+			break;
+		case 1002:
+			if (opt_u64(optarg, 1, SPRY_HTTP_HBYTES_MAX, &u))
+				goto bad;
+			d->http.max_header_bytes = u;
+			break;
+		case 1003:
+			if (opt_u64(optarg, 1, SPRY_HTTP_NHDR_MAX, &u))
+				goto bad;
+			d->http.max_headers = u;
+			break;
+		case 1004:
+			if (opt_u64(optarg, 0, SPRY_POOL_MAX_BUF, &u))
+				goto bad;
+			d->http.max_body = u;
+			break;
+		case 1005:
+		case 1006:
+		case 1007:
+		case 1008:
+			if (opt_secs(optarg, &u))
+				goto bad;
+			*(c == 1005 ? &d->http.idle_ns : c == 1006 ? &d->http.header_ns :
+			  c == 1007 ? &d->http.body_ns : &d->http.write_ns) = u;
+			break;
+		case 1009:
+			d->http.access_log = optarg;
+			break;
 		case 'P':
 			pin = optarg;
 			break;
@@ -811,6 +936,11 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 			usage(stderr);
 			return -EINVAL;
 		}
+		continue;
+bad:
+		fprintf(stderr, "spryd: bad value '%s' for --%s\n", optarg,
+			opts[opt_index(opts, c)].name);
+		return -EINVAL;
 	}
 	if (optind != argc) {
 		usage(stderr);
@@ -904,7 +1034,7 @@ int main(int argc, char **argv)
 		goto out_tables;
 	}
 	libbpf_set_print(NULL);
-	raise_nofile();
+	raise_nofile(d);
 	d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	err = spry_maps__open(&d->maps, d->pin_dir);
 	if (err) {
@@ -941,9 +1071,14 @@ int main(int argc, char **argv)
 	err = registrar_events_init(d);
 	if (err)
 		goto out_origin;
-	err = ctl_listen(d);
+	err = gateway_init(d);
 	if (err)
 		goto out_origin;
+	err = ctl_listen(d);
+	if (err) {
+		gateway_fini(d);
+		goto out_origin;
+	}
 	spryd_log("ready: pins %s, control %s, functions connect to 127.0.0.1:%u, "
 		  "%u origin%s, pools %s", d->pin_dir, d->sock_path,
 		  ntohs(d->tcp_addr.sin_port), d->n_origins, d->n_origins == 1 ? "" : "s",

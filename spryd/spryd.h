@@ -44,6 +44,8 @@ enum spryd_ep_kind {
 	EP_TIMER,
 	EP_SIGNAL,
 	EP_EVENTS,
+	EP_HTTP_LISTEN,
+	EP_HTTP,
 };
 
 /* What an epoll event points at; first member of every watched object. */
@@ -119,6 +121,13 @@ enum spryd_req_state {
 	REQ_QUEUED,	/* waiting in the send queue: nobody has it */
 	REQ_SENT,	/* on its way through the chain */
 	REQ_ZOMBIE,	/* answered (deadline); buffer held until it returns */
+	REQ_PREP,	/* slot and buffer taken, being filled (entry_prepare) */
+};
+
+/* Who started a request: where its answer goes. */
+enum spryd_req_owner {
+	REQ_OWN_CTL = 0,	/* a control connection (INVOKE): d->conns */
+	REQ_OWN_HTTP,		/* an HTTP connection: gateway.c's table */
 };
 
 enum spryd_req_list {
@@ -130,14 +139,16 @@ enum spryd_req_list {
 struct spryd_req {
 	uint64_t		req_id;		/* (seq << 16) | slot; 0 = free */
 	uint64_t		t_start;
-	uint64_t		deadline;	/* answer by (live), reap at (zombie) */
-	uint32_t		conn;
-	uint32_t		conn_gen;
+	uint64_t		deadline;	/* answer by (live), reap at (zombie);
+						 * deadline in ms while REQ_PREP */
+	uint32_t		conn;		/* owner's connection index */
+	uint32_t		conn_gen;	/* and generation */
 	uint32_t		prev;
 	uint32_t		next;
 	uint16_t		chain;
 	uint8_t			state;		/* enum spryd_req_state */
 	uint8_t			list;		/* enum spryd_req_list */
+	uint8_t			owner;		/* enum spryd_req_owner */
 	struct spry_desc	desc;		/* as sent */
 };
 
@@ -157,6 +168,9 @@ struct spryd_chain {
 	uint64_t		pool_size;
 	uint32_t		inflight;	/* live + zombie requests */
 	uint32_t		n_inst;		/* registered instances */
+	uint32_t		held;		/* buffers the HTTP front holds
+						 * after completion (responses
+						 * being written): pool stays */
 	bool			stale_logged;
 	struct spryd_list	live;		/* by deadline (start order) */
 	struct spryd_list	zombie;		/* by reap time */
@@ -179,6 +193,24 @@ struct spryd_stats {
 	uint64_t	send_errors;
 };
 
+/* HTTP front options (gateway.c); timeouts in ns. */
+struct spryd_http_opts {
+	const char		*addr;		/* "ADDR:PORT", NULL: none */
+	bool			addr_given;	/* --http given: failing to listen is fatal */
+	uint32_t		max_conns;
+	size_t			max_line;
+	size_t			max_header_bytes;
+	size_t			max_headers;
+	uint64_t		max_body;
+	uint64_t		idle_ns;
+	uint64_t		header_ns;
+	uint64_t		body_ns;
+	uint64_t		write_ns;
+	const char		*access_log;	/* NULL off, "-" stderr, else a file */
+};
+
+struct spryd_gw;
+
 struct spryd {
 	/* options */
 	const char		*pin_dir;
@@ -186,6 +218,8 @@ struct spryd {
 	const char		*pool_dir;
 	unsigned int		n_origins;
 	int			verbose;
+	struct spryd_http_opts	http;
+	struct spryd_gw		*gw;		/* NULL: no HTTP front */
 
 	struct spry_maps	maps;
 	int			epfd;
@@ -282,6 +316,52 @@ void entry_shutdown(struct spryd *d);
 /* The chain's pool (created on first use); 0 or -errno. */
 int entry_chain_pool(struct spryd *d, uint16_t id, const struct spry_chain *rec,
 		     struct spryd_chain **out);
+/*
+ * The common request path of INVOKE and the HTTP front.  entry_prepare()
+ * checks the chain's in-flight bound, takes a request slot and a pool
+ * buffer of at least @size bytes tagged with the request id (*@ptr: its
+ * first byte, r->desc.off/cap/gen: the buffer); the request counts in the
+ * chain's in-flight bound from here.  -EBUSY (in-flight bound or request
+ * table full), -ENOSPC (no free buffer), -EMSGSIZE (over the largest
+ * buffer), -ESTALE/-errno (no pool).  Then exactly one of entry_submit()
+ * (the buffer holds @meta_len bytes of metadata and @len of payload) or
+ * entry_abort() (buffer freed, slot released).  The answer goes to the
+ * owner: spryd_conn_send() RESULT for REQ_OWN_CTL, gateway_complete() for
+ * REQ_OWN_HTTP.
+ */
+int entry_prepare(struct spryd *d, uint16_t id, const struct spry_chain *rec,
+		  uint32_t size, uint8_t owner, uint32_t conn, uint32_t gen,
+		  struct spryd_req **out, void **ptr);
+void entry_submit(struct spryd *d, struct spryd_req *r, uint32_t meta_len,
+		  uint32_t len, uint8_t flags, uint64_t key);
+void entry_abort(struct spryd *d, struct spryd_req *r);
+/*
+ * A chain by name for the HTTP front: from a snapshot of spry_chains, read
+ * again when older than 1 s, or 50 ms when the name is missing from it.
+ */
+int entry_find_chain_cached(struct spryd *d, const char *name, uint64_t now,
+			    uint16_t *id, struct spry_chain *rec);
+
+/* gateway.c: the HTTP/1.1 front (--http). */
+int gateway_init(struct spryd *d);
+void gateway_stop(struct spryd *d);	/* close the listener */
+void gateway_fini(struct spryd *d);	/* close every connection */
+void gateway_event(struct spryd *d, struct spryd_ep *ep, uint32_t events);
+void gateway_timer(struct spryd *d, uint64_t now, uint64_t *next);
+/* Each loop iteration, before origin_flush(): connections whose answer was
+ * written read and start their next request. */
+void gateway_run(struct spryd *d);
+void gateway_opts_default(struct spryd_http_opts *o);
+/*
+ * The answer to a REQ_OWN_HTTP request.  @err: 0 with @desc (its buffer
+ * checked with spry_pool_ptr over meta_len + len), or -errno (-ETIMEDOUT,
+ * -ECONNRESET, -EBADMSG, -EIO, -ESHUTDOWN) with @desc NULL.  Returns true
+ * when the gateway took @desc's buffer (it frees it once the response is
+ * written), false when the caller must free it.
+ */
+bool gateway_complete(struct spryd *d, const struct spryd_req *r, int err,
+		      const struct spry_desc *desc);
+
 /* Pop the next queued request to send; false when none. */
 bool entry_sendq_pop(struct spryd *d, struct spryd_req **out);
 void entry_sendq_unpop(struct spryd *d, uint64_t req_id);
