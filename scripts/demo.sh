@@ -15,6 +15,7 @@ RUN=/run/spry
 SOCK=$RUN/spryd.sock
 HUGE=$RUN/huge
 PAGES=16		# 2 MiB pages for the demo pool
+HTTP_PORT=${SPRY_HTTP_PORT:-8080}
 USER_FN=nobody
 
 die() { echo "demo: $*" >&2; cleanup; exit 1; }
@@ -64,7 +65,7 @@ echo "demo: hugepages $(cat /proc/sys/vm/nr_hugepages) (was $old_pages)"
 "$SPRY" -P "$PIN" load || die "spry load failed"
 "$SPRY" -P "$PIN" apply "$SRC/examples/demo.yaml" || die "spry apply failed"
 
-"$OUT/spryd" -P "$PIN" -s "$SOCK" --pool-dir "$HUGE" &
+"$OUT/spryd" -P "$PIN" -s "$SOCK" --pool-dir "$HUGE" --http "127.0.0.1:$HTTP_PORT" &
 pids+=($!)
 for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || die "spryd did not start"
@@ -77,15 +78,20 @@ for fn in upper reverse wordcount; do
 	done
 done
 for i in $(seq 50); do
-	n=$("$SPRY" -P "$PIN" -j fn show 2>/dev/null | grep -o '"live"' | wc -l)
-	[ "$n" -ge 6 ] && break
+	n=$("$SPRY" -P "$PIN" -j fn show chain demo 2>/dev/null | jq '[.[] |
+		select(.chain == "demo") | .instances[] | select(.flags | index("live"))] | length')
+	[ "${n:-0}" -ge 6 ] && break
 	sleep 0.1
 done
 
 "$SPRY" -P "$PIN" fn show
 echo
+curl -s --max-time 5 -d 'hello spry' "http://127.0.0.1:$HTTP_PORT/demo" >/dev/null ||
+	die "the demo chain does not answer on http://127.0.0.1:$HTTP_PORT/demo"
 echo "demo: running. Try:"
-echo "  $SPRY chain invoke demo data 'hello spry' sock $SOCK"
-echo "  $SPRY -P $PIN stats"
-echo "demo: Ctrl-C stops it and removes everything."
+echo "  curl -d 'hello spry' http://127.0.0.1:$HTTP_PORT/demo"
+echo "  curl http://127.0.0.1:$HTTP_PORT/metrics"
+echo "  $SPRY chain invoke demo data 'hello spry'"
+echo "  $SPRY stats; $SPRY fn show"
+echo "demo: Ctrl-C (or '$SPRY down' from another shell) stops it and removes everything."
 wait "${pids[0]}"
