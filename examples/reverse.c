@@ -24,18 +24,5 @@ static int reverse(struct spry_req *req, void *user)
 
 int main(int argc, char **argv)
 {
-	struct spry_fn_opts opts = {};
-	int ret;
-
-	if (spry_fn_opts_parse(&opts, argc, argv)) {
-		fprintf(stderr, "usage: %s --chain NAME --fn NAME [--sock PATH] [--batch N] [--quiet]\n",
-			argv[0]);
-		return 2;
-	}
-	ret = spry_fn_run(&opts, reverse, NULL);
-	if (ret) {
-		fprintf(stderr, "%s: %s\n", argv[0], strerror(-ret));
-		return 1;
-	}
-	return 0;
+	return spry_fn_main(argc, argv, reverse, NULL);
 }

@@ -60,5 +60,5 @@ static int actuate(struct spry_req *req, void *user)
 
 int main(int argc, char **argv)
 {
-	return mo_main(argc, argv, actuate);
+	return spry_fn_main(argc, argv, actuate, NULL);
 }

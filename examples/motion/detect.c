@@ -111,5 +111,5 @@ static int detect(struct spry_req *req, void *user)
 
 int main(int argc, char **argv)
 {
-	return mo_main(argc, argv, detect);
+	return spry_fn_main(argc, argv, detect, NULL);
 }

@@ -120,22 +120,4 @@ static inline int mo_fail(struct spry_req *req, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static inline int mo_main(int argc, char **argv, spry_handler_t handler)
-{
-	struct spry_fn_opts opts = {};
-	int ret;
-
-	if (spry_fn_opts_parse(&opts, argc, argv)) {
-		fprintf(stderr, "usage: %s --chain NAME --fn NAME [--sock PATH] [--batch N] [--quiet]\n",
-			argv[0]);
-		return 2;
-	}
-	ret = spry_fn_run(&opts, handler, NULL);
-	if (ret) {
-		fprintf(stderr, "%s: %s\n", argv[0], strerror(-ret));
-		return 1;
-	}
-	return 0;
-}
-
 #endif /* SPRY_EXAMPLES_MOTION_H */

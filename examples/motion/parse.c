@@ -195,5 +195,5 @@ static int sensor_parse(struct spry_req *req, void *user)
 
 int main(int argc, char **argv)
 {
-	return mo_main(argc, argv, sensor_parse);
+	return spry_fn_main(argc, argv, sensor_parse, NULL);
 }

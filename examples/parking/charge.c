@@ -83,5 +83,5 @@ static int charge(struct spry_req *req, void *user)
 
 int main(int argc, char **argv)
 {
-	return pk_main(argc, argv, charge, NULL, "");
+	return spry_fn_main(argc, argv, charge, NULL);
 }

@@ -63,5 +63,5 @@ static int detect(struct spry_req *req, void *user)
 
 int main(int argc, char **argv)
 {
-	return pk_main(argc, argv, detect, NULL, "");
+	return spry_fn_main(argc, argv, detect, NULL);
 }

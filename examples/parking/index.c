@@ -165,5 +165,5 @@ int main(int argc, char **argv)
 {
 	static struct index ix;
 
-	return pk_main(argc, argv, do_index, &ix, "");
+	return spry_fn_main(argc, argv, do_index, &ix);
 }

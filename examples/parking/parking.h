@@ -250,26 +250,6 @@ static inline const char *pk_take_opt(int *argc, char **argv, const char *name)
 	return val;
 }
 
-/* main() of a parking function: common options, then spry_fn_run(). */
-static inline int pk_main(int argc, char **argv, spry_handler_t handler, void *user,
-			  const char *extra_usage)
-{
-	struct spry_fn_opts opts = {};
-	int ret;
-
-	if (spry_fn_opts_parse(&opts, argc, argv)) {
-		fprintf(stderr, "usage: %s --chain NAME --fn NAME [--sock PATH] [--batch N] [--quiet]%s\n",
-			argv[0], extra_usage);
-		return 2;
-	}
-	ret = spry_fn_run(&opts, handler, user);
-	if (ret) {
-		fprintf(stderr, "%s: %s\n", argv[0], strerror(-ret));
-		return 1;
-	}
-	return 0;
-}
-
 /* The request's record: parsed, with event, ts and plate checked. */
 static inline int pk_input(struct spry_req *req, struct rec *r, bool *exit_ev,
 			   unsigned long long *ts)

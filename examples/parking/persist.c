@@ -145,7 +145,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	close(dfd);
-	err = pk_main(argc, argv, persist, &lg, " --data-dir DIR");
+	err = spry_fn_main(argc, argv, persist, &lg);
 	close(lg.fd);
 	return err;
 }

@@ -79,5 +79,5 @@ int main(int argc, char **argv)
 				permits[i].plate);
 			return 1;
 		}
-	return pk_main(argc, argv, search, NULL, "");
+	return spry_fn_main(argc, argv, search, NULL);
 }

@@ -46,6 +46,12 @@ struct spry_pool_opts {
 	uid_t		uid;		/* owner of the pool file */
 	gid_t		gid;
 	int		no_huge;	/* 1: skip hugetlbfs, use memfd */
+	/*
+	 * Regular buffers set aside (< n_bufs): the first n_reserved, one
+	 * contiguous page-aligned run, on a free list of their own that only
+	 * spry_pool_alloc_reserved() takes from (spryd's AF_XDP UMEM).
+	 */
+	uint32_t	n_reserved;
 };
 
 /* What backs a pool. */
@@ -71,6 +77,8 @@ struct spry_pool_stats {
 	uint32_t	n_large;
 	uint32_t	n_large_free;
 	uint32_t	backing;	/* enum spry_pool_backing */
+	uint32_t	n_reserved;	/* of n_bufs: the reserved run */
+	uint32_t	n_reserved_free;	/* of n_free: reserved ones */
 	uint32_t	pad;
 };
 
@@ -118,6 +126,19 @@ SPRY_API int spry_pool_reclaim_if(struct spry_pool *pool,
  */
 SPRY_API void *spry_pool_ptr(const struct spry_pool *pool, uint64_t off, uint64_t len);
 SPRY_API int spry_pool_stats(const struct spry_pool *pool, struct spry_pool_stats *st);
+/* The reserved run (opts.n_reserved): [*@off, *@off + *@len) of the pool. */
+SPRY_API int spry_pool_reserved(const struct spry_pool *pool, uint64_t *off,
+				uint64_t *len);
+/* Like spry_pool_alloc(), from the reserved buffers only (-ENOSPC: none). */
+SPRY_API int spry_pool_alloc_reserved(struct spry_pool *pool, uint64_t tag,
+				      struct spry_buf *buf);
+/*
+ * Hand the allocated buffer at @off (generation @gen) from tag @old_tag to
+ * @new_tag (nonzero).  0, -ESTALE (not allocated with @gen, or tagged
+ * otherwise), -EINVAL (no buffer starts at @off).
+ */
+SPRY_API int spry_pool_retag(struct spry_pool *pool, uint64_t off, uint32_t gen,
+			     uint64_t old_tag, uint64_t new_tag);
 
 /* --------------------------------------------------------------- runtime */
 
@@ -203,6 +224,19 @@ struct spry_fn_opts {
  */
 SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler,
 			 void *user);
+
+/*
+ * The whole main() of a typical function:
+ *
+ *	int main(int argc, char **argv)
+ *	{
+ *		return spry_fn_main(argc, argv, my_handler, NULL);
+ *	}
+ *
+ * Parses the common options (usage on stderr and 2 when they are wrong),
+ * runs until SIGTERM; 0 on a clean exit, else 1 with the reason on stderr.
+ */
+SPRY_API int spry_fn_main(int argc, char **argv, spry_handler_t handler, void *user);
 
 /* Parse the common function command line (--chain, --fn, --sock, --batch). */
 SPRY_API int spry_fn_opts_parse(struct spry_fn_opts *opts, int argc, char **argv);
