@@ -64,16 +64,20 @@ PROGS      := $(foreach p,$(progs-y),$(OUT)/$(p))
 EXAMPLES   := $(foreach e,$(examples-y),$(OUT)/examples/$(e))
 SELFTESTS  := $(foreach t,$(selftests-y),$(OUT)/selftests/$(t))
 BENCHES    := $(foreach b,$(benches-y),$(OUT)/bench/$(b))
+FUZZERS    := $(foreach f,$(fuzzers-y),$(OUT)/fuzz/$(f))
+# clang's libFuzzer runtime present?  (selftests builds the fuzzers if so)
+HAVE_FUZZER := $(if $(filter /%,$(shell $(CLANG) -print-file-name=libclang_rt.fuzzer-$(shell uname -m).a 2>/dev/null)),1)
 
 .PHONY: all bpf libs progs examples selftests bench-progs check check-san \
-	bench demo clean help deps print-outputs
+	bench demo clean help deps print-outputs fuzz
 all: bpf libs progs examples
 
 bpf: $(BPF_OBJS) $(BPF_SKELS)
 libs: $(LIBS)
 progs: $(PROGS)
 examples: $(EXAMPLES)
-selftests: all $(SELFTESTS)
+selftests: all $(SELFTESTS) $(if $(HAVE_FUZZER),$(FUZZERS))
+fuzz: $(FUZZERS)
 bench-progs: all $(BENCHES)
 
 # --- BPF --------------------------------------------------------------------
@@ -136,7 +140,29 @@ $(foreach e,$(examples-y),$(eval $(call prog_rule,$(e),$(OUT)/examples/$(e))))
 $(foreach t,$(selftests-y),$(eval $(call prog_rule,$(t),$(OUT)/selftests/$(t))))
 $(foreach b,$(benches-y),$(eval $(call prog_rule,$(b),$(OUT)/bench/$(b))))
 
--include $(shell find $(OUT)/obj $(OUT)/pic -name '*.d' 2>/dev/null)
+# --- fuzzers -----------------------------------------------------------------
+# Every source of a fuzzer is compiled with clang and the fuzzer's
+# instrumentation into $(OUT)/fuzz/obj, apart from the normal objects.
+FUZZ_SAN    := -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+	       -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -O1 -g $(WFLAGS) $(FUZZ_SAN) -std=gnu11 -D_GNU_SOURCE -pthread \
+	-I$(SRC)/include -I$(SRC) -I$(OUT)/bpf $(EXTRA_CFLAGS)
+fuzzobj = $(patsubst %.c,$(OUT)/fuzz/obj/%.o,$(1))
+
+$(OUT)/fuzz/obj/%.o: $(SRC)/%.c
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+# fuzz_rule(name)
+define fuzz_rule
+$(OUT)/fuzz/$(1): $(call fuzzobj,$($(1)-y))
+	$$(call msg,LD-FUZZ,$$@)
+	$(Q)$(CLANG) $(FUZZ_SAN) -pthread $(call fuzzobj,$($(1)-y)) $($(1)-libs) -o $$@
+endef
+$(foreach f,$(fuzzers-y),$(eval $(call fuzz_rule,$(f))))
+
+-include $(shell find $(OUT)/obj $(OUT)/pic $(OUT)/fuzz/obj -name '*.d' 2>/dev/null)
 
 # --- top-level jobs ----------------------------------------------------------
 deps:
@@ -166,7 +192,8 @@ help:
 	@echo 'spry build targets (what is built from what: Kbuild)'
 	@echo '  all          BPF objects + skeletons, libspry (.a/.so), spry, spryd, examples'
 	@echo '  bpf libs progs examples   parts of all'
-	@echo '  selftests    build the selftests'
+	@echo '  selftests    build the selftests (and the fuzzers, with clang'"'"'s libFuzzer)'
+	@echo '  fuzz         build the libFuzzer harnesses into $(OUT)/fuzz (fuzz/run.sh runs them)'
 	@echo '  check        build and run the selftests (TAP); as root'
 	@echo '  check-san    the same under ASan+UBSan'
 	@echo '  bench        build and run the benchmarks under bench/'

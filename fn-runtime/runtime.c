@@ -31,6 +31,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "fn-runtime/desc.h"
 #include "fn-runtime/proto.h"
 #include "spry/spry.h"
 
@@ -639,38 +640,31 @@ static bool rt_handle(struct rt *rt, struct spry_desc *d)
 	void *buf;
 	int ret;
 
-	if (d->version == SPRY_DESC_VERSION && d->chain == rt->chain &&
-	    !(d->flags & ~RT_KNOWN_FLAGS) &&
-	    (d->flags & (SPRY_DF_CALL | SPRY_DF_REPLY)) == SPRY_DF_REPLY) {
+	/* the checks themselves: spry_desc_check() (fn-runtime/desc.c) */
+	switch (spry_desc_check(d, rt->chain, rt->fn, rt->pool, &buf)) {
+	case SPRY_DESC_LATE_REPLY:
 		rt_late_reply(rt, d);
 		return false;
-	}
-	if (d->version != SPRY_DESC_VERSION || d->chain != rt->chain ||
-	    (d->flags & ~RT_KNOWN_FLAGS) || (d->flags & SPRY_DF_REPLY)) {
+	case SPRY_DESC_DROP:
+		goto drop;
+	case SPRY_DESC_FOREIGN:
 		/*
 		 * Not ours to run.  Make the header routable so the refusal
 		 * reaches the origin by req_id; the buffer is not touched.
 		 */
-		if (d->flags & SPRY_DF_CALL && !(d->flags & SPRY_DF_REPLY) &&
-		    d->fn != rt->fn)
-			goto drop;
 		d->version = SPRY_DESC_VERSION;
 		d->chain = rt->chain;
 		d->flags = 0;
 		goto bad;
+	case SPRY_DESC_PASS:
+		return true;	/* the router takes it to the origin */
+	case SPRY_DESC_BAD_BOUNDS:
+		call = d->flags & SPRY_DF_CALL;
+		goto bad_call;
+	case SPRY_DESC_RUN:
+		break;
 	}
 	call = d->flags & SPRY_DF_CALL;
-	if (call && d->fn != rt->fn)
-		goto drop;
-	if (d->status != SPRY_ST_OK)
-		return true;	/* the router takes it to the origin */
-
-	/* Bounds: the whole buffer inside one pool buffer, the data inside it. */
-	if (d->meta_len > d->cap || d->len > d->cap - d->meta_len)
-		goto bad_call;
-	buf = spry_pool_ptr(rt->pool, d->off, d->cap);
-	if (!buf)
-		goto bad_call;
 
 	req = (struct spry_req){
 		.pool = rt->pool,
@@ -1101,6 +1095,87 @@ static int rt_loop(struct rt *rt)
 	return 0;
 }
 
+/*
+ * Losing spryd (it stopped or was restarted) is not fatal: the data socket
+ * or the control connection reports EOF/reset, and the instance registers
+ * again with the spryd that comes next.  A quarantine (EACCES) is.
+ */
+static bool rt_lost(int err)
+{
+	return err == -ECONNRESET || err == -EPIPE || err == -ENOTCONN ||
+	       err == -ECONNABORTED || err == -ETIMEDOUT;
+}
+
+/*
+ * Forget the registration: the sockets (the data socket leaves the
+ * sockhash by closing), the pool mapping (nothing of it is in hand: no
+ * handler runs here) and the descriptors read but not handled (their
+ * requests belonged to the spryd that is gone; it fails them).
+ */
+static void rt_disconnect(struct rt *rt)
+{
+	if (rt->ep >= 0)
+		close(rt->ep);
+	if (rt->tcp >= 0)
+		close(rt->tcp);
+	if (rt->ctl >= 0)
+		close(rt->ctl);
+	rt->ep = rt->tcp = rt->ctl = -1;
+	if (rt->pool)
+		spry_pool_close(rt->pool);
+	rt->pool = NULL;
+	free(rt->fns);
+	rt->fns = NULL;
+	rt->n_fns = 0;
+	rt->part_have = 0;
+	rt->tx_n = 0;
+	rt->pend_head = 0;
+	rt->pend_n = 0;
+}
+
+#define RT_BACKOFF_MIN_MS	50
+#define RT_BACKOFF_MAX_MS	1000
+
+/*
+ * Register again, waiting 50 ms before the first attempt and doubling up
+ * to 1 s between attempts, until it works (0) or SIGTERM/SIGINT arrives
+ * (1).  Forever otherwise: a supervisor restarting spryd need not restart
+ * its functions.
+ */
+static int rt_reregister(struct rt *rt)
+{
+	struct pollfd pfd = { .fd = rt->sig, .events = POLLIN };
+	struct signalfd_siginfo si;
+	unsigned int wait_ms = RT_BACKOFF_MIN_MS, attempt = 0;
+	int ret;
+
+	for (;;) {
+		ret = poll(&pfd, 1, (int)wait_ms);
+		if (ret < 0 && errno != EINTR)
+			return -errno;
+		if (ret > 0 && read(rt->sig, &si, sizeof(si)) == sizeof(si)) {
+			rt_log(rt, "%s while re-registering: leaving", strsignal(si.ssi_signo));
+			return 1;
+		}
+		if (ret)
+			continue;
+		attempt++;
+		ret = rt_register(rt);
+		if (!ret) {
+			rt_log(rt, "re-registered after %u attempt%s", attempt,
+			       attempt == 1 ? "" : "s");
+			return 0;
+		}
+		rt_disconnect(rt);
+		if (ret == -ENOMEM)
+			return ret;
+		wait_ms = wait_ms * 2 > RT_BACKOFF_MAX_MS ? RT_BACKOFF_MAX_MS : wait_ms * 2;
+		if (attempt <= 5 || attempt % 60 == 0)
+			rt_log(rt, "re-registration attempt %u failed: %s; next in %u ms",
+			       attempt, strerror(-ret), wait_ms);
+	}
+}
+
 SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler,
 			 void *user)
 {
@@ -1145,6 +1220,7 @@ SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler
 	if (ret)
 		goto out;
 
+session:
 	rt.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (rt.ep < 0) {
 		ret = -errno;
@@ -1157,6 +1233,15 @@ SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler
 		goto out;
 
 	ret = rt_loop(&rt);
+	if (rt_lost(ret)) {
+		rt_log(&rt, "lost spryd (%s): re-registering", strerror(-ret));
+		rt_disconnect(&rt);
+		ret = rt_reregister(&rt);
+		if (!ret)
+			goto session;
+		if (ret > 0)
+			ret = 0;
+	}
 	rt_log(&rt, "handled %llu requests (%llu failed, %llu refused, %llu dropped), %llu calls (%llu late replies, %llu refused while waiting)%s%s",
 	       (unsigned long long)(rt.n_ok + rt.n_err), (unsigned long long)rt.n_err,
 	       (unsigned long long)rt.n_bad, (unsigned long long)rt.n_dropped,

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""Write the seed corpora of the fuzzers: fuzz/corpus/<fuzzer>/<seed>.
+
+Each seed is a meaningful input in the harness's format (see the comment
+at the top of fuzz/fuzz_<name>.c).  Re-run after changing a format;
+the files are small and kept in the repository.
+
+    fuzz/mkcorpus.py [DIR]      (default: fuzz/corpus next to this file)
+"""
+import os
+import struct
+import sys
+
+out = sys.argv[1] if len(sys.argv) > 1 else \
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+
+def put(fuzzer, name, data):
+    d = os.path.join(out, fuzzer)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+# --- fuzz_http: 8 control bytes, then the stream --------------------------
+# [0] line 8+4b [1] header bytes 16+8b [2] fields 1+b%32 [3] body 16*b
+# [4] sink 8*b [5..6] split seed [7] bit 0 default limits
+DEF = bytes([0, 0, 0, 0, 64, 0, 7, 1])            # default limits, sink 512
+SMALL = bytes([16, 24, 5, 8, 4, 1, 2, 0])          # line 72, hdr 208, 6 fields,
+                                                   # body 128, sink 32
+http = {
+    "get": DEF + b"GET /demo HTTP/1.1\r\nHost: a\r\n\r\n",
+    "get_query": DEF + b"GET /demo/x?a=1&b=2 HTTP/1.1\r\nHost: h\r\n"
+                       b"Accept: */*\r\nX-Request-Id: r1\r\n\r\n",
+    "post_cl": DEF + b"POST /upper HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\n"
+                     b"Content-Length: 5\r\n\r\nhello",
+    "chunked": DEF + b"POST /upper HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n",
+    "pipelined": DEF + b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+                       b"POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+                       b"GET /metrics HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+                       b"GET /after-close HTTP/1.1\r\nHost: h\r\n\r\n",
+    "http10": DEF + b"\r\n\r\nGET /x HTTP/1.0\r\n\r\n",
+    "expect": DEF + b"PUT /x HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+                    b"Content-Length: 2\r\n\r\nok",
+    "xspry": DEF + b"POST /c HTTP/1.1\r\nHost: h\r\nx-spry-status: 201\r\n"
+                   b"X-Spry-Content-Type: a/b\r\nContent-Length: 1\r\n\r\nz",
+    "small_limits": SMALL + b"POST /upper/rest HTTP/1.1\nHost: h\nA: 1\nB: 2\n"
+                            b"Transfer-Encoding: chunked\n\n"
+                            b"10\r\n0123456789abcdef\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n",
+    "bad_te": DEF + b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+    "bad_version": DEF + b"GET / HTTP/2.0\r\nHost: h\r\n\r\n",
+    "obs_fold": DEF + b"GET / HTTP/1.1\r\nHost: h\r\nA: b\r\n c\r\n\r\n",
+    "connect": DEF + b"CONNECT host:443 HTTP/1.1\r\nHost: host:443\r\n\r\n",
+}
+for k, v in http.items():
+    put("fuzz_http", k, v)
+
+# --- fuzz_apply: chain files ------------------------------------------------
+put("fuzz_apply", "full", b"""chains:
+  - name: demo
+    user: root
+    hops: [upper, reverse]
+    functions: [helper]
+    calls: [{from: upper, to: helper}]
+    buffers: 1024
+    buffer-size: 4096
+    max-inflight: 256
+    deadline-ms: 5000
+    idempotent: [upper]
+""")
+put("fuzz_apply", "two", b"""chains:
+- name: a
+  hops: [x]
+- name: b
+  user: 0
+  hops:
+    - y
+    - z
+  idempotent: [z]
+""")
+put("fuzz_apply", "empty", b"chains:\n")
+put("fuzz_apply", "flow", b'{chains: [{name: "q", hops: [f1, f2, f3], buffers: 8}]}\n')
+put("fuzz_apply", "alias", b"chains:\n  - &c {name: a, hops: [x]}\n  - *c\n")
+
+# --- fuzz_desc: struct spry_desc (64 bytes) + steering bytes ---------------
+# version hop status flags | chain fn | req_id | off | len cap | key |
+# origin inst ret_fn ret_inst | meta_len gen | t_start
+DESC = struct.Struct("<BBBBHHQQIIQHHHHIIQ")
+assert DESC.size == 64
+
+
+def desc(off=0, length=0, cap=0, meta=0, flags=0, status=0, chain=7, fn=3,
+         gen=1, version=1, key=0):
+    return DESC.pack(version, 0, status, flags, chain, fn, 0x1234, off,
+                     length, cap, key, 0, 0, 0, 0, meta, gen, 0)
+
+
+# steering [64]: 1 rebase off, 2 cap from buffer, 4 gen, 8 runnable
+put("fuzz_desc", "run_reg", desc(0, 100, 0, 16) + bytes([1 | 2 | 4, 0]))
+put("fuzz_desc", "run_large", desc(0, 1000, 0, 24) + bytes([1 | 2, 9]))
+put("fuzz_desc", "off_in_buf", desc(64, 10, 128, 0) + bytes([1, 3]))
+put("fuzz_desc", "past_end", desc(0xffff, 1, 300) + bytes([1 | 8, 7]))
+put("fuzz_desc", "call", desc(0, 1, 0, flags=1, fn=3) + bytes([1 | 2, 2]))
+put("fuzz_desc", "call_other", desc(0, 1, 0, flags=1, fn=4) + bytes([1 | 2, 2]))
+put("fuzz_desc", "reply", desc(0, 1, 0, flags=2) + bytes([1 | 2 | 4, 5]))
+put("fuzz_desc", "error_status", desc(0, 1, 0, status=3) + bytes([1, 1]))
+put("fuzz_desc", "raw_offsets", desc(0x1000, 8, 256, 0))
+put("fuzz_desc", "overflow", desc(0xffffffffffffffc0, 0xffffffff, 0xffffffff,
+                                  0xffffffff, key=0xffffffffffffffff))
+
+
+# --- fuzz_dgram: UDP payloads -------------------------------------------------
+def dgram(chain, payload, req_id=b"\x01\x02\x03\x04\x05\x06\x07\x08",
+          magic=0x53505251, version=1, flags=0, status=0, pad=b"\0\0\0",
+          length=None):
+    if length is None:
+        length = len(payload)
+    return struct.pack("!IBBH", magic, version, flags, chain) + req_id + \
+        bytes([status]) + pad + struct.pack("!I", length) + payload
+
+
+put("fuzz_dgram", "valid", dgram(1, b"hello"))
+put("fuzz_dgram", "empty_payload", dgram(255, b""))
+put("fuzz_dgram", "long", dgram(42, bytes(range(256)) * 4))
+put("fuzz_dgram", "bad_len", dgram(3, b"abc", length=4))
+put("fuzz_dgram", "response", dgram(3, b"abc", flags=1))
+put("fuzz_dgram", "chain0", dgram(0, b"x"))
+put("fuzz_dgram", "short", dgram(1, b"")[:23])
+
+
+# --- fuzz_ctl: [0] recv size/4, [1] fds, then the datagram --------------------
+def ctl(typ, body, status=0, magic=0x53505259, version=1, length=None):
+    if length is None:
+        length = len(body)
+    return struct.pack("<IHHIi", magic, typ, version, length, status) + body
+
+
+put("fuzz_ctl", "hello", bytes([16, 0]) + ctl(1, b""))
+put("fuzz_ctl", "register_fd", bytes([32, 1]) + ctl(3, b"demo".ljust(32, b"\0") +
+                                                   b"upper".ljust(32, b"\0") + bytes(8)))
+put("fuzz_ctl", "reg_ack_fd", bytes([64, 1]) + ctl(4, struct.pack("<HHHHQ", 1, 2, 0, 0, 1 << 20) +
+                                                  struct.pack("<HH", 2, 0) + b"upper".ljust(32, b"\0")))
+put("fuzz_ctl", "invoke", bytes([255, 0]) + ctl(5, b"demo".ljust(32, b"\0") +
+                                               struct.pack("<QII", 0, 0, 3) + b"abc"))
+put("fuzz_ctl", "truncated", bytes([1, 2]) + ctl(6, bytes(24) + b"payload"))
+put("fuzz_ctl", "bad_len", bytes([16, 0]) + ctl(2, bytes(8), length=9))
