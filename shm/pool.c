@@ -57,6 +57,9 @@ struct pool_class {
 	uint32_t	first;		/* global index of the first buffer */
 };
 
+/* Free lists: regular (not reserved), large, reserved regular. */
+enum { LIST_REG = 0, LIST_LARGE = 1, LIST_RES = 2, N_LISTS = 3 };
+
 struct spry_pool {
 	uint8_t			*base;
 	size_t			map_size;
@@ -66,7 +69,10 @@ struct spry_pool {
 	struct spry_pool_hdr	*hdr;
 	struct spry_pool_meta	*meta;
 	uint32_t		n_total;
+	uint32_t		n_reserved;
 	struct pool_class	cls[SPRY_POOL_N_CLASSES];
+	struct pool_class	lst[N_LISTS];	/* index range of each list */
+	struct spry_pool_freelist *fl[N_LISTS];
 };
 
 static int round_up_u64(uint64_t v, uint64_t align, uint64_t *out)
@@ -152,7 +158,7 @@ static int pool_setup(struct spry_pool *pool, int fd, uint64_t file_size)
 {
 	struct spry_pool_layout l;
 	struct spry_pool_hdr *h;
-	uint32_t c, n, backing;
+	uint32_t c, n, backing, reserved;
 	void *base;
 	int err;
 
@@ -182,6 +188,9 @@ static int pool_setup(struct spry_pool *pool, int fd, uint64_t file_size)
 	if (h->meta_off != l.meta_off || h->data_off != l.data_off ||
 	    h->size != l.size_total || l.size_total > file_size)
 		goto err_unmap;
+	reserved = h->cls[0].reserved;
+	if (reserved >= l.n[0] || h->cls[1].reserved)
+		goto err_unmap;
 	for (c = 0, n = 0; c < SPRY_POOL_N_CLASSES; c++) {
 		if (h->cls[c].off != l.cls_off[c] || h->cls[c].first != n)
 			goto err_unmap;
@@ -198,6 +207,16 @@ static int pool_setup(struct spry_pool *pool, int fd, uint64_t file_size)
 	pool->hdr = h;
 	pool->meta = (struct spry_pool_meta *)((uint8_t *)base + l.meta_off);
 	pool->n_total = n;
+	pool->n_reserved = reserved;
+	pool->lst[LIST_REG].first = reserved;
+	pool->lst[LIST_REG].n = l.n[0] - reserved;
+	pool->lst[LIST_LARGE].first = l.n[0];
+	pool->lst[LIST_LARGE].n = l.n[1];
+	pool->lst[LIST_RES].first = 0;
+	pool->lst[LIST_RES].n = reserved;
+	pool->fl[LIST_REG] = &h->fl[0];
+	pool->fl[LIST_LARGE] = &h->fl[1];
+	pool->fl[LIST_RES] = &h->fl_res;
 	pool->backing = backing;
 	return 0;
 
@@ -419,11 +438,31 @@ err_close:
 	return err;
 }
 
-static void pool_init(void *base, const struct spry_pool_layout *l, uint32_t backing)
+/* Link buffers [first, first + n) into @fl, lowest offsets first. */
+static void list_init(struct spry_pool_meta *meta, struct spry_pool_freelist *fl,
+		      uint32_t first, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		uint32_t idx = first + i;
+
+		atomic_store_explicit(&meta[idx].next, i + 1 < n ? idx + 2 : 0,
+				      memory_order_relaxed);
+		atomic_store_explicit(&meta[idx].gen, 0, memory_order_relaxed);
+		atomic_store_explicit(&meta[idx].tag, 0, memory_order_relaxed);
+	}
+	atomic_store_explicit(&fl->head, SPRY_POOL_HEAD(0, n ? first + 1 : 0),
+			      memory_order_relaxed);
+	atomic_store_explicit(&fl->n_free, n, memory_order_relaxed);
+}
+
+static void pool_init(void *base, const struct spry_pool_layout *l, uint32_t backing,
+		      uint32_t reserved)
 {
 	struct spry_pool_hdr *h = base;
 	struct spry_pool_meta *meta;
-	uint32_t c, i, first = 0;
+	uint32_t c, first = 0;
 
 	/* Every gen starts at 0 (free), every tag at 0. */
 	h->version = SPRY_POOL_VERSION;
@@ -439,20 +478,14 @@ static void pool_init(void *base, const struct spry_pool_layout *l, uint32_t bac
 		h->cls[c].n = l->n[c];
 		h->cls[c].first = first;
 		h->cls[c].off = l->cls_off[c];
+		h->cls[c].reserved = c == 0 ? reserved : 0;
 		/* Buffer k links to k + 1: the lowest offsets go out first. */
-		for (i = 0; i < l->n[c]; i++) {
-			uint32_t idx = first + i;
-
-			atomic_store_explicit(&meta[idx].next,
-					      i + 1 < l->n[c] ? idx + 2 : 0,
-					      memory_order_relaxed);
-			atomic_store_explicit(&meta[idx].gen, 0, memory_order_relaxed);
-			atomic_store_explicit(&meta[idx].tag, 0, memory_order_relaxed);
+		if (c == 0) {
+			list_init(meta, &h->fl_res, first, reserved);
+			list_init(meta, &h->fl[c], first + reserved, l->n[c] - reserved);
+		} else {
+			list_init(meta, &h->fl[c], first, l->n[c]);
 		}
-		atomic_store_explicit(&h->fl[c].head,
-				      SPRY_POOL_HEAD(0, l->n[c] ? first + 1 : 0),
-				      memory_order_relaxed);
-		atomic_store_explicit(&h->fl[c].n_free, l->n[c], memory_order_relaxed);
 		first += l->n[c];
 	}
 	atomic_thread_fence(memory_order_release);
@@ -477,6 +510,9 @@ SPRY_API struct spry_pool *spry_pool_create(const char *dir, const char *name,
 	err = opts_layout(opts, &l);
 	if (err)
 		goto err_out;
+	err = -EINVAL;
+	if (opts->n_reserved >= l.n[0])
+		goto err_out;
 
 	err = 1;
 	if (dir && !opts->no_huge) {
@@ -500,7 +536,7 @@ SPRY_API struct spry_pool *spry_pool_create(const char *dir, const char *name,
 		backing = SPRY_POOL_MEMFD;
 	}
 
-	pool_init(base, &l, backing);
+	pool_init(base, &l, backing, opts->n_reserved);
 	munmap(base, len);
 
 	pool = pool_alloc_struct();
@@ -565,10 +601,18 @@ static inline bool idx_in_class(const struct pool_class *pc, uint32_t idx1)
 	return idx1 > pc->first && idx1 - 1 - pc->first < pc->n;
 }
 
-/* Put buffer @idx (already marked free) back on its class's list. */
+/* The free list buffer @idx of class @c belongs to. */
+static int list_of(const struct spry_pool *pool, int c, uint32_t idx)
+{
+	if (c == 1)
+		return LIST_LARGE;
+	return idx < pool->n_reserved ? LIST_RES : LIST_REG;
+}
+
+/* Put buffer @idx (already marked free) back on list @c. */
 static void pool_push(struct spry_pool *pool, int c, uint32_t idx)
 {
-	struct spry_pool_freelist *fl = &pool->hdr->fl[c];
+	struct spry_pool_freelist *fl = pool->fl[c];
 	uint64_t old, new;
 
 	old = atomic_load_explicit(&fl->head, memory_order_relaxed);
@@ -579,7 +623,7 @@ static void pool_push(struct spry_pool *pool, int c, uint32_t idx)
 		 */
 		uint32_t next = SPRY_POOL_HEAD_IDX1(old);
 
-		if (next && !idx_in_class(&pool->cls[c], next))
+		if (next && !idx_in_class(&pool->lst[c], next))
 			next = 0;
 		atomic_store_explicit(&pool->meta[idx].next, next, memory_order_relaxed);
 		new = SPRY_POOL_HEAD(SPRY_POOL_HEAD_CNT(old) + 1, idx + 1);
@@ -589,11 +633,11 @@ static void pool_push(struct spry_pool *pool, int c, uint32_t idx)
 	atomic_fetch_add_explicit(&fl->n_free, 1, memory_order_relaxed);
 }
 
-/* Take a buffer off class @c's list: its index, or -errno. */
+/* Take a buffer off list @c: its index, or -errno. */
 static int64_t pool_pop(struct spry_pool *pool, int c)
 {
-	const struct pool_class *pc = &pool->cls[c];
-	struct spry_pool_freelist *fl = &pool->hdr->fl[c];
+	const struct pool_class *pc = &pool->lst[c];
+	struct spry_pool_freelist *fl = pool->fl[c];
 	uint32_t lost = 0, dropped = 0;
 	uint64_t old, new;
 
@@ -658,7 +702,7 @@ SPRY_API int spry_pool_alloc(struct spry_pool *pool, uint32_t min_size,
 	else
 		return -EMSGSIZE;
 
-	idx = pool_pop(pool, c);
+	idx = pool_pop(pool, c == 0 ? LIST_REG : LIST_LARGE);
 	if (idx < 0)
 		return (int)idx;
 	m = &pool->meta[idx];
@@ -709,7 +753,7 @@ static int free_idx(struct spry_pool *pool, int c, uint32_t idx, uint32_t gen)
 						     memory_order_relaxed))
 		return -ESTALE;
 	atomic_store_explicit(&m->tag, 0, memory_order_relaxed);
-	pool_push(pool, c, idx);
+	pool_push(pool, list_of(pool, c, idx), idx);
 	return 0;
 }
 
@@ -821,28 +865,89 @@ SPRY_API void *spry_pool_ptr(const struct spry_pool *pool, uint64_t off, uint64_
 
 SPRY_API int spry_pool_stats(const struct spry_pool *pool, struct spry_pool_stats *st)
 {
-	uint32_t nf[SPRY_POOL_N_CLASSES];
+	uint32_t nf[N_LISTS];
 	int c;
 
 	if (!pool || !st)
 		return -EINVAL;
-	for (c = 0; c < SPRY_POOL_N_CLASSES; c++) {
-		int32_t v = (int32_t)atomic_load_explicit(&pool->hdr->fl[c].n_free,
+	for (c = 0; c < N_LISTS; c++) {
+		int32_t v = (int32_t)atomic_load_explicit(&pool->fl[c]->n_free,
 							  memory_order_relaxed);
 
 		/* A pop's decrement may land before a push's increment. */
 		if (v < 0)
 			v = 0;
-		nf[c] = (uint32_t)v > pool->cls[c].n ? pool->cls[c].n : (uint32_t)v;
+		nf[c] = (uint32_t)v > pool->lst[c].n ? pool->lst[c].n : (uint32_t)v;
 	}
 	memset(st, 0, sizeof(*st));
 	st->size = pool->map_size;
 	st->buf_size = pool->cls[0].size;
 	st->n_bufs = pool->cls[0].n;
-	st->n_free = nf[0];
+	st->n_free = nf[LIST_REG] + nf[LIST_RES];
 	st->large_size = pool->cls[1].size;
 	st->n_large = pool->cls[1].n;
 	st->n_large_free = nf[1];
 	st->backing = pool->backing;
+	st->n_reserved = pool->n_reserved;
+	st->n_reserved_free = nf[LIST_RES];
+	return 0;
+}
+
+SPRY_API int spry_pool_reserved(const struct spry_pool *pool, uint64_t *off,
+				uint64_t *len)
+{
+	if (!pool || !off || !len)
+		return -EINVAL;
+	*off = pool->cls[0].off;
+	*len = (uint64_t)pool->n_reserved * pool->cls[0].size;
+	return 0;
+}
+
+SPRY_API int spry_pool_alloc_reserved(struct spry_pool *pool, uint64_t tag,
+				      struct spry_buf *buf)
+{
+	struct spry_pool_meta *m;
+	uint32_t gen;
+	int64_t idx;
+
+	if (!pool || !buf || !tag)
+		return -EINVAL;
+	if (!pool->n_reserved)
+		return -ENOSPC;
+	idx = pool_pop(pool, LIST_RES);
+	if (idx < 0)
+		return (int)idx;
+	m = &pool->meta[idx];
+	atomic_store_explicit(&m->tag, tag, memory_order_relaxed);
+	gen = atomic_load_explicit(&m->gen, memory_order_relaxed) + 1;
+	atomic_store_explicit(&m->gen, gen, memory_order_release);
+	buf->off = pool->cls[0].off + (uint64_t)(idx - pool->cls[0].first) * pool->cls[0].size;
+	buf->cap = pool->cls[0].size;
+	buf->gen = gen;
+	return 0;
+}
+
+SPRY_API int spry_pool_retag(struct spry_pool *pool, uint64_t off, uint32_t gen,
+			     uint64_t old_tag, uint64_t new_tag)
+{
+	struct spry_pool_meta *m;
+	uint32_t idx;
+	int c, err;
+
+	if (!pool || !new_tag)
+		return -EINVAL;
+	err = buf_at(pool, off, &c, &idx);
+	if (err)
+		return err;
+	m = &pool->meta[idx];
+	if (!(gen & 1) || atomic_load_explicit(&m->gen, memory_order_acquire) != gen)
+		return -ESTALE;
+	if (!atomic_compare_exchange_strong_explicit(&m->tag, &old_tag, new_tag,
+						     memory_order_acq_rel,
+						     memory_order_relaxed))
+		return -ESTALE;
+	/* Freed and taken again between the gen check and the CAS? */
+	if (atomic_load_explicit(&m->gen, memory_order_acquire) != gen)
+		return -ESTALE;
 	return 0;
 }

@@ -10,6 +10,12 @@
  *                             n_large x large_size; data_off is page
  *                             aligned, sizes are multiples of 64
  *
+ * Reserved buffers: the first cls[0].reserved regular buffers (a
+ * contiguous, page-aligned run at data_off) have a free list of their own,
+ * fl_res.  spry_pool_alloc() never takes them; spry_pool_alloc_reserved()
+ * does (spryd: AF_XDP frames, the run is the socket's UMEM).  Free and
+ * reclaim put every buffer back on the list it belongs to.
+ *
  * Buffer index i is global: 0 .. n_bufs-1 regular, n_bufs .. n_bufs+n_large-1
  * large.  Free-list links and heads hold index + 1 (0 = end of list).
  *
@@ -47,7 +53,7 @@ struct spry_pool_class_hdr {
 	uint32_t	size;		/* bytes per buffer (multiple of 64) */
 	uint32_t	n;		/* buffers in the class */
 	uint32_t	first;		/* global index of its first buffer */
-	uint32_t	pad;
+	uint32_t	reserved;	/* class 0: leading buffers on fl_res; else 0 */
 	uint64_t	off;		/* offset of its first buffer */
 };
 _Static_assert(sizeof(struct spry_pool_class_hdr) == 24, "class hdr");
@@ -72,6 +78,7 @@ struct spry_pool_hdr {
 	uint8_t		pad0[32];
 	/* one cache line each */
 	struct spry_pool_freelist fl[SPRY_POOL_N_CLASSES];
+	struct spry_pool_freelist fl_res;	/* reserved regular buffers */
 };
 _Static_assert(offsetof(struct spry_pool_hdr, fl) == 128, "hdr layout");
 _Static_assert(sizeof(struct spry_pool_hdr) <= SPRY_POOL_HDR_SIZE, "hdr size");

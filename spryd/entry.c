@@ -25,16 +25,22 @@
  * and at most SPRYD_ZOMBIE_TTL_NS, after which its buffers are reclaimed.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 
 #include "spryd/spryd.h"
 
 #define SLOT_MASK	(SPRY_REQ_SLOTS - 1)
+/* spry_inst's mapping: the values back to back (24 bytes, 8-aligned). */
+#define INST_MEM_BYTES	((size_t)SPRY_MAX_FNS * SPRY_MAX_INST * \
+			 sizeof(struct spry_inst_state))
 
 static const char *backing_name(uint32_t b)
 {
@@ -197,6 +203,7 @@ int entry_chain_pool(struct spryd *d, uint16_t id, const struct spry_chain *rec,
 	uint32_t nb = rec->n_bufs ? rec->n_bufs : SPRY_DEF_N_BUFS;
 	char name[SPRY_NAME_LEN];
 	char fname[SPRY_NAME_LEN + 8];
+	char path[PATH_MAX];
 	uint64_t large;
 	int err;
 
@@ -238,12 +245,26 @@ int entry_chain_pool(struct spryd *d, uint16_t id, const struct spry_chain *rec,
 	}
 	opts.uid = rec->uid;
 	opts.gid = (gid_t)-1;
+	opts.n_reserved = cs->dg_reserve;	/* AF_XDP UMEM run (dgram.c) */
 	snprintf(fname, sizeof(fname), "spry-%s", name);
 	cs->pool = spry_pool_create(d->pool_dir, fname, &opts);
 	if (!cs->pool && errno == EEXIST && d->pool_dir) {
-		spryd_log("pool file %s/%s exists (left by an earlier spryd?): using a memfd",
-			  d->pool_dir, fname);
-		cs->pool = spry_pool_create(NULL, fname, &opts);
+		/*
+		 * Left by an earlier spryd of this pin directory that was
+		 * killed: registrar_init() made sure none is alive, and a pool
+		 * directory belongs to one pin directory (docs/SECURITY.md).
+		 * Its instances re-register and map the new pool; mappings of
+		 * the old one stay valid until they are dropped.
+		 */
+		snprintf(path, sizeof(path), "%s/%s", d->pool_dir, fname);
+		if (!unlink(path)) {
+			spryd_log("removed stale pool file %s (left by an earlier spryd)", path);
+			cs->pool = spry_pool_create(d->pool_dir, fname, &opts);
+		}
+		if (!cs->pool) {
+			spryd_log("pool file %s: %s: using a memfd", path, strerror(errno));
+			cs->pool = spry_pool_create(NULL, fname, &opts);
+		}
 	}
 	if (!cs->pool) {
 		err = -errno;
@@ -281,6 +302,10 @@ static void release(struct spryd *d, struct spryd_req *r)
 	uint32_t slot = (uint32_t)(r - d->reqs);
 
 	list_del(d, r);
+	if (r->copy.cap) {
+		spry_pool_free(cs->pool, r->copy.off, r->copy.gen);
+		r->copy.cap = 0;
+	}
 	if (cs->inflight)
 		cs->inflight--;
 	if (r->owner == REQ_OWN_CTL && r->conn < SPRYD_MAX_CONNS) {
@@ -306,6 +331,10 @@ static void answer(struct spryd *d, struct spryd_req *r, int32_t err, uint32_t s
 
 	if (r->owner == REQ_OWN_HTTP) {
 		gateway_complete(d, r, err ? err : -EIO, NULL);
+		return;
+	}
+	if (r->owner == REQ_OWN_DGRAM) {
+		dgram_complete(d, r, err ? err : -EIO, NULL);
 		return;
 	}
 	c = spryd_conn_get(d, r->conn, r->conn_gen);
@@ -347,6 +376,28 @@ static int find_chain(struct spryd *d, const char *name, uint16_t *id,
 	if (!(rec->flags & SPRY_CF_ACTIVE) || !*id || *id >= SPRY_MAX_CHAINS)
 		return -ENOENT;
 	return 0;
+}
+
+/*
+ * How many of the chain's first hops are idempotent functions
+ * (SPRY_FF_IDEMPOTENT in spry_fns), read again after a second.
+ */
+static uint8_t chain_idem_hops(struct spryd *d, struct spryd_chain *cs,
+			       const struct spry_chain *rec)
+{
+	uint64_t now = spryd_now_ns();
+	struct spry_fn f;
+	uint8_t n = 0;
+
+	if (cs->idem_ns && now - cs->idem_ns < SPRYD_IDEM_AGE_NS)
+		return cs->idem_hops;
+	while (n < rec->n_hops && n < SPRY_MAX_HOPS &&
+	       !spry_fn__get(&d->maps, rec->hops[n], &f) &&
+	       (f.flags & SPRY_FF_IDEMPOTENT) && f.chain == (uint16_t)(cs - d->chains))
+		n++;
+	cs->idem_hops = n;
+	cs->idem_ns = now;
+	return n;
 }
 
 int entry_prepare(struct spryd *d, uint16_t id, const struct spry_chain *rec,
@@ -393,9 +444,51 @@ int entry_prepare(struct spryd *d, uint16_t id, const struct spry_chain *rec,
 	r->desc.off = buf.off;
 	r->desc.cap = buf.cap;
 	r->desc.gen = buf.gen;
+	chain_idem_hops(d, cs, rec);	/* for entry_submit() */
 	cs->inflight++;
 	*out = r;
 	*ptr = p;
+	return 0;
+}
+
+int entry_adopt(struct spryd *d, uint16_t id, const struct spry_chain *rec,
+		const struct spry_buf *buf, uint64_t old_tag, uint8_t owner,
+		uint32_t conn, uint32_t gen, struct spryd_req **out)
+{
+	struct spryd_chain *cs = &d->chains[id];
+	uint32_t max_inflight, deadline_ms, slot;
+	uint64_t req_id;
+	struct spryd_req *r;
+	int err;
+
+	if (!id || id >= SPRY_MAX_CHAINS || !cs->pool)
+		return -ESTALE;
+	max_inflight = rec->max_inflight ? rec->max_inflight : SPRY_DEF_MAX_INFLIGHT;
+	deadline_ms = rec->deadline_ms ? rec->deadline_ms : SPRY_DEF_DEADLINE_MS;
+	if (cs->inflight >= max_inflight || !d->n_slot_free)
+		return -EBUSY;
+	slot = d->slot_free[d->n_slot_free - 1];
+	req_id = (d->seq << 16) | slot;
+	err = spry_pool_retag(cs->pool, buf->off, buf->gen, old_tag, req_id);
+	if (err)
+		return err;
+	d->seq++;
+	d->n_slot_free--;
+	r = &d->reqs[slot];
+	memset(r, 0, sizeof(*r));
+	r->prev = r->next = SPRYD_NIL;
+	r->req_id = req_id;
+	r->deadline = deadline_ms;
+	r->conn = conn;
+	r->conn_gen = gen;
+	r->owner = owner;
+	r->chain = id;
+	r->state = REQ_PREP;
+	r->desc.off = buf->off;
+	r->desc.cap = buf->cap;
+	r->desc.gen = buf->gen;
+	cs->inflight++;
+	*out = r;
 	return 0;
 }
 
@@ -417,6 +510,25 @@ void entry_submit(struct spryd *d, struct spryd_req *r, uint32_t meta_len,
 	r->desc.key = key;
 	r->desc.meta_len = meta_len;
 	r->desc.t_start = r->t_start;
+	/*
+	 * A chain whose first hops are idempotent keeps a copy of the input
+	 * for one retry (see retry()): a second buffer, as small as the input
+	 * allows.  None to spare: the request runs without the retry.
+	 */
+	if (cs->idem_hops && !spry_pool_alloc(cs->pool, meta_len + len ? meta_len + len : 1,
+					      r->req_id | SPRYD_COPY_TAG, &r->copy)) {
+		void *src = spry_pool_ptr(cs->pool, r->desc.off, (uint64_t)meta_len + len);
+		void *dst = spry_pool_ptr(cs->pool, r->copy.off, r->copy.cap);
+
+		if (src && dst && (uint64_t)meta_len + len <= r->copy.cap) {
+			memcpy(dst, src, (size_t)meta_len + len);
+		} else {
+			spry_pool_free(cs->pool, r->copy.off, r->copy.gen);
+			r->copy.cap = 0;
+		}
+	} else {
+		r->copy.cap = 0;
+	}
 	list_add_tail(d, &cs->live, r, RL_LIVE);
 	d->st.invoked++;
 	sendq_push(d, r->req_id);
@@ -601,8 +713,9 @@ void entry_return(struct spryd *d, const struct spry_desc *desc)
 		release(d, r);
 		return;
 	}
-	if (r->owner == REQ_OWN_HTTP) {
-		if (!gateway_complete(d, r, 0, desc))
+	if (r->owner == REQ_OWN_HTTP || r->owner == REQ_OWN_DGRAM) {
+		if (!(r->owner == REQ_OWN_HTTP ? gateway_complete(d, r, 0, desc) :
+		      dgram_complete(d, r, 0, desc)))
 			free_desc_buffer(d, cs, desc, r->req_id);
 		d->st.completed++;
 		release(d, r);
@@ -640,6 +753,46 @@ void entry_send_failed(struct spryd *d, struct spryd_req *r)
 	release(d, r);
 }
 
+/*
+ * The instance holding @r died at @loc->hop.  When every hop up to it is
+ * idempotent (and so is the function that held it: a callee) and the
+ * input was kept, resubmit the request from hop 0, once:
+ * the buffers the dead instance had are reclaimed (it cannot write any
+ * more), the copy becomes the request's buffer (retagged with its id), and
+ * it goes back to the send queue with its deadline unchanged.  True when
+ * it was resubmitted.
+ */
+static bool retry(struct spryd *d, struct spryd_chain *cs, struct spryd_req *r,
+		  const struct spry_reqloc *loc)
+{
+	struct spry_fn f;
+	int n;
+
+	if (!r->copy.cap || r->retried || loc->hop >= cs->idem_hops)
+		return false;
+	/* a callee at that hop must be idempotent too */
+	if (spry_fn__get(&d->maps, loc->fn, &f) || !(f.flags & SPRY_FF_IDEMPOTENT))
+		return false;
+	n = spry_pool_reclaim(cs->pool, r->req_id);
+	if (spry_pool_retag(cs->pool, r->copy.off, r->copy.gen,
+			    r->req_id | SPRYD_COPY_TAG, r->req_id))
+		return false;	/* a damaged pool: fail the request instead */
+	r->desc.off = r->copy.off;
+	r->desc.cap = r->copy.cap;
+	r->desc.gen = r->copy.gen;
+	r->desc.hop = 0;
+	r->desc.status = SPRY_ST_OK;
+	r->copy.cap = 0;
+	r->retried = 1;
+	r->state = REQ_QUEUED;
+	sendq_push(d, r->req_id);
+	d->st.retried++;
+	spryd_log("request %#llx of chain %s: fn %u inst %u died holding it at hop %u "
+		  "(idempotent): resubmitted from hop 0, %d buffers reclaimed",
+		  (unsigned long long)r->req_id, cs->name, loc->fn, loc->inst, loc->hop, n);
+	return true;
+}
+
 static void died_in_list(struct spryd *d, struct spryd_list *l, uint16_t fn,
 			 uint16_t inst)
 {
@@ -657,6 +810,8 @@ static void died_in_list(struct spryd *d, struct spryd_list *l, uint16_t fn,
 		if (!reqloc_at(d, r, &loc) || loc.fn != fn || loc.inst != inst)
 			continue;
 		cs = &d->chains[r->chain];
+		if (r->state == REQ_SENT && retry(d, cs, r, &loc))
+			continue;
 		if (r->state == REQ_SENT) {
 			answer(d, r, -ECONNRESET, 0, NULL, 0);
 			d->st.reset++;
@@ -682,6 +837,25 @@ void entry_inst_died(struct spryd *d, uint16_t chain, uint16_t fn, uint16_t inst
 	died_in_list(d, &cs->zombie, fn, inst);
 }
 
+/*
+ * A request's deadline expired while instance {fn, inst} held it: the
+ * router prefers the function's other instances until this one hands a
+ * descriptor on again (the router clears the flag then).  An atomic OR on
+ * the mapping: the router updates the same entry concurrently.
+ */
+static void inst_mark_unhealthy(struct spryd *d, uint16_t fn, uint16_t inst)
+{
+	struct spry_inst_state *st;
+	uint32_t old;
+
+	if (!d->inst_mem || fn >= SPRY_MAX_FNS || inst >= SPRY_MAX_INST)
+		return;
+	st = &d->inst_mem[(uint32_t)fn * SPRY_MAX_INST + inst];
+	old = __atomic_fetch_or(&st->flags, SPRY_IF_UNHEALTHY, __ATOMIC_SEQ_CST);
+	if ((old & SPRY_IF_LIVE) && !(old & SPRY_IF_UNHEALTHY))
+		spryd_log("fn %u inst %u missed a deadline: unhealthy", fn, inst);
+}
+
 static void timeout(struct spryd *d, struct spryd_chain *cs, struct spryd_req *r,
 		    uint64_t now)
 {
@@ -689,6 +863,8 @@ static void timeout(struct spryd *d, struct spryd_chain *cs, struct spryd_req *r
 
 	answer(d, r, -ETIMEDOUT, 0, NULL, 0);
 	d->st.timed_out++;
+	if (r->state == REQ_SENT && reqloc_at(d, r, &loc) && loc.fn != SPRY_FN_ORIGIN)
+		inst_mark_unhealthy(d, loc.fn, loc.inst);
 	if (r->state == REQ_QUEUED) {
 		spry_pool_free(cs->pool, r->desc.off, r->desc.gen);
 		release(d, r);
@@ -791,6 +967,14 @@ int entry_init(struct spryd *d)
 		d->chains[i].zombie.head = d->chains[i].zombie.tail = SPRYD_NIL;
 	}
 	d->seq = 1;
+	d->inst_mem = mmap(NULL, INST_MEM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+			   d->maps.inst, 0);
+	if (d->inst_mem == MAP_FAILED) {
+		spryd_log("spry_inst is not mappable (%s; pins of an older spry load?): "
+			  "instances missing deadlines are not marked unhealthy",
+			  strerror(errno));
+		d->inst_mem = NULL;
+	}
 	return 0;
 }
 
@@ -804,6 +988,9 @@ void entry_fini(struct spryd *d)
 			pool_retire(d, &d->chains[i]);
 		}
 	}
+	if (d->inst_mem)
+		munmap(d->inst_mem, INST_MEM_BYTES);
+	d->inst_mem = NULL;
 	free(d->reqs);
 	free(d->slot_free);
 	free(d->sendq);

@@ -697,6 +697,9 @@ static void dispatch(struct spryd *d, struct epoll_event *ev)
 	case EP_HTTP:
 		gateway_event(d, ep, ev->events);
 		break;
+	case EP_DGRAM:
+		dgram_event(d, ep, ev->events);
+		break;
 	}
 }
 
@@ -717,6 +720,7 @@ static int run(struct spryd *d)
 			dispatch(d, &evs[i]);
 		timer_run(d);
 		gateway_run(d);
+		dgram_run(d);
 		origin_flush(d);
 		close_pending_conns(d);
 	}
@@ -734,6 +738,7 @@ static void shutdown_all(struct spryd *d)
 	/* Answer what is in flight, then push the replies out. */
 	entry_shutdown(d);
 	gateway_fini(d);
+	dgram_fini(d);
 	for (i = 0; i < SPRYD_MAX_CONNS; i++)
 		if (d->conns[i].used && !d->conns[i].closing && d->conns[i].outq)
 			conn_flush(d, &d->conns[i]);
@@ -793,6 +798,12 @@ static void usage(FILE *f)
 		"      --body-timeout S    a request's body after its head (default 30) -> 408\n"
 		"      --write-timeout S   no write progress on a response (default 30): close\n"
 		"      --access-log FILE   one line per request ('-': stderr; default off)\n"
+		"Datagram requests (docs/DATAGRAM.md; repeatable):\n"
+		"      --dgram IFNAME[:QUEUE]=CHAIN  AF_XDP socket on IFNAME's RX queue (default 0)\n"
+		"                       for CHAIN, inserted in spry_xsks (`spry ingress attach`);\n"
+		"                       its UMEM is a reserved run of CHAIN's pool (buffer size\n"
+		"                       2048 or 4096); datagrams naming another chain: NO_CHAIN\n"
+		"      --dgram-udp ADDR:PORT=CHAIN   the kernel UDP socket baseline, same format\n"
 		"  -v, --verbose        log more\n"
 		"  -h, --help           this text\n",
 		SPRY_PIN_DIR_DEFAULT, SPRY_CTL_SOCK_DEFAULT, SPRYD_MAX_ORIGINS);
@@ -853,6 +864,8 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 		{ "body-timeout", required_argument, NULL, 1007 },
 		{ "write-timeout", required_argument, NULL, 1008 },
 		{ "access-log", required_argument, NULL, 1009 },
+		{ "dgram", required_argument, NULL, 1010 },
+		{ "dgram-udp", required_argument, NULL, 1011 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -907,6 +920,11 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 			break;
 		case 1009:
 			d->http.access_log = optarg;
+			break;
+		case 1010:
+		case 1011:
+			if (dgram_opt(d, optarg, c == 1011))
+				return -EINVAL;
 			break;
 		case 'P':
 			pin = optarg;
@@ -1074,10 +1092,23 @@ int main(int argc, char **argv)
 	err = gateway_init(d);
 	if (err)
 		goto out_origin;
+	err = dgram_init(d);
+	if (err) {
+		gateway_fini(d);
+		dgram_fini(d);
+		goto out_origin;
+	}
 	err = ctl_listen(d);
 	if (err) {
 		gateway_fini(d);
+		dgram_fini(d);
 		goto out_origin;
+	}
+	/* Everything needing more is set up: keep what the loop uses. */
+	err = spryd_drop_privs(d);
+	if (err) {
+		shutdown_all(d);
+		goto out_timer;
 	}
 	spryd_log("ready: pins %s, control %s, functions connect to 127.0.0.1:%u, "
 		  "%u origin%s, pools %s", d->pin_dir, d->sock_path,
@@ -1108,6 +1139,7 @@ out_tables:
 		close(d->spare_fd);
 	free_tables(d);
 out_free:
+	dgram_fini(d);	/* options parsed, nothing opened: frees them */
 	free(d);
 	return err ? 1 : 0;
 }

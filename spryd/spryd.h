@@ -32,6 +32,9 @@
 #define SPRYD_NS_PER_MS		1000000ULL
 
 #define SPRYD_NIL		UINT32_MAX
+/* Tag of a request's input copy (never a request id: seq < 2^47). */
+#define SPRYD_COPY_TAG		(1ULL << 63)
+#define SPRYD_IDEM_AGE_NS	(1000ULL * 1000000ULL)	/* idem_hops refresh */
 
 enum spryd_ep_kind {
 	EP_CTL_LISTEN = 1,
@@ -46,6 +49,7 @@ enum spryd_ep_kind {
 	EP_EVENTS,
 	EP_HTTP_LISTEN,
 	EP_HTTP,
+	EP_DGRAM,	/* dgram.c: an AF_XDP or UDP datagram socket */
 };
 
 /* What an epoll event points at; first member of every watched object. */
@@ -128,6 +132,7 @@ enum spryd_req_state {
 enum spryd_req_owner {
 	REQ_OWN_CTL = 0,	/* a control connection (INVOKE): d->conns */
 	REQ_OWN_HTTP,		/* an HTTP connection: gateway.c's table */
+	REQ_OWN_DGRAM,		/* a datagram request: dgram.c, conn = slot */
 };
 
 enum spryd_req_list {
@@ -149,7 +154,11 @@ struct spryd_req {
 	uint8_t			state;		/* enum spryd_req_state */
 	uint8_t			list;		/* enum spryd_req_list */
 	uint8_t			owner;		/* enum spryd_req_owner */
+	uint8_t			retried;	/* resubmitted once (idempotent hops) */
 	struct spry_desc	desc;		/* as sent */
+	struct spry_buf		copy;		/* the input, kept for a retry
+						 * (cap 0: none); tag req_id |
+						 * SPRYD_COPY_TAG */
 };
 
 struct spryd_list {
@@ -172,6 +181,10 @@ struct spryd_chain {
 						 * after completion (responses
 						 * being written): pool stays */
 	bool			stale_logged;
+	uint8_t			idem_hops;	/* leading hops that are idempotent */
+	uint64_t		idem_ns;	/* when idem_hops was read */
+	uint32_t		dg_reserve;	/* reserved buffers (AF_XDP UMEM),
+						 * set by dgram.c before the pool */
 	struct spryd_list	live;		/* by deadline (start order) */
 	struct spryd_list	zombie;		/* by reap time */
 };
@@ -191,6 +204,7 @@ struct spryd_stats {
 	uint64_t	quarantines;
 	uint64_t	conns_refused;
 	uint64_t	send_errors;
+	uint64_t	retried;	/* resubmitted after an instance died */
 };
 
 /* HTTP front options (gateway.c); timeouts in ns. */
@@ -210,6 +224,7 @@ struct spryd_http_opts {
 };
 
 struct spryd_gw;
+struct spryd_dg;
 
 struct spryd {
 	/* options */
@@ -220,8 +235,11 @@ struct spryd {
 	int			verbose;
 	struct spryd_http_opts	http;
 	struct spryd_gw		*gw;		/* NULL: no HTTP front */
+	struct spryd_dg		*dg;		/* datagram fronts (dgram.c) */
 
 	struct spry_maps	maps;
+	struct spry_inst_state	*inst_mem;	/* spry_inst mapped (atomic flag
+						 * updates); NULL: not mappable */
 	int			epfd;
 	int			spare_fd;	/* /dev/null, given up on EMFILE */
 	bool			stop;
@@ -278,6 +296,9 @@ int spryd_conn_send(struct spryd *d, struct spryd_conn *c, uint16_t type,
 		    const void *b, uint32_t blen, int fd);
 void spryd_conn_kill(struct spryd *d, struct spryd_conn *c);
 struct spryd_conn *spryd_conn_get(struct spryd *d, uint32_t idx, uint32_t gen);
+
+/* privs.c: keep only the capabilities spryd's loop uses (docs/SECURITY.md). */
+int spryd_drop_privs(struct spryd *d);
 
 /* registrar.c */
 int registrar_init(struct spryd *d);
@@ -336,6 +357,15 @@ void entry_submit(struct spryd *d, struct spryd_req *r, uint32_t meta_len,
 		  uint32_t len, uint8_t flags, uint64_t key);
 void entry_abort(struct spryd *d, struct spryd_req *r);
 /*
+ * entry_prepare() for a buffer the caller already holds (an AF_XDP frame):
+ * the buffer at @buf, tagged @old_tag, is retagged to the new request id
+ * (spry_pool_retag) and becomes the request's.  Then entry_submit() or
+ * entry_abort() as above (abort frees the buffer).  -EBUSY, -ESTALE.
+ */
+int entry_adopt(struct spryd *d, uint16_t id, const struct spry_chain *rec,
+		const struct spry_buf *buf, uint64_t old_tag, uint8_t owner,
+		uint32_t conn, uint32_t gen, struct spryd_req **out);
+/*
  * A chain by name for the HTTP front: from a snapshot of spry_chains, read
  * again when older than 1 s, or 50 ms when the name is missing from it.
  */
@@ -361,6 +391,20 @@ void gateway_opts_default(struct spryd_http_opts *o);
  */
 bool gateway_complete(struct spryd *d, const struct spryd_req *r, int err,
 		      const struct spry_desc *desc);
+
+/* dgram.c: datagram requests (--dgram AF_XDP, --dgram-udp; docs/DATAGRAM.md). */
+struct spryd_dg;
+int dgram_opt(struct spryd *d, const char *spec, bool udp);	/* parse an option */
+int dgram_init(struct spryd *d);	/* after gateway_init(): sockets, pools */
+void dgram_event(struct spryd *d, struct spryd_ep *ep, uint32_t events);
+void dgram_run(struct spryd *d);	/* each iteration: completions, kicks, refill */
+void dgram_fini(struct spryd *d);	/* after entry_shutdown(), before entry_fini() */
+/*
+ * The answer to a REQ_OWN_DGRAM request, like gateway_complete(): true when
+ * dgram.c took @desc's buffer (it is freed once transmitted).
+ */
+bool dgram_complete(struct spryd *d, const struct spryd_req *r, int err,
+		    const struct spry_desc *desc);
 
 /* Pop the next queued request to send; false when none. */
 bool entry_sendq_pop(struct spryd *d, struct spryd_req **out);
