@@ -53,9 +53,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } SPRY_MAP_AUTH SEC(".maps");
 
-/* Per-instance state: in-flight count, flags, socket cookie. */
+/*
+ * Per-instance state: in-flight count, flags, socket cookie.  Mappable:
+ * spryd sets and clears SPRY_IF_UNHEALTHY with atomic operations on its
+ * mapping, which a read-modify-write through bpf() could not do without
+ * losing the router's concurrent in-flight updates.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, SPRY_MAX_FNS * SPRY_MAX_INST);
 	__type(key, __u32);
 	__type(value, struct spry_inst_state);

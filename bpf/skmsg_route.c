@@ -209,6 +209,32 @@ static __always_inline __s32 inflight_of(__u16 fn, __u16 inst)
 }
 
 /*
+ * The instance flags pick_inst() skips for @fn_id: quarantined ones, and
+ * unhealthy ones too while the function has a healthy instance.  A global
+ * function, verified on its own: its result is one unknown value to the
+ * caller, so the probe loop is not explored once per outcome.
+ */
+__noinline __u32 avoid_mask(__u32 fn_id)
+{
+	const struct spry_inst_state *st;
+	struct spry_fn *fn;
+	__u32 n, i;
+
+	fn = bpf_map_lookup_elem(&SPRY_MAP_FNS, &fn_id);
+	if (!fn)
+		return SPRY_IF_QUARANTINED;
+	n = fn->n_inst;
+	for (i = 0; i < SPRY_MAX_INST; i++) {
+		if (i >= n)
+			break;
+		st = inst_state(fn_id, fn_inst(fn, i));
+		if (st && !(st->flags & (SPRY_IF_QUARANTINED | SPRY_IF_UNHEALTHY)))
+			return SPRY_IF_QUARANTINED | SPRY_IF_UNHEALTHY;
+	}
+	return SPRY_IF_QUARANTINED;
+}
+
+/*
  * Choose an instance of @fn and set the redirect to it.  The first
  * candidate is the sticky key's hash (SPRY_DF_STICKY) or this CPU's
  * round-robin position; without a sticky key the next instance is the
@@ -217,6 +243,10 @@ static __always_inline __s32 inflight_of(__u16 fn, __u16 inst)
  * the same live instance.  Then the rest in order: a redirect to a closed
  * socket fails without side effects, so a dead instance spryd has not yet
  * removed is skipped, as is a quarantined one (it could not send on).
+ * An unhealthy instance (it held a request past its deadline: spryd sets
+ * SPRY_IF_UNHEALTHY) is skipped while the function has a healthy one
+ * (neither quarantined nor unhealthy): one bounded look over the instances
+ * before the probes.
  * Returns 0 with *out set and the redirect in place, -1 if none took it.
  */
 static __always_inline int pick_inst(struct sk_msg_md *msg, __u16 fn_id,
@@ -227,6 +257,7 @@ static __always_inline int pick_inst(struct sk_msg_md *msg, __u16 fn_id,
 	struct spry_fn *fn;
 	__u32 n, start, first, second, idx, i, fkey = fn_id;
 	bool sticky = d->flags & SPRY_DF_STICKY;
+	__u32 avoid;
 	__u32 *rr;
 	__u16 inst;
 
@@ -257,6 +288,7 @@ static __always_inline int pick_inst(struct sk_msg_md *msg, __u16 fn_id,
 		second = start;
 	}
 
+	avoid = avoid_mask(fn_id);
 	for (i = 0; i < SPRY_MAX_INST; i++) {
 		if (i >= n || i >= spry_max_probe)
 			break;
@@ -268,7 +300,7 @@ static __always_inline int pick_inst(struct sk_msg_md *msg, __u16 fn_id,
 			idx = (start + i) % n;
 		inst = fn_inst(fn, idx);
 		st = inst_state(fn_id, inst);
-		if (!st || (st->flags & SPRY_IF_QUARANTINED))
+		if (!st || (st->flags & avoid))
 			continue;
 		key.inst = inst;
 		if (bpf_msg_redirect_hash(msg, &SPRY_MAP_SOCKS, &key,
@@ -321,8 +353,11 @@ static __always_inline int deliver(struct sk_msg_md *msg, const struct spry_send
 
 	if (s->role == SPRY_ROLE_FN) {
 		st = inst_state(s->fn, s->inst);
-		if (st)
+		if (st) {
 			__sync_fetch_and_sub(&st->inflight, 1);
+			/* It answers again: healthy (docs/DESIGN.md). */
+			__sync_fetch_and_and(&st->flags, ~(__u32)SPRY_IF_UNHEALTHY);
+		}
 		fs = fn_stats(s->fn);
 		if (fs) {
 			__sync_fetch_and_add(&fs->sent, 1);
