@@ -12,7 +12,9 @@
 #   baseline: client -TCP-> upper -TCP-> reverse -TCP-> wordcount,
 #             the answer back the same way (6 TCP hops)
 #
-# Prints a markdown table.  Needs root (loads the router); runs in a
+# Prints a markdown table, then runs bench/compare.sh (spry against an
+# HTTP chain, an HTTP chain with nginx sidecars and a unix-socket chain;
+# writes bench/results/).  Needs root (loads the router); runs in a
 # private network namespace with its own pin directory and control socket.
 # Environment: OUT (build dir), BENCH_SECS, BENCH_LEN (payload bytes, 64).
 set -u
@@ -135,4 +137,10 @@ drops=$("$SPRY" -P "$PIN" -j stats | jq '[.verdicts | to_entries[] |
 	select(.key | test("^drop_|^fallback$")) | .value] | add' 2>/dev/null)
 echo
 echo "router drops during the run: ${drops:-unknown}"
+
+# spry against the alternatives (HTTP chain, sidecars, unix sockets):
+# bench/results/results.md and plots.  Its own pins, socket and processes.
+cleanup
+trap - EXIT
+"$SRC/bench/compare.sh" || fail=1
 exit $fail
