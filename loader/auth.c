@@ -22,45 +22,29 @@ static void auth_help(FILE *f)
 static int do_help(int argc, char **argv)
 {
 	(void)argv;
-	if (argc) {
-		p_err("'help' takes no arguments");
-		return -1;
-	}
-	auth_help(json_output ? stderr : stdout);
-	if (json_output)
-		json_result(json_null());
-	return 0;
+	return help_cmd(argc, auth_help);
+}
+
+static void auth_print(json_t *a)
+{
+	printf("%s: %s(%lld) -> %s(%lld)\n",
+	       json_string_value(json_object_get(a, "chain")),
+	       json_string_value(json_object_get(a, "from")),
+	       json_integer_value(json_object_get(a, "from_id")),
+	       json_string_value(json_object_get(a, "to")),
+	       json_integer_value(json_object_get(a, "to_id")));
 }
 
 static int do_show(int argc, char **argv)
 {
-	static const char *const kws[] = { "chain", NULL };
-	char name[SPRY_NAME_LEN];
-	struct snapshot *s = NULL;
-	const char *val = NULL;
+	struct snapshot *s;
 	struct spry_maps m;
-	json_t *arr = NULL, *a;
-	int chain = -1, ret = -1;
+	json_t *arr, *a;
+	int chain, ret = -1;
 	size_t i;
 
-	if (argc) {
-		if (match_word(kws, argv[0], "keyword") < 0)
-			return -1;
-		GET_VALUE(val);
-		if (argc) {
-			p_err("unexpected argument '%s'", argv[0]);
-			return -1;
-		}
-		if (parse_name(val, "chain", name))
-			return -1;
-	}
-	if (maps_open(&m))
+	if (show_begin(argc, argv, &m, &s, &chain))
 		return -1;
-	s = snapshot__read(&m);
-	if (!s)
-		goto out;
-	if (val && (chain = snapshot__chain(s, name)) < 0)
-		goto out;
 	arr = json_array();
 	if (!arr) {
 		p_err("out of memory");
@@ -80,18 +64,8 @@ static int do_show(int argc, char **argv)
 		if (jappend(arr, a))
 			goto out;
 	}
-	if (json_output) {
-		json_result(arr);
-		arr = NULL;
-	} else {
-		json_array_foreach(arr, i, a)
-			printf("%s: %s(%lld) -> %s(%lld)\n",
-			       json_string_value(json_object_get(a, "chain")),
-			       json_string_value(json_object_get(a, "from")),
-			       json_integer_value(json_object_get(a, "from_id")),
-			       json_string_value(json_object_get(a, "to")),
-			       json_integer_value(json_object_get(a, "to_id")));
-	}
+	show_emit(arr, auth_print);
+	arr = NULL;
 	ret = 0;
 out:
 	json_decref(arr);

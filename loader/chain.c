@@ -46,14 +46,7 @@ static void chain_help(FILE *f)
 static int do_help(int argc, char **argv)
 {
 	(void)argv;
-	if (argc) {
-		p_err("'help' takes no arguments");
-		return -1;
-	}
-	chain_help(json_output ? stderr : stdout);
-	if (json_output)
-		json_result(json_null());
-	return 0;
+	return help_cmd(argc, chain_help);
 }
 
 /* Split a comma-separated list of names into @out (at most @max). */
@@ -475,7 +468,6 @@ static int do_show(int argc, char **argv)
 	struct spry_maps m;
 	json_t *arr = NULL, *c;
 	int id, ret = -1;
-	size_t i;
 
 	if (argc > 1) {
 		p_err("unexpected argument '%s'", argv[1]);
@@ -517,13 +509,8 @@ static int do_show(int argc, char **argv)
 		if (jappend(arr, chain_json(s, id)))
 			goto out;
 	}
-	if (json_output) {
-		json_result(arr);
-		arr = NULL;
-	} else {
-		json_array_foreach(arr, i, c)
-			chain_print(c);
-	}
+	show_emit(arr, chain_print);
+	arr = NULL;
 	ret = 0;
 out:
 	json_decref(arr);

@@ -18,14 +18,7 @@ static void fn_help(FILE *f)
 static int do_help(int argc, char **argv)
 {
 	(void)argv;
-	if (argc) {
-		p_err("'help' takes no arguments");
-		return -1;
-	}
-	fn_help(json_output ? stderr : stdout);
-	if (json_output)
-		json_result(json_null());
-	return 0;
+	return help_cmd(argc, fn_help);
 }
 
 static json_t *inst_json(__u16 inst, const struct spry_inst_state *st, bool listed)
@@ -141,37 +134,17 @@ static void fn_print(json_t *f)
 
 static int do_show(int argc, char **argv)
 {
-	static const char *const kws[] = { "chain", NULL };
-	char name[SPRY_NAME_LEN];
-	struct snapshot *s = NULL;
+	struct snapshot *s;
 	struct spry_maps m;
-	json_t *arr = NULL, *f;
-	int chain = -1, ret = -1, id;
-	const char *val = NULL;
-	size_t i;
+	json_t *arr, *f;
+	int chain, id;
 
-	if (argc) {
-		if (match_word(kws, argv[0], "keyword") < 0)
-			return -1;
-		GET_VALUE(val);
-		if (argc) {
-			p_err("unexpected argument '%s'", argv[0]);
-			return -1;
-		}
-		if (parse_name(val, "chain", name))
-			return -1;
-	}
-	if (maps_open(&m))
+	if (show_begin(argc, argv, &m, &s, &chain))
 		return -1;
-	s = snapshot__read(&m);
-	if (!s)
-		goto out;
-	if (val && (chain = snapshot__chain(s, name)) < 0)
-		goto out;
 	arr = json_array();
 	if (!arr) {
 		p_err("out of memory");
-		goto out;
+		goto err;
 	}
 	for (id = 0; id < SPRY_MAX_FNS; id++) {
 		if (chain >= 0 && (!id || s->fns[id].chain != chain))
@@ -180,28 +153,24 @@ static int do_show(int argc, char **argv)
 			continue;
 		f = fn_json(&m, s, id);
 		if (!f)
-			goto out;
+			goto err;
 		/* The origin only when spryd registered something. */
 		if (!id && !s->fns[0].n_inst && !json_array_size(json_object_get(f, "instances"))) {
 			json_decref(f);
 			continue;
 		}
 		if (jappend(arr, f))
-			goto out;
+			goto err;
 	}
-	if (json_output) {
-		json_result(arr);
-		arr = NULL;
-	} else {
-		json_array_foreach(arr, i, f)
-			fn_print(f);
-	}
-	ret = 0;
-out:
+	show_emit(arr, fn_print);
+	snapshot__free(s);
+	spry_maps__close(&m);
+	return 0;
+err:
 	json_decref(arr);
 	snapshot__free(s);
 	spry_maps__close(&m);
-	return ret;
+	return -1;
 }
 
 int do_fn(int argc, char **argv)

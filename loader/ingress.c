@@ -124,14 +124,7 @@ static void ingress_help(FILE *f)
 static int do_help(int argc, char **argv)
 {
 	(void)argv;
-	if (argc) {
-		p_err("'help' takes no arguments");
-		return -1;
-	}
-	ingress_help(json_output ? stderr : stdout);
-	if (json_output)
-		json_result(json_null());
-	return 0;
+	return help_cmd(argc, ingress_help);
 }
 
 /* ------------------------------------------------------------ pins */

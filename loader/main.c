@@ -407,6 +407,70 @@ int jappend(json_t *arr, json_t *val)
 	return 0;
 }
 
+int help_cmd(int argc, void (*print)(FILE *f))
+{
+	if (argc) {
+		p_err("'help' takes no arguments");
+		return -1;
+	}
+	print(json_output ? stderr : stdout);
+	if (json_output)
+		json_result(json_null());
+	return 0;
+}
+
+int show_begin(int argc, char **argv, struct spry_maps *m, struct snapshot **s,
+	       int *chain)
+{
+	static const char *const kws[] = { "chain", NULL };
+	char name[SPRY_NAME_LEN];
+	const char *val = NULL;
+
+	*s = NULL;
+	*chain = -1;
+	if (argc) {
+		if (match_word(kws, argv[0], "keyword") < 0)
+			return -1;
+		GET_VALUE(val);
+		if (argc) {
+			p_err("unexpected argument '%s'", argv[0]);
+			return -1;
+		}
+		if (parse_name(val, "chain", name))
+			return -1;
+	}
+	if (maps_open(m))
+		return -1;
+	*s = snapshot__read(m);
+	if (!*s)
+		goto err;
+	if (val) {
+		*chain = snapshot__chain(*s, name);
+		if (*chain < 0)
+			goto err;
+	}
+	return 0;
+err:
+	snapshot__free(*s);
+	*s = NULL;
+	spry_maps__close(m);
+	return -1;
+}
+
+void show_emit(json_t *arr, void (*print)(json_t *elem))
+{
+	json_t *e;
+	size_t i;
+
+	if (json_output) {
+		json_result(arr);
+		return;
+	}
+	json_array_foreach(arr, i, e)
+		print(e);
+	json_decref(arr);
+}
+
 json_t *jflags(__u32 flags, const char *const *names, unsigned int n)
 {
 	json_t *a = json_array();

@@ -86,6 +86,25 @@ int snapshot__chain(const struct snapshot *s, const char *name);
 /* Function name of @fn (the origin for 0). */
 const char *snapshot__fn_name(const struct snapshot *s, __u16 fn);
 
+/*
+ * An object's `help` command: no arguments, the text of @print on stdout
+ * (stderr with -j, where the JSON value is null).
+ */
+int help_cmd(int argc, void (*print)(FILE *f));
+
+/*
+ * The start of a `show [chain NAME]` command: parses the optional filter,
+ * opens the maps and reads a snapshot.  *@chain is the chain id, or -1 for
+ * all.  0, or -1 after p_err (nothing left open).
+ */
+int show_begin(int argc, char **argv, struct spry_maps *m, struct snapshot **s,
+	       int *chain);
+/*
+ * The end of a show command: with -j, @arr becomes the result; else
+ * @print prints each element.  Takes @arr.
+ */
+void show_emit(json_t *arr, void (*print)(json_t *elem));
+
 /* JSON helpers: 0, or -1 after p_err on allocation failure. */
 int jset(json_t *obj, const char *key, json_t *val);
 int jappend(json_t *arr, json_t *val);
