@@ -11,6 +11,10 @@ command -v make >/dev/null && command -v cc >/dev/null && command -v clang >/dev
 	tap_skip_all "needs make, cc and clang"
 [ -r /sys/kernel/btf/vmlinux ] || tap_skip_all "needs kernel BTF (/sys/kernel/btf/vmlinux)"
 
+# The build under test is the plain one, whatever make ran this test
+# (`make SAN=1 check` passes SAN=1 down through MAKEFLAGS).
+unset MAKEFLAGS MFLAGS MAKELEVEL
+
 tap_plan 10
 tmp=$(mktemp -d /tmp/spry-test-build.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
