@@ -12,8 +12,9 @@ command -v make >/dev/null && command -v cc >/dev/null && command -v clang >/dev
 [ -r /sys/kernel/btf/vmlinux ] || tap_skip_all "needs kernel BTF (/sys/kernel/btf/vmlinux)"
 
 # The build under test is the plain one, whatever make ran this test
-# (`make SAN=1 check` passes SAN=1 down through MAKEFLAGS).
-unset MAKEFLAGS MFLAGS MAKELEVEL
+# (`make SAN=1 check` passes SAN=1 down through MAKEFLAGS and the
+# environment).
+unset MAKEFLAGS MFLAGS MAKELEVEL SAN O V
 
 tap_plan 10
 tmp=$(mktemp -d /tmp/spry-test-build.XXXXXX)
