@@ -400,14 +400,54 @@ static uint8_t chain_idem_hops(struct spryd *d, struct spryd_chain *cs,
 	return n;
 }
 
+/*
+ * Admission of a new request on chain @cs: the chain's in-flight bound and
+ * a free slot.  The request id the next req_start() will use goes to
+ * @req_id (its low 16 bits are the slot).
+ */
+static int req_admit(struct spryd *d, const struct spryd_chain *cs,
+		     const struct spry_chain *rec, uint64_t *req_id)
+{
+	uint32_t max_inflight = rec->max_inflight ? rec->max_inflight : SPRY_DEF_MAX_INFLIGHT;
+
+	if (cs->inflight >= max_inflight || !d->n_slot_free)
+		return -EBUSY;
+	*req_id = (d->seq << 16) | d->slot_free[d->n_slot_free - 1];
+	return 0;
+}
+
+/* Take the slot req_admit() chose and start the request on @buf. */
+static struct spryd_req *req_start(struct spryd *d, uint16_t id,
+				   const struct spry_chain *rec, uint64_t req_id,
+				   const struct spry_buf *buf, uint8_t owner,
+				   uint32_t conn, uint32_t gen)
+{
+	struct spryd_req *r = &d->reqs[req_id & SLOT_MASK];
+
+	d->seq++;
+	d->n_slot_free--;
+	memset(r, 0, sizeof(*r));
+	r->prev = r->next = SPRYD_NIL;
+	r->req_id = req_id;
+	r->deadline = rec->deadline_ms ? rec->deadline_ms : SPRY_DEF_DEADLINE_MS;
+	r->conn = conn;
+	r->conn_gen = gen;
+	r->owner = owner;
+	r->chain = id;
+	r->state = REQ_PREP;
+	r->desc.off = buf->off;
+	r->desc.cap = buf->cap;
+	r->desc.gen = buf->gen;
+	d->chains[id].inflight++;
+	return r;
+}
+
 int entry_prepare(struct spryd *d, uint16_t id, const struct spry_chain *rec,
 		  uint32_t size, uint8_t owner, uint32_t conn, uint32_t gen,
 		  struct spryd_req **out, void **ptr)
 {
 	struct spryd_chain *cs;
-	struct spryd_req *r;
 	struct spry_buf buf;
-	uint32_t max_inflight, deadline_ms, slot;
 	uint64_t req_id;
 	void *p;
 	int err;
@@ -415,12 +455,9 @@ int entry_prepare(struct spryd *d, uint16_t id, const struct spry_chain *rec,
 	err = entry_chain_pool(d, id, rec, &cs);
 	if (err)
 		return err;
-	max_inflight = rec->max_inflight ? rec->max_inflight : SPRY_DEF_MAX_INFLIGHT;
-	deadline_ms = rec->deadline_ms ? rec->deadline_ms : SPRY_DEF_DEADLINE_MS;
-	if (cs->inflight >= max_inflight || !d->n_slot_free)
-		return -EBUSY;
-	slot = d->slot_free[d->n_slot_free - 1];
-	req_id = (d->seq << 16) | slot;
+	err = req_admit(d, cs, rec, &req_id);
+	if (err)
+		return err;
 	err = spry_pool_alloc(cs->pool, size ? size : 1, req_id, &buf);
 	if (err)
 		return err;
@@ -429,24 +466,8 @@ int entry_prepare(struct spryd *d, uint16_t id, const struct spry_chain *rec,
 		spry_pool_free(cs->pool, buf.off, buf.gen);
 		return -EFAULT;
 	}
-	d->seq++;
-	d->n_slot_free--;
-	r = &d->reqs[slot];
-	memset(r, 0, sizeof(*r));
-	r->prev = r->next = SPRYD_NIL;
-	r->req_id = req_id;
-	r->deadline = deadline_ms;
-	r->conn = conn;
-	r->conn_gen = gen;
-	r->owner = owner;
-	r->chain = id;
-	r->state = REQ_PREP;
-	r->desc.off = buf.off;
-	r->desc.cap = buf.cap;
-	r->desc.gen = buf.gen;
+	*out = req_start(d, id, rec, req_id, &buf, owner, conn, gen);
 	chain_idem_hops(d, cs, rec);	/* for entry_submit() */
-	cs->inflight++;
-	*out = r;
 	*ptr = p;
 	return 0;
 }
@@ -456,39 +477,18 @@ int entry_adopt(struct spryd *d, uint16_t id, const struct spry_chain *rec,
 		uint32_t conn, uint32_t gen, struct spryd_req **out)
 {
 	struct spryd_chain *cs = &d->chains[id];
-	uint32_t max_inflight, deadline_ms, slot;
 	uint64_t req_id;
-	struct spryd_req *r;
 	int err;
 
 	if (!id || id >= SPRY_MAX_CHAINS || !cs->pool)
 		return -ESTALE;
-	max_inflight = rec->max_inflight ? rec->max_inflight : SPRY_DEF_MAX_INFLIGHT;
-	deadline_ms = rec->deadline_ms ? rec->deadline_ms : SPRY_DEF_DEADLINE_MS;
-	if (cs->inflight >= max_inflight || !d->n_slot_free)
-		return -EBUSY;
-	slot = d->slot_free[d->n_slot_free - 1];
-	req_id = (d->seq << 16) | slot;
+	err = req_admit(d, cs, rec, &req_id);
+	if (err)
+		return err;
 	err = spry_pool_retag(cs->pool, buf->off, buf->gen, old_tag, req_id);
 	if (err)
 		return err;
-	d->seq++;
-	d->n_slot_free--;
-	r = &d->reqs[slot];
-	memset(r, 0, sizeof(*r));
-	r->prev = r->next = SPRYD_NIL;
-	r->req_id = req_id;
-	r->deadline = deadline_ms;
-	r->conn = conn;
-	r->conn_gen = gen;
-	r->owner = owner;
-	r->chain = id;
-	r->state = REQ_PREP;
-	r->desc.off = buf->off;
-	r->desc.cap = buf->cap;
-	r->desc.gen = buf->gen;
-	cs->inflight++;
-	*out = r;
+	*out = req_start(d, id, rec, req_id, buf, owner, conn, gen);
 	return 0;
 }
 
