@@ -37,6 +37,7 @@
 #include "bpf/maps.h"
 #include "skmsg_route.skel.h"
 #include "selftests/tap.h"
+#include "selftests/bpf_env.h"
 
 #define DSZ		((int)sizeof(struct spry_desc))
 #define POOL_SIZE	(1ULL << 20)
@@ -275,27 +276,6 @@ static int on_event(void *ctx, void *data, size_t size)
 }
 
 /* --------------------------------------------------------- sockets */
-
-static int lo_up(void)
-{
-	struct ifreq ifr = {};
-	int fd, err = 0;
-
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	strcpy(ifr.ifr_name, "lo");
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr)) {
-		err = -errno;
-		goto out;
-	}
-	ifr.ifr_flags |= IFF_UP;
-	if (ioctl(fd, SIOCSIFFLAGS, &ifr))
-		err = -errno;
-out:
-	close(fd);
-	return err;
-}
 
 static int listener_open(void)
 {
@@ -1445,28 +1425,14 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (i = 0; i < sizeof(xs) / sizeof(xs[0]); i++)
 		xs[i]->a = xs[i]->b = -1;
-	if (geteuid() != 0)
-		tap_skip_all("needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)");
-	if (unshare(CLONE_NEWNET))
-		tap_skip_all("cannot create a network namespace");
-	if (lo_up())
-		tap_skip_all("cannot bring lo up");
 	ncpus = libbpf_num_possible_cpus();
 	if (ncpus <= 0)
 		tap_skip_all("cannot count CPUs");
+	bpf_env_enter("router", pin_dir, sizeof(pin_dir));
 	percpu_buf = calloc(ncpus, sizeof(struct spry_fn_stats));
 	if (!percpu_buf) {
 		printf("Bail out! out of memory\n");
-		return KSFT_FAIL;
-	}
-
-	snprintf(pin_dir, sizeof(pin_dir), "/sys/fs/bpf/spry-test-router-%d", getpid());
-	if (mkdir(pin_dir, 0700)) {
-		err = errno;
-		free(percpu_buf);
-		if (err == ENOENT || err == EPERM || err == EACCES)
-			tap_skip_all("no bpffs at /sys/fs/bpf");
-		printf("Bail out! mkdir %s: %s\n", pin_dir, strerror(err));
+		rmdir(pin_dir);
 		return KSFT_FAIL;
 	}
 

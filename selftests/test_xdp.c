@@ -49,6 +49,7 @@
 #include "bpf/maps.h"
 #include "xdp_ingress.skel.h"
 #include "selftests/tap.h"
+#include "selftests/bpf_env.h"
 
 /* Ports of the test world. */
 #define DGRAM_PORT	9000	/* UDP, protected, datagram */
@@ -1264,28 +1265,16 @@ int main(void)
 	__u32 key = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (geteuid() != 0)
-		tap_skip_all("needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)");
-	if (unshare(CLONE_NEWNET))
-		tap_skip_all("cannot create a network namespace");
 	ncpus = libbpf_num_possible_cpus();
 	if (ncpus <= 0)
 		tap_skip_all("cannot count CPUs");
+	bpf_env_enter("xdp", pin_dir, sizeof(pin_dir));
 	percpu_buf = calloc(ncpus, sizeof(struct spry_xchain_stats));
 	if (!percpu_buf) {
 		printf("Bail out! out of memory\n");
+		rmdir(pin_dir);
 		return KSFT_FAIL;
 	}
-	snprintf(pin_dir, sizeof(pin_dir), "/sys/fs/bpf/spry-test-xdp-%d", getpid());
-	if (mkdir(pin_dir, 0700)) {
-		err = errno;
-		free(percpu_buf);
-		if (err == ENOENT || err == EPERM || err == EACCES)
-			tap_skip_all("no bpffs at /sys/fs/bpf");
-		printf("Bail out! mkdir %s: %s\n", pin_dir, strerror(err));
-		return KSFT_FAIL;
-	}
-
 	err = load();
 	if (err == -EPERM) {
 		teardown();
