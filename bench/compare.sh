@@ -43,7 +43,7 @@
 # again (BENCH_TRIES attempts in all, 3; the last one is kept).
 # Environment: OUT (build dir), BENCH_SECS (3), BENCH_RESULTS (directory,
 # default bench/results), BENCH_WRK_THREADS (1), BENCH_QUIET_WAIT (60),
-# BENCH_TRIES (3).
+# BENCH_TRIES (3), BENCH_SYSTEMS (which systems), BENCH_QUICK (above).
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -61,7 +61,10 @@ PP=$OUT/bench/skmsg_pingpong
 LUA=$SRC/bench/post.lua
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 LENGTHS="1 2 4 8"
-SYSTEMS="spry http sidecar unix"
+SYSTEMS=${BENCH_SYSTEMS:-spry http sidecar unix}
+# BENCH_QUICK=1: only 4 hops, 1 KiB, concurrency 32 (for working on spry's
+# hot path); prints the points and writes no report
+[ -n "${BENCH_QUICK:-}" ] && LENGTHS=${BENCH_LENGTHS:-4}
 
 die() { echo "compare: $*" >&2; exit 1; }
 
@@ -135,7 +138,8 @@ for n in $LENGTHS; do
 	hops=$(for i in $(seq 0 $((n - 1))); do printf 'c%s-f%s,' "$n" "$i"; done)
 	# buffers big enough for 64 KiB bodies; in-flight bound above 256
 	spry chain add "c$n" hops "${hops%,}" buffer-size 66560 buffers 640 \
-		max-inflight 1024 >/dev/null || die "chain add c$n failed"
+		max-inflight 1024 ${BENCH_SPRY_CPUS:+cpus $BENCH_SPRY_CPUS} >/dev/null ||
+		die "chain add c$n failed"
 done
 start "$TMP/spryd.log" "$SPRYD" -P "$PIN" -s "$SOCK" --http "127.0.0.1:$SPRY_PORT"
 SPRYD_PID=$LAST
@@ -364,11 +368,31 @@ run_set() {	# SET N SIZE CONC [SYSTEMS]
 	local s
 	for s in ${5:-$SYSTEMS}; do point "$1" "$s" "$2" "$3" "$4"; done
 }
+if [ -n "${BENCH_QUICK:-}" ]; then
+	# experiments: BENCH_PIN_SPRYD / BENCH_PIN_FNS = CPU lists
+	set -- ${SYSPIDS[spry,4]:-}
+	[ -n "${BENCH_PIN_SPRYD:-}" ] && taskset -a -p -c "$BENCH_PIN_SPRYD" "$1" >/dev/null
+	shift
+	if [ -n "${BENCH_PIN_FNS:-}" ]; then
+		for p in "$@"; do taskset -a -p -c "$BENCH_PIN_FNS" "$p" >/dev/null; done
+	fi
+	if [ -n "${BENCH_QUICK_CMD:-}" ]; then	# e.g. a profiler, with URL and PIDS
+		URL=$(url spry 4) PIDS="${SYSPIDS[spry,4]:-}" URL1=$(url spry 1) PIDS1="${SYSPIDS[spry,1]:-}" URL8=$(url spry 8) PIDS8="${SYSPIDS[spry,8]:-}" bash -c "$BENCH_QUICK_CMD"
+	else
+		run_set full 4 1024 32
+	fi
+	exit 0
+fi
 for c in 1 32 256; do run_set full 4 1024 "$c"; done
 for n in 1 2 8; do run_set hops32 "$n" 1024 32; done
 for n in 1 2 8; do run_set hops1 "$n" 1024 1; done
 for size in 64 16384 65536; do run_set payload 4 "$size" 32; done
-for n in 1 8; do run_set hopcost "$n" 64 1 spry; done
+# hop cost: (p50 at 8 hops - p50 at 1 hop) / 7 in HOP_ROUNDS rounds of
+# both points; the report takes the median round
+HOP_ROUNDS=${BENCH_HOP_ROUNDS:-3}
+for r in $(seq "$HOP_ROUNDS"); do
+	for n in 1 8; do run_set hopcost "$n" 64 1 spry; done
+done
 # the same with every spry process on CPU 0 and wrk on CPU 1: no hop of
 # the chain crosses CPUs, like skmsg_pingpong's "same" placement
 pin_sys() {	# SYS CPUS
@@ -379,7 +403,9 @@ pin_sys() {	# SYS CPUS
 }
 pin_sys spry 0
 WRK_PFX="taskset -c 1"
-for n in 1 8; do run_set hopcost-pinned "$n" 64 1 spry; done
+for r in $(seq "$HOP_ROUNDS"); do
+	for n in 1 8; do run_set hopcost-pinned "$n" 64 1 spry; done
+done
 WRK_PFX=""
 pin_sys spry "0-$(($(nproc) - 1))"
 
@@ -402,8 +428,10 @@ for s in $SYSTEMS; do
 done
 
 # --- the raw SK_MSG path
-# (a ping-pong of two processes, and a ring of 9 like spryd + 8 functions)
-{ "$PP" -d "$SECS" && "$PP" -d "$SECS" -r 9 -m any -m same; } >"$RES/pingpong.txt" 2>&1 ||
+# (a ping-pong of two processes, and a ring of 9 like spryd + 8 functions,
+# also sleeping in epoll_wait() as spry's runtime does)
+{ "$PP" -d "$SECS" && "$PP" -d "$SECS" -r 9 -m any -m same &&
+  "$PP" -d "$SECS" -r 9 -e -m any -m same; } >"$RES/pingpong.txt" 2>&1 ||
 	echo "compare: skmsg_pingpong failed" >&2
 T_END=$(date +%s)
 BG_AFTER=$(bg)

@@ -19,6 +19,27 @@ NAMES = {
 SHORT = {"spry": "spry", "http": "HTTP", "sidecar": "sidecar", "unix": "unix"}
 
 
+def hop_rounds(path, set_name):
+    """Per-hop p50 of each round of a hop-cost set (pairs of 1- and 8-hop
+    points in file order): (p50(8) - p50(1)) / 7."""
+    one, out = None, []
+    with open(path) as f:
+        for r in csv.DictReader(f, delimiter="\t"):
+            if r["set"] != set_name:
+                continue
+            if int(r["hops"]) == 1:
+                one = float(r["p50_us"])
+            elif int(r["hops"]) == 8 and one is not None:
+                out.append((float(r["p50_us"]) - one) / 7)
+                one = None
+    return out
+
+
+def median(v):
+    v = sorted(v)
+    return v[len(v) // 2] if v else None
+
+
 def load(path):
     rows = {}
     with open(path) as f:
@@ -212,21 +233,27 @@ def main():
         if a8 is not None and a1 is not None:
             hop[s] = (a8 - a1) / 7
             w(f"| {NAMES[s]}, 1 KiB | {hop[s]:.1f} |")
-    a8, a1 = get("spry", 8, 64, 1, "p50_us"), get("spry", 1, 64, 1, "p50_us")
-    spry64 = None
-    if a8 is not None and a1 is not None:
-        spry64 = (a8 - a1) / 7
-        w(f"| spry, 64 B | {spry64:.1f} |")
-    a8, a1 = get("spry-pinned", 8, 64, 1, "p50_us"), get("spry-pinned", 1, 64, 1, "p50_us")
-    spry_pin = None
-    if a8 is not None and a1 is not None:
-        spry_pin = (a8 - a1) / 7
-        w(f"| spry, 64 B, every spry process on CPU 0 (wrk on CPU 1) | {spry_pin:.1f} |")
+    tsv = os.path.join(d, "results.tsv")
+    rounds = hop_rounds(tsv, "hopcost")
+    spry64 = median(rounds)
+    if spry64 is not None:
+        w(f"| spry, 64 B (median of {len(rounds)} rounds: "
+          + ", ".join(f"{x:.1f}" for x in rounds) + f") | {spry64:.1f} |")
+    rounds = hop_rounds(tsv, "hopcost-pinned")
+    spry_pin = median(rounds)
+    if spry_pin is not None:
+        w(f"| spry, 64 B, every spry process on CPU 0, wrk on CPU 1 (median of "
+          f"{len(rounds)} rounds: " + ", ".join(f"{x:.1f}" for x in rounds)
+          + f") | {spry_pin:.1f} |")
     for m, label in (("any", "ping-pong, unpinned (where the scheduler puts them)"),
                      ("same", "ping-pong, both on CPU 0"),
                      ("cross", "ping-pong, CPU 0 <-> CPU 1"),
                      ("ring9-any", "ring of 9 processes (like spryd + 8 functions), unpinned"),
-                     ("ring9-same", "ring of 9 processes, all on CPU 0")):
+                     ("ring9-same", "ring of 9 processes, all on CPU 0"),
+                     ("ring9-any-epoll", "ring of 9 processes sleeping in epoll_wait "
+                      "(as spry's runtime), unpinned"),
+                     ("ring9-same-epoll", "ring of 9 processes sleeping in epoll_wait, "
+                      "all on CPU 0")):
         if m in pp:
             w(f"| raw SK_MSG {label}, one hop | "
               f"{float(pp[m]['oneway_p50_us']):.1f} (p99 {float(pp[m]['oneway_p99_us']):.1f}) |")
@@ -280,6 +307,12 @@ def main():
     if spry_pin is not None and "same" in pp:
         ow = float(pp["same"]["oneway_p50_us"])
         w(f"| the same, both on one CPU (spry pinned vs ping-pong \"same\") | "
+          f"{spry_pin:.1f} / {ow:.1f} us = {spry_pin / ow:.2f}x | "
+          f"{verdict(spry_pin <= 1.5 * ow)} |")
+    if spry_pin is not None and "ring9-same-epoll" in pp:
+        ow = float(pp["ring9-same-epoll"]["oneway_p50_us"])
+        w(f"| the same against a hop of the raw 9-process ring sleeping in epoll, "
+          f"all on one CPU (the closest raw analogue of a pinned spry chain) | "
           f"{spry_pin:.1f} / {ow:.1f} us = {spry_pin / ow:.2f}x | "
           f"{verdict(spry_pin <= 1.5 * ow)} |")
     if "spry" in idle_pct:

@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #endif
 
-#define SPRY_ABI_VERSION	1
+#define SPRY_ABI_VERSION	2
 #define SPRY_DESC_VERSION	1
 
 /* Limits. */
@@ -24,8 +24,11 @@
 #define SPRY_MAX_FNS		1024	/* fn ids 1..1023; 0 = the origin (spryd) */
 #define SPRY_MAX_INST		32	/* instances per function (and origins) */
 #define SPRY_NAME_LEN		32	/* chain and function names, NUL included */
+#define SPRY_MAX_CPUS		256	/* CPUs a chain can be placed on (0-255) */
+#define SPRY_CPU_WORDS		(SPRY_MAX_CPUS / 64)
 #define SPRY_REQ_SLOTS		65536	/* request location slots (power of two) */
 #define SPRY_EVENTS_BYTES	(256 * 1024)
+#define SPRY_RUN_MAX		256	/* descriptors per router verdict (a run) */
 
 #define SPRY_FN_ORIGIN		0	/* fn id of spryd's origin sockets */
 
@@ -138,8 +141,10 @@ struct spry_chain {
 	__u8	pad[7];
 	__u16	hops[SPRY_MAX_HOPS];	/* fn ids, in order */
 	char	name[SPRY_NAME_LEN];
+	/* CPUs the chain's instances run on (bit i: CPU i); none set: any */
+	__u64	cpus[SPRY_CPU_WORDS];
 };
-_Static_assert(sizeof(struct spry_chain) == 104, "spry_chain size");
+_Static_assert(sizeof(struct spry_chain) == 136, "spry_chain size");
 
 enum spry_fn_flags {
 	SPRY_FF_ACTIVE		= 1 << 0,

@@ -1,12 +1,22 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * skmsg_route: spry's router.  Runs on every send() of a socket in
- * spry_socks, once per 64-byte descriptor, and decides where it goes
- * (docs/DESIGN.md, "Routing").  Nothing a sender writes is trusted: who it
- * is comes from the socket's storage (set by spryd), where a request may go
- * from the chain and the authorization map, and the fields the router owns
- * (hop, origin, inst, ret_fn, ret_inst, status on errors) are rewritten in
- * place.
+ * spry_socks and decides where each 64-byte descriptor goes (docs/DESIGN.md,
+ * "Routing").  Nothing a sender writes is trusted: who it is comes from the
+ * socket's storage (set by spryd), where a request may go from the chain
+ * and the authorization map, and the fields the router owns (hop, origin,
+ * inst, ret_fn, ret_inst, status on errors) are rewritten in place.
+ *
+ * One program run judges the first descriptor left in the send with every
+ * check.  When that is a plain FORWARD (no flags) or a DONE and the
+ * redirect took, the descriptors right behind it in the linear data that
+ * would get the same decision (same version, flags 0, chain, hop, status
+ * OK, inside the pool, for DONE the same origin) join it as a run of up to
+ * SPRY_RUN_MAX, bounded for a function by what it has in flight: each is
+ * rewritten and counted as if routed alone, and the whole run gets one
+ * redirect (bpf_msg_apply_bytes(64 * n)): one sk_msg, one wake-up of the
+ * receiver.  The first descriptor that differs starts the next run, where
+ * it is judged (and dropped, if it must be) on its own.
  *
  * Every SK_DROP is a deliberate quarantine: the kernel keeps dropping a
  * socket's sends once one was dropped, the sender and its instance are
@@ -56,6 +66,14 @@ enum route_to {
 	TO_ORIGIN,	/* the origin instance desc.origin */
 };
 
+/* Whether, and how, the descriptors behind the first may join its run. */
+enum run_kind {
+	RUN_NONE,	/* the descriptor goes alone */
+	RUN_ORIGIN,	/* origin -> hops[0]: each gets hop 0, origin, inst */
+	RUN_FN,		/* fn -> next hop: each gets hop + 1, inst */
+	RUN_DONE,	/* last hop -> its origin: nothing to rewrite */
+};
+
 struct route {
 	__u32	verdict;
 	__u32	to;		/* enum route_to */
@@ -63,12 +81,12 @@ struct route {
 	__u16	inst;
 };
 
-static __always_inline void count_verdict(__u32 v)
+static __always_inline void count_verdict(__u32 v, __u32 n)
 {
 	__u64 *cnt = bpf_map_lookup_elem(&SPRY_MAP_VERDICTS, &v);
 
 	if (cnt)
-		__sync_fetch_and_add(cnt, 1);
+		__sync_fetch_and_add(cnt, n);
 }
 
 static __always_inline struct spry_fn_stats *fn_stats(__u16 fn)
@@ -100,15 +118,18 @@ static __always_inline bool authorized(__u16 chain, __u16 from, __u16 to)
  * [off, off + max(cap, meta_len + len)) within [0, pool_size).  meta_len and
  * len are 32-bit, so their sum cannot overflow in 64 bits, and comparing
  * against pool_size - off (off < pool_size checked first) cannot overflow
- * either, whatever off is (UINT64_MAX included).
+ * either, whatever off is (UINT64_MAX included).  The maximum is checked
+ * as both of its operands, so every failed test just returns (a join
+ * after a max() would double the verifier's paths in run_scan()'s loop).
  */
 static __always_inline bool in_pool(const struct spry_desc *d, __u64 pool_size)
 {
-	__u64 need = (__u64)d->meta_len + d->len;
+	__u64 room;
 
-	if (d->cap > need)
-		need = d->cap;
-	return d->off < pool_size && need <= pool_size - d->off;
+	if (d->off >= pool_size)
+		return false;
+	room = pool_size - d->off;
+	return (__u64)d->meta_len + d->len <= room && d->cap <= room;
 }
 
 /* The descriptor at the start of the message, linear; NULL if short. */
@@ -174,7 +195,7 @@ static __always_inline int drop(struct spry_sender *s, const struct spry_desc *d
 		if (fs)
 			__sync_fetch_and_add(&fs->dropped, 1);
 	}
-	count_verdict(v);
+	count_verdict(v, 1);
 	bpf_ringbuf_output(&SPRY_MAP_EVENTS, &ev, sizeof(ev), 0);
 	return SK_DROP;
 }
@@ -312,21 +333,13 @@ static __always_inline int pick_inst(struct sk_msg_md *msg, __u16 fn_id,
 	return -1;
 }
 
-/* A descriptor was redirected into instance {fn, inst}. */
-static __always_inline void delivered(struct spry_desc *d, __u16 fn, __u16 inst)
+/* So spryd knows which requests a dead instance held. */
+static __always_inline void reqloc_set(const struct spry_desc *d, __u16 fn,
+				       __u16 inst)
 {
-	struct spry_inst_state *st = inst_state(fn, inst);
-	struct spry_fn_stats *fs = fn_stats(fn);
-	struct spry_reqloc *loc;
 	__u32 slot = d->req_id & (SPRY_REQ_SLOTS - 1);
+	struct spry_reqloc *loc = bpf_map_lookup_elem(&SPRY_MAP_REQLOC, &slot);
 
-	d->inst = inst;
-	if (st)
-		__sync_fetch_and_add(&st->inflight, 1);
-	if (fs)
-		__sync_fetch_and_add(&fs->delivered, 1);
-	/* So spryd knows which requests a dead instance held. */
-	loc = bpf_map_lookup_elem(&SPRY_MAP_REQLOC, &slot);
 	if (loc) {
 		loc->req_id = d->req_id;
 		loc->fn = fn;
@@ -335,23 +348,199 @@ static __always_inline void delivered(struct spry_desc *d, __u16 fn, __u16 inst)
 	}
 }
 
+/* A descriptor was redirected into instance {fn, inst}. */
+static __always_inline void delivered(struct spry_desc *d, __u16 fn, __u16 inst)
+{
+	struct spry_inst_state *st = inst_state(fn, inst);
+	struct spry_fn_stats *fs = fn_stats(fn);
+
+	d->inst = inst;
+	if (st)
+		__sync_fetch_and_add(&st->inflight, 1);
+	if (fs)
+		__sync_fetch_and_add(&fs->delivered, 1);
+	reqloc_set(d, fn, inst);
+}
+
+/*
+ * An instance as one scalar, the key of spry_inst (fn * SPRY_MAX_INST +
+ * inst), for run_extend()'s arguments; INST_KEY_NONE for none.
+ */
+#define INST_KEY_NONE	0xffffffffu
+
+static __always_inline __u32 inst_key(__u16 fn, __u16 inst)
+{
+	if (fn >= SPRY_MAX_FNS || inst >= SPRY_MAX_INST)
+		return INST_KEY_NONE;
+	return (__u32)fn * SPRY_MAX_INST + inst;
+}
+
+static __always_inline struct spry_inst_state *inst_state_key(__u32 key)
+{
+	return key == INST_KEY_NONE ? NULL : bpf_map_lookup_elem(&SPRY_MAP_INST, &key);
+}
+
+/*
+ * Extend the run of the first descriptor @d (at msg->data, in linear data
+ * ending at @data_end) over the descriptors right behind it that the
+ * single path would send the same way, at most @max in all; returns the
+ * run's length.  They must match @d where the decision depends on them:
+ * version, no flags, chain, status OK, inside the chain's pool (@pool_size),
+ * the hop it was sent at (function senders), and for RUN_DONE its origin.
+ * Each one that joins gets what @d got from routing (hop, origin, inst,
+ * its reqloc slot, target fn @to_fn).  @kind is a constant at every call:
+ * each kind gets its own copy of the loop without branches on it, which
+ * keeps the verifier to one path per loop iteration.
+ */
+static __always_inline __u32 run_scan(struct spry_desc *d, void *data_end,
+				      __u32 kind, __u32 to_fn, __u64 pool_size,
+				      __s64 max)
+{
+	/* route_fn() moved the first one's hop on; the others still have it. */
+	__u8 sent_hop = kind == RUN_FN ? d->hop - 1 : d->hop;
+	struct spry_desc *e;
+	__u32 k;
+
+#pragma clang loop unroll(disable)
+	for (k = 1; k < SPRY_RUN_MAX; k++) {
+		e = (void *)d + k * DESC_SIZE;
+		if ((void *)(e + 1) > data_end || k >= max)
+			break;
+		/* No flags: calls, replies and sticky keys are routed alone. */
+		if (e->version != SPRY_DESC_VERSION || e->flags ||
+		    e->chain != d->chain || e->status != SPRY_ST_OK ||
+		    !in_pool(e, pool_size))
+			break;
+		if (kind == RUN_ORIGIN) {
+			/* As route_origin(): the request is this origin's. */
+			e->origin = d->origin;
+		} else if (e->hop != sent_hop) {
+			/* Same hop, same hand-off: authorized with the first. */
+			break;
+		}
+		if (kind == RUN_DONE) {
+			/* One redirect: to the first one's origin. */
+			if (e->origin != d->origin)
+				break;
+			continue;
+		}
+		e->hop = d->hop;
+		e->inst = d->inst;
+		reqloc_set(e, to_fn, d->inst);
+	}
+	return k;
+}
+
+/*
+ * The first descriptor was routed alone with every check (a plain FORWARD
+ * or DONE, @kind), rewritten and redirected: extend its run (run_scan())
+ * and carry it out.  At most SPRY_RUN_MAX in all, and a function (instance
+ * key @from) may not send more than it has in flight: where a run would
+ * cross that, it ends and the next program run drops (the flood bound).
+ * The descriptors that joined are counted as the first was (verdict,
+ * sender's sent and in-flight, target's delivered and in-flight: instance
+ * key @to of fn @to_fn), then one bpf_msg_apply_bytes() covers the run,
+ * replacing the 64 set first, so the redirect already made takes it all.
+ * The first descriptor that did not join is judged by the program's next
+ * run on its own.  Returns the run's length.
+ *
+ * A global function, verified once on its own with scalar arguments: the
+ * loops are walked once, not once for every way the caller reaches them.
+ */
+__noinline __u32 run_extend(struct sk_msg_md *msg, __u32 kind, __u32 to_fn,
+			    __u32 to, __u32 from)
+{
+	void *data = (void *)(long)msg->data;
+	void *data_end = (void *)(long)msg->data_end;
+	struct spry_desc *d = data;
+	struct spry_inst_state *st;
+	struct spry_fn_stats *fs;
+	struct spry_chain *c;
+	__s64 max = SPRY_RUN_MAX;
+	__u32 n, cid, rest;
+
+	/*
+	 * msg->data is the first descriptor (see desc_get()); if it had to
+	 * be pulled, data_end is right behind it and the run is just it.
+	 */
+	if (data + DESC_SIZE > data_end)
+		return 1;
+	cid = d->chain;
+	c = bpf_map_lookup_elem(&SPRY_MAP_CHAINS, &cid);
+	if (!c)
+		return 1;
+	if (kind != RUN_ORIGIN) {
+		/* What it still holds after the first, plus the first. */
+		st = inst_state_key(from);
+		if (!st)
+			return 1;
+		max = (__s64)st->inflight + 1;
+	}
+	if (kind == RUN_ORIGIN)
+		n = run_scan(d, data_end, RUN_ORIGIN, to_fn, c->pool_size, max);
+	else if (kind == RUN_FN)
+		n = run_scan(d, data_end, RUN_FN, to_fn, c->pool_size, max);
+	else if (kind == RUN_DONE)
+		n = run_scan(d, data_end, RUN_DONE, to_fn, c->pool_size, max);
+	else
+		n = 1;
+	if (n <= 1)
+		return 1;
+
+	rest = n - 1;
+	count_verdict(kind == RUN_DONE ? SPRY_V_DONE : SPRY_V_FORWARD, rest);
+	if (kind != RUN_ORIGIN) {
+		st = inst_state_key(from);
+		if (st)
+			__sync_fetch_and_sub(&st->inflight, rest);
+		fs = fn_stats(from / SPRY_MAX_INST);
+		if (fs)
+			__sync_fetch_and_add(&fs->sent, rest);
+	}
+	st = inst_state_key(to);
+	if (st)
+		__sync_fetch_and_add(&st->inflight, rest);
+	fs = fn_stats(to_fn);
+	if (fs)
+		__sync_fetch_and_add(&fs->delivered, rest);
+	bpf_msg_apply_bytes(msg, n * DESC_SIZE);
+	return n;
+}
+
+/* The run kind of a routed descriptor: RUN_NONE if it goes alone. */
+static __always_inline __u32 run_kind(const struct spry_sender *s,
+				      const struct spry_desc *d, __u32 verdict)
+{
+	/* A sticky key's instance is the key's choice, not the run's. */
+	if (d->flags)
+		return RUN_NONE;
+	if (verdict == SPRY_V_DONE)
+		return RUN_DONE;
+	if (verdict != SPRY_V_FORWARD)
+		return RUN_NONE;
+	return s->role == SPRY_ROLE_ORIGIN ? RUN_ORIGIN : RUN_FN;
+}
+
 /*
  * Carry out a routing decision that is not a drop.  A function sender
  * has handed the descriptor on, whatever happens next: its in-flight count
  * goes down.  A target without a live instance (or a gone caller) turns
  * the decision into NO_INSTANCE (NO_CALLER) to the origin; an origin that
  * is gone too leaves the bytes to the sending socket's TCP peer, which is
- * spryd's (FALLBACK).
+ * spryd's (FALLBACK).  Once a plain FORWARD's or DONE's redirect took,
+ * run_extend() lets the descriptors behind it follow in the same redirect.
  */
 static __always_inline int deliver(struct sk_msg_md *msg, const struct spry_sender *s,
 				   struct spry_desc *d, struct route *r)
 {
 	struct spry_inst_key okey = { .fn = SPRY_FN_ORIGIN };
+	__u32 kind, from = INST_KEY_NONE;
 	struct spry_inst_state *st;
 	struct spry_fn_stats *fs;
 	__u16 inst;
 
 	if (s->role == SPRY_ROLE_FN) {
+		from = inst_key(s->fn, s->inst);
 		st = inst_state(s->fn, s->inst);
 		if (st) {
 			__sync_fetch_and_sub(&st->inflight, 1);
@@ -369,7 +558,10 @@ static __always_inline int deliver(struct sk_msg_md *msg, const struct spry_send
 	if (r->to == TO_FN) {
 		if (!pick_inst(msg, r->fn, d, &inst)) {
 			delivered(d, r->fn, inst);
-			count_verdict(r->verdict);
+			count_verdict(r->verdict, 1);
+			kind = run_kind(s, d, r->verdict);
+			if (kind != RUN_NONE)
+				run_extend(msg, kind, r->fn, inst_key(r->fn, inst), from);
 			return SK_PASS;
 		}
 		r->verdict = SPRY_V_NO_INSTANCE;
@@ -380,7 +572,7 @@ static __always_inline int deliver(struct sk_msg_md *msg, const struct spry_send
 		if (bpf_msg_redirect_hash(msg, &SPRY_MAP_SOCKS, &key,
 					  BPF_F_INGRESS) == SK_PASS) {
 			delivered(d, r->fn, r->inst);
-			count_verdict(r->verdict);
+			count_verdict(r->verdict, 1);
 			return SK_PASS;
 		}
 		r->verdict = SPRY_V_NO_CALLER;
@@ -393,11 +585,14 @@ static __always_inline int deliver(struct sk_msg_md *msg, const struct spry_send
 		fs = fn_stats(SPRY_FN_ORIGIN);
 		if (fs)
 			__sync_fetch_and_add(&fs->delivered, 1);
-		count_verdict(r->verdict);
+		count_verdict(r->verdict, 1);
+		/* Only a DONE has a run here (a failed FORWARD is alone). */
+		if (run_kind(s, d, r->verdict) == RUN_DONE)
+			run_extend(msg, RUN_DONE, SPRY_FN_ORIGIN, INST_KEY_NONE, from);
 		return SK_PASS;
 	}
 	/* No redirect set: SK_PASS sends the bytes on the socket's own TCP. */
-	count_verdict(SPRY_V_FALLBACK);
+	count_verdict(SPRY_V_FALLBACK, 1);
 	return SK_PASS;
 }
 
@@ -475,7 +670,9 @@ static __always_inline __u32 route_fn(const struct spry_sender *s,
 	 * up: without this, nothing would bound what it queues in the kernel
 	 * (redirects have no backpressure).  Its sends are serialized by its
 	 * socket lock, so the check and the decrement in deliver() do not race
-	 * with each other; deliveries only raise the count.
+	 * with each other; deliveries only raise the count.  A run is held
+	 * to this count too (run_extend()): where it would cross it, it ends
+	 * and the next program run drops here.
 	 */
 	st = inst_state(s->fn, s->inst);
 	if (!st || st->inflight <= 0)
@@ -570,7 +767,10 @@ int skmsg_route(struct sk_msg_md *msg)
 	struct spry_desc *d;
 	__u32 v;
 
-	/* One verdict per descriptor, even when a send() carries many. */
+	/*
+	 * This verdict covers one descriptor, even when a send() carries
+	 * many; deliver() widens it to the descriptor's run.
+	 */
 	bpf_msg_apply_bytes(msg, DESC_SIZE);
 
 	d = desc_get(msg);

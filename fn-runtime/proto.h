@@ -62,8 +62,10 @@ struct spry_ctl_reg_ack {
 	uint16_t	inst;		/* instance id */
 	uint16_t	pad;
 	uint64_t	pool_size;
+	/* the chain's placement: CPUs to run on (bit i: CPU i); none: any */
+	__u64		cpus[SPRY_CPU_WORDS];
 };
-_Static_assert(sizeof(struct spry_ctl_reg_ack) == 16, "reg_ack size");
+_Static_assert(sizeof(struct spry_ctl_reg_ack) == 48, "reg_ack size");
 
 /*
  * After struct spry_ctl_reg_ack, REG_ACK carries the chain's functions so

@@ -2,7 +2,8 @@
 /*
  * The function runtime: register with spryd, then sleep until descriptors
  * arrive, run the handler on each payload in place and send the batch on
- * in one send() (the router splits it, one verdict per descriptor).
+ * in one send() (the router judges each descriptor as if alone, with one
+ * verdict and redirect per run of descriptors going the same way).
  *
  * Registration (docs/DESIGN.md): HELLO -> TCP port; connect a TCP socket
  * to 127.0.0.1:port; REGISTER with it as SCM_RIGHTS; REG_ACK brings the
@@ -14,6 +15,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -31,6 +33,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "fn-runtime/cpus.h"
 #include "fn-runtime/desc.h"
 #include "fn-runtime/proto.h"
 #include "spry/spry.h"
@@ -92,6 +95,9 @@ struct rt {
 	uint32_t		n_fns;
 	uint64_t		n_ok, n_err, n_bad, n_dropped;
 	uint64_t		n_calls, n_late, n_refused;
+	/* The CPUs this thread was allowed before any placement. */
+	cpu_set_t		home;
+	bool			have_home, placed;
 };
 
 enum { EV_TCP = 1, EV_CTL, EV_SIG };
@@ -517,6 +523,8 @@ static int rt_fn_table(struct rt *rt, const uint8_t *body, size_t len)
 	return 0;
 }
 
+static void rt_place(struct rt *rt, const __u64 cpus[SPRY_CPU_WORDS]);
+
 static int rt_register(struct rt *rt)
 {
 	struct timeval tv = { .tv_sec = RT_CTL_TIMEOUT_S };
@@ -596,6 +604,7 @@ static int rt_register(struct rt *rt)
 	rt->chain = ack.chain;
 	rt->fn = ack.fn;
 	rt->inst = ack.inst;
+	rt_place(rt, ack.cpus);
 	if (spry_pool_size(rt->pool) < ack.pool_size)
 		rt_log(rt, "pool maps %llu bytes, chain says %llu: offsets past the map are refused",
 		       (unsigned long long)spry_pool_size(rt->pool),
@@ -608,6 +617,46 @@ out:
 		close(pfd);
 	free(body);
 	return ret;
+}
+
+/*
+ * Run where the chain is placed (REG_ACK's cpus, `cpus` of the chain):
+ * the CPUs of the mask this thread may use.  A chain's instances on one
+ * CPU hand descriptors on without waking another CPU (docs/DESIGN.md,
+ * "Placement").  No mask: back to the CPUs allowed at start.  Placement
+ * is advice: a mask outside the allowed CPUs or a failing call is logged
+ * and the instance runs on.
+ */
+static void rt_place(struct rt *rt, const __u64 cpus[SPRY_CPU_WORDS])
+{
+	char list[SPRY_MAX_CPUS * 4];
+	cpu_set_t set;
+	unsigned int c;
+
+	if (!rt->have_home)
+		return;
+	if (spry_cpus__empty(cpus)) {
+		if (rt->placed && !sched_setaffinity(0, sizeof(rt->home), &rt->home))
+			rt->placed = false;
+		return;
+	}
+	CPU_ZERO(&set);
+	for (c = 0; c < SPRY_MAX_CPUS && c < CPU_SETSIZE; c++)
+		if ((cpus[c / 64] & (1ULL << (c % 64))) && CPU_ISSET(c, &rt->home))
+			CPU_SET(c, &set);
+	if (spry_cpus__format(cpus, list, sizeof(list)))
+		list[0] = '\0';
+	if (!CPU_COUNT(&set)) {
+		rt_log(rt, "chain placed on CPUs %s, none of which this process may use: not placed",
+		       list);
+		return;
+	}
+	if (sched_setaffinity(0, sizeof(set), &set)) {
+		rt_log(rt, "placing on CPUs %s: %s", list, strerror(errno));
+		return;
+	}
+	rt->placed = true;
+	rt_log(rt, "placed on CPUs %s (%d usable)", list, CPU_COUNT(&set));
 }
 
 /* -------------------------------------------------------- descriptors */
@@ -706,7 +755,7 @@ drop:
 	return false;
 }
 
-/* Send @n descriptors in one send(); the router judges each on its own. */
+/* Send @n descriptors in one send(); the router routes them in runs. */
 static int rt_send_descs(struct rt *rt, const struct spry_desc *descs, size_t n)
 {
 	const uint8_t *p = (const uint8_t *)descs;
@@ -1208,6 +1257,7 @@ SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler
 		goto out_mask;
 	}
 
+	rt.have_home = !sched_getaffinity(0, sizeof(rt.home), &rt.home);
 	rt.rx = aligned_alloc(RT_DESC, (size_t)rt.batch * RT_DESC);
 	rt.tx = aligned_alloc(RT_DESC, (size_t)rt.batch * RT_DESC);
 	rt.pend = calloc(RT_PEND_MAX, RT_DESC);

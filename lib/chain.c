@@ -539,6 +539,7 @@ int spry_chain__add(struct spry_maps *m, const struct spry_chain_spec *spec, __u
 	rec.n_hops = spec->n_hops;
 	for (i = 0; i < spec->n_hops; i++)
 		rec.hops[i] = fn_ids[i];
+	memcpy(rec.cpus, spec->cpus, sizeof(rec.cpus));
 	name_copy(rec.name, spec->name);
 	k = cid;
 	if (bpf_map_update_elem(m->chains, &k, &rec, BPF_ANY)) {

@@ -68,6 +68,7 @@ struct spry_chain_spec {
 	__u32	n_allow;		/* extra hand-offs (calls) */
 	char	allow[SPRY_MAX_HOPS * 2][2][SPRY_NAME_LEN];
 	__u32	idempotent_mask;	/* bit i: hops[i] may be retried */
+	__u64	cpus[SPRY_CPU_WORDS];	/* placement; none set: any CPU */
 };
 
 #define SPRY_DEF_BUF_SIZE	4096

@@ -33,7 +33,8 @@ static void apply_help(FILE *f)
 		"    buffer-size: %d\n"
 		"    max-inflight: %d\n"
 		"    deadline-ms: %d\n"
-		"    idempotent: [upper]         # hops that may be retried\n",
+		"    idempotent: [upper]         # hops that may be retried\n"
+		"    cpus: 1                     # where the instances run (0-3,6)\n",
 		SPRY_MAX_HOPS, SPRY_DEF_N_BUFS, SPRY_DEF_BUF_SIZE,
 		SPRY_DEF_MAX_INFLIGHT, SPRY_DEF_DEADLINE_MS);
 }

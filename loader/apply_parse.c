@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "fn-runtime/cpus.h"
 #include "loader/apply.h"
 
 struct parser {
@@ -261,7 +262,7 @@ static int call_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec
 
 enum {
 	K_NAME, K_USER, K_HOPS, K_FUNCTIONS, K_CALLS, K_BUFFERS, K_BUF_SIZE,
-	K_MAX_INFLIGHT, K_DEADLINE, K_IDEMPOTENT, K_N,
+	K_MAX_INFLIGHT, K_DEADLINE, K_IDEMPOTENT, K_CPUS, K_N,
 };
 
 static const char *const chain_keys[K_N] = {
@@ -275,6 +276,7 @@ static const char *const chain_keys[K_N] = {
 	[K_MAX_INFLIGHT]	= "max-inflight",
 	[K_DEADLINE]		= "deadline-ms",
 	[K_IDEMPOTENT]		= "idempotent",
+	[K_CPUS]		= "cpus",
 };
 
 static int chain_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec *spec)
@@ -383,6 +385,15 @@ static int chain_node(struct parser *p, yaml_node_t *node, struct spry_chain_spe
 					    idem[i], spec->name);
 			spec->idempotent_mask |= 1U << h;
 		}
+	}
+	if (vals[K_CPUS]) {
+		const char *list;
+
+		err = scalar(p, vals[K_CPUS], "cpus", &list);
+		if (err)
+			return err;
+		if (spry_cpus__parse(list, spec->cpus, msg, sizeof(msg)))
+			return fail(p, vals[K_CPUS], "%s", msg);
 	}
 	if (spry_chain_spec__check(spec, msg, sizeof(msg)))
 		return fail(p, node, "%s", msg);

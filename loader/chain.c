@@ -8,6 +8,7 @@
 
 #include <spry/spry.h>
 
+#include "fn-runtime/cpus.h"
 #include "loader/main.h"
 
 static void chain_help(FILE *f)
@@ -16,6 +17,7 @@ static void chain_help(FILE *f)
 		"Usage: spry chain add NAME hops F1,F2,... [functions G1,...] [calls F:G,...]\n"
 		"                 [user USER|UID] [buffers N] [buffer-size BYTES]\n"
 		"                 [max-inflight N] [deadline MS] [idempotent F,...]\n"
+		"                 [cpus LIST]\n"
 		"       spry chain del NAME\n"
 		"       spry chain show [NAME]\n"
 		"       spry chain invoke NAME [data STRING | file PATH|-] [sock PATH]\n"
@@ -34,13 +36,15 @@ static void chain_help(FILE *f)
 		"  max-inflight requests in flight at once (1-%u, default %d)\n"
 		"  deadline    request deadline in ms (1-%u, default %d)\n"
 		"  idempotent  hops that may be retried on another instance\n"
+		"  cpus        CPUs the chain's instances run on, e.g. 1 or 0-3,6\n"
+		"              (CPUs 0-%d; default: wherever the scheduler puts them)\n"
 		"invoke runs the chain once through spryd (control socket PATH,\n"
 		"default " SPRY_CTL_SOCK_DEFAULT ") and prints the response.\n"
 		"Names: 1-%d characters of A-Z a-z 0-9 _ . -; 'origin' is reserved.\n",
 		SPRY_MAX_HOPS, SPRY_MAX_HOPS, SPRY_MAX_N_BUFS, SPRY_DEF_N_BUFS,
 		SPRY_MIN_BUF_SIZE, SPRY_MAX_BUF_SIZE, SPRY_DEF_BUF_SIZE,
 		SPRY_MAX_INFLIGHT, SPRY_DEF_MAX_INFLIGHT, SPRY_MAX_DEADLINE_MS,
-		SPRY_DEF_DEADLINE_MS, SPRY_NAME_LEN - 1);
+		SPRY_DEF_DEADLINE_MS, SPRY_MAX_CPUS - 1, SPRY_NAME_LEN - 1);
 }
 
 static int do_help(int argc, char **argv)
@@ -129,11 +133,11 @@ static int hop_index(const struct spry_chain_spec *spec, const char *name)
 
 static const char *const add_keywords[] = {
 	"hops", "functions", "calls", "user", "buffers", "buffer-size",
-	"max-inflight", "deadline", "idempotent", NULL,
+	"max-inflight", "deadline", "idempotent", "cpus", NULL,
 };
 
 enum { KW_HOPS, KW_FUNCTIONS, KW_CALLS, KW_USER, KW_BUFFERS, KW_BUF_SIZE,
-       KW_MAX_INFLIGHT, KW_DEADLINE, KW_IDEMPOTENT, KW_N };
+       KW_MAX_INFLIGHT, KW_DEADLINE, KW_IDEMPOTENT, KW_CPUS, KW_N };
 
 static int parse_add(int argc, char **argv, struct spry_chain_spec *spec)
 {
@@ -205,6 +209,12 @@ static int parse_add(int argc, char **argv, struct spry_chain_spec *spec)
 			if (parse_name_list(val, "idempotent", idem, SPRY_MAX_HOPS,
 					    &n_idem))
 				return -1;
+			break;
+		case KW_CPUS:
+			if (spry_cpus__parse(val, spec->cpus, err, sizeof(err))) {
+				p_err("%s", err);
+				return -1;
+			}
 			break;
 		}
 	}
@@ -353,7 +363,7 @@ static json_t *chain_json(const struct snapshot *s, __u16 id)
 	const struct spry_chain *c = &s->chains[id];
 	json_t *o, *hops, *fns, *calls, *h;
 	unsigned int i;
-	char uname[64];
+	char uname[64], cpus[SPRY_MAX_CPUS * 4];
 	size_t k;
 
 	o = json_object();
@@ -398,6 +408,8 @@ static json_t *chain_json(const struct snapshot *s, __u16 id)
 	    jset(o, "buffer_size", json_integer(c->buf_size)) ||
 	    jset(o, "max_inflight", json_integer(c->max_inflight)) ||
 	    jset(o, "deadline_ms", json_integer(c->deadline_ms)) ||
+	    jset(o, "cpus", spry_cpus__format(c->cpus, cpus, sizeof(cpus)) ||
+		 !cpus[0] ? json_null() : json_string(cpus)) ||
 	    jset(o, "n_hops", json_integer(c->n_hops)))
 		goto err;
 	if (jset(o, "hops", hops))
@@ -421,7 +433,7 @@ err_obj:
 static void chain_print(json_t *c)
 {
 	json_t *v, *flags = json_object_get(c, "flags");
-	const char *user;
+	const char *user, *cpus;
 	size_t i;
 
 	printf("%lld: %s", json_integer_value(json_object_get(c, "id")),
@@ -453,12 +465,14 @@ static void chain_print(json_t *c)
 			       json_string_value(json_object_get(v, "to")));
 		printf("\n");
 	}
-	printf("\tbuffers %lld x %lld B  pool %lld B  max-inflight %lld  deadline %lld ms\n",
+	printf("\tbuffers %lld x %lld B  pool %lld B  max-inflight %lld  deadline %lld ms",
 	       json_integer_value(json_object_get(c, "buffers")),
 	       json_integer_value(json_object_get(c, "buffer_size")),
 	       json_integer_value(json_object_get(c, "pool_size")),
 	       json_integer_value(json_object_get(c, "max_inflight")),
 	       json_integer_value(json_object_get(c, "deadline_ms")));
+	cpus = json_string_value(json_object_get(c, "cpus"));
+	printf("  cpus %s\n", cpus ? cpus : "any");
 }
 
 static int do_show(int argc, char **argv)

@@ -102,7 +102,7 @@ int main(int argc, char **argv)
 {
 	static struct spry_desc out[BATCH];
 	const char *sock_path = NULL, *mode;
-	struct spry_ctl_reg_ack ack;
+	struct spry_ctl_reg_ack ack = {};
 	struct spry_pool *pool;
 	struct spry_desc d;
 	long uid = -1, arg = 0, left, sent = 0, refused = 0, k;

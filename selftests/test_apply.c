@@ -24,6 +24,7 @@ static const char good[] =
 	"    max-inflight: 256\n"
 	"    deadline-ms: 5000\n"
 	"    idempotent: [reverse]\n"
+	"    cpus: 0-2,5,64\n"
 	"  - name: count.v2\n"
 	"    user: 4242\n"
 	"    hops:\n"
@@ -83,6 +84,13 @@ static const struct bad bads[] = {
 	  "line 4: user: unknown user" },
 	{ "duplicate chain", CHAIN "    hops: [a]\n  - name: x\n    hops: [b]\n",
 	  "line 4: chain 'x' defined twice" },
+	{ "cpus: empty", CHAIN "    hops: [a]\n    cpus: \"\"\n", "line 4: cpus '': empty list" },
+	{ "cpus: not a list", CHAIN "    hops: [a]\n    cpus: first\n", "line 4: cpus 'first': expected a list" },
+	{ "cpus: downward range", CHAIN "    hops: [a]\n    cpus: 3-1\n", "range must go upwards" },
+	{ "cpus: past the last CPU", CHAIN "    hops: [a]\n    cpus: 0,256\n", "up to 255" },
+	{ "cpus: trailing comma", CHAIN "    hops: [a]\n    cpus: \"1,\"\n", "expected a list" },
+	{ "cpus: negative", CHAIN "    hops: [a]\n    cpus: -1\n", "expected a list" },
+	{ "cpus: a sequence", CHAIN "    hops: [a]\n    cpus: [1, 2]\n", "line 4: cpus: expected a scalar" },
 	{ "alias", "chains:\n  - &c {name: x, hops: [a]}\n  - *c\n", "aliases" },
 	{ "two documents", "chains: []\n---\nchains: []\n", "more than one" },
 	{ "syntax error", CHAIN "    hops: [a\n", "line 4" },
@@ -120,12 +128,14 @@ int main(void)
 		       !strcmp(d->allow[1][1], "reverse") &&
 		       d->n_bufs == 1024 && d->buf_size == 4096 &&
 		       d->max_inflight == 256 && d->deadline_ms == 5000 &&
-		       d->idempotent_mask == 2,
+		       d->idempotent_mask == 2 && d->cpus[0] == 0x27 && d->cpus[1] == 1 &&
+		       !d->cpus[2] && !d->cpus[3],
 		       "good file: first chain as written");
 		tap_ok(!strcmp(c->name, "count.v2") && c->uid == 4242 &&
 		       c->n_hops == 1 && !strcmp(c->hops[0], "word_count") &&
 		       !c->n_extra && !c->n_allow && !c->n_bufs && !c->buf_size &&
 		       !c->max_inflight && !c->deadline_ms && !c->idempotent_mask &&
+		       !c->cpus[0] && !c->cpus[1] && !c->cpus[2] && !c->cpus[3] &&
 		       !spry_chain_spec__check(c, NULL, 0),
 		       "good file: second chain, defaults left 0");
 	}

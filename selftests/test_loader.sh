@@ -48,7 +48,7 @@ fails() {
 PINS="skmsg_route spry_socks spry_senders spry_chains spry_fns spry_auth spry_inst
       spry_verdicts spry_fn_stats spry_reqloc spry_events"
 
-tap_plan 45
+tap_plan 50
 
 # --- not loaded ----------------------------------------------------------------
 out=$(spry -j chain show 2>/dev/null)
@@ -70,22 +70,25 @@ done
 tap_ok $ok "every map and the program pinned, directory mode 0700"
 out=$(spry -j load) && echo "$out" | jcheck 'd["already"] is True'
 tap_ok $? "second load is a no-op success"
-spry version | grep -q '^spry ' && spry -j version | jcheck 'd["abi"] == 1'
+spry version | grep -q '^spry ' && spry -j version | jcheck 'd["abi"] == 2'
 tap_ok $? "version (text and JSON)"
 
 # --- chain add/show/replace/del ---------------------------------------------------
 spry chain add demo hops upper,reverse functions helper calls upper:helper \
 	idempotent upper user root buffers 64 buffer-size 1024 max-inflight 32 \
-	deadline 1500 >/dev/null
+	deadline 1500 cpus 3,0-1,7-8 >/dev/null
 tap_ok $? "chain add demo"
 spry -j chain show demo | jcheck '
 d["name"] == "demo" and [h["name"] for h in d["hops"]] == ["upper", "reverse"]
 and d["hops"][0]["idempotent"] and not d["hops"][1]["idempotent"]
 and d["buffers"] == 64 and d["buffer_size"] == 1024 and d["max_inflight"] == 32
 and d["deadline_ms"] == 1500 and d["uid"] == 0 and d["flags"] == ["active"]
+and d["cpus"] == "0-1,3,7-8"
 and [f["name"] for f in d["functions"]] == ["helper"]
 and d["calls"] == [{"from": "upper", "to": "helper"}]'
 tap_ok $? "chain show demo -j has the definition"
+spry chain show demo | grep -q 'cpus 0-1,3,7-8$'
+tap_ok $? "chain show demo prints the placement"
 spry -p chain show | jcheck 'len(d) == 1 and d[0]["name"] == "demo"'
 tap_ok $? "chain show (all), pretty JSON parses"
 bpftool map dump pinned "$DIR/spry_chains" -j | jcheck '
@@ -164,6 +167,10 @@ fails "too many hops" chain add x hops a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q
 fails "unknown user" chain add x hops a user no-such-user-spry
 fails "missing value" chain add x hops
 fails "keyword given twice" chain add x hops a hops b
+fails "cpus not a list" chain add x hops a cpus all
+fails "cpus range downwards" chain add x hops a cpus 4-2
+fails "cpus past CPU 255" chain add x hops a cpus 256
+fails "cpus empty" chain add x hops a cpus ""
 
 # --- apply ------------------------------------------------------------------------------
 cat >"$TMP/good.yaml" <<'EOF'

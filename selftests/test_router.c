@@ -8,6 +8,11 @@
  * Topology: "origin" and "instance" sockets are the registered ends A of
  * connected TCP pairs (A, B); B stands for spryd's end and is where a
  * FALLBACK descriptor shows up.
+ *
+ * Runs (one verdict for consecutive descriptors going the same way) are
+ * counted with the program's run_cnt (BPF stats enabled while the test
+ * runs): a send's runs are exact when its bytes are one scatterlist
+ * element, which send_fresh() arranges.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,11 +51,15 @@
 /* Chains and functions of the test. */
 #define C1	1	/* F1 -> F2 -> F3, F1 may call G */
 #define C2	2	/* F4 */
+#define C3	3	/* F5 -> F6 -> F5, F5 may call H */
 #define F1	10
 #define F2	11
 #define F3	12
 #define G	13
 #define F4	20
+#define F5	30
+#define F6	31
+#define H	32
 
 struct inst {
 	int	a;		/* registered end: the function's (or origin's) */
@@ -66,6 +75,7 @@ static struct skmsg_route *skel;
 static int m_socks, m_senders, m_chains, m_fns, m_auth, m_inst;
 static int m_verdicts, m_stats, m_reqloc;
 static struct ring_buffer *rb;
+static int prog_fd = -1, stats_fd = -1;
 static int listen_fd = -1;
 static struct sockaddr_in laddr;
 static int ncpus;
@@ -419,6 +429,81 @@ static int recv_descs(int fd, struct spry_desc *d, int n, int ms)
 	return got / DSZ;
 }
 
+/* How many times the router has run (run_cnt; 0 without BPF stats). */
+static __u64 prog_runs(void)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
+		return 0;
+	return info.run_cnt;
+}
+
+/* The router ran exactly @want times since @before. */
+static bool runs_moved(__u64 before, __u64 want)
+{
+	__u64 got = prog_runs() - before;
+
+	if (got != want)
+		tap_diag("router ran %llu times, expected %llu",
+			 (unsigned long long)got, (unsigned long long)want);
+	return got == want;
+}
+
+struct fresh_send {
+	int			fd;
+	const void		*buf;
+	size_t			len;
+	ssize_t			ret;
+	int			err;
+};
+
+static void *fresh_send_run(void *arg)
+{
+	struct fresh_send *f = arg;
+
+	f->ret = send(f->fd, f->buf, f->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	f->err = errno;
+	return NULL;
+}
+
+/*
+ * send() from a new thread: TCP copies a send into the sending thread's
+ * page fragment, and a new thread's has no page yet, so up to 4 KiB land
+ * in one scatterlist element from offset 0 (at least an order-0 page):
+ * linear for the router, and its runs are exactly those of the data.
+ * Returns send()'s result (errno kept).
+ */
+static ssize_t send_fresh(int fd, const struct spry_desc *d, int n)
+{
+	struct fresh_send f = { .fd = fd, .buf = d, .len = (size_t)n * DSZ };
+	pthread_t th;
+
+	if (f.len > 4096) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (pthread_create(&th, NULL, fresh_send_run, &f))
+		return -1;
+	pthread_join(th, NULL);
+	errno = f.err;
+	return f.ret;
+}
+
+static bool send_fresh_ok(int fd, const struct spry_desc *d, int n)
+{
+	ssize_t r = send_fresh(fd, d, n);
+
+	if (r != (ssize_t)n * DSZ) {
+		tap_diag("fresh send of %d descriptors returned %zd (%s)", n, r,
+			 r < 0 ? strerror(errno) : "short");
+		return false;
+	}
+	return true;
+}
+
 static bool quiet(int fd, int ms)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -464,23 +549,30 @@ static struct spry_desc mkdesc(__u16 chain, __u64 req_id)
 /* ------------------------------------------------------------ world */
 
 static struct inst origin, f1a, f1b, f2a, f3a, ga, f4a, f4b;
-static struct inst *all_live[] = { &f1a, &f1b, &f2a, &f3a, &ga, &f4a, &f4b };
+static struct inst origin2, f5a, f6a, ha;	/* the run tests' */
+static struct inst *all_live[] = { &f1a, &f1b, &f2a, &f3a, &ga, &f4a, &f4b,
+				   &f5a, &f6a, &ha };
 static int plain_a = -1, plain_b = -1;	/* a TCP pair outside spry_socks */
 static __u64 next_req = 0x100;
 
 static int world_setup(void)
 {
-	static const __u16 h1[] = { F1, F2, F3 }, h2[] = { F4 };
+	static const __u16 h1[] = { F1, F2, F3 }, h2[] = { F4 }, h3[] = { F5, F6, F5 };
 	const struct inst *l1[] = { &f1a }, *l2[] = { &f2a }, *l3[] = { &f3a };
 	const struct inst *lg[] = { &ga }, *l4[] = { &f4a };
+	const struct inst *l5[] = { &f5a }, *l6[] = { &f6a }, *lh[] = { &ha };
 	int err;
 
-	if ((err = chain_put(C1, h1, 3, true)) || (err = chain_put(C2, h2, 1, true)))
+	if ((err = chain_put(C1, h1, 3, true)) || (err = chain_put(C2, h2, 1, true)) ||
+	    (err = chain_put(C3, h3, 3, true)))
 		return err;
 	if ((err = auth_set(C1, 0, F1, true)) || (err = auth_set(C1, F1, F2, true)) ||
 	    (err = auth_set(C1, F2, F3, true)) || (err = auth_set(C1, F3, 0, true)) ||
 	    (err = auth_set(C1, F1, G, true)) ||
-	    (err = auth_set(C2, 0, F4, true)) || (err = auth_set(C2, F4, 0, true)))
+	    (err = auth_set(C2, 0, F4, true)) || (err = auth_set(C2, F4, 0, true)) ||
+	    (err = auth_set(C3, 0, F5, true)) || (err = auth_set(C3, F5, F6, true)) ||
+	    (err = auth_set(C3, F6, F5, true)) || (err = auth_set(C3, F5, 0, true)) ||
+	    (err = auth_set(C3, F5, H, true)))
 		return err;
 	if ((err = inst_new(&origin, 0, SPRY_FN_ORIGIN, 2, SPRY_ROLE_ORIGIN, true)) ||
 	    (err = inst_new(&f1a, C1, F1, 0, SPRY_ROLE_FN, true)) ||
@@ -489,7 +581,11 @@ static int world_setup(void)
 	    (err = inst_new(&f3a, C1, F3, 5, SPRY_ROLE_FN, true)) ||
 	    (err = inst_new(&ga, C1, G, 4, SPRY_ROLE_FN, true)) ||
 	    (err = inst_new(&f4a, C2, F4, 0, SPRY_ROLE_FN, true)) ||
-	    (err = inst_new(&f4b, C2, F4, 1, SPRY_ROLE_FN, true)))
+	    (err = inst_new(&f4b, C2, F4, 1, SPRY_ROLE_FN, true)) ||
+	    (err = inst_new(&origin2, 0, SPRY_FN_ORIGIN, 3, SPRY_ROLE_ORIGIN, true)) ||
+	    (err = inst_new(&f5a, C3, F5, 0, SPRY_ROLE_FN, true)) ||
+	    (err = inst_new(&f6a, C3, F6, 0, SPRY_ROLE_FN, true)) ||
+	    (err = inst_new(&ha, C3, H, 0, SPRY_ROLE_FN, true)))
 		return err;
 	err = tcp_pair(&plain_a, &plain_b);
 	if (err)
@@ -497,7 +593,8 @@ static int world_setup(void)
 	/* f1b and f4b join later. */
 	if ((err = fn_put(F1, C1, l1, 1)) || (err = fn_put(F2, C1, l2, 1)) ||
 	    (err = fn_put(F3, C1, l3, 1)) || (err = fn_put(G, C1, lg, 1)) ||
-	    (err = fn_put(F4, C2, l4, 1)))
+	    (err = fn_put(F4, C2, l4, 1)) || (err = fn_put(F5, C3, l5, 1)) ||
+	    (err = fn_put(F6, C3, l6, 1)) || (err = fn_put(H, C3, lh, 1)))
 		return err;
 	return 0;
 }
@@ -562,6 +659,9 @@ static void test_chain(void)
 	       "chain: inflight back to 0 on every hop; f1 stats delivered/sent +1");
 }
 
+static bool arrived(const struct inst *x, const struct spry_desc *got,
+		    const struct spry_desc *want, int n, __u8 hop, __u16 orig);
+
 /* Receive @n descriptors at @x and send them on as one batch. */
 static bool relay(struct inst *x, struct spry_desc *buf, int n)
 {
@@ -585,8 +685,8 @@ static bool relay(struct inst *x, struct spry_desc *buf, int n)
  */
 static bool skew_page_frag(int bytes)
 {
+	static char buf[16384 + 64];
 	static int pending;
-	char buf[64] = { 0 };
 
 	if (!bytes) {
 		bytes = pending;
@@ -603,15 +703,17 @@ static bool skew_page_frag(int bytes)
 /*
  * One send() of @n descriptors alternating between chain 1 and chain 2:
  * each is routed on its own.  Then every hop sends its share on in one
- * batch, so function senders' batches are routed per descriptor too.
- * @skew: misalign the page fragment first (see skew_page_frag()).
+ * batch, which goes in runs, each descriptor rewritten as if alone.
+ * @skew: misalign the page fragment first (see skew_page_frag()), for f1's
+ * batch too, half a page in: its run ends where the page does, and the
+ * descriptor straddling the end is pulled and routed alone.
  */
 static void test_batch(int n, int skew)
 {
 	struct spry_desc *d = calloc(n, sizeof(*d));
 	struct spry_desc *r1 = calloc(n, sizeof(*d));
 	struct spry_desc *r2 = calloc(n, sizeof(*d));
-	__u64 before[SPRY_V_MAX], base = next_req;
+	__u64 before[SPRY_V_MAX], base = next_req, runs;
 	int i, n1 = (n + 1) / 2, n2 = n / 2;
 	bool ok, order = true;
 	ssize_t sent;
@@ -620,6 +722,7 @@ static void test_batch(int n, int skew)
 		tap_ok(0, "batch %d: allocation", n);
 		tap_ok(0, "batch %d: routing", n);
 		tap_ok(0, "batch %d: return", n);
+		tap_ok(0, "batch %d: runs", n);
 		goto out;
 	}
 	next_req += n;
@@ -648,15 +751,32 @@ static void test_batch(int n, int skew)
 	       skew ? " (misaligned)" : "", n1, n2);
 
 	/* Back: f1 -> f2 -> f3 -> origin and f4 -> origin, batch by batch. */
+	if (skew && !skew_page_frag(16384 + skew))
+		tap_diag("could not skew the page fragment for f1");
 	verdicts_read(before);
-	ok = send_ok(f1a.a, r1, n1) && relay(&f2a, r1, n1) && relay(&f3a, r1, n1) &&
+	runs = prog_runs();
+	ok = send_ok(f1a.a, r1, n1);
+	if (skew && !skew_page_frag(0))
+		tap_diag("could not read the skew bytes back");
+	ok = ok && recv_descs(f2a.a, d, n1, WAIT_MS) == n1 &&
+	     arrived(&f2a, d, r1, n1, 1, origin.inst);
+	ok = ok && send_ok(f2a.a, d, n1) && relay(&f3a, d, n1) &&
 	     (n2 == 0 || send_ok(f4a.a, r2, n2));
+	runs = prog_runs() - runs;
 	ok = ok && recv_descs(origin.a, d, n, WAIT_MS) == n;
 	tap_ok(ok && verdicts_moved2(before, SPRY_V_FORWARD, 2ULL * n1, SPRY_V_DONE, n) &&
 	       inflight(&f1a) == 0 && inflight(&f2a) == 0 && inflight(&f3a) == 0 &&
 	       inflight(&f4a) == 0,
 	       "batch %d%s: all back at the origin in batches, inflight 0", n,
 	       skew ? " (misaligned)" : "");
+	/*
+	 * Each hop's batch is one chain and hop: runs, cut only by
+	 * SPRY_RUN_MAX and where the data stops being linear (a page
+	 * fragment ends; a descriptor straddling it goes alone).
+	 */
+	tap_ok(ok && runs >= 4 && runs * 4 <= 3ULL * n1 + n2,
+	       "batch %d%s: the hops' %d descriptors took %llu router runs", n,
+	       skew ? " (misaligned)" : "", 3 * n1 + n2, (unsigned long long)runs);
 out:
 	free(d);
 	free(r1);
@@ -992,6 +1112,376 @@ static void test_forged(void)
 	d.fn = F2;
 	forged(C1, G, SPRY_ROLE_FN, true, &d, DSZ, SPRY_V_DROP_AUTH,
 	       "forged reply naming another callee");
+}
+
+/* ------------------------------------------------------------ runs */
+
+/*
+ * @got[0..n) arrived at function instance @x in the order of @want, each
+ * as routing it alone would leave it: hop @hop, inst @x's, origin @orig,
+ * its reqloc slot naming @x, status and payload fields as sent.
+ */
+static bool arrived(const struct inst *x, const struct spry_desc *got,
+		    const struct spry_desc *want, int n, __u8 hop, __u16 orig)
+{
+	struct spry_reqloc loc;
+	__u32 slot;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		slot = got[i].req_id & (SPRY_REQ_SLOTS - 1);
+		if (got[i].req_id != want[i].req_id || got[i].hop != hop ||
+		    got[i].inst != x->inst || got[i].origin != orig ||
+		    got[i].status != want[i].status || got[i].off != want[i].off ||
+		    got[i].len != want[i].len ||
+		    bpf_map_lookup_elem(m_reqloc, &slot, &loc) ||
+		    loc.req_id != got[i].req_id || loc.fn != x->fn ||
+		    loc.inst != x->inst || loc.hop != hop) {
+			tap_diag("descriptor %d at fn %u: req %#llx hop %u inst %u origin %u",
+				 i, x->fn, (unsigned long long)got[i].req_id, got[i].hop,
+				 got[i].inst, got[i].origin);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* @got[0..n) are @want's requests, in order. */
+static bool same_reqs(const struct spry_desc *got, const struct spry_desc *want, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (got[i].req_id != want[i].req_id)
+			return false;
+	return true;
+}
+
+/* A fresh request of @chain that a function holds at @hop for @orig. */
+static struct spry_desc held_desc(__u16 chain, __u8 hop, __u16 orig)
+{
+	struct spry_desc d = mkdesc(chain, next_req++);
+
+	d.hop = hop;
+	d.origin = orig;
+	return d;
+}
+
+/* f2 sends the @n descriptors it received (@buf) on to f3 and the origin. */
+static bool drain_c1(struct spry_desc *buf, int n)
+{
+	return send_ok(f2a.a, buf, n) && relay(&f3a, buf, n) &&
+	       recv_descs(origin.a, buf, n, WAIT_MS) == n && quiet(origin.a, 0);
+}
+
+/*
+ * 64 descriptors along C1 in one send per hop: each send is one router
+ * run (64 without runs), and every descriptor is rewritten and counted as
+ * if routed alone.
+ */
+static void test_run_chain(void)
+{
+	struct spry_desc d[64], r[64], want[64];
+	struct spry_fn_stats a0, a1, b0, b1;
+	__u64 before[SPRY_V_MAX], runs;
+	bool ok;
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		d[i] = mkdesc(C1, next_req++);
+		/* Router-owned fields are garbage: rewritten in each. */
+		d[i].hop = 9;
+		d[i].origin = 30;
+		d[i].inst = 17;
+	}
+	fn_stats_read(F1, &a0);
+	verdicts_read(before);
+	runs = prog_runs();
+	ok = send_fresh_ok(origin.a, d, 64) && runs_moved(runs, 1) &&
+	     verdicts_moved(before, SPRY_V_FORWARD, 64) &&
+	     recv_descs(f1a.a, r, 64, WAIT_MS) == 64 && quiet(f1a.a, 0) &&
+	     arrived(&f1a, r, d, 64, 0, origin.inst);
+	fn_stats_read(F1, &a1);
+	tap_ok(ok && inflight(&f1a) == 64 && a1.delivered - a0.delivered == 64,
+	       "run: 64 from the origin in one send, one router run, FORWARD +64; "
+	       "all at f1 in order with hop 0, origin, inst, reqloc; f1 +64");
+
+	memcpy(want, r, sizeof(r));
+	for (i = 0; i < 64; i++)
+		r[i].inst = 9;	/* forged: rewritten in each */
+	fn_stats_read(F1, &a0);
+	fn_stats_read(F2, &b0);
+	verdicts_read(before);
+	runs = prog_runs();
+	ok = send_fresh_ok(f1a.a, r, 64) && runs_moved(runs, 1) &&
+	     verdicts_moved(before, SPRY_V_FORWARD, 64) &&
+	     recv_descs(f2a.a, r, 64, WAIT_MS) == 64 && quiet(f2a.a, 0) &&
+	     arrived(&f2a, r, want, 64, 1, origin.inst);
+	tap_ok(ok, "run: f1's batch of 64 to f2 in one router run, FORWARD +64, "
+	       "hop 1, inst and reqloc rewritten in each");
+	fn_stats_read(F1, &a1);
+	fn_stats_read(F2, &b1);
+	tap_ok(a1.sent - a0.sent == 64 && b1.delivered - b0.delivered == 64 &&
+	       a1.delivered == a0.delivered && inflight(&f1a) == 0 &&
+	       inflight(&f2a) == 64,
+	       "run: f1 sent +64 and back to 0 in flight, f2 delivered +64 and 64 in flight");
+
+	memcpy(want, r, sizeof(r));
+	fn_stats_read(SPRY_FN_ORIGIN, &a0);
+	verdicts_read(before);
+	runs = prog_runs();
+	ok = send_fresh_ok(f2a.a, r, 64) && recv_descs(f3a.a, r, 64, WAIT_MS) == 64 &&
+	     arrived(&f3a, r, want, 64, 2, origin.inst) &&
+	     send_fresh_ok(f3a.a, r, 64) && recv_descs(origin.a, r, 64, WAIT_MS) == 64 &&
+	     quiet(origin.a, 0) && same_reqs(r, d, 64);
+	for (i = 0; ok && i < 64; i++)
+		ok = r[i].hop == 2 && r[i].inst == f3a.inst && r[i].status == SPRY_ST_OK;
+	fn_stats_read(SPRY_FN_ORIGIN, &a1);
+	tap_ok(ok && runs_moved(runs, 2) &&
+	       verdicts_moved2(before, SPRY_V_FORWARD, 64, SPRY_V_DONE, 64) &&
+	       a1.delivered - a0.delivered == 64 && inflight(&f2a) == 0 &&
+	       inflight(&f3a) == 0,
+	       "run: f2 -> f3 and f3 -> origin (DONE) one router run each, "
+	       "all 64 back in order, inflight 0");
+}
+
+/*
+ * An origin's batch mixing chains and a sticky key: a run ends where the
+ * chain changes and at the sticky one; garbage hops do not matter (an
+ * origin's descriptors all get hop 0).
+ */
+static void test_run_origin_mix(void)
+{
+	/* chain per descriptor; 0x100: sticky */
+	static const int kind[9] = { C1, C1, C1, C2, C2, C1 | 0x100, C1, C1, C2 };
+	struct spry_desc d[9], w1[9], w4[9], r[9];
+	__u64 before[SPRY_V_MAX], runs;
+	int i, n1 = 0, n4 = 0;
+	bool ok;
+
+	for (i = 0; i < 9; i++) {
+		d[i] = mkdesc(kind[i] & 0xff, next_req++);
+		d[i].hop = i;
+		if (kind[i] & 0x100) {
+			d[i].flags = SPRY_DF_STICKY;
+			d[i].key = 0xabcdef;
+		}
+		if ((kind[i] & 0xff) == C1)
+			w1[n1++] = d[i];
+		else
+			w4[n4++] = d[i];
+	}
+	verdicts_read(before);
+	runs = prog_runs();
+	ok = send_fresh_ok(origin.a, d, 9);
+	/* [C1 C1 C1] [C2 C2] [C1 sticky] [C1 C1] [C2] */
+	tap_ok(ok && runs_moved(runs, 5) && verdicts_moved(before, SPRY_V_FORWARD, 9),
+	       "run: origin batch of 9 mixing chains and a sticky key: 5 router runs, FORWARD +9");
+	ok = ok && recv_descs(f1a.a, r, n1, WAIT_MS) == n1 && quiet(f1a.a, 0) &&
+	     arrived(&f1a, r, w1, n1, 0, origin.inst);
+	ok = ok && recv_descs(f4a.a, w1, n4, WAIT_MS) == n4 && quiet(f4a.a, 0) &&
+	     arrived(&f4a, w1, w4, n4, 0, origin.inst);
+	tap_ok(ok, "run: %d at f1 and %d at f4, each in order with hop 0, origin, inst",
+	       n1, n4);
+
+	verdicts_read(before);
+	ok = ok && send_ok(f1a.a, r, n1) && recv_descs(f2a.a, r, n1, WAIT_MS) == n1 &&
+	     drain_c1(r, n1) &&
+	     send_ok(f4a.a, w1, n4) && recv_descs(origin.a, w1, n4, WAIT_MS) == n4;
+	tap_ok(ok && verdicts_moved2(before, SPRY_V_FORWARD, 2 * n1, SPRY_V_DONE, n1 + n4) &&
+	       inflight(&f1a) == 0 && inflight(&f4a) == 0,
+	       "run: the mixed batch comes back (sticky one included), inflight 0");
+}
+
+/*
+ * A function's batch mixing hops, origins, a call, a sticky key and an
+ * error status: each descriptor goes where it would alone, a run ends at
+ * each change.  f5 holds C3's hops 0 and 2.
+ */
+static void test_run_fn_mix(void)
+{
+	struct spry_fn_stats s5a, s5b, s6a, s6b, sha, shb, soa, sob;
+	struct spry_desc d[12], r[12], w6[12], wo[3], c;
+	__u64 before[SPRY_V_MAX], runs;
+	__u64 want[SPRY_V_MAX] = {
+		[SPRY_V_FORWARD] = 7, [SPRY_V_DONE] = 3, [SPRY_V_CALL] = 1,
+		[SPRY_V_ERROR] = 1,
+	};
+	bool ok;
+	int i;
+
+	d[0] = held_desc(C3, 0, origin.inst);		/* a: to f6 */
+	d[1] = held_desc(C3, 0, origin.inst);		/* b: to f6 */
+	d[2] = held_desc(C3, 2, origin.inst);		/* c: DONE */
+	d[3] = held_desc(C3, 2, origin.inst);		/* d: DONE */
+	d[4] = held_desc(C3, 2, origin2.inst);		/* e: DONE, other origin */
+	d[5] = held_desc(C3, 0, origin.inst);		/* f: call h */
+	d[5].flags = SPRY_DF_CALL;
+	d[5].fn = H;
+	d[6] = held_desc(C3, 0, origin.inst);		/* g: to f6 */
+	d[7] = held_desc(C3, 0, origin.inst);		/* h: sticky, to f6 */
+	d[7].flags = SPRY_DF_STICKY;
+	d[8] = held_desc(C3, 0, origin.inst);		/* i: to f6 */
+	d[9] = held_desc(C3, 0, origin.inst);		/* j: to f6 */
+	d[10] = held_desc(C3, 0, origin.inst);		/* k: error */
+	d[10].status = SPRY_ST_FN_ERROR;
+	d[11] = held_desc(C3, 0, origin.inst);		/* l: to f6 */
+	w6[0] = d[0], w6[1] = d[1], w6[2] = d[6], w6[3] = d[7], w6[4] = d[8];
+	w6[5] = d[9], w6[6] = d[11];
+	wo[0] = d[2], wo[1] = d[3], wo[2] = d[10];
+
+	if (inflight_set(&f5a, 12)) {
+		tap_ok(0, "run mix: setup");
+		return;
+	}
+	fn_stats_read(F5, &s5a);
+	fn_stats_read(F6, &s6a);
+	fn_stats_read(H, &sha);
+	fn_stats_read(SPRY_FN_ORIGIN, &soa);
+	verdicts_read(before);
+	runs = prog_runs();
+	ok = send_fresh_ok(f5a.a, d, 12);
+	/* [a b] [c d] [e] [f] [g] [h] [i j] [k] [l] */
+	tap_ok(ok && runs_moved(runs, 9) && verdicts_expect(before, want),
+	       "run mix: 12 from f5 in 9 router runs: FORWARD +7, DONE +3, CALL +1, ERROR +1");
+
+	ok = ok && recv_descs(f6a.a, r, 7, WAIT_MS) == 7 && quiet(f6a.a, 0) &&
+	     arrived(&f6a, r, w6, 7, 1, origin.inst) && r[3].flags == SPRY_DF_STICKY;
+	ok = ok && recv_descs(ha.a, &c, 1, WAIT_MS) == 1 && quiet(ha.a, 0) &&
+	     c.req_id == d[5].req_id && c.flags == SPRY_DF_CALL && c.hop == 0 &&
+	     c.inst == ha.inst && c.ret_fn == F5 && c.ret_inst == f5a.inst;
+	ok = ok && recv_descs(origin.a, w6 + 7, 3, WAIT_MS) == 3 && quiet(origin.a, 0) &&
+	     same_reqs(w6 + 7, wo, 3) && w6[9].status == SPRY_ST_FN_ERROR &&
+	     w6[7].status == SPRY_ST_OK && w6[7].hop == 2;
+	ok = ok && recv_descs(origin2.a, w6 + 10, 1, WAIT_MS) == 1 &&
+	     quiet(origin2.a, 0) && w6[10].req_id == d[4].req_id;
+	tap_ok(ok, "run mix: 7 at f6 in order (hop 1), the call at h (ret f5 inst %u), "
+	       "DONE/ERROR at the origin, the other origin's DONE at it", f5a.inst);
+
+	fn_stats_read(F5, &s5b);
+	fn_stats_read(F6, &s6b);
+	fn_stats_read(H, &shb);
+	fn_stats_read(SPRY_FN_ORIGIN, &sob);
+	tap_ok(s5b.sent - s5a.sent == 12 && s5b.errors - s5a.errors == 1 &&
+	       s6b.delivered - s6a.delivered == 7 && shb.delivered - sha.delivered == 1 &&
+	       sob.delivered - soa.delivered == 4 && inflight(&f5a) == 0 &&
+	       inflight(&f6a) == 7 && inflight(&ha) == 1,
+	       "run mix: f5 sent +12 errors +1, inflight 0; f6 +7, h +1, origins +4");
+
+	/* Back: f6 -> f5 (hop 2), h replies to f5, f5 finishes them all. */
+	verdicts_read(before);
+	c.flags = SPRY_DF_REPLY;
+	ok = ok && send_ok(f6a.a, r, 7) && recv_descs(f5a.a, r, 7, WAIT_MS) == 7 &&
+	     send_ok(ha.a, &c, 1) && recv_descs(f5a.a, &c, 1, WAIT_MS) == 1 &&
+	     send_ok(f5a.a, r, 7) && recv_descs(origin.a, r, 7, WAIT_MS) == 7;
+	c.flags = 0;
+	ok = ok && send_ok(f5a.a, &c, 1) && relay(&f6a, &c, 1) && relay(&f5a, &c, 1) &&
+	     recv_descs(origin.a, &c, 1, WAIT_MS) == 1 && c.req_id == d[5].req_id;
+	for (i = 0; ok && i < 7; i++)
+		ok = r[i].req_id == w6[i].req_id && r[i].hop == 2;
+	memset(want, 0, sizeof(want));
+	want[SPRY_V_FORWARD] = 9;
+	want[SPRY_V_REPLY] = 1;
+	want[SPRY_V_DONE] = 8;
+	tap_ok(ok && verdicts_expect(before, want) && inflight(&f5a) == 0 &&
+	       inflight(&f6a) == 0 && inflight(&ha) == 0,
+	       "run mix: all back at the origin through hop 2 and the reply, inflight 0");
+}
+
+/* DONE runs: one per origin; a change of origin ends the run. */
+static void test_run_origins(void)
+{
+	struct spry_desc d[6], r[6];
+	__u64 before[SPRY_V_MAX], runs;
+	struct spry_fn_stats s0, s1;
+	bool ok;
+	int i;
+
+	for (i = 0; i < 6; i++)
+		d[i] = held_desc(C1, 2, i == 3 || i == 4 ? origin2.inst : origin.inst);
+	if (inflight_set(&f3a, 6)) {
+		tap_ok(0, "run origins: setup");
+		return;
+	}
+	fn_stats_read(SPRY_FN_ORIGIN, &s0);
+	verdicts_read(before);
+	runs = prog_runs();
+	ok = send_fresh_ok(f3a.a, d, 6);
+	/* [o o o] [o2 o2] [o] */
+	ok = ok && runs_moved(runs, 3) && verdicts_moved(before, SPRY_V_DONE, 6);
+	ok = ok && recv_descs(origin.a, r, 4, WAIT_MS) == 4 && quiet(origin.a, 0) &&
+	     r[0].req_id == d[0].req_id && r[1].req_id == d[1].req_id &&
+	     r[2].req_id == d[2].req_id && r[3].req_id == d[5].req_id;
+	ok = ok && recv_descs(origin2.a, r, 2, WAIT_MS) == 2 && quiet(origin2.a, 0) &&
+	     r[0].req_id == d[3].req_id && r[1].req_id == d[4].req_id;
+	fn_stats_read(SPRY_FN_ORIGIN, &s1);
+	tap_ok(ok && s1.delivered - s0.delivered == 6 && inflight(&f3a) == 0,
+	       "run: 6 DONE naming origins o,o,o,o2,o2,o: 3 router runs, "
+	       "each at its origin in order");
+}
+
+/*
+ * A fresh instance of F1 holding @held descriptors sends the batch @d of
+ * @n: the first @pass go to f2 in one run, then descriptor @pass is
+ * dropped with @v on its own run (nothing after it is routed), and the
+ * sender is quarantined.
+ */
+static void run_then_drop(const struct spry_desc *d, int n, int held, int pass,
+			  __u32 v, const char *what)
+{
+	struct spry_fn_stats st0, st1;
+	__u64 before[SPRY_V_MAX], runs;
+	struct spry_desc r[16];
+	int ev0 = n_events;
+	struct inst x;
+	ssize_t sent;
+	bool ok;
+
+	if (inst_new(&x, C1, F1, 12, SPRY_ROLE_FN, true) || inflight_set(&x, held)) {
+		tap_ok(0, "%s: setup", what);
+		tap_ok(0, "%s: setup", what);
+		return;
+	}
+	fn_stats_read(F1, &st0);
+	verdicts_read(before);
+	runs = prog_runs();
+	sent = send_fresh(x.a, d, n);
+	tap_diag("%s: send of %d returned %zd (%s)", what, n * DSZ, sent,
+		 sent < 0 ? strerror(errno) : "");
+	n_drops++;
+	ok = runs_moved(runs, 2) && verdicts_moved2(before, SPRY_V_FORWARD, pass, v, 1);
+	ok = ok && recv_descs(f2a.a, r, pass, WAIT_MS) == pass && quiet(f2a.a, 0) &&
+	     arrived(&f2a, r, d, pass, 1, origin.inst);
+	tap_ok(ok, "%s: the %d before it in one run to f2, then %s on its own run",
+	       what, pass, vname(v));
+	fn_stats_read(F1, &st1);
+	ring_buffer__consume(rb);
+	tap_ok(sender_quarantined(&x) && inst_quarantined(&x) &&
+	       st1.dropped - st0.dropped == 1 && st1.sent - st0.sent == (__u64)pass &&
+	       inflight(&x) == held - pass && n_events == ev0 + 1 &&
+	       last_ev.verdict == v && last_ev.req_id == d[pass].req_id,
+	       "%s: sender quarantined, sent +%d, dropped +1, event for descriptor %d",
+	       what, pass, pass);
+	inst_close(&x);
+	if (!drain_c1(r, pass))
+		tap_diag("%s: could not drain f2", what);
+}
+
+static void test_run_drops(void)
+{
+	struct spry_desc d[5];
+	int i;
+
+	/* An out-of-pool descriptor in the middle. */
+	for (i = 0; i < 5; i++)
+		d[i] = held_desc(C1, 0, origin.inst);
+	d[2].off = POOL_SIZE;
+	run_then_drop(d, 5, 5, 2, SPRY_V_DROP_BOUNDS, "run: bad bounds mid-batch");
+
+	/* The flood bound: holding 3, a batch of 5. */
+	for (i = 0; i < 5; i++)
+		d[i] = held_desc(C1, 0, origin.inst);
+	run_then_drop(d, 5, 3, 3, SPRY_V_DROP_FLOOD, "run: batch of 5 holding 3");
 }
 
 /* Start a request at the origin; returns the f1 instance that got it. */
@@ -1360,7 +1850,7 @@ static void test_final(void)
 
 /* ------------------------------------------------------------- main */
 
-#define N_TESTS 76
+#define N_TESTS 96
 
 static int load(void)
 {
@@ -1382,6 +1872,12 @@ static int load(void)
 	m_verdicts = bpf_map__fd(skel->maps.spry_verdicts);
 	m_stats = bpf_map__fd(skel->maps.spry_fn_stats);
 	m_reqloc = bpf_map__fd(skel->maps.spry_reqloc);
+	prog_fd = bpf_program__fd(skel->progs.skmsg_route);
+	/* run_cnt counts while this fd is open (kernel.bpf_stats_enabled). */
+	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (stats_fd < 0)
+		tap_diag("bpf_enable_stats: %s (run counts will not match)",
+			 strerror(errno));
 	rb = ring_buffer__new(bpf_map__fd(skel->maps.spry_events), on_event, NULL, NULL);
 	if (!rb)
 		return -errno;
@@ -1393,7 +1889,8 @@ static int load(void)
 
 static void teardown(void)
 {
-	struct inst *xs[] = { &origin, &f1a, &f1b, &f2a, &f3a, &ga, &f4a, &f4b };
+	struct inst *xs[] = { &origin, &f1a, &f1b, &f2a, &f3a, &ga, &f4a, &f4b,
+			      &origin2, &f5a, &f6a, &ha };
 	unsigned int i;
 
 	for (i = 0; i < sizeof(xs) / sizeof(xs[0]); i++)
@@ -1405,6 +1902,8 @@ static void teardown(void)
 	if (listen_fd >= 0)
 		close(listen_fd);
 	ring_buffer__free(rb);
+	if (stats_fd >= 0)
+		close(stats_fd);
 	if (skel) {
 		bpf_prog_detach2(bpf_program__fd(skel->progs.skmsg_route), m_socks,
 				 BPF_SK_MSG_VERDICT);
@@ -1418,7 +1917,8 @@ static void teardown(void)
 
 int main(void)
 {
-	struct inst *xs[] = { &origin, &f1a, &f1b, &f2a, &f3a, &ga, &f4a, &f4b };
+	struct inst *xs[] = { &origin, &f1a, &f1b, &f2a, &f3a, &ga, &f4a, &f4b,
+			      &origin2, &f5a, &f6a, &ha };
 	unsigned int i;
 	int err;
 
@@ -1460,6 +1960,11 @@ int main(void)
 	test_batch(600, 0);
 	test_batch(600, 36);
 	test_partial();
+	test_run_chain();
+	test_run_origin_mix();
+	test_run_fn_mix();
+	test_run_origins();
+	test_run_drops();
 	test_balance();
 	test_call();
 	test_forged();

@@ -48,7 +48,7 @@ exited() {
 	return 0
 }
 
-tap_plan 15
+tap_plan 17
 
 # 1
 setup() {
@@ -166,7 +166,26 @@ P=$LAST
 exited "$P" 3 && [ "$RC" -ne 0 ] && grep -qi 'refused' "$TMP/nochain.log"
 tap_ok $? "unknown chain: exits non-zero with a clear error (status $RC: $(head -c 200 "$TMP/nochain.log" | tr '\n' ' '))"
 
-# 14: spryd goes away: the functions notice, try to register again with
+# 14-15: placement (the chain's cpus): the instance runs on them; CPUs it
+# may not use leave it where it was, with a log line
+allowed() { sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "/proc/$1/status"; }
+cpu=$(( $(nproc) - 1 ))
+spry chain add pin hops upper cpus "$cpu" >/dev/null &&
+	start "$UPPER" "$TMP/pin.log" --chain pin --fn upper --sock "$SOCK" &&
+	P1=$LAST && wait_for 3 fn_live upper "$P1" &&
+	[ "$(allowed "$P1")" = "$cpu" ] && grep -q "placed on CPUs $cpu" "$TMP/pin.log" &&
+	[ "$(invoke pin "placed")" = "PLACED" ]
+tap_ok $? "chain cpus $cpu: the instance runs on CPU $cpu only ($(allowed "${P1:-self}")) and serves"
+spry chain add far hops upper cpus 255 >/dev/null &&
+	start "$UPPER" "$TMP/far.log" --chain far --fn upper --sock "$SOCK" &&
+	P2=$LAST && wait_for 3 fn_live upper "$P2" &&
+	[ "$(allowed "$P2")" = "$(allowed $$)" ] &&
+	grep -q "none of which this process may use" "$TMP/far.log" &&
+	[ "$(invoke far "far")" = "FAR" ]
+tap_ok $? "chain cpus 255 (not this machine's): not placed ($(allowed "${P2:-self}")), said so, serves"
+kill_wait "$P1" "$P2"
+
+# 16: spryd goes away: the functions notice, try to register again with
 # backoff, and leave cleanly on SIGTERM meanwhile
 kill -TERM "$SPRYD_PID"
 exited "$SPRYD_PID" 5
@@ -178,7 +197,7 @@ wait_for 3 grep -q 'lost spryd' "$TMP/who1.log" &&
 	[ "$r1" -eq 0 ] && [ "$RC" -eq 0 ]
 tap_ok $? "spryd gone: both instances stay, retry registering, exit 0 on SIGTERM (status $RC)"
 
-# 15: a function started before spryd
+# 17: a function started before spryd
 start "$UPPER" "$TMP/early.log" --chain rt --fn upper --sock "$SOCK"
 P=$LAST
 exited "$P" 3 && [ "$RC" -ne 0 ] && grep -q 'cannot reach spryd' "$TMP/early.log"

@@ -3,8 +3,9 @@
  * spryd's origin sockets.  Origin k is a TCP pair on 127.0.0.1: the end O
  * is registered as {chain 0, fn SPRY_FN_ORIGIN, inst k, ROLE_ORIGIN} and
  * sits in spry_socks[{0, k}]; request descriptors are sent on O (batched:
- * one send() of up to SPRYD_SEND_BATCH descriptors, each judged on its own
- * by the router) and finished ones are redirected into O's receive queue.
+ * one send() of up to SPRYD_SEND_BATCH descriptors, each judged by the
+ * router as if alone, consecutive ones of a chain redirected together) and
+ * finished ones are redirected into O's receive queue.
  * The other end O' only ever sees what the router passes (FALLBACK), as
  * does a function's B.  Every stream is read in large recv()s; a partial
  * descriptor is kept until the rest arrives.

@@ -476,6 +476,7 @@ void registrar_register(struct spryd *d, struct spryd_conn *c, const void *body,
 	ack.fn = fn_id;
 	ack.inst = idx;
 	ack.pool_size = cs->pool_size;
+	memcpy(ack.cpus, chain.cpus, sizeof(ack.cpus));
 	spryd_log("registered %s/%s inst %u (chain %u fn %u) pid %u uid %u cookie %llu",
 		  req.chain, req.fn, idx, chain_id, fn_id, in->pid, in->uid,
 		  (unsigned long long)in->cookie);
