@@ -21,7 +21,7 @@
 #include "spryd/http.h"
 #include "selftests/tap.h"
 
-#define N_TESTS		117
+#define N_TESTS		126
 
 /* ------------------------------------------------------------ helpers */
 
@@ -667,6 +667,149 @@ static void test_hostile(void)
 	       "endless empty lines -> 400");
 }
 
+/*
+ * Runs of plain bytes are screened in one go; the byte at a limit, and
+ * line ends other than CRLF, byte by byte.  Inputs that end exactly at a
+ * limit and one byte over it must give the same result at every split.
+ */
+static void test_limit_edges(void)
+{
+	static char buf[2048];
+	struct result r0, r1;
+	bool inv0, inv1;
+	size_t n;
+
+	/* request line of max_line (64) bytes: 5 + 50 + 9 */
+	n = snprintf(buf, sizeof(buf), "GET /");
+	memset(buf + n, 'a', 50);
+	n += 50;
+	n += snprintf(buf + n, sizeof(buf) - n, " HTTP/1.1\r\nHost: h\r\n\r\n");
+	inv0 = split_invariant(buf, n, true, &r0);
+	memmove(buf + 6, buf + 5, n - 5);
+	inv1 = split_invariant(buf, n + 1, true, &r1);
+	tap_ok(inv0 && r0.rc == SPRY_HTTP_DONE && inv1 && r1.rc == -EPROTO &&
+	       r1.status == 414 && r1.consumed == 64,
+	       "request line of max_line bytes: DONE, one more: 414, at every split");
+
+	/* header section of max_header_bytes (256): 9 + 5 + 238 + 2 + 2 */
+	n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\nX-V: ");
+	memset(buf + n, 'v', 238);
+	n += 238;
+	n += snprintf(buf + n, sizeof(buf) - n, "\r\n\r\n");
+	inv0 = split_invariant(buf, n, true, &r0);
+	memmove(buf + n - 3, buf + n - 4, 4);
+	buf[n - 4] = 'v';
+	inv1 = split_invariant(buf, n + 1, true, &r1);
+	tap_ok(inv0 && r0.rc == SPRY_HTTP_DONE && inv1 && r1.rc == -EPROTO &&
+	       r1.status == 431 && r1.consumed == 16 + 256,
+	       "header section of max_header_bytes (CRLF): DONE, one more: 431, at every split");
+
+	/* a field line starting right at the limit: 9 + 5 + 240 + 2 */
+	n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\nX-V: ");
+	memset(buf + n, 'v', 240);
+	n += 240;
+	n += snprintf(buf + n, sizeof(buf) - n, "\r\nY: z\r\n\r\n");
+	inv1 = split_invariant(buf, n, true, &r1);
+	tap_ok(inv1 && r1.rc == -EPROTO && r1.status == 431 &&
+	       r1.consumed == 16 + 256,
+	       "a field line starting at max_header_bytes: 431 at its first byte, at every split");
+
+	/* the same with LF line ends: 8 + 5 + 241 + 1 + 1 */
+	n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\nHost: h\nX-V: ");
+	memset(buf + n, 'v', 241);
+	n += 241;
+	n += snprintf(buf + n, sizeof(buf) - n, "\n\n");
+	inv0 = split_invariant(buf, n, true, &r0);
+	memmove(buf + n - 1, buf + n - 2, 2);
+	buf[n - 2] = 'v';
+	inv1 = split_invariant(buf, n + 1, true, &r1);
+	tap_ok(inv0 && r0.rc == SPRY_HTTP_DONE && inv1 && r1.rc == -EPROTO &&
+	       r1.status == 431 && r1.consumed == 15 + 256,
+	       "header section of max_header_bytes (LF): DONE, one more: 431, at every split");
+
+	/* a field name: 9 + 242 + 1 + 2 + 2 fits; 9 + 247 leaves no room for ':' */
+	n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\n");
+	memset(buf + n, 'N', 242);
+	n += 242;
+	n += snprintf(buf + n, sizeof(buf) - n, ":\r\n\r\n");
+	inv0 = split_invariant(buf, n, true, &r0);
+	n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\n");
+	memset(buf + n, 'N', 247);
+	n += 247;
+	n += snprintf(buf + n, sizeof(buf) - n, ":\r\n\r\n");
+	inv1 = split_invariant(buf, n, true, &r1);
+	tap_ok(inv0 && r0.rc == SPRY_HTTP_DONE && inv1 && r1.rc == -EPROTO &&
+	       r1.status == 431 && r1.consumed == 16 + 256,
+	       "field name up to max_header_bytes: DONE; ':' over it: 431, at every split");
+
+	/* chunk-size line of SPRY_HTTP_CHUNK_LINE_MAX bytes, CR included */
+	n = snprintf(buf, sizeof(buf), "POST / HTTP/1.1\r\nHost: h\r\n"
+		     "Transfer-Encoding: chunked\r\n\r\n5;");
+	memset(buf + n, 'e', SPRY_HTTP_CHUNK_LINE_MAX - 3);
+	n += SPRY_HTTP_CHUNK_LINE_MAX - 3;
+	n += snprintf(buf + n, sizeof(buf) - n, "\r\nhello\r\n0\r\n\r\n");
+	inv0 = split_invariant(buf, n, false, &r0);
+	memmove(buf + n - 17, buf + n - 18, 18);
+	buf[n - 18] = 'e';
+	inv1 = split_invariant(buf, n + 1, false, &r1);
+	tap_ok(inv0 && r0.rc == SPRY_HTTP_DONE && r0.body_len == 5 &&
+	       inv1 && r1.rc == -EPROTO && r1.status == 400 &&
+	       r1.consumed == 56 + SPRY_HTTP_CHUNK_LINE_MAX,
+	       "chunk-size line of the maximum length: DONE, one more: 400, at every split");
+}
+
+/* Long runs at the default limits, in reads of many sizes. */
+static void test_long_runs(void)
+{
+	static const size_t steps[] = { 1, 2, 3, 7, 64, 1000, 4093, 8191 };
+	static char buf[32768];
+	struct spry_http_conn *c = malloc(sizeof(*c));
+	struct result *ref = malloc(sizeof(*ref)), *r = malloc(sizeof(*r));
+	bool same[2] = { true, true }, ok[2];
+	size_t n, k;
+	int t;
+
+	if (!c || !ref || !r)
+		exit(KSFT_FAIL);
+	for (t = 0; t < 2; t++) {
+		if (!t) {
+			/* request line of 8192 bytes: 5 + 8178 + 9 */
+			n = snprintf(buf, sizeof(buf), "GET /");
+			memset(buf + n, 'a', 8178);
+			n += 8178;
+			n += snprintf(buf + n, sizeof(buf) - n,
+				      " HTTP/1.1\r\nHost: h\r\n\r\n");
+		} else {
+			/* header section of 16384 bytes: 9 + 5 + 16366 + 2 + 2
+			 * (a dropped field: a kept one would not fit the scratch) */
+			n = snprintf(buf, sizeof(buf),
+				     "GET / HTTP/1.1\r\nHost: h\r\nX-V: ");
+			memset(buf + n, 'v', 16366);
+			n += 16366;
+			n += snprintf(buf + n, sizeof(buf) - n, "\r\n\r\n");
+		}
+		spry_http_conn_init(c, NULL);
+		run_one(c, buf, n, 0, ref);
+		ok[t] = ref->rc == SPRY_HTTP_DONE && ref->consumed == n;
+		for (k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+			spry_http_conn_init(c, NULL);
+			run_one(c, buf, n, steps[k], r);
+			if (memcmp(r, ref, sizeof(*r))) {
+				tap_diag("reads of %zu: rc %d status %d", steps[k],
+					 r->rc, r->status);
+				same[t] = false;
+			}
+		}
+	}
+	tap_ok(ok[0] && same[0],
+	       "8 KiB request line (max_line): DONE, the same in reads of 1..8191 bytes");
+	tap_ok(ok[1] && same[1],
+	       "16 KiB header section (max_header_bytes): DONE, the same in reads of 1..8191 bytes");
+	free(c);
+	free(ref);
+	free(r);
+}
+
 /* xorshift: reproducible */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -825,6 +968,19 @@ static void test_meta(struct spry_http_conn *c)
 	       spry_http_meta_add(out, sizeof(out), &n, "", "v", 1) == -EINVAL &&
 	       n == 12,
 	       "meta_add: appends; refuses CR/LF values and bad keys, length untouched");
+	{
+		char key[65];
+
+		memset(key, 'k', 64);
+		key[64] = '\0';
+		n = 0;
+		tap_ok(spry_http_meta_add(out, sizeof(out), &n, key, "v", 1) == -EINVAL &&
+		       n == 0 && (key[63] = '\0',
+				  !spry_http_meta_add(out, sizeof(out), &n, key, "v", 1)) &&
+		       n == 63 + 4 && !memcmp(out + 63, ": v\n", 4) &&
+		       spry_http_meta_add(out, sizeof(out), &n, "k", "a\0b", 3) == -EINVAL,
+		       "meta_add: 63-byte key accepted, 64 refused; NUL in a value refused");
+	}
 }
 
 /* ------------------------------------------------------------ routing */
@@ -888,6 +1044,8 @@ int main(void)
 	test_misc(c);
 	test_bad_table();
 	test_hostile();
+	test_limit_edges();
+	test_long_runs();
 	test_mutations();
 	test_response();
 	test_meta(c);

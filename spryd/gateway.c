@@ -979,58 +979,83 @@ static void start_write(struct spryd *d, struct gw_conn *c, uint64_t now)
 
 /* ------------------------------------------------------- completion */
 
-/* The value of response metadata @key (last line wins); false if absent. */
-static bool meta_value(const char *p, size_t n, const char *key, const char **v,
-		       size_t *vlen)
-{
-	size_t klen = strlen(key);
-	const char *end = p + n, *eol, *a, *b;
-	bool found = false;
+/* The response fields of a metadata block (last line of each key wins). */
+struct resp_meta {
+	const char	*status;	/* value, OWS trimmed; NULL if absent */
+	const char	*ctype;
+	size_t		status_len;
+	size_t		ctype_len;
+};
 
-	while (p < end) {
+static bool meta_key_is(const char *p, const char *eol, const char *key,
+			size_t klen, const char **v, size_t *vlen)
+{
+	const char *a, *b;
+
+	if ((size_t)(eol - p) <= klen || p[klen] != ':' || memcmp(p, key, klen))
+		return false;
+	a = p + klen + 1;
+	while (a < eol && (*a == ' ' || *a == '\t'))
+		a++;
+	b = eol;
+	while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+		b--;
+	*v = a;
+	*vlen = (size_t)(b - a);
+	return true;
+}
+
+/*
+ * One pass over the block.  Response fields start with '@' (a request
+ * header name cannot), so only lines starting with '@' are looked at,
+ * found with memchr rather than line by line: the block is mostly '\n'
+ * padding, one line per byte.
+ */
+static void resp_meta_scan(const char *meta, size_t n, struct resp_meta *m)
+{
+	const char *p = meta, *end = meta + n, *eol;
+
+	m->status = m->ctype = NULL;
+	m->status_len = m->ctype_len = 0;
+	while (p < end && (p = memchr(p, '@', (size_t)(end - p)))) {
+		if (p > meta && p[-1] != '\n') {
+			p++;	/* not at a line start */
+			continue;
+		}
 		eol = memchr(p, '\n', (size_t)(end - p));
 		if (!eol)
 			eol = end;
-		if ((size_t)(eol - p) > klen && p[klen] == ':' && !memcmp(p, key, klen)) {
-			a = p + klen + 1;
-			while (a < eol && (*a == ' ' || *a == '\t'))
-				a++;
-			b = eol;
-			while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-				b--;
-			*v = a;
-			*vlen = (size_t)(b - a);
-			found = true;
-		}
+		if (!meta_key_is(p, eol, SPRY_META_STATUS, sizeof(SPRY_META_STATUS) - 1,
+				 &m->status, &m->status_len))
+			meta_key_is(p, eol, SPRY_META_CONTENT_TYPE,
+				    sizeof(SPRY_META_CONTENT_TYPE) - 1, &m->ctype,
+				    &m->ctype_len);
 		p = eol + 1;
 	}
-	return found;
 }
 
 /* @status: three digits, 200..599 (a 1xx cannot be a final response). */
-static int resp_status(const char *meta, size_t n)
+static int resp_status(const struct resp_meta *m)
 {
-	const char *v;
-	size_t len;
+	const char *v = m->status;
 	int s;
 
-	if (!meta_value(meta, n, SPRY_META_STATUS, &v, &len))
+	if (!v)
 		return 200;
-	if (len != 3 || v[0] < '2' || v[0] > '5' || v[1] < '0' || v[1] > '9' ||
-	    v[2] < '0' || v[2] > '9')
+	if (m->status_len != 3 || v[0] < '2' || v[0] > '5' || v[1] < '0' ||
+	    v[1] > '9' || v[2] < '0' || v[2] > '9')
 		return -1;
 	s = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
 	return s;
 }
 
 /* @content-type copied into @out when valid (visible ASCII, SP, HT). */
-static const char *resp_ctype(const char *meta, size_t n, char *out, size_t cap)
+static const char *resp_ctype(const struct resp_meta *m, char *out, size_t cap)
 {
-	const char *v;
-	size_t len, i;
+	const char *v = m->ctype;
+	size_t len = m->ctype_len, i;
 
-	if (!meta_value(meta, n, SPRY_META_CONTENT_TYPE, &v, &len) || !len ||
-	    len >= cap)
+	if (!v || !len || len >= cap)
 		return "application/octet-stream";
 	for (i = 0; i < len; i++)
 		if ((v[i] < 0x20 && v[i] != '\t') || v[i] > 0x7e)
@@ -1111,9 +1136,9 @@ bool gateway_complete(struct spryd *d, const struct spryd_req *r, int err,
 	struct spryd_gw *gw = d->gw;
 	struct spryd_chain *cs = &d->chains[r->chain];
 	char ctype[GW_CTYPE_MAX + 1];
-	const char *meta, *ct, *sv;
+	struct resp_meta rm;
+	const char *meta, *ct;
 	struct gw_conn *c;
-	size_t svlen;
 	uint64_t now;
 	int status;
 
@@ -1137,9 +1162,10 @@ bool gateway_complete(struct spryd *d, const struct spryd_req *r, int err,
 	if (!err && desc && desc->status == SPRY_ST_FN_ERROR) {
 		meta = spry_pool_ptr(cs->pool, desc->off,
 				     (uint64_t)desc->meta_len + desc->len);
-		status = meta ? resp_status(meta, desc->meta_len) : -1;
-		if (status >= 400 && meta &&
-		    meta_value(meta, desc->meta_len, SPRY_META_STATUS, &sv, &svlen))
+		if (meta)
+			resp_meta_scan(meta, desc->meta_len, &rm);
+		status = meta ? resp_status(&rm) : -1;
+		if (status >= 400 && meta && rm.status)
 			goto answer;
 	}
 	if (err || !desc || desc->status != SPRY_ST_OK) {
@@ -1150,7 +1176,9 @@ bool gateway_complete(struct spryd *d, const struct spryd_req *r, int err,
 		return false;
 	}
 	meta = spry_pool_ptr(cs->pool, desc->off, (uint64_t)desc->meta_len + desc->len);
-	status = meta ? resp_status(meta, desc->meta_len) : -1;
+	if (meta)
+		resp_meta_scan(meta, desc->meta_len, &rm);
+	status = meta ? resp_status(&rm) : -1;
 	if (status < 0) {
 		spryd_vlog(d, "request %#llx: bad buffer or @status in the response",
 			   (unsigned long long)r->req_id);
@@ -1159,7 +1187,7 @@ bool gateway_complete(struct spryd *d, const struct spryd_req *r, int err,
 		return false;
 	}
 answer:
-	ct = resp_ctype(meta, desc->meta_len, ctype, sizeof(ctype));
+	ct = resp_ctype(&rm, ctype, sizeof(ctype));
 	c->holds_buf = true;
 	c->buf_chain = r->chain;
 	c->buf_off = desc->off;

@@ -11,7 +11,8 @@
  * (a body of N bytes, chunk data of N bytes, trailers).  When the screen
  * refuses a byte, the parser first gets the bytes before it, so the
  * earliest fault in the stream decides the status, however the stream was
- * split into reads.
+ * split into reads.  The screen takes the common way through a head
+ * (runs of plain bytes, CRLF, ':') in one go, the rest byte by byte.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -45,18 +46,49 @@ enum {
 #define KEPT_NONE	-1
 #define KEPT_TE		-2
 
-static const char *const well_known_names[SPRY_HDR_N_WELL_KNOWN] = {
-	[SPRY_HDR_CONTENT_TYPE]		= "content-type",
-	[SPRY_HDR_CONTENT_LENGTH]	= "content-length",
-	[SPRY_HDR_HOST]			= "host",
-	[SPRY_HDR_EXPECT]		= "expect",
-	[SPRY_HDR_ACCEPT]		= "accept",
-	[SPRY_HDR_REQUEST_ID]		= "x-request-id",
+#define WK(s)	{ s, sizeof(s) - 1 }
+
+static const struct {
+	const char	*name;
+	size_t		len;
+} well_known[SPRY_HDR_N_WELL_KNOWN] = {
+	[SPRY_HDR_CONTENT_TYPE]		= WK("content-type"),
+	[SPRY_HDR_CONTENT_LENGTH]	= WK("content-length"),
+	[SPRY_HDR_HOST]			= WK("host"),
+	[SPRY_HDR_EXPECT]		= WK("expect"),
+	[SPRY_HDR_ACCEPT]		= WK("accept"),
+	[SPRY_HDR_REQUEST_ID]		= WK("x-request-id"),
 };
 
 #define X_SPRY_PREFIX	"x-spry-"
+#define X_SPRY_LEN	(sizeof(X_SPRY_PREFIX) - 1)
+#define TE_NAME		"transfer-encoding"
+
+/*
+ * Byte classes of the screen: the states in which a byte is plain, i.e.
+ * the per-byte screen would only count it (no state change, no fault).
+ * A run of plain bytes is taken in one go (screen_fast()).
+ */
+#define RUN_RLINE	0x01	/* request line: visible ASCII, SP */
+#define RUN_NAME	0x02	/* field name: visible ASCII but ':', non-ASCII */
+#define RUN_VALUE	0x04	/* field value: HT, SP, visible ASCII, non-ASCII */
+#define RUN_CHUNK	0x08	/* chunk-size line: HT, SP, visible ASCII */
+
+static const uint8_t run_class[256] = {
+	['\t']			= RUN_VALUE | RUN_CHUNK,
+	[' ']			= RUN_RLINE | RUN_VALUE | RUN_CHUNK,
+	['!' ... '9']		= RUN_RLINE | RUN_NAME | RUN_VALUE | RUN_CHUNK,
+	[':']			= RUN_RLINE | RUN_VALUE | RUN_CHUNK,
+	[';' ... '~']		= RUN_RLINE | RUN_NAME | RUN_VALUE | RUN_CHUNK,
+	[0x80 ... 0xff]		= RUN_NAME | RUN_VALUE,
+};
 
 /* ------------------------------------------------------------ helpers */
+
+static size_t min_size(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
 
 static char lower(char ch)
 {
@@ -81,11 +113,25 @@ static bool is_ctl(unsigned char ch)
 	return (ch < 0x20 && ch != '\t') || ch == 0x7f;
 }
 
+/* Byte classes of metadata lines: one table load per byte. */
+#define META_KEY	0x01	/* a metadata key (and a kept x-spry-* name) */
+#define META_NOT_VALUE	0x02	/* never in a value: CR, LF, NUL */
+
+static const uint8_t meta_class[256] = {
+	['\0']		= META_NOT_VALUE,
+	['\n']		= META_NOT_VALUE,
+	['\r']		= META_NOT_VALUE,
+	['-']		= META_KEY,
+	['.']		= META_KEY,
+	['0' ... '9']	= META_KEY,
+	['_']		= META_KEY,
+	['a' ... 'z']	= META_KEY,
+};
+
 /* What a metadata key (and so a kept x-spry-* name) may hold. */
 static bool meta_key_char(char ch)
 {
-	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-	       ch == '-' || ch == '_' || ch == '.';
+	return meta_class[(unsigned char)ch] & META_KEY;
 }
 
 static struct spry_http_conn *conn_of(http_parser *p)
@@ -101,6 +147,120 @@ static int cb_fail(struct spry_http_conn *c, int status)
 }
 
 /* ---------------------------------------------------------- the screen */
+
+/* Bytes at @p[0..len) of class @cls before the first other one. */
+static inline size_t run_len(const unsigned char *p, size_t len,
+			     unsigned int cls)
+{
+	size_t n = 0;
+
+	while (n + 4 <= len && (run_class[p[n]] & run_class[p[n + 1]] &
+				run_class[p[n + 2]] & run_class[p[n + 3]] & cls))
+		n += 4;
+	while (n < len && (run_class[p[n]] & cls))
+		n++;
+	return n;
+}
+
+static inline size_t room(size_t used, size_t max)
+{
+	return used < max ? max - used : 0;
+}
+
+static inline bool at_crlf(const unsigned char *p, size_t i, size_t len)
+{
+	return len - i >= 2 && p[i] == '\r' && p[i + 1] == '\n';
+}
+
+/*
+ * The common way through a head, with the state in registers: runs of
+ * plain bytes, CRLF line ends, a field name's ':', the CRLF ending the
+ * section.  Each byte is counted exactly as the per-byte screen below
+ * counts it; whatever else comes (a byte at a limit, a byte the screen
+ * refuses, a lone LF, a CR at the end of the input, chunk-size lines'
+ * ends) is left to the per-byte screen, so a fault is found at the same
+ * byte, with the same status, however the input was split.  Not after a
+ * CR (c->cr).  Returns the bytes taken.
+ */
+static size_t screen_fast(struct spry_http_conn *c, const unsigned char *p,
+			  size_t len)
+{
+	size_t hb = c->hbytes, hmax = c->lim.max_header_bytes;
+	size_t i = 0, n, k, spaces = 0;
+	int scan = c->scan;
+
+	for (;;) {
+		switch (scan) {
+		case SC_RLINE:
+			n = min_size(len - i, room(c->rl_len, c->lim.max_line));
+			n = run_len(p + i, n, RUN_RLINE);
+			for (k = i; k < i + n; k++)
+				spaces += p[k] == ' ';
+			c->rl_len += n;
+			i += n;
+			/* CR and LF end the line: not counted in max_line */
+			if (!at_crlf(p, i, len))
+				goto out;
+			i += 2;
+			scan = SC_LSTART;
+			break;
+		case SC_LSTART:
+			if (i < len && (run_class[p[i]] & RUN_NAME)) {
+				if (hb >= hmax ||
+				    c->nfields >= c->lim.max_headers)
+					goto out;
+				hb++;
+				c->nfields++;
+				i++;
+				scan = SC_NAME;
+				break;
+			}
+			if (!at_crlf(p, i, len) || room(hb, hmax) < 2)
+				goto out;
+			hb += 2;
+			i += 2;
+			scan = SC_WAIT;	/* end of section */
+			goto out;
+		case SC_NAME:
+			n = min_size(len - i, room(hb, hmax));
+			n = run_len(p + i, n, RUN_NAME);
+			hb += n;
+			i += n;
+			if (i == len || p[i] != ':' || hb >= hmax)
+				goto out;
+			hb++;
+			i++;
+			scan = SC_VALUE;
+			break;
+		case SC_VALUE:
+			n = min_size(len - i, room(hb, hmax));
+			n = run_len(p + i, n, RUN_VALUE);
+			hb += n;
+			i += n;
+			if (!at_crlf(p, i, len) || room(hb, hmax) < 2)
+				goto out;
+			hb += 2;
+			i += 2;
+			scan = SC_LSTART;
+			break;
+		case SC_CHUNK_LINE:
+			/* its CRLF is the per-byte screen's: the end of a line */
+			n = min_size(len - i, room(c->chunk_line,
+						   SPRY_HTTP_CHUNK_LINE_MAX));
+			n = run_len(p + i, n, RUN_CHUNK);
+			c->chunk_line += n;
+			i += n;
+			goto out;
+		default:
+			goto out;
+		}
+	}
+out:
+	c->scan = scan;
+	c->hbytes = hb;
+	c->rl_spaces += spaces;
+	return i;
+}
 
 /*
  * Accept bytes of @p[0..len) in the current screen state.  *@ok gets how
@@ -158,6 +318,14 @@ static int screen(struct spry_http_conn *c, const unsigned char *p,
 		if (c->cr && ch != '\n') {
 			err = 400;	/* bare CR */
 			goto out;
+		}
+		if (!c->cr) {
+			size_t n = screen_fast(c, p + i, len - i);
+
+			if (n) {
+				i += n;
+				continue;
+			}
 		}
 		if (c->scan == SC_PRE) {
 			if (ch == '\r' || ch == '\n') {
@@ -320,7 +488,9 @@ static int finish_value(struct spry_http_conn *c)
 	while (end > start && (c->scratch[end - 1] == ' ' ||
 			       c->scratch[end - 1] == '\t'))
 		end--;
-	memmove(c->scratch + c->cur_off, c->scratch + start, end - start);
+	if (start != c->cur_off)
+		memmove(c->scratch + c->cur_off, c->scratch + start,
+			end - start);
 	c->used = c->cur_off + (end - start);
 	if (scratch_put(c, "", 1))
 		return 431;
@@ -343,11 +513,10 @@ static int classify(struct spry_http_conn *c)
 		return 0;
 	if (!c->name_long) {
 		for (i = 0; i < SPRY_HDR_N_WELL_KNOWN; i++)
-			if (n == strlen(well_known_names[i]) &&
-			    !memcmp(c->name, well_known_names[i], n))
+			if (n == well_known[i].len &&
+			    !memcmp(c->name, well_known[i].name, n))
 				id = i;
-		if (n == strlen("transfer-encoding") &&
-		    !memcmp(c->name, "transfer-encoding", n)) {
+		if (n == sizeof(TE_NAME) - 1 && !memcmp(c->name, TE_NAME, n)) {
 			if (c->te_seen)
 				return 400;
 			c->te_seen = true;
@@ -355,8 +524,8 @@ static int classify(struct spry_http_conn *c)
 			return 0;
 		}
 	}
-	if (id < 0 && c->name_len > strlen(X_SPRY_PREFIX) &&
-	    !memcmp(c->name, X_SPRY_PREFIX, strlen(X_SPRY_PREFIX))) {
+	if (id < 0 && c->name_len > X_SPRY_LEN &&
+	    !memcmp(c->name, X_SPRY_PREFIX, X_SPRY_LEN)) {
 		if (c->name_long)
 			return 431;
 		for (i = 0; i < n; i++)
@@ -404,7 +573,7 @@ static int on_url(http_parser *p, const char *at, size_t len)
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
 	struct spry_http_conn *c = conn_of(p);
-	size_t i;
+	size_t i, n;
 	int st;
 
 	st = finish_target(c);
@@ -418,13 +587,12 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 		c->name_len = 0;
 		c->name_long = false;
 	}
-	for (i = 0; i < len; i++) {
-		if (c->name_len >= sizeof(c->name) - 1) {
-			c->name_long = true;
-			break;
-		}
-		c->name[c->name_len++] = lower(at[i]);
-	}
+	n = min_size(len, sizeof(c->name) - 1 - c->name_len);
+	for (i = 0; i < n; i++)
+		c->name[c->name_len + i] = lower(at[i]);
+	c->name_len += n;
+	if (n < len)
+		c->name_long = true;	/* a byte did not fit */
 	return 0;
 }
 
@@ -888,6 +1056,9 @@ static void out_str(struct outbuf *o, const char *s)
 	out_put(o, s, strlen(s));
 }
 
+/* A string literal: its length is known at compile time. */
+#define out_lit(o, s)	out_put(o, s, sizeof(s) - 1)
+
 static void out_u64(struct outbuf *o, uint64_t v)
 {
 	char tmp[24];
@@ -907,7 +1078,7 @@ static void out_2d(struct outbuf *o, int v)
 	out_put(o, d, 2);
 }
 
-static int out_date(struct outbuf *o, time_t t)
+static int format_date(struct outbuf *o, time_t t)
 {
 	static const char wd[7][4] = {
 		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
@@ -919,21 +1090,40 @@ static int out_date(struct outbuf *o, time_t t)
 	if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 < 1000 ||
 	    tm.tm_year + 1900 > 9999)
 		return -EINVAL;
-	out_str(o, "Date: ");
+	out_lit(o, "Date: ");
 	out_put(o, wd[tm.tm_wday], 3);
-	out_str(o, ", ");
+	out_lit(o, ", ");
 	out_2d(o, tm.tm_mday);
-	out_str(o, " ");
+	out_lit(o, " ");
 	out_put(o, mo[tm.tm_mon], 3);
-	out_str(o, " ");
+	out_lit(o, " ");
 	out_u64(o, tm.tm_year + 1900);
-	out_str(o, " ");
+	out_lit(o, " ");
 	out_2d(o, tm.tm_hour);
-	out_str(o, ":");
+	out_lit(o, ":");
 	out_2d(o, tm.tm_min);
-	out_str(o, ":");
+	out_lit(o, ":");
 	out_2d(o, tm.tm_sec);
-	out_str(o, " GMT\r\n");
+	out_lit(o, " GMT\r\n");
+	return 0;
+}
+
+/* The Date line; one gmtime_r() per second and thread, not per response. */
+static int out_date(struct outbuf *o, time_t t)
+{
+	static __thread char line[48];
+	static __thread size_t line_len;
+	static __thread time_t line_t;
+	struct outbuf lo = { .p = line, .cap = sizeof(line) };
+
+	if (!line_len || t != line_t) {
+		line_len = 0;
+		if (format_date(&lo, t) || lo.full)
+			return -EINVAL;
+		line_len = lo.len;
+		line_t = t;
+	}
+	out_put(o, line, line_len);
 	return 0;
 }
 
@@ -994,28 +1184,30 @@ int spry_http_response_ex(char *out, size_t cap,
 	if (resp->extra && !extra_ok(resp->extra))
 		return -EINVAL;
 
-	out_str(&o, "HTTP/1.1 ");
+	out_lit(&o, "HTTP/1.1 ");
 	out_u64(&o, resp->status);
-	out_str(&o, " ");
+	out_lit(&o, " ");
 	out_str(&o, spry_http_reason(resp->status));
-	out_str(&o, "\r\n");
+	out_lit(&o, "\r\n");
 	if (resp->date && out_date(&o, resp->date))
 		return -EINVAL;
 	if (resp->content_type) {
-		out_str(&o, "Content-Type: ");
+		out_lit(&o, "Content-Type: ");
 		out_str(&o, resp->content_type);
-		out_str(&o, "\r\n");
+		out_lit(&o, "\r\n");
 	}
 	if (!no_body) {
-		out_str(&o, "Content-Length: ");
+		out_lit(&o, "Content-Length: ");
 		out_u64(&o, resp->body_len);
-		out_str(&o, "\r\n");
+		out_lit(&o, "\r\n");
 	}
-	out_str(&o, resp->keep_alive ? "Connection: keep-alive\r\n"
-				     : "Connection: close\r\n");
+	if (resp->keep_alive)
+		out_lit(&o, "Connection: keep-alive\r\n");
+	else
+		out_lit(&o, "Connection: close\r\n");
 	if (resp->extra)
 		out_str(&o, resp->extra);
-	out_str(&o, "\r\n");
+	out_lit(&o, "\r\n");
 	if (o.full)
 		return -ENOSPC;
 	*written = o.len;
@@ -1038,64 +1230,117 @@ int spry_http_response(char *out, size_t cap, int status,
 
 /* ------------------------------------------------------------ metadata */
 
+/* A metadata value: no CR, LF or NUL. */
+static bool meta_value_ok(const char *v, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)v;
+	size_t i = 0;
+
+	for (; i + 4 <= n; i += 4)
+		if ((meta_class[p[i]] | meta_class[p[i + 1]] |
+		     meta_class[p[i + 2]] | meta_class[p[i + 3]]) &
+		    META_NOT_VALUE)
+			return false;
+	for (; i < n; i++)
+		if (meta_class[p[i]] & META_NOT_VALUE)
+			return false;
+	return true;
+}
+
+/* A NUL-terminated key's length if it is a metadata key, else 0. */
+static size_t meta_key_len(const char *key)
+{
+	size_t n;
+
+	for (n = 0; key[n]; n++)
+		if (n >= 63 || !meta_key_char(key[n]))
+			return 0;
+	return n;
+}
+
+/* Append "key: value\n", all checked: 0 or -ENOSPC (*@len untouched). */
+static int meta_put(char *dst, size_t cap, size_t *len, const char *key,
+		    size_t klen, const char *val, size_t val_len)
+{
+	size_t need = klen + 2 + val_len + 1;
+	char *o;
+
+	if (need > cap - *len)
+		return -ENOSPC;
+	o = dst + *len;
+	memcpy(o, key, klen);
+	o[klen] = ':';
+	o[klen + 1] = ' ';
+	if (val_len)
+		memcpy(o + klen + 2, val, val_len);
+	o[need - 1] = '\n';
+	*len += need;
+	return 0;
+}
+
+#define meta_put_lit(dst, cap, len, key, val, val_len) \
+	meta_put(dst, cap, len, key, sizeof(key) - 1, val, val_len)
+
 int spry_http_meta_add(char *dst, size_t cap, size_t *len, const char *key,
 		       const char *val, size_t val_len)
 {
-	struct outbuf o;
-	size_t i, klen;
+	size_t klen;
 
 	if (!dst || !len || !key || (!val && val_len) || *len > cap)
 		return -EINVAL;
-	klen = strlen(key);
-	if (!klen || klen > 63)
+	klen = meta_key_len(key);
+	if (!klen || !meta_value_ok(val, val_len))
 		return -EINVAL;
-	for (i = 0; i < klen; i++)
-		if (!meta_key_char(key[i]))
-			return -EINVAL;
-	for (i = 0; i < val_len; i++)
-		if (val[i] == '\n' || val[i] == '\r' || !val[i])
-			return -EINVAL;
-	o = (struct outbuf){ .p = dst, .cap = cap, .len = *len };
-	out_put(&o, key, klen);
-	out_put(&o, ": ", 2);
-	out_put(&o, val, val_len);
-	out_put(&o, "\n", 1);
-	if (o.full)
-		return -ENOSPC;
-	*len = o.len;
-	return 0;
+	return meta_put(dst, cap, len, key, klen, val, val_len);
 }
 
 int spry_http_meta_build(const struct spry_http_req *req, char *dst,
 			 size_t cap, size_t *len)
 {
 	const struct spry_http_header *h;
-	size_t n = 0;
+	size_t n = 0, klen;
 	unsigned int i;
 	int err;
 
 	if (!req || !dst || !len || !req->method_str)
 		return -EINVAL;
-	err = spry_http_meta_add(dst, cap, &n, "method", req->method_str,
-				 strlen(req->method_str));
-	if (!err)
-		err = req->path_len ?
-		      spry_http_meta_add(dst, cap, &n, "path", req->path,
-					 req->path_len) :
-		      spry_http_meta_add(dst, cap, &n, "path", "/", 1);
-	if (!err && req->query)
-		err = spry_http_meta_add(dst, cap, &n, "query", req->query,
-					 req->query_len);
-	for (i = 0; !err && i < req->n_headers; i++) {
+	klen = strlen(req->method_str);
+	if (!meta_value_ok(req->method_str, klen))
+		return -EINVAL;
+	err = meta_put_lit(dst, cap, &n, "method", req->method_str, klen);
+	if (err)
+		return err;
+	if (req->path_len) {
+		if (!meta_value_ok(req->path, req->path_len))
+			return -EINVAL;
+		err = meta_put_lit(dst, cap, &n, "path", req->path,
+				   req->path_len);
+	} else {
+		err = meta_put_lit(dst, cap, &n, "path", "/", 1);
+	}
+	if (err)
+		return err;
+	if (req->query) {
+		if (!meta_value_ok(req->query, req->query_len))
+			return -EINVAL;
+		err = meta_put_lit(dst, cap, &n, "query", req->query,
+				   req->query_len);
+		if (err)
+			return err;
+	}
+	for (i = 0; i < req->n_headers; i++) {
 		h = &req->headers[i];
 		if (h->id == SPRY_HDR_CONTENT_LENGTH ||
 		    h->id == SPRY_HDR_EXPECT)
 			continue;
-		err = spry_http_meta_add(dst, cap, &n, h->name, h->value,
-					 h->value_len);
+		klen = meta_key_len(h->name);
+		if (!klen || !meta_value_ok(h->value, h->value_len))
+			return -EINVAL;
+		err = meta_put(dst, cap, &n, h->name, klen, h->value,
+			       h->value_len);
+		if (err)
+			return err;
 	}
-	if (err)
-		return err;
 	*len = n;
 	return 0;
 }
