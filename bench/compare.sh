@@ -23,7 +23,12 @@
 #   full       4 hops, 1 KiB, concurrency 1, 32, 256
 #   hops       1, 2, 4, 8 hops, 1 KiB, concurrency 32 and concurrency 1
 #   payload    4 hops, concurrency 32, 64 B, 1 KiB, 16 KiB, 64 KiB
-#   hop cost   spry only: 1 and 8 hops, 64 B, concurrency 1
+#   hop cost   spry only: 1 and 8 hops, 64 B, concurrency 1, in rounds
+#   placement  4 hops, 1 KiB, concurrency 32, each system placed the other
+#              way: spry spread by the scheduler (and its hop cost so), the
+#              others with every process on spry's CPU
+# spry is placed (spryd --cpus, chain cpus) on the last CPU, where the
+# scheduler would otherwise spread it; BENCH_SPRY_CPUS overrides ("none").
 # Per point: requests/s, p50/p99 latency (wrk), CPU time per request
 # (sum_exec_runtime of every thread of every process of the system, from
 # /proc/PID/task/TID/schedstat, before and after) and scheduler runs per
@@ -43,7 +48,8 @@
 # again (BENCH_TRIES attempts in all, 3; the last one is kept).
 # Environment: OUT (build dir), BENCH_SECS (3), BENCH_RESULTS (directory,
 # default bench/results), BENCH_WRK_THREADS (1), BENCH_QUIET_WAIT (60),
-# BENCH_TRIES (3), BENCH_SYSTEMS (which systems), BENCH_QUICK (above).
+# BENCH_TRIES (3), BENCH_SYSTEMS (which systems), BENCH_QUICK (above),
+# BENCH_SPRY_CPUS (above), BENCH_HOP_ROUNDS (3).
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -133,15 +139,22 @@ wait_port() {	# wait until something accepts on 127.0.0.1:PORT
 }
 
 # --- spry: router, chains c1 c2 c4 c8, spryd with its HTTP front, functions
+# spry's placement on this machine (docs/DESIGN.md, "Placement"): spryd and
+# the chains on one CPU, the last (BENCH_SPRY_CPUS; "none": where the
+# scheduler puts them); the load generator and the kernel get the others
+ALL_CPUS="0-$(($(nproc) - 1))"
+SPRY_CPUS=${BENCH_SPRY_CPUS:-$(($(nproc) - 1))}
+[ "$SPRY_CPUS" = none ] && SPRY_CPUS=
 spry load >/dev/null || die "spry load failed"
 for n in $LENGTHS; do
 	hops=$(for i in $(seq 0 $((n - 1))); do printf 'c%s-f%s,' "$n" "$i"; done)
 	# buffers big enough for 64 KiB bodies; in-flight bound above 256
 	spry chain add "c$n" hops "${hops%,}" buffer-size 66560 buffers 640 \
-		max-inflight 1024 ${BENCH_SPRY_CPUS:+cpus $BENCH_SPRY_CPUS} >/dev/null ||
+		max-inflight 1024 ${SPRY_CPUS:+cpus $SPRY_CPUS} >/dev/null ||
 		die "chain add c$n failed"
 done
-start "$TMP/spryd.log" "$SPRYD" -P "$PIN" -s "$SOCK" --http "127.0.0.1:$SPRY_PORT"
+start "$TMP/spryd.log" "$SPRYD" -P "$PIN" -s "$SOCK" --http "127.0.0.1:$SPRY_PORT" \
+	${SPRY_CPUS:+--cpus $SPRY_CPUS}
 SPRYD_PID=$LAST
 wait_port $SPRY_PORT || die "spryd did not start: $(cat "$TMP/spryd.log")"
 for n in $LENGTHS; do
@@ -315,12 +328,12 @@ measure() {	# SET SYS N SIZE CONC TRY
 	local set=$1 sys=$2 n=$3 size=$4 c=$5 u line c0 c1 f0 f1 m0 m1 i0 i1 ns runs req other
 	local first=${SYSPIDS[$sys,$n]%% *}
 	u=$(url "$sys" "$n")
-	$WRK_PFX wrk -t"$WRK_T" -c"$c" -d1s --timeout 10s -s "$LUA" "$u" -- "$size" >/dev/null 2>&1
+	wrk -t"$WRK_T" -c"$c" -d1s --timeout 10s -s "$LUA" "$u" -- "$size" >/dev/null 2>&1
 	python3 "$SRC/bench/busy.py" snap "$TMP/busy.json"
 	read -r m0 i0 < <(machine)
 	read -r f0 _ < <(cpu_ns "$first")
 	read -r c0 r0 < <(cpu_ns ${SYSPIDS[$sys,$n]})
-	line=$($WRK_PFX wrk -t"$WRK_T" -c"$c" -d"${SECS}s" --timeout 10s -s "$LUA" "$u" -- "$size" 2>&1 |
+	line=$(wrk -t"$WRK_T" -c"$c" -d"${SECS}s" --timeout 10s -s "$LUA" "$u" -- "$size" 2>&1 |
 		grep '^requests=')
 	read -r c1 r1 < <(cpu_ns ${SYSPIDS[$sys,$n]})
 	read -r f1 _ < <(cpu_ns "$first")
@@ -361,7 +374,6 @@ for i in $(seq $((QUIET_WAIT / 5))); do
 	BG_BEFORE=$(bg)
 done
 
-WRK_PFX=""
 T_START=$(date +%s)
 echo "compare: measuring ($SECS s per point)..." >&2
 run_set() {	# SET N SIZE CONC [SYSTEMS]
@@ -377,7 +389,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then
 		for p in "$@"; do taskset -a -p -c "$BENCH_PIN_FNS" "$p" >/dev/null; done
 	fi
 	if [ -n "${BENCH_QUICK_CMD:-}" ]; then	# e.g. a profiler, with URL and PIDS
-		URL=$(url spry 4) PIDS="${SYSPIDS[spry,4]:-}" URL1=$(url spry 1) PIDS1="${SYSPIDS[spry,1]:-}" URL8=$(url spry 8) PIDS8="${SYSPIDS[spry,8]:-}" bash -c "$BENCH_QUICK_CMD"
+		URL=$(url spry 4) PIDS="${SYSPIDS[spry,4]:-}" HURL=$(url http 4) HPIDS="${SYSPIDS[http,4]:-}" SURL=$(url sidecar 4) SPIDS="${SYSPIDS[sidecar,4]:-}" URL1=$(url spry 1) PIDS1="${SYSPIDS[spry,1]:-}" URL8=$(url spry 8) PIDS8="${SYSPIDS[spry,8]:-}" bash -c "$BENCH_QUICK_CMD"
 	else
 		run_set full 4 1024 32
 	fi
@@ -393,21 +405,29 @@ HOP_ROUNDS=${BENCH_HOP_ROUNDS:-3}
 for r in $(seq "$HOP_ROUNDS"); do
 	for n in 1 8; do run_set hopcost "$n" 64 1 spry; done
 done
-# the same with every spry process on CPU 0 and wrk on CPU 1: no hop of
-# the chain crosses CPUs, like skmsg_pingpong's "same" placement
+# placement, the other way round for every system (4 hops, c=32): spry
+# spread over the CPUs by the scheduler (and its hop cost so), the others
+# with every process on spry's CPU(s)
 pin_sys() {	# SYS CPUS
 	local n p
 	for n in $LENGTHS; do
 		for p in ${SYSPIDS[$1,$n]}; do taskset -a -p -c "$2" "$p" >/dev/null; done
 	done
 }
-pin_sys spry 0
-WRK_PFX="taskset -c 1"
-for r in $(seq "$HOP_ROUNDS"); do
-	for n in 1 8; do run_set hopcost-pinned "$n" 64 1 spry; done
-done
-WRK_PFX=""
-pin_sys spry "0-$(($(nproc) - 1))"
+if [ -n "$SPRY_CPUS" ]; then
+	pin_sys spry "$ALL_CPUS"
+	for r in $(seq "$HOP_ROUNDS"); do
+		for n in 1 8; do run_set hopcost-other "$n" 64 1 spry; done
+	done
+	run_set full-other 4 1024 32 spry
+	pin_sys spry "$SPRY_CPUS"
+	for s in $SYSTEMS; do
+		[ "$s" = spry ] && continue
+		pin_sys "$s" "$SPRY_CPUS"
+		run_set full-other 4 1024 32 "$s"
+		pin_sys "$s" "$ALL_CPUS"
+	done
+fi
 
 # --- idle: every process of each system, 3 s, nothing running
 sleep 1
@@ -441,7 +461,7 @@ MACHINE="$(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 
 MACHINE+=" $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 python3 "$SRC/bench/report.py" --dir "$RES" --machine "$MACHINE" --secs "$SECS" \
 	--wall $((T_END - T_START)) --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
-	--background "before: $BG_BEFORE; after: $BG_AFTER" ||
+	--background "before: $BG_BEFORE; after: $BG_AFTER" --placement "$SPRY_CPUS" ||
 	die "report failed"
 (cd "$RES" && gnuplot plots.gp) || die "gnuplot failed"
 rm -f "$RES/plots.gp" "$RES"/*.dat

@@ -44,7 +44,7 @@ def load(path):
     rows = {}
     with open(path) as f:
         for r in csv.DictReader(f, delimiter="\t"):
-            sys = r["system"] + ("-pinned" if r["set"].endswith("-pinned") else "")
+            sys = r["system"] + ("-other" if r["set"].endswith("-other") else "")
             key = (sys, int(r["hops"]), int(r["size"]), int(r["conc"]))
             rows[key] = {k: (float(v) if k not in ("set", "system") else v)
                          for k, v in r.items()}
@@ -79,6 +79,8 @@ def main():
     ap.add_argument("--wall", required=True)
     ap.add_argument("--date", required=True)
     ap.add_argument("--background", default="")
+    ap.add_argument("--placement", default="",
+                    help="the CPUs spry was placed on ('' = not placed)")
     a = ap.parse_args()
     d = a.dir
     R = load(os.path.join(d, "results.tsv"))
@@ -122,14 +124,19 @@ def main():
       "at every point): 4 hops x 1 KiB at concurrency 1, 32, 256; chain length "
       "1, 2, 4, 8 at 1 KiB and concurrency 32 and 1; payload 64 B, 1 KiB, "
       "16 KiB, 64 KiB at 4 hops and concurrency 32; spry's hop cost also at "
-      "64 B. Same handlers everywhere (examples/transforms.h: upper on even "
-      "hops, reverse on odd), one process per function. Measuring took "
-      f"{a.wall} s.")
+      "64 B; 4 hops x 1 KiB at concurrency 32 again with each system placed "
+      "the other way (below). Same handlers everywhere (examples/transforms.h: "
+      "upper on even hops, reverse on odd), one process per function. "
+      f"Measuring took {a.wall} s.")
     w("")
     w("Systems:")
     w("")
     w("- **spry**: wrk -> spryd's HTTP front -> N functions by SK_MSG "
-      "descriptors -> spryd; the payload is written once into the chain's pool.")
+      "descriptors -> spryd; the payload is written once into the chain's pool. "
+      + (f"Placed (docs/DESIGN.md, \"Placement\"): spryd (`--cpus {a.placement}`) "
+         f"and every chain (`cpus {a.placement}`) on CPU {a.placement}, so no hop "
+         "wakes another CPU; wrk and the kernel have the other CPUs."
+         if a.placement else "Not placed: where the scheduler puts it."))
     w("- **HTTP**: N HTTP/1.1 servers (bench/httpchain.c, epoll, keep-alive, "
       "pooled upstream connections); function i POSTs to i+1 and relays the "
       "answer back.")
@@ -217,6 +224,30 @@ def main():
                        for s in SYSTEMS[1:]) + " |")
     w("")
 
+    # --- placement
+    if any(k[0].endswith("-other") and k[1:] == (4, 1024, 32) for k in R):
+        w("## Placement (4 hops, 1 KiB, concurrency 32)")
+        w("")
+        w("Each system as measured above and placed the other way: spry spread "
+          "over the CPUs by the scheduler, the others with every process on "
+          f"spry's CPU ({a.placement}). Each system's better placement is the "
+          "one the tables above use: spry fits on one CPU and leaves the other "
+          "to the load generator; the others need both CPUs.")
+        w("")
+        w("| system | placement | requests/s | p50 (us) | p99 (us) | CPU us/req | runs/req |")
+        w("|---|---|---:|---:|---:|---:|---:|")
+        for sname in SYSTEMS:
+            for key, label in ((sname, "as above"), (sname + "-other", "the other way")):
+                r = R.get((key, 4, 1024, 32))
+                if not r:
+                    continue
+                where = ((f"on CPU {a.placement}" if sname == "spry" else "scheduler")
+                         if label == "as above" else
+                         ("scheduler" if sname == "spry" else f"on CPU {a.placement}"))
+                w(f"| {NAMES[sname]} | {where} | {fmt(r['rps'])} | {fmt(r['p50_us'])} | "
+                  f"{fmt(r['p99_us'])} | {fmt(r['cpu_us_req'], 1)} | {fmt(r['runs_req'], 1)} |")
+        w("")
+
     # --- hop cost
     w("## Cost of one hop (concurrency 1)")
     w("")
@@ -237,14 +268,14 @@ def main():
     rounds = hop_rounds(tsv, "hopcost")
     spry64 = median(rounds)
     if spry64 is not None:
-        w(f"| spry, 64 B (median of {len(rounds)} rounds: "
+        where = f"placed on CPU {a.placement}" if a.placement else "not placed"
+        w(f"| spry, 64 B, {where} (median of {len(rounds)} rounds: "
           + ", ".join(f"{x:.1f}" for x in rounds) + f") | {spry64:.1f} |")
-    rounds = hop_rounds(tsv, "hopcost-pinned")
-    spry_pin = median(rounds)
-    if spry_pin is not None:
-        w(f"| spry, 64 B, every spry process on CPU 0, wrk on CPU 1 (median of "
-          f"{len(rounds)} rounds: " + ", ".join(f"{x:.1f}" for x in rounds)
-          + f") | {spry_pin:.1f} |")
+    rounds = hop_rounds(tsv, "hopcost-other")
+    spry_spread = median(rounds)
+    if spry_spread is not None:
+        w(f"| spry, 64 B, spread by the scheduler (median of {len(rounds)} rounds: "
+          + ", ".join(f"{x:.1f}" for x in rounds) + f") | {spry_spread:.1f} |")
     for m, label in (("any", "ping-pong, unpinned (where the scheduler puts them)"),
                      ("same", "ping-pong, both on CPU 0"),
                      ("cross", "ping-pong, CPU 0 <-> CPU 1"),
@@ -291,30 +322,25 @@ def main():
         w(f"| 4 hops, c=32: spry >= 10x the sidecar chain's requests/s | {r2:.2f}x | {verdict(r2 >= 10)} |")
     if r3 is not None:
         w(f"| 4 hops, c=32: spry p99 <= 1/5 of the HTTP chain's | {r3:.2f}x | {verdict(r3 <= 0.2)} |")
-    if "spry" in hop and "any" in pp:
-        ow = float(pp["any"]["oneway_p50_us"])
-        w(f"| a spry hop (1 KiB) within 1.5x of the raw SK_MSG one-way cost (unpinned) | "
-          f"{hop['spry']:.1f} / {ow:.1f} us = {hop['spry'] / ow:.2f}x | "
-          f"{verdict(hop['spry'] <= 1.5 * ow)} |")
-        if spry64 is not None:
-            w(f"| the same with a 64 B payload | {spry64:.1f} / {ow:.1f} us = "
-              f"{spry64 / ow:.2f}x | {verdict(spry64 <= 1.5 * ow)} |")
-    if "spry" in hop and "ring9-any" in pp:
-        ow = float(pp["ring9-any"]["oneway_p50_us"])
-        w(f"| a spry hop (1 KiB) within 1.5x of a hop of the raw 9-process SK_MSG ring | "
-          f"{hop['spry']:.1f} / {ow:.1f} us = {hop['spry'] / ow:.2f}x | "
-          f"{verdict(hop['spry'] <= 1.5 * ow)} |")
-    if spry_pin is not None and "same" in pp:
+    placed = f"spry on CPU {a.placement}" if a.placement else "spry not placed"
+    for m, what in (("same", "the raw SK_MSG ping-pong's one-way cost, both on one CPU"),
+                    ("ring9-same-epoll", "a hop of the raw 9-process SK_MSG ring sleeping "
+                     "in epoll, all on one CPU (the closest raw analogue of a placed chain)")):
+        if spry64 is not None and m in pp:
+            ow = float(pp[m]["oneway_p50_us"])
+            w(f"| a spry hop (64 B, {placed}) within 1.5x of {what} | "
+              f"{spry64:.1f} / {ow:.1f} us = {spry64 / ow:.2f}x | "
+              f"{verdict(spry64 <= 1.5 * ow)} |")
+    if "spry" in hop and "same" in pp:
         ow = float(pp["same"]["oneway_p50_us"])
-        w(f"| the same, both on one CPU (spry pinned vs ping-pong \"same\") | "
-          f"{spry_pin:.1f} / {ow:.1f} us = {spry_pin / ow:.2f}x | "
-          f"{verdict(spry_pin <= 1.5 * ow)} |")
-    if spry_pin is not None and "ring9-same-epoll" in pp:
-        ow = float(pp["ring9-same-epoll"]["oneway_p50_us"])
-        w(f"| the same against a hop of the raw 9-process ring sleeping in epoll, "
-          f"all on one CPU (the closest raw analogue of a pinned spry chain) | "
-          f"{spry_pin:.1f} / {ow:.1f} us = {spry_pin / ow:.2f}x | "
-          f"{verdict(spry_pin <= 1.5 * ow)} |")
+        w(f"| the same at 1 KiB (chain length 1 vs 8 at c=1) | "
+          f"{hop['spry']:.1f} / {ow:.1f} us = {hop['spry'] / ow:.2f}x | "
+          f"{verdict(hop['spry'] <= 1.5 * ow)} |")
+    if spry_spread is not None and "any" in pp:
+        ow = float(pp["any"]["oneway_p50_us"])
+        w(f"| spry spread by the scheduler vs the ping-pong where the scheduler "
+          f"puts it | {spry_spread:.1f} / {ow:.1f} us = {spry_spread / ow:.2f}x | "
+          f"{verdict(spry_spread <= 1.5 * ow)} |")
     if "spry" in idle_pct:
         w(f"| spry uses 0% CPU at idle | {idle_pct['spry']:.3f}% | "
           f"{verdict(idle_pct['spry'] < 0.05)} (0.05% of a core allowed for timers) |")

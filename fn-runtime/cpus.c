@@ -119,3 +119,13 @@ bool spry_cpus__empty(const __u64 mask[SPRY_CPU_WORDS])
 			return false;
 	return true;
 }
+
+void spry_cpus__to_set(const __u64 mask[SPRY_CPU_WORDS], cpu_set_t *set)
+{
+	unsigned int c;
+
+	CPU_ZERO(set);
+	for (c = 0; c < SPRY_MAX_CPUS && c < CPU_SETSIZE; c++)
+		if (cpu_isset(mask, c))
+			CPU_SET(c, set);
+}

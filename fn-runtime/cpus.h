@@ -8,6 +8,7 @@
 #ifndef SPRY_FN_CPUS_H
 #define SPRY_FN_CPUS_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -19,5 +20,7 @@ int spry_cpus__parse(const char *s, __u64 mask[SPRY_CPU_WORDS], char *err,
 /* The shortest list ("" for no CPU); -ENOSPC if @len is too small. */
 int spry_cpus__format(const __u64 mask[SPRY_CPU_WORDS], char *buf, size_t len);
 bool spry_cpus__empty(const __u64 mask[SPRY_CPU_WORDS]);
+/* The mask as a cpu_set_t, for sched_setaffinity(). */
+void spry_cpus__to_set(const __u64 mask[SPRY_CPU_WORDS], cpu_set_t *set);
 
 #endif

@@ -631,7 +631,6 @@ static void rt_place(struct rt *rt, const __u64 cpus[SPRY_CPU_WORDS])
 {
 	char list[SPRY_MAX_CPUS * 4];
 	cpu_set_t set;
-	unsigned int c;
 
 	if (!rt->have_home)
 		return;
@@ -640,10 +639,8 @@ static void rt_place(struct rt *rt, const __u64 cpus[SPRY_CPU_WORDS])
 			rt->placed = false;
 		return;
 	}
-	CPU_ZERO(&set);
-	for (c = 0; c < SPRY_MAX_CPUS && c < CPU_SETSIZE; c++)
-		if ((cpus[c / 64] & (1ULL << (c % 64))) && CPU_ISSET(c, &rt->home))
-			CPU_SET(c, &set);
+	spry_cpus__to_set(cpus, &set);
+	CPU_AND(&set, &set, &rt->home);
 	if (spry_cpus__format(cpus, list, sizeof(list)))
 		list[0] = '\0';
 	if (!CPU_COUNT(&set)) {

@@ -94,11 +94,18 @@ rc=$?
 [ $rc -ne 0 ] && grep -q "spry.* load" "$TMP/noload.err"
 tap_ok $? "spryd without loaded maps fails and says to run spry load"
 
-"$SPRYD" -P "$DIR" -s "$SOCK" --pool-dir "$POOLS" 2>"$TMP/spryd.log" &
+# 2: --cpus places spryd; a bad list is refused before anything starts
+CPU=$(( $(nproc) - 1 ))
+"$SPRYD" -P "$DIR" -s "$SOCK" --cpus 3-1 2>"$TMP/badcpus.err"
+rc=$?
+refused=1
+[ $rc -ne 0 ] && grep -q "range must go upwards" "$TMP/badcpus.err" && [ ! -e "$SOCK" ] &&
+	refused=0
+"$SPRYD" -P "$DIR" -s "$SOCK" --pool-dir "$POOLS" --cpus "$CPU" 2>"$TMP/spryd.log" &
 SPRYD_PID=$!
-wait_for 5 test -S "$SOCK"
-probe hello >/dev/null
-tap_ok $? "spryd starts and answers HELLO"
+[ $refused -eq 0 ] && wait_for 5 test -S "$SOCK" && probe hello >/dev/null &&
+	[ "$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/$SPRYD_PID/status)" = "$CPU" ]
+tap_ok $? "spryd --cpus $CPU runs on CPU $CPU and answers HELLO; --cpus 3-1 refused (rc $rc)"
 
 # 3-4: registrations that should work.
 expect "root registers rootc/a" 0 reg rootc a tcp

@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sched.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -34,6 +35,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "fn-runtime/cpus.h"
 #include "spryd/http.h"
 #include "spryd/spryd.h"
 
@@ -785,6 +787,8 @@ static void usage(FILE *f)
 		"  -s, --sock PATH      control socket (default %s)\n"
 		"      --pool-dir DIR   pool files: hugetlbfs mount (else memfd)\n"
 		"      --origins N      origin sockets (1..%d, default 1)\n"
+		"      --cpus LIST      run on these CPUs (e.g. 1 or 0-3,6), like the chains\n"
+		"                       placed there with `spry chain add ... cpus LIST`\n"
 		"HTTP front:\n"
 		"      --http ADDR:PORT listen there (default 127.0.0.1:8080; [::1]:P for IPv6;\n"
 		"                       'none': no HTTP front)\n"
@@ -846,6 +850,29 @@ static int opt_index(const struct option *opts, int val)
 	return 0;
 }
 
+/*
+ * --cpus: run spryd (and the threads it starts later) on these CPUs.  On a
+ * small machine, spryd and the chains it serves on one CPU hand requests
+ * to each other without waking another CPU (docs/DESIGN.md, "Placement").
+ */
+static int place(const char *list)
+{
+	__u64 mask[SPRY_CPU_WORDS];
+	char err[128];
+	cpu_set_t set;
+
+	if (spry_cpus__parse(list, mask, err, sizeof(err))) {
+		fprintf(stderr, "spryd: --%s\n", err);
+		return -EINVAL;
+	}
+	spry_cpus__to_set(mask, &set);
+	if (sched_setaffinity(0, sizeof(set), &set)) {
+		fprintf(stderr, "spryd: --cpus %s: %s\n", list, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 static int parse_args(struct spryd *d, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -866,6 +893,7 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 		{ "access-log", required_argument, NULL, 1009 },
 		{ "dgram", required_argument, NULL, 1010 },
 		{ "dgram-udp", required_argument, NULL, 1011 },
+		{ "cpus", required_argument, NULL, 1012 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -924,6 +952,10 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 		case 1010:
 		case 1011:
 			if (dgram_opt(d, optarg, c == 1011))
+				return -EINVAL;
+			break;
+		case 1012:
+			if (place(optarg))
 				return -EINVAL;
 			break;
 		case 'P':
