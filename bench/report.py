@@ -95,7 +95,7 @@ def main():
     pp = {}
     try:
         for line in open(os.path.join(d, "pingpong.txt")):
-            kv = dict(re.findall(r"(\w+)=([\d.]+|\w+)", line))
+            kv = dict(re.findall(r"(\w+)=([\w.-]+)", line))
             if "mode" in kv:
                 pp[kv["mode"] if kv.get("ring", "2") == "2" else
                    f"ring{kv['ring']}-{kv['mode']}"] = kv

@@ -660,6 +660,14 @@ static void signal_event(struct spryd *d)
 	}
 }
 
+/* Endpoints live in tables that outlive the loop: kind is always readable. */
+static int ep_kind(const struct epoll_event *ev)
+{
+	const struct spryd_ep *ep = ev->data.ptr;
+
+	return ep->kind;
+}
+
 static void dispatch(struct spryd *d, struct epoll_event *ev)
 {
 	struct spryd_ep *ep = ev->data.ptr;
@@ -718,8 +726,17 @@ static int run(struct spryd *d)
 			spryd_log("epoll_wait: %s", strerror(errno));
 			return -errno;
 		}
+		/*
+		 * Finished requests first: their answers go out before this
+		 * iteration reads and starts new ones (a request's latency is
+		 * not made to wait behind the next batch's parsing).
+		 */
 		for (i = 0; i < n; i++)
-			dispatch(d, &evs[i]);
+			if (ep_kind(&evs[i]) == EP_ORIGIN)
+				dispatch(d, &evs[i]);
+		for (i = 0; i < n; i++)
+			if (ep_kind(&evs[i]) != EP_ORIGIN)
+				dispatch(d, &evs[i]);
 		timer_run(d);
 		gateway_run(d);
 		dgram_run(d);
