@@ -49,7 +49,7 @@
 # Environment: OUT (build dir), BENCH_SECS (3), BENCH_RESULTS (directory,
 # default bench/results), BENCH_WRK_THREADS (1), BENCH_QUIET_WAIT (60),
 # BENCH_TRIES (3), BENCH_SYSTEMS (which systems), BENCH_QUICK (above),
-# BENCH_SPRY_CPUS (above), BENCH_HOP_ROUNDS (3).
+# BENCH_SPRY_CPUS (above), BENCH_HOP_ROUNDS (5).
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -401,7 +401,7 @@ for n in 1 2 8; do run_set hops1 "$n" 1024 1; done
 for size in 64 16384 65536; do run_set payload 4 "$size" 32; done
 # hop cost: (p50 at 8 hops - p50 at 1 hop) / 7 in HOP_ROUNDS rounds of
 # both points; the report takes the median round
-HOP_ROUNDS=${BENCH_HOP_ROUNDS:-3}
+HOP_ROUNDS=${BENCH_HOP_ROUNDS:-5}
 for r in $(seq "$HOP_ROUNDS"); do
 	for n in 1 8; do run_set hopcost "$n" 64 1 spry; done
 done

@@ -230,9 +230,16 @@ def main():
         w("")
         w("Each system as measured above and placed the other way: spry spread "
           "over the CPUs by the scheduler, the others with every process on "
-          f"spry's CPU ({a.placement}). Each system's better placement is the "
-          "one the tables above use: spry fits on one CPU and leaves the other "
-          "to the load generator; the others need both CPUs.")
+          f"spry's CPU ({a.placement}).")
+        better = []
+        for sname in SYSTEMS:
+            r0, r1 = R.get((sname, 4, 1024, 32)), R.get((sname + "-other", 4, 1024, 32))
+            if r0 and r1:
+                better.append(f"{SHORT[sname]} {r1['rps'] / r0['rps']:.2f}x")
+        if better:
+            w("")
+            w("Requests/s placed the other way / as above: " + ", ".join(better)
+              + " (below 1: the tables above use the system's better placement).")
         w("")
         w("| system | placement | requests/s | p50 (us) | p99 (us) | CPU us/req | runs/req |")
         w("|---|---|---:|---:|---:|---:|---:|")
