@@ -612,16 +612,24 @@ static void test_bad_table(void)
 }
 
 /* Long hostile inputs built at run time. */
+
+/* @head, @n bytes of @fill, then @tail, in @buf; returns the length. */
+static int padded(char *buf, size_t cap, const char *head, char fill, size_t n,
+		  const char *tail)
+{
+	int len = snprintf(buf, cap, "%s", head);
+
+	memset(buf + len, fill, n);
+	len += (int)n;
+	return len + snprintf(buf + len, cap - (size_t)len, "%s", tail);
+}
 static void test_hostile(void)
 {
 	static char buf[1 << 17];
 	struct result r;
 	size_t n;
 
-	n = snprintf(buf, sizeof(buf), "GET /");
-	memset(buf + n, 'a', 9000);
-	n += 9000;
-	n += snprintf(buf + n, sizeof(buf) - n, " HTTP/1.1\r\nHost: h\r\n\r\n");
+	n = padded(buf, sizeof(buf), "GET /", 'a', 9000, " HTTP/1.1\r\nHost: h\r\n\r\n");
 	parse_whole(buf, n, false, &r);
 	tap_ok(r.rc == -EPROTO && r.status == 414 && r.consumed <= 8192,
 	       "9000-byte target with default limits -> 414");
@@ -680,10 +688,7 @@ static void test_limit_edges(void)
 	size_t n;
 
 	/* request line of max_line (64) bytes: 5 + 50 + 9 */
-	n = snprintf(buf, sizeof(buf), "GET /");
-	memset(buf + n, 'a', 50);
-	n += 50;
-	n += snprintf(buf + n, sizeof(buf) - n, " HTTP/1.1\r\nHost: h\r\n\r\n");
+	n = padded(buf, sizeof(buf), "GET /", 'a', 50, " HTTP/1.1\r\nHost: h\r\n\r\n");
 	inv0 = split_invariant(buf, n, true, &r0);
 	memmove(buf + 6, buf + 5, n - 5);
 	inv1 = split_invariant(buf, n + 1, true, &r1);
@@ -692,10 +697,7 @@ static void test_limit_edges(void)
 	       "request line of max_line bytes: DONE, one more: 414, at every split");
 
 	/* header section of max_header_bytes (256): 9 + 5 + 238 + 2 + 2 */
-	n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\nX-V: ");
-	memset(buf + n, 'v', 238);
-	n += 238;
-	n += snprintf(buf + n, sizeof(buf) - n, "\r\n\r\n");
+	n = padded(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\nX-V: ", 'v', 238, "\r\n\r\n");
 	inv0 = split_invariant(buf, n, true, &r0);
 	memmove(buf + n - 3, buf + n - 4, 4);
 	buf[n - 4] = 'v';
@@ -705,20 +707,14 @@ static void test_limit_edges(void)
 	       "header section of max_header_bytes (CRLF): DONE, one more: 431, at every split");
 
 	/* a field line starting right at the limit: 9 + 5 + 240 + 2 */
-	n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\nX-V: ");
-	memset(buf + n, 'v', 240);
-	n += 240;
-	n += snprintf(buf + n, sizeof(buf) - n, "\r\nY: z\r\n\r\n");
+	n = padded(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\nX-V: ", 'v', 240, "\r\nY: z\r\n\r\n");
 	inv1 = split_invariant(buf, n, true, &r1);
 	tap_ok(inv1 && r1.rc == -EPROTO && r1.status == 431 &&
 	       r1.consumed == 16 + 256,
 	       "a field line starting at max_header_bytes: 431 at its first byte, at every split");
 
 	/* the same with LF line ends: 8 + 5 + 241 + 1 + 1 */
-	n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\nHost: h\nX-V: ");
-	memset(buf + n, 'v', 241);
-	n += 241;
-	n += snprintf(buf + n, sizeof(buf) - n, "\n\n");
+	n = padded(buf, sizeof(buf), "GET / HTTP/1.1\nHost: h\nX-V: ", 'v', 241, "\n\n");
 	inv0 = split_invariant(buf, n, true, &r0);
 	memmove(buf + n - 1, buf + n - 2, 2);
 	buf[n - 2] = 'v';
@@ -728,15 +724,9 @@ static void test_limit_edges(void)
 	       "header section of max_header_bytes (LF): DONE, one more: 431, at every split");
 
 	/* a field name: 9 + 242 + 1 + 2 + 2 fits; 9 + 247 leaves no room for ':' */
-	n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\n");
-	memset(buf + n, 'N', 242);
-	n += 242;
-	n += snprintf(buf + n, sizeof(buf) - n, ":\r\n\r\n");
+	n = padded(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\n", 'N', 242, ":\r\n\r\n");
 	inv0 = split_invariant(buf, n, true, &r0);
-	n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\n");
-	memset(buf + n, 'N', 247);
-	n += 247;
-	n += snprintf(buf + n, sizeof(buf) - n, ":\r\n\r\n");
+	n = padded(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\n", 'N', 247, ":\r\n\r\n");
 	inv1 = split_invariant(buf, n, true, &r1);
 	tap_ok(inv0 && r0.rc == SPRY_HTTP_DONE && inv1 && r1.rc == -EPROTO &&
 	       r1.status == 431 && r1.consumed == 16 + 256,
