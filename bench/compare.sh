@@ -375,6 +375,9 @@ for i in $(seq $((QUIET_WAIT / 5))); do
 done
 
 T_START=$(date +%s)
+# time the hypervisor gave this VM's CPUs to others (steal), over the run
+steal() { awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+read -r ST0 STT0 < <(steal)
 echo "compare: measuring ($SECS s per point)..." >&2
 run_set() {	# SET N SIZE CONC [SYSTEMS]
 	local s
@@ -454,6 +457,8 @@ done
   "$PP" -d "$SECS" -r 9 -e -m any -m same; } >"$RES/pingpong.txt" 2>&1 ||
 	echo "compare: skmsg_pingpong failed" >&2
 T_END=$(date +%s)
+read -r ST1 STT1 < <(steal)
+STEAL=$(awk -v s=$((ST1 - ST0)) -v t=$((STT1 - STT0)) 'BEGIN { printf "%.1f", t ? 100 * s / t : 0 }')
 BG_AFTER=$(bg)
 
 # --- report
@@ -461,7 +466,8 @@ MACHINE="$(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 
 MACHINE+=" $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 python3 "$SRC/bench/report.py" --dir "$RES" --machine "$MACHINE" --secs "$SECS" \
 	--wall $((T_END - T_START)) --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
-	--background "before: $BG_BEFORE; after: $BG_AFTER" --placement "$SPRY_CPUS" ||
+	--background "before: $BG_BEFORE; after: $BG_AFTER" --placement "$SPRY_CPUS" \
+	--steal "$STEAL" ||
 	die "report failed"
 (cd "$RES" && gnuplot plots.gp) || die "gnuplot failed"
 rm -f "$RES/plots.gp" "$RES"/*.dat

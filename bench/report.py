@@ -79,6 +79,8 @@ def main():
     ap.add_argument("--wall", required=True)
     ap.add_argument("--date", required=True)
     ap.add_argument("--background", default="")
+    ap.add_argument("--steal", default="",
+                    help="%% of CPU time the hypervisor stole during the run")
     ap.add_argument("--placement", default="",
                     help="the CPUs spry was placed on ('' = not placed)")
     a = ap.parse_args()
@@ -114,6 +116,12 @@ def main():
     bg = [float(x) for x in re.findall(r"other_pct=([\d.]+)", a.background)]
     w(f"Other processes on the machine (CPU share of all CPUs over 2 s, "
       f"bench/busy.py): {a.background or 'not sampled'}.")
+    if a.steal:
+        w("")
+        w(f"Steal time (the hypervisor running something else on this VM's "
+          f"CPUs) during the measurements: {a.steal}% of CPU time. On this VM "
+          "requests/s move by up to a fifth from one run to the next; the "
+          "systems take turns at every point, so compare the ratios.")
     if bg and max(bg) > 5:
         w("")
         w(f"**Warning: other processes used up to {max(bg):.0f}% of the machine "
