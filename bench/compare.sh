@@ -20,7 +20,7 @@
 #
 # The matrix (each point: 1 s of warm-up, then BENCH_SECS seconds; the
 # systems take turns at every point):
-#   full       4 hops, 1 KiB, concurrency 1, 32, 256
+#   full       4 hops, 1 KiB, concurrency 1, 32 (in rounds), 256
 #   hops       1, 2, 4, 8 hops, 1 KiB, concurrency 32 and concurrency 1
 #   payload    4 hops, concurrency 32, 64 B, 1 KiB, 16 KiB, 64 KiB
 #   hop cost   spry only: 1 and 8 hops, 64 B, concurrency 1, in rounds
@@ -49,7 +49,7 @@
 # Environment: OUT (build dir), BENCH_SECS (3), BENCH_RESULTS (directory,
 # default bench/results), BENCH_WRK_THREADS (1), BENCH_QUIET_WAIT (60),
 # BENCH_TRIES (3), BENCH_SYSTEMS (which systems), BENCH_QUICK (above),
-# BENCH_SPRY_CPUS (above), BENCH_HOP_ROUNDS (5).
+# BENCH_SPRY_CPUS (above), BENCH_HOP_ROUNDS (5), BENCH_HEAD_ROUNDS (3).
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -398,7 +398,12 @@ if [ -n "${BENCH_QUICK:-}" ]; then
 	fi
 	exit 0
 fi
-for c in 1 32 256; do run_set full 4 1024 "$c"; done
+# the targets' point (4 hops, 1 KiB, c=32) in HEAD_ROUNDS rounds, the
+# systems taking turns; the report keeps each system's median round
+HEAD_ROUNDS=${BENCH_HEAD_ROUNDS:-3}
+run_set full 4 1024 1
+for r in $(seq "$HEAD_ROUNDS"); do run_set full 4 1024 32; done
+run_set full 4 1024 256
 for n in 1 2 8; do run_set hops32 "$n" 1024 32; done
 for n in 1 2 8; do run_set hops1 "$n" 1024 1; done
 for size in 64 16384 65536; do run_set payload 4 "$size" 32; done
