@@ -145,6 +145,20 @@ wait_port() {	# wait until something accepts on 127.0.0.1:PORT
 ALL_CPUS="0-$(($(nproc) - 1))"
 SPRY_CPUS=${BENCH_SPRY_CPUS:-$(($(nproc) - 1))}
 [ "$SPRY_CPUS" = none ] && SPRY_CPUS=
+# wrk runs on the CPUs spry is not placed on, for every system alike (left
+# free, the scheduler's wake-ups pull it next to spryd now and then)
+WRK_CPUS=
+if [ -n "$SPRY_CPUS" ]; then
+	WRK_CPUS=$(python3 -c 'import sys
+n, spec = int(sys.argv[1]), sys.argv[2]
+used = set()
+for part in spec.split(","):
+    a, _, b = part.partition("-")
+    used.update(range(int(a), int(b or a) + 1))
+print(",".join(str(c) for c in range(n) if c not in used))' "$(nproc)" "$SPRY_CPUS") ||
+		die "bad BENCH_SPRY_CPUS '$SPRY_CPUS'"
+fi
+WRK_PIN=${WRK_CPUS:+taskset -c $WRK_CPUS}
 spry load >/dev/null || die "spry load failed"
 for n in $LENGTHS; do
 	hops=$(for i in $(seq 0 $((n - 1))); do printf 'c%s-f%s,' "$n" "$i"; done)
@@ -328,12 +342,12 @@ measure() {	# SET SYS N SIZE CONC TRY
 	local set=$1 sys=$2 n=$3 size=$4 c=$5 u line c0 c1 f0 f1 m0 m1 i0 i1 ns runs req other
 	local first=${SYSPIDS[$sys,$n]%% *}
 	u=$(url "$sys" "$n")
-	wrk -t"$WRK_T" -c"$c" -d1s --timeout 10s -s "$LUA" "$u" -- "$size" >/dev/null 2>&1
+	$WRK_PIN wrk -t"$WRK_T" -c"$c" -d1s --timeout 10s -s "$LUA" "$u" -- "$size" >/dev/null 2>&1
 	python3 "$SRC/bench/busy.py" snap "$TMP/busy.json"
 	read -r m0 i0 < <(machine)
 	read -r f0 _ < <(cpu_ns "$first")
 	read -r c0 r0 < <(cpu_ns ${SYSPIDS[$sys,$n]})
-	line=$(wrk -t"$WRK_T" -c"$c" -d"${SECS}s" --timeout 10s -s "$LUA" "$u" -- "$size" 2>&1 |
+	line=$($WRK_PIN wrk -t"$WRK_T" -c"$c" -d"${SECS}s" --timeout 10s -s "$LUA" "$u" -- "$size" 2>&1 |
 		grep '^requests=')
 	read -r c1 r1 < <(cpu_ns ${SYSPIDS[$sys,$n]})
 	read -r f1 _ < <(cpu_ns "$first")
@@ -472,7 +486,7 @@ MACHINE+=" $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }'
 python3 "$SRC/bench/report.py" --dir "$RES" --machine "$MACHINE" --secs "$SECS" \
 	--wall $((T_END - T_START)) --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
 	--background "before: $BG_BEFORE; after: $BG_AFTER" --placement "$SPRY_CPUS" \
-	--steal "$STEAL" ||
+	--steal "$STEAL" --wrk-cpus "$WRK_CPUS" ||
 	die "report failed"
 (cd "$RES" && gnuplot plots.gp) || die "gnuplot failed"
 rm -f "$RES/plots.gp" "$RES"/*.dat

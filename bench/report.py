@@ -95,6 +95,8 @@ def main():
     ap.add_argument("--background", default="")
     ap.add_argument("--steal", default="",
                     help="%% of CPU time the hypervisor stole during the run")
+    ap.add_argument("--wrk-cpus", default="",
+                    help="the CPUs wrk was pinned to ('' = not pinned)")
     ap.add_argument("--placement", default="",
                     help="the CPUs spry was placed on ('' = not placed)")
     a = ap.parse_args()
@@ -124,8 +126,13 @@ def main():
     w("")
     w(f"Machine: {a.machine}. Taken {a.date} by `make bench` (bench/compare.sh); "
       "every number below is this machine's, from this one run. Load generator: "
-      "wrk (1 thread) on the same machine, so it competes for the same CPUs as "
-      "the system under test, the same way for every system.")
+      "wrk (1 thread) on the same machine, "
+      + (f"pinned to CPU {a.wrk_cpus} (the CPUs spry is not placed on) for every "
+         "system alike; the systems other than spry run on all CPUs, so they "
+         "share CPU " + a.wrk_cpus + " with it."
+         if a.wrk_cpus else
+         "where the scheduler puts it, so it competes for the same CPUs as the "
+         "system under test, the same way for every system."))
     w("")
     bg = [float(x) for x in re.findall(r"other_pct=([\d.]+)", a.background)]
     w(f"Other processes on the machine (CPU share of all CPUs over 2 s, "
