@@ -24,9 +24,9 @@
 #   hops       1, 2, 4, 8 hops, 1 KiB, concurrency 32 and concurrency 1
 #   payload    4 hops, concurrency 32, 64 B, 1 KiB, 16 KiB, 64 KiB
 #   hop cost   spry only: 1 and 8 hops, 64 B, concurrency 1, in rounds
-#   placement  4 hops, 1 KiB, concurrency 32, each system placed the other
-#              way: spry spread by the scheduler (and its hop cost so), the
-#              others with every process on spry's CPU
+#   placement  4 hops, 1 KiB, concurrency 32 (in rounds), each system
+#              placed the other way: spry spread by the scheduler (and its
+#              hop cost so), the others with every process on spry's CPU
 # spry is placed (spryd --cpus, chain cpus) on the last CPU, where the
 # scheduler would otherwise spread it; BENCH_SPRY_CPUS overrides ("none").
 # Per point: requests/s, p50/p99 latency (wrk), CPU time per request
@@ -441,12 +441,12 @@ if [ -n "$SPRY_CPUS" ]; then
 	for r in $(seq "$HOP_ROUNDS"); do
 		for n in 1 8; do run_set hopcost-other "$n" 64 1 spry; done
 	done
-	run_set full-other 4 1024 32 spry
+	for r in $(seq "$HEAD_ROUNDS"); do run_set full-other 4 1024 32 spry; done
 	pin_sys spry "$SPRY_CPUS"
 	for s in $SYSTEMS; do
 		[ "$s" = spry ] && continue
 		pin_sys "$s" "$SPRY_CPUS"
-		run_set full-other 4 1024 32 "$s"
+		for r in $(seq "$HEAD_ROUNDS"); do run_set full-other 4 1024 32 "$s"; done
 		pin_sys "$s" "$ALL_CPUS"
 	done
 fi

@@ -267,7 +267,7 @@ def main():
         w("")
         w("Each system as measured above and placed the other way: spry spread "
           "over the CPUs by the scheduler, the others with every process on "
-          f"spry's CPU ({a.placement}).")
+          f"spry's CPU ({a.placement}); the median of the rounds each.")
         better = []
         for sname in SYSTEMS:
             r0, r1 = R.get((sname, 4, 1024, 32)), R.get((sname + "-other", 4, 1024, 32))
