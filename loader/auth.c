@@ -103,20 +103,10 @@ static int auth_set(int argc, char **argv, bool allow)
 	char cname[SPRY_NAME_LEN];
 	struct spry_maps m;
 	int kw, from, to, err, lock, ret = -1;
-	const char *val;
 	__u16 cid;
 
-	while (argc) {
-		kw = match_word(kws, argv[0], "keyword");
-		if (kw < 0)
-			return -1;
-		if (vals[kw]) {
-			p_err("'%s' given twice", kws[kw]);
-			return -1;
-		}
-		GET_VALUE(val);
-		vals[kw] = val;
-	}
+	if (parse_keywords(argc, argv, kws, vals))
+		return -1;
 	for (kw = 0; kw < 3; kw++) {
 		if (!vals[kw]) {
 			p_err("missing '%s'", kws[kw]);

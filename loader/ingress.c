@@ -608,27 +608,18 @@ static int do_attach(int argc, char **argv)
 	static const char *const kws[] = { "dev", "mode", "http-port", "dgram-port", NULL };
 	static const char *const modes[] = { "native", "skb", NULL };
 	LIBBPF_OPTS(bpf_link_create_opts, lopts);
-	const char *vals[4] = {}, *cur, *val;
+	const char *vals[4] = {}, *cur;
 	struct listener_save sv[2] = {};
 	bool had_map[XM_N], loaded_now = false, already = false;
 	char pin[64], path[PATH_MAX];
 	__u32 http = DEF_HTTP_PORT, dgram = DEF_DGRAM_PORT, ifindex, id, pid, li;
-	int kw, mode = 0, lock, prog = -1, link = -1, ret = -1, i, err;
+	int mode = 0, lock, prog = -1, link = -1, ret = -1, i, err;
 	int xm[XM_N] = { -1, -1, -1, -1, -1, -1 };
 	struct spry_maps m;
 	unsigned long ns;
 
-	while (argc) {
-		kw = match_word(kws, argv[0], "keyword");
-		if (kw < 0)
-			return -1;
-		if (vals[kw]) {
-			p_err("'%s' given twice", kws[kw]);
-			return -1;
-		}
-		GET_VALUE(val);
-		vals[kw] = val;
-	}
+	if (parse_keywords(argc, argv, kws, vals))
+		return -1;
 	if (!vals[0]) {
 		p_err("missing 'dev IFNAME'");
 		return -1;
@@ -859,8 +850,7 @@ struct rule_args {
 static int rule_parse(int argc, char **argv, bool chain_ok, struct rule_args *r)
 {
 	static const char *const kws[] = { "port", "chain", NULL };
-	const char *vals[2] = {}, *val;
-	int kw;
+	const char *vals[2] = {};
 
 	memset(r, 0, sizeof(*r));
 	if (argc < 1) {
@@ -870,20 +860,11 @@ static int rule_parse(int argc, char **argv, bool chain_ok, struct rule_args *r)
 	if (parse_prefix(argv[0], &r->pfx))
 		return -1;
 	NEXT_ARG();
-	while (argc) {
-		kw = match_word(kws, argv[0], "keyword");
-		if (kw < 0)
-			return -1;
-		if (kw == 1 && !chain_ok) {
-			p_err("'chain' applies to allow rules only");
-			return -1;
-		}
-		if (vals[kw]) {
-			p_err("'%s' given twice", kws[kw]);
-			return -1;
-		}
-		GET_VALUE(val);
-		vals[kw] = val;
+	if (parse_keywords(argc, argv, kws, vals))
+		return -1;
+	if (vals[1] && !chain_ok) {
+		p_err("'chain' applies to allow rules only");
+		return -1;
 	}
 	if (!vals[0]) {
 		p_err("missing 'port PORT'");

@@ -176,6 +176,25 @@ int match_word(const char *const *names, const char *arg, const char *what)
 	return -1;
 }
 
+int parse_keywords(int argc, char **argv, const char *const *names, const char **vals)
+{
+	const char *val;
+	int kw;
+
+	while (argc) {
+		kw = match_word(names, argv[0], "keyword");
+		if (kw < 0)
+			return -1;
+		if (vals[kw]) {
+			p_err("'%s' given twice", names[kw]);
+			return -1;
+		}
+		GET_VALUE(val);
+		vals[kw] = val;
+	}
+	return 0;
+}
+
 int cmd_select(const struct cmd *cmds, int argc, char **argv, const char *what)
 {
 	const char *names[32];

@@ -44,6 +44,12 @@ struct cmd {
 int cmd_select(const struct cmd *cmds, int argc, char **argv, const char *what);
 /* Index of the entry of @names (NULL-terminated) @arg names, or -1 after p_err. */
 int match_word(const char *const *names, const char *arg, const char *what);
+/*
+ * "KEYWORD VALUE ..." pairs to the end of argv: vals[i] is the value of
+ * names[i] (NULL-terminated, prefixes allowed), NULL when absent.  0, or -1
+ * after p_err for an unknown or repeated keyword or a missing value.
+ */
+int parse_keywords(int argc, char **argv, const char *const *names, const char **vals);
 
 #define NEXT_ARG()	({ argc--; argv++; })
 /* Fetch the value after keyword argv[0]; p_err and return -1 when missing. */

@@ -193,10 +193,11 @@ all_idle() {
 		 length == $n and all(.inflight == 0)' >/dev/null
 }
 
-# pool_whole CHAIN: every buffer of the chain's pool is free, read through
+# pool_whole CHAIN [HELD]: every buffer of the chain's pool is free but
+# HELD (default 0: e.g. the buffers an AF_XDP fill ring holds), read through
 # spryd's descriptor of it (/proc/SPRYD_PID/fd/N).  POOL: the counts.
 pool_whole() {
-	local fd st
+	local fd st held=${2:-0}
 	for fd in /proc/"$SPRYD_PID"/fd/*; do
 		case "$(readlink "$fd")" in
 		"/memfd:spry-$1 "*|"/memfd:spry-$1"|*/"spry-$1") ;;
@@ -205,7 +206,8 @@ pool_whole() {
 		st=$("$SPRY_OUT/selftests/e2e_client" pool "$fd") || return 1
 		POOL="$st"
 		set -- $st
-		[ "${1#n_bufs=}" = "${2#n_free=}" ] && [ "${3#n_large=}" = "${4#n_large_free=}" ]
+		[ $(( ${1#n_bufs=} - held )) = "${2#n_free=}" ] &&
+		[ "${3#n_large=}" = "${4#n_large_free=}" ]
 		return
 	done
 	return 1

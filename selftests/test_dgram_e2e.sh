@@ -44,24 +44,6 @@ verdict() { spry -j ingress show | jq -r ".verdicts.$1"; }
 # n_fds PID
 n_fds() { ls /proc/"$1"/fd | wc -l; }
 
-# pool_at_rest CHAIN FILL: every buffer free but the FILL on the fill ring.
-pool_at_rest() {
-	local fd st
-	for fd in /proc/"$SPRYD_PID"/fd/*; do
-		case "$(readlink "$fd")" in
-		"/memfd:spry-$1 "*|"/memfd:spry-$1"|*/"spry-$1") ;;
-		*) continue ;;
-		esac
-		st=$("$SPRY_OUT/selftests/e2e_client" pool "$fd") || return 1
-		POOL="$st"
-		set -- $st
-		[ $(( ${1#n_bufs=} - FILL )) = "${2#n_free=}" ] &&
-		[ "${3#n_large=}" = "${4#n_large_free=}" ]
-		return
-	done
-	return 1
-}
-
 tap_plan 18
 
 # --- two namespaces, one veth -------------------------------------------------
@@ -164,12 +146,12 @@ out=$(cli python3 "$CLIENT" one 10.77.0.1 $PORT "$oth" 2 10.77.0.4)
 [ "${out:32:2}" = 02 ] && [ "${out:40:8}" = 00000000 ]
 tap_ok $? "AF_XDP: a request for another chain is answered NO_CHAIN ($out)"
 
-wait_for 5 all_idle demo 4 && wait_for 5 pool_at_rest demo
+wait_for 5 all_idle demo 4 && wait_for 5 pool_whole demo "$FILL"
 tap_ok $? "pool at rest: n_free = n_bufs - $FILL (fill ring), large all free ($POOL)"
 
 # again: fds stable, pool at rest
 out=$(cli python3 "$CLIENT" run 10.77.0.1 $PORT 1 "$N" 64 10.77.0.2)
-[ "$out" = "ok $N" ] && wait_for 5 pool_at_rest demo && [ "$(n_fds "$SPRYD_PID")" -eq "$fds0" ]
+[ "$out" = "ok $N" ] && wait_for 5 pool_whole demo "$FILL" && [ "$(n_fds "$SPRYD_PID")" -eq "$fds0" ]
 tap_ok $? "second run: ok, pool at rest, spryd's fd count stable ($fds0)"
 
 grep -q "dgram srv queue 0 -> chain demo (id 1): AF_XDP copy mode" "$TMP/spryd.log"
