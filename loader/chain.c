@@ -143,9 +143,8 @@ static int parse_add(int argc, char **argv, struct spry_chain_spec *spec)
 {
 	char idem[SPRY_MAX_HOPS][SPRY_NAME_LEN];
 	char err[256];
-	bool seen[KW_N] = {};
+	const char *vals[KW_N] = {}, *val;
 	__u32 n_idem = 0, i;
-	const char *val;
 	int kw, h;
 
 	memset(spec, 0, sizeof(*spec));
@@ -157,16 +156,12 @@ static int parse_add(int argc, char **argv, struct spry_chain_spec *spec)
 	if (parse_name(argv[0], "chain", spec->name))
 		return -1;
 	NEXT_ARG();
-	while (argc) {
-		kw = match_word(add_keywords, argv[0], "keyword");
-		if (kw < 0)
-			return -1;
-		if (seen[kw]) {
-			p_err("'%s' given twice", add_keywords[kw]);
-			return -1;
-		}
-		seen[kw] = true;
-		GET_VALUE(val);
+	if (parse_keywords(argc, argv, add_keywords, vals))
+		return -1;
+	for (kw = 0; kw < KW_N; kw++) {
+		val = vals[kw];
+		if (!val)
+			continue;
 		switch (kw) {
 		case KW_HOPS:
 			if (parse_name_list(val, "hops", spec->hops, SPRY_MAX_HOPS,
@@ -218,7 +213,7 @@ static int parse_add(int argc, char **argv, struct spry_chain_spec *spec)
 			break;
 		}
 	}
-	if (!seen[KW_HOPS]) {
+	if (!vals[KW_HOPS]) {
 		p_err("missing 'hops F1,F2,...'");
 		return -1;
 	}
