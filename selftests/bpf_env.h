@@ -14,8 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 
 static inline int bpf_env_lo_up(void)
 {
@@ -40,6 +43,26 @@ out:
 }
 
 /*
+ * bpffs at /sys/fs/bpf: when the host has none mounted (a fresh boot), the
+ * test mounts one in a mount namespace of its own, so the host is left as
+ * it was.  0, or -errno.
+ */
+static inline int bpf_env_bpffs(void)
+{
+	struct statfs st;
+
+	if (!statfs("/sys/fs/bpf", &st) && st.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (unshare(CLONE_NEWNS))
+		return -errno;
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		return -errno;
+	if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700"))
+		return -errno;
+	return 0;
+}
+
+/*
  * Enter the environment; @pin_dir (@len bytes) gets
  * /sys/fs/bpf/spry-test-@name-<pid>, created 0700: the test removes it.
  */
@@ -53,6 +76,8 @@ static inline void bpf_env_enter(const char *name, char *pin_dir, size_t len)
 		tap_skip_all("cannot create a network namespace");
 	if (bpf_env_lo_up())
 		tap_skip_all("cannot bring lo up");
+	if (bpf_env_bpffs())
+		tap_skip_all("no bpffs at /sys/fs/bpf and none can be mounted");
 	snprintf(pin_dir, len, "/sys/fs/bpf/spry-test-%s-%d", name, (int)getpid());
 	if (mkdir(pin_dir, 0700)) {
 		err = errno;
