@@ -43,7 +43,7 @@ ALL_CFLAGS := $(CFLAGS) $(WFLAGS) $(SANFLAGS) -std=gnu11 -D_GNU_SOURCE -pthread 
 	-I$(SRC)/include -I$(SRC) -I$(OUT)/bpf $(EXTRA_CFLAGS)
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -pthread
 BPF_CFLAGS := -g -O2 --target=bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
-	-I$(OUT)/bpf -I$(SRC)/bpf -I$(SRC)
+	-I$(OUT)/bpf -I$(SRC)/bpf -I$(SRC)/include -I$(SRC)
 
 # Userspace objects mirror the source tree under $(OUT)/obj (and /pic for
 # the shared library).
@@ -86,7 +86,7 @@ $(OUT)/bpf/vmlinux.h:
 	$(Q)mkdir -p $(@D)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-BPF_HDRS := $(wildcard $(SRC)/bpf/*.h)
+BPF_HDRS := $(wildcard $(SRC)/bpf/*.h) $(SRC)/include/spry/abi.h
 
 define bpf_rule
 $(OUT)/bpf/$(1).bpf.o: $(SRC)/$($(1)-y) $(BPF_HDRS) $(OUT)/bpf/vmlinux.h

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "bpf/maps.h"
+#include "spry/abi.h"
 
 /* 0 or -EINVAL with a one-line reason in @err; the empty list is refused. */
 int spry_cpus__parse(const char *s, __u64 mask[SPRY_CPU_WORDS], char *err,

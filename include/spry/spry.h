@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "bpf/maps.h"
+#include "abi.h"
 
 #ifdef __cplusplus
 extern "C" {
