@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0-only */
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * CPU lists ("1", "0-3,6"), as taskset -c and cpuset.cpus write them, to
  * and from a chain's placement mask (struct spry_chain.cpus: CPUs
