@@ -43,7 +43,7 @@ ALL_CFLAGS := $(CFLAGS) $(WFLAGS) $(SANFLAGS) -std=gnu11 -D_GNU_SOURCE -pthread 
 	-I$(SRC)/include -I$(SRC) -I$(OUT)/bpf $(EXTRA_CFLAGS)
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -pthread
 BPF_CFLAGS := -g -O2 --target=bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
-	-I$(OUT)/bpf -I$(SRC)/bpf -I$(SRC)
+	-I$(OUT)/bpf -I$(SRC)/bpf -I$(SRC)/include -I$(SRC)
 
 # Userspace objects mirror the source tree under $(OUT)/obj (and /pic for
 # the shared library).
@@ -57,9 +57,15 @@ skels   = $(foreach s,$(1),$(OUT)/bpf/$(s).skel.h)
 
 BPF_OBJS   := $(foreach b,$(bpf-y),$(OUT)/bpf/$(b).bpf.o)
 BPF_SKELS  := $(call skels,$(bpf-y))
-SPRY_SOVERSION := 1
-LIBS       := $(foreach l,$(libs-y),$(OUT)/$(l).a) $(OUT)/libspry.so.$(SPRY_SOVERSION) \
-	      $(OUT)/libspry.so
+# libspry's version, from its header: libspry.so.MAJOR.MINOR.PATCH, soname
+# libspry.so.MAJOR; spry's (the programs') from loader/main.h.
+hash	:= \#
+hdr_num  = $(shell sed -n 's/^$(hash)define[[:space:]]\+$(1)[[:space:]]\+"\?\([0-9.]\+\)"\?$$/\1/p' $(2))
+SPRY_SOVERSION  := $(call hdr_num,LIBSPRY_MAJOR_VERSION,$(SRC)/include/spry/spry.h)
+LIBSPRY_VERSION := $(SPRY_SOVERSION).$(call hdr_num,LIBSPRY_MINOR_VERSION,$(SRC)/include/spry/spry.h).$(call hdr_num,LIBSPRY_PATCH_VERSION,$(SRC)/include/spry/spry.h)
+SPRY_VERSION    := $(call hdr_num,SPRY_VERSION,$(SRC)/loader/main.h)
+LIBS       := $(foreach l,$(libs-y),$(OUT)/$(l).a) $(OUT)/libspry.so.$(LIBSPRY_VERSION) \
+	      $(OUT)/libspry.so.$(SPRY_SOVERSION) $(OUT)/libspry.so
 PROGS      := $(foreach p,$(progs-y),$(OUT)/$(p))
 EXAMPLES   := $(foreach e,$(examples-y),$(OUT)/examples/$(e))
 SELFTESTS  := $(foreach t,$(selftests-y),$(OUT)/selftests/$(t))
@@ -69,7 +75,7 @@ FUZZERS    := $(foreach f,$(fuzzers-y),$(OUT)/fuzz/$(f))
 HAVE_FUZZER := $(if $(filter /%,$(shell $(CLANG) -print-file-name=libclang_rt.fuzzer-$(shell uname -m).a 2>/dev/null)),1)
 
 .PHONY: all bpf libs progs examples selftests bench-progs check check-san \
-	bench demo clean help deps print-outputs fuzz
+	bench demo clean help deps print-outputs fuzz install uninstall print-installed FORCE
 all: bpf libs progs examples
 
 bpf: $(BPF_OBJS) $(BPF_SKELS)
@@ -86,7 +92,7 @@ $(OUT)/bpf/vmlinux.h:
 	$(Q)mkdir -p $(@D)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-BPF_HDRS := $(wildcard $(SRC)/bpf/*.h)
+BPF_HDRS := $(wildcard $(SRC)/bpf/*.h) $(SRC)/include/spry/abi.h
 
 define bpf_rule
 $(OUT)/bpf/$(1).bpf.o: $(SRC)/$($(1)-y) $(BPF_HDRS) $(OUT)/bpf/vmlinux.h
@@ -118,9 +124,14 @@ $(OUT)/$(1).a: $(call obj,$($(1)-y))
 endef
 $(foreach l,$(libs-y),$(eval $(call lib_rule,$(l))))
 
-$(OUT)/libspry.so.$(SPRY_SOVERSION): $(call pic,$(libspry-y))
+$(OUT)/libspry.so.$(LIBSPRY_VERSION): $(call pic,$(libspry-y))
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,$(@F) $^ -o $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libspry.so.$(SPRY_SOVERSION) $^ -o $@
+
+# the soname link (what programs load) and the link `-lspry` finds
+$(OUT)/libspry.so.$(SPRY_SOVERSION): $(OUT)/libspry.so.$(LIBSPRY_VERSION)
+	$(call msg,LN,$@)
+	$(Q)ln -sf $(<F) $@
 
 $(OUT)/libspry.so: $(OUT)/libspry.so.$(SPRY_SOVERSION)
 	$(call msg,LN,$@)
@@ -164,6 +175,82 @@ $(foreach f,$(fuzzers-y),$(eval $(call fuzz_rule,$(f))))
 
 -include $(shell find $(OUT)/obj $(OUT)/pic $(OUT)/fuzz/obj -name '*.d' 2>/dev/null)
 
+# --- install -----------------------------------------------------------------
+# make install [DESTDIR=STAGING] [PREFIX=/usr/local] [MULTIARCH=1]: spry and
+# spryd into SBINDIR; libspry (.a, .so with soname) into LIBDIR, its public
+# headers into INCLUDEDIR/spry, libspry.pc; man pages; bash completion;
+# systemd units.  Every directory below may be set on its own; MULTIARCH=1
+# puts the library in Debian's multiarch directory (lib/x86_64-linux-gnu).
+# `make uninstall` with the same variables removes exactly what install put.
+PREFIX		?= /usr/local
+EXEC_PREFIX	?= $(PREFIX)
+SBINDIR		?= $(EXEC_PREFIX)/sbin
+LIBDIR		?= $(EXEC_PREFIX)/lib$(if $(filter 1,$(MULTIARCH)),/$(shell $(CC) -print-multiarch))
+INCLUDEDIR	?= $(PREFIX)/include
+DATAROOTDIR	?= $(PREFIX)/share
+MANDIR		?= $(DATAROOTDIR)/man
+PKGCONFIGDIR	?= $(LIBDIR)/pkgconfig
+BASHCOMPDIR	?= $(DATAROOTDIR)/bash-completion/completions
+SYSTEMDUNITDIR	?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR	?= /etc
+INSTALL		?= install
+
+SPRY_HEADERS	:= $(SRC)/include/spry/spry.h $(SRC)/include/spry/abi.h
+SPRY_MAN8	:= spry.8 spryd.8
+SPRY_MAN3	:= libspry.3
+SPRY_UNITS	:= spryd.service spry-apply.service
+# .in files: @VAR@ -> the value (libdir and includedir relative to the
+# prefix in libspry.pc, so PKG_CONFIG_SYSROOT_DIR works)
+SUBST	= sed -e 's|@PREFIX@|$(PREFIX)|g' \
+	  -e 's|@EXEC_PREFIX@|$(patsubst $(PREFIX)%,$${prefix}%,$(EXEC_PREFIX))|g' \
+	  -e 's|@LIBDIR@|$(patsubst $(EXEC_PREFIX)/%,$${exec_prefix}/%,$(LIBDIR))|g' \
+	  -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|g' \
+	  -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  -e 's|@LIBSPRY_VERSION@|$(LIBSPRY_VERSION)|g'
+
+# What install puts, without DESTDIR (uninstall removes these).
+INSTALLED := $(addprefix $(SBINDIR)/,$(progs-y)) \
+	$(addprefix $(LIBDIR)/,libspry.a libspry.so.$(LIBSPRY_VERSION) \
+		libspry.so.$(SPRY_SOVERSION) libspry.so) \
+	$(addprefix $(INCLUDEDIR)/spry/,$(notdir $(SPRY_HEADERS))) \
+	$(PKGCONFIGDIR)/libspry.pc \
+	$(addprefix $(MANDIR)/man8/,$(SPRY_MAN8)) $(addprefix $(MANDIR)/man3/,$(SPRY_MAN3)) \
+	$(BASHCOMPDIR)/spry \
+	$(addprefix $(SYSTEMDUNITDIR)/,$(SPRY_UNITS))
+
+$(OUT)/pkg/%: $(SRC)/%.in FORCE
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(SUBST) $< > $@
+
+install: progs libs $(OUT)/pkg/libspry.pc $(addprefix $(OUT)/pkg/systemd/,$(SPRY_UNITS))
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/spry \
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man3 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
+	$(Q)$(INSTALL) -m 0755 $(addprefix $(OUT)/,$(progs-y)) $(DESTDIR)$(SBINDIR)
+	$(Q)$(INSTALL) -m 0644 $(OUT)/libspry.a $(DESTDIR)$(LIBDIR)
+	$(Q)$(INSTALL) -m 0755 $(OUT)/libspry.so.$(LIBSPRY_VERSION) $(DESTDIR)$(LIBDIR)
+	$(Q)ln -sfn libspry.so.$(LIBSPRY_VERSION) $(DESTDIR)$(LIBDIR)/libspry.so.$(SPRY_SOVERSION)
+	$(Q)ln -sfn libspry.so.$(SPRY_SOVERSION) $(DESTDIR)$(LIBDIR)/libspry.so
+	$(Q)$(INSTALL) -m 0644 $(SPRY_HEADERS) $(DESTDIR)$(INCLUDEDIR)/spry
+	$(Q)$(INSTALL) -m 0644 $(OUT)/pkg/libspry.pc $(DESTDIR)$(PKGCONFIGDIR)
+	$(Q)$(INSTALL) -m 0644 $(addprefix $(SRC)/man/,$(SPRY_MAN8)) $(DESTDIR)$(MANDIR)/man8
+	$(Q)$(INSTALL) -m 0644 $(addprefix $(SRC)/man/,$(SPRY_MAN3)) $(DESTDIR)$(MANDIR)/man3
+	$(Q)$(INSTALL) -m 0644 $(SRC)/bash-completion/spry $(DESTDIR)$(BASHCOMPDIR)
+	$(Q)$(INSTALL) -m 0644 $(addprefix $(OUT)/pkg/systemd/,$(SPRY_UNITS)) $(DESTDIR)$(SYSTEMDUNITDIR)
+
+uninstall:
+	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	$(Q)rmdir $(DESTDIR)$(INCLUDEDIR)/spry 2>/dev/null || true
+
+# Every file `make install` puts, one per line, without DESTDIR.
+print-installed:
+	@printf '%s\n' $(INSTALLED)
+
+FORCE:
+
 # --- top-level jobs ----------------------------------------------------------
 deps:
 	$(Q)$(SRC)/scripts/install-deps.sh
@@ -199,6 +286,11 @@ help:
 	@echo '  bench        build and run the benchmarks under bench/'
 	@echo '  demo         load spry, start spryd and a demo chain'
 	@echo '  deps         install the Debian packages spry needs'
+	@echo '  install      spry, spryd, libspry (.a, .so), headers, libspry.pc, man pages,'
+	@echo '               bash completion, systemd units (PREFIX=/usr/local, DESTDIR=)'
+	@echo '  uninstall    remove what install put (the same variables)'
 	@echo '  clean        remove $(OUT)'
 	@echo '  print-outputs  list the files `make all` produces'
 	@echo 'variables: V=1 verbose, O=DIR out-of-tree, SAN=1 sanitizers, CC, CLANG, BPFTOOL'
+	@echo '  install: DESTDIR PREFIX EXEC_PREFIX SBINDIR LIBDIR (MULTIARCH=1: lib/<triplet>)'
+	@echo '  INCLUDEDIR DATAROOTDIR MANDIR PKGCONFIGDIR BASHCOMPDIR SYSTEMDUNITDIR SYSCONFDIR'

@@ -26,7 +26,7 @@
 #include <sys/socket.h>
 
 #include <linux/types.h>
-#include "bpf/maps.h"
+#include "spry/abi.h"
 
 #define MAX_WINDOW	1024
 #define MAX_LEN		1400

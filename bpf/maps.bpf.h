@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * BPF-only map definitions.  Types and names: bpf/maps.h.  Every map is
+ * BPF-only map definitions.  Types and names: include/spry/abi.h.  Every map is
  * pinned by name (LIBBPF_PIN_BY_NAME) in the pin directory the loader sets.
  */
 #ifndef SPRY_MAPS_BPF_H
 #define SPRY_MAPS_BPF_H
 
-#include "maps.h"
+#include "spry/abi.h"
 
 /* Function instance sockets: where descriptors are redirected. */
 struct {

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * BPF-only map definitions of the XDP ingress program (bpf/xdp_ingress.c).
- * Types and names: bpf/maps.h ("XDP ingress").  Kept apart from
+ * Types and names: include/spry/abi.h ("XDP ingress").  Kept apart from
  * bpf/maps.bpf.h so that each object defines, creates and pins only the
  * maps it uses.
  */
 #ifndef SPRY_XDP_MAPS_BPF_H
 #define SPRY_XDP_MAPS_BPF_H
 
-#include "maps.h"
+#include "spry/abi.h"
 
 /* Gateway ports and what they are: {port, proto} -> protected/datagram. */
 struct {

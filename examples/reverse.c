@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "spry/spry.h"
-#include "examples/transforms.h"
+#include "transforms.h"
 
 static int reverse(struct spry_req *req, void *user)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "spry/spry.h"
-#include "examples/transforms.h"
+#include "transforms.h"	/* beside this file: builds out of the tree */
 
 static int upper(struct spry_req *req, void *user)
 {

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "spry/spry.h"
-#include "examples/transforms.h"
+#include "transforms.h"
 
 static int wordcount(struct spry_req *req, void *user)
 {

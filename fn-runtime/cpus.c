@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0-only
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * CPU lists for chain placement: "0-3,6" <-> a bit mask of
  * SPRY_MAX_CPUS bits (struct spry_chain.cpus).

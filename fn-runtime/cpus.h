@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0-only */
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * CPU lists ("1", "0-3,6"), as taskset -c and cpuset.cpus write them, to
  * and from a chain's placement mask (struct spry_chain.cpus: CPUs
@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "bpf/maps.h"
+#include "spry/abi.h"
 
 /* 0 or -EINVAL with a one-line reason in @err; the empty list is refused. */
 int spry_cpus__parse(const char *s, __u64 mask[SPRY_CPU_WORDS], char *err,

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include <linux/types.h>
-#include "bpf/maps.h"
+#include "spry/abi.h"
 
 struct spry_pool;
 

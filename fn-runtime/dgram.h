@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Datagram requests (struct spry_dgram_hdr in bpf/maps.h): the userspace
+ * Datagram requests (struct spry_dgram_hdr in include/spry/abi.h): the userspace
  * parser of a request and the writer of its response.  Pure functions over
  * byte buffers, in libspry; spryd's AF_XDP path and the selftests use them.
  *
@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include <linux/types.h>
-#include "bpf/maps.h"
+#include "spry/abi.h"
 
 #define SPRY_DGRAM_HDR_LEN	sizeof(struct spry_dgram_hdr)
 

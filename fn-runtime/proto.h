@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#include "bpf/maps.h"
+#include "spry/abi.h"
 
 #define SPRY_CTL_MAGIC		0x53505259u	/* "SPRY" */
 #define SPRY_CTL_MAX_MSG	(256 * 1024)	/* largest control datagram */

@@ -4,7 +4,7 @@
  *
  * Asserted (abort() on failure):
  *   - the parser accepts exactly what the rules of struct spry_dgram_hdr
- *     (bpf/maps.h) accept, computed here independently, byte by byte;
+ *     (include/spry/abi.h) accept, computed here independently, byte by byte;
  *   - when it accepts: payload == input + 24, payload + len == input end
  *     (inside the input), chain and req_id as on the wire;
  *   - the response built for it parses back field by field (and is
@@ -38,7 +38,7 @@ static uint32_t be32(const uint8_t *p)
 	       (uint32_t)p[2] << 8 | p[3];
 }
 
-/* The rules of bpf/maps.h, on raw bytes. */
+/* The rules of include/spry/abi.h, on raw bytes. */
 static bool valid_request(const uint8_t *p, size_t n)
 {
 	if (n < 24)

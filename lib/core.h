@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <linux/types.h>
 
-#include "bpf/maps.h"
+#include "spry/abi.h"
 
 /* File descriptors of every pinned map, -1 when not open. */
 struct spry_maps {
@@ -48,7 +48,7 @@ void spry_pin_unlock(int fd);
 void spry_maps__init(struct spry_maps *m);
 /*
  * Open every pinned map of a loaded spry; -ENOENT when not loaded, -EPROTO
- * when a pinned map's type or sizes do not match bpf/maps.h.
+ * when a pinned map's type or sizes do not match include/spry/abi.h.
  */
 int spry_maps__open(struct spry_maps *m, const char *dir);
 void spry_maps__close(struct spry_maps *m);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Pinned maps: opening them (with a layout check against bpf/maps.h),
+ * Pinned maps: opening them (with a layout check against include/spry/abi.h),
  * authorizations, instance state and the per-CPU counters.
  */
 #include <errno.h>

@@ -51,7 +51,7 @@ static const char *const xmap_names[XM_N] = {
 	[XM_XSKS]	= SPRY_STR(SPRY_MAP_XSKS),
 };
 
-/* key and value sizes the maps must have (bpf/maps.h) */
+/* key and value sizes the maps must have (include/spry/abi.h) */
 static const __u32 xmap_sizes[XM_N][2] = {
 	[XM_LISTEN]	= { sizeof(struct spry_xlisten_key), sizeof(struct spry_xlisten) },
 	[XM_POL4]	= { sizeof(struct spry_xpol4_key), sizeof(struct spry_xpol) },

@@ -5,12 +5,13 @@
 set -eu
 
 pkgs=(
-	make gcc clang pkg-config	# toolchain (clang for BPF)
+	make gcc g++ clang pkg-config	# toolchain (clang for BPF; g++: the headers compile as C++)
 	libbpf-dev libxdp-dev bpftool xdp-tools	# BPF
 	libelf-dev zlib1g-dev
 	libjansson-dev libyaml-dev libhttp-parser-dev libcap-dev	# parsing, JSON
 	libclang-rt-14-dev		# ASan/UBSan runtimes for clang
 	iproute2 util-linux procps psmisc python3 jq	# tests: netns, unshare, ps, JSON
+	groff-base man-db		# tests: the man pages render without warnings
 	curl wrk gnuplot-nox nginx-light	# demo and benchmarks
 )
 

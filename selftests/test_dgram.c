@@ -2,7 +2,7 @@
 /*
  * test_dgram: the datagram request parser and response writer
  * (fn-runtime/dgram.c) against the rules of struct spry_dgram_hdr
- * (bpf/maps.h): a valid request (also at an odd address), every field
+ * (include/spry/abi.h): a valid request (also at an odd address), every field
  * that must be refused, len against the bytes that follow, the chain
  * range; the response's bytes, in place and with too small a buffer.
  */

@@ -39,7 +39,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "bpf/maps.h"
+#include "spry/abi.h"
 #include "skmsg_route.skel.h"
 #include "selftests/tap.h"
 #include "selftests/bpf_env.h"

@@ -46,7 +46,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "bpf/maps.h"
+#include "spry/abi.h"
 #include "xdp_ingress.skel.h"
 #include "selftests/tap.h"
 #include "selftests/bpf_env.h"

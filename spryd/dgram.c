@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * spryd's datagram fronts (docs/DATAGRAM.md): one request per UDP datagram
- * (struct spry_dgram_hdr, bpf/maps.h), answered with one datagram.
+ * (struct spry_dgram_hdr, include/spry/abi.h), answered with one datagram.
  *
  * --dgram IFNAME[:QUEUE]=CHAIN: an AF_XDP socket bound to (IFNAME, QUEUE),
  * inserted into the pinned XSKMAP spry_xsks[QUEUE] so bpf/xdp_ingress.c

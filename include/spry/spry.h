@@ -16,11 +16,20 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "bpf/maps.h"
+#include "abi.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/*
+ * libspry's version.  The shared library is libspry.so.MAJOR.MINOR.PATCH
+ * with soname libspry.so.MAJOR (the Makefile reads these lines): MAJOR
+ * changes when a program built against an older libspry may break.
+ */
+#define LIBSPRY_MAJOR_VERSION	1
+#define LIBSPRY_MINOR_VERSION	0
+#define LIBSPRY_PATCH_VERSION	0
 
 #if defined(SPRY_BUILD_SHARED)
 #define SPRY_API __attribute__((visibility("default")))

@@ -1,18 +1,26 @@
-/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * spry's shared ABI: every type, constant and name that crosses the
- * BPF/userspace boundary.  Included by the BPF programs (after vmlinux.h)
- * and by userspace (after <linux/types.h>).  BPF-only map definitions live
- * in bpf/maps.bpf.h.
+ * BPF/userspace boundary.  Included by the BPF programs (after vmlinux.h,
+ * which defines the __u8.. types) and by userspace, libspry and functions
+ * alike (installed as <spry/abi.h>; it needs nothing but <linux/types.h>).
+ * BPF-only map definitions live in bpf/maps.bpf.h.
+ *
+ * Licensed like libspry, or BSD: the GPL BPF programs include it too.
  *
  * Rules: fixed-width types only, explicit padding, a static size assertion
  * on every struct.  Changing a layout means bumping SPRY_ABI_VERSION.
  */
-#ifndef SPRY_MAPS_H
-#define SPRY_MAPS_H
+#ifndef SPRY_ABI_H
+#define SPRY_ABI_H
 
 #ifndef __bpf__
 #include <linux/types.h>
+#endif
+
+/* C++ spells C11's _Static_assert static_assert (GCC knows no other). */
+#if defined(__cplusplus) && !defined(_Static_assert)
+#define _Static_assert(expr, msg) static_assert(expr, msg)
 #endif
 
 #define SPRY_ABI_VERSION	2
@@ -399,4 +407,4 @@ struct spry_xchain_stats {
 };
 _Static_assert(sizeof(struct spry_xchain_stats) == 24, "spry_xchain_stats size");
 
-#endif /* SPRY_MAPS_H */
+#endif /* SPRY_ABI_H */
