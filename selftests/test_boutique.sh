@@ -58,7 +58,7 @@ if command -v curl >/dev/null && "$SPRYD" --help 2>&1 | grep -q -- '--http ADDR'
 	HTTP_OPT="--http 127.0.0.1:$HTTP_PORT"
 fi
 
-tap_plan 18
+tap_plan
 
 # 1
 setup() {

@@ -44,7 +44,7 @@ verdict() { spry -j ingress show | jq -r ".verdicts.$1"; }
 # n_fds PID
 n_fds() { ls /proc/"$1"/fd | wc -l; }
 
-tap_plan 18
+tap_plan
 
 # --- two namespaces, one veth -------------------------------------------------
 sleep 600 &

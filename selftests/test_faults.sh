@@ -104,7 +104,7 @@ spryd_up() {	# spryd_up LOG
 	wait_for 5 test -S "$SOCK" && wait_for 5 c -o /dev/null "$URL/metrics"
 }
 
-tap_plan 20
+tap_plan
 
 # 1
 spry load >/dev/null &&

@@ -102,7 +102,7 @@ pool_fd() {
 	return 1
 }
 
-tap_plan 13
+tap_plan
 
 # 1
 spry load >/dev/null &&
