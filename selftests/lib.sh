@@ -282,18 +282,22 @@ require_bins() {
 }
 
 # spry_test_env NAME: a private pin directory, temporary directory and
-# control socket; on exit, the processes start() started are stopped, the
-# pins unloaded and both directories removed.  A test with more to undo
-# defines spry_test_cleanup_extra.
+# control socket; on exit, the processes start() started are stopped (those
+# a test SIGSTOPped, listed in STOPPED, continued first), the pins unloaded
+# and both directories removed.  A test with more to undo defines
+# spry_test_cleanup_extra.
 spry_test_env() {
 	PIN=/sys/fs/bpf/spry-test-$1-$$
 	TMP=$(mktemp -d "/tmp/spry-test-$1-XXXXXX") || tap_skip_all "mktemp failed"
 	SOCK=$TMP/ctl.sock
 	PIDS=()
+	STOPPED=()
 	trap spry_test_cleanup EXIT
 }
 
 spry_test_cleanup() {
+	local p
+	for p in "${STOPPED[@]}"; do kill -CONT "$p" 2>/dev/null; done
 	kill_wait "${PIDS[@]}"
 	if declare -F spry_test_cleanup_extra >/dev/null; then
 		spry_test_cleanup_extra

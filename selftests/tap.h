@@ -47,7 +47,9 @@
  *
  * A whole program that cannot run (no privilege, no kernel feature) calls
  * tap_skip_all("reason"): exit 4 (KSFT_SKIP).  A case that cannot run calls
- * tap_skip_case("reason") and returns.  tap_bail_out() stops the program.
+ * tap_skip_case("reason") and returns; a setup case that failed calls
+ * tap_skip_rest("reason") so that the cases after it are skipped.
+ * tap_bail_out() stops the program.
  */
 #ifndef SPRY_TAP_H
 #define SPRY_TAP_H
@@ -77,6 +79,7 @@ static int tap__n, tap__fail, tap__skip, tap__planned;
 static bool tap__header;
 /* the running case (a subtest) */
 static bool tap__in_case;
+static char tap__rest_why[256];	/* set: the cases still to run are skipped */
 static int tap__cn, tap__cfail, tap__cskip;
 static char tap__cskip_why[256];
 
@@ -189,6 +192,15 @@ static inline void tap_skip_case(const char *why)
 	snprintf(tap__cskip_why, sizeof(tap__cskip_why), "%s", why);
 }
 
+/*
+ * The cases after the running one cannot run (their setup failed, which the
+ * running case's failed check reports): each is "ok N - name # SKIP why".
+ */
+static inline void tap_skip_rest(const char *why)
+{
+	snprintf(tap__rest_why, sizeof(tap__rest_why), "%s", why);
+}
+
 static inline void tap_skip_all(const char *why)
 {
 	tap__start();
@@ -243,6 +255,12 @@ static inline int tap_run_cases(const struct tap_case *cases, size_t n)
 
 	tap_plan((int)n);
 	for (i = 0; i < n; i++) {
+		if (tap__rest_why[0]) {
+			printf("ok %d - %s # SKIP %s\n", ++tap__n, cases[i].name,
+			       tap__rest_why);
+			tap__skip++;
+			continue;
+		}
 		printf("# Subtest: %s\n", cases[i].name);
 		fflush(stdout);
 		tap__in_case = true;

@@ -48,8 +48,6 @@ HUGE_ADDED=0
 NR_HUGE=/proc/sys/vm/nr_hugepages
 
 spry_test_cleanup_extra() {
-	local p
-	for p in "${STOPPED[@]}"; do kill -CONT "$p" 2>/dev/null; done
 	# a spryd started after a SIGKILL is in PIDS too; wait for the pages
 	[ $HUGE -eq 1 ] && umount "$POOLS" 2>/dev/null
 	if [ $HUGE_ADDED -gt 0 ]; then

@@ -10,30 +10,19 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 require_root_bpf
-[ -x "$SPRY" ] || tap_skip_all "$SPRY not built"
+require_bins "$SPRY"
 command -v jq >/dev/null || tap_skip_all "jq needed"
 command -v python3 >/dev/null || tap_skip_all "python3 needed"
 command -v unshare >/dev/null || tap_skip_all "unshare needed"
 
-# Re-run in a private network namespace (the veths vanish with it).
-if [ -z "${SPRY_TEST_INGRESS_NETNS:-}" ]; then
-	SPRY_TEST_INGRESS_NETNS=1 exec unshare -n "$BASH" "${BASH_SOURCE[0]}" "$@"
-	tap_skip_all "cannot unshare a network namespace"
-fi
+# The rest in a private network namespace (the veths vanish with it).
+spry_private_netns
 
-DIR=/sys/fs/bpf/spry-test-ingress-$$
-TMP=$(mktemp -d /tmp/spry-test-ingress.XXXXXX)
-cleanup() {
-	if [ -d "$DIR" ]; then
-		"$SPRY" -P "$DIR" unload >/dev/null 2>&1
-		"$SPRY" -P "$DIR" ingress detach >/dev/null 2>&1
-		rm -rf "$DIR"
-	fi
-	rm -rf "$TMP"
+spry_test_env ingress
+DIR=$PIN
+spry_test_cleanup_extra() {
+	"$SPRY" -P "$PIN" ingress detach >/dev/null 2>&1
 }
-trap cleanup EXIT
-
-spry() { "$SPRY" -P "$DIR" "$@"; }
 
 # fails NAME ARGS...: non-zero exit and exactly one "Error:" line on stderr.
 fails() {

@@ -7,22 +7,12 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 require_root_bpf
-[ -x "$SPRY" ] || tap_skip_all "$SPRY not built"
+require_bins "$SPRY"
 command -v python3 >/dev/null || tap_skip_all "python3 needed"
 command -v bpftool >/dev/null || tap_skip_all "bpftool needed"
 
-DIR=/sys/fs/bpf/spry-test-loader-$$
-TMP=$(mktemp -d /tmp/spry-test-loader.XXXXXX)
-cleanup() {
-	if [ -d "$DIR" ]; then
-		"$SPRY" -P "$DIR" unload >/dev/null 2>&1
-		rm -rf "$DIR"
-	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-spry() { "$SPRY" -P "$DIR" "$@"; }
+spry_test_env loader
+DIR=$PIN
 
 # jcheck EXPR: the JSON on stdin parses and EXPR (python, over d) holds.
 jcheck() {
