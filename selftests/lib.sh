@@ -46,9 +46,10 @@ tap_plan() {
 	fi
 }
 
-# tap_diag MSG...: each line of MSG a "# " comment.
+# tap_diag MSG...: each line of MSG a "# " comment.  (It does not print
+# the header: a test whose points another program prints, such as
+# test_http_hostile.sh, adds its diagnostics after them.)
 tap_diag() {
-	_tap_start
 	printf '%s\n' "$*" | sed 's/^/# /'
 }
 

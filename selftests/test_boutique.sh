@@ -129,11 +129,10 @@ done
 tap_ok $ok "sticky cart: 9 users x 4 views over 2 cart instances, every cart intact"
 
 # 7: both cart instances hold carts (the key spreads users)
-spry -j stats | jq -e '[.functions[] | select(.chain == "boutique" and .name == "cart")] |
-	length == 1 and .[0].delivered > 0' >/dev/null &&
-spry -j fn show chain boutique | jq -e '[.[] | select(.name == "cart") | .instances[] |
-	select(.listed)] | length == 2' >/dev/null
-tap_ok $? "cart: called through the router, 2 instances listed"
+json_check "$(spry -j stats)" '[.functions[] | select(.chain == "boutique" and .name == "cart")] |
+	length == 1 and .[0].delivered > 0' "cart: called through the router"
+json_eq "$(spry -j fn show chain boutique)" '[.[] | select(.name == "cart") | .instances[] |
+	select(.listed)] | length' 2 "cart: 2 instances listed"
 
 # 8: checkout: 9792 + 2 x 1646 = 13084; tax (13084 x 8 + 50) / 100 = 1047;
 # 3 items: free shipping; total 14131
@@ -230,14 +229,14 @@ fi
 
 # 16
 N_INVOKE=$(wc -l <"$TMP/count")
-spry -j stats | jq -e --argjson n "$N_INVOKE" '
+json_check "$(spry -j stats)" '
 	.verdicts.call > 0 and .verdicts.call == .verdicts.reply and
 	.verdicts.done == $n and .verdicts.forward == $n and .verdicts.error == 0 and
 	(.verdicts | to_entries | map(select(.key | test("^drop_|^fallback$|^no_"))) |
 	 all(.value == 0)) and
-	(.functions | all(.dropped == 0))' >/dev/null
-tap_ok $? "router: CALL = REPLY verdicts, $N_INVOKE requests done, no drops, no errors" ||
-	tap_diag "$(spry -j stats | jq -c .verdicts)"
+	(.functions | all(.dropped == 0))' \
+	"router: CALL = REPLY verdicts, $N_INVOKE requests done, no drops, no errors" \
+	--argjson n "$N_INVOKE"
 
 # 17
 wait_for 3 all_idle boutique 7 && wait_for 3 pool_whole boutique

@@ -90,8 +90,8 @@ FILL=$(sed -n 's/.*, \([0-9]*\) on the fill ring.*/\1/p' "$TMP/spryd.log")
 tap_diag "$(grep 'dgram srv' "$TMP/spryd.log")"
 
 # the XDP program steers to spryd's socket: spry_xsks[0] is set
-bpftool map dump pinned "$PIN/spry_xsks" -j 2>/dev/null | jq -e 'length >= 1' >/dev/null
-tap_ok $? "spry_xsks[0] holds spryd's AF_XDP socket"
+json_check "$(bpftool map dump pinned "$PIN/spry_xsks" -j 2>&1)" 'length >= 1' \
+	"spry_xsks[0] holds spryd's AF_XDP socket"
 
 # warm up ARP, then count from here
 cli python3 "$CLIENT" run 10.77.0.1 $PORT 1 1 1 10.77.0.2 >/dev/null

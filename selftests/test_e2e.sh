@@ -29,12 +29,10 @@ six_live() { [ "$(n_live e2e)" -eq 6 ]; }
 none_live() { [ "$(n_live e2e)" -eq 0 ]; }
 
 # no_drops: no drop or fallback verdict, no function dropped anything
-no_drops() {
-	spry -j stats | jq -e '
-		(.verdicts | to_entries | map(select(.key | test("^drop_|^fallback$"))) |
-		 all(.value == 0)) and
-		(.functions | all(.dropped == 0))' >/dev/null
-}
+NO_DROPS='(.verdicts | to_entries | map(select(.key | test("^drop_|^fallback$"))) |
+	   all(.value == 0)) and
+	  (.functions | all(.dropped == 0))'
+no_drops() { spry -j stats | jq -e "$NO_DROPS" >/dev/null; }
 
 tap_plan
 
@@ -67,15 +65,16 @@ tap_diag "$(cat "$TMP/e2e.out")"
 tap_ok $rc "$N requests from 16 clients: none lost, duplicated or wrong"
 
 # 4
-no_drops
-tap_ok $? "router: no drop or fallback verdict, no function dropped anything"
+json_check "$(spry -j stats)" "$NO_DROPS" \
+	"router: no drop or fallback verdict, no function dropped anything"
 
 # 5
-spry -j stats | jq -e --argjson n "$N" '
+json_check "$(spry -j stats)" '
 	.verdicts.done == $n and .verdicts.forward == 3 * $n and .verdicts.error == 0 and
 	([.functions[] | select(.chain == "e2e")] | length == 3 and
-	 all(.delivered == $n and .sent == $n and .errors == 0))' >/dev/null
-tap_ok $? "counters add up: done $N, forward 3 x $N, each function delivered = sent = $N"
+	 all(.delivered == $n and .sent == $n and .errors == 0))' \
+	"counters add up: done $N, forward 3 x $N, each function delivered = sent = $N" \
+	--argjson n "$N"
 
 # 6
 wait_for 3 all_idle e2e 6
@@ -99,8 +98,7 @@ no_drops && wait_for 3 all_idle e2e 6 && wait_for 3 pool_whole e2e
 tap_ok $? "after resizing: no drops, all idle, every buffer free (${POOL:-})"
 
 # 10
-spry -j stats | jq -e '.verdicts.error == 0' >/dev/null
-tap_ok $? "no request ended in an error status"
+json_eq "$(spry -j stats)" .verdicts.error 0 "no request ended in an error status"
 
 # 11
 term_all "${FNS[@]}"

@@ -628,7 +628,7 @@ static void test_chain(void)
 	ok = !bpf_map_lookup_elem(m_reqloc, &slot, &loc);
 	tap_ok(ok && loc.req_id == d.req_id && loc.fn == F1 && loc.inst == f1a.inst &&
 	       loc.hop == 0, "chain: reqloc records {req, f1, inst %u, hop 0}", f1a.inst);
-	tap_ok(inflight(&f1a) == 1, "chain: f1 instance has 1 in flight");
+	EXPECT_EQ(inflight(&f1a), 1, "chain: f1 instance has 1 in flight");
 
 	verdicts_read(before);
 	r.inst = 9;	/* forged: rewritten on delivery */
@@ -654,9 +654,11 @@ static void test_chain(void)
 	       "chain: f3 -> origin DONE, request back at its origin");
 
 	fn_stats_read(F1, &st1);
-	tap_ok(inflight(&f1a) == 0 && inflight(&f2a) == 0 && inflight(&f3a) == 0 &&
-	       st1.delivered - st0.delivered == 1 && st1.sent - st0.sent == 1,
-	       "chain: inflight back to 0 on every hop; f1 stats delivered/sent +1");
+	EXPECT_EQ(inflight(&f1a), 0, "chain: inflight back to 0 on f1");
+	EXPECT_EQ(inflight(&f2a), 0, "chain: inflight back to 0 on f2");
+	EXPECT_EQ(inflight(&f3a), 0, "chain: inflight back to 0 on f3");
+	EXPECT_EQ(st1.delivered - st0.delivered, 1, "chain: f1 stats delivered +1");
+	EXPECT_EQ(st1.sent - st0.sent, 1, "chain: f1 stats sent +1");
 }
 
 static bool arrived(const struct inst *x, const struct spry_desc *got,

@@ -124,9 +124,8 @@ fi
 tap_ok $ok "two instances of a function both serve requests"
 
 # 8
-spry -j fn show | jq -e '[.[] | .instances[] | select(.listed) | .inflight] |
-	length >= 4 and all(. == 0)' >/dev/null
-tap_ok $? "every live instance has inflight 0 when idle"
+json_check "$(spry -j fn show)" '[.[] | .instances[] | select(.listed) | .inflight] |
+	length >= 4 and all(. == 0)' "every live instance has inflight 0 when idle"
 
 # 9-10: a function as an unprivileged user (it never calls bpf())
 if id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
