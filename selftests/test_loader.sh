@@ -16,16 +16,9 @@ DIR=$PIN
 
 # fails NAME ARGS...: exit status non-zero and one "Error:" line on stderr.
 fails() {
-	local name=$1 rc
+	local name=$1
 	shift
-	spry "$@" >"$TMP/out" 2>"$TMP/err"
-	rc=$?
-	if [ $rc -ne 0 ] && [ "$(grep -c '^Error: ' "$TMP/err")" -ge 1 ]; then
-		tap_ok 0 "$name"
-	else
-		tap_diag "rc=$rc stderr: $(cat "$TMP/err")"
-		tap_ok 1 "$name"
-	fi
+	expect_cmd -s '!0' -e '^Error: ' "$name" -- spry "$@"
 }
 
 PINS="skmsg_route spry_socks spry_senders spry_chains spry_fns spry_auth spry_inst
