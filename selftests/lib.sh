@@ -328,10 +328,21 @@ start_spryd() {
 	wait_for 5 test -S "$SOCK"
 }
 
-# n_live CHAIN: live, listed instances of the chain's functions.
+# n_live [CHAIN]: live, listed instances of the chain's functions (of every
+# chain's without one).
 n_live() {
-	spry -j fn show chain "$1" | jq --arg c "$1" '[.[] | select(.chain == $c) |
-		.instances[] | select(.listed and (.flags | index("live")))] | length'
+	spry -j fn show ${1:+chain "$1"} | jq --arg c "${1:-}" '[.[] |
+		select(if $c == "" then .chain != null else .chain == $c end) |
+		.instances[]? | select(.listed and (.flags | index("live")))] | length'
+}
+
+# live_is [CHAIN] N: N live, listed instances of CHAIN (of every chain).
+live_is() {
+	if [ $# -ge 2 ]; then
+		[ "$(n_live "$1")" -eq "$2" ]
+	else
+		[ "$(n_live)" -eq "$1" ]
+	fi
 }
 
 # all_idle CHAIN N: the chain has N listed instances, none with a request.

@@ -81,7 +81,6 @@ for i in 1 2; do
 	start "$SPRY_OUT/examples/upper" "$TMP/upper$i.log" --chain demo --fn upper --sock "$SOCK"
 	start "$SPRY_OUT/examples/reverse" "$TMP/reverse$i.log" --chain demo --fn reverse --sock "$SOCK"
 done
-live_is() { [ "$(n_live "$1")" = "$2" ]; }
 wait_for 10 live_is demo 4 &&
 grep -q "dgram srv queue 0 -> chain demo" "$TMP/spryd.log"
 tap_ok $? "spryd with --dgram srv:0=demo and --dgram-udp; 2 x upper, 2 x reverse" ||

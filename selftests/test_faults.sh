@@ -77,11 +77,6 @@ metric() {
 }
 inflight_is() { [ "$(metric "spry_inflight{chain=\"$1\"}")" = "$2" ]; }
 pool_clean() { [ "$(metric "spry_pool_buffers{chain=\"$1\",state=\"used\"}")" = 0 ]; }
-live_total() {
-	spry -j fn show | jq '[.[] | select(.chain != null) | .instances[]? |
-		select(.listed and (.flags | index("live")))] | length'
-}
-live_is() { [ "$(live_total)" -eq "$1" ]; }
 # inst_flags CHAIN PID: the flags of the instance registered by PID
 inst_flags() {
 	spry -j fn show chain "$1" | jq -r --argjson p "$2" \

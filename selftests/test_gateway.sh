@@ -46,10 +46,6 @@ inflight_is() { [ "$(metric "spry_inflight{chain=\"$1\"}")" = "$2" ]; }
 nfds() { ls "/proc/$SPRYD_PID/fd" | wc -l; }
 fds_back() { [ "$(nfds)" -le "$FD_BASE" ]; }
 
-n_live() {
-	spry -j fn show | jq '[.[] | select(.chain != null) | .instances[]? | select(.listed and (.flags | index("live")))] | length'
-}
-live_is() { [ "$(n_live)" -eq "$1" ]; }
 
 tap_plan
 

@@ -76,11 +76,6 @@ metric() {
 	c "$URL/metrics" | awk -v k="$1" '$1 == k { v = $2 } END { print v + 0 }'
 }
 pool_clean() { [ "$(metric "spry_pool_buffers{chain=\"$1\",state=\"used\"}")" = 0 ]; }
-live_total() {
-	spry -j fn show | jq '[.[] | select(.chain != null) | .instances[]? |
-		select(.listed and (.flags | index("live")))] | length'
-}
-live_is() { [ "$(live_total)" -eq "$1" ]; }
 GID_A=$(getent passwd $UID_A | cut -d: -f4)
 GID_B=$(getent passwd $UID_B | cut -d: -f4)
 AS_A=(--reuid=$UID_A --regid=$GID_A --clear-groups)
