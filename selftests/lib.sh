@@ -87,8 +87,14 @@ tap_skip_all() {
 	exit $KSFT_FAIL
 }
 
+# tap_finish: the plan when none was printed, then exit.  No point at all is
+# a failure (a test that skips says so with tap_skip_all).
 tap_finish() {
 	_tap_start
+	if [ "$_tap_n" -eq 0 ]; then
+		echo "# no test ran"
+		_tap_fail=$((_tap_fail + 1))
+	fi
 	if [ "$_tap_planned" -eq 0 ]; then
 		echo "1..$_tap_n"
 	elif [ "$_tap_n" -ne "$_tap_planned" ]; then

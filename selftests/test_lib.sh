@@ -101,4 +101,8 @@ tap_ok $? "a computed plan that is not met fails"
 run 'tap_skip a why; tap_finish'
 expect_eq "$RC" 4 "only skipped points: exit 4"
 
+run 'tap_plan; tap_finish'
+[ "$RC" -eq 1 ] && has "# no test ran"
+tap_ok $? "no point at all (a test that stopped early): exit 1"
+
 tap_finish

@@ -1161,7 +1161,7 @@ static void test_huge(void)
 	if (!mount("none", smalldir, "hugetlbfs", 0, "pagesize=2M,size=2M,mode=0711"))
 		small_mounted = true;
 
-	/* 1: no hugepages at all: hugetlbfs and memfd hugetlb both fall back. */
+	/* no hugepages at all: hugetlbfs and memfd hugetlb both fall back. */
 	free_pages = meminfo("HugePages_Free");
 	if (free_pages == 0 && read_long("/proc/sys/vm/nr_overcommit_hugepages") == 0) {
 		p = spry_pool_create(hugedir, "nopages", &o);
@@ -1195,7 +1195,7 @@ static void test_huge(void)
 	tap_diag("nr_hugepages %ld -> %ld, %ld free", nr_huge_old, read_long(NR_HUGE_PATH),
 		 free_pages);
 
-	/* 2-6: a pool file on hugetlbfs. */
+	/* a pool file on hugetlbfs. */
 	p = spry_pool_create(hugedir, "chain1", &o);
 	ok = p && !spry_pool_stats(p, &st);
 	ok = ok && st.backing == SPRY_POOL_HUGETLBFS &&
@@ -1233,7 +1233,7 @@ static void test_huge(void)
 	spry_pool_close(q);
 	spry_pool_close(p);
 
-	/* 7: hugetlbfs without room (size=2M): falls back to memfd hugetlb. */
+	/* hugetlbfs without room (size=2M): falls back to memfd hugetlb. */
 	if (small_mounted) {
 		struct spry_pool_opts o2 = o;
 
@@ -1253,7 +1253,7 @@ static void test_huge(void)
 		tap_skip("hugetlbfs mount too small", "cannot mount hugetlbfs with size=2M");
 	}
 
-	/* 8: no directory: memfd hugetlb. */
+	/* no directory: memfd hugetlb. */
 	st.backing = 0;
 	p = spry_pool_create(NULL, "memfd-huge", &o);
 	err = p ? fcntl(spry_pool_fd(p), F_GET_SEALS) : -1;
@@ -1265,7 +1265,7 @@ static void test_huge(void)
 	spry_pool_close(p);
 
 restore:
-	/* 9: leave the machine as it was. */
+	/* leave the machine as it was. */
 	if (small_mounted && !umount2(smalldir, 0))
 		small_mounted = false;
 	if (huge_mounted && !umount2(hugedir, 0))

@@ -93,6 +93,8 @@ static int child(const char *what)
 		EXPECT_EQ(1, 2, "fails");
 		return tap_finish();
 	}
+	if (!strcmp(what, "nothing"))	/* no point, no skip: a failure */
+		return tap_finish();
 	for (i = 0; i < TAP_N(child_cases); i++)
 		if (!strcmp(what, child_cases[i].name))
 			return tap_run_cases(&child_cases[i], 1);
@@ -222,6 +224,9 @@ static void case_toplevel(void)
 	EXPECT_EQ(status, KSFT_FAIL, "exit status 1 on a failing point");
 	EXPECT_TRUE(has("expected 1 == 2 (2), got 1\nnot ok 1 - fails\n1..1\n"),
 		    "diagnostic, then not ok, then the plan");
+	run("nothing");
+	EXPECT_EQ(status, KSFT_FAIL, "no point at all: exit 1");
+	EXPECT_STREQ(out, "TAP version 13\n# no test ran\n1..0\n", "no point: said so");
 }
 
 static const struct tap_case cases[] = {
