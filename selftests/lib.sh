@@ -2,8 +2,11 @@
 # TAP 13 helpers for spry's shell selftests (kselftest style).
 #
 #   . "$(dirname "$0")/lib.sh"
-#   tap_plan 3
+#   tap_plan              # the header; the plan "1..N" is counted at the end
 #   some_command; tap_ok $? "it works"
+#   expect_eq "$got" "$want" "name"            # prints expected and actual
+#   expect_cmd -s 1 -o 'usage' "name" -- spry bogus
+#   json_check "$(spry -j stats)" '.verdicts.error == 0' "no errors"
 #   tap_skip "name" "why"
 #   tap_finish            # exit 0 all passed, 1 any failed, 4 all skipped
 #
@@ -24,21 +27,37 @@ _tap_n=0
 _tap_fail=0
 _tap_skip=0
 _tap_planned=0
+_tap_header=0
 
-tap_plan() {
-	_tap_planned=$1
+_tap_start() {
+	[ $_tap_header -eq 1 ] && return
+	_tap_header=1
 	echo "TAP version 13"
-	echo "1..$1"
 }
 
+# tap_plan [N]: the header.  The plan is then printed by tap_finish after
+# the last point (valid TAP 13 and KTAP), counted, never kept by hand; N
+# only for a count the test computes (e.g. from a table's length).
+tap_plan() {
+	_tap_start
+	if [ $# -gt 0 ]; then
+		_tap_planned=$1
+		echo "1..$1"
+	fi
+}
+
+# tap_diag MSG...: each line of MSG a "# " comment.  (It does not print
+# the header: a test whose points another program prints, such as
+# test_http_hostile.sh, adds its diagnostics after them.)
 tap_diag() {
-	echo "# $*"
+	printf '%s\n' "$*" | sed 's/^/# /'
 }
 
 # tap_ok STATUS NAME: STATUS 0 passes.
 tap_ok() {
 	local st=$1
 	shift
+	_tap_start
 	_tap_n=$((_tap_n + 1))
 	if [ "$st" -eq 0 ]; then
 		echo "ok $_tap_n - $*"
@@ -50,19 +69,35 @@ tap_ok() {
 }
 
 tap_skip() {
+	_tap_start
 	_tap_n=$((_tap_n + 1))
 	_tap_skip=$((_tap_skip + 1))
 	echo "ok $_tap_n - $1 # SKIP $2"
 }
 
+# tap_skip_all WHY: nothing ran, the whole test is skipped (exit 4).  After
+# a point ran, the rest cannot be skipped silently: Bail out!, exit 1.
 tap_skip_all() {
-	echo "TAP version 13"
-	echo "1..0 # SKIP $*"
-	exit $KSFT_SKIP
+	_tap_start
+	if [ "$_tap_n" -eq 0 ] && [ "$_tap_planned" -eq 0 ]; then
+		echo "1..0 # SKIP $*"
+		exit $KSFT_SKIP
+	fi
+	echo "Bail out! $*"
+	exit $KSFT_FAIL
 }
 
+# tap_finish: the plan when none was printed, then exit.  No point at all is
+# a failure (a test that skips says so with tap_skip_all).
 tap_finish() {
-	if [ "$_tap_planned" -ne 0 ] && [ "$_tap_n" -ne "$_tap_planned" ]; then
+	_tap_start
+	if [ "$_tap_n" -eq 0 ]; then
+		echo "# no test ran"
+		_tap_fail=$((_tap_fail + 1))
+	fi
+	if [ "$_tap_planned" -eq 0 ]; then
+		echo "1..$_tap_n"
+	elif [ "$_tap_n" -ne "$_tap_planned" ]; then
 		echo "# planned $_tap_planned tests, ran $_tap_n"
 		_tap_fail=$((_tap_fail + 1))
 	fi
@@ -71,6 +106,121 @@ tap_finish() {
 		exit $KSFT_SKIP
 	fi
 	exit $KSFT_PASS
+}
+
+# ------------------------------------------------ checks that say what failed
+#
+# Each is one point; on failure the "# " lines before its "not ok" show what
+# was expected and what was got.  Each returns 0 when it passed.
+
+# _tap_show LABEL TEXT: TEXT as diagnostics under LABEL, at most 20 lines.
+_tap_show() {
+	local n
+	n=$(printf '%s\n' "$2" | wc -l)
+	tap_diag "$1$(printf '%s\n' "$2" | head -n 20)"
+	[ "$n" -le 20 ] || tap_diag "  ... ($((n - 20)) more lines)"
+}
+
+# _tap_where: FILE:LINE of the check's caller (for the diagnostic).
+_tap_where() {
+	local f=${BASH_SOURCE[2]:-$0}
+	echo "${f##*/}:${BASH_LINENO[1]}"
+}
+
+# expect_eq ACTUAL EXPECTED NAME: the strings are equal.
+expect_eq() {
+	if [ "$1" = "$2" ]; then
+		tap_ok 0 "$3"
+		return
+	fi
+	tap_diag "$(_tap_where): expected '$2', got '$1'"
+	tap_ok 1 "$3"
+}
+
+# expect_num ACTUAL OP EXPECTED NAME: integers compared with test's OP
+# (-eq -ne -lt -le -gt -ge); a non-number fails.
+expect_num() {
+	if [ "$1" -eq "$1" ] 2>/dev/null && [ "$1" "$2" "$3" ]; then
+		tap_ok 0 "$4"
+		return
+	fi
+	tap_diag "$(_tap_where): expected a value $2 $3, got '$1'"
+	tap_ok 1 "$4"
+}
+
+# expect_cmd [-s STATUS] [-o ERE] [-e ERE] NAME -- CMD...: run CMD; its exit
+# status is STATUS (a number, or !0 for any failure; default 0), its stdout
+# matches ERE (-o) and its stderr matches ERE (-e), each a grep -E pattern.
+# On failure: the command, its status and its output.  OUT and ERR hold
+# what it printed, for further checks.
+expect_cmd() {
+	local want=0 ore= ere= name st ok=0 why=
+	while [ $# -gt 0 ]; do
+		case $1 in
+		-s) want=$2; shift 2 ;;
+		-o) ore=$2; shift 2 ;;
+		-e) ere=$2; shift 2 ;;
+		*) break ;;
+		esac
+	done
+	name=$1
+	[ "${2:-}" = -- ] || { tap_diag "expect_cmd: no -- before the command"; tap_ok 1 "$name"; return 1; }
+	shift 2
+	local o e
+	o=$(mktemp) e=$(mktemp)
+	"$@" >"$o" 2>"$e"
+	st=$?
+	OUT=$(cat "$o") ERR=$(cat "$e")
+	rm -f "$o" "$e"
+	if [ "$want" = '!0' ]; then
+		[ $st -ne 0 ] || { ok=1; why="expected a failing exit status, got 0"; }
+	elif [ "$st" -ne "$want" ]; then
+		ok=1 why="expected exit status $want, got $st"
+	fi
+	if [ -n "$ore" ] && ! printf '%s\n' "$OUT" | grep -qE -- "$ore"; then
+		ok=1 why="${why:+$why; }expected stdout matching /$ore/"
+	fi
+	if [ -n "$ere" ] && ! printf '%s\n' "$ERR" | grep -qE -- "$ere"; then
+		ok=1 why="${why:+$why; }expected stderr matching /$ere/"
+	fi
+	if [ $ok -ne 0 ]; then
+		tap_diag "$(_tap_where): $why"
+		tap_diag "  command: $*"
+		tap_diag "  exit status: $st"
+		[ -z "$OUT" ] || _tap_show "  stdout: " "$OUT"
+		[ -z "$ERR" ] || _tap_show "  stderr: " "$ERR"
+	fi
+	tap_ok $ok "$name"
+}
+
+# json_check JSON EXPR NAME [JQ_ARGS...]: jq EXPR on JSON is true (JQ_ARGS
+# e.g. --argjson n 3).  On failure: the expression and the document.
+json_check() {
+	local json=$1 expr=$2 name=$3 got
+	shift 3
+	got=$(printf '%s\n' "$json" | jq -c "$@" "$expr" 2>&1)
+	if [ "$got" = true ]; then
+		tap_ok 0 "$name"
+		return
+	fi
+	tap_diag "$(_tap_where): expected $expr to be true, got ${got:-nothing}"
+	_tap_show "  in: " "$(printf '%s\n' "$json" | jq -c . 2>/dev/null || printf '%s' "$json")"
+	tap_ok 1 "$name"
+}
+
+# json_eq JSON FILTER EXPECTED NAME [JQ_ARGS...]: jq -c FILTER on JSON
+# prints EXPECTED (compact JSON, e.g. 3, "demo", [1,2]).
+json_eq() {
+	local json=$1 filter=$2 want=$3 name=$4 got
+	shift 4
+	got=$(printf '%s\n' "$json" | jq -c "$@" "$filter" 2>&1)
+	if [ "$got" = "$want" ]; then
+		tap_ok 0 "$name"
+		return
+	fi
+	tap_diag "$(_tap_where): expected $filter == $want, got ${got:-nothing}"
+	_tap_show "  in: " "$(printf '%s\n' "$json" | jq -c . 2>/dev/null || printf '%s' "$json")"
+	tap_ok 1 "$name"
 }
 
 # Skip the whole test unless root with bpffs available.
@@ -139,18 +289,22 @@ require_bins() {
 }
 
 # spry_test_env NAME: a private pin directory, temporary directory and
-# control socket; on exit, the processes start() started are stopped, the
-# pins unloaded and both directories removed.  A test with more to undo
-# defines spry_test_cleanup_extra.
+# control socket; on exit, the processes start() started are stopped (those
+# a test SIGSTOPped, listed in STOPPED, continued first), the pins unloaded
+# and both directories removed.  A test with more to undo defines
+# spry_test_cleanup_extra.
 spry_test_env() {
 	PIN=/sys/fs/bpf/spry-test-$1-$$
 	TMP=$(mktemp -d "/tmp/spry-test-$1-XXXXXX") || tap_skip_all "mktemp failed"
 	SOCK=$TMP/ctl.sock
 	PIDS=()
+	STOPPED=()
 	trap spry_test_cleanup EXIT
 }
 
 spry_test_cleanup() {
+	local p
+	for p in "${STOPPED[@]}"; do kill -CONT "$p" 2>/dev/null; done
 	kill_wait "${PIDS[@]}"
 	if declare -F spry_test_cleanup_extra >/dev/null; then
 		spry_test_cleanup_extra
@@ -180,10 +334,21 @@ start_spryd() {
 	wait_for 5 test -S "$SOCK"
 }
 
-# n_live CHAIN: live, listed instances of the chain's functions.
+# n_live [CHAIN]: live, listed instances of the chain's functions (of every
+# chain's without one).
 n_live() {
-	spry -j fn show chain "$1" | jq --arg c "$1" '[.[] | select(.chain == $c) |
-		.instances[] | select(.listed and (.flags | index("live")))] | length'
+	spry -j fn show ${1:+chain "$1"} | jq --arg c "${1:-}" '[.[] |
+		select(if $c == "" then .chain != null else .chain == $c end) |
+		.instances[]? | select(.listed and (.flags | index("live")))] | length'
+}
+
+# live_is [CHAIN] N: N live, listed instances of CHAIN (of every chain).
+live_is() {
+	if [ $# -ge 2 ]; then
+		[ "$(n_live "$1")" -eq "$2" ]
+	else
+		[ "$(n_live)" -eq "$1" ]
+	fi
 }
 
 # all_idle CHAIN N: the chain has N listed instances, none with a request.

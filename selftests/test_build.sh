@@ -16,7 +16,7 @@ command -v make >/dev/null && command -v cc >/dev/null && command -v clang >/dev
 # environment).
 unset MAKEFLAGS MFLAGS MAKELEVEL SAN O V
 
-tap_plan 10
+tap_plan
 tmp=$(mktemp -d /tmp/spry-test-build.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 

@@ -42,16 +42,16 @@ static int parse_fails(const uint8_t *b, size_t n)
 	return spry_dgram_parse(b, n, &r) == -EBADMSG && r.chain == 0x5a5a;
 }
 
-int main(void)
+/* Room for a request one byte in: parsed at an odd address. */
+static uint8_t raw[256 + 1];
+
+static void case_valid(void)
 {
-	uint8_t raw[256 + 1], *b = raw + 1, out[64];
+	uint8_t *b = raw + 1;
 	struct spry_dgram_req r;
-	size_t n, w;
-	int i, ok;
+	size_t n;
+	int ok;
 
-	tap_plan(20);
-
-	/* 1-2: a valid request, at an odd address */
 	n = mk(b, 42, "hello");
 	ok = spry_dgram_parse(b, n, &r) == 0;
 	tap_ok(ok && r.chain == 42 && r.len == 5 && r.payload == b + 24 &&
@@ -60,16 +60,29 @@ int main(void)
 	n = mk(b, 255, "");
 	tap_ok(spry_dgram_parse(b, n, &r) == 0 && r.chain == 255 && r.len == 0 &&
 	       r.payload == b + 24, "empty payload, chain 255");
+}
 
-	/* 3-4: the chain range */
+static void case_chains(void)
+{
+	uint8_t *b = raw + 1;
+	size_t n;
+	int ok;
+
 	n = mk(b, 0, "x");
 	tap_ok(parse_fails(b, n), "chain 0 refused");
 	n = mk(b, 256, "x");
 	ok = parse_fails(b, n);
 	n = mk(b, 0xffff, "x");
 	tap_ok(ok && parse_fails(b, n), "chain 256 and 65535 refused");
+}
 
-	/* 5-10: every fixed field */
+static void case_fields(void)
+{
+	uint8_t *b = raw + 1;
+	struct spry_dgram_req r;
+	size_t n;
+	int i, ok;
+
 	n = mk(b, 1, "abc");
 	b[3] = 'P';
 	tap_ok(parse_fails(b, n), "bad magic refused");
@@ -90,8 +103,15 @@ int main(void)
 	tap_ok(ok, "each pad byte non-zero refused");
 	n = mk(b, 1, "abc");
 	tap_ok(spry_dgram_parse(b, n, &r) == 0, "same request with the fields right parses");
+}
 
-	/* 11-14: len against what follows */
+static void case_len(void)
+{
+	uint8_t *b = raw + 1;
+	struct spry_dgram_req r;
+	size_t n;
+	int i, ok;
+
 	n = mk(b, 1, "abc");
 	tap_ok(parse_fails(b, n - 1), "fewer payload bytes than len refused");
 	b[n] = 'd';
@@ -105,8 +125,17 @@ int main(void)
 	       spry_dgram_parse(b, 24, NULL) == -EINVAL &&
 	       spry_dgram_parse(NULL, 24, &r) == -EINVAL,
 	       "shorter than the header refused; NULL arguments -EINVAL");
+}
 
-	/* 15-17: the response */
+static void case_response(void)
+{
+	uint8_t *b = raw + 1;
+	uint8_t out[64];
+	struct spry_dgram_req r;
+	size_t n, w;
+	int ok;
+
+	memcpy(&r.req_id, REQ_ID, sizeof(r.req_id));
 	memset(out, 0xee, sizeof(out));
 	ok = spry_dgram_build_response(out, sizeof(out), 42, r.req_id,
 				       SPRY_ST_FN_ERROR, "bye", 3, &w) == 0;
@@ -127,8 +156,13 @@ int main(void)
 	tap_ok(ok && w == n && b[5] == SPRY_DGF_RESPONSE && b[7] == 9 &&
 	       !memcmp(b + 24, "in place payload", 16),
 	       "response built in place over its request");
+}
 
-	/* 18-20: refusals of the writer */
+static void case_writer_refusals(void)
+{
+	uint8_t out[64];
+	size_t w;
+
 	memset(out, 0xee, sizeof(out));
 	tap_ok(spry_dgram_build_response(out, 26, 1, 0, 0, "bye", 3, &w) == -ENOSPC &&
 	       w == 0 && out[0] == 0xee &&
@@ -143,5 +177,18 @@ int main(void)
 	       spry_dgram_build_response(out, sizeof(out), 1, 0, 0, NULL, 0, NULL) == -EINVAL &&
 	       spry_dgram_build_response(out, sizeof(out), 1, 0, 0, out, (size_t)UINT32_MAX, &w) == -EINVAL,
 	       "NULL arguments, len over 32 bits: -EINVAL");
-	return tap_finish();
+}
+
+static const struct tap_case cases[] = {
+	TAP_CASE(case_valid, "valid requests, also at an odd address: chain, req_id, payload in place"),
+	TAP_CASE(case_chains, "chains 0, 256 and 65535 refused"),
+	TAP_CASE(case_fields, "each fixed field (magic, version, flags, status, pad) checked"),
+	TAP_CASE(case_len, "len against the bytes that follow; short headers, NULL arguments"),
+	TAP_CASE(case_response, "the response: its bytes, not a request, built in place"),
+	TAP_CASE(case_writer_refusals, "the writer refuses small buffers, bad chains, statuses and arguments"),
+};
+
+int main(void)
+{
+	return tap_run_cases(cases, TAP_N(cases));
 }

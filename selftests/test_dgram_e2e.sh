@@ -44,7 +44,7 @@ verdict() { spry -j ingress show | jq -r ".verdicts.$1"; }
 # n_fds PID
 n_fds() { ls /proc/"$1"/fd | wc -l; }
 
-tap_plan 18
+tap_plan
 
 # --- two namespaces, one veth -------------------------------------------------
 sleep 600 &
@@ -81,7 +81,6 @@ for i in 1 2; do
 	start "$SPRY_OUT/examples/upper" "$TMP/upper$i.log" --chain demo --fn upper --sock "$SOCK"
 	start "$SPRY_OUT/examples/reverse" "$TMP/reverse$i.log" --chain demo --fn reverse --sock "$SOCK"
 done
-live_is() { [ "$(n_live "$1")" = "$2" ]; }
 wait_for 10 live_is demo 4 &&
 grep -q "dgram srv queue 0 -> chain demo" "$TMP/spryd.log"
 tap_ok $? "spryd with --dgram srv:0=demo and --dgram-udp; 2 x upper, 2 x reverse" ||
@@ -90,8 +89,8 @@ FILL=$(sed -n 's/.*, \([0-9]*\) on the fill ring.*/\1/p' "$TMP/spryd.log")
 tap_diag "$(grep 'dgram srv' "$TMP/spryd.log")"
 
 # the XDP program steers to spryd's socket: spry_xsks[0] is set
-bpftool map dump pinned "$PIN/spry_xsks" -j 2>/dev/null | jq -e 'length >= 1' >/dev/null
-tap_ok $? "spry_xsks[0] holds spryd's AF_XDP socket"
+json_check "$(bpftool map dump pinned "$PIN/spry_xsks" -j 2>&1)" 'length >= 1' \
+	"spry_xsks[0] holds spryd's AF_XDP socket"
 
 # warm up ARP, then count from here
 cli python3 "$CLIENT" run 10.77.0.1 $PORT 1 1 1 10.77.0.2 >/dev/null

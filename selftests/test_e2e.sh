@@ -29,16 +29,13 @@ six_live() { [ "$(n_live e2e)" -eq 6 ]; }
 none_live() { [ "$(n_live e2e)" -eq 0 ]; }
 
 # no_drops: no drop or fallback verdict, no function dropped anything
-no_drops() {
-	spry -j stats | jq -e '
-		(.verdicts | to_entries | map(select(.key | test("^drop_|^fallback$"))) |
-		 all(.value == 0)) and
-		(.functions | all(.dropped == 0))' >/dev/null
-}
+NO_DROPS='(.verdicts | to_entries | map(select(.key | test("^drop_|^fallback$"))) |
+	   all(.value == 0)) and
+	  (.functions | all(.dropped == 0))'
+no_drops() { spry -j stats | jq -e "$NO_DROPS" >/dev/null; }
 
-tap_plan 12
+tap_plan
 
-# 1
 setup() {
 	spry load >/dev/null &&
 	spry chain add e2e hops upper,reverse,wordcount >/dev/null &&
@@ -50,7 +47,6 @@ tap_ok $? "setup: router loaded, chain e2e = upper,reverse,wordcount, spryd list
 	tap_finish
 }
 
-# 2
 for f in upper reverse wordcount upper reverse wordcount; do
 	start "$SPRY_OUT/examples/$f" "$TMP/fn-$f-${#PIDS[@]}.log" \
 		--chain e2e --fn "$f" --sock "$SOCK"
@@ -59,33 +55,29 @@ done
 wait_for 5 six_live
 tap_ok $? "6 instances (2 x upper, reverse, wordcount) registered"
 
-# 3
 timeout 300 "$E2E" -s "$SOCK" -c e2e -n "$N" -t 16 >"$TMP/e2e.out" 2>"$TMP/e2e.err"
 rc=$?
 tap_diag "$(cat "$TMP/e2e.out")"
 [ -s "$TMP/e2e.err" ] && tap_diag "$(head -5 "$TMP/e2e.err")"
 tap_ok $rc "$N requests from 16 clients: none lost, duplicated or wrong"
 
-# 4
-no_drops
-tap_ok $? "router: no drop or fallback verdict, no function dropped anything"
+json_check "$(spry -j stats)" "$NO_DROPS" \
+	"router: no drop or fallback verdict, no function dropped anything"
 
-# 5
-spry -j stats | jq -e --argjson n "$N" '
+json_check "$(spry -j stats)" '
 	.verdicts.done == $n and .verdicts.forward == 3 * $n and .verdicts.error == 0 and
 	([.functions[] | select(.chain == "e2e")] | length == 3 and
-	 all(.delivered == $n and .sent == $n and .errors == 0))' >/dev/null
-tap_ok $? "counters add up: done $N, forward 3 x $N, each function delivered = sent = $N"
+	 all(.delivered == $n and .sent == $n and .errors == 0))' \
+	"counters add up: done $N, forward 3 x $N, each function delivered = sent = $N" \
+	--argjson n "$N"
 
-# 6
 wait_for 3 all_idle e2e 6
 tap_ok $? "fn show: 6 instances, inflight 0"
 
-# 7
 wait_for 3 pool_whole e2e
 tap_ok $? "every pool buffer is free again (${POOL:-pool not found})"
 
-# 8: payloads near the buffer size: wordcount resizes into large buffers
+# payloads near the buffer size: wordcount resizes into large buffers
 timeout 120 "$E2E" -s "$SOCK" -c e2e -n "$N_BIG" -t 4 -z 4090 >"$TMP/big.out" 2>"$TMP/big.err"
 rc=$?
 tap_diag "$(cat "$TMP/big.out")"
@@ -94,20 +86,15 @@ long=$(sed -n 's/.* long=\([0-9]*\) .*/\1/p' "$TMP/big.out")
 [ $rc -eq 0 ] && [ "${long:-0}" -gt 0 ]
 tap_ok $? "$N_BIG requests of up to 4090 bytes: all exact, ${long:-0} answers over 4096 bytes (resized by wordcount)"
 
-# 9
 no_drops && wait_for 3 all_idle e2e 6 && wait_for 3 pool_whole e2e
 tap_ok $? "after resizing: no drops, all idle, every buffer free (${POOL:-})"
 
-# 10
-spry -j stats | jq -e '.verdicts.error == 0' >/dev/null
-tap_ok $? "no request ended in an error status"
+json_eq "$(spry -j stats)" .verdicts.error 0 "no request ended in an error status"
 
-# 11
 term_all "${FNS[@]}"
 ok=$?
 tap_ok $ok "SIGTERM: all 6 instances exit 0"
 
-# 12
 wait_for 3 none_live
 tap_ok $? "no instance left in fn show"
 

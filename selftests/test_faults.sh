@@ -48,8 +48,6 @@ HUGE_ADDED=0
 NR_HUGE=/proc/sys/vm/nr_hugepages
 
 spry_test_cleanup_extra() {
-	local p
-	for p in "${STOPPED[@]}"; do kill -CONT "$p" 2>/dev/null; done
 	# a spryd started after a SIGKILL is in PIDS too; wait for the pages
 	[ $HUGE -eq 1 ] && umount "$POOLS" 2>/dev/null
 	if [ $HUGE_ADDED -gt 0 ]; then
@@ -79,11 +77,6 @@ metric() {
 }
 inflight_is() { [ "$(metric "spry_inflight{chain=\"$1\"}")" = "$2" ]; }
 pool_clean() { [ "$(metric "spry_pool_buffers{chain=\"$1\",state=\"used\"}")" = 0 ]; }
-live_total() {
-	spry -j fn show | jq '[.[] | select(.chain != null) | .instances[]? |
-		select(.listed and (.flags | index("live")))] | length'
-}
-live_is() { [ "$(live_total)" -eq "$1" ]; }
 # inst_flags CHAIN PID: the flags of the instance registered by PID
 inst_flags() {
 	spry -j fn show chain "$1" | jq -r --argjson p "$2" \
@@ -104,9 +97,8 @@ spryd_up() {	# spryd_up LOG
 	wait_for 5 test -S "$SOCK" && wait_for 5 c -o /dev/null "$URL/metrics"
 }
 
-tap_plan 20
+tap_plan
 
-# 1
 spry load >/dev/null &&
 spry chain add demo hops upper,reverse buffers 64 >/dev/null &&
 spry chain add slow hops fn_meta deadline 300 buffers 64 >/dev/null &&
@@ -129,7 +121,7 @@ fi
 tap_ok $ok "setup: chains demo, slow (2 instances), tiny, crash; spryd on :$PORT, pools $([ $HUGE -eq 1 ] && echo hugetlbfs || echo memfd)" ||
 	{ tap_diag "$(tail -20 "$TMP/spryd.log")"; tap_finish; }
 
-# 2-5: spryd killed and restarted under live functions
+# spryd killed and restarted under live functions
 kill -STOP "$S1"
 STOPPED+=("$S1")
 code -d held "$URL/slow" > "$TMP/held.code" &
@@ -173,7 +165,7 @@ wait_for 5 live_is 6 && ! proc_gone "$S1" && ! proc_gone "$S2" &&
 	[ "$(code -d ok "$URL/slow")" = 200 ] && [ "$(code -d ok "$URL/slow")" = 200 ]
 tap_ok $? "the stopped instances resume, drop their old requests, register again (6 live), slow answers 200"
 
-# 6-7: an instance killed mid-request: 502, buffers back
+# an instance killed mid-request: 502, buffers back
 kill -STOP "$CRASH"
 STOPPED+=("$CRASH")
 code -d doomed "$URL/crash" > "$TMP/crash.code" &
@@ -187,7 +179,7 @@ tap_ok $? "instance SIGKILLed holding a request: 502 ($(cat "$TMP/crash.code"))"
 wait_for 3 pool_clean crash
 tap_ok $? "its buffers are back in the pool"
 
-# 8-9: the same with an idempotent function and a second instance
+# the same with an idempotent function and a second instance
 fn "$META" idem fn_meta; I1=$LAST
 fn "$META" idem fn_meta; I2=$LAST
 wait_for 5 live_is 7
@@ -218,7 +210,7 @@ tap_ok $? "idempotent function's instance SIGKILLed holding a request: resubmitt
 wait_for 3 pool_clean idem && [ "$(code -d after "$URL/idem")" = 200 ]
 tap_ok $? "the input copy and the dead instance's buffers are back in the pool; next request 200"
 
-# 10-11: pool exhaustion and recovery (2 buffers)
+# pool exhaustion and recovery (2 buffers)
 kill -STOP "$TINY"
 STOPPED+=("$TINY")
 code -d a "$URL/tiny" > "$TMP/t1.code" &
@@ -237,7 +229,7 @@ wait_for 3 pool_clean tiny && r=$(code -d d "$URL/tiny") && [ "$r" = 200 ] &&
 	[ "$r1" = 200 ] && [ "$r2" = 200 ]
 tap_ok $? "buffers freed: the held requests finish ($r1 $r2), the next one is 200 ($r)"
 
-# 12-16: a function that never answers
+# a function that never answers
 S1=$(spry -j fn show chain slow | jq '[.[] | .instances[]? | select(.listed) | .pid] | .[0]')
 S2=$(spry -j fn show chain slow | jq '[.[] | .instances[]? | select(.listed) | .pid] | .[1]')
 kill -STOP "$S1"
@@ -269,7 +261,7 @@ kill -CONT "$S1"
 STOPPED=()
 wait_for 3 is_healthy slow "$S1"
 tap_ok $? "SIGCONT: its late answer goes out and it is healthy again ($(inst_flags slow "$S1"))"
-# 17-20: a flooding function
+# a flooding function
 # bytes queued in the receive and send queues of every TCP socket of this
 # namespace (ss's skmem r and t): where redirected descriptors would pile up
 tcp_mem() {

@@ -576,37 +576,35 @@ static void test_opts(void)
 
 /* ---------------------------------------------------- the tests */
 
-int main(void)
+/*
+ * The fake spryd and the descriptors the cases share: each case goes on
+ * from where the one before it left the function runtime.
+ */
+static struct fake f;
+static struct spry_desc d[64], r[64];
+static uint32_t free0, free1;
+static uint8_t before[BUF_SIZE];
+static const uint8_t *p;
+
+static void case_register(void)
 {
-	struct spry_desc d[64], r[64];
-	unsigned long long t0, t1;
-	uint32_t free0, free1;
-	struct fake f;
-	uint8_t before[BUF_SIZE];
-	const uint8_t *p;
-	int ret, i, ok, n;
+	int ret;
 
-	signal(SIGPIPE, SIG_IGN);
-	tap_plan(32);
-	test_opts();
-
-	ret = fake_init(&f);
-	if (ret) {
-		tap_diag("fake spryd setup: %s", strerror(-ret));
-		tap_skip_all("cannot set up a fake spryd (unix/TCP sockets, memfd)");
-	}
-	free0 = n_free(&f);
-
-	/* 3 */
 	f.pid = start_fn(f.path, "c1");
 	ret = fake_register(&f, 0, TAB_FNS);
 	tap_ok(!ret && !strcmp(f.reg.chain, "c1") && !strcmp(f.reg.fn, "f1") &&
 	       f.reg_sock_ok,
 	       "HELLO, TCP connect, REGISTER with names and the connected socket (ret %d)", ret);
 	if (ret)
-		goto out_kill;
+		tap_skip_rest("no function registered");
+}
 
-	/* 4: one request */
+static void case_requests(void)
+{
+	int ret, i, ok, n;
+	unsigned long long t0, t1;
+
+	/* one request */
 	ret = mkreq(&f, 0x10001, "op: upper\n", "hello, world", &d[0]);
 	ret = ret ?: wr(f.b, &d[0], sizeof(d[0]));
 	n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
@@ -618,13 +616,13 @@ int main(void)
 	if (n == 1)
 		spry_pool_free(f.pool, r[0].off, r[0].gen);
 
-	/* 5: idle: no CPU */
+	/* idle: no CPU */
 	t0 = cpu_ticks(f.pid);
 	usleep(1000 * 1000);
 	t1 = cpu_ticks(f.pid);
 	tap_ok(t0 != ~0ULL && t1 - t0 <= 1, "idle for 1 s: %llu CPU ticks", t1 - t0);
 
-	/* 6: a batch of 50 in one write, answered in full */
+	/* a batch of 50 in one write, answered in full */
 	for (i = 0, ret = 0; i < 50 && !ret; i++) {
 		char pl[32];
 
@@ -643,7 +641,7 @@ int main(void)
 	for (i = 0; i < n; i++)
 		spry_pool_free(f.pool, r[i].off, r[i].gen);
 
-	/* 7: a descriptor split across two writes */
+	/* a descriptor split across two writes */
 	ret = mkreq(&f, 0x30001, "op: upper\n", "split", &d[0]);
 	ret = ret ?: mkreq(&f, 0x30002, "op: upper\n", "next", &d[1]);
 	ret = ret ?: wr(f.b, d, 40);
@@ -654,8 +652,13 @@ int main(void)
 	       "a descriptor split across reads is reassembled");
 	for (i = 0; i < n; i++)
 		spry_pool_free(f.pool, r[i].off, r[i].gen);
+}
 
-	/* 8: bounds: refused, payload untouched */
+static void case_not_handled(void)
+{
+	int ret, i, ok, n;
+
+	/* bounds: refused, payload untouched */
 	ret = mkreq(&f, 0x40001, "op: upper\n", "keep me", &d[0]);
 	d[1] = d[0];
 	d[1].req_id = 0x40002;
@@ -681,7 +684,7 @@ int main(void)
 	tap_ok(ok && !memcmp(before, p, BUF_SIZE),
 	       "out-of-bounds descriptors: BAD_DESC, unchanged, payload untouched");
 
-	/* 9: wrong version / wrong chain: made routable, BAD_DESC */
+	/* wrong version / wrong chain: made routable, BAD_DESC */
 	d[1] = d[0];
 	d[1].req_id = 0x40011;
 	d[1].version = 9;
@@ -700,7 +703,7 @@ int main(void)
 	tap_ok(ok && !memcmp(before, p, BUF_SIZE),
 	       "bad version, chain or flags: BAD_DESC with a routable header, payload untouched");
 
-	/* 10: a non-OK status passes through unhandled */
+	/* a non-OK status passes through unhandled */
 	d[1] = d[0];
 	d[1].req_id = 0x40021;
 	d[1].status = SPRY_ST_NO_INSTANCE;
@@ -710,7 +713,7 @@ int main(void)
 	       !memcmp(before, p, BUF_SIZE),
 	       "an error descriptor passes through unchanged, handler not run");
 
-	/* 11: CALL for me -> REPLY; CALL for another fn is not sent on */
+	/* CALL for me -> REPLY; CALL for another fn is not sent on */
 	d[1] = d[0];
 	d[1].req_id = 0x40031;
 	d[1].flags = SPRY_DF_CALL;
@@ -726,8 +729,13 @@ int main(void)
 	       payload_is(&f, &r[0], "KEEP ME"),
 	       "CALL for this fn answered as REPLY; a CALL for another fn not sent (%d back)", n);
 	spry_pool_free(f.pool, d[0].off, d[0].gen);
+}
 
-	/* 12: handler errors */
+static void case_handler_errors(void)
+{
+	int ret, i, n;
+
+	/* handler errors */
 	ret = mkreq(&f, 0x50001, "op: fail\n", "x", &d[0]);
 	ret = ret ?: mkreq(&f, 0x50002, "op: toobig\n", "y", &d[1]);
 	ret = ret ?: mkreq(&f, 0x50003, "no-op: here\n", "z", &d[2]);
@@ -739,8 +747,13 @@ int main(void)
 	       "handler -EIO: FN_ERROR; -EMSGSIZE: TOO_BIG; buffers kept");
 	for (i = 0; i < n; i++)
 		spry_pool_free(f.pool, r[i].off, r[i].gen);
+}
 
-	/* 13-14: resize to a large buffer, tagged with the request id */
+static void case_resize(void)
+{
+	int ret, ok, n;
+
+	/* resize to a large buffer, tagged with the request id */
 	ret = mkreq(&f, 0x60001, "op: grow\nx: y\n", "0123456789", &d[0]);
 	ret = ret ?: wr(f.b, d, sizeof(d[0]));
 	n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
@@ -756,8 +769,13 @@ int main(void)
 	tap_ok(ret == -ESTALE && spry_pool_reclaim(f.pool, 0x60001) == 1 &&
 	       n_free(&f) == free0,
 	       "resize: old buffer freed, new one tagged with req_id, pool whole again");
+}
 
-	/* 15: metadata lookup */
+static void case_meta(void)
+{
+	int ret, i, ok, n;
+
+	/* metadata lookup */
 	ret = mkreq(&f, 0x70001, "Content-Type: text/plain\nop:   meta \r\nX-Echo:  v a l \n",
 		    "................", &d[0]);
 	ret = ret ?: mkreq(&f, 0x70002, "op: meta\nx-echo-not: 1\nx-ech: 2", "........", &d[1]);
@@ -768,7 +786,7 @@ int main(void)
 	for (i = 0; i < n; i++)
 		spry_pool_free(f.pool, r[i].off, r[i].gen);
 
-	/* 16-18: spry_req_set_meta */
+	/* spry_req_set_meta */
 	{
 		char meta[80];
 
@@ -808,7 +826,7 @@ int main(void)
 	for (i = 0; i < n; i++)
 		spry_pool_free(f.pool, r[i].off, r[i].gen);
 
-	/* 19: invalid keys and values */
+	/* invalid keys and values */
 	ret = mkreq(&f, 0x80011, "op: badmeta\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n", "x", &d[0]);
 	ret = ret ?: wr(f.b, d, sizeof(d[0]));
 	n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
@@ -816,8 +834,13 @@ int main(void)
 	       "set_meta/set_status: bad keys, values and statuses -EINVAL, metadata unchanged");
 	for (i = 0; i < n; i++)
 		spry_pool_free(f.pool, r[i].off, r[i].gen);
+}
 
-	/* 20-21: a call answered in place; the CALL descriptor as sent */
+static void case_calls(void)
+{
+	int ret, i, ok, n;
+
+	/* a call answered in place; the CALL descriptor as sent */
 	free1 = n_free(&f);
 	ret = mkreq(&f, 0x90001, "op: call\nto: callee\n", "ping", &d[0]);
 	d[0].hop = 2;
@@ -843,7 +866,7 @@ int main(void)
 	tap_ok(ok && n_free(&f) == free1,
 	       "call: the reply's payload returned to the handler, its buffer freed");
 
-	/* 22: descriptors arriving during a call are handled after it, in
+	/* descriptors arriving during a call are handled after it, in
 	 * order; a stray reply is freed; a reply in a bigger buffer */
 	ret = mkreq(&f, 0x90011, "op: call\nto: other\nkey: 4660\n", "q", &d[0]);
 	ret = ret ?: wr(f.b, d, sizeof(d[0]));
@@ -893,7 +916,7 @@ int main(void)
 	tap_ok(ok && n_free(&f) == free1,
 	       "call: sticky key sent; requests arriving meanwhile run after it, in order; stray reply freed");
 
-	/* 23: an error reply: -EREMOTEIO, its buffer freed */
+	/* an error reply: -EREMOTEIO, its buffer freed */
 	ret = mkreq(&f, 0x90021, "op: call\nto: callee\n", "e", &d[0]);
 	ret = ret ?: wr(f.b, d, sizeof(d[0]));
 	n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
@@ -909,7 +932,7 @@ int main(void)
 	}
 	tap_ok(ok && n_free(&f) == free1, "call: an error reply gives -EREMOTEIO");
 
-	/* 24: no reply: -ETIMEDOUT; the late reply frees the call buffer */
+	/* no reply: -ETIMEDOUT; the late reply frees the call buffer */
 	ret = mkreq(&f, 0x90031, "op: call\nto: callee\ntimeout: 200\n", "t", &d[0]);
 	ret = ret ?: wr(f.b, d, sizeof(d[0]));
 	n = ret ? 0 : rd(f.b, r, 2, 1000);
@@ -930,7 +953,7 @@ int main(void)
 	tap_ok(ok && n_free(&f) == free1,
 	       "call: no reply within the timeout: -ETIMEDOUT; the late reply is freed, not sent");
 
-	/* 25: unknown callee; a callee cannot call on; reply too big */
+	/* unknown callee; a callee cannot call on; reply too big */
 	ret = mkreq(&f, 0x90041, "op: call\nto: nobody\n", "u", &d[0]);
 	ret = ret ?: mkreq(&f, 0x90042, "op: call\nto: callee\n", "v", &d[1]);
 	d[1].flags = SPRY_DF_CALL;
@@ -960,7 +983,7 @@ int main(void)
 	tap_ok(ok && n_free(&f) == free1,
 	       "call: unknown or malformed callee -ENOENT, call from a callee -EPERM, reply too big -EMSGSIZE");
 
-	/* 26: the queue during a call is bounded: past 1024 kept descriptors
+	/* the queue during a call is bounded: past 1024 kept descriptors
 	 * the next are refused at once (FN_ERROR); the kept ones run after
 	 * the call, in order (here out of bounds: BAD_DESC) */
 	{
@@ -1002,8 +1025,13 @@ int main(void)
 	}
 	tap_ok(ok && n_free(&f) == free1,
 	       "call: 1024 descriptors kept meanwhile and run after, in order; the ones past the bound refused at once");
+}
 
-	/* 27: SIGTERM while idle: exit 0, both connections closed */
+static void case_sigterm(void)
+{
+	int ret, ok;
+
+	/* SIGTERM while idle: exit 0, both connections closed */
 	free1 = n_free(&f);
 	kill(f.pid, SIGTERM);
 	ret = wait_exit(f.pid, 2000);
@@ -1018,8 +1046,13 @@ int main(void)
 	tap_ok(ret == 0 && ok && free1 == free0,
 	       "SIGTERM: exit 0 within 2 s, TCP and control connections closed (exit %d)", ret);
 	fake_drop_conn(&f);
+}
 
-	/* 28: spryd refuses the registration */
+static void case_registration(void)
+{
+	int ret, ok, n;
+
+	/* spryd refuses the registration */
 	f.pid = start_fn(f.path, "nochain");
 	ret = fake_register(&f, -ENOENT, TAB_NONE);
 	ret = ret ?: wait_exit(f.pid, 2000);
@@ -1028,7 +1061,7 @@ int main(void)
 	fake_drop_conn(&f);
 
 	/*
-	 * 29: spryd goes away after registering: the runtime registers again
+	 * spryd goes away after registering: the runtime registers again
 	 * (after its 50 ms backoff) with the spryd that comes next, and
 	 * leaves on SIGTERM.
 	 */
@@ -1052,7 +1085,7 @@ int main(void)
 	       "REG_ACK without a function table: calls -ENOENT; spryd gone: registers again, SIGTERM exits 0 (%d)",
 	       ret);
 
-	/* 30: a function table with a torn entry: the registration fails */
+	/* a function table with a torn entry: the registration fails */
 	f.pid = start_fn(f.path, "c1");
 	ret = fake_register(&f, 0, TAB_TORN);
 	ret = ret ?: wait_exit(f.pid, 2000);
@@ -1061,7 +1094,7 @@ int main(void)
 	       ret);
 	fake_drop_conn(&f);
 
-	/* 31: no spryd at all */
+	/* no spryd at all */
 	{
 		char missing[128];
 
@@ -1071,14 +1104,43 @@ int main(void)
 		f.pid = 0;
 		tap_ok(ret == ENOENT, "no spryd: exits with ENOENT (%d)", ret);
 	}
+}
 
-	/* 32: nothing leaked in the pool */
+static void case_no_leak(void)
+{
+	/* nothing leaked in the pool */
 	tap_ok(n_free(&f) == free0, "every pool buffer free at the end (%u/%u)",
 	       n_free(&f), free0);
+}
 
-out_kill:
+static const struct tap_case cases[] = {
+	TAP_CASE(test_opts, "options: --opt V and --opt=V fill every field; bad ones are -EINVAL"),
+	TAP_CASE(case_register, "the runtime says HELLO, connects over TCP, REGISTERs its names and socket"),
+	TAP_CASE(case_requests, "requests handled in place: one, a batch of 50, one split across reads; idle costs no CPU"),
+	TAP_CASE(case_not_handled, "descriptors it must not handle go back untouched; a CALL for it is answered as REPLY"),
+	TAP_CASE(case_handler_errors, "handler errors: -EIO is FN_ERROR, -EMSGSIZE is TOO_BIG, buffers kept"),
+	TAP_CASE(case_resize, "resize: a large buffer tagged with the request id, the old one freed"),
+	TAP_CASE(case_meta, "metadata: lookup, spry_req_set_meta in place, moved or grown, bad keys refused"),
+	TAP_CASE(case_calls, "calls: CALL and REPLY, queueing during a call, errors, timeouts, bounds"),
+	TAP_CASE(case_sigterm, "SIGTERM while idle: exit 0, both connections closed"),
+	TAP_CASE(case_registration, "registration refused, spryd gone and back, a torn table, no spryd"),
+	TAP_CASE(case_no_leak, "every pool buffer free at the end"),
+};
+
+int main(void)
+{
+	int ret;
+
+	signal(SIGPIPE, SIG_IGN);
+	ret = fake_init(&f);
+	if (ret) {
+		tap_diag("fake spryd setup: %s", strerror(-ret));
+		tap_skip_all("cannot set up a fake spryd (unix/TCP sockets, memfd)");
+	}
+	free0 = n_free(&f);
+	ret = tap_run_cases(cases, TAP_N(cases));
 	if (f.pid > 0)
 		wait_exit(f.pid, 0);
 	fake_fini(&f);
-	return tap_finish();
+	return ret;
 }

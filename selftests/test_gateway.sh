@@ -18,45 +18,17 @@
 . "$(dirname "$0")/lib.sh"
 
 require_root_bpf
-if [ -z "${SPRY_TEST_NETNS:-}" ]; then
-	SPRY_TEST_NETNS=1 exec unshare -n "$0" "$@"
-fi
-ip link set lo up || tap_skip_all "cannot bring lo up in a new network namespace"
+spry_private_netns
 
 META=$SPRY_OUT/selftests/fn_meta
-for b in "$SPRY" "$SPRYD" "$META" "$SPRY_OUT"/examples/{upper,reverse}; do
-	[ -x "$b" ] || tap_skip_all "$b not built"
-done
+require_bins "$SPRY" "$SPRYD" "$META" "$SPRY_OUT"/examples/{upper,reverse}
 for c in curl wrk python3; do
 	command -v $c >/dev/null || tap_skip_all "$c not installed"
 done
 
-PIN=/sys/fs/bpf/spry-test-gw-$$
-TMP=$(mktemp -d /tmp/spry-test-gw-XXXXXX)
-SOCK=$TMP/ctl.sock
+spry_test_env gw
 PORT=18080
 URL=http://127.0.0.1:$PORT
-PIDS=()
-STOPPED=()
-
-cleanup() {
-	local p
-	for p in "${STOPPED[@]}"; do kill -CONT "$p" 2>/dev/null; done
-	kill_wait "${PIDS[@]}"
-	"$SPRY" -P "$PIN" unload >/dev/null 2>&1
-	rm -rf "$PIN" "$TMP"
-}
-trap cleanup EXIT
-
-spry() { "$SPRY" -P "$PIN" "$@"; }
-
-start() {
-	local bin=$1 log=$2
-	shift 2
-	"$bin" "$@" 2>"$log" &
-	LAST=$!
-	PIDS+=("$LAST")
-}
 
 fn() {	# fn BIN CHAIN FN
 	start "$1" "$TMP/fn-$2-$3-${#PIDS[@]}.log" --chain "$2" --fn "$3" --sock "$SOCK"
@@ -74,12 +46,8 @@ inflight_is() { [ "$(metric "spry_inflight{chain=\"$1\"}")" = "$2" ]; }
 nfds() { ls "/proc/$SPRYD_PID/fd" | wc -l; }
 fds_back() { [ "$(nfds)" -le "$FD_BASE" ]; }
 
-n_live() {
-	spry -j fn show | jq '[.[] | select(.chain != null) | .instances[]? | select(.listed and (.flags | index("live")))] | length'
-}
-live_is() { [ "$(n_live)" -eq "$1" ]; }
 
-tap_plan 29
+tap_plan
 
 # 1
 setup() {

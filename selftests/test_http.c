@@ -21,8 +21,6 @@
 #include "spryd/http.h"
 #include "selftests/tap.h"
 
-#define N_TESTS		126
-
 /* ------------------------------------------------------------ helpers */
 
 /* What a request parsed to: compared with memcmp, so always zeroed. */
@@ -1023,29 +1021,45 @@ static void test_route(void)
 	       "bad chain names, reserved metrics/, non-origin paths -> 404");
 }
 
+/* The connection state the cases that take one share (it is reset each time). */
+static struct spry_http_conn *conn;
+
+#define ON_CONN(name, fn)	static void name(void) { fn(conn); }
+ON_CONN(case_simple, test_simple)
+ON_CONN(case_post, test_post)
+ON_CONN(case_keepalive, test_keepalive)
+ON_CONN(case_pipeline, test_pipeline)
+ON_CONN(case_expect, test_expect)
+ON_CONN(case_misc, test_misc)
+ON_CONN(case_meta, test_meta)
+
+static const struct tap_case cases[] = {
+	TAP_CASE(case_simple, "a simple GET: target, path, query, headers, keep-alive"),
+	TAP_CASE(case_post, "POST: HEAD at the end of headers, body to the sink"),
+	TAP_CASE(test_chunked, "chunked POST: chunks decoded, trailers dropped, at every split"),
+	TAP_CASE(case_keepalive, "keep-alive and close by version and Connection"),
+	TAP_CASE(case_pipeline, "pipelined requests: one DONE each, in order, none after a close"),
+	TAP_CASE(test_splits, "a sample POST: same result at every split point and byte by byte"),
+	TAP_CASE(case_expect, "Expect: 100-continue only with a body, only in HTTP/1.1"),
+	TAP_CASE(case_misc, "HEAD, absolute-form targets, CONNECT, Upgrade and other corners"),
+	TAP_CASE(test_bad_table, "malformed requests: each its status, then close"),
+	TAP_CASE(test_hostile, "hostile sizes: long targets 414, endless headers 431"),
+	TAP_CASE(test_limit_edges, "limits at their edges: max bytes DONE, one more refused, at every split"),
+	TAP_CASE(test_long_runs, "long runs at the default limits, in reads of many sizes"),
+	TAP_CASE(test_mutations, "random mutations: same result whole and in pieces, known outcomes"),
+	TAP_CASE(test_response, "response heads: exact bytes for each status"),
+	TAP_CASE(case_meta, "the metadata block of a request: caps, meta_add refusals"),
+	TAP_CASE(test_route, "routing: chain paths, /metrics, 404 and 405 with Allow"),
+};
+
 int main(void)
 {
-	struct spry_http_conn *c = malloc(sizeof(*c));
+	int ret;
 
-	if (!c)
-		return KSFT_FAIL;
-	tap_plan(N_TESTS);
-	test_simple(c);
-	test_post(c);
-	test_chunked();
-	test_keepalive(c);
-	test_pipeline(c);
-	test_splits();
-	test_expect(c);
-	test_misc(c);
-	test_bad_table();
-	test_hostile();
-	test_limit_edges();
-	test_long_runs();
-	test_mutations();
-	test_response();
-	test_meta(c);
-	test_route();
-	free(c);
-	return tap_finish();
+	conn = malloc(sizeof(*conn));
+	if (!conn)
+		tap_bail_out("out of memory");
+	ret = tap_run_cases(cases, TAP_N(cases));
+	free(conn);
+	return ret;
 }

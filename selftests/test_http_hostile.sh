@@ -13,40 +13,17 @@
 . "$(dirname "$0")/lib.sh"
 
 require_root_bpf
-if [ -z "${SPRY_TEST_NETNS:-}" ]; then
-	SPRY_TEST_NETNS=1 exec unshare -n "$0" "$@"
-fi
-ip link set lo up || tap_skip_all "cannot bring lo up in a new network namespace"
+spry_private_netns
 
 META=$SPRY_OUT/selftests/fn_meta
-for b in "$SPRY" "$SPRYD" "$META"; do
-	[ -x "$b" ] || tap_skip_all "$b not built"
-done
+require_bins "$SPRY" "$SPRYD" "$META"
 command -v python3 >/dev/null || tap_skip_all "python3 not installed"
 
-PIN=/sys/fs/bpf/spry-test-hostile-$$
-TMP=$(mktemp -d /tmp/spry-test-hostile-XXXXXX)
-SOCK=$TMP/ctl.sock
+spry_test_env hostile
 PORT=18081
 HDR_TO=1
 WR_TO=2
 IDLE_TO=4
-PIDS=()
-
-cleanup() {
-	kill_wait "${PIDS[@]}"
-	"$SPRY" -P "$PIN" unload >/dev/null 2>&1
-	rm -rf "$PIN" "$TMP"
-}
-trap cleanup EXIT
-
-start() {
-	local bin=$1 log=$2
-	shift 2
-	"$bin" "$@" 2>"$log" &
-	LAST=$!
-	PIDS+=("$LAST")
-}
 
 live() {
 	"$SPRY" -P "$PIN" -j fn show | jq -e '[.[] | select(.chain == "meta") | .instances[] |

@@ -10,30 +10,19 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 require_root_bpf
-[ -x "$SPRY" ] || tap_skip_all "$SPRY not built"
+require_bins "$SPRY"
 command -v jq >/dev/null || tap_skip_all "jq needed"
 command -v python3 >/dev/null || tap_skip_all "python3 needed"
 command -v unshare >/dev/null || tap_skip_all "unshare needed"
 
-# Re-run in a private network namespace (the veths vanish with it).
-if [ -z "${SPRY_TEST_INGRESS_NETNS:-}" ]; then
-	SPRY_TEST_INGRESS_NETNS=1 exec unshare -n "$BASH" "${BASH_SOURCE[0]}" "$@"
-	tap_skip_all "cannot unshare a network namespace"
-fi
+# The rest in a private network namespace (the veths vanish with it).
+spry_private_netns
 
-DIR=/sys/fs/bpf/spry-test-ingress-$$
-TMP=$(mktemp -d /tmp/spry-test-ingress.XXXXXX)
-cleanup() {
-	if [ -d "$DIR" ]; then
-		"$SPRY" -P "$DIR" unload >/dev/null 2>&1
-		"$SPRY" -P "$DIR" ingress detach >/dev/null 2>&1
-		rm -rf "$DIR"
-	fi
-	rm -rf "$TMP"
+spry_test_env ingress
+DIR=$PIN
+spry_test_cleanup_extra() {
+	"$SPRY" -P "$PIN" ingress detach >/dev/null 2>&1
 }
-trap cleanup EXIT
-
-spry() { "$SPRY" -P "$DIR" "$@"; }
 
 # fails NAME ARGS...: non-zero exit and exactly one "Error:" line on stderr.
 fails() {
@@ -66,7 +55,7 @@ grew() {
 	[ "$(verdict "$1")" -gt "$2" ]
 }
 
-tap_plan 24
+tap_plan
 
 ip link set dev lo up
 if ! ip link add name a numrxqueues 1 numtxqueues 1 type veth \
@@ -97,10 +86,9 @@ tap_ok $ok "attach: unknown device and bad arguments fail with one error line"
 [ ! -e "$DIR/xdp_ingress" ] && [ "$(xdp_of a)" = none ]
 tap_ok $? "failed attaches leave no program pinned or attached"
 
-out=$(spry -j ingress attach dev a) &&
-echo "$out" | jq -e '.dev == "a" and .mode == "native" and .already == false and
-	.http_port == 8080 and .dgram_port == 8081' >/dev/null
-tap_ok $? "attach dev a (native), JSON result"
+json_check "$(spry -j ingress attach dev a 2>&1)" '.dev == "a" and .mode == "native" and
+	.already == false and .http_port == 8080 and .dgram_port == 8081' \
+	"attach dev a (native), JSON result"
 
 # The loader has exited: the pinned link keeps the program on the device.
 set -- $(xdp_of a)
@@ -131,17 +119,15 @@ spry ingress attach dev b mode skb http-port 9000 dgram-port 0 >/dev/null &&
 [ "$(xdp_of b | cut -d' ' -f1,3)" = "2 xdp_ingress" ]
 tap_ok $? "attach dev b mode skb (generic XDP)"
 
-spry -j ingress show >"$TMP/show" &&
-jq -e --argjson p "$prog_a" '
+json_check "$(spry -j ingress show 2>&1)" '
 	.loaded and
 	([.devices[] | {name, mode, attached, this_netns}] | sort_by(.name)) ==
 	[{name: "a", mode: "native", attached: true, this_netns: true},
 	 {name: "b", mode: "skb", attached: true, this_netns: true}] and
 	all(.devices[]; .prog_id == $p) and
 	([.listeners[] | "\(.proto) \(.port) \(.flags | join(","))"] | sort) ==
-	["tcp 8080 protected", "tcp 9000 protected", "udp 8081 protected,datagram"]
-	' "$TMP/show" >/dev/null
-tap_ok $? "show -j: both devices, modes, program id, listeners"
+	["tcp 8080 protected", "tcp 9000 protected", "udp 8081 protected,datagram"]' \
+	"show -j: both devices, modes, program id, listeners" --argjson p "$prog_a"
 
 # --- rules ---------------------------------------------------------------------
 spry chain add demo hops upper >/dev/null
@@ -152,17 +138,15 @@ spry ingress allow 192.0.2.7 port 8081 >/dev/null &&
 spry ingress allow ::1 port 8080 >/dev/null
 tap_ok $? "allow/deny rules, IPv4 and IPv6, bare addresses, a chain-scoped rule"
 
-spry -j ingress show | jq -e '[.rules[] | "\(.prefix) \(.port) \(.action) \(.chain)"] ==
-	["10.0.0.0/8 8080 allow null", "10.1.0.0/16 8080 deny null",
-	 "192.0.2.7/32 8081 allow null", "::1/128 8080 allow null",
-	 "2001:db8::/32 8081 allow demo"]' >/dev/null
-tap_ok $? "show -j lists the rules (sorted, prefix lengths, chain names)"
+json_eq "$(spry -j ingress show 2>&1)" '[.rules[] | "\(.prefix) \(.port) \(.action) \(.chain)"]' \
+	'["10.0.0.0/8 8080 allow null","10.1.0.0/16 8080 deny null","192.0.2.7/32 8081 allow null","::1/128 8080 allow null","2001:db8::/32 8081 allow demo"]' \
+	"show -j lists the rules (sorted, prefix lengths, chain names)"
 
 # the trie holds the port-scoped key: prefixlen = 32 + prefix length
-bpftool map dump pinned "$DIR/spry_xpol4" -j | jq -e '
+json_check "$(bpftool map dump pinned "$DIR/spry_xpol4" -j 2>&1)" '
 	any(.[].formatted; .key.prefixlen == 40 and .key.addr == [10,0,0,0] and
-		.key.port == 36895 and .value.action == 1)' >/dev/null
-tap_ok $? "spry_xpol4 key: prefixlen 32+8, port in network order"
+		.key.port == 36895 and .value.action == 1)' \
+	"spry_xpol4 key: prefixlen 32+8, port in network order"
 
 out=$(spry -j ingress deny 10.0.0.0/8 port 8080) &&
 echo "$out" | jq -e '.replaced == true and .action == "deny"' >/dev/null &&

@@ -7,54 +7,30 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 require_root_bpf
-[ -x "$SPRY" ] || tap_skip_all "$SPRY not built"
+require_bins "$SPRY"
 command -v python3 >/dev/null || tap_skip_all "python3 needed"
 command -v bpftool >/dev/null || tap_skip_all "bpftool needed"
 
-DIR=/sys/fs/bpf/spry-test-loader-$$
-TMP=$(mktemp -d /tmp/spry-test-loader.XXXXXX)
-cleanup() {
-	if [ -d "$DIR" ]; then
-		"$SPRY" -P "$DIR" unload >/dev/null 2>&1
-		rm -rf "$DIR"
-	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-spry() { "$SPRY" -P "$DIR" "$@"; }
-
-# jcheck EXPR: the JSON on stdin parses and EXPR (python, over d) holds.
-jcheck() {
-	python3 -c 'import json, sys
-d = json.load(sys.stdin)
-sys.exit(0 if ('"$1"') else 1)'
-}
+spry_test_env loader
+DIR=$PIN
 
 # fails NAME ARGS...: exit status non-zero and one "Error:" line on stderr.
 fails() {
-	local name=$1 rc
+	local name=$1
 	shift
-	spry "$@" >"$TMP/out" 2>"$TMP/err"
-	rc=$?
-	if [ $rc -ne 0 ] && [ "$(grep -c '^Error: ' "$TMP/err")" -ge 1 ]; then
-		tap_ok 0 "$name"
-	else
-		tap_diag "rc=$rc stderr: $(cat "$TMP/err")"
-		tap_ok 1 "$name"
-	fi
+	expect_cmd -s '!0' -e '^Error: ' "$name" -- spry "$@"
 }
 
 PINS="skmsg_route spry_socks spry_senders spry_chains spry_fns spry_auth spry_inst
       spry_verdicts spry_fn_stats spry_reqloc spry_events"
 
-tap_plan 50
+tap_plan
 
 # --- not loaded ----------------------------------------------------------------
 out=$(spry -j chain show 2>/dev/null)
 rc=$?
-[ $rc -ne 0 ] && echo "$out" | jcheck '"error" in d and "not loaded" in d["error"]'
-tap_ok $? "-j chain show on an unloaded dir: JSON error, non-zero exit"
+expect_num $rc -ne 0 "-j chain show on an unloaded dir: non-zero exit"
+json_check "$out" '.error | test("not loaded")' "-j chain show on an unloaded dir: JSON error"
 fails "unload when not loaded fails" unload
 [ ! -e "$DIR" ]
 tap_ok $? "failed commands leave no pin directory behind"
@@ -68,42 +44,37 @@ for p in $PINS; do
 done
 [ "$(stat -c %a "$DIR")" = 700 ] || { tap_diag "mode $(stat -c %a "$DIR")"; ok=1; }
 tap_ok $ok "every map and the program pinned, directory mode 0700"
-out=$(spry -j load) && echo "$out" | jcheck 'd["already"] is True'
-tap_ok $? "second load is a no-op success"
-spry version | grep -q '^spry ' && spry -j version | jcheck 'd["abi"] == 2'
-tap_ok $? "version (text and JSON)"
+expect_cmd -o '"already": ?true' "second load is a no-op success" -- spry -j load
+expect_cmd -o '^spry ' "version (text)" -- spry version
+json_eq "$(spry -j version)" .abi 2 "version (JSON): ABI 2"
 
 # --- chain add/show/replace/del ---------------------------------------------------
 spry chain add demo hops upper,reverse functions helper calls upper:helper \
 	idempotent upper user root buffers 64 buffer-size 1024 max-inflight 32 \
 	deadline 1500 cpus 3,0-1,7-8 >/dev/null
 tap_ok $? "chain add demo"
-spry -j chain show demo | jcheck '
-d["name"] == "demo" and [h["name"] for h in d["hops"]] == ["upper", "reverse"]
-and d["hops"][0]["idempotent"] and not d["hops"][1]["idempotent"]
-and d["buffers"] == 64 and d["buffer_size"] == 1024 and d["max_inflight"] == 32
-and d["deadline_ms"] == 1500 and d["uid"] == 0 and d["flags"] == ["active"]
-and d["cpus"] == "0-1,3,7-8"
-and [f["name"] for f in d["functions"]] == ["helper"]
-and d["calls"] == [{"from": "upper", "to": "helper"}]'
-tap_ok $? "chain show demo -j has the definition"
+json_check "$(spry -j chain show demo)" '
+.name == "demo" and [.hops[].name] == ["upper", "reverse"]
+and .hops[0].idempotent and (.hops[1].idempotent | not)
+and .buffers == 64 and .buffer_size == 1024 and .max_inflight == 32
+and .deadline_ms == 1500 and .uid == 0 and .flags == ["active"]
+and .cpus == "0-1,3,7-8"
+and [.functions[].name] == ["helper"]
+and .calls == [{"from": "upper", "to": "helper"}]' "chain show demo -j has the definition"
 spry chain show demo | grep -q 'cpus 0-1,3,7-8$'
 tap_ok $? "chain show demo prints the placement"
-spry -p chain show | jcheck 'len(d) == 1 and d[0]["name"] == "demo"'
-tap_ok $? "chain show (all), pretty JSON parses"
-bpftool map dump pinned "$DIR/spry_chains" -j | jcheck '
-any(e["formatted"]["value"]["n_hops"] == 2 and e["formatted"]["value"]["name"] == "demo"
-    for e in d)'
-tap_ok $? "bpftool map dump shows named fields (BTF)"
-spry -j auth show chain demo | jcheck '
-sorted((a["from"], a["to"]) for a in d) ==
-sorted([("origin", "upper"), ("upper", "reverse"), ("reverse", "origin"), ("upper", "helper")])'
-tap_ok $? "chain add writes the path and call authorizations"
+json_check "$(spry -p chain show)" 'length == 1 and .[0].name == "demo"' \
+	"chain show (all), pretty JSON parses"
+json_check "$(bpftool map dump pinned "$DIR/spry_chains" -j)" '
+	any(.[].formatted.value; .n_hops == 2 and .name == "demo")' \
+	"bpftool map dump shows named fields (BTF)"
+json_eq "$(spry -j auth show chain demo)" '[.[] | [.from, .to]] | sort' \
+	'[["origin","upper"],["reverse","origin"],["upper","helper"],["upper","reverse"]]' \
+	"chain add writes the path and call authorizations"
 
 # A live instance of upper (as spryd would register it) survives a replace.
-upper=$(spry -j fn show chain demo | python3 -c 'import json,sys
-print([f["id"] for f in json.load(sys.stdin) if f["name"] == "upper"][0])')
-cid=$(spry -j chain show demo | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+upper=$(spry -j fn show chain demo | jq '[.[] | select(.name == "upper")][0].id')
+cid=$(spry -j chain show demo | jq .id)
 python3 - "$upper" "$cid" >"$TMP/fnval" <<'EOF'
 import struct, sys
 fn, chain = int(sys.argv[1]), int(sys.argv[2])
@@ -114,45 +85,41 @@ print("key", " ".join("0x%02x" % b for b in struct.pack("<I", fn)),
 EOF
 bpftool map update pinned "$DIR/spry_fns" $(cat "$TMP/fnval")
 tap_ok $? "register a fake instance of upper in spry_fns"
-spry chain add demo hops upper,wc >/dev/null &&
-spry -j fn show chain demo | jcheck '
-sorted(f["name"] for f in d) == ["upper", "wc"] and
-[f for f in d if f["name"] == "upper"][0]["id"] == '"$upper"' and
-[f for f in d if f["name"] == "upper"][0]["n_inst"] == 1 and
-[f for f in d if f["name"] == "upper"][0]["instances"][0]["inst"] == 3'
-tap_ok $? "replace keeps the function id and its live instances, drops the others"
-spry -j auth show chain demo | jcheck '
-sorted((a["from"], a["to"]) for a in d) ==
-sorted([("origin", "upper"), ("upper", "wc"), ("wc", "origin")])'
-tap_ok $? "replace drops the old authorizations"
-spry -j chain show demo | jcheck 'd["id"] == '"$cid"' and d["buffers"] == 1024 and not d["hops"][0]["idempotent"]'
-tap_ok $? "replace keeps the chain id, resets omitted settings to defaults"
+expect_cmd "chain add demo again replaces it" -- spry chain add demo hops upper,wc
+json_check "$(spry -j fn show chain demo)" '
+	([.[].name] | sort) == ["upper", "wc"] and
+	([.[] | select(.name == "upper")][0] |
+	 .id == $id and .n_inst == 1 and .instances[0].inst == 3)' \
+	"replace keeps the function id and its live instances, drops the others" \
+	--argjson id "$upper"
+json_eq "$(spry -j auth show chain demo)" '[.[] | [.from, .to]] | sort' \
+	'[["origin","upper"],["upper","wc"],["wc","origin"]]' \
+	"replace drops the old authorizations"
+json_check "$(spry -j chain show demo)" '.id == $cid and .buffers == 1024 and (.hops[0].idempotent | not)' \
+	"replace keeps the chain id, resets omitted settings to defaults" --argjson cid "$cid"
 
 # --- auth -----------------------------------------------------------------------
-spry auth allow chain demo from wc to upper >/dev/null &&
-spry -j auth show chain demo | jcheck '{"from": "wc", "to": "upper"} in [{"from": a["from"], "to": a["to"]} for a in d]'
-tap_ok $? "auth allow"
+spry auth allow chain demo from wc to upper >/dev/null
+json_check "$(spry -j auth show chain demo)" 'any(.[]; .from == "wc" and .to == "upper")' "auth allow"
 spry auth deny chain demo from wc to upper >/dev/null &&
-spry auth deny chain demo fr wc t origin >/dev/null &&
-spry -j auth show | jcheck '
-sorted((a["from"], a["to"]) for a in d) == sorted([("origin", "upper"), ("upper", "wc")])'
-tap_ok $? "auth deny (keywords by prefix, origin)"
+spry auth deny chain demo fr wc t origin >/dev/null
+json_eq "$(spry -j auth show)" '[.[] | [.from, .to]] | sort' '[["origin","upper"],["upper","wc"]]' \
+	"auth deny (keywords by prefix, origin)"
 fails "auth allow of a function outside the chain" auth allow chain demo from upper to helper
 
 # --- fn show / stats -----------------------------------------------------------------
-spry -j fn show | jcheck '
-all(set(("id", "name", "chain", "flags", "instances", "stats")) <= set(f) for f in d)
-and all("active" in f["flags"] for f in d if f["id"])'
-tap_ok $? "fn show JSON"
-spry -j stats | jcheck '
-len(d["verdicts"]) == 17 and "drop_flood" in d["verdicts"] and d["verdicts"]["forward"] >= 0 and "drop_auth" in d["verdicts"]
-and sorted(f["name"] for f in d["functions"]) == ["upper", "wc"]'
-tap_ok $? "stats JSON: every verdict, every function"
+json_check "$(spry -j fn show)" '
+	all(.[]; has("id") and has("name") and has("chain") and has("flags") and
+		 has("instances") and has("stats")) and
+	all(.[] | select(.id != 0); .flags | index("active"))' "fn show JSON"
+json_check "$(spry -j stats)" '
+	(.verdicts | length == 17 and has("drop_flood") and .forward >= 0 and has("drop_auth")) and
+	([.functions[].name] | sort) == ["upper", "wc"]' "stats JSON: every verdict, every function"
 spry ch sh demo | grep -q 'upper' && spry fn sh >/dev/null && spry st >/dev/null
 tap_ok $? "unambiguous prefixes (ch sh, fn sh, st)"
-SPRY_PIN_DIR=$DIR "$SPRY" -j chain show | jcheck 'd[0]["name"] == "demo"' &&
-SPRY_PIN_DIR=/nonexistent "$SPRY" -P "$DIR" chain show demo >/dev/null
-tap_ok $? "\$SPRY_PIN_DIR names the pin directory, -P overrides it"
+json_eq "$(SPRY_PIN_DIR=$DIR "$SPRY" -j chain show)" '.[0].name' '"demo"' \
+	"\$SPRY_PIN_DIR names the pin directory"
+SPRY_PIN_DIR=/nonexistent expect_cmd "-P overrides \$SPRY_PIN_DIR" -- "$SPRY" -P "$DIR" chain show demo
 
 # --- argument errors -------------------------------------------------------------------
 fails "unknown object" bogus
@@ -189,11 +156,10 @@ chains:
     user: 0
     hops: [wordcount]
 EOF
-spry apply "$TMP/good.yaml" >/dev/null &&
-spry -j chain show | jcheck '
-sorted(c["name"] for c in d) == ["count", "demo"] and
-[c for c in d if c["name"] == "demo"][0]["hops"][1]["name"] == "reverse"'
-tap_ok $? "apply a good file"
+spry apply "$TMP/good.yaml" >/dev/null
+json_check "$(spry -j chain show)" '
+	([.[].name] | sort) == ["count", "demo"] and
+	([.[] | select(.name == "demo")][0].hops[1].name == "reverse")' "apply a good file"
 spry -j chain show >"$TMP/before.json"
 # The first chain is fine; the second has an unknown key: nothing may change.
 cat >"$TMP/bad.yaml" <<'EOF'
@@ -214,17 +180,16 @@ fails "apply: quoted number" apply "$TMP/bad2.yaml"
 printf 'chains:\n  - &c {name: x, hops: [a]}\n  - *c\n' >"$TMP/bad3.yaml"
 fails "apply: alias" apply "$TMP/bad3.yaml"
 printf 'chains:\n  - name: count\n    hops: [wordcount]\n' >"$TMP/prune.yaml"
-spry -j apply "$TMP/prune.yaml" --prune | jcheck 'd["pruned"] == ["demo"]' &&
-spry -j chain show | jcheck '[c["name"] for c in d] == ["count"]' &&
-spry -j auth show | jcheck 'all(a["chain"] == "count" for a in d)'
-tap_ok $? "apply --prune deletes the other chains and their authorizations"
+json_eq "$(spry -j apply "$TMP/prune.yaml" --prune)" .pruned '["demo"]' "apply --prune: demo pruned"
+json_eq "$(spry -j chain show)" '[.[].name]' '["count"]' "apply --prune deletes the other chains"
+json_check "$(spry -j auth show)" 'all(.[]; .chain == "count")' \
+	"apply --prune deletes the other chains' authorizations"
 
 # --- del ---------------------------------------------------------------------------------
-spry chain del count >/dev/null &&
-spry -j chain show | jcheck 'd == []' &&
-spry -j fn show | jcheck 'd == []' &&
-spry -j auth show | jcheck 'd == []'
-tap_ok $? "chain del removes the chain, its functions and authorizations"
+spry chain del count >/dev/null
+json_eq "$(spry -j chain show)" . '[]' "chain del removes the chain"
+json_eq "$(spry -j fn show)" . '[]' "chain del removes its functions"
+json_eq "$(spry -j auth show)" . '[]' "chain del removes its authorizations"
 fails "chain del of a missing chain" chain del count
 
 # --- help -----------------------------------------------------------------------------------
@@ -238,7 +203,6 @@ tap_ok $ok "help for every object"
 # --- unload -----------------------------------------------------------------------------------
 spry unload >/dev/null && [ ! -e "$DIR" ]
 tap_ok $? "unload removes every pin and the directory"
-spry -j stats 2>/dev/null | jcheck '"error" in d'
-tap_ok $? "JSON error after unload"
+json_check "$(spry -j stats 2>/dev/null)" 'has("error")' "JSON error after unload"
 
 tap_finish

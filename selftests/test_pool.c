@@ -34,7 +34,6 @@
 #include "shm/pool_internal.h"
 #include "selftests/tap.h"
 
-#define N_TESTS		40
 #define TEST_TIMEOUT	300	/* seconds, the whole program */
 
 #define NB		16	/* regular buffers in the main pool */
@@ -1162,7 +1161,7 @@ static void test_huge(void)
 	if (!mount("none", smalldir, "hugetlbfs", 0, "pagesize=2M,size=2M,mode=0711"))
 		small_mounted = true;
 
-	/* 1: no hugepages at all: hugetlbfs and memfd hugetlb both fall back. */
+	/* no hugepages at all: hugetlbfs and memfd hugetlb both fall back. */
 	free_pages = meminfo("HugePages_Free");
 	if (free_pages == 0 && read_long("/proc/sys/vm/nr_overcommit_hugepages") == 0) {
 		p = spry_pool_create(hugedir, "nopages", &o);
@@ -1196,7 +1195,7 @@ static void test_huge(void)
 	tap_diag("nr_hugepages %ld -> %ld, %ld free", nr_huge_old, read_long(NR_HUGE_PATH),
 		 free_pages);
 
-	/* 2-6: a pool file on hugetlbfs. */
+	/* a pool file on hugetlbfs. */
 	p = spry_pool_create(hugedir, "chain1", &o);
 	ok = p && !spry_pool_stats(p, &st);
 	ok = ok && st.backing == SPRY_POOL_HUGETLBFS &&
@@ -1234,7 +1233,7 @@ static void test_huge(void)
 	spry_pool_close(q);
 	spry_pool_close(p);
 
-	/* 7: hugetlbfs without room (size=2M): falls back to memfd hugetlb. */
+	/* hugetlbfs without room (size=2M): falls back to memfd hugetlb. */
 	if (small_mounted) {
 		struct spry_pool_opts o2 = o;
 
@@ -1254,7 +1253,7 @@ static void test_huge(void)
 		tap_skip("hugetlbfs mount too small", "cannot mount hugetlbfs with size=2M");
 	}
 
-	/* 8: no directory: memfd hugetlb. */
+	/* no directory: memfd hugetlb. */
 	st.backing = 0;
 	p = spry_pool_create(NULL, "memfd-huge", &o);
 	err = p ? fcntl(spry_pool_fd(p), F_GET_SEALS) : -1;
@@ -1266,7 +1265,7 @@ static void test_huge(void)
 	spry_pool_close(p);
 
 restore:
-	/* 9: leave the machine as it was. */
+	/* leave the machine as it was. */
 	if (small_mounted && !umount2(smalldir, 0))
 		small_mounted = false;
 	if (huge_mounted && !umount2(hugedir, 0))
@@ -1278,10 +1277,55 @@ restore:
 	       "hugetlbfs unmounted, nr_hugepages back to %ld", nr);
 }
 
+/* The pool test_create() made, for the cases that use it. */
+static struct spry_pool *main_pool;
+static struct spry_pool_layout main_lay;
+
+static void case_create(void)
+{
+	main_pool = test_create(&main_lay);
+}
+
+#define ON_MAIN_POOL(name, call)					\
+static void name(void)							\
+{									\
+	struct spry_pool *p = main_pool;				\
+	const struct spry_pool_layout *lay = &main_lay;			\
+									\
+	(void)lay;							\
+	if (!p) {							\
+		tap_skip_case("no pool created");			\
+		return;							\
+	}								\
+	call;								\
+}
+ON_MAIN_POOL(case_opts, test_opts())
+ON_MAIN_POOL(case_alloc_free, test_alloc_free(p, lay))
+ON_MAIN_POOL(case_exhaust, test_exhaust(p))
+ON_MAIN_POOL(case_bounds, test_bounds(p, lay))
+ON_MAIN_POOL(case_attach_fd, test_attach_fd(p))
+ON_MAIN_POOL(case_processes, test_processes(p))
+ON_MAIN_POOL(case_reclaim, test_reclaim(p); spry_pool_close(p); main_pool = NULL)
+
+static const struct tap_case cases[] = {
+	TAP_CASE(case_create, "create: a sealed memfd pool of both classes, all free"),
+	TAP_CASE(case_opts, "bad options and names refused with EINVAL"),
+	TAP_CASE(case_alloc_free, "alloc and free: offsets, generations, double free refused"),
+	TAP_CASE(case_exhaust, "exhaustion: -ENOSPC, a freed buffer comes back, large class drains"),
+	TAP_CASE(case_bounds, "spry_pool_ptr: exact ranges only, header/gap/crossing/overflow refused"),
+	TAP_CASE(case_attach_fd, "attach by fd (SCM_RIGHTS): same offsets, same bytes, cross-mapping free"),
+	TAP_CASE(case_processes, "processes allocating at once never share a buffer"),
+	TAP_CASE(case_reclaim, "reclaim by tag: a SIGKILLed holder's buffers come back"),
+	TAP_CASE(test_not_pools, "attach/open refuse junk, short files, pipes, bad fds, absent paths"),
+	TAP_CASE(test_bad_geometry, "inconsistent or changed geometry: no pool"),
+	TAP_CASE(test_bad_freelist, "damaged free lists (next, head, cycle): no pool or a restarted list"),
+	TAP_CASE(test_fuzz, "random damage to a live pool file: refused or works within bounds"),
+	TAP_CASE(test_huge, "hugetlbfs pools, open by path, unlink, fallbacks to memfd"),
+};
+
 int main(void)
 {
-	struct spry_pool_layout lay;
-	struct spry_pool *p;
+	int ret;
 
 	signal(SIGALRM, on_fatal);
 	signal(SIGTERM, on_fatal);
@@ -1294,28 +1338,14 @@ int main(void)
 	snprintf(junkpath, sizeof(junkpath), "%s/junk", tmpdir);
 	snprintf(hugedir, sizeof(hugedir), "%s/huge", tmpdir);
 	snprintf(smalldir, sizeof(smalldir), "%s/huge-2m", tmpdir);
-	tap_plan(N_TESTS);
-	p = test_create(&lay);
-	if (p) {
-		test_opts();
-		test_alloc_free(p, &lay);
-		test_exhaust(p);
-		test_bounds(p, &lay);
-		test_attach_fd(p);
-		test_processes(p);
-		test_reclaim(p);
-		spry_pool_close(p);
-	}
-	test_not_pools();
-	test_bad_geometry();
-	test_bad_freelist();
-	test_fuzz();
-	test_huge();
+	ret = tap_run_cases(cases, TAP_N(cases));
+	if (main_pool)
+		spry_pool_close(main_pool);
 
 	cleanup_system();
 	rmdir(hugedir);
 	rmdir(smalldir);
 	if (rmdir(tmpdir))
 		tap_diag("rmdir %s: %s", tmpdir, strerror(errno));
-	return tap_finish();
+	return ret;
 }

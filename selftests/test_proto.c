@@ -141,8 +141,6 @@ static void *entry_main(void *arg)
 	return NULL;
 }
 
-#define CLIENT_TESTS	5
-
 static void test_client(void)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -155,16 +153,14 @@ static void test_client(void)
 	int ret, ok;
 
 	if (!mkdtemp(dir)) {
-		for (ret = 0; ret < CLIENT_TESTS; ret++)
-			tap_skip("client", "mkdtemp failed");
+		tap_skip("client", "mkdtemp failed");
 		return;
 	}
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/ctl.sock", dir);
 	e.lsn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (e.lsn < 0 || bind(e.lsn, (struct sockaddr *)&sun, sizeof(sun)) ||
 	    listen(e.lsn, 4) || pthread_create(&tid, NULL, entry_main, &e)) {
-		for (ret = 0; ret < CLIENT_TESTS; ret++)
-			tap_skip("client", "cannot set up a fake request entry");
+		tap_skip("client", "cannot set up a fake request entry");
 		if (e.lsn >= 0)
 			close(e.lsn);
 		unlink(sun.sun_path);
@@ -222,7 +218,6 @@ int main(void)
 	int sv[2], fd, ret, pass[3], before;
 	struct stat a, b;
 
-	tap_plan(13 + CLIENT_TESTS);
 	if (pair(sv))
 		tap_skip_all("no AF_UNIX SOCK_SEQPACKET");
 

@@ -628,7 +628,7 @@ static void test_chain(void)
 	ok = !bpf_map_lookup_elem(m_reqloc, &slot, &loc);
 	tap_ok(ok && loc.req_id == d.req_id && loc.fn == F1 && loc.inst == f1a.inst &&
 	       loc.hop == 0, "chain: reqloc records {req, f1, inst %u, hop 0}", f1a.inst);
-	tap_ok(inflight(&f1a) == 1, "chain: f1 instance has 1 in flight");
+	EXPECT_EQ(inflight(&f1a), 1, "chain: f1 instance has 1 in flight");
 
 	verdicts_read(before);
 	r.inst = 9;	/* forged: rewritten on delivery */
@@ -654,9 +654,11 @@ static void test_chain(void)
 	       "chain: f3 -> origin DONE, request back at its origin");
 
 	fn_stats_read(F1, &st1);
-	tap_ok(inflight(&f1a) == 0 && inflight(&f2a) == 0 && inflight(&f3a) == 0 &&
-	       st1.delivered - st0.delivered == 1 && st1.sent - st0.sent == 1,
-	       "chain: inflight back to 0 on every hop; f1 stats delivered/sent +1");
+	EXPECT_EQ(inflight(&f1a), 0, "chain: inflight back to 0 on f1");
+	EXPECT_EQ(inflight(&f2a), 0, "chain: inflight back to 0 on f2");
+	EXPECT_EQ(inflight(&f3a), 0, "chain: inflight back to 0 on f3");
+	EXPECT_EQ(st1.delivered - st0.delivered, 1, "chain: f1 stats delivered +1");
+	EXPECT_EQ(st1.sent - st0.sent, 1, "chain: f1 stats sent +1");
 }
 
 static bool arrived(const struct inst *x, const struct spry_desc *got,
@@ -1850,8 +1852,6 @@ static void test_final(void)
 
 /* ------------------------------------------------------------- main */
 
-#define N_TESTS 96
-
 static int load(void)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oopts, .pin_root_path = pin_dir);
@@ -1915,12 +1915,67 @@ static void teardown(void)
 	free(percpu_buf);
 }
 
+/* The first case: every other one runs in the world it sets up. */
+static void test_setup(void)
+{
+	int err;
+
+	err = load();
+	if (err == -EPERM) {
+		tap_skip_case("loading BPF not permitted");
+		tap_skip_rest("loading BPF not permitted");
+		return;
+	}
+	if (!tap_ok(!err, "skeleton loaded with private pins, attached to spry_socks (%s)",
+		    err ? strerror(-err) : "ok")) {
+		tap_skip_rest("no skeleton");
+		return;
+	}
+	err = listener_open();
+	if (!err)
+		err = world_setup();
+	if (!tap_ok(!err, "sockets and maps of the test world set up (%s)",
+		    err ? strerror(-err) : "ok"))
+		tap_skip_rest("no test world");
+}
+
+static void test_batch_16(void) { test_batch(16, 0); }
+static void test_batch_64(void) { test_batch(64, 0); }
+static void test_batch_600(void) { test_batch(600, 0); }
+static void test_batch_600_skew(void) { test_batch(600, 36); }
+static void test_wakeup_epoll(void) { test_wakeup(true); }
+static void test_wakeup_recv(void) { test_wakeup(false); }
+
+static const struct tap_case cases[] = {
+	TAP_CASE(test_setup, "setup: skeleton loaded, sockets and maps of the test world"),
+	TAP_CASE(test_chain, "origin -> F1 -> F2 -> F3 -> origin, every hop rewritten and counted"),
+	TAP_CASE(test_batch_16, "a send of 16 descriptors over two chains, each routed as if alone"),
+	TAP_CASE(test_batch_64, "a send of 64 descriptors over two chains, each routed as if alone"),
+	TAP_CASE(test_batch_600, "a send of 600 descriptors over two chains, each routed as if alone"),
+	TAP_CASE(test_batch_600_skew, "600 descriptors straddling a page end: pulled and routed alone"),
+	TAP_CASE(test_partial, "one and a half descriptors: the first goes, the short tail does not"),
+	TAP_CASE(test_run_chain, "64 descriptors per hop in one router run each, counted as if alone"),
+	TAP_CASE(test_run_origin_mix, "an origin's mixed batch: a run ends at a chain change and a sticky key"),
+	TAP_CASE(test_run_fn_mix, "a function's mixed batch: each descriptor goes where it would alone"),
+	TAP_CASE(test_run_origins, "DONE runs: one per origin"),
+	TAP_CASE(test_run_drops, "a bad descriptor mid-batch: the run stops there, the sender is quarantined"),
+	TAP_CASE(test_balance, "two live instances: spread, stickiness, a closed instance"),
+	TAP_CASE(test_call, "calls: f1 -> g -> back to the very f1 instance that called"),
+	TAP_CASE(test_forged, "forged descriptors (bad flags, hops, bounds, calls, senders) dropped, each with its verdict"),
+	TAP_CASE(test_flood, "the flood bound: descriptors never given are DROP_FLOOD, quarantine"),
+	TAP_CASE(test_errors, "ERROR, NO_CHAIN, NO_INSTANCE, FALLBACK: back to the origin or its TCP peer, sender fine"),
+	TAP_CASE(test_revoke, "a revoked hand-off quarantines its sender, others carry on"),
+	TAP_CASE(test_wakeup_epoll, "a thread blocked in epoll_wait wakes for a redirect"),
+	TAP_CASE(test_wakeup_recv, "a thread blocked in recv wakes for a redirect"),
+	TAP_CASE(test_final, "the end: nothing in flight, one event per drop"),
+};
+
 int main(void)
 {
 	struct inst *xs[] = { &origin, &f1a, &f1b, &f2a, &f3a, &ga, &f4a, &f4b,
 			      &origin2, &f5a, &f6a, &ha };
 	unsigned int i;
-	int err;
+	int ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (i = 0; i < sizeof(xs) / sizeof(xs[0]); i++)
@@ -1931,50 +1986,10 @@ int main(void)
 	bpf_env_enter("router", pin_dir, sizeof(pin_dir));
 	percpu_buf = calloc(ncpus, sizeof(struct spry_fn_stats));
 	if (!percpu_buf) {
-		printf("Bail out! out of memory\n");
 		rmdir(pin_dir);
-		return KSFT_FAIL;
+		tap_bail_out("out of memory");
 	}
-
-	err = load();
-	if (err == -EPERM) {
-		teardown();
-		tap_skip_all("loading BPF not permitted");
-	}
-	tap_plan(N_TESTS);
-	tap_ok(!err, "skeleton loaded with private pins, attached to spry_socks (%s)",
-	       err ? strerror(-err) : "ok");
-	if (err)
-		goto out;
-	err = listener_open();
-	if (!err)
-		err = world_setup();
-	tap_ok(!err, "sockets and maps of the test world set up (%s)",
-	       err ? strerror(-err) : "ok");
-	if (err)
-		goto out;
-
-	test_chain();
-	test_batch(16, 0);
-	test_batch(64, 0);
-	test_batch(600, 0);
-	test_batch(600, 36);
-	test_partial();
-	test_run_chain();
-	test_run_origin_mix();
-	test_run_fn_mix();
-	test_run_origins();
-	test_run_drops();
-	test_balance();
-	test_call();
-	test_forged();
-	test_flood();
-	test_errors();
-	test_revoke();
-	test_wakeup(true);
-	test_wakeup(false);
-	test_final();
-out:
+	ret = tap_run_cases(cases, TAP_N(cases));
 	teardown();
-	return tap_finish();
+	return ret;
 }

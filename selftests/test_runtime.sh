@@ -48,9 +48,8 @@ exited() {
 	return 0
 }
 
-tap_plan 17
+tap_plan
 
-# 1
 setup() {
 	spry load >/dev/null &&
 	spry chain add rt hops upper >/dev/null &&
@@ -64,24 +63,21 @@ tap_ok $? "setup: router loaded, chains rt, who and rtu (user nobody), spryd lis
 	tap_finish
 }
 
-# 2
 out=$(invoke rt "nobody here" 2>"$TMP/err"); rc=$?
 [ $rc -eq 3 ] && grep -q '^status=1$' "$TMP/err"
 tap_ok $? "no instance yet: the request comes back NO_INSTANCE (rc $rc)"
 
-# 3
 start "$UPPER" "$TMP/upper.log" --chain rt --fn upper --sock "$SOCK"
 UP=$LAST
 wait_for 3 fn_live upper "$UP"
 tap_ok $? "upper registers: fn show lists pid $UP live"
 
-# 4
 out=$(invoke rt "hello, spry 1"); rc=$?
 [ $rc -eq 0 ] && [ "$out" = "HELLO, SPRY 1" ] &&
 	grep -q 'registered' "$TMP/upper.log"
 tap_ok $? "the first request after registration is answered ('$out')"
 
-# 5: an idle function is asleep and wakes for each request
+# an idle function is asleep and wakes for each request
 ok=0
 for i in $(seq 1 10); do
 	sleep 0.2
@@ -95,12 +91,11 @@ for i in $(seq 1 10); do
 done
 tap_ok $ok "wake-up: asleep (S) when idle, answers at once, 10 cycles"
 
-# 6
 t0=$(ticks "$UP"); sleep 1; t1=$(ticks "$UP")
 [ $((t1 - t0)) -le 1 ]
 tap_ok $? "idle for 1 s: $((t1 - t0)) CPU ticks (utime+stime)"
 
-# 7: two instances both serve
+# two instances both serve
 start "$WHOAMI" "$TMP/who1.log" --chain who --fn whoami --sock "$SOCK"
 W1=$LAST
 start "$WHOAMI" "$TMP/who2.log" --chain who --fn whoami --sock "$SOCK"
@@ -123,12 +118,10 @@ if wait_for 3 fn_live whoami "$W1" && wait_for 3 fn_live whoami "$W2"; then
 fi
 tap_ok $ok "two instances of a function both serve requests"
 
-# 8
-spry -j fn show | jq -e '[.[] | .instances[] | select(.listed) | .inflight] |
-	length >= 4 and all(. == 0)' >/dev/null
-tap_ok $? "every live instance has inflight 0 when idle"
+json_check "$(spry -j fn show)" '[.[] | .instances[] | select(.listed) | .inflight] |
+	length >= 4 and all(. == 0)' "every live instance has inflight 0 when idle"
 
-# 9-10: a function as an unprivileged user (it never calls bpf())
+# a function as an unprivileged user (it never calls bpf())
 if id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
 	NOBODY=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
 fi
@@ -153,20 +146,20 @@ else
 	tap_skip "user nobody: refused for another user's chain" "same"
 fi
 
-# 11-12: SIGTERM while idle
+# SIGTERM while idle
 kill -TERM "$UP"
 exited "$UP" 2
 tap_ok $(( RC == 0 ? 0 : 1 )) "SIGTERM while idle: upper exits 0 within 2 s (status $RC)"
 wait_for 2 fn_not_live upper "$UP"
 tap_ok $? "its instance is gone from fn show"
 
-# 13: unknown chain
+# unknown chain
 start "$UPPER" "$TMP/nochain.log" --chain nosuchchain --fn upper --sock "$SOCK"
 P=$LAST
 exited "$P" 3 && [ "$RC" -ne 0 ] && grep -qi 'refused' "$TMP/nochain.log"
 tap_ok $? "unknown chain: exits non-zero with a clear error (status $RC: $(head -c 200 "$TMP/nochain.log" | tr '\n' ' '))"
 
-# 14-15: placement (the chain's cpus): the instance runs on them; CPUs it
+# placement (the chain's cpus): the instance runs on them; CPUs it
 # may not use leave it where it was, with a log line
 allowed() { sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "/proc/$1/status"; }
 cpu=$(( $(nproc) - 1 ))
@@ -185,7 +178,7 @@ spry chain add far hops upper cpus 255 >/dev/null &&
 tap_ok $? "chain cpus 255 (not this machine's): not placed ($(allowed "${P2:-self}")), said so, serves"
 kill_wait "$P1" "$P2"
 
-# 16: spryd goes away: the functions notice, try to register again with
+# spryd goes away: the functions notice, try to register again with
 # backoff, and leave cleanly on SIGTERM meanwhile
 kill -TERM "$SPRYD_PID"
 exited "$SPRYD_PID" 5
@@ -197,7 +190,7 @@ wait_for 3 grep -q 'lost spryd' "$TMP/who1.log" &&
 	[ "$r1" -eq 0 ] && [ "$RC" -eq 0 ]
 tap_ok $? "spryd gone: both instances stay, retry registering, exit 0 on SIGTERM (status $RC)"
 
-# 17: a function started before spryd
+# a function started before spryd
 start "$UPPER" "$TMP/early.log" --chain rt --fn upper --sock "$SOCK"
 P=$LAST
 exited "$P" 3 && [ "$RC" -ne 0 ] && grep -q 'cannot reach spryd' "$TMP/early.log"

@@ -11,22 +11,17 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 require_root_bpf
-[ -x "$SPRY" ] || tap_skip_all "$SPRY not built"
-[ -x "$SPRYD" ] || tap_skip_all "$SPRYD not built"
 PROBE="$SPRY_OUT/selftests/spryd_probe"
-[ -x "$PROBE" ] || tap_skip_all "$PROBE not built"
+require_bins "$SPRY" "$SPRYD" "$PROBE"
 command -v unshare >/dev/null || tap_skip_all "unshare needed"
 
 # Run the rest in private network and mount namespaces (bpffs stays
 # visible; a hugetlbfs mount for the pools stays private).
-if [ -z "${SPRYD_TEST_NETNS:-}" ]; then
-	SPRYD_TEST_NETNS=1 exec unshare -n -m "$BASH" "${BASH_SOURCE[0]}" "$@"
-fi
-ip link set lo up 2>/dev/null || true
+spry_private_netns -m
 
 NOBODY=65534
-DIR=/sys/fs/bpf/spry-test-spryd-$$
-TMP=$(mktemp -d /tmp/spry-test-spryd.XXXXXX)
+spry_test_env spryd
+DIR=$PIN
 chmod 0755 "$TMP"	# the probe also runs as nobody
 SOCK="$TMP/run/spryd.sock"
 POOLS="$TMP/pools"
@@ -40,17 +35,11 @@ if [ "${free_huge:-0}" -ge 5 ] &&
 	HUGE=1
 fi
 
-cleanup() {
+spry_test_cleanup_extra() {
 	[ -n "$SPRYD_PID" ] && kill_wait "$SPRYD_PID"
 	[ -n "${SPRYD_TEST_LOG:-}" ] && cp "$TMP/spryd.log" "$SPRYD_TEST_LOG"
 	[ $HUGE -eq 1 ] && umount "$POOLS"
-	if [ -d "$DIR" ]; then
-		"$SPRY" -P "$DIR" unload >/dev/null 2>&1
-		rm -rf "$DIR"
-	fi
-	rm -rf "$TMP"
 }
-trap cleanup EXIT
 
 probe() { "$PROBE" -s "$SOCK" "$@" 2>>"$TMP/probe.err"; }
 nfds() { ls "/proc/$SPRYD_PID/fd" 2>/dev/null | wc -l; }
@@ -61,8 +50,8 @@ expect() {
 	shift 2
 	out=$(probe "$@")
 	got=$(echo "$out" | sed -n 's/^status \(-\?[0-9]*\).*/\1/p' | tail -n 1)
-	[ "$got" = "$want" ] || tap_diag "$name: wanted status $want, got: $out"
-	tap_ok "$([ "$got" = "$want" ]; echo $?)" "$name"
+	[ "$got" = "$want" ] || tap_diag "the probe said: $out"
+	expect_eq "$got" "$want" "$name"
 }
 
 # expect_bad KIND WANT: malformed message refused with WANT, HELLO still works.
@@ -75,7 +64,7 @@ expect_bad() {
 	tap_ok $rc "malformed ($1): refused with $2, connection still usable"
 }
 
-tap_plan 31
+tap_plan
 
 if ! "$SPRY" -P "$DIR" load >/dev/null 2>"$TMP/load.err"; then
 	tap_diag "$(cat "$TMP/load.err")"

@@ -1258,42 +1258,44 @@ static bool pins_ok(void)
 	return ok;
 }
 
-int main(void)
+static void case_setup(void)
 {
-	const char *why = NULL;
-	int i, n_xsk = 0, err;
-	__u32 key = 0;
+	int err;
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	ncpus = libbpf_num_possible_cpus();
-	if (ncpus <= 0)
-		tap_skip_all("cannot count CPUs");
-	bpf_env_enter("xdp", pin_dir, sizeof(pin_dir));
-	percpu_buf = calloc(ncpus, sizeof(struct spry_xchain_stats));
-	if (!percpu_buf) {
-		printf("Bail out! out of memory\n");
-		rmdir(pin_dir);
-		return KSFT_FAIL;
-	}
 	err = load();
 	if (err == -EPERM) {
-		teardown();
-		tap_skip_all("loading BPF not permitted");
+		tap_skip_case("loading BPF not permitted");
+		tap_skip_rest("loading BPF not permitted");
+		return;
 	}
-	for (i = 0; i < N_ROWS; i++)
-		n_xsk += rows[i].xsk;
-	tap_plan(3 + N_ROWS + 1 + n_xsk + 3 + 2);
-	tap_ok(!err, "skeleton loaded with private pins (%s)", err ? strerror(-err) : "ok");
-	if (err)
-		goto out;
+	if (!tap_ok(!err, "skeleton loaded with private pins (%s)",
+		    err ? strerror(-err) : "ok")) {
+		tap_skip_rest("no skeleton");
+		return;
+	}
 	tap_ok(pins_ok(), "the six XDP maps pinned in %s, no router map", pin_dir);
 	err = world_setup();
-	tap_ok(!err, "listeners and policy rules set up (%s)", err ? strerror(-err) : "ok");
-	if (err)
-		goto out;
+	if (!tap_ok(!err, "listeners and policy rules set up (%s)",
+		    err ? strerror(-err) : "ok"))
+		tap_skip_rest("no listeners and rules");
+}
+
+static void case_table(void)
+{
+	int i;
 
 	for (i = 0; i < N_ROWS; i++)
 		run_row(&rows[i], false);
+}
+
+/* Why there is no AF_XDP socket in spry_xsks[0], or NULL. */
+static const char *no_xsk = "not set up";
+
+static void case_xsk(void)
+{
+	const char *why = NULL;
+	__u32 key = 0;
+	int i, err;
 
 	err = xsk_setup(&why);
 	if (!err && bpf_map_update_elem(m_xsks, &key, &xsk.fd, BPF_ANY)) {
@@ -1302,30 +1304,66 @@ int main(void)
 	}
 	if (err) {
 		tap_diag("%s: %s", why, strerror(-err));
-		tap_skip("AF_XDP socket on veth queue 0 in spry_xsks[0]", why);
-		for (i = 0; i < N_ROWS; i++)
-			if (rows[i].xsk)
-				tap_skip(rows[i].name, why);
-		tap_skip("live: program attached", why);
-		tap_skip("live request reaches the AF_XDP socket", why);
-		tap_skip("live refused request does not", why);
-		tap_skip("requests fail again once the socket is removed", why);
-		tap_skip("socket removed from spry_xsks", why);
-		goto out;
+		no_xsk = why;
+		tap_skip_case(why);
+		return;
 	}
+	no_xsk = NULL;
 	tap_ok(1, "AF_XDP socket on veth queue 0 in spry_xsks[0]");
 	for (i = 0; i < N_ROWS; i++)
 		if (rows[i].xsk)
 			run_row(&rows[i], true);
-	test_live();
+}
 
+static void case_live(void)
+{
+	if (no_xsk) {
+		tap_skip_case(no_xsk);
+		return;
+	}
+	test_live();
+}
+
+static void case_xsk_removed(void)
+{
+	__u32 key = 0;
+	int i, err;
+
+	if (no_xsk) {
+		tap_skip_case(no_xsk);
+		return;
+	}
 	err = bpf_map_delete_elem(m_xsks, &key) ? -errno : 0;
 	tap_ok(!err, "socket removed from spry_xsks (%s)", err ? strerror(-err) : "ok");
 	for (i = 0; i < N_ROWS && !rows[i].xsk; i++)
 		;
 	run_row(&rows[i], false);
-out:
+}
+
+static const struct tap_case cases[] = {
+	TAP_CASE(case_setup, "setup: skeleton, its six pins, listeners and policy rules"),
+	TAP_CASE(case_table, "the packet table through BPF_PROG_TEST_RUN: each frame its verdict"),
+	TAP_CASE(case_xsk, "with an AF_XDP socket in spry_xsks, allowed requests redirect to it"),
+	TAP_CASE(case_live, "live on a veth: an allowed request reaches the socket, a refused one not"),
+	TAP_CASE(case_xsk_removed, "the socket removed: requests fail again"),
+};
+
+int main(void)
+{
+	int ret;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	ncpus = libbpf_num_possible_cpus();
+	if (ncpus <= 0)
+		tap_skip_all("cannot count CPUs");
+	bpf_env_enter("xdp", pin_dir, sizeof(pin_dir));
+	percpu_buf = calloc(ncpus, sizeof(struct spry_xchain_stats));
+	if (!percpu_buf) {
+		rmdir(pin_dir);
+		tap_bail_out("out of memory");
+	}
+	ret = tap_run_cases(cases, TAP_N(cases));
 	xsk_teardown();
 	teardown();
-	return tap_finish();
+	return ret;
 }
