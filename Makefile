@@ -58,12 +58,14 @@ skels   = $(foreach s,$(1),$(OUT)/bpf/$(s).skel.h)
 BPF_OBJS   := $(foreach b,$(bpf-y),$(OUT)/bpf/$(b).bpf.o)
 BPF_SKELS  := $(call skels,$(bpf-y))
 # libspry's version, from its header: libspry.so.MAJOR.MINOR.PATCH, soname
-# libspry.so.MAJOR; spry's (the programs') from loader/main.h.
+# libspry.so.MAJOR.
 hash	:= \#
-hdr_num  = $(shell sed -n 's/^$(hash)define[[:space:]]\+$(1)[[:space:]]\+"\?\([0-9.]\+\)"\?$$/\1/p' $(2))
-SPRY_SOVERSION  := $(call hdr_num,LIBSPRY_MAJOR_VERSION,$(SRC)/include/spry/spry.h)
-LIBSPRY_VERSION := $(SPRY_SOVERSION).$(call hdr_num,LIBSPRY_MINOR_VERSION,$(SRC)/include/spry/spry.h).$(call hdr_num,LIBSPRY_PATCH_VERSION,$(SRC)/include/spry/spry.h)
-SPRY_VERSION    := $(call hdr_num,SPRY_VERSION,$(SRC)/loader/main.h)
+libspry_ver = $(shell sed -n 's/^$(hash)define[[:space:]]\+LIBSPRY_$(1)_VERSION[[:space:]]\+\([0-9]\+\)$$/\1/p' \
+	$(SRC)/include/spry/spry.h)
+SPRY_SOVERSION  := $(call libspry_ver,MAJOR)
+LIBSPRY_VERSION := $(SPRY_SOVERSION).$(call libspry_ver,MINOR).$(call libspry_ver,PATCH)
+$(if $(filter 3,$(words $(subst ., ,$(LIBSPRY_VERSION)))),,\
+	$(error include/spry/spry.h lacks LIBSPRY_{MAJOR,MINOR,PATCH}_VERSION))
 LIBS       := $(foreach l,$(libs-y),$(OUT)/$(l).a) $(OUT)/libspry.so.$(LIBSPRY_VERSION) \
 	      $(OUT)/libspry.so.$(SPRY_SOVERSION) $(OUT)/libspry.so
 PROGS      := $(foreach p,$(progs-y),$(OUT)/$(p))

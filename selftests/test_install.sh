@@ -18,6 +18,8 @@
 . "$(dirname "$0")/lib.sh"
 
 require_root_bpf
+[ -f "$SPRY_SRC/Makefile" ] && [ -f "$SPRY_SRC/Kbuild" ] ||
+	tap_skip_all "needs spry's source tree (make install), not found at $SPRY_SRC"
 for t in make cc c++ pkg-config readelf nm ldd groff man setpriv; do
 	command -v "$t" >/dev/null || tap_skip_all "needs $t"
 done
