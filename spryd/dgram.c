@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * spryd's datagram fronts (docs/DATAGRAM.md): one request per UDP datagram
- * (struct spry_dgram_hdr, bpf/maps.h), answered with one datagram.
+ * spryd's datagram front room (spryd/dgram.h, docs/DATAGRAM.md): one
+ * request per UDP datagram (struct spry_dgram_hdr, bpf/maps.h), answered
+ * with one datagram.
  *
  * --dgram IFNAME[:QUEUE]=CHAIN: an AF_XDP socket bound to (IFNAME, QUEUE),
  * inserted into the pinned XSKMAP spry_xsks[QUEUE] so bpf/xdp_ingress.c
@@ -16,7 +17,7 @@
  *      payload overwritten with metadata lines in place
  *   -> spry_pool_retag(tag -> req_id), entry_adopt() + entry_submit():
  *      the frame IS the request's buffer, the payload never moves
- *   -> the chain -> dgram_complete(): retag back, Ethernet/IP/UDP and the
+ *   -> the chain -> dg_complete(): retag back, Ethernet/IP/UDP and the
  *      response header written in front of the response payload in the
  *      same buffer (else copied into a fresh frame: counted)
  *   -> TX ring -> completion ring -> back on the fill ring (or freed).
@@ -61,6 +62,8 @@
 #include <bpf/bpf.h>
 
 #include "fn-runtime/dgram.h"
+#include "spryd/dgram.h"
+#include "spryd/entry.h"
 #include "spryd/spryd.h"
 
 #ifndef SOL_XDP
@@ -74,7 +77,7 @@
 #define DG_FRAMES_MAX		4096u	/* UMEM frames per AF_XDP socket */
 #define DG_FRAMES_MIN		64u
 #define DG_RX_BUDGET		256u	/* RX descriptors per event */
-#define DG_KICK_TRIES		256u	/* sendto() kicks per dgram_run() */
+#define DG_KICK_TRIES		256u	/* sendto() kicks per dg_run() */
 #define DG_UDP_BATCH		32u	/* recvmmsg/sendmmsg batch */
 #define DG_UDP_SCRATCH		65536u	/* bytes per received datagram */
 #define DG_UDP_META		128u	/* metadata area of a UDP request */
@@ -143,7 +146,7 @@ struct dg_udp_out {
 };
 
 struct dg_sock {
-	struct spryd_ep		ep;		/* kind EP_DGRAM; first member */
+	struct spryd_ep		ep;		/* first member */
 	bool			udp;
 	uint8_t			idx;
 	char			name[64];	/* IFNAME, or ADDR:PORT (udp) */
@@ -186,10 +189,13 @@ struct spryd_dg {
 	struct dg_umem		umems[SPRY_MAX_CHAINS];	/* by chain id */
 	struct dg_req		*reqs;		/* SPRY_REQ_SLOTS */
 	int			xsks_fd;	/* pinned spry_xsks */
+	int			front;		/* front id: owner of its requests */
 	const char		*specs[DG_MAX_SOCKS];
 	bool			spec_udp[DG_MAX_SOCKS];
 	uint32_t		n_specs;
 };
+
+static const struct spryd_front_ops dg_front_ops;
 
 /* ----------------------------------------------------------- options */
 
@@ -793,7 +799,7 @@ static void xsk_rx_one(struct spryd *d, struct dg_sock *s, const struct xdp_desc
 	b.off = frame_off(um, idx);
 	b.cap = um->chunk;
 	b.gen = f->gen;
-	err = entry_adopt(d, s->chain, &s->rec, &b, um->tag, REQ_OWN_DGRAM, s->idx, 0, &r);
+	err = entry_adopt(d, s->chain, &s->rec, &b, um->tag, (uint8_t)d->dg->front, s->idx, 0, &r);
 	if (err) {
 		s->busy++;
 		/* the metadata overwrote the headers: rebuilt in front of it */
@@ -939,7 +945,7 @@ static void udp_rx_one(struct spryd *d, struct dg_sock *s, const uint8_t *p, uin
 		udp_queue(d, s, &q, SPRY_ST_NO_CHAIN, NULL, 0, false, 0, 0);
 		return;
 	}
-	err = entry_prepare(d, s->chain, &s->rec, DG_UDP_META + dr.len, REQ_OWN_DGRAM,
+	err = entry_prepare(d, s->chain, &s->rec, DG_UDP_META + dr.len, (uint8_t)d->dg->front,
 			    s->idx, 0, &r, &buf);
 	if (err) {
 		s->busy++;
@@ -981,8 +987,8 @@ static void udp_rx(struct spryd *d, struct dg_sock *s)
 
 /* ---------------------------------------------------------- completion */
 
-bool dgram_complete(struct spryd *d, const struct spryd_req *r, int err,
-		    const struct spry_desc *desc)
+static bool dg_complete(struct spryd *d, const struct spryd_req *r, int err,
+			uint32_t status, const struct spry_desc *desc)
 {
 	struct spryd_dg *dg = d->dg;
 	const struct dg_req *q;
@@ -993,6 +999,7 @@ bool dgram_complete(struct spryd *d, const struct spryd_req *r, int err,
 	uint32_t idx, room;
 	uint8_t *p;
 
+	(void)status;	/* an error's status: the answer depends on @err alone */
 	if (!dg || !dg->reqs)
 		return false;
 	q = &dg->reqs[r - d->reqs];
@@ -1062,7 +1069,7 @@ bool dgram_complete(struct spryd *d, const struct spryd_req *r, int err,
 
 /* -------------------------------------------------------------- loop */
 
-void dgram_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
+static void dg_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
 {
 	struct dg_sock *s = (struct dg_sock *)ep;
 
@@ -1089,7 +1096,7 @@ void dgram_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
 	xsk_rx(d, s);
 }
 
-void dgram_run(struct spryd *d)
+static void dg_run(struct spryd *d)
 {
 	struct spryd_dg *dg = d->dg;
 	struct dg_sock *s;
@@ -1312,7 +1319,7 @@ static int sock_parse(struct spryd *d, uint32_t i)
 	uint32_t j;
 	int err;
 
-	s->ep.kind = EP_DGRAM;
+	s->ep.ops = &dg_front_ops.ep;
 	s->ep.fd = -1;
 	s->idx = (uint8_t)i;
 	s->udp = dg->spec_udp[i];
@@ -1397,7 +1404,7 @@ static int umem_setup(struct spryd *d, uint16_t id, uint32_t n_socks, uint32_t *
 		spryd_log("--dgram: chain %s already has a pool", s0->chain_name);
 		return -EEXIST;
 	}
-	cs->dg_reserve = per * n_socks;
+	cs->n_reserved = per * n_socks;
 	err = entry_chain_pool(d, id, &s0->rec, &cs);
 	if (err)
 		return err;
@@ -1432,6 +1439,9 @@ int dgram_init(struct spryd *d)
 
 	if (!dg)
 		return 0;
+	dg->front = front_register(d, &dg_front_ops);
+	if (dg->front < 0)
+		return dg->front;
 	dg->reqs = calloc(SPRY_REQ_SLOTS, sizeof(*dg->reqs));
 	if (!dg->reqs)
 		return -ENOMEM;
@@ -1556,3 +1566,10 @@ void dgram_fini(struct spryd *d)
 	free(dg);
 	d->dg = NULL;
 }
+
+static const struct spryd_front_ops dg_front_ops = {
+	.ep = { .name = "dgram", .event = dg_event },
+	.complete = dg_complete,
+	.run = dg_run,
+	.shutdown = dgram_fini,
+};

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * spryd's HTTP/1.1 front (--http ADDR:PORT), in spryd's epoll loop.
+ * spryd's HTTP front room (spryd/gateway.h), --http ADDR:PORT: the
+ * listener and its connections, the front's ops.
  *
  * Connections: a table of --max-conns small records (index + generation:
  * an answer for a closed or reused connection is dropped); beyond it a new
@@ -21,7 +22,7 @@
  * and the parser's body sink pointed right after it: the body is written
  * once, into the pool.  At DONE the request is submitted (entry_submit);
  * the descriptor goes out with the loop iteration's batch (origin_flush).
- * gateway_complete() answers: @status/@content-type from the response
+ * gw_complete() (the front's completion op, front.h) answers: @status/@content-type from the response
  * metadata, head + payload with writev straight from the pool buffer,
  * which is freed when the response is fully written or the connection
  * closes.
@@ -57,7 +58,10 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "spryd/entry.h"
+#include "spryd/gateway.h"
 #include "spryd/http.h"
+#include "spryd/metrics.h"
 #include "spryd/spryd.h"
 
 #define GW_RBUF			8192		/* read buffer per active conn */
@@ -167,12 +171,15 @@ struct spryd_gw {
 	FILE			*log;
 	bool			log_close;
 	struct gw_chain_stats	*stats[SPRY_MAX_CHAINS];
-	uint32_t		*resume;	/* conns to read on (gateway_run) */
+	uint32_t		*resume;	/* conns to read on (gw_run) */
 	uint32_t		n_resume;
 	uint64_t		accepted;
 	uint64_t		refused;
 	char			meta[SPRY_HTTP_SCRATCH + 1024];
+	int			front;		/* front id: owner of its requests */
 };
+
+static const struct spryd_front_ops gw_front_ops;
 
 void gateway_opts_default(struct spryd_http_opts *o)
 {
@@ -440,70 +447,31 @@ static void respond_error(struct spryd *d, struct gw_conn *c, int status, bool c
 
 /* ------------------------------------------------------------ metrics */
 
-struct mbuf {
-	char	*p;
-	size_t	len;
-	size_t	cap;
-	bool	oom;
-};
-
-static void __attribute__((format(printf, 2, 3))) mb_printf(struct mbuf *m, const char *fmt, ...)
-{
-	va_list ap;
-	size_t room;
-	char *np;
-	int n;
-
-	if (m->oom)
-		return;
-	for (;;) {
-		room = m->cap - m->len;
-		va_start(ap, fmt);
-		n = vsnprintf(m->p + m->len, room, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			m->oom = true;
-			return;
-		}
-		if ((size_t)n < room) {
-			m->len += (size_t)n;
-			return;
-		}
-		np = realloc(m->p, m->cap * 2 + (size_t)n);
-		if (!np) {
-			m->oom = true;
-			return;
-		}
-		m->p = np;
-		m->cap = m->cap * 2 + (size_t)n;
-	}
-}
-
-static void metrics_http(struct spryd *d, struct mbuf *m)
+static void gw_metrics(struct spryd *d, struct spryd_mbuf *m)
 {
 	struct spryd_gw *gw = d->gw;
 	struct gw_chain_stats *s;
 	unsigned int i, k;
 
-	mb_printf(m, "# HELP spry_http_requests_total HTTP responses by chain and status.\n"
+	spryd_mb_printf(m, "# HELP spry_http_requests_total HTTP responses by chain and status.\n"
 		  "# TYPE spry_http_requests_total counter\n");
 	for (i = 0; i < SPRY_MAX_CHAINS; i++) {
 		s = gw->stats[i];
 		for (k = 0; s && k < 500; k++)
 			if (s->codes[k])
-				mb_printf(m, "spry_http_requests_total{chain=\"%s\",code=\"%u\"} %llu\n",
+				spryd_mb_printf(m, "spry_http_requests_total{chain=\"%s\",code=\"%u\"} %llu\n",
 					  s->name, k + 100, (unsigned long long)s->codes[k]);
 	}
-	mb_printf(m, "# HELP spry_http_errors_total HTTP responses with status >= 400.\n"
+	spryd_mb_printf(m, "# HELP spry_http_errors_total HTTP responses with status >= 400.\n"
 		  "# TYPE spry_http_errors_total counter\n");
 	for (i = 0; i < SPRY_MAX_CHAINS; i++) {
 		s = gw->stats[i];
 		for (k = 300; s && k < 500; k++)
 			if (s->codes[k])
-				mb_printf(m, "spry_http_errors_total{chain=\"%s\",code=\"%u\"} %llu\n",
+				spryd_mb_printf(m, "spry_http_errors_total{chain=\"%s\",code=\"%u\"} %llu\n",
 					  s->name, k + 100, (unsigned long long)s->codes[k]);
 	}
-	mb_printf(m, "# HELP spry_http_request_duration_seconds "
+	spryd_mb_printf(m, "# HELP spry_http_request_duration_seconds "
 		  "Time from a request's first byte to its response.\n"
 		  "# TYPE spry_http_request_duration_seconds histogram\n");
 	for (i = 0; i < SPRY_MAX_CHAINS; i++) {
@@ -511,15 +479,15 @@ static void metrics_http(struct spryd *d, struct mbuf *m)
 		if (!s || !s->count)
 			continue;
 		for (k = 0; k < GW_N_BUCKETS; k++)
-			mb_printf(m, "spry_http_request_duration_seconds_bucket{chain=\"%s\",le=\"%g\"} %llu\n",
+			spryd_mb_printf(m, "spry_http_request_duration_seconds_bucket{chain=\"%s\",le=\"%g\"} %llu\n",
 				  s->name, bucket_le[k], (unsigned long long)s->buckets[k]);
-		mb_printf(m, "spry_http_request_duration_seconds_bucket{chain=\"%s\",le=\"+Inf\"} %llu\n"
+		spryd_mb_printf(m, "spry_http_request_duration_seconds_bucket{chain=\"%s\",le=\"+Inf\"} %llu\n"
 			  "spry_http_request_duration_seconds_sum{chain=\"%s\"} %.9f\n"
 			  "spry_http_request_duration_seconds_count{chain=\"%s\"} %llu\n",
 			  s->name, (unsigned long long)s->count, s->name, s->sum, s->name,
 			  (unsigned long long)s->count);
 	}
-	mb_printf(m, "# HELP spry_http_connections Open HTTP connections.\n"
+	spryd_mb_printf(m, "# HELP spry_http_connections Open HTTP connections.\n"
 		  "# TYPE spry_http_connections gauge\n"
 		  "spry_http_connections %u\n"
 		  "# HELP spry_http_connections_accepted_total HTTP connections accepted.\n"
@@ -531,103 +499,11 @@ static void metrics_http(struct spryd *d, struct mbuf *m)
 		  gw->n_open, (unsigned long long)gw->accepted, (unsigned long long)gw->refused);
 }
 
-static void metrics_chains(struct spryd *d, struct mbuf *m)
-{
-	struct spry_pool_stats pst;
-	struct spryd_chain *cs;
-	unsigned int i;
-
-	mb_printf(m, "# HELP spry_inflight Requests of the chain in flight (zombies included).\n"
-		  "# TYPE spry_inflight gauge\n");
-	for (i = 1; i < SPRY_MAX_CHAINS; i++) {
-		cs = &d->chains[i];
-		if (cs->pool)
-			mb_printf(m, "spry_inflight{chain=\"%s\"} %u\n", cs->name, cs->inflight);
-	}
-	mb_printf(m, "# HELP spry_pool_buffers Pool buffers of the chain by state.\n"
-		  "# TYPE spry_pool_buffers gauge\n");
-	for (i = 1; i < SPRY_MAX_CHAINS; i++) {
-		cs = &d->chains[i];
-		memset(&pst, 0, sizeof(pst));
-		if (!cs->pool || spry_pool_stats(cs->pool, &pst))
-			continue;
-		mb_printf(m, "spry_pool_buffers{chain=\"%s\",state=\"free\"} %llu\n"
-			  "spry_pool_buffers{chain=\"%s\",state=\"used\"} %llu\n",
-			  cs->name, (unsigned long long)pst.n_free + pst.n_large_free,
-			  cs->name, (unsigned long long)(pst.n_bufs - pst.n_free) +
-				    (pst.n_large - pst.n_large_free));
-	}
-}
-
-/* The functions of active chains: invocations (pass 0), per-instance in-flight (1). */
-static void metrics_fns(struct spryd *d, struct mbuf *m, int pass)
-{
-	struct spry_inst_state is;
-	struct spry_fn_stats fs;
-	struct spry_chain rec;
-	struct spry_fn f;
-	char cname[SPRY_NAME_LEN], fname[SPRY_NAME_LEN];
-	unsigned int i, k;
-
-	for (i = 1; i < SPRY_MAX_FNS; i++) {
-		if (spry_fn__get(&d->maps, (__u16)i, &f) || !(f.flags & SPRY_FF_ACTIVE) ||
-		    !f.name[0] || !f.chain || f.chain >= SPRY_MAX_CHAINS ||
-		    spry_chain__get(&d->maps, f.chain, &rec) || !rec.name[0])
-			continue;
-		memcpy(fname, f.name, SPRY_NAME_LEN);
-		fname[SPRY_NAME_LEN - 1] = '\0';
-		memcpy(cname, rec.name, SPRY_NAME_LEN);
-		cname[SPRY_NAME_LEN - 1] = '\0';
-		if (pass == 0) {
-			if (!spry_fn_stats__read(&d->maps, (__u16)i, &fs))
-				mb_printf(m, "spry_fn_invocations_total{chain=\"%s\",fn=\"%s\","
-					  "instance=\"all\"} %llu\n",
-					  cname, fname, (unsigned long long)fs.delivered);
-			continue;
-		}
-		for (k = 0; k < f.n_inst && k < SPRY_MAX_INST; k++)
-			if (!spry_inst__get(&d->maps, (__u16)i, f.inst[k], &is))
-				mb_printf(m, "spry_fn_inflight{chain=\"%s\",fn=\"%s\","
-					  "instance=\"%u\"} %d\n",
-					  cname, fname, f.inst[k], is.inflight);
-	}
-}
-
-static void metrics_router(struct spryd *d, struct mbuf *m)
-{
-	__u64 v[SPRY_V_MAX];
-	unsigned int i;
-
-	mb_printf(m, "# HELP spry_router_verdicts_total Router verdicts (all CPUs).\n"
-		  "# TYPE spry_router_verdicts_total counter\n");
-	if (!spry_verdicts__read(&d->maps, v))
-		for (i = 0; i < SPRY_V_MAX; i++)
-			mb_printf(m, "spry_router_verdicts_total{verdict=\"%s\"} %llu\n",
-				  spry_verdict_name(i), (unsigned long long)v[i]);
-	/* Per-instance delivery is not counted by the router: per function. */
-	mb_printf(m, "# HELP spry_fn_invocations_total "
-		  "Descriptors delivered to the function (all its instances).\n"
-		  "# TYPE spry_fn_invocations_total counter\n");
-	metrics_fns(d, m, 0);
-	mb_printf(m, "# HELP spry_fn_inflight Descriptors an instance holds.\n"
-		  "# TYPE spry_fn_inflight gauge\n");
-	metrics_fns(d, m, 1);
-}
-
 static void serve_metrics(struct spryd *d, struct gw_conn *c, uint64_t now)
 {
-	struct mbuf m = { .cap = 16384 };
+	struct spryd_mbuf m;
 
-	m.p = malloc(m.cap);
-	if (!m.p) {
-		respond_error(d, c, 503, false, "Retry-After: 1\r\n", now);
-		return;
-	}
-	metrics_http(d, &m);
-	metrics_chains(d, &m);
-	metrics_router(d, &m);
-	if (m.oom) {
-		free(m.p);
+	if (metrics_render(d, &m)) {
 		respond_error(d, c, 503, false, "Retry-After: 1\r\n", now);
 		return;
 	}
@@ -726,7 +602,7 @@ static int start_request(struct spryd *d, struct gw_conn *c, bool body_follows,
 		respond_error(d, c, 413, true, NULL, now);
 		return -1;
 	}
-	err = entry_prepare(d, id, &rec, (uint32_t)size, REQ_OWN_HTTP,
+	err = entry_prepare(d, id, &rec, (uint32_t)size, (uint8_t)gw->front,
 			    (uint32_t)(c - gw->conns), c->gen, &r, &p);
 	if (d->chains[id].known)
 		c->chain = id;
@@ -1093,7 +969,7 @@ static int desc_status(uint8_t st)
 
 /*
  * Completions run inside entry.c's loops over its request lists: reading
- * (and so starting) the connection's next request waits for gateway_run().
+ * (and so starting) the connection's next request waits for gw_run().
  */
 static void resume_later(struct spryd *d, struct gw_conn *c)
 {
@@ -1105,7 +981,7 @@ static void resume_later(struct spryd *d, struct gw_conn *c)
 	gw->resume[gw->n_resume++] = (uint32_t)(c - gw->conns);
 }
 
-void gateway_run(struct spryd *d)
+static void gw_run(struct spryd *d)
 {
 	struct spryd_gw *gw = d->gw;
 	struct gw_conn *c;
@@ -1130,8 +1006,8 @@ void gateway_run(struct spryd *d)
 		fflush(gw->log);
 }
 
-bool gateway_complete(struct spryd *d, const struct spryd_req *r, int err,
-		      const struct spry_desc *desc)
+static bool gw_complete(struct spryd *d, const struct spryd_req *r, int err,
+			uint32_t status_in, const struct spry_desc *desc)
 {
 	struct spryd_gw *gw = d->gw;
 	struct spryd_chain *cs = &d->chains[r->chain];
@@ -1142,6 +1018,7 @@ bool gateway_complete(struct spryd *d, const struct spryd_req *r, int err,
 	uint64_t now;
 	int status;
 
+	(void)status_in;	/* an error's status: the answer depends on @err alone */
 	if (!gw || r->conn >= d->http.max_conns)
 		return false;
 	c = &gw->conns[r->conn];
@@ -1225,7 +1102,7 @@ static void gw_accept(struct spryd *d)
 		}
 		c = &gw->conns[gw->free_idx[--gw->n_free]];
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->ep.kind = EP_HTTP;
+		c->ep.ops = &gw_front_ops.ep;
 		c->ep.fd = fd;
 		if (spryd_ep_add(d, &c->ep, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)) {
 			close(fd);
@@ -1254,14 +1131,14 @@ static void gw_accept(struct spryd *d)
 	}
 }
 
-void gateway_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
+static void gw_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
 {
 	struct gw_conn *c;
 	uint64_t now;
 
 	if (!d->gw)
 		return;
-	if (ep->kind == EP_HTTP_LISTEN) {
+	if (ep == &d->gw->lep) {
 		gw_accept(d);
 		return;
 	}
@@ -1309,7 +1186,7 @@ static void timed_out(struct spryd *d, struct gw_conn *c, uint64_t now)
 	conn_close(d, c);
 }
 
-void gateway_timer(struct spryd *d, uint64_t now, uint64_t *next)
+static void gw_timer(struct spryd *d, uint64_t now, uint64_t *next)
 {
 	struct spryd_gw *gw = d->gw;
 	struct gw_conn *c;
@@ -1446,15 +1323,20 @@ int gateway_init(struct spryd *d)
 		}
 		goto err_log;
 	}
-	gw->lep.kind = EP_HTTP_LISTEN;
+	gw->lep.ops = &gw_front_ops.ep;
 	gw->lep.fd = fd;
-	d->gw = gw;
 	err = spryd_ep_add(d, &gw->lep, EPOLLIN);
 	if (err) {
-		d->gw = NULL;
 		close(fd);
 		goto err_log;
 	}
+	gw->front = front_register(d, &gw_front_ops);
+	if (gw->front < 0) {
+		err = gw->front;
+		spryd_ep_close(d, &gw->lep);
+		goto err_log;
+	}
+	d->gw = gw;
 	spryd_log("http: listening on %s (max %u connections)", o->addr, o->max_conns);
 	return 0;
 
@@ -1469,13 +1351,13 @@ err_free:
 	return err;
 }
 
-void gateway_stop(struct spryd *d)
+static void gw_stop(struct spryd *d)
 {
 	if (d->gw)
 		spryd_ep_close(d, &d->gw->lep);
 }
 
-void gateway_fini(struct spryd *d)
+static void gw_shutdown(struct spryd *d)
 {
 	struct spryd_gw *gw = d->gw;
 	struct gw_state *st;
@@ -1503,3 +1385,13 @@ void gateway_fini(struct spryd *d)
 	free(gw);
 	d->gw = NULL;
 }
+
+static const struct spryd_front_ops gw_front_ops = {
+	.ep = { .name = "http", .event = gw_event },
+	.complete = gw_complete,
+	.run = gw_run,
+	.timer = gw_timer,
+	.stop = gw_stop,
+	.shutdown = gw_shutdown,
+	.metrics = gw_metrics,
+};

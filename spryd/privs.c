@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * spryd's least privilege (docs/SECURITY.md).  Once everything that needs
- * more is set up (pinned maps opened, listeners bound, RLIMIT_NOFILE
- * raised), spryd keeps only the capabilities its loop uses:
+ * spryd's privileges room (spryd/privs.h, docs/SECURITY.md): least
+ * privilege.  Once everything that needs more is set up (pinned maps
+ * opened, listeners bound, RLIMIT_NOFILE raised), spryd keeps only the capabilities its loop uses:
  *
  *   CAP_BPF        every bpf() call (kernel.unprivileged_bpf_disabled=2
  *                  refuses bpf() to a process without it): map updates,
@@ -26,6 +26,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
+#include "spryd/privs.h"
 #include "spryd/spryd.h"
 
 static const int keep_caps[] = {
