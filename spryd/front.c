@@ -53,7 +53,7 @@ void front_shutdown_all(struct spryd *d)
 			d->fronts[i]->shutdown(d);
 }
 
-void front_metrics_all(struct spryd *d, struct spryd_mbuf *m)
+void front_metrics_all(struct spryd *d, struct mbuf *m)
 {
 	unsigned int i;
 

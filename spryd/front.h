@@ -19,7 +19,7 @@
 struct spryd;
 struct spryd_req;
 struct spry_desc;
-struct spryd_mbuf;
+struct mbuf;
 
 #define SPRYD_MAX_FRONTS	4
 
@@ -45,7 +45,7 @@ struct spryd_front_ops {
 	/* after the core answered everything in flight: close everything */
 	void	(*shutdown)(struct spryd *d);
 	/* its part of /metrics (NULL: none) */
-	void	(*metrics)(struct spryd *d, struct spryd_mbuf *m);
+	void	(*metrics)(struct spryd *d, struct mbuf *m);
 };
 
 /* Register a front; its id (owner of its requests) or -ENOSPC. */
@@ -55,6 +55,6 @@ void front_run_all(struct spryd *d);
 void front_timer_all(struct spryd *d, uint64_t now, uint64_t *next);
 void front_stop_all(struct spryd *d);
 void front_shutdown_all(struct spryd *d);
-void front_metrics_all(struct spryd *d, struct spryd_mbuf *m);
+void front_metrics_all(struct spryd *d, struct mbuf *m);
 
 #endif /* SPRYD_FRONT_H */

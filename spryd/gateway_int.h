@@ -146,6 +146,6 @@ void gw_count_response(struct spryd *d, struct gw_conn *c, uint64_t now);
 void gw_access_log(struct spryd *d, struct gw_conn *c, uint64_t now);
 bool gw_complete(struct spryd *d, const struct spryd_req *r, int err,
 		 uint32_t status, const struct spry_desc *desc);
-void gw_metrics(struct spryd *d, struct spryd_mbuf *m);
+void gw_metrics(struct spryd *d, struct mbuf *m);
 
 #endif /* SPRYD_GATEWAY_INT_H */

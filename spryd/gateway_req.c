@@ -106,31 +106,31 @@ void gw_access_log(struct spryd *d, struct gw_conn *c, uint64_t now)
 
 /* ------------------------------------------------------------ metrics */
 
-void gw_metrics(struct spryd *d, struct spryd_mbuf *m)
+void gw_metrics(struct spryd *d, struct mbuf *m)
 {
 	struct spryd_gw *gw = d->gw;
 	struct gw_chain_stats *s;
 	unsigned int i, k;
 
-	spryd_mb_printf(m, "# HELP spry_http_requests_total HTTP responses by chain and status.\n"
+	mb_printf(m, "# HELP spry_http_requests_total HTTP responses by chain and status.\n"
 		  "# TYPE spry_http_requests_total counter\n");
 	for (i = 0; i < SPRY_MAX_CHAINS; i++) {
 		s = gw->stats[i];
 		for (k = 0; s && k < 500; k++)
 			if (s->codes[k])
-				spryd_mb_printf(m, "spry_http_requests_total{chain=\"%s\",code=\"%u\"} %llu\n",
+				mb_printf(m, "spry_http_requests_total{chain=\"%s\",code=\"%u\"} %llu\n",
 					  s->name, k + 100, (unsigned long long)s->codes[k]);
 	}
-	spryd_mb_printf(m, "# HELP spry_http_errors_total HTTP responses with status >= 400.\n"
+	mb_printf(m, "# HELP spry_http_errors_total HTTP responses with status >= 400.\n"
 		  "# TYPE spry_http_errors_total counter\n");
 	for (i = 0; i < SPRY_MAX_CHAINS; i++) {
 		s = gw->stats[i];
 		for (k = 300; s && k < 500; k++)
 			if (s->codes[k])
-				spryd_mb_printf(m, "spry_http_errors_total{chain=\"%s\",code=\"%u\"} %llu\n",
+				mb_printf(m, "spry_http_errors_total{chain=\"%s\",code=\"%u\"} %llu\n",
 					  s->name, k + 100, (unsigned long long)s->codes[k]);
 	}
-	spryd_mb_printf(m, "# HELP spry_http_request_duration_seconds "
+	mb_printf(m, "# HELP spry_http_request_duration_seconds "
 		  "Time from a request's first byte to its response.\n"
 		  "# TYPE spry_http_request_duration_seconds histogram\n");
 	for (i = 0; i < SPRY_MAX_CHAINS; i++) {
@@ -138,15 +138,15 @@ void gw_metrics(struct spryd *d, struct spryd_mbuf *m)
 		if (!s || !s->count)
 			continue;
 		for (k = 0; k < GW_N_BUCKETS; k++)
-			spryd_mb_printf(m, "spry_http_request_duration_seconds_bucket{chain=\"%s\",le=\"%g\"} %llu\n",
+			mb_printf(m, "spry_http_request_duration_seconds_bucket{chain=\"%s\",le=\"%g\"} %llu\n",
 				  s->name, bucket_le[k], (unsigned long long)s->buckets[k]);
-		spryd_mb_printf(m, "spry_http_request_duration_seconds_bucket{chain=\"%s\",le=\"+Inf\"} %llu\n"
+		mb_printf(m, "spry_http_request_duration_seconds_bucket{chain=\"%s\",le=\"+Inf\"} %llu\n"
 			  "spry_http_request_duration_seconds_sum{chain=\"%s\"} %.9f\n"
 			  "spry_http_request_duration_seconds_count{chain=\"%s\"} %llu\n",
 			  s->name, (unsigned long long)s->count, s->name, s->sum, s->name,
 			  (unsigned long long)s->count);
 	}
-	spryd_mb_printf(m, "# HELP spry_http_connections Open HTTP connections.\n"
+	mb_printf(m, "# HELP spry_http_connections Open HTTP connections.\n"
 		  "# TYPE spry_http_connections gauge\n"
 		  "spry_http_connections %u\n"
 		  "# HELP spry_http_connections_accepted_total HTTP connections accepted.\n"
@@ -160,7 +160,7 @@ void gw_metrics(struct spryd *d, struct spryd_mbuf *m)
 
 static void serve_metrics(struct spryd *d, struct gw_conn *c, uint64_t now)
 {
-	struct spryd_mbuf m;
+	struct mbuf m;
 
 	if (metrics_render(d, &m)) {
 		gw_respond_error(d, c, 503, false, "Retry-After: 1\r\n", now);

@@ -17,7 +17,7 @@
 #include "spryd/metrics.h"
 #include "spryd/spryd.h"
 
-void spryd_mb_printf(struct spryd_mbuf *m, const char *fmt, ...)
+void mb_printf(struct mbuf *m, const char *fmt, ...)
 {
 	va_list ap;
 	size_t room;
@@ -49,27 +49,27 @@ void spryd_mb_printf(struct spryd_mbuf *m, const char *fmt, ...)
 	}
 }
 
-static void metrics_chains(struct spryd *d, struct spryd_mbuf *m)
+static void metrics_chains(struct spryd *d, struct mbuf *m)
 {
 	struct spry_pool_stats pst;
 	struct spryd_chain *cs;
 	unsigned int i;
 
-	spryd_mb_printf(m, "# HELP spry_inflight Requests of the chain in flight (zombies included).\n"
+	mb_printf(m, "# HELP spry_inflight Requests of the chain in flight (zombies included).\n"
 		  "# TYPE spry_inflight gauge\n");
 	for (i = 1; i < SPRY_MAX_CHAINS; i++) {
 		cs = &d->chains[i];
 		if (cs->pool)
-			spryd_mb_printf(m, "spry_inflight{chain=\"%s\"} %u\n", cs->name, cs->inflight);
+			mb_printf(m, "spry_inflight{chain=\"%s\"} %u\n", cs->name, cs->inflight);
 	}
-	spryd_mb_printf(m, "# HELP spry_pool_buffers Pool buffers of the chain by state.\n"
+	mb_printf(m, "# HELP spry_pool_buffers Pool buffers of the chain by state.\n"
 		  "# TYPE spry_pool_buffers gauge\n");
 	for (i = 1; i < SPRY_MAX_CHAINS; i++) {
 		cs = &d->chains[i];
 		memset(&pst, 0, sizeof(pst));
 		if (!cs->pool || spry_pool_stats(cs->pool, &pst))
 			continue;
-		spryd_mb_printf(m, "spry_pool_buffers{chain=\"%s\",state=\"free\"} %llu\n"
+		mb_printf(m, "spry_pool_buffers{chain=\"%s\",state=\"free\"} %llu\n"
 			  "spry_pool_buffers{chain=\"%s\",state=\"used\"} %llu\n",
 			  cs->name, (unsigned long long)pst.n_free + pst.n_large_free,
 			  cs->name, (unsigned long long)(pst.n_bufs - pst.n_free) +
@@ -78,7 +78,7 @@ static void metrics_chains(struct spryd *d, struct spryd_mbuf *m)
 }
 
 /* The functions of active chains: invocations (pass 0), per-instance in-flight (1). */
-static void metrics_fns(struct spryd *d, struct spryd_mbuf *m, int pass)
+static void metrics_fns(struct spryd *d, struct mbuf *m, int pass)
 {
 	struct spry_inst_state is;
 	struct spry_fn_stats fs;
@@ -98,41 +98,41 @@ static void metrics_fns(struct spryd *d, struct spryd_mbuf *m, int pass)
 		cname[SPRY_NAME_LEN - 1] = '\0';
 		if (pass == 0) {
 			if (!spry_fn_stats__read(&d->maps, (__u16)i, &fs))
-				spryd_mb_printf(m, "spry_fn_invocations_total{chain=\"%s\",fn=\"%s\","
+				mb_printf(m, "spry_fn_invocations_total{chain=\"%s\",fn=\"%s\","
 					  "instance=\"all\"} %llu\n",
 					  cname, fname, (unsigned long long)fs.delivered);
 			continue;
 		}
 		for (k = 0; k < f.n_inst && k < SPRY_MAX_INST; k++)
 			if (!spry_inst__get(&d->maps, (__u16)i, f.inst[k], &is))
-				spryd_mb_printf(m, "spry_fn_inflight{chain=\"%s\",fn=\"%s\","
+				mb_printf(m, "spry_fn_inflight{chain=\"%s\",fn=\"%s\","
 					  "instance=\"%u\"} %d\n",
 					  cname, fname, f.inst[k], is.inflight);
 	}
 }
 
-static void metrics_router(struct spryd *d, struct spryd_mbuf *m)
+static void metrics_router(struct spryd *d, struct mbuf *m)
 {
 	__u64 v[SPRY_V_MAX];
 	unsigned int i;
 
-	spryd_mb_printf(m, "# HELP spry_router_verdicts_total Router verdicts (all CPUs).\n"
+	mb_printf(m, "# HELP spry_router_verdicts_total Router verdicts (all CPUs).\n"
 		  "# TYPE spry_router_verdicts_total counter\n");
 	if (!spry_verdicts__read(&d->maps, v))
 		for (i = 0; i < SPRY_V_MAX; i++)
-			spryd_mb_printf(m, "spry_router_verdicts_total{verdict=\"%s\"} %llu\n",
+			mb_printf(m, "spry_router_verdicts_total{verdict=\"%s\"} %llu\n",
 				  spry_verdict_name(i), (unsigned long long)v[i]);
 	/* Per-instance delivery is not counted by the router: per function. */
-	spryd_mb_printf(m, "# HELP spry_fn_invocations_total "
+	mb_printf(m, "# HELP spry_fn_invocations_total "
 		  "Descriptors delivered to the function (all its instances).\n"
 		  "# TYPE spry_fn_invocations_total counter\n");
 	metrics_fns(d, m, 0);
-	spryd_mb_printf(m, "# HELP spry_fn_inflight Descriptors an instance holds.\n"
+	mb_printf(m, "# HELP spry_fn_inflight Descriptors an instance holds.\n"
 		  "# TYPE spry_fn_inflight gauge\n");
 	metrics_fns(d, m, 1);
 }
 
-int metrics_render(struct spryd *d, struct spryd_mbuf *m)
+int metrics_render(struct spryd *d, struct mbuf *m)
 {
 	memset(m, 0, sizeof(*m));
 	m->cap = 16384;

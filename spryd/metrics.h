@@ -13,19 +13,19 @@
 struct spryd;
 
 /* A growing text buffer; oom set once an allocation failed. */
-struct spryd_mbuf {
+struct mbuf {
 	char	*p;
 	size_t	len;
 	size_t	cap;
 	bool	oom;
 };
 
-void spryd_mb_printf(struct spryd_mbuf *m, const char *fmt, ...)
+void mb_printf(struct mbuf *m, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /*
  * The whole exposition into a new buffer (m->p: malloc'd, the caller
  * frees it); 0, or -ENOMEM (nothing to free).
  */
-int metrics_render(struct spryd *d, struct spryd_mbuf *m);
+int metrics_render(struct spryd *d, struct mbuf *m);
 
 #endif /* SPRYD_METRICS_H */
