@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * spryd's datagram fronts (docs/DATAGRAM.md): one request per UDP datagram
- * (struct spry_dgram_hdr, include/spry/abi.h), answered with one datagram.
+ * spryd's datagram front room (spryd/dgram.h, docs/DATAGRAM.md): one
+ * request per UDP datagram (struct spry_dgram_hdr, include/spry/abi.h), answered
+ * with one datagram.
  *
  * --dgram IFNAME[:QUEUE]=CHAIN: an AF_XDP socket bound to (IFNAME, QUEUE),
  * inserted into the pinned XSKMAP spry_xsks[QUEUE] so bpf/xdp_ingress.c
@@ -16,7 +17,7 @@
  *      payload overwritten with metadata lines in place
  *   -> spry_pool_retag(tag -> req_id), entry_adopt() + entry_submit():
  *      the frame IS the request's buffer, the payload never moves
- *   -> the chain -> dgram_complete(): retag back, Ethernet/IP/UDP and the
+ *   -> the chain -> dg_complete(): retag back, Ethernet/IP/UDP and the
  *      response header written in front of the response payload in the
  *      same buffer (else copied into a fresh frame: counted)
  *   -> TX ring -> completion ring -> back on the fill ring (or freed).
@@ -41,40 +42,32 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
-#include <linux/if_xdp.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/udp.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <bpf/bpf.h>
 
 #include "fn-runtime/dgram.h"
+#include "spryd/dgram.h"
+#include "spryd/entry.h"
 #include "spryd/spryd.h"
-
-#ifndef SOL_XDP
-#define SOL_XDP		283
-#endif
-#ifndef AF_XDP
-#define AF_XDP		44
-#endif
+#include "spryd/xsk.h"
 
 #define DG_MAX_SOCKS		SPRY_XSK_MAX_QUEUES
 #define DG_FRAMES_MAX		4096u	/* UMEM frames per AF_XDP socket */
 #define DG_FRAMES_MIN		64u
 #define DG_RX_BUDGET		256u	/* RX descriptors per event */
-#define DG_KICK_TRIES		256u	/* sendto() kicks per dgram_run() */
 #define DG_UDP_BATCH		32u	/* recvmmsg/sendmmsg batch */
 #define DG_UDP_SCRATCH		65536u	/* bytes per received datagram */
 #define DG_UDP_META		128u	/* metadata area of a UDP request */
@@ -86,40 +79,6 @@
 #define IP4_HLEN		20u
 #define IP6_HLEN		40u
 #define UDP_HLEN		8u
-
-enum dg_frame_state {
-	FR_OUT = 0,	/* not held here: free in the pool or a request's */
-	FR_FILL,	/* on a fill ring (or the RX ring: the kernel's) */
-	FR_TX,		/* on a TX ring until its completion */
-};
-
-struct dg_frame {
-	uint32_t	gen;
-	uint8_t		state;
-	uint8_t		sock;	/* socket whose ring holds it */
-};
-
-struct dg_umem {
-	uint16_t		chain;
-	struct spry_pool	*pool;
-	uint8_t			*base;		/* spryd's address of frame 0 */
-	uint64_t		pool_off;	/* pool offset of frame 0 */
-	uint32_t		n_frames;
-	uint32_t		chunk;
-	uint64_t		tag;
-	int			reg_fd;		/* socket that registered it */
-	bool			zerocopy;	/* its bind mode */
-	struct dg_frame		*fr;
-};
-
-struct dg_ring {
-	_Atomic uint32_t	*prod;
-	_Atomic uint32_t	*cons;
-	void			*desc;
-	uint32_t		mask;
-	void			*map;
-	size_t			map_len;
-};
 
 /* Reply addressing of a request (the request record's datagram part). */
 struct dg_req {
@@ -143,7 +102,7 @@ struct dg_udp_out {
 };
 
 struct dg_sock {
-	struct spryd_ep		ep;		/* kind EP_DGRAM; first member */
+	struct spryd_ep		ep;		/* first member */
 	bool			udp;
 	uint8_t			idx;
 	char			name[64];	/* IFNAME, or ADDR:PORT (udp) */
@@ -154,15 +113,10 @@ struct dg_sock {
 	struct spry_chain	rec;
 	uint64_t		rec_ns;
 	uint32_t		mtu;
-	bool			zerocopy;
 	bool			in_map;
-	bool			kick;
-	/* AF_XDP */
-	struct dg_umem		*um;
-	struct dg_ring		fill, comp, rx, tx;
-	uint32_t		fill_target;
-	uint32_t		n_fill;
-	uint32_t		n_tx;		/* frames on the TX ring */
+	/* AF_XDP (xsk.h) */
+	struct spryd_xsk	x;
+	struct spryd_umem	*um;
 	/* UDP */
 	struct sockaddr_storage	laddr;
 	socklen_t		laddr_len;
@@ -183,13 +137,16 @@ struct dg_sock {
 struct spryd_dg {
 	struct dg_sock		socks[DG_MAX_SOCKS];
 	uint32_t		n_socks;
-	struct dg_umem		umems[SPRY_MAX_CHAINS];	/* by chain id */
+	struct spryd_umem	umems[SPRY_MAX_CHAINS];	/* by chain id */
 	struct dg_req		*reqs;		/* SPRY_REQ_SLOTS */
 	int			xsks_fd;	/* pinned spry_xsks */
+	int			front;		/* front id: owner of its requests */
 	const char		*specs[DG_MAX_SOCKS];
 	bool			spec_udp[DG_MAX_SOCKS];
 	uint32_t		n_specs;
 };
+
+static const struct spryd_front_ops dg_front_ops;
 
 /* ----------------------------------------------------------- options */
 
@@ -288,147 +245,6 @@ static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len
 		*len = sizeof(*a4);
 	}
 	return 0;
-}
-
-/* ------------------------------------------------------------- rings */
-
-static inline uint32_t ring_load(_Atomic uint32_t *p)
-{
-	return atomic_load_explicit(p, memory_order_acquire);
-}
-
-static inline void ring_store(_Atomic uint32_t *p, uint32_t v)
-{
-	atomic_store_explicit(p, v, memory_order_release);
-}
-
-static int ring_map(int fd, struct dg_ring *r, const struct xdp_ring_offset *o,
-		    uint32_t size, size_t desc_size, off_t pgoff)
-{
-	r->map_len = o->desc + (size_t)size * desc_size;
-	r->map = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-		      fd, pgoff);
-	if (r->map == MAP_FAILED) {
-		r->map = NULL;
-		return -errno;
-	}
-	r->prod = (_Atomic uint32_t *)((uint8_t *)r->map + o->producer);
-	r->cons = (_Atomic uint32_t *)((uint8_t *)r->map + o->consumer);
-	r->desc = (uint8_t *)r->map + o->desc;
-	r->mask = size - 1;
-	return 0;
-}
-
-static void ring_unmap(struct dg_ring *r)
-{
-	if (r->map)
-		munmap(r->map, r->map_len);
-	memset(r, 0, sizeof(*r));
-}
-
-/* ------------------------------------------------------------ frames */
-
-static inline struct dg_frame *frame_of(struct dg_umem *um, uint64_t addr, uint32_t *idx)
-{
-	uint64_t i = addr / um->chunk;
-
-	if (i >= um->n_frames)
-		return NULL;
-	*idx = (uint32_t)i;
-	return &um->fr[i];
-}
-
-static inline uint64_t frame_off(const struct dg_umem *um, uint32_t idx)
-{
-	return um->pool_off + (uint64_t)idx * um->chunk;
-}
-
-/* Put one frame on @s's fill ring (room checked by the caller). */
-static void fill_put(struct dg_sock *s, uint32_t idx)
-{
-	uint32_t prod = ring_load(s->fill.prod);
-
-	((__u64 *)s->fill.desc)[prod & s->fill.mask] = (uint64_t)idx * s->um->chunk;
-	ring_store(s->fill.prod, prod + 1);
-	s->um->fr[idx].state = FR_FILL;
-	s->um->fr[idx].sock = s->idx;
-	s->n_fill++;
-}
-
-/* Top the fill ring up to its target from the reserved buffers. */
-static void fill_refill(struct dg_sock *s)
-{
-	struct dg_umem *um = s->um;
-	struct spry_buf b;
-	uint32_t idx;
-
-	while (s->n_fill < s->fill_target) {
-		if (spry_pool_alloc_reserved(um->pool, um->tag, &b))
-			return;
-		if (b.off < um->pool_off || (b.off - um->pool_off) % um->chunk ||
-		    (b.off - um->pool_off) / um->chunk >= um->n_frames) {
-			/* cannot happen: the reserved run is the UMEM */
-			spryd_log("dgram: reserved buffer %#llx outside the UMEM",
-				  (unsigned long long)b.off);
-			spry_pool_free(um->pool, b.off, b.gen);
-			return;
-		}
-		idx = (uint32_t)((b.off - um->pool_off) / um->chunk);
-		um->fr[idx].gen = b.gen;
-		fill_put(s, idx);
-	}
-}
-
-/* A frame spryd holds (tag DG_TAG) that is done: recycle or free it. */
-static void frame_release(struct spryd_dg *dg, struct dg_sock *s, uint32_t idx)
-{
-	struct dg_umem *um = s->um;
-
-	(void)dg;
-	if (s->n_fill < s->fill_target) {
-		fill_put(s, idx);
-		return;
-	}
-	um->fr[idx].state = FR_OUT;
-	spry_pool_free(um->pool, frame_off(um, idx), um->fr[idx].gen);
-}
-
-static void comp_reap(struct spryd_dg *dg, struct dg_sock *s)
-{
-	uint32_t cons = ring_load(s->comp.cons), prod = ring_load(s->comp.prod);
-	struct dg_frame *f;
-	uint32_t idx;
-
-	for (; cons != prod; cons++) {
-		__u64 addr = ((__u64 *)s->comp.desc)[cons & s->comp.mask];
-
-		f = frame_of(s->um, addr, &idx);
-		if (!f || f->state != FR_TX) {
-			s->bad_frame++;
-			continue;
-		}
-		if (s->n_tx)
-			s->n_tx--;
-		frame_release(dg, s, idx);
-	}
-	ring_store(s->comp.cons, cons);
-}
-
-static void xsk_kick(struct spryd_dg *dg, struct dg_sock *s)
-{
-	uint32_t tries;
-
-	for (tries = 0; tries < DG_KICK_TRIES && s->kick; tries++) {
-		if (sendto(s->ep.fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
-		    errno != EAGAIN && errno != EBUSY && errno != ENOBUFS &&
-		    errno != EINTR) {
-			s->tx_err++;
-			s->kick = false;
-		}
-		comp_reap(dg, s);
-		if (ring_load(s->tx.cons) == ring_load(s->tx.prod))
-			s->kick = false;
-	}
 }
 
 /* ------------------------------------------------------ checksums */
@@ -600,13 +416,12 @@ static uint32_t build_reply(const struct dg_req *q, uint8_t *payload, uint32_t l
  * Transmit frame @idx (held, tag DG_TAG) whose response payload starts at
  * @pos within the frame.  Frees the frame when it cannot go out.
  */
-static void xsk_send(struct spryd_dg *dg, struct dg_sock *s, uint32_t idx, uint32_t pos,
-		     uint32_t len, uint8_t status, const struct dg_req *q)
+static void xsk_send(struct dg_sock *s, uint32_t idx, uint32_t pos, uint32_t len,
+		     uint8_t status, const struct dg_req *q)
 {
-	struct dg_umem *um = s->um;
-	uint8_t *frame = um->base + (uint64_t)idx * um->chunk, *start;
-	struct xdp_desc *xd;
-	uint32_t flen, prod;
+	struct spryd_umem *um = s->um;
+	uint8_t *frame = spryd_xsk_frame_ptr(um, idx), *start;
+	uint32_t flen;
 
 	if (hdr_room(q) + len > s->mtu + ETH_HLEN_) {
 		s->tx_big++;
@@ -614,44 +429,20 @@ static void xsk_send(struct spryd_dg *dg, struct dg_sock *s, uint32_t idx, uint3
 		status = SPRY_ST_TOO_BIG;
 	}
 	flen = build_reply(q, frame + pos, len, status, &start);
-	prod = ring_load(s->tx.prod);
-	if (prod - ring_load(s->tx.cons) > s->tx.mask) {
-		s->kick = true;
-		xsk_kick(dg, s);
-		if (prod - ring_load(s->tx.cons) > s->tx.mask) {
-			s->tx_full++;
-			um->fr[idx].state = FR_OUT;
-			spry_pool_free(um->pool, frame_off(um, idx), um->fr[idx].gen);
-			return;
-		}
-	}
-	xd = &((struct xdp_desc *)s->tx.desc)[prod & s->tx.mask];
-	xd->addr = (uint64_t)(start - um->base);
-	xd->len = flen;
-	xd->options = 0;
-	ring_store(s->tx.prod, prod + 1);
-	um->fr[idx].state = FR_TX;
-	um->fr[idx].sock = s->idx;
-	s->n_tx++;
-	s->c_tx++;
-	s->kick = true;
+	if (spryd_xsk_tx(&s->x, idx, (uint64_t)(start - um->base), flen))
+		s->c_tx++;
 }
 
 /* An answer without a request buffer: a fresh frame, payload empty. */
-static void xsk_send_status(struct spryd_dg *dg, struct dg_sock *s, const struct dg_req *q,
-			    uint8_t status)
+static void xsk_send_status(struct dg_sock *s, const struct dg_req *q, uint8_t status)
 {
-	struct dg_umem *um = s->um;
-	struct spry_buf b;
 	uint32_t idx;
 
-	if (spry_pool_alloc_reserved(um->pool, um->tag, &b)) {
+	if (spryd_xsk_frame_alloc(s->um, &idx)) {
 		s->tx_full++;
 		return;
 	}
-	idx = (uint32_t)((b.off - um->pool_off) / um->chunk);
-	um->fr[idx].gen = b.gen;
-	xsk_send(dg, s, idx, hdr_room(q), 0, status, q);
+	xsk_send(s, idx, hdr_room(q), 0, status, q);
 }
 
 /* --------------------------------------------------------- metadata */
@@ -731,50 +522,44 @@ static bool bad_dgram_answerable(const uint8_t *p, uint32_t len, struct dg_req *
 
 /* ------------------------------------------------------------ AF_XDP RX */
 
-static void xsk_rx_one(struct spryd *d, struct dg_sock *s, const struct xdp_desc *xd)
+/* Received frame @idx (taken from the fill ring, held here) of descriptor @xd. */
+static void xsk_rx_one(struct spryd *d, struct dg_sock *s, uint32_t idx,
+		       const struct xdp_desc *xd)
 {
 	struct spryd_dg *dg = d->dg;
-	struct dg_umem *um = s->um;
+	struct spryd_umem *um = s->um;
 	struct spry_dgram_req dr;
 	struct spryd_req *r;
 	struct spry_buf b;
-	struct dg_frame *f;
 	struct dg_req q;
-	uint32_t idx, in, pl_off, pl_len, meta_len;
+	uint32_t in, pl_off, pl_len, meta_len;
 	uint8_t *frame;
 	int err;
 
-	f = frame_of(um, xd->addr, &idx);
-	if (!f || f->state != FR_FILL || f->sock != s->idx) {
-		s->bad_frame++;		/* not a frame we handed out: leave it */
-		return;
-	}
-	s->n_fill--;
-	f->state = FR_OUT;
 	in = (uint32_t)(xd->addr % um->chunk);
 	if (xd->len > um->chunk - in || xd->options) {
 		s->bad_frame++;
-		frame_release(dg, s, idx);
+		spryd_xsk_frame_release(&s->x, idx);
 		return;
 	}
-	frame = um->base + (uint64_t)idx * um->chunk;
+	frame = spryd_xsk_frame_ptr(um, idx);
 	s->c_rx++;
 	memset(&q, 0, sizeof(q));
 	q.sock = s->idx;
 	if (!parse_frame(frame + in, xd->len, &q, &pl_off, &pl_len)) {
 		s->bad_frame++;
-		frame_release(dg, s, idx);
+		spryd_xsk_frame_release(&s->x, idx);
 		return;
 	}
 	pl_off += in;
 	if (spry_dgram_parse(frame + pl_off, pl_len, &dr)) {
 		s->bad_dgram++;
 		if (!bad_dgram_answerable(frame + pl_off, pl_len, &q)) {
-			frame_release(dg, s, idx);
+			spryd_xsk_frame_release(&s->x, idx);
 			return;
 		}
 		s->err_resp++;
-		xsk_send(dg, s, idx, pl_off + SPRY_DGRAM_HDR_LEN, 0, SPRY_ST_BAD_DESC, &q);
+		xsk_send(s, idx, pl_off + SPRY_DGRAM_HDR_LEN, 0, SPRY_ST_BAD_DESC, &q);
 		return;
 	}
 	q.chain = dr.chain;
@@ -782,22 +567,22 @@ static void xsk_rx_one(struct spryd *d, struct dg_sock *s, const struct xdp_desc
 	meta_len = pl_off + SPRY_DGRAM_HDR_LEN;
 	if (dr.chain != s->chain) {
 		s->err_resp++;
-		xsk_send(dg, s, idx, meta_len, 0, SPRY_ST_NO_CHAIN, &q);
+		xsk_send(s, idx, meta_len, 0, SPRY_ST_NO_CHAIN, &q);
 		return;
 	}
 	if (!write_meta(frame, meta_len, &q)) {
 		s->bad_frame++;
-		frame_release(dg, s, idx);
+		spryd_xsk_frame_release(&s->x, idx);
 		return;
 	}
-	b.off = frame_off(um, idx);
+	b.off = spryd_xsk_frame_off(um, idx);
 	b.cap = um->chunk;
-	b.gen = f->gen;
-	err = entry_adopt(d, s->chain, &s->rec, &b, um->tag, REQ_OWN_DGRAM, s->idx, 0, &r);
+	b.gen = um->fr[idx].gen;
+	err = entry_adopt(d, s->chain, &s->rec, &b, um->tag, (uint8_t)d->dg->front, s->idx, 0, &r);
 	if (err) {
 		s->busy++;
 		/* the metadata overwrote the headers: rebuilt in front of it */
-		xsk_send(dg, s, idx, meta_len, 0, err_status(err), &q);
+		xsk_send(s, idx, meta_len, 0, err_status(err), &q);
 		return;
 	}
 	dg->reqs[r - d->reqs] = q;
@@ -806,16 +591,16 @@ static void xsk_rx_one(struct spryd *d, struct dg_sock *s, const struct xdp_desc
 
 static void xsk_rx(struct spryd *d, struct dg_sock *s)
 {
-	uint32_t cons = ring_load(s->rx.cons), prod = ring_load(s->rx.prod), n = 0;
 	struct xdp_desc xd;
+	uint32_t n, i, pos, idx;
 
 	sock_rec_refresh(d, s, spryd_now_ns());
-	for (; cons != prod && n < DG_RX_BUDGET; cons++, n++) {
-		xd = ((struct xdp_desc *)s->rx.desc)[cons & s->rx.mask];
-		ring_store(s->rx.cons, cons + 1);
-		xsk_rx_one(d, s, &xd);
-	}
-	fill_refill(s);
+	n = spryd_xsk_rx_peek(&s->x, DG_RX_BUDGET, &pos);
+	for (i = 0; i < n; i++)
+		if (spryd_xsk_rx_take(&s->x, pos + i, &xd, &idx))
+			xsk_rx_one(d, s, idx, &xd);
+	spryd_xsk_rx_release(&s->x, n);
+	spryd_xsk_refill(&s->x);
 }
 
 /* --------------------------------------------------------- UDP socket */
@@ -939,7 +724,7 @@ static void udp_rx_one(struct spryd *d, struct dg_sock *s, const uint8_t *p, uin
 		udp_queue(d, s, &q, SPRY_ST_NO_CHAIN, NULL, 0, false, 0, 0);
 		return;
 	}
-	err = entry_prepare(d, s->chain, &s->rec, DG_UDP_META + dr.len, REQ_OWN_DGRAM,
+	err = entry_prepare(d, s->chain, &s->rec, DG_UDP_META + dr.len, (uint8_t)d->dg->front,
 			    s->idx, 0, &r, &buf);
 	if (err) {
 		s->busy++;
@@ -981,18 +766,17 @@ static void udp_rx(struct spryd *d, struct dg_sock *s)
 
 /* ---------------------------------------------------------- completion */
 
-bool dgram_complete(struct spryd *d, const struct spryd_req *r, int err,
-		    const struct spry_desc *desc)
+static bool dg_complete(struct spryd *d, const struct spryd_req *r, int err,
+			uint32_t status, const struct spry_desc *desc)
 {
 	struct spryd_dg *dg = d->dg;
 	const struct dg_req *q;
 	struct dg_sock *s;
-	struct dg_umem *um;
-	struct spry_buf b;
-	uint64_t rel;
+	struct spryd_umem *um;
 	uint32_t idx, room;
 	uint8_t *p;
 
+	(void)status;	/* an error's status: the answer depends on @err alone */
 	if (!dg || !dg->reqs)
 		return false;
 	q = &dg->reqs[r - d->reqs];
@@ -1022,47 +806,42 @@ bool dgram_complete(struct spryd *d, const struct spryd_req *r, int err,
 	}
 	um = s->um;
 	if (err || !desc) {
-		xsk_send_status(dg, s, q, err_status(err));
+		xsk_send_status(s, q, err_status(err));
 		return false;
 	}
 	room = hdr_room(q);
-	rel = desc->off - um->pool_off;
 	/* The request's frame (or another reserved one) with room in front. */
-	if (desc->off >= um->pool_off && rel % um->chunk == 0 && rel / um->chunk < um->n_frames &&
-	    desc->meta_len >= room &&
+	if (spryd_xsk_frame_at(um, desc->off, &idx) && desc->meta_len >= room &&
 	    (uint64_t)desc->meta_len + desc->len <= um->chunk &&
 	    !spry_pool_retag(um->pool, desc->off, desc->gen, r->req_id, um->tag)) {
-		idx = (uint32_t)(rel / um->chunk);
 		um->fr[idx].gen = desc->gen;
-		xsk_send(dg, s, idx, desc->meta_len, desc->len, desc->status, q);
+		xsk_send(s, idx, desc->meta_len, desc->len, desc->status, q);
 		return true;
 	}
 	/* Else copy into a fresh frame (counted); the caller frees desc's. */
 	if (room + (uint64_t)desc->len > um->chunk ||
 	    room + desc->len > s->mtu + ETH_HLEN_) {
 		s->tx_big++;
-		xsk_send_status(dg, s, q, SPRY_ST_TOO_BIG);
+		xsk_send_status(s, q, SPRY_ST_TOO_BIG);
 		return false;
 	}
 	p = spry_pool_ptr(um->pool, desc->off + desc->meta_len, desc->len);
-	if (!p || spry_pool_alloc_reserved(um->pool, um->tag, &b)) {
+	if (!p || spryd_xsk_frame_alloc(um, &idx)) {
 		if (!p)
-			xsk_send_status(dg, s, q, SPRY_ST_BAD_DESC);
+			xsk_send_status(s, q, SPRY_ST_BAD_DESC);
 		else
 			s->tx_full++;
 		return false;
 	}
-	idx = (uint32_t)((b.off - um->pool_off) / um->chunk);
-	um->fr[idx].gen = b.gen;
-	memcpy(um->base + (uint64_t)idx * um->chunk + room, p, desc->len);
+	memcpy(spryd_xsk_frame_ptr(um, idx) + room, p, desc->len);
 	s->tx_copied++;
-	xsk_send(dg, s, idx, room, desc->len, desc->status, q);
+	xsk_send(s, idx, room, desc->len, desc->status, q);
 	return false;
 }
 
 /* -------------------------------------------------------------- loop */
 
-void dgram_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
+static void dg_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
 {
 	struct dg_sock *s = (struct dg_sock *)ep;
 
@@ -1082,14 +861,15 @@ void dgram_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
 		if (s->in_map)
 			bpf_map_delete_elem(d->dg->xsks_fd, &s->queue);
 		s->in_map = false;
-		s->kick = false;
-		spryd_ep_close(d, &s->ep);
+		s->x.kick = false;
+		spryd_ep_del(d, &s->ep);	/* the socket is libxdp's to close */
+		s->ep.fd = -1;
 		return;
 	}
 	xsk_rx(d, s);
 }
 
-void dgram_run(struct spryd *d)
+static void dg_run(struct spryd *d)
 {
 	struct spryd_dg *dg = d->dg;
 	struct dg_sock *s;
@@ -1106,98 +886,11 @@ void dgram_run(struct spryd *d)
 				udp_flush(d, s);
 			continue;
 		}
-		if (s->kick)
-			xsk_kick(dg, s);
-		else
-			comp_reap(dg, s);
-		fill_refill(s);
+		spryd_xsk_run(&s->x);
 	}
 }
 
 /* -------------------------------------------------------------- setup */
-
-static int xsk_open(struct dg_sock *s, uint32_t ring, bool zc,
-		    const char **why)
-{
-	struct dg_umem *um = s->um;
-	struct sockaddr_xdp sxdp = {};
-	struct xdp_mmap_offsets mo;
-	socklen_t olen = sizeof(mo);
-	int fd, sz = (int)ring, err;
-
-	fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		*why = "socket(AF_XDP)";
-		return -errno;
-	}
-	if (um->reg_fd < 0) {
-		struct xdp_umem_reg mr = {
-			.addr = (uintptr_t)um->base,
-			.len = (uint64_t)um->n_frames * um->chunk,
-			.chunk_size = um->chunk,
-			.headroom = 0,
-		};
-
-		if (setsockopt(fd, SOL_XDP, XDP_UMEM_REG, &mr, sizeof(mr))) {
-			*why = "XDP_UMEM_REG (more than 8 MiB needs CAP_IPC_LOCK)";
-			goto fail;
-		}
-	}
-	if (setsockopt(fd, SOL_XDP, XDP_UMEM_FILL_RING, &sz, sizeof(sz)) ||
-	    setsockopt(fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &sz, sizeof(sz)) ||
-	    setsockopt(fd, SOL_XDP, XDP_RX_RING, &sz, sizeof(sz)) ||
-	    setsockopt(fd, SOL_XDP, XDP_TX_RING, &sz, sizeof(sz))) {
-		*why = "AF_XDP ring sizes";
-		goto fail;
-	}
-	sxdp.sxdp_family = AF_XDP;
-	sxdp.sxdp_ifindex = s->ifindex;
-	sxdp.sxdp_queue_id = s->queue;
-	if (um->reg_fd >= 0) {
-		sxdp.sxdp_flags = XDP_SHARED_UMEM;
-		sxdp.sxdp_shared_umem_fd = (uint32_t)um->reg_fd;
-	} else {
-		sxdp.sxdp_flags = zc ? XDP_ZEROCOPY : XDP_COPY;
-	}
-	if (bind(fd, (struct sockaddr *)&sxdp, sizeof(sxdp))) {
-		*why = "bind";
-		goto fail;
-	}
-	if (getsockopt(fd, SOL_XDP, XDP_MMAP_OFFSETS, &mo, &olen)) {
-		*why = "XDP_MMAP_OFFSETS";
-		goto fail;
-	}
-	err = ring_map(fd, &s->fill, &mo.fr, ring, sizeof(__u64), XDP_UMEM_PGOFF_FILL_RING);
-	if (!err)
-		err = ring_map(fd, &s->comp, &mo.cr, ring, sizeof(__u64),
-			       XDP_UMEM_PGOFF_COMPLETION_RING);
-	if (!err)
-		err = ring_map(fd, &s->rx, &mo.rx, ring, sizeof(struct xdp_desc),
-			       XDP_PGOFF_RX_RING);
-	if (!err)
-		err = ring_map(fd, &s->tx, &mo.tx, ring, sizeof(struct xdp_desc),
-			       XDP_PGOFF_TX_RING);
-	if (err) {
-		ring_unmap(&s->fill);
-		ring_unmap(&s->comp);
-		ring_unmap(&s->rx);
-		ring_unmap(&s->tx);
-		close(fd);
-		*why = "mmap of the rings";
-		return err;
-	}
-	s->ep.fd = fd;
-	if (um->reg_fd < 0) {
-		um->reg_fd = fd;
-		um->zerocopy = zc;
-	}
-	s->zerocopy = um->zerocopy;
-	return 0;
-fail:
-	err = -errno;
-	close(fd);
-	return err;
-}
 
 static uint32_t pow2_at_least(uint32_t v)
 {
@@ -1213,16 +906,10 @@ static int xsk_setup(struct spryd *d, struct dg_sock *s, uint32_t frames)
 	struct spryd_dg *dg = d->dg;
 	struct ifreq ifr = {};
 	const char *why = "";
-	uint32_t ring = pow2_at_least(frames);
-	bool shared = s->um->reg_fd >= 0;
+	bool shared = s->um->n_socks > 0;
 	int err, fd;
 
-	err = xsk_open(s, ring, true, &why);
-	if (err && !shared) {
-		spryd_vlog(d, "dgram %s:%u: zero-copy refused (%s: %s): copy mode",
-			   s->name, s->queue, why, strerror(-err));
-		err = xsk_open(s, ring, false, &why);
-	}
+	err = spryd_xsk_open(&s->x, s->um, s->name, s->queue, s->idx, frames / 2, &why);
 	if (err) {
 		spryd_log("dgram %s:%u: AF_XDP socket: %s: %s", s->name, s->queue, why,
 			  strerror(-err));
@@ -1236,10 +923,7 @@ static int xsk_setup(struct spryd *d, struct dg_sock *s, uint32_t frames)
 			s->mtu = (uint32_t)ifr.ifr_mtu;
 		close(fd);
 	}
-	s->fill_target = frames / 2;
-	if (s->fill_target > ring)
-		s->fill_target = ring;
-	fill_refill(s);
+	s->ep.fd = spryd_xsk_fd(&s->x);
 	if (bpf_map_update_elem(dg->xsks_fd, &s->queue, &s->ep.fd, BPF_ANY)) {
 		err = -errno;
 		spryd_log("dgram %s:%u: inserting the socket into %s/%s: %s", s->name,
@@ -1253,9 +937,9 @@ static int xsk_setup(struct spryd *d, struct dg_sock *s, uint32_t frames)
 	spryd_log("dgram %s queue %u -> chain %s (id %u): AF_XDP %s, UMEM %u frames of %u "
 		  "at pool offset %#llx%s, %u on the fill ring, mtu %u",
 		  s->name, s->queue, s->chain_name, s->chain,
-		  shared ? "shared UMEM" : s->zerocopy ? "zero-copy" : "copy mode",
+		  shared ? "shared UMEM" : s->um->zerocopy ? "zero-copy" : "copy mode",
 		  s->um->n_frames, s->um->chunk, (unsigned long long)s->um->pool_off,
-		  shared ? " (shared)" : "", s->fill_target, s->mtu);
+		  shared ? " (shared)" : "", s->x.fill_target, s->mtu);
 	return 0;
 }
 
@@ -1312,7 +996,7 @@ static int sock_parse(struct spryd *d, uint32_t i)
 	uint32_t j;
 	int err;
 
-	s->ep.kind = EP_DGRAM;
+	s->ep.ops = &dg_front_ops.ep;
 	s->ep.fd = -1;
 	s->idx = (uint8_t)i;
 	s->udp = dg->spec_udp[i];
@@ -1364,7 +1048,7 @@ bad:
 static int umem_setup(struct spryd *d, uint16_t id, uint32_t n_socks, uint32_t *frames)
 {
 	struct spryd_dg *dg = d->dg;
-	struct dg_umem *um = &dg->umems[id];
+	struct spryd_umem *um = &dg->umems[id];
 	struct dg_sock *s0 = NULL;
 	struct spryd_chain *cs;
 	struct spry_pool_stats st;
@@ -1397,7 +1081,7 @@ static int umem_setup(struct spryd *d, uint16_t id, uint32_t n_socks, uint32_t *
 		spryd_log("--dgram: chain %s already has a pool", s0->chain_name);
 		return -EEXIST;
 	}
-	cs->dg_reserve = per * n_socks;
+	cs->n_reserved = per * n_socks;
 	err = entry_chain_pool(d, id, &s0->rec, &cs);
 	if (err)
 		return err;
@@ -1406,17 +1090,13 @@ static int umem_setup(struct spryd *d, uint16_t id, uint32_t n_socks, uint32_t *
 		spryd_log("--dgram: chain %s: pool without the reserved run", s0->chain_name);
 		return -EIO;
 	}
-	um->chain = id;
-	um->pool = cs->pool;
-	um->pool_off = off;
-	um->chunk = buf;
-	um->n_frames = per * n_socks;
-	um->tag = DG_TAG(id);
-	um->reg_fd = -1;
-	um->base = spry_pool_ptr(cs->pool, off, 0);
-	um->fr = calloc(um->n_frames, sizeof(*um->fr));
-	if (!um->base || !um->fr || ((uintptr_t)um->base & 4095))
-		return -ENOMEM;
+	err = spryd_umem_open(um, cs->pool, off, buf, per * n_socks, pow2_at_least(per),
+			      DG_TAG(id));
+	if (err) {
+		spryd_log("--dgram: chain %s: AF_XDP UMEM of %u frames: %s (more than 8 MiB "
+			  "needs CAP_IPC_LOCK)", s0->chain_name, per * n_socks, strerror(-err));
+		return err;
+	}
 	cs->held++;	/* the pool stays while the UMEM exists */
 	*frames = per;
 	return 0;
@@ -1432,6 +1112,9 @@ int dgram_init(struct spryd *d)
 
 	if (!dg)
 		return 0;
+	dg->front = front_register(d, &dg_front_ops);
+	if (dg->front < 0)
+		return dg->front;
 	dg->reqs = calloc(SPRY_REQ_SLOTS, sizeof(*dg->reqs));
 	if (!dg->reqs)
 		return -ENOMEM;
@@ -1493,11 +1176,9 @@ static void sock_fini(struct spryd *d, struct dg_sock *s)
 	if (s->udp) {
 		if (s->ep.fd >= 0 && s->n_out)
 			udp_flush(d, s);
-	} else if (s->ep.fd >= 0) {
-		if (s->kick)
-			xsk_kick(dg, s);
-		if (s->in_map)
-			bpf_map_delete_elem(dg->xsks_fd, &s->queue);
+	} else if (s->in_map) {
+		bpf_map_delete_elem(dg->xsks_fd, &s->queue);
+		s->in_map = false;
 	}
 	if (s->udp)
 		snprintf(lab, sizeof(lab), "udp %s", s->name);
@@ -1507,15 +1188,20 @@ static void sock_fini(struct spryd *d, struct dg_sock *s)
 		  "error-responses %llu busy %llu tx-copied %llu tx-full %llu too-big %llu "
 		  "tx-errors %llu", lab, s->chain_name,
 		  (unsigned long long)s->c_rx, (unsigned long long)s->c_tx,
-		  (unsigned long long)s->bad_frame, (unsigned long long)s->bad_dgram,
+		  (unsigned long long)(s->bad_frame + s->x.bad_frame),
+		  (unsigned long long)s->bad_dgram,
 		  (unsigned long long)s->err_resp, (unsigned long long)s->busy,
-		  (unsigned long long)s->tx_copied, (unsigned long long)s->tx_full,
-		  (unsigned long long)s->tx_big, (unsigned long long)s->tx_err);
-	spryd_ep_close(d, &s->ep);
-	ring_unmap(&s->fill);
-	ring_unmap(&s->comp);
-	ring_unmap(&s->rx);
-	ring_unmap(&s->tx);
+		  (unsigned long long)s->tx_copied,
+		  (unsigned long long)(s->tx_full + s->x.tx_full),
+		  (unsigned long long)s->tx_big, (unsigned long long)(s->tx_err + s->x.tx_err));
+	if (s->udp) {
+		spryd_ep_close(d, &s->ep);
+	} else {
+		/* libxdp closes the socket (the UMEM's first one with the UMEM) */
+		spryd_ep_del(d, &s->ep);
+		s->ep.fd = -1;
+		spryd_xsk_close(&s->x);
+	}
 	free(s->scratch);
 	free(s->rmsg);
 	free(s->riov);
@@ -1537,7 +1223,7 @@ void dgram_fini(struct spryd *d)
 	for (i = 0; i < dg->n_socks; i++)
 		sock_fini(d, &dg->socks[i]);
 	for (i = 0; i < SPRY_MAX_CHAINS; i++) {
-		struct dg_umem *um = &dg->umems[i];
+		struct spryd_umem *um = &dg->umems[i];
 
 		if (!um->fr)
 			continue;
@@ -1548,7 +1234,7 @@ void dgram_fini(struct spryd *d)
 			if (cs->held)
 				cs->held--;
 		}
-		free(um->fr);
+		spryd_umem_close(um);
 	}
 	if (dg->xsks_fd >= 0)
 		close(dg->xsks_fd);
@@ -1556,3 +1242,10 @@ void dgram_fini(struct spryd *d)
 	free(dg);
 	d->dg = NULL;
 }
+
+static const struct spryd_front_ops dg_front_ops = {
+	.ep = { .name = "dgram", .event = dg_event },
+	.complete = dg_complete,
+	.run = dg_run,
+	.shutdown = dgram_fini,
+};

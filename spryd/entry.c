@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * spryd's request entry: INVOKE from the control socket, the in-flight
- * table (req_id = (seq << 16) | slot, slot < SPRY_REQ_SLOTS), the chain
- * pools, RESULTs, deadlines and the requests a dead instance held.
+ * spryd's request-core room (spryd/entry.h): the in-flight table (req_id =
+ * (seq << 16) | slot, slot < SPRY_REQ_SLOTS), the chain pools, admission
+ * and the send queue, answers, deadlines, retries, and the requests a dead
+ * instance held.  Every front starts requests with entry_prepare() (or
+ * entry_adopt()) + entry_submit(); every answer goes back through the ops
+ * of the request's owner, d->fronts[r->owner]->complete (front.h): this
+ * room names no front.
  *
  * Pools: one per chain, made on the chain's first REGISTER or INVOKE from
  * its record: buf_size x n_bufs regular buffers plus a large class of
@@ -35,6 +39,7 @@
 
 #include <bpf/bpf.h>
 
+#include "spryd/entry.h"
 #include "spryd/spryd.h"
 
 #define SLOT_MASK	(SPRY_REQ_SLOTS - 1)
@@ -148,7 +153,7 @@ void entry_sendq_unpop(struct spryd *d, uint64_t req_id)
 
 /* ------------------------------------------------------------ pools */
 
-/* The HTTP front's snapshot of spry_chains (entry_find_chain_cached). */
+/* The fronts' snapshot of spry_chains (entry_find_chain_cached). */
 static struct spry_chain chain_cache[SPRY_MAX_CHAINS];
 static uint64_t chain_cache_ns;
 
@@ -245,7 +250,7 @@ int entry_chain_pool(struct spryd *d, uint16_t id, const struct spry_chain *rec,
 	}
 	opts.uid = rec->uid;
 	opts.gid = (gid_t)-1;
-	opts.n_reserved = cs->dg_reserve;	/* AF_XDP UMEM run (dgram.c) */
+	opts.n_reserved = cs->n_reserved;	/* a front's run (the AF_XDP UMEM) */
 	snprintf(fname, sizeof(fname), "spry-%s", name);
 	cs->pool = spry_pool_create(d->pool_dir, fname, &opts);
 	if (!cs->pool && errno == EEXIST && d->pool_dir) {
@@ -298,7 +303,6 @@ int entry_chain_pool(struct spryd *d, uint16_t id, const struct spry_chain *rec,
 static void release(struct spryd *d, struct spryd_req *r)
 {
 	struct spryd_chain *cs = &d->chains[r->chain];
-	struct spryd_conn *c;
 	uint32_t slot = (uint32_t)(r - d->reqs);
 
 	list_del(d, r);
@@ -308,53 +312,22 @@ static void release(struct spryd *d, struct spryd_req *r)
 	}
 	if (cs->inflight)
 		cs->inflight--;
-	if (r->owner == REQ_OWN_CTL && r->conn < SPRYD_MAX_CONNS) {
-		c = &d->conns[r->conn];
-		if (c->used && c->gen == r->conn_gen && c->n_reqs)
-			c->n_reqs--;
-	}
 	r->req_id = 0;
 	r->state = REQ_FREE;
 	d->slot_free[d->n_slot_free++] = slot;
 }
 
-static void answer(struct spryd *d, struct spryd_req *r, int32_t err, uint32_t status,
-		   const void *payload, uint32_t len)
+/*
+ * A failed request's answer, to the front that started it (front.h):
+ * @status is the descriptor's when one came back.
+ */
+static void answer_error(struct spryd *d, struct spryd_req *r, int err, uint32_t status)
 {
-	struct spryd_conn *c;
-	struct spry_ctl_result res = {
-		.req_id = r->req_id,
-		.status = status,
-		.len = len,
-		.latency_ns = spryd_now_ns() - r->t_start,
-	};
-
-	if (r->owner == REQ_OWN_HTTP) {
-		gateway_complete(d, r, err ? err : -EIO, NULL);
-		return;
-	}
-	if (r->owner == REQ_OWN_DGRAM) {
-		dgram_complete(d, r, err ? err : -EIO, NULL);
-		return;
-	}
-	c = spryd_conn_get(d, r->conn, r->conn_gen);
-	if (!c)
-		return;	/* the client went away: dropped */
-	spryd_conn_send(d, c, SPRY_CTL_RESULT, err, &res, sizeof(res), payload, len, -1);
+	d->fronts[r->owner]->complete(d, r, err, status, NULL);
 }
 
-static void refuse(struct spryd *d, struct spryd_conn *c, int err, const char *why)
-{
-	struct spry_ctl_result res = {};
-
-	d->st.refused++;
-	spryd_vlog(d, "INVOKE from pid %d refused: %s (%s)", c->cred.pid, why,
-		   strerror(-err));
-	spryd_conn_send(d, c, SPRY_CTL_RESULT, err, &res, sizeof(res), NULL, 0, -1);
-}
-
-static int find_chain(struct spryd *d, const char *name, uint16_t *id,
-		      struct spry_chain *rec)
+int entry_find_chain(struct spryd *d, const char *name, uint16_t *id,
+		     struct spry_chain *rec)
 {
 	unsigned int i;
 	int err;
@@ -542,7 +515,7 @@ void entry_abort(struct spryd *d, struct spryd_req *r)
 	release(d, r);
 }
 
-/* A snapshot of spry_chains for the HTTP front: no syscall per request. */
+/* A snapshot of spry_chains for the fronts: no syscall per request. */
 #define CHAIN_CACHE_MAX_AGE_NS	(1000ULL * SPRYD_NS_PER_MS)
 #define CHAIN_CACHE_MISS_AGE_NS	(50ULL * SPRYD_NS_PER_MS)
 
@@ -593,54 +566,6 @@ int entry_find_chain_cached(struct spryd *d, const char *name, uint64_t now,
 	if (err)
 		return err;
 	return chain_cache_find(name, id, rec);
-}
-
-void entry_invoke(struct spryd *d, struct spryd_conn *c, const void *body, uint32_t len)
-{
-	struct spry_ctl_invoke inv;
-	struct spry_chain rec;
-	struct spryd_req *r;
-	uint16_t id;
-	void *p;
-	int err;
-
-	if (len < sizeof(inv)) {
-		refuse(d, c, -EINVAL, "INVOKE too short");
-		return;
-	}
-	memcpy(&inv, body, sizeof(inv));
-	if (inv.len != len - sizeof(inv)) {
-		refuse(d, c, -EINVAL, "INVOKE payload length mismatch");
-		return;
-	}
-	if (!memchr(inv.chain, '\0', sizeof(inv.chain)) || spry_name_check(inv.chain)) {
-		refuse(d, c, -EINVAL, "bad chain name");
-		return;
-	}
-	if (inv.flags & ~(uint32_t)SPRY_DF_STICKY) {
-		refuse(d, c, -EINVAL, "bad flags");
-		return;
-	}
-	if (c->n_reqs >= SPRYD_CONN_MAX_REQS) {
-		refuse(d, c, -EBUSY, "connection's in-flight bound");
-		return;
-	}
-	err = find_chain(d, inv.chain, &id, &rec);
-	if (err) {
-		refuse(d, c, err == -EINVAL ? -EINVAL : -ENOENT, "unknown chain");
-		return;
-	}
-	err = entry_prepare(d, id, &rec, inv.len, REQ_OWN_CTL, (uint32_t)(c - d->conns),
-			    c->gen, &r, &p);
-	if (err) {
-		refuse(d, c, err, err == -EBUSY ? "in-flight bound" :
-				  err == -ENOSPC || err == -EMSGSIZE ? "no buffer" : "no pool");
-		return;
-	}
-	if (inv.len)
-		memcpy(p, (const uint8_t *)body + sizeof(inv), inv.len);
-	c->n_reqs++;
-	entry_submit(d, r, 0, inv.len, (uint8_t)(inv.flags & SPRY_DF_STICKY), inv.key);
 }
 
 /* Free the buffer a descriptor names; every buffer of the request if bad. */
@@ -708,25 +633,14 @@ void entry_return(struct spryd *d, const struct spry_desc *desc)
 		spryd_log("request %#llx came back with a bad buffer (off %#llx len %u meta %u)",
 			  (unsigned long long)r->req_id, (unsigned long long)desc->off,
 			  desc->len, desc->meta_len);
-		answer(d, r, -EBADMSG, desc->status, NULL, 0);
+		answer_error(d, r, -EBADMSG, desc->status);
 		spry_pool_reclaim(cs->pool, r->req_id);
 		release(d, r);
 		return;
 	}
-	if (r->owner == REQ_OWN_HTTP || r->owner == REQ_OWN_DGRAM) {
-		if (!(r->owner == REQ_OWN_HTTP ? gateway_complete(d, r, 0, desc) :
-		      dgram_complete(d, r, 0, desc)))
-			free_desc_buffer(d, cs, desc, r->req_id);
-		d->st.completed++;
-		release(d, r);
-		return;
-	}
-	if (sizeof(struct spry_ctl_hdr) + sizeof(struct spry_ctl_result) + desc->len >
-	    SPRY_CTL_MAX_MSG)
-		answer(d, r, -EMSGSIZE, desc->status, NULL, 0);
-	else
-		answer(d, r, 0, desc->status, p + desc->meta_len, desc->len);
-	free_desc_buffer(d, cs, desc, r->req_id);
+	/* The one indirect call of a finished request: its front's answer. */
+	if (!d->fronts[r->owner]->complete(d, r, 0, desc->status, desc))
+		free_desc_buffer(d, cs, desc, r->req_id);
 	d->st.completed++;
 	release(d, r);
 }
@@ -748,7 +662,7 @@ void entry_send_failed(struct spryd *d, struct spryd_req *r)
 		r->state = REQ_SENT;	/* a function has it */
 		return;
 	}
-	answer(d, r, -EIO, 0, NULL, 0);
+	answer_error(d, r, -EIO, 0);
 	spry_pool_free(d->chains[r->chain].pool, r->desc.off, r->desc.gen);
 	release(d, r);
 }
@@ -813,7 +727,7 @@ static void died_in_list(struct spryd *d, struct spryd_list *l, uint16_t fn,
 		if (r->state == REQ_SENT && retry(d, cs, r, &loc))
 			continue;
 		if (r->state == REQ_SENT) {
-			answer(d, r, -ECONNRESET, 0, NULL, 0);
+			answer_error(d, r, -ECONNRESET, 0);
 			d->st.reset++;
 		}
 		n = spry_pool_reclaim(cs->pool, r->req_id);
@@ -861,7 +775,7 @@ static void timeout(struct spryd *d, struct spryd_chain *cs, struct spryd_req *r
 {
 	struct spry_reqloc loc;
 
-	answer(d, r, -ETIMEDOUT, 0, NULL, 0);
+	answer_error(d, r, -ETIMEDOUT, 0);
 	d->st.timed_out++;
 	if (r->state == REQ_SENT && reqloc_at(d, r, &loc) && loc.fn != SPRY_FN_ORIGIN)
 		inst_mark_unhealthy(d, loc.fn, loc.inst);
@@ -894,11 +808,10 @@ static void reap(struct spryd *d, struct spryd_chain *cs, struct spryd_req *r)
 	release(d, r);
 }
 
-void entry_timer(struct spryd *d, uint64_t now, uint64_t *next)
+bool entry_timer(struct spryd *d, uint64_t now, uint64_t *next, bool drained)
 {
 	struct spryd_chain *cs;
 	struct spryd_req *r;
-	bool drained = false;
 	unsigned int i;
 
 	for (i = 1; i < SPRY_MAX_CHAINS; i++) {
@@ -910,12 +823,8 @@ void entry_timer(struct spryd *d, uint64_t now, uint64_t *next)
 					*next = r->deadline;
 				break;
 			}
-			if (!drained) {
-				/* Answers already back beat the deadline. */
-				drained = true;
-				origin_drain(d);
-				continue;
-			}
+			if (!drained)
+				return true;	/* answers already back beat the deadline */
 			timeout(d, cs, r, now);
 		}
 		while (cs->zombie.head != SPRYD_NIL) {
@@ -928,6 +837,7 @@ void entry_timer(struct spryd *d, uint64_t now, uint64_t *next)
 			reap(d, cs, r);
 		}
 	}
+	return false;
 }
 
 void entry_shutdown(struct spryd *d)
@@ -938,7 +848,7 @@ void entry_shutdown(struct spryd *d)
 		struct spryd_req *r = &d->reqs[i];
 
 		if (r->state == REQ_QUEUED || r->state == REQ_SENT)
-			answer(d, r, -ESHUTDOWN, 0, NULL, 0);
+			answer_error(d, r, -ESHUTDOWN, 0);
 		if (r->state == REQ_PREP)
 			spry_pool_free(d->chains[r->chain].pool, r->desc.off, r->desc.gen);
 		if (r->state != REQ_FREE)

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * spryd's HTTP/1.1 front (--http ADDR:PORT), in spryd's epoll loop.
+ * spryd's HTTP front room (spryd/gateway.h), --http ADDR:PORT.  This
+ * file: the listener, the connections (accept, read, write, linger,
+ * timeouts) and the front's ops; gateway_req.c: requests and responses
+ * (what goes into the pool and the chain, what comes back as a response).
  *
  * Connections: a table of --max-conns small records (index + generation:
  * an answer for a closed or reused connection is dropped); beyond it a new
@@ -21,7 +24,7 @@
  * and the parser's body sink pointed right after it: the body is written
  * once, into the pool.  At DONE the request is submitted (entry_submit);
  * the descriptor goes out with the loop iteration's batch (origin_flush).
- * gateway_complete() answers: @status/@content-type from the response
+ * gw_complete() (the front's completion op, front.h) answers: @status/@content-type from the response
  * metadata, head + payload with writev straight from the pool buffer,
  * which is freed when the response is fully written or the connection
  * closes.
@@ -45,11 +48,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
@@ -57,122 +58,12 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include "spryd/http.h"
+#include "spryd/entry.h"
+#include "spryd/gateway.h"
+#include "spryd/gateway_int.h"
 #include "spryd/spryd.h"
 
-#define GW_RBUF			8192		/* read buffer per active conn */
-#define GW_HDR			640		/* response head */
-#define GW_META_SPARE		64		/* '\n' padding after metadata */
-#define GW_STATE_CACHE		1024		/* idle gw_state kept for reuse */
-#define GW_LINGER_NS		(2000ULL * SPRYD_NS_PER_MS)
-#define GW_LINGER_BYTES		(1u << 20)	/* drained at most before closing */
-#define GW_ACCEPTS_PER_EVENT	64
-#define GW_SCAN_NS		(100ULL * SPRYD_NS_PER_MS)
-#define GW_CTYPE_MAX		127
-#define GW_N_BUCKETS		16
-#define GW_NO_CHAIN		0		/* stats slot of non-chain requests */
-
-static const double bucket_le[GW_N_BUCKETS] = {
-	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-	0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-};
-
-enum gw_phase {
-	GW_READ,	/* reading/parsing a request (or idle) */
-	GW_WAIT,	/* request in the chain */
-	GW_WRITE,	/* writing the response */
-	GW_LINGER,	/* answered with close: reading what the client still sends */
-};
-
-enum gw_deadline {
-	DL_IDLE,
-	DL_HEADER,
-	DL_BODY,
-	DL_NONE,
-	DL_WRITE,
-	DL_LINGER,
-};
-
-struct gw_state {
-	struct gw_state		*next;		/* cache list */
-	struct spry_http_conn	hc;
-	uint32_t		roff;
-	uint32_t		rlen;
-	char			hdr[GW_HDR];
-	char			ebody[96];
-	char			rbuf[GW_RBUF];
-};
-
-union gw_addr {
-	struct sockaddr		sa;
-	struct sockaddr_in	in;
-	struct sockaddr_in6	in6;
-};
-
-struct gw_conn {
-	struct spryd_ep		ep;
-	uint32_t		gen;
-	bool			used;
-	bool			may_read;
-	bool			may_write;
-	bool			close_after;	/* close once the response is out */
-	uint8_t			phase;		/* enum gw_phase */
-	uint8_t			dl_kind;	/* enum gw_deadline */
-	bool			is_head;	/* HEAD: no body in the response */
-	uint64_t		deadline;	/* ns, 0 none */
-	uint64_t		t_req;		/* request start */
-	struct gw_state		*st;
-	union gw_addr		peer;
-
-	/* the request being filled (REQ_PREP) or in flight */
-	struct spryd_req	*req;
-	uint64_t		req_id;
-	uint16_t		chain;		/* stats slot; GW_NO_CHAIN */
-	char			*body;		/* the body sink in the pool */
-	uint32_t		meta_len;
-
-	/* the response */
-	struct iovec		iov[2];
-	int			iovcnt;
-	uint64_t		resp_bytes;
-	uint32_t		drained;	/* bytes read while lingering */
-	int			status;
-	bool			holds_buf;	/* pool buffer below is ours */
-	bool			resume;		/* queued in gw->resume */
-	uint16_t		buf_chain;
-	uint64_t		buf_off;
-	uint32_t		buf_gen;
-	char			*heap;		/* /metrics body */
-};
-
-struct gw_chain_stats {
-	char		name[SPRY_NAME_LEN];
-	uint64_t	codes[500];	/* status 100..599 */
-	uint64_t	buckets[GW_N_BUCKETS];
-	uint64_t	count;
-	double		sum;
-};
-
-struct spryd_gw {
-	struct spryd_ep		lep;
-	struct gw_conn		*conns;
-	uint32_t		*free_idx;
-	uint32_t		n_free;
-	uint32_t		n_open;
-	uint32_t		hiwater;	/* conns[0..hiwater) ever used */
-	struct gw_state		*cache;
-	uint32_t		n_cache;
-	struct spry_http_limits	lim;
-	uint64_t		next_scan;
-	FILE			*log;
-	bool			log_close;
-	struct gw_chain_stats	*stats[SPRY_MAX_CHAINS];
-	uint32_t		*resume;	/* conns to read on (gateway_run) */
-	uint32_t		n_resume;
-	uint64_t		accepted;
-	uint64_t		refused;
-	char			meta[SPRY_HTTP_SCRATCH + 1024];
-};
+static const struct spryd_front_ops gw_front_ops;
 
 void gateway_opts_default(struct spryd_http_opts *o)
 {
@@ -190,81 +81,6 @@ void gateway_opts_default(struct spryd_http_opts *o)
 	o->header_ns = 10ULL * 1000000000ULL;
 	o->body_ns = 30ULL * 1000000000ULL;
 	o->write_ns = 30ULL * 1000000000ULL;
-}
-
-/* ------------------------------------------------------------ stats */
-
-static struct gw_chain_stats *chain_stats(struct spryd *d, uint16_t id)
-{
-	struct spryd_gw *gw = d->gw;
-	const char *name = id == GW_NO_CHAIN ? "" : d->chains[id].name;
-	struct gw_chain_stats *s = gw->stats[id];
-
-	if (s && strncmp(s->name, name, SPRY_NAME_LEN)) {
-		/* the chain id now names another chain: start again */
-		memset(s, 0, sizeof(*s));
-		snprintf(s->name, sizeof(s->name), "%s", name);
-	}
-	if (!s) {
-		s = calloc(1, sizeof(*s));
-		if (!s)
-			return NULL;
-		snprintf(s->name, sizeof(s->name), "%s", name);
-		gw->stats[id] = s;
-	}
-	return s;
-}
-
-static void count_response(struct spryd *d, struct gw_conn *c, uint64_t now)
-{
-	struct gw_chain_stats *s = chain_stats(d, c->chain);
-	double sec = (double)(now - c->t_req) / 1e9;
-	unsigned int i;
-
-	if (!s)
-		return;
-	if (c->status >= 100 && c->status <= 599)
-		s->codes[c->status - 100]++;
-	for (i = 0; i < GW_N_BUCKETS; i++)
-		if (sec <= bucket_le[i])
-			s->buckets[i]++;
-	s->count++;
-	s->sum += sec;
-}
-
-static void access_log(struct spryd *d, struct gw_conn *c, uint64_t now)
-{
-	struct spryd_gw *gw = d->gw;
-	const struct spry_http_req *rq = c->st ? &c->st->hc.req : NULL;
-	char addr[INET6_ADDRSTRLEN] = "?", ts[40];
-	struct timespec rt;
-	struct tm tm;
-	unsigned int port = 0;
-
-	if (!gw->log)
-		return;
-	if (c->peer.sa.sa_family == AF_INET) {
-		inet_ntop(AF_INET, &c->peer.in.sin_addr, addr, sizeof(addr));
-		port = ntohs(c->peer.in.sin_port);
-	} else if (c->peer.sa.sa_family == AF_INET6) {
-		inet_ntop(AF_INET6, &c->peer.in6.sin6_addr, addr, sizeof(addr));
-		port = ntohs(c->peer.in6.sin6_port);
-	}
-	clock_gettime(CLOCK_REALTIME, &rt);
-	gmtime_r(&rt.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	/* The target is screened by the parser: no control bytes, no spaces. */
-	fprintf(gw->log,
-		"time=%s.%06ldZ client=%s:%u method=%s path=%.*s status=%d bytes=%llu "
-		"duration_us=%llu chain=%s req_id=%#llx\n",
-		ts, rt.tv_nsec / 1000, addr, port,
-		rq && rq->method_str ? rq->method_str : "-",
-		rq && rq->path_len ? (int)rq->path_len : 1,
-		rq && rq->path_len ? rq->path : "-", c->status,
-		(unsigned long long)c->resp_bytes,
-		(unsigned long long)((now - c->t_req) / 1000),
-		c->chain != GW_NO_CHAIN ? d->chains[c->chain].name : "-",
-		(unsigned long long)c->req_id);
 }
 
 /* ------------------------------------------------------- connections */
@@ -318,7 +134,7 @@ static void release_buf(struct spryd *d, struct gw_conn *c)
 }
 
 /* Drop the request being filled (REQ_PREP), if any. */
-static void drop_prep(struct spryd *d, struct gw_conn *c)
+void gw_drop_prep(struct spryd *d, struct gw_conn *c)
 {
 	struct spryd_req *r = c->req;
 
@@ -328,13 +144,13 @@ static void drop_prep(struct spryd *d, struct gw_conn *c)
 	c->body = NULL;
 }
 
-static void conn_close(struct spryd *d, struct gw_conn *c)
+void gw_conn_close(struct spryd *d, struct gw_conn *c)
 {
 	struct spryd_gw *gw = d->gw;
 
 	if (!c->used)
 		return;
-	drop_prep(d, c);
+	gw_drop_prep(d, c);
 	release_buf(d, c);
 	free(c->heap);
 	c->heap = NULL;
@@ -350,7 +166,7 @@ static void conn_close(struct spryd *d, struct gw_conn *c)
 	gw->free_idx[gw->n_free++] = (uint32_t)(c - gw->conns);
 }
 
-static void set_deadline(struct spryd *d, struct gw_conn *c, enum gw_deadline k,
+void gw_set_deadline(struct spryd *d, struct gw_conn *c, enum gw_deadline k,
 			 uint64_t now)
 {
 	const struct spryd_http_opts *o = &d->http;
@@ -386,7 +202,7 @@ static void start_write(struct spryd *d, struct gw_conn *c, uint64_t now);
  * Queue a response: head into st->hdr, @body (pool, heap or st->ebody)
  * after it unless HEAD.  @extra: more header lines.
  */
-static void respond(struct spryd *d, struct gw_conn *c, int status, const char *ctype,
+void gw_respond(struct spryd *d, struct gw_conn *c, int status, const char *ctype,
 		    const char *body, size_t len, const char *extra, uint64_t now)
 {
 	struct gw_state *st = c->st;
@@ -407,7 +223,7 @@ static void respond(struct spryd *d, struct gw_conn *c, int status, const char *
 		resp.content_type = "application/octet-stream";
 		resp.extra = NULL;
 		if (spry_http_response_ex(st->hdr, sizeof(st->hdr), &resp, &hl)) {
-			conn_close(d, c);
+			gw_conn_close(d, c);
 			return;
 		}
 	}
@@ -421,11 +237,11 @@ static void respond(struct spryd *d, struct gw_conn *c, int status, const char *
 		c->iovcnt = 2;
 	}
 	c->resp_bytes = 0;
-	count_response(d, c, now);
+	gw_count_response(d, c, now);
 	start_write(d, c, now);
 }
 
-static void respond_error(struct spryd *d, struct gw_conn *c, int status, bool close,
+void gw_respond_error(struct spryd *d, struct gw_conn *c, int status, bool close,
 			  const char *extra, uint64_t now)
 {
 	struct gw_state *st = c->st;
@@ -435,394 +251,9 @@ static void respond_error(struct spryd *d, struct gw_conn *c, int status, bool c
 		c->close_after = true;
 	n = snprintf(st->ebody, sizeof(st->ebody), "%d %s\n", status,
 		     spry_http_reason(status));
-	respond(d, c, status, "text/plain", st->ebody, (size_t)n, extra, now);
+	gw_respond(d, c, status, "text/plain", st->ebody, (size_t)n, extra, now);
 }
 
-/* ------------------------------------------------------------ metrics */
-
-struct mbuf {
-	char	*p;
-	size_t	len;
-	size_t	cap;
-	bool	oom;
-};
-
-static void __attribute__((format(printf, 2, 3))) mb_printf(struct mbuf *m, const char *fmt, ...)
-{
-	va_list ap;
-	size_t room;
-	char *np;
-	int n;
-
-	if (m->oom)
-		return;
-	for (;;) {
-		room = m->cap - m->len;
-		va_start(ap, fmt);
-		n = vsnprintf(m->p + m->len, room, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			m->oom = true;
-			return;
-		}
-		if ((size_t)n < room) {
-			m->len += (size_t)n;
-			return;
-		}
-		np = realloc(m->p, m->cap * 2 + (size_t)n);
-		if (!np) {
-			m->oom = true;
-			return;
-		}
-		m->p = np;
-		m->cap = m->cap * 2 + (size_t)n;
-	}
-}
-
-static void metrics_http(struct spryd *d, struct mbuf *m)
-{
-	struct spryd_gw *gw = d->gw;
-	struct gw_chain_stats *s;
-	unsigned int i, k;
-
-	mb_printf(m, "# HELP spry_http_requests_total HTTP responses by chain and status.\n"
-		  "# TYPE spry_http_requests_total counter\n");
-	for (i = 0; i < SPRY_MAX_CHAINS; i++) {
-		s = gw->stats[i];
-		for (k = 0; s && k < 500; k++)
-			if (s->codes[k])
-				mb_printf(m, "spry_http_requests_total{chain=\"%s\",code=\"%u\"} %llu\n",
-					  s->name, k + 100, (unsigned long long)s->codes[k]);
-	}
-	mb_printf(m, "# HELP spry_http_errors_total HTTP responses with status >= 400.\n"
-		  "# TYPE spry_http_errors_total counter\n");
-	for (i = 0; i < SPRY_MAX_CHAINS; i++) {
-		s = gw->stats[i];
-		for (k = 300; s && k < 500; k++)
-			if (s->codes[k])
-				mb_printf(m, "spry_http_errors_total{chain=\"%s\",code=\"%u\"} %llu\n",
-					  s->name, k + 100, (unsigned long long)s->codes[k]);
-	}
-	mb_printf(m, "# HELP spry_http_request_duration_seconds "
-		  "Time from a request's first byte to its response.\n"
-		  "# TYPE spry_http_request_duration_seconds histogram\n");
-	for (i = 0; i < SPRY_MAX_CHAINS; i++) {
-		s = gw->stats[i];
-		if (!s || !s->count)
-			continue;
-		for (k = 0; k < GW_N_BUCKETS; k++)
-			mb_printf(m, "spry_http_request_duration_seconds_bucket{chain=\"%s\",le=\"%g\"} %llu\n",
-				  s->name, bucket_le[k], (unsigned long long)s->buckets[k]);
-		mb_printf(m, "spry_http_request_duration_seconds_bucket{chain=\"%s\",le=\"+Inf\"} %llu\n"
-			  "spry_http_request_duration_seconds_sum{chain=\"%s\"} %.9f\n"
-			  "spry_http_request_duration_seconds_count{chain=\"%s\"} %llu\n",
-			  s->name, (unsigned long long)s->count, s->name, s->sum, s->name,
-			  (unsigned long long)s->count);
-	}
-	mb_printf(m, "# HELP spry_http_connections Open HTTP connections.\n"
-		  "# TYPE spry_http_connections gauge\n"
-		  "spry_http_connections %u\n"
-		  "# HELP spry_http_connections_accepted_total HTTP connections accepted.\n"
-		  "# TYPE spry_http_connections_accepted_total counter\n"
-		  "spry_http_connections_accepted_total %llu\n"
-		  "# HELP spry_http_connections_refused_total Connections closed at accept (--max-conns).\n"
-		  "# TYPE spry_http_connections_refused_total counter\n"
-		  "spry_http_connections_refused_total %llu\n",
-		  gw->n_open, (unsigned long long)gw->accepted, (unsigned long long)gw->refused);
-}
-
-static void metrics_chains(struct spryd *d, struct mbuf *m)
-{
-	struct spry_pool_stats pst;
-	struct spryd_chain *cs;
-	unsigned int i;
-
-	mb_printf(m, "# HELP spry_inflight Requests of the chain in flight (zombies included).\n"
-		  "# TYPE spry_inflight gauge\n");
-	for (i = 1; i < SPRY_MAX_CHAINS; i++) {
-		cs = &d->chains[i];
-		if (cs->pool)
-			mb_printf(m, "spry_inflight{chain=\"%s\"} %u\n", cs->name, cs->inflight);
-	}
-	mb_printf(m, "# HELP spry_pool_buffers Pool buffers of the chain by state.\n"
-		  "# TYPE spry_pool_buffers gauge\n");
-	for (i = 1; i < SPRY_MAX_CHAINS; i++) {
-		cs = &d->chains[i];
-		memset(&pst, 0, sizeof(pst));
-		if (!cs->pool || spry_pool_stats(cs->pool, &pst))
-			continue;
-		mb_printf(m, "spry_pool_buffers{chain=\"%s\",state=\"free\"} %llu\n"
-			  "spry_pool_buffers{chain=\"%s\",state=\"used\"} %llu\n",
-			  cs->name, (unsigned long long)pst.n_free + pst.n_large_free,
-			  cs->name, (unsigned long long)(pst.n_bufs - pst.n_free) +
-				    (pst.n_large - pst.n_large_free));
-	}
-}
-
-/* The functions of active chains: invocations (pass 0), per-instance in-flight (1). */
-static void metrics_fns(struct spryd *d, struct mbuf *m, int pass)
-{
-	struct spry_inst_state is;
-	struct spry_fn_stats fs;
-	struct spry_chain rec;
-	struct spry_fn f;
-	char cname[SPRY_NAME_LEN], fname[SPRY_NAME_LEN];
-	unsigned int i, k;
-
-	for (i = 1; i < SPRY_MAX_FNS; i++) {
-		if (spry_fn__get(&d->maps, (__u16)i, &f) || !(f.flags & SPRY_FF_ACTIVE) ||
-		    !f.name[0] || !f.chain || f.chain >= SPRY_MAX_CHAINS ||
-		    spry_chain__get(&d->maps, f.chain, &rec) || !rec.name[0])
-			continue;
-		memcpy(fname, f.name, SPRY_NAME_LEN);
-		fname[SPRY_NAME_LEN - 1] = '\0';
-		memcpy(cname, rec.name, SPRY_NAME_LEN);
-		cname[SPRY_NAME_LEN - 1] = '\0';
-		if (pass == 0) {
-			if (!spry_fn_stats__read(&d->maps, (__u16)i, &fs))
-				mb_printf(m, "spry_fn_invocations_total{chain=\"%s\",fn=\"%s\","
-					  "instance=\"all\"} %llu\n",
-					  cname, fname, (unsigned long long)fs.delivered);
-			continue;
-		}
-		for (k = 0; k < f.n_inst && k < SPRY_MAX_INST; k++)
-			if (!spry_inst__get(&d->maps, (__u16)i, f.inst[k], &is))
-				mb_printf(m, "spry_fn_inflight{chain=\"%s\",fn=\"%s\","
-					  "instance=\"%u\"} %d\n",
-					  cname, fname, f.inst[k], is.inflight);
-	}
-}
-
-static void metrics_router(struct spryd *d, struct mbuf *m)
-{
-	__u64 v[SPRY_V_MAX];
-	unsigned int i;
-
-	mb_printf(m, "# HELP spry_router_verdicts_total Router verdicts (all CPUs).\n"
-		  "# TYPE spry_router_verdicts_total counter\n");
-	if (!spry_verdicts__read(&d->maps, v))
-		for (i = 0; i < SPRY_V_MAX; i++)
-			mb_printf(m, "spry_router_verdicts_total{verdict=\"%s\"} %llu\n",
-				  spry_verdict_name(i), (unsigned long long)v[i]);
-	/* Per-instance delivery is not counted by the router: per function. */
-	mb_printf(m, "# HELP spry_fn_invocations_total "
-		  "Descriptors delivered to the function (all its instances).\n"
-		  "# TYPE spry_fn_invocations_total counter\n");
-	metrics_fns(d, m, 0);
-	mb_printf(m, "# HELP spry_fn_inflight Descriptors an instance holds.\n"
-		  "# TYPE spry_fn_inflight gauge\n");
-	metrics_fns(d, m, 1);
-}
-
-static void serve_metrics(struct spryd *d, struct gw_conn *c, uint64_t now)
-{
-	struct mbuf m = { .cap = 16384 };
-
-	m.p = malloc(m.cap);
-	if (!m.p) {
-		respond_error(d, c, 503, false, "Retry-After: 1\r\n", now);
-		return;
-	}
-	metrics_http(d, &m);
-	metrics_chains(d, &m);
-	metrics_router(d, &m);
-	if (m.oom) {
-		free(m.p);
-		respond_error(d, c, 503, false, "Retry-After: 1\r\n", now);
-		return;
-	}
-	c->heap = m.p;
-	respond(d, c, 200, "text/plain; version=0.0.4; charset=utf-8", m.p, m.len, NULL, now);
-}
-
-/* --------------------------------------------------------- requests */
-
-static int prep_error_status(int err)
-{
-	switch (err) {
-	case -ENOENT:
-		return 404;
-	case -EMSGSIZE:
-		return 413;
-	default:
-		return 503;	/* -EBUSY, -ENOSPC, no pool */
-	}
-}
-
-/*
- * Route, look up the chain, take a buffer and write the metadata: at HEAD
- * (a body follows) or DONE (none).  0: c->req prepared; else an answer
- * was queued (with close when a body is pending).
- */
-static int start_request(struct spryd *d, struct gw_conn *c, bool body_follows,
-			 uint64_t now)
-{
-	struct spryd_gw *gw = d->gw;
-	struct spry_http_req *rq = &c->st->hc.req, mreq;
-	struct spry_http_route rt;
-	struct spry_chain rec;
-	struct spry_pool_stats pst;
-	struct spryd_req *r;
-	char allow[64];
-	uint64_t size, body_cap;
-	size_t mlen;
-	uint32_t meta_len;
-	uint16_t id;
-	void *p;
-	int err;
-
-	c->is_head = rq->method == HTTP_HEAD;
-	err = spry_http_route(rq->path, rq->path_len, rq->method, &rt);
-	if (err == -EOPNOTSUPP) {
-		snprintf(allow, sizeof(allow), "Allow: %s\r\n", rt.allow);
-		respond_error(d, c, 405, body_follows, allow, now);
-		return -1;
-	}
-	if (err) {
-		respond_error(d, c, 404, body_follows, NULL, now);
-		return -1;
-	}
-	if (rt.kind == SPRY_ROUTE_METRICS) {
-		if (body_follows) {
-			/* GET/HEAD with a body: refused rather than drained */
-			respond_error(d, c, 413, true, NULL, now);
-			return -1;
-		}
-		serve_metrics(d, c, now);
-		return -1;
-	}
-	err = entry_find_chain_cached(d, rt.chain, now, &id, &rec);
-	if (err) {
-		respond_error(d, c, 404, body_follows, NULL, now);
-		return -1;
-	}
-	/* the metadata: the path after /CHAIN */
-	mreq = *rq;
-	mreq.path = rt.rest;
-	mreq.path_len = rt.rest_len;
-	err = spry_http_meta_build(&mreq, gw->meta, sizeof(gw->meta), &mlen);
-	if (err) {
-		respond_error(d, c, 431, true, NULL, now);
-		return -1;
-	}
-	meta_len = (uint32_t)((mlen + GW_META_SPARE + 63) & ~(size_t)63);
-	if (!body_follows)
-		body_cap = 0;
-	else if (rq->has_content_length)
-		body_cap = rq->content_length;
-	else {
-		/* chunked: the largest buffer there is, at most max_body */
-		body_cap = gw->lim.max_body;
-		if (d->chains[id].pool && !spry_pool_stats(d->chains[id].pool, &pst)) {
-			uint64_t big = pst.large_size > pst.buf_size ? pst.large_size
-								     : pst.buf_size;
-
-			if (big > meta_len && big - meta_len < body_cap)
-				body_cap = big - meta_len;
-		}
-	}
-	size = meta_len + body_cap;
-	if (size > UINT32_MAX) {
-		respond_error(d, c, 413, true, NULL, now);
-		return -1;
-	}
-	err = entry_prepare(d, id, &rec, (uint32_t)size, REQ_OWN_HTTP,
-			    (uint32_t)(c - gw->conns), c->gen, &r, &p);
-	if (d->chains[id].known)
-		c->chain = id;
-	if (err) {
-		int status = prep_error_status(err);
-
-		respond_error(d, c, status, body_follows, status == 503 ?
-			      "Retry-After: 1\r\n" : NULL, now);
-		return -1;
-	}
-	memcpy(p, gw->meta, mlen);
-	memset((char *)p + mlen, '\n', meta_len - mlen);
-	c->req = r;
-	c->req_id = r->req_id;
-	c->meta_len = meta_len;
-	c->body = (char *)p + meta_len;
-	if (body_follows) {
-		spry_http_set_body(&c->st->hc, c->body,
-				   (size_t)(r->desc.cap - meta_len));
-		if (rq->expect_continue) {
-			ssize_t n = send(c->ep.fd, SPRY_HTTP_CONTINUE,
-					 sizeof(SPRY_HTTP_CONTINUE) - 1,
-					 MSG_DONTWAIT | MSG_NOSIGNAL);
-
-			if (n != (ssize_t)sizeof(SPRY_HTTP_CONTINUE) - 1) {
-				/* nothing else is queued: a peer this slow is gone */
-				conn_close(d, c);
-				return -2;
-			}
-		}
-	}
-	return 0;
-}
-
-static void submit(struct spryd *d, struct gw_conn *c)
-{
-	struct spry_http_req *rq = &c->st->hc.req;
-	struct spryd_req *r = c->req;
-
-	if (!r || r->req_id != c->req_id || r->state != REQ_PREP) {
-		c->req = NULL;
-		return;
-	}
-	c->phase = GW_WAIT;
-	c->dl_kind = DL_NONE;
-	c->deadline = 0;
-	c->body = NULL;
-	entry_submit(d, r, c->meta_len, (uint32_t)rq->body_len, 0, 0);
-}
-
-/* Parse what is in the read buffer; returns false when nothing more now. */
-static bool parse(struct spryd *d, struct gw_conn *c, uint64_t now)
-{
-	struct gw_state *st = c->st;
-	bool was_in = spry_http_in_request(&st->hc);
-	size_t used;
-	int r;
-
-	r = spry_http_feed(&st->hc, st->rbuf + st->roff, st->rlen - st->roff, &used);
-	st->roff += (uint32_t)used;
-	if (st->roff == st->rlen)
-		st->roff = st->rlen = 0;
-	if (!was_in && (used || r != SPRY_HTTP_AGAIN)) {
-		c->t_req = now;
-		c->chain = GW_NO_CHAIN;
-		c->req_id = 0;
-		c->is_head = false;
-		set_deadline(d, c, DL_HEADER, now);
-	}
-	switch (r) {
-	case SPRY_HTTP_AGAIN:
-		return false;
-	case SPRY_HTTP_HEAD:
-		set_deadline(d, c, DL_BODY, now);
-		if (start_request(d, c, true, now) == -2)
-			return false;
-		return c->used && c->phase == GW_READ;
-	case SPRY_HTTP_DONE:
-		if (!c->req) {
-			if (start_request(d, c, false, now))
-				return false;
-		}
-		submit(d, c);
-		return false;
-	case -EPROTO:
-		drop_prep(d, c);
-		c->is_head = st->hc.req.method == HTTP_HEAD && st->hc.req.method_str;
-		respond_error(d, c, st->hc.req.status ? st->hc.req.status : 400, true, NULL, now);
-		return false;
-	default:
-		conn_close(d, c);
-		return false;
-	}
-}
-
-/* Parse what is buffered, read more, until a request is complete or EAGAIN. */
 static void do_read(struct spryd *d, struct gw_conn *c, uint64_t now)
 {
 	struct gw_state *st;
@@ -834,13 +265,13 @@ static void do_read(struct spryd *d, struct gw_conn *c, uint64_t now)
 				return;
 			c->st = state_get(d);
 			if (!c->st) {
-				conn_close(d, c);
+				gw_conn_close(d, c);
 				return;
 			}
 		}
 		st = c->st;
 		if (st->rlen > st->roff) {
-			parse(d, c, now);
+			gw_parse(d, c, now);
 			continue;
 		}
 		if (!c->may_read)
@@ -857,7 +288,7 @@ static void do_read(struct spryd *d, struct gw_conn *c, uint64_t now)
 			break;
 		}
 		/* EOF (mid-request or idle: nothing to answer) or an error */
-		conn_close(d, c);
+		gw_conn_close(d, c);
 		return;
 	}
 	if (!c->used || c->phase != GW_READ || !c->st)
@@ -868,7 +299,7 @@ static void do_read(struct spryd *d, struct gw_conn *c, uint64_t now)
 		state_put(d, st);
 		c->st = NULL;
 		if (c->dl_kind != DL_IDLE)
-			set_deadline(d, c, DL_IDLE, now);
+			gw_set_deadline(d, c, DL_IDLE, now);
 	}
 }
 
@@ -890,7 +321,7 @@ static void drain(struct spryd *d, struct gw_conn *c)
 			c->may_read = false;
 			return;
 		}
-		conn_close(d, c);
+		gw_conn_close(d, c);
 		return;
 	}
 }
@@ -907,19 +338,19 @@ static void linger(struct spryd *d, struct gw_conn *c, uint64_t now)
 		c->st = NULL;
 	}
 	if (shutdown(c->ep.fd, SHUT_WR)) {
-		conn_close(d, c);
+		gw_conn_close(d, c);
 		return;
 	}
 	c->phase = GW_LINGER;
 	c->drained = 0;
-	set_deadline(d, c, DL_LINGER, now);
+	gw_set_deadline(d, c, DL_LINGER, now);
 	c->may_read = true;
 	drain(d, c);
 }
 
 static void finish_response(struct spryd *d, struct gw_conn *c, uint64_t now)
 {
-	access_log(d, c, now);
+	gw_access_log(d, c, now);
 	release_buf(d, c);
 	free(c->heap);
 	c->heap = NULL;
@@ -932,7 +363,7 @@ static void finish_response(struct spryd *d, struct gw_conn *c, uint64_t now)
 	c->phase = GW_READ;
 	c->req = NULL;
 	c->req_id = 0;
-	set_deadline(d, c, DL_IDLE, now);
+	gw_set_deadline(d, c, DL_IDLE, now);
 	c->may_read = true;
 }
 
@@ -949,11 +380,11 @@ static void do_write(struct spryd *d, struct gw_conn *c, uint64_t now)
 				c->may_write = false;
 				return;
 			}
-			conn_close(d, c);
+			gw_conn_close(d, c);
 			return;
 		}
 		c->resp_bytes += (uint64_t)n;
-		set_deadline(d, c, DL_WRITE, now);
+		gw_set_deadline(d, c, DL_WRITE, now);
 		while (n && c->iovcnt) {
 			if ((size_t)n >= c->iov[0].iov_len) {
 				n -= (ssize_t)c->iov[0].iov_len;
@@ -972,130 +403,12 @@ static void do_write(struct spryd *d, struct gw_conn *c, uint64_t now)
 static void start_write(struct spryd *d, struct gw_conn *c, uint64_t now)
 {
 	c->phase = GW_WRITE;
-	set_deadline(d, c, DL_WRITE, now);
+	gw_set_deadline(d, c, DL_WRITE, now);
 	c->may_write = true;
 	do_write(d, c, now);
 }
 
-/* ------------------------------------------------------- completion */
-
-/* The response fields of a metadata block (last line of each key wins). */
-struct resp_meta {
-	const char	*status;	/* value, OWS trimmed; NULL if absent */
-	const char	*ctype;
-	size_t		status_len;
-	size_t		ctype_len;
-};
-
-static bool meta_key_is(const char *p, const char *eol, const char *key,
-			size_t klen, const char **v, size_t *vlen)
-{
-	const char *a, *b;
-
-	if ((size_t)(eol - p) <= klen || p[klen] != ':' || memcmp(p, key, klen))
-		return false;
-	a = p + klen + 1;
-	while (a < eol && (*a == ' ' || *a == '\t'))
-		a++;
-	b = eol;
-	while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-		b--;
-	*v = a;
-	*vlen = (size_t)(b - a);
-	return true;
-}
-
-/*
- * One pass over the block.  Response fields start with '@' (a request
- * header name cannot), so only lines starting with '@' are looked at,
- * found with memchr rather than line by line: the block is mostly '\n'
- * padding, one line per byte.
- */
-static void resp_meta_scan(const char *meta, size_t n, struct resp_meta *m)
-{
-	const char *p = meta, *end = meta + n, *eol;
-
-	m->status = m->ctype = NULL;
-	m->status_len = m->ctype_len = 0;
-	while (p < end && (p = memchr(p, '@', (size_t)(end - p)))) {
-		if (p > meta && p[-1] != '\n') {
-			p++;	/* not at a line start */
-			continue;
-		}
-		eol = memchr(p, '\n', (size_t)(end - p));
-		if (!eol)
-			eol = end;
-		if (!meta_key_is(p, eol, SPRY_META_STATUS, sizeof(SPRY_META_STATUS) - 1,
-				 &m->status, &m->status_len))
-			meta_key_is(p, eol, SPRY_META_CONTENT_TYPE,
-				    sizeof(SPRY_META_CONTENT_TYPE) - 1, &m->ctype,
-				    &m->ctype_len);
-		p = eol + 1;
-	}
-}
-
-/* @status: three digits, 200..599 (a 1xx cannot be a final response). */
-static int resp_status(const struct resp_meta *m)
-{
-	const char *v = m->status;
-	int s;
-
-	if (!v)
-		return 200;
-	if (m->status_len != 3 || v[0] < '2' || v[0] > '5' || v[1] < '0' ||
-	    v[1] > '9' || v[2] < '0' || v[2] > '9')
-		return -1;
-	s = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
-	return s;
-}
-
-/* @content-type copied into @out when valid (visible ASCII, SP, HT). */
-static const char *resp_ctype(const struct resp_meta *m, char *out, size_t cap)
-{
-	const char *v = m->ctype;
-	size_t len = m->ctype_len, i;
-
-	if (!v || !len || len >= cap)
-		return "application/octet-stream";
-	for (i = 0; i < len; i++)
-		if ((v[i] < 0x20 && v[i] != '\t') || v[i] > 0x7e)
-			return "application/octet-stream";
-	memcpy(out, v, len);
-	out[len] = '\0';
-	return out;
-}
-
-static int err_status(int err)
-{
-	switch (err) {
-	case -ETIMEDOUT:
-		return 504;
-	case -ESHUTDOWN:
-		return 503;
-	default:
-		return 502;	/* -ECONNRESET, -EBADMSG, -EIO */
-	}
-}
-
-static int desc_status(uint8_t st)
-{
-	switch (st) {
-	case SPRY_ST_NO_INSTANCE:
-		return 503;
-	case SPRY_ST_NO_CHAIN:
-		return 404;
-	case SPRY_ST_FN_ERROR:
-		return 500;
-	default:
-		return 502;	/* BAD_DESC, TOO_BIG, NO_CALLER, unknown */
-	}
-}
-
-/*
- * Completions run inside entry.c's loops over its request lists: reading
- * (and so starting) the connection's next request waits for gateway_run().
- */
-static void resume_later(struct spryd *d, struct gw_conn *c)
+void gw_resume_later(struct spryd *d, struct gw_conn *c)
 {
 	struct spryd_gw *gw = d->gw;
 
@@ -1105,7 +418,7 @@ static void resume_later(struct spryd *d, struct gw_conn *c)
 	gw->resume[gw->n_resume++] = (uint32_t)(c - gw->conns);
 }
 
-void gateway_run(struct spryd *d)
+static void gw_run(struct spryd *d)
 {
 	struct spryd_gw *gw = d->gw;
 	struct gw_conn *c;
@@ -1128,74 +441,6 @@ void gateway_run(struct spryd *d)
 	}
 	if (gw->log)
 		fflush(gw->log);
-}
-
-bool gateway_complete(struct spryd *d, const struct spryd_req *r, int err,
-		      const struct spry_desc *desc)
-{
-	struct spryd_gw *gw = d->gw;
-	struct spryd_chain *cs = &d->chains[r->chain];
-	char ctype[GW_CTYPE_MAX + 1];
-	struct resp_meta rm;
-	const char *meta, *ct;
-	struct gw_conn *c;
-	uint64_t now;
-	int status;
-
-	if (!gw || r->conn >= d->http.max_conns)
-		return false;
-	c = &gw->conns[r->conn];
-	if (!c->used || c->gen != r->conn_gen || c->phase != GW_WAIT ||
-	    c->req_id != r->req_id)
-		return false;	/* the connection went away: dropped */
-	if (!c->st) {
-		conn_close(d, c);	/* cannot happen: WAIT keeps the state */
-		return false;
-	}
-	c->req = NULL;
-	now = spryd_now_ns();
-	/*
-	 * A handler that failed may have said why: an explicit @status of
-	 * 400..599 and its payload are the answer (a function refusing bad
-	 * input gives 400 and its message, not a bare 500).
-	 */
-	if (!err && desc && desc->status == SPRY_ST_FN_ERROR) {
-		meta = spry_pool_ptr(cs->pool, desc->off,
-				     (uint64_t)desc->meta_len + desc->len);
-		if (meta)
-			resp_meta_scan(meta, desc->meta_len, &rm);
-		status = meta ? resp_status(&rm) : -1;
-		if (status >= 400 && meta && rm.status)
-			goto answer;
-	}
-	if (err || !desc || desc->status != SPRY_ST_OK) {
-		status = err || !desc ? err_status(err) : desc_status(desc->status);
-		respond_error(d, c, status, false, status == 503 ? "Retry-After: 1\r\n" : NULL,
-			      now);
-		resume_later(d, c);
-		return false;
-	}
-	meta = spry_pool_ptr(cs->pool, desc->off, (uint64_t)desc->meta_len + desc->len);
-	if (meta)
-		resp_meta_scan(meta, desc->meta_len, &rm);
-	status = meta ? resp_status(&rm) : -1;
-	if (status < 0) {
-		spryd_vlog(d, "request %#llx: bad buffer or @status in the response",
-			   (unsigned long long)r->req_id);
-		respond_error(d, c, 502, false, NULL, now);
-		resume_later(d, c);
-		return false;
-	}
-answer:
-	ct = resp_ctype(&rm, ctype, sizeof(ctype));
-	c->holds_buf = true;
-	c->buf_chain = r->chain;
-	c->buf_off = desc->off;
-	c->buf_gen = desc->gen;
-	cs->held++;
-	respond(d, c, status, ct, meta + desc->meta_len, desc->len, NULL, now);
-	resume_later(d, c);
-	return true;
 }
 
 /* ------------------------------------------------------------ events */
@@ -1225,7 +470,7 @@ static void gw_accept(struct spryd *d)
 		}
 		c = &gw->conns[gw->free_idx[--gw->n_free]];
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->ep.kind = EP_HTTP;
+		c->ep.ops = &gw_front_ops.ep;
 		c->ep.fd = fd;
 		if (spryd_ep_add(d, &c->ep, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)) {
 			close(fd);
@@ -1246,7 +491,7 @@ static void gw_accept(struct spryd *d)
 		c->holds_buf = false;
 		c->heap = NULL;
 		c->peer = a;
-		set_deadline(d, c, DL_IDLE, spryd_now_ns());
+		gw_set_deadline(d, c, DL_IDLE, spryd_now_ns());
 		gw->n_open++;
 		gw->accepted++;
 		if ((uint32_t)(c - gw->conns) + 1 > gw->hiwater)
@@ -1254,14 +499,14 @@ static void gw_accept(struct spryd *d)
 	}
 }
 
-void gateway_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
+static void gw_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
 {
 	struct gw_conn *c;
 	uint64_t now;
 
 	if (!d->gw)
 		return;
-	if (ep->kind == EP_HTTP_LISTEN) {
+	if (ep == &d->gw->lep) {
 		gw_accept(d);
 		return;
 	}
@@ -1271,7 +516,7 @@ void gateway_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
 	now = spryd_now_ns();
 	if (events & (EPOLLERR | EPOLLHUP)) {
 		/* reset or both directions shut: nobody to answer */
-		conn_close(d, c);
+		gw_conn_close(d, c);
 		return;
 	}
 	if (events & (EPOLLIN | EPOLLRDHUP))
@@ -1302,14 +547,14 @@ static void timed_out(struct spryd *d, struct gw_conn *c, uint64_t now)
 	if ((c->dl_kind == DL_HEADER || c->dl_kind == DL_BODY) && c->phase == GW_READ &&
 	    c->st) {
 		/* 408, then close (at once, or at the write timeout) */
-		drop_prep(d, c);
-		respond_error(d, c, 408, true, NULL, now);
+		gw_drop_prep(d, c);
+		gw_respond_error(d, c, 408, true, NULL, now);
 		return;
 	}
-	conn_close(d, c);
+	gw_conn_close(d, c);
 }
 
-void gateway_timer(struct spryd *d, uint64_t now, uint64_t *next)
+static void gw_timer(struct spryd *d, uint64_t now, uint64_t *next)
 {
 	struct spryd_gw *gw = d->gw;
 	struct gw_conn *c;
@@ -1446,15 +691,20 @@ int gateway_init(struct spryd *d)
 		}
 		goto err_log;
 	}
-	gw->lep.kind = EP_HTTP_LISTEN;
+	gw->lep.ops = &gw_front_ops.ep;
 	gw->lep.fd = fd;
-	d->gw = gw;
 	err = spryd_ep_add(d, &gw->lep, EPOLLIN);
 	if (err) {
-		d->gw = NULL;
 		close(fd);
 		goto err_log;
 	}
+	gw->front = front_register(d, &gw_front_ops);
+	if (gw->front < 0) {
+		err = gw->front;
+		spryd_ep_close(d, &gw->lep);
+		goto err_log;
+	}
+	d->gw = gw;
 	spryd_log("http: listening on %s (max %u connections)", o->addr, o->max_conns);
 	return 0;
 
@@ -1469,13 +719,13 @@ err_free:
 	return err;
 }
 
-void gateway_stop(struct spryd *d)
+static void gw_stop(struct spryd *d)
 {
 	if (d->gw)
 		spryd_ep_close(d, &d->gw->lep);
 }
 
-void gateway_fini(struct spryd *d)
+static void gw_shutdown(struct spryd *d)
 {
 	struct spryd_gw *gw = d->gw;
 	struct gw_state *st;
@@ -1485,7 +735,7 @@ void gateway_fini(struct spryd *d)
 		return;
 	spryd_ep_close(d, &gw->lep);
 	for (i = 0; i < gw->hiwater; i++)
-		conn_close(d, &gw->conns[i]);
+		gw_conn_close(d, &gw->conns[i]);
 	while ((st = gw->cache)) {
 		gw->cache = st->next;
 		free(st);
@@ -1503,3 +753,13 @@ void gateway_fini(struct spryd *d)
 	free(gw);
 	d->gw = NULL;
 }
+
+static const struct spryd_front_ops gw_front_ops = {
+	.ep = { .name = "http", .event = gw_event },
+	.complete = gw_complete,
+	.run = gw_run,
+	.timer = gw_timer,
+	.stop = gw_stop,
+	.shutdown = gw_shutdown,
+	.metrics = gw_metrics,
+};

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * spryd's HTTP/1.1 request parser and response writer: the policy around
- * http-parser 2.9.4.  See http.h for the rules.
+ * spryd's HTTP parser room (spryd/http.h): the request parser and
+ * response writer, the policy around http-parser 2.9.4.  See http.h for the rules.
  *
  * How the pieces interlock: spry_http_feed() alternates a byte screen and
  * http_parser_execute().  The screen walks ahead and accepts a run of

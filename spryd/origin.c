@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * spryd's origin sockets.  Origin k is a TCP pair on 127.0.0.1: the end O
+ * spryd's origin room (spryd/origin.h): where requests leave for their
+ * chains and come back, and the reading of every descriptor stream
+ * (origins and instances' B sockets).  Origin k is a TCP pair on 127.0.0.1: the end O
  * is registered as {chain 0, fn SPRY_FN_ORIGIN, inst k, ROLE_ORIGIN} and
  * sits in spry_socks[{0, k}]; request descriptors are sent on O (batched:
  * one send() of up to SPRYD_SEND_BATCH descriptors, each judged by the
@@ -30,6 +32,8 @@
 
 #include <bpf/bpf.h>
 
+#include "spryd/entry.h"
+#include "spryd/origin.h"
 #include "spryd/spryd.h"
 
 #define DESC_SZ			sizeof(struct spry_desc)
@@ -88,7 +92,7 @@ static void origin_broken(struct spryd *d, unsigned int k, const char *why)
 	o->broken = true;
 	spryd_log("origin %u: %s; not used any more", k, why);
 	spryd_ep_close(d, &o->peer);
-	epoll_ctl(d->epfd, EPOLL_CTL_DEL, o->o.fd, NULL);
+	spryd_ep_del(d, &o->o);
 }
 
 static void read_origin(struct spryd *d, unsigned int k)
@@ -103,12 +107,22 @@ static void read_origin(struct spryd *d, unsigned int k)
 		origin_broken(d, k, "its peer closed");
 }
 
-void origin_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
+static void origin_event(struct spryd *d, struct spryd_ep *ep, uint32_t events);
+
+/* O carries finished requests: dispatched first (loop.h, early). */
+static const struct spryd_ep_ops origin_ops = {
+	.name = "origin", .event = origin_event, .early = true,
+};
+static const struct spryd_ep_ops origin_peer_ops = {
+	.name = "origin-peer", .event = origin_event,
+};
+
+static void origin_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
 {
 	struct spryd_origin *o;
 	unsigned int k;
 
-	if (ep->kind == EP_ORIGIN)
+	if (ep->ops == &origin_ops)
 		o = (struct spryd_origin *)((char *)ep - offsetof(struct spryd_origin, o));
 	else
 		o = (struct spryd_origin *)((char *)ep - offsetof(struct spryd_origin, peer));
@@ -328,6 +342,8 @@ int origin_init(struct spryd *d)
 	unsigned int k;
 	int lfd, err;
 
+	for (k = 0; k < SPRYD_MAX_ORIGINS; k++)
+		d->origins[k].o.fd = d->origins[k].peer.fd = -1;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (lfd < 0)
@@ -344,8 +360,8 @@ int origin_init(struct spryd *d)
 			spryd_log("origin %u: TCP pair: %s", k, strerror(-err));
 			goto out;
 		}
-		o->o.kind = EP_ORIGIN;
-		o->peer.kind = EP_ORIGIN_PEER;
+		o->o.ops = &origin_ops;
+		o->peer.ops = &origin_peer_ops;
 		len = sizeof(o->cookie);
 		if (getsockopt(o->o.fd, SOL_SOCKET, SO_COOKIE, &o->cookie, &len))
 			o->cookie = 0;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * spryd's least privilege (docs/SECURITY.md).  Once everything that needs
- * more is set up (pinned maps opened, listeners bound, RLIMIT_NOFILE
- * raised), spryd keeps only the capabilities its loop uses:
+ * spryd's privileges room (spryd/privs.h, docs/SECURITY.md): least
+ * privilege.  Once everything that needs more is set up (pinned maps
+ * opened, listeners bound, RLIMIT_NOFILE raised), spryd keeps only the
+ * capabilities its loop uses (with libcap):
  *
  *   CAP_BPF        every bpf() call (kernel.unprivileged_bpf_disabled=2
  *                  refuses bpf() to a process without it): map updates,
@@ -21,18 +22,17 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <unistd.h>
-#include <linux/capability.h>
+#include <sys/capability.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 
+#include "spryd/privs.h"
 #include "spryd/spryd.h"
 
-static const int keep_caps[] = {
+static const cap_value_t keep_caps[] = {
 	CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW, CAP_CHOWN, CAP_IPC_LOCK,
 };
 
-static bool kept(int cap)
+static bool kept(cap_value_t cap)
 {
 	size_t i;
 
@@ -42,80 +42,82 @@ static bool kept(int cap)
 	return false;
 }
 
-static int caps_get(struct __user_cap_data_struct data[2])
+/* The bounding set first: dropping from it needs CAP_SETPCAP. */
+static int drop_bounding(unsigned int *dropped)
 {
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0,
-	};
+	cap_value_t cap;
+	int err;
 
-	return syscall(SYS_capget, &hdr, data) ? -errno : 0;
-}
-
-static int caps_set(struct __user_cap_data_struct data[2])
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0,
-	};
-
-	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
-}
-
-int spryd_drop_privs(struct spryd *d)
-{
-	struct __user_cap_data_struct data[2];
-	unsigned int dropped = 0;
-	uint64_t eff = 0;
-	int cap, err;
-
-	(void)d;
-	err = caps_get(data);
-	if (err) {
-		spryd_log("capget: %s", strerror(-err));
-		return err;
-	}
-	/* The bounding set first: PR_CAPBSET_DROP needs CAP_SETPCAP. */
-	for (cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++) {
-		if (kept(cap) || prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 0)
+	for (cap = 0; cap_get_bound(cap) >= 0; cap++) {
+		if (kept(cap) || cap_get_bound(cap) == 0)
 			continue;
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)) {
+		if (cap_drop_bound(cap)) {
 			err = -errno;
 			spryd_log("dropping capability %d from the bounding set: %s",
 				  cap, strerror(-err));
 			return err;
 		}
-		dropped++;
+		(*dropped)++;
 	}
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL) {
+	return 0;
+}
+
+int spryd_drop_privs(struct spryd *d)
+{
+	unsigned int dropped = 0;
+	cap_flag_value_t v;
+	uint64_t eff = 0;
+	cap_value_t cap;
+	cap_t caps;
+	int err;
+
+	(void)d;
+	caps = cap_get_proc();
+	if (!caps) {
+		err = -errno;
+		spryd_log("cap_get_proc: %s", strerror(-err));
+		return err;
+	}
+	err = drop_bounding(&dropped);
+	if (err)
+		goto out;
+	if (cap_reset_ambient() && errno != EINVAL) {
 		err = -errno;
 		spryd_log("clearing the ambient set: %s", strerror(-err));
-		return err;
+		goto out;
 	}
-	for (cap = 0; cap < 64; cap++) {
-		uint32_t bit = 1u << (cap % 32);
-
-		if (kept(cap)) {
-			if (data[cap / 32].permitted & bit)
-				eff |= 1ULL << cap;
-			continue;
+	/* Kept: effective = permitted.  Others: out of both.  Inheritable: empty. */
+	for (cap = 0; cap < cap_max_bits() && cap < 64; cap++) {
+		if (cap_get_flag(caps, cap, CAP_PERMITTED, &v)) {
+			err = -errno;
+			goto out;
 		}
-		data[cap / 32].effective &= ~bit;
-		data[cap / 32].permitted &= ~bit;
+		if (kept(cap) && v == CAP_SET) {
+			eff |= 1ULL << cap;
+			err = cap_set_flag(caps, CAP_EFFECTIVE, 1, &cap, CAP_SET);
+		} else {
+			err = cap_set_flag(caps, CAP_EFFECTIVE, 1, &cap, CAP_CLEAR) ?:
+			      cap_set_flag(caps, CAP_PERMITTED, 1, &cap, CAP_CLEAR);
+		}
+		if (err) {
+			err = -errno;
+			goto out;
+		}
 	}
-	data[0].inheritable = data[1].inheritable = 0;
-	data[0].effective = (uint32_t)eff;
-	data[1].effective = (uint32_t)(eff >> 32);
-	err = caps_set(data);
-	if (err) {
-		spryd_log("capset: %s", strerror(-err));
-		return err;
+	if (cap_clear_flag(caps, CAP_INHERITABLE) || cap_set_proc(caps)) {
+		err = -errno;
+		spryd_log("cap_set_proc: %s", strerror(-err));
+		goto out;
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
 		err = -errno;
 		spryd_log("PR_SET_NO_NEW_PRIVS: %s", strerror(-err));
-		return err;
+		goto out;
 	}
 	spryd_log("privileges: capabilities %#llx kept (bpf, net_admin, net_raw, chown, "
 		  "ipc_lock where held), %u dropped from the bounding set, no_new_privs",
 		  (unsigned long long)eff, dropped);
-	return 0;
+out:
+	cap_free(caps);
+	return err;
 }

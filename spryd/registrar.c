@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * spryd's registrar: the TCP listener function sockets connect to, the
+ * spryd's registrar room (spryd/registrar.h): the TCP listener function sockets connect to, the
  * accepted peers (B) waiting for their REGISTER, the checks on a received
  * socket, the instance table and its maps (spry_senders, spry_socks,
  * spry_inst, spry_fns), instance deaths and the quarantine events.
+ *
+ * HELLO and REGISTER reach it from the control socket (ctl.c) through the
+ * handlers it installs there; replies go back on the same connection.
  *
  * Refusals (REG_ACK status, and one log line each):
  *   -EINVAL        malformed REGISTER (size, names, flags)
@@ -37,7 +40,22 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "spryd/ctl.h"
+#include "spryd/entry.h"
+#include "spryd/origin.h"
+#include "spryd/registrar.h"
 #include "spryd/spryd.h"
+
+static void registrar_accept(struct spryd *d);
+static void tcp_event(struct spryd *d, struct spryd_ep *ep, uint32_t events);
+static void pending_event(struct spryd *d, struct spryd_ep *ep, uint32_t events);
+static void inst_event(struct spryd *d, struct spryd_ep *ep, uint32_t events);
+static void events_event(struct spryd *d, struct spryd_ep *ep, uint32_t events);
+
+static const struct spryd_ep_ops tcp_ops = { .name = "fn-listen", .event = tcp_event };
+static const struct spryd_ep_ops pending_ops = { .name = "fn-pending", .event = pending_event };
+static const struct spryd_ep_ops inst_ops = { .name = "fn-inst", .event = inst_event };
+static const struct spryd_ep_ops events_ops = { .name = "events", .event = events_event };
 
 static const char *err_name(int err)
 {
@@ -115,7 +133,7 @@ static int tcp_listen(struct spryd *d)
 		close(fd);
 		return err;
 	}
-	d->tcp_ep.kind = EP_TCP_LISTEN;
+	d->tcp_ep.ops = &tcp_ops;
 	d->tcp_ep.fd = fd;
 	err = spryd_ep_add(d, &d->tcp_ep, EPOLLIN);
 	if (err) {
@@ -150,7 +168,7 @@ static struct spryd_pending *pending_slot(struct spryd *d)
 	return oldest;
 }
 
-void registrar_accept(struct spryd *d)
+static void registrar_accept(struct spryd *d)
 {
 	struct spryd_pending *p;
 	struct sockaddr_in sa;
@@ -174,7 +192,7 @@ void registrar_accept(struct spryd *d)
 			continue;
 		}
 		p = pending_slot(d);
-		p->ep.kind = EP_PENDING;
+		p->ep.ops = &pending_ops;
 		p->ep.fd = fd;
 		p->peer = sa;
 		p->t_ns = spryd_now_ns();
@@ -187,9 +205,19 @@ void registrar_accept(struct spryd *d)
 	}
 }
 
-/* Data or EOF on an unregistered B: it has no business talking yet. */
-void registrar_pending_event(struct spryd *d, struct spryd_pending *p)
+static void tcp_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
 {
+	(void)ep;
+	(void)events;
+	registrar_accept(d);
+}
+
+/* Data or EOF on an unregistered B: it has no business talking yet. */
+static void pending_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
+{
+	struct spryd_pending *p = (struct spryd_pending *)ep;
+
+	(void)events;
 	spryd_vlog(d, "unregistered TCP peer 127.0.0.1:%u sent data or closed",
 		   ntohs(p->peer.sin_port));
 	pending_drop(d, p);
@@ -211,7 +239,7 @@ static struct spryd_pending *pending_find(struct spryd *d, const struct sockaddr
 
 /* ------------------------------------------------------------ HELLO */
 
-void registrar_hello(struct spryd *d, struct spryd_conn *c)
+static void registrar_hello(struct spryd *d, struct spryd_conn *c)
 {
 	struct spry_ctl_hello_ack ack = {
 		.tcp_port = ntohs(d->tcp_addr.sin_port),
@@ -358,8 +386,8 @@ static uint32_t reg_fn_table(struct spryd *d, uint16_t chain_id,
 	return n;
 }
 
-void registrar_register(struct spryd *d, struct spryd_conn *c, const void *body,
-			uint32_t len, int fd)
+static void registrar_register(struct spryd *d, struct spryd_conn *c, const void *body,
+			       uint32_t len, int fd)
 {
 	struct spry_ctl_fn_entry fn_tab[SPRY_MAX_FNS];	/* 36 KiB */
 	uint32_t n_tab;
@@ -460,7 +488,7 @@ void registrar_register(struct spryd *d, struct spryd_conn *c, const void *body,
 		goto out;
 	}
 	/* B becomes the instance's: EOF on it is the instance's death. */
-	in->ep.kind = EP_INST;
+	in->ep.ops = &inst_ops;
 	in->ep.fd = p->ep.fd;
 	p->ep.fd = -1;
 	d->n_pending--;
@@ -534,10 +562,12 @@ static void inst_remove(struct spryd *d, struct spryd_inst *in, const char *why,
 		  d->chains[chain].name, in->name, idx, chain, fn, in->pid, why);
 }
 
-void registrar_inst_event(struct spryd *d, struct spryd_inst *in)
+static void inst_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
 {
+	struct spryd_inst *in = (struct spryd_inst *)ep;
 	int r;
 
+	(void)events;
 	if (!in->used)
 		return;
 	r = origin_read_stream(d, in->ep.fd, &in->in, in->chain);
@@ -545,7 +575,7 @@ void registrar_inst_event(struct spryd *d, struct spryd_inst *in)
 		inst_remove(d, in, "its socket closed", 0);
 }
 
-void registrar_conn_closed(struct spryd *d, struct spryd_conn *c)
+static void registrar_conn_closed(struct spryd *d, struct spryd_conn *c)
 {
 	struct spryd_inst *in;
 
@@ -627,7 +657,7 @@ int registrar_events_init(struct spryd *d)
 		return -errno;
 	}
 	fd = ring_buffer__epoll_fd(d->rb);
-	d->events_ep.kind = EP_EVENTS;
+	d->events_ep.ops = &events_ops;
 	d->events_ep.fd = fd;
 	if (spryd_ep_add(d, &d->events_ep, EPOLLIN)) {
 		spryd_log("epoll on the ring buffer: %s", strerror(errno));
@@ -637,10 +667,12 @@ int registrar_events_init(struct spryd *d)
 	return 0;
 }
 
-void registrar_events(struct spryd *d)
+static void events_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
 {
 	int n = ring_buffer__consume(d->rb);
 
+	(void)ep;
+	(void)events;
 	if (n < 0)
 		spryd_log("spry_events: %s", err_name(n));
 }
@@ -720,25 +752,56 @@ out:
 	return err;
 }
 
+static const struct spryd_ctl_handlers ctl_handlers = {
+	.hello = registrar_hello,
+	.reg = registrar_register,
+	.conn_closed = registrar_conn_closed,
+};
+
 int registrar_init(struct spryd *d)
 {
+	unsigned int i;
 	int err;
 
+	d->tcp_ep.fd = d->events_ep.fd = -1;
+	for (i = 0; i < SPRYD_MAX_PENDING; i++)
+		d->pending[i].ep.fd = -1;
+	d->insts = calloc(SPRY_MAX_FNS * SPRY_MAX_INST, sizeof(*d->insts));
+	if (!d->insts)
+		return -ENOMEM;
+	for (i = 0; i < SPRY_MAX_FNS * SPRY_MAX_INST; i++)
+		d->insts[i].ep.fd = -1;
 	err = reset_stale(d);
 	if (err) {
 		if (err != -EBUSY)
 			spryd_log("clearing stale instances: %s", err_name(err));
-		return err;
+		goto err_free;
 	}
 	err = tcp_listen(d);
-	if (err)
+	if (err) {
 		spryd_log("TCP listener: %s", err_name(err));
+		goto err_free;
+	}
+	ctl_set_handlers(d, &ctl_handlers);
+	return 0;
+
+err_free:
+	free(d->insts);
+	d->insts = NULL;
 	return err;
+}
+
+void registrar_stop(struct spryd *d)
+{
+	spryd_ep_close(d, &d->tcp_ep);
 }
 
 void registrar_fini(struct spryd *d)
 {
 	unsigned int i;
+
+	if (!d->insts)
+		return;
 
 	for (i = 0; i < SPRY_MAX_FNS * SPRY_MAX_INST; i++)
 		if (d->insts[i].used)
@@ -753,4 +816,7 @@ void registrar_fini(struct spryd *d)
 		ring_buffer__free(d->rb);
 		d->rb = NULL;
 	}
+	ctl_set_handlers(d, NULL);
+	free(d->insts);
+	d->insts = NULL;
 }

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * spryd's metrics room (spryd/metrics.h): the Prometheus text exposition
+ * (version 0.0.4) served at GET /metrics by the HTTP front.  Built on
+ * demand, never on the request path: the fronts' parts first (their
+ * metrics ops, front.h: HTTP responses and latency, datagram counters),
+ * then the core's: requests in flight and pool buffers per chain, the
+ * router's verdicts, each function's deliveries and each instance's
+ * in-flight descriptors (read from the pinned maps).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spryd/metrics.h"
+#include "spryd/spryd.h"
+
+void mb_printf(struct mbuf *m, const char *fmt, ...)
+{
+	va_list ap;
+	size_t room;
+	char *np;
+	int n;
+
+	if (m->oom)
+		return;
+	for (;;) {
+		room = m->cap - m->len;
+		va_start(ap, fmt);
+		n = vsnprintf(m->p + m->len, room, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			m->oom = true;
+			return;
+		}
+		if ((size_t)n < room) {
+			m->len += (size_t)n;
+			return;
+		}
+		np = realloc(m->p, m->cap * 2 + (size_t)n);
+		if (!np) {
+			m->oom = true;
+			return;
+		}
+		m->p = np;
+		m->cap = m->cap * 2 + (size_t)n;
+	}
+}
+
+static void metrics_chains(struct spryd *d, struct mbuf *m)
+{
+	struct spry_pool_stats pst;
+	struct spryd_chain *cs;
+	unsigned int i;
+
+	mb_printf(m, "# HELP spry_inflight Requests of the chain in flight (zombies included).\n"
+		  "# TYPE spry_inflight gauge\n");
+	for (i = 1; i < SPRY_MAX_CHAINS; i++) {
+		cs = &d->chains[i];
+		if (cs->pool)
+			mb_printf(m, "spry_inflight{chain=\"%s\"} %u\n", cs->name, cs->inflight);
+	}
+	mb_printf(m, "# HELP spry_pool_buffers Pool buffers of the chain by state.\n"
+		  "# TYPE spry_pool_buffers gauge\n");
+	for (i = 1; i < SPRY_MAX_CHAINS; i++) {
+		cs = &d->chains[i];
+		memset(&pst, 0, sizeof(pst));
+		if (!cs->pool || spry_pool_stats(cs->pool, &pst))
+			continue;
+		mb_printf(m, "spry_pool_buffers{chain=\"%s\",state=\"free\"} %llu\n"
+			  "spry_pool_buffers{chain=\"%s\",state=\"used\"} %llu\n",
+			  cs->name, (unsigned long long)pst.n_free + pst.n_large_free,
+			  cs->name, (unsigned long long)(pst.n_bufs - pst.n_free) +
+				    (pst.n_large - pst.n_large_free));
+	}
+}
+
+/* The functions of active chains: invocations (pass 0), per-instance in-flight (1). */
+static void metrics_fns(struct spryd *d, struct mbuf *m, int pass)
+{
+	struct spry_inst_state is;
+	struct spry_fn_stats fs;
+	struct spry_chain rec;
+	struct spry_fn f;
+	char cname[SPRY_NAME_LEN], fname[SPRY_NAME_LEN];
+	unsigned int i, k;
+
+	for (i = 1; i < SPRY_MAX_FNS; i++) {
+		if (spry_fn__get(&d->maps, (__u16)i, &f) || !(f.flags & SPRY_FF_ACTIVE) ||
+		    !f.name[0] || !f.chain || f.chain >= SPRY_MAX_CHAINS ||
+		    spry_chain__get(&d->maps, f.chain, &rec) || !rec.name[0])
+			continue;
+		memcpy(fname, f.name, SPRY_NAME_LEN);
+		fname[SPRY_NAME_LEN - 1] = '\0';
+		memcpy(cname, rec.name, SPRY_NAME_LEN);
+		cname[SPRY_NAME_LEN - 1] = '\0';
+		if (pass == 0) {
+			if (!spry_fn_stats__read(&d->maps, (__u16)i, &fs))
+				mb_printf(m, "spry_fn_invocations_total{chain=\"%s\",fn=\"%s\","
+					  "instance=\"all\"} %llu\n",
+					  cname, fname, (unsigned long long)fs.delivered);
+			continue;
+		}
+		for (k = 0; k < f.n_inst && k < SPRY_MAX_INST; k++)
+			if (!spry_inst__get(&d->maps, (__u16)i, f.inst[k], &is))
+				mb_printf(m, "spry_fn_inflight{chain=\"%s\",fn=\"%s\","
+					  "instance=\"%u\"} %d\n",
+					  cname, fname, f.inst[k], is.inflight);
+	}
+}
+
+static void metrics_router(struct spryd *d, struct mbuf *m)
+{
+	__u64 v[SPRY_V_MAX];
+	unsigned int i;
+
+	mb_printf(m, "# HELP spry_router_verdicts_total Router verdicts (all CPUs).\n"
+		  "# TYPE spry_router_verdicts_total counter\n");
+	if (!spry_verdicts__read(&d->maps, v))
+		for (i = 0; i < SPRY_V_MAX; i++)
+			mb_printf(m, "spry_router_verdicts_total{verdict=\"%s\"} %llu\n",
+				  spry_verdict_name(i), (unsigned long long)v[i]);
+	/* Per-instance delivery is not counted by the router: per function. */
+	mb_printf(m, "# HELP spry_fn_invocations_total "
+		  "Descriptors delivered to the function (all its instances).\n"
+		  "# TYPE spry_fn_invocations_total counter\n");
+	metrics_fns(d, m, 0);
+	mb_printf(m, "# HELP spry_fn_inflight Descriptors an instance holds.\n"
+		  "# TYPE spry_fn_inflight gauge\n");
+	metrics_fns(d, m, 1);
+}
+
+int metrics_render(struct spryd *d, struct mbuf *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->cap = 16384;
+	m->p = malloc(m->cap);
+	if (!m->p)
+		return -ENOMEM;
+	front_metrics_all(d, m);
+	metrics_chains(d, m);
+	metrics_router(d, m);
+	if (m->oom) {
+		free(m->p);
+		m->p = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
