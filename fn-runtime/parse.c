@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0-only
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Numbers and ADDR:PORT: the rules are in fn-runtime/parse.h.  Written
  * by hand rather than on strtoul(), which skips spaces, takes a sign
@@ -12,36 +12,53 @@
 #include <netinet/in.h>
 
 #include "fn-runtime/parse.h"
+#include "spry/spry.h"
 
 static bool is_digit(char c)
 {
 	return c >= '0' && c <= '9';
 }
 
-int spry_num__parse(const char *s, const char **endp, uint64_t min, uint64_t max,
-		    uint64_t *out)
+SPRY_API int spry_parse_u64(const char *s, size_t len, uint64_t min, uint64_t max,
+			    uint64_t *out)
 {
 	bool overflow = false;
 	uint64_t v = 0, d;
-	const char *p = s;
+	size_t i;
 
-	if (!s || !is_digit(*p))
+	if (!s || !len)
 		return -EINVAL;
-	for (; is_digit(*p); p++) {
-		d = (uint64_t)(*p - '0');
+	for (i = 0; i < len; i++) {
+		if (!is_digit(s[i]))
+			return -EINVAL;
+		d = (uint64_t)(s[i] - '0');
 		if (v > (UINT64_MAX - d) / 10)
-			overflow = true;	/* read on: junk after it is -EINVAL */
+			overflow = true;	/* read on: a later non-digit is -EINVAL */
 		else
 			v = v * 10 + d;
 	}
-	if (!endp && *p)
-		return -EINVAL;
 	if (overflow || v < min || v > max)
 		return -ERANGE;
-	if (endp)
-		*endp = p;
 	*out = v;
 	return 0;
+}
+
+int spry_num__parse(const char *s, const char **endp, uint64_t min, uint64_t max,
+		    uint64_t *out)
+{
+	size_t n = 0;
+	int err;
+
+	if (!s)
+		return -EINVAL;
+	while (is_digit(s[n]))
+		n++;
+	if (!endp && s[n])
+		return -EINVAL;
+	err = spry_parse_u64(s, n, min, max, out);
+	if (!err && endp)
+		*endp = s + n;
+	return err;
 }
 
 int spry_num__parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0-only */
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The one number parser and the one ADDR:PORT parser of the tree: the
  * CLI, spryd, the runtime's options, the examples, benches and tests all
@@ -10,6 +10,10 @@
  * allowed ("007" is 7).  No sign ("+1", "-1"), no spaces, no hex ("0x10"),
  * no suffixes ("1k"): a number written in a config or on a command line
  * is read by people, and one notation avoids "010" meaning 8 somewhere.
+ *
+ * The span form, spry_parse_u64(), is libspry's public API (functions
+ * read numbers from payloads and metadata); the NUL-terminated forms and
+ * the address parser below are internal.
  *
  * Every function returns 0 or a negative errno (libbpf's convention) and
  * writes its output only on success:

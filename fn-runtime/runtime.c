@@ -35,6 +35,7 @@
 
 #include "fn-runtime/cpus.h"
 #include "fn-runtime/desc.h"
+#include "fn-runtime/parse.h"
 #include "fn-runtime/proto.h"
 #include "spry/spry.h"
 
@@ -339,22 +340,6 @@ SPRY_API const struct spry_desc *spry_req_desc(const struct spry_req *req)
 
 /* ------------------------------------------------------------- options */
 
-static int parse_uint(const char *s, unsigned long min, unsigned long max,
-		      unsigned long *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 static int opt_name(const char *opt, const char *v)
 {
 	if (!v || !*v) {
@@ -420,9 +405,9 @@ SPRY_API int spry_fn_opts_parse(struct spry_fn_opts *opts, int argc, char **argv
 			}
 			opts->sock_path = val;
 		} else if (nlen == 7 && !strncmp(arg, "--batch", nlen)) {
-			unsigned long v;
+			uint32_t v;
 
-			if (parse_uint(val, 1, RT_BATCH_MAX, &v)) {
+			if (spry_num__parse_u32(val, 1, RT_BATCH_MAX, &v)) {
 				fprintf(stderr, "spry-fn: --batch '%s': not a number in 1..%u\n",
 					val, RT_BATCH_MAX);
 				return -EINVAL;

@@ -11,7 +11,8 @@
  *     1+ ASCII digits whose value (computed here in 128 bits) fits
  *     [min, max]; -ERANGE iff all digits but the value does not fit; the
  *     value is right; the prefix form stops at the first non-digit;
- *     nothing is written on a refusal;
+ *     nothing is written on a refusal; spry_parse_u64() over the
+ *     string's length says the same;
  *   - spry_secs__parse(): accepted only for DIGITS[.DIGITS] with at most 9
  *     fraction digits, and its whole seconds are the integer part's;
  *   - spry_addr__parse(): accepted only with a port 1..65535 at the end;
@@ -28,6 +29,7 @@
 #include <netinet/in.h>
 
 #include "fn-runtime/parse.h"
+#include "spry/spry.h"
 
 #define check(cond)							\
 	do {								\
@@ -67,6 +69,11 @@ static void num(const char *s, uint64_t min, uint64_t max)
 	} else {
 		check(ret == 0 && v == (uint64_t)ref);
 	}
+
+	/* the public span form agrees on the whole string */
+	v = UNTOUCHED;
+	check(spry_parse_u64(s, strlen(s), min, max, &v) == ret);
+	check(ret ? v == UNTOUCHED : v == (uint64_t)ref);
 
 	/* the prefix form: up to the first non-digit */
 	v = UNTOUCHED;

@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 
 #include "fn-runtime/parse.h"
+#include "spry/spry.h"
 #include "selftests/tap.h"
 
 #define UNTOUCHED 0x5a5a5a5a5a5a5a5aULL
@@ -148,7 +149,7 @@ int main(void)
 	socklen_t len;
 	int i, ret, iv;
 
-	tap_plan(N(nums) + N(secs) + N(addrs) + 8);
+	tap_plan(N(nums) + N(secs) + N(addrs) + 11);
 
 	for (i = 0; i < N(nums); i++) {
 		v = UNTOUCHED;
@@ -195,6 +196,16 @@ int main(void)
 	tap_ok(ret == -ERANGE && !end, "prefix '101,' above 100: -ERANGE");
 	ret = spry_num__parse(NULL, NULL, 0, 1, &v);
 	tap_ok(ret == -EINVAL, "NULL: -EINVAL");
+
+	/* the public span form (libspry's API): exactly @len bytes */
+	v = UNTOUCHED;
+	ret = spry_parse_u64("123abc", 3, 0, UINT64_MAX, &v);
+	tap_ok(!ret && v == 123, "span '123' of '123abc': 123");
+	v = UNTOUCHED;
+	ret = spry_parse_u64("1\0002", 3, 0, UINT64_MAX, &v);
+	tap_ok(ret == -EINVAL && v == UNTOUCHED, "span with a NUL inside: -EINVAL");
+	ret = spry_parse_u64("5", 0, 0, UINT64_MAX, &v);
+	tap_ok(ret == -EINVAL && v == UNTOUCHED, "empty span: -EINVAL");
 
 	/* the narrower types and the port */
 	u32 = 7;

@@ -263,6 +263,19 @@ SPRY_API int spry_client_invoke(struct spry_client *c, const char *chain,
 				const void *in, size_t in_len, void *out,
 				size_t out_cap, size_t *out_len, uint32_t *status);
 
+/* ---------------------------------------------------------------- numbers */
+
+/*
+ * The @len bytes at @s (a payload field, a metadata value: no NUL needed)
+ * as a decimal number in [@min, @max] into *@out.  The rules of every
+ * number spry reads (its CLI, spryd, the runtime's options): ASCII digits
+ * only, leading zeros allowed; no sign, spaces, hex or suffixes.  0,
+ * -EINVAL (empty, or a byte that is not a digit) or -ERANGE (above 2^64-1
+ * or outside [@min, @max]); *@out is written only on success.
+ */
+SPRY_API int spry_parse_u64(const char *s, size_t len, uint64_t min, uint64_t max,
+			    uint64_t *out);
+
 #ifdef __cplusplus
 }
 #endif
