@@ -328,6 +328,69 @@ SPRY_API int spry_req_set_status(struct spry_req *req, unsigned int http_status)
 	return spry_req_set_meta(req, SPRY_META_STATUS, v);
 }
 
+SPRY_API int spry_req_reply(struct spry_req *req, unsigned int http_status,
+			    const char *content_type, const void *body, size_t len)
+{
+	const uint8_t *b = body, *pay = req->buf + req->desc->meta_len;
+	bool inside = false;
+	size_t at = 0;
+	void *p;
+	int err;
+
+	if (len && !body)
+		return -EINVAL;
+	/*
+	 * A body inside the payload (a slice of the request) is followed by
+	 * its offset: setting metadata and growing the buffer both move the
+	 * payload, keeping its bytes.  Elsewhere in the buffer nothing is
+	 * kept, so that is refused.
+	 */
+	if (len && b >= req->buf && b < req->buf + req->desc->cap) {
+		if (b < pay || (size_t)(b - pay) > req->len || len > req->len - (size_t)(b - pay))
+			return -EINVAL;
+		inside = true;
+		at = (size_t)(b - pay);
+	}
+	if (http_status) {
+		err = spry_req_set_status(req, http_status);
+		if (err)
+			return err;
+	}
+	if (content_type) {
+		err = spry_req_set_meta(req, SPRY_META_CONTENT_TYPE, content_type);
+		if (err)
+			return err;
+	}
+	p = spry_req_resize(req, len);
+	if (!p)
+		return -errno;
+	memmove(p, inside ? (uint8_t *)p + at : b, len);
+	return spry_req_set_len(req, len);
+}
+
+SPRY_API int spry_req_error(struct spry_req *req, unsigned int http_status, int err,
+			    const char *fmt, ...)
+{
+	static const char prefix[] = "error: ";
+	char msg[sizeof(prefix) - 1 + SPRY_ERROR_MSG_MAX + 2];	/* + "\n\0" */
+	const size_t pl = sizeof(prefix) - 1;
+	va_list ap;
+	size_t n;
+	int m;
+
+	if (err >= 0)
+		err = -EINVAL;	/* a handler returning 0 would not fail */
+	memcpy(msg, prefix, pl);
+	va_start(ap, fmt);
+	m = vsnprintf(msg + pl, SPRY_ERROR_MSG_MAX + 1, fmt, ap);
+	va_end(ap);
+	n = pl + (m < 0 ? 0 : m > SPRY_ERROR_MSG_MAX ? SPRY_ERROR_MSG_MAX : (size_t)m);
+	msg[n++] = '\n';
+	/* best effort: the request fails with @err even when this cannot be written */
+	spry_req_reply(req, http_status, "text/plain", msg, n);
+	return err;
+}
+
 SPRY_API uint64_t spry_req_id(const struct spry_req *req)
 {
 	return req->desc->req_id;

@@ -70,20 +70,15 @@ static int parse_milli(const char *s, size_t n, int32_t *out)
 static int parse_u64(const char *s, size_t n, unsigned long long min,
 		     unsigned long long max, unsigned long long *out)
 {
-	unsigned long long v = 0;
-	size_t i;
+	uint64_t v;
+	int err;
 
-	if (!n || n > 19 || (s[0] == '0' && n > 1))
+	if (n > 1 && s[0] == '0')
 		return -EINVAL;
-	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		v = v * 10 + (s[i] - '0');
-	}
-	if (v < min || v > max)
-		return -ERANGE;
-	*out = v;
-	return 0;
+	err = spry_parse_u64(s, n, min, max, &v);
+	if (!err)
+		*out = v;
+	return err;
 }
 
 /* One line of @n bytes into @smp; its device into @dev. */
