@@ -276,7 +276,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	map = bpf_map__fd(skel->maps.pp_socks);
-	/* the verdict program first, then the sockets (KERNEL-FACTS) */
+	/* the verdict program first, then the sockets (docs/KERNEL.md) */
 	ret = bpf_prog_attach(bpf_program__fd(skel->progs.pp_redirect), map,
 			      BPF_SK_MSG_VERDICT, 0);
 	if (ret) {

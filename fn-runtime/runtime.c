@@ -41,7 +41,7 @@
 
 #define RT_BATCH_DEFAULT	64u
 /* 256 descriptors = 16 KiB per send: inside the 32 KiB the router sees
- * linearly (KERNEL-FACTS). */
+ * linearly (docs/KERNEL.md, "The linear data is bounded"). */
 #define RT_BATCH_MAX		256u
 #define RT_DESC			sizeof(struct spry_desc)
 /* recv() rounds per wake-up before epoll is asked again (fairness). */

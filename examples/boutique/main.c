@@ -47,16 +47,6 @@ int bq_payload_str(struct spry_req *req, char *buf, size_t size)
 	return 0;
 }
 
-int bq_reply(struct spry_req *req, const char *s, size_t len)
-{
-	void *p = spry_req_resize(req, len);
-
-	if (!p)
-		return -errno;
-	memcpy(p, s, len);
-	return spry_req_set_len(req, len);
-}
-
 int bq_user_ok(const char *user)
 {
 	size_t i, n = strlen(user);
