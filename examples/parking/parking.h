@@ -144,17 +144,9 @@ static inline int rec_u64(const struct rec *r, const char *key, unsigned long lo
 			  unsigned long long max, unsigned long long *out)
 {
 	const char *s = rec_get(r, key);
-	unsigned long long v = 0;
+	uint64_t v;
 
-	if (!s || !*s || (s[0] == '0' && s[1]))
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || (unsigned long long)(*s - '0') > max ||
-		    v > (max - (unsigned int)(*s - '0')) / 10)
-			return -EINVAL;
-		v = v * 10 + (*s - '0');
-	}
-	if (v < min)
+	if (!s || (s[0] == '0' && s[1]) || spry_parse_u64(s, strlen(s), min, max, &v))
 		return -EINVAL;
 	*out = v;
 	return 0;
