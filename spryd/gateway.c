@@ -1355,7 +1355,7 @@ int gateway_init(struct spryd *d)
 		return 0;
 	err = parse_addr(o->addr, &a, &len);
 	if (err) {
-		spryd_log("--http %s: expected %s", o->addr, SPRY_ADDR_PORT_HELP);
+		spryd_log("--http '%s': expected %s", o->addr, SPRY_ADDR_PORT_HELP);
 		return err;
 	}
 	gw = calloc(1, sizeof(*gw));
