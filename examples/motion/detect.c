@@ -70,8 +70,9 @@ static int detect(struct spry_req *req, void *user)
 		return spry_req_error(req, 400, -EINVAL, "not a motion record (magic/version)");
 	if (!hdr.n || hdr.n > MOTION_MAX_SAMPLES ||
 	    len != sizeof(hdr) + (size_t)hdr.n * sizeof(s))
-		return spry_req_error(req, 400, -EINVAL, "motion record: bad sample count %u for %zu bytes",
-			       hdr.n, len);
+		return spry_req_error(req, 400, -EINVAL,
+				      "motion record: bad sample count %u for %zu bytes", hdr.n,
+				      len);
 	if (!motion_dev_ok(hdr.device))
 		return spry_req_error(req, 400, -EINVAL, "motion record: bad device name");
 
@@ -82,7 +83,8 @@ static int detect(struct spry_req *req, void *user)
 		memcpy(&s, p + sizeof(hdr) + (size_t)i * sizeof(s), sizeof(s));
 		if (!acc_ok(s.ax) || !acc_ok(s.ay) || !acc_ok(s.az) ||
 		    s.lux > MOTION_LUX_MAX || s.ts_ms <= prev_ts || s.ts_ms > MOTION_TS_MAX)
-			return spry_req_error(req, 400, -EINVAL, "motion record: sample %u out of range", i + 1);
+			return spry_req_error(req, 400, -EINVAL,
+					      "motion record: sample %u out of range", i + 1);
 		prev_ts = s.ts_ms;
 		mag = isqrt((uint64_t)((int64_t)s.ax * s.ax + (int64_t)s.ay * s.ay +
 				       (int64_t)s.az * s.az));

@@ -106,37 +106,43 @@ static int parse_line(struct spry_req *req, unsigned int ln, const char *s, size
 			if (strlen(fields[f]) == kl && !memcmp(k, fields[f], kl))
 				break;
 		if (f == F_N)
-			return spry_req_error(req, 400, -EINVAL, "line %u: unknown field '%.*s'", ln,
-				       (int)(kl > 16 ? 16 : kl), k);
+			return spry_req_error(req, 400, -EINVAL, "line %u: unknown field '%.*s'",
+					      ln, (int)(kl > 16 ? 16 : kl), k);
 		if (seen[f])
-			return spry_req_error(req, 400, -EINVAL, "line %u: %s given twice", ln, fields[f]);
+			return spry_req_error(req, 400, -EINVAL, "line %u: %s given twice", ln,
+					      fields[f]);
 		seen[f] = true;
 		switch (f) {
 		case F_DEVICE:
 			if (!vl || vl >= MOTION_DEV_LEN)
-				return spry_req_error(req, 400, -EINVAL, "line %u: device: 1-15 characters", ln);
+				return spry_req_error(req, 400, -EINVAL,
+						      "line %u: device: 1-15 characters", ln);
 			memset(dev, 0, MOTION_DEV_LEN);
 			memcpy(dev, v, vl);
 			if (!motion_dev_ok(dev) || strlen(dev) != vl)
-				return spry_req_error(req, 400, -EINVAL, "line %u: device: A-Z a-z 0-9 _ - only", ln);
+				return spry_req_error(req, 400, -EINVAL,
+						      "line %u: device: A-Z a-z 0-9 _ - only", ln);
 			break;
 		case F_TS:
 			if (parse_u64(v, vl, 1, MOTION_TS_MAX, &u))
-				return spry_req_error(req, 400, -EINVAL, "line %u: ts: ms since the epoch, 1..%lld",
-					       ln, MOTION_TS_MAX);
+				return spry_req_error(req, 400, -EINVAL,
+						      "line %u: ts: ms since the epoch, 1..%lld",
+						      ln, MOTION_TS_MAX);
 			smp->ts_ms = (int64_t)u;
 			break;
 		case F_LUX:
 			if (parse_u64(v, vl, 0, MOTION_LUX_MAX, &u))
-				return spry_req_error(req, 400, -EINVAL, "line %u: lux: integer 0..%d", ln,
-					       MOTION_LUX_MAX);
+				return spry_req_error(req, 400, -EINVAL,
+						      "line %u: lux: integer 0..%d", ln,
+						      MOTION_LUX_MAX);
 			smp->lux = (uint32_t)u;
 			break;
 		default:
 			if (parse_milli(v, vl, f == F_AX ? &smp->ax : f == F_AY ? &smp->ay :
 					&smp->az))
-				return spry_req_error(req, 400, -EINVAL, "line %u: %s: m/s^2 as [-]D{1,3}[.D{1,3}], at most 156.906",
-					       ln, fields[f]);
+				return spry_req_error(req, 400, -EINVAL,
+						      "line %u: %s: m/s^2 as [-]D{1,3}[.D{1,3}], at most 156.906",
+						      ln, fields[f]);
 		}
 		i += kl + 1 + vl;
 		if (i < n && ++i == n)
@@ -144,7 +150,8 @@ static int parse_line(struct spry_req *req, unsigned int ln, const char *s, size
 	}
 	for (f = 0; f < F_N; f++)
 		if (!seen[f])
-			return spry_req_error(req, 400, -EINVAL, "line %u: missing %s", ln, fields[f]);
+			return spry_req_error(req, 400, -EINVAL, "line %u: missing %s", ln,
+					      fields[f]);
 	return 0;
 }
 
@@ -166,7 +173,8 @@ static int sensor_parse(struct spry_req *req, void *user)
 		return spry_req_error(req, 400, -EINVAL, "empty event");
 	while (i <= len) {
 		if (hdr.n == MOTION_MAX_SAMPLES)
-			return spry_req_error(req, 400, -EINVAL, "more than %d samples", MOTION_MAX_SAMPLES);
+			return spry_req_error(req, 400, -EINVAL, "more than %d samples",
+					      MOTION_MAX_SAMPLES);
 		nl = memchr(p + i, '\n', len - i);
 		n = nl ? (size_t)(nl - (p + i)) : len - i;
 		if (!n)
@@ -177,9 +185,11 @@ static int sensor_parse(struct spry_req *req, void *user)
 		if (!hdr.n)
 			memcpy(hdr.device, dev, MOTION_DEV_LEN);
 		else if (memcmp(hdr.device, dev, MOTION_DEV_LEN))
-			return spry_req_error(req, 400, -EINVAL, "line %u: another device", hdr.n + 1);
+			return spry_req_error(req, 400, -EINVAL, "line %u: another device",
+					      hdr.n + 1);
 		else if (smp[hdr.n].ts_ms <= smp[hdr.n - 1].ts_ms)
-			return spry_req_error(req, 400, -EINVAL, "line %u: ts not increasing", hdr.n + 1);
+			return spry_req_error(req, 400, -EINVAL, "line %u: ts not increasing",
+					      hdr.n + 1);
 		hdr.n++;
 		i += n + 1;
 	}

@@ -57,7 +57,8 @@ static int charge(struct spry_req *req, void *user)
 	e = rec_get(&r, "entry");
 	if (exit_ev && strcmp(permit, "blocked")) {
 		if (!e)
-			return spry_req_error(req, 400, -EINVAL, "exit record without entry (index first)");
+			return spry_req_error(req, 400, -EINVAL,
+					      "exit record without entry (index first)");
 		if (strcmp(e, "none")) {
 			if (rec_u64(&r, "entry", 1, ts, &entry))
 				return spry_req_error(req, 400, -EINVAL, "bad entry time");

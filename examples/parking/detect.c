@@ -35,7 +35,8 @@ static int detect(struct spry_req *req, void *user)
 	p = spry_req_data(req, &len);
 	nl = memchr(p, '\n', len < REC_LINE_MAX ? len : REC_LINE_MAX);
 	if (!nl)
-		return spry_req_error(req, 400, -EINVAL, "no header line (event=entry|exit ts=SECONDS)");
+		return spry_req_error(req, 400, -EINVAL,
+				      "no header line (event=entry|exit ts=SECONDS)");
 	hl = nl - p + 1;
 	if (rec_parse(p, hl, &r, &why))
 		return spry_req_error(req, 400, -EINVAL, "bad header line: %s", why);
@@ -43,7 +44,7 @@ static int detect(struct spry_req *req, void *user)
 	    (strcmp(rec_get(&r, "event"), "entry") && strcmp(rec_get(&r, "event"), "exit")) ||
 	    rec_u64(&r, "ts", 1, PK_TS_MAX, &ts))
 		return spry_req_error(req, 400, -EINVAL,
-			       "header line must be event=entry|exit ts=SECONDS");
+				      "header line must be event=entry|exit ts=SECONDS");
 
 	err = pgm_parse(p + hl, len - hl, &img, &why);
 	if (err)
@@ -53,8 +54,7 @@ static int detect(struct spry_req *req, void *user)
 		return spry_req_error(req, 503, err, "out of memory");
 	if (err)
 		return spry_req_error(req, 422, -EINVAL, "%s",
-			       err == -ENOENT ? "no plate found in the image" :
-			       "plate found but not readable");
+				      err == -ENOENT ? "no plate found in the image" : "plate found but not readable");
 	err = rec_set(&r, "plate", text);
 	if (err)
 		return spry_req_error(req, 500, err, "cannot build the record");

@@ -145,8 +145,8 @@ static int do_index(struct spry_req *req, void *user)
 	} else {
 		s = index_find(ix, plate);
 		if (s && ts < s->ts)
-			return spry_req_error(req, 400, -EINVAL, "exit at %llu before entry at %llu",
-				       ts, s->ts);
+			return spry_req_error(req, 400, -EINVAL,
+					      "exit at %llu before entry at %llu", ts, s->ts);
 		if (s) {
 			err = rec_set_u64(&r, "entry", s->ts);
 			s->state = SLOT_GONE;

@@ -52,7 +52,8 @@ static int persist(struct spry_req *req, void *user)
 		return err;
 	permit = rec_get(&r, "permit");
 	if (!permit || rec_u64(&r, "fee", 0, 1000000000ULL, &fee))
-		return spry_req_error(req, 400, -EINVAL, "record without permit and fee (charge first)");
+		return spry_req_error(req, 400, -EINVAL,
+				      "record without permit and fee (charge first)");
 	if (rec_get(&r, "decision"))
 		return spry_req_error(req, 400, -EINVAL, "record already persisted");
 	refused = !strcmp(permit, "blocked");
@@ -72,7 +73,7 @@ static int persist(struct spry_req *req, void *user)
 	} while (w < 0 && errno == EINTR);
 	if (w != (ssize_t)n || fdatasync(lg->fd))
 		return spry_req_error(req, 500, -EIO, "ledger: %s",
-			       w < 0 || w == (ssize_t)n ? strerror(errno) : "short write");
+				      w < 0 || w == (ssize_t)n ? strerror(errno) : "short write");
 
 	n = (size_t)snprintf(out, sizeof(out), "%s plate=%s event=%s ts=%llu permit=%s",
 			     refused ? "REFUSED" : "OPEN", rec_get(&r, "plate"),
