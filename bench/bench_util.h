@@ -27,6 +27,8 @@
 #include <sys/socket.h>
 
 #include "examples/transforms.h"
+#include "fn-runtime/parse.h"
+#include "spry/spry.h"
 
 #define BU_MAX_BODY	(1u << 20)	/* largest body accepted */
 #define BU_MAX_HEAD	16384		/* largest message head */
@@ -167,8 +169,8 @@ static inline int bu_parse_head(const unsigned char *p, size_t len, bool respons
 {
 	const char *s = (const char *)p, *end, *line, *eol, *v;
 	size_t ll;
-	unsigned long long cl;
-	char *e;
+	uint64_t cl, st;
+	const char *e;
 
 	end = memmem(s, len, "\r\n\r\n", 4);
 	if (!end)
@@ -180,7 +182,9 @@ static inline int bu_parse_head(const unsigned char *p, size_t len, bool respons
 		if (eol - s < 12 || strncmp(s, "HTTP/1.", 7))
 			return -EBADMSG;
 		h->close = s[7] == '0';
-		h->status = strtoul(s + 9, NULL, 10);
+		if (spry_parse_u64(s + 9, 3, 100, 599, &st))
+			return -EBADMSG;
+		h->status = (unsigned int)st;
 	} else {
 		if (eol - s < 14 || strncmp(eol - 8, "HTTP/1.", 7))
 			return -EBADMSG;
@@ -192,9 +196,8 @@ static inline int bu_parse_head(const unsigned char *p, size_t len, bool respons
 		if (bu_hdr_is(line, ll, "content-length")) {
 			for (v = line + 15; *v == ' ' || *v == '\t'; v++)
 				;
-			errno = 0;
-			cl = strtoull(v, &e, 10);
-			if (errno || e == v || cl > BU_MAX_BODY)
+			if (spry_num__parse(v, &e, 0, BU_MAX_BODY, &cl) ||
+			    (*e != '\r' && *e != ' ' && *e != '\t'))
 				return -EBADMSG;
 			h->body_len = cl;
 		} else if (bu_hdr_is(line, ll, "transfer-encoding")) {
@@ -260,15 +263,7 @@ static inline int bu_listen_tcp(uint16_t port)
 
 static inline int bu_parse_port(const char *s, uint16_t *port)
 {
-	unsigned long v;
-	char *e;
-
-	errno = 0;
-	v = strtoul(s, &e, 10);
-	if (errno || e == s || *e || !v || v > 65535)
-		return -EINVAL;
-	*port = v;
-	return 0;
+	return spry_port__parse(s, port);
 }
 
 #endif /* SPRY_BENCH_UTIL_H */

@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include "fn-runtime/parse.h"
 #include "spry/spry.h"
 #include "examples/transforms.h"
 
@@ -416,17 +417,13 @@ static int cmp_u64(const void *a, const void *b)
 
 static int parse_u(const char *s, unsigned int min, unsigned int max, unsigned int *out)
 {
-	unsigned long v;
-	char *end;
+	uint32_t v;
+	int err;
 
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
+	err = spry_num__parse_u32(s, min, max, &v);
+	if (!err)
+		*out = v;
+	return err;
 }
 
 static void usage(void)

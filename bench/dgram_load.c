@@ -27,6 +27,7 @@
 
 #include <linux/types.h>
 #include "spry/abi.h"
+#include "fn-runtime/parse.h"
 
 #define MAX_WINDOW	1024
 #define MAX_LEN		1400
@@ -55,12 +56,9 @@ static int cmp_u32(const void *a, const void *b)
 
 static long arg(const char *s, long min, long max, const char *what)
 {
-	char *end;
-	long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end || v < min || v > max) {
+	if (spry_num__parse(s, NULL, (uint64_t)min, (uint64_t)max, &v)) {
 		fprintf(stderr, "dgram_load: bad %s '%s' (%ld..%ld)\n", what, s, min, max);
 		exit(2);
 	}

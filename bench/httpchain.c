@@ -393,7 +393,8 @@ int main(int argc, char **argv)
 				usage();
 			has_next = true;
 		} else if (!strcmp(argv[i], "--hop")) {
-			hop = strtoul(argv[++i], NULL, 10);
+			if (spry_num__parse_u32(argv[++i], 0, 255, &hop))
+				usage();
 		} else {
 			usage();
 		}

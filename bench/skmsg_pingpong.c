@@ -39,6 +39,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "fn-runtime/parse.h"
 #include "pingpong.skel.h"
 
 #define WARMUP		2000
@@ -230,7 +231,7 @@ int main(int argc, char **argv)
 	socklen_t sl = sizeof(sin);
 	struct pingpong *skel;
 	uint32_t key;
-	uint64_t val;
+	uint64_t val, u;
 
 	while ((c = getopt(argc, argv, "d:z:r:m:e")) != -1) {
 		switch (c) {
@@ -238,13 +239,19 @@ int main(int argc, char **argv)
 			use_epoll = true;
 			break;
 		case 'r':
-			ring = strtoul(optarg, NULL, 10);
+			if (spry_num__parse(optarg, NULL, 1, UINT32_MAX, &u))
+				goto usage;
+			ring = u;
 			break;
 		case 'd':
-			secs = strtoul(optarg, NULL, 10);
+			if (spry_num__parse(optarg, NULL, 1, UINT32_MAX, &u))
+				goto usage;
+			secs = u;
 			break;
 		case 'z':
-			msg_len = strtoul(optarg, NULL, 10);
+			if (spry_num__parse(optarg, NULL, 1, UINT32_MAX, &u))
+				goto usage;
+			msg_len = u;
 			break;
 		case 'm':
 			if (n_modes < 8)
@@ -269,7 +276,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	map = bpf_map__fd(skel->maps.pp_socks);
-	/* the verdict program first, then the sockets (KERNEL-FACTS) */
+	/* the verdict program first, then the sockets (docs/KERNEL.md) */
 	ret = bpf_prog_attach(bpf_program__fd(skel->progs.pp_redirect), map,
 			      BPF_SK_MSG_VERDICT, 0);
 	if (ret) {

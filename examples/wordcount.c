@@ -25,7 +25,8 @@ static int wordcount(struct spry_req *req, void *user)
 	p = spry_req_data(req, &len);
 	hlen = xf_wordcount_head(p, len, head, sizeof(head));
 	if (hlen < 0)
-		return -EOVERFLOW;
+		return spry_req_error(req, 500, -EOVERFLOW, "the count line is over %d bytes",
+				      XF_HEAD_MAX);
 	/* may move the request to a bigger buffer */
 	p = spry_req_resize(req, len + hlen);
 	if (!p)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fn-runtime/cpus.h"
+#include "fn-runtime/parse.h"
 
 static void set_err(char *err, size_t errlen, const char *what, const char *s)
 {
@@ -15,23 +16,16 @@ static void set_err(char *err, size_t errlen, const char *what, const char *s)
 		snprintf(err, errlen, "cpus '%s': %s", s, what);
 }
 
-/* A CPU number at *p (decimal digits only); advances *p. */
+/* A CPU number at *p (fn-runtime/parse.h's rules); advances *p. */
 static int cpu_num(const char **p, unsigned int *out)
 {
-	unsigned int v = 0;
-	const char *q = *p;
+	uint64_t v;
+	int err;
 
-	if (*q < '0' || *q > '9')
-		return -EINVAL;
-	while (*q >= '0' && *q <= '9') {
-		v = v * 10 + (unsigned int)(*q - '0');
-		if (v >= SPRY_MAX_CPUS)
-			return -ERANGE;
-		q++;
-	}
-	*p = q;
-	*out = v;
-	return 0;
+	err = spry_num__parse(*p, p, 0, SPRY_MAX_CPUS - 1, &v);
+	if (!err)
+		*out = (unsigned int)v;
+	return err;
 }
 
 int spry_cpus__parse(const char *s, __u64 mask[SPRY_CPU_WORDS], char *err,

@@ -35,12 +35,13 @@
 
 #include "fn-runtime/cpus.h"
 #include "fn-runtime/desc.h"
+#include "fn-runtime/parse.h"
 #include "fn-runtime/proto.h"
 #include "spry/spry.h"
 
 #define RT_BATCH_DEFAULT	64u
 /* 256 descriptors = 16 KiB per send: inside the 32 KiB the router sees
- * linearly (KERNEL-FACTS). */
+ * linearly (docs/KERNEL.md, "The linear data is bounded"). */
 #define RT_BATCH_MAX		256u
 #define RT_DESC			sizeof(struct spry_desc)
 /* recv() rounds per wake-up before epoll is asked again (fairness). */
@@ -327,6 +328,69 @@ SPRY_API int spry_req_set_status(struct spry_req *req, unsigned int http_status)
 	return spry_req_set_meta(req, SPRY_META_STATUS, v);
 }
 
+SPRY_API int spry_req_reply(struct spry_req *req, unsigned int http_status,
+			    const char *content_type, const void *body, size_t len)
+{
+	const uint8_t *b = body, *pay = req->buf + req->desc->meta_len;
+	bool inside = false;
+	size_t at = 0;
+	void *p;
+	int err;
+
+	if (len && !body)
+		return -EINVAL;
+	/*
+	 * A body inside the payload (a slice of the request) is followed by
+	 * its offset: setting metadata and growing the buffer both move the
+	 * payload, keeping its bytes.  Elsewhere in the buffer nothing is
+	 * kept, so that is refused.
+	 */
+	if (len && b >= req->buf && b < req->buf + req->desc->cap) {
+		if (b < pay || (size_t)(b - pay) > req->len || len > req->len - (size_t)(b - pay))
+			return -EINVAL;
+		inside = true;
+		at = (size_t)(b - pay);
+	}
+	if (http_status) {
+		err = spry_req_set_status(req, http_status);
+		if (err)
+			return err;
+	}
+	if (content_type) {
+		err = spry_req_set_meta(req, SPRY_META_CONTENT_TYPE, content_type);
+		if (err)
+			return err;
+	}
+	p = spry_req_resize(req, len);
+	if (!p)
+		return -errno;
+	memmove(p, inside ? (uint8_t *)p + at : b, len);
+	return spry_req_set_len(req, len);
+}
+
+SPRY_API int spry_req_error(struct spry_req *req, unsigned int http_status, int err,
+			    const char *fmt, ...)
+{
+	static const char prefix[] = "error: ";
+	char msg[sizeof(prefix) - 1 + SPRY_ERROR_MSG_MAX + 2];	/* + "\n\0" */
+	const size_t pl = sizeof(prefix) - 1;
+	va_list ap;
+	size_t n;
+	int m;
+
+	if (err >= 0)
+		err = -EINVAL;	/* a handler returning 0 would not fail */
+	memcpy(msg, prefix, pl);
+	va_start(ap, fmt);
+	m = vsnprintf(msg + pl, SPRY_ERROR_MSG_MAX + 1, fmt, ap);
+	va_end(ap);
+	n = pl + (m < 0 ? 0 : m > SPRY_ERROR_MSG_MAX ? SPRY_ERROR_MSG_MAX : (size_t)m);
+	msg[n++] = '\n';
+	/* best effort: the request fails with @err even when this cannot be written */
+	spry_req_reply(req, http_status, "text/plain", msg, n);
+	return err;
+}
+
 SPRY_API uint64_t spry_req_id(const struct spry_req *req)
 {
 	return req->desc->req_id;
@@ -338,22 +402,6 @@ SPRY_API const struct spry_desc *spry_req_desc(const struct spry_req *req)
 }
 
 /* ------------------------------------------------------------- options */
-
-static int parse_uint(const char *s, unsigned long min, unsigned long max,
-		      unsigned long *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
 
 static int opt_name(const char *opt, const char *v)
 {
@@ -420,9 +468,9 @@ SPRY_API int spry_fn_opts_parse(struct spry_fn_opts *opts, int argc, char **argv
 			}
 			opts->sock_path = val;
 		} else if (nlen == 7 && !strncmp(arg, "--batch", nlen)) {
-			unsigned long v;
+			uint32_t v;
 
-			if (parse_uint(val, 1, RT_BATCH_MAX, &v)) {
+			if (spry_num__parse_u32(val, 1, RT_BATCH_MAX, &v)) {
 				fprintf(stderr, "spry-fn: --batch '%s': not a number in 1..%u\n",
 					val, RT_BATCH_MAX);
 				return -EINVAL;

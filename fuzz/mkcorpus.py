@@ -146,3 +146,17 @@ put("fuzz_ctl", "invoke", bytes([255, 0]) + ctl(5, b"demo".ljust(32, b"\0") +
                                                struct.pack("<QII", 0, 0, 3) + b"abc"))
 put("fuzz_ctl", "truncated", bytes([1, 2]) + ctl(6, bytes(24) + b"payload"))
 put("fuzz_ctl", "bad_len", bytes([16, 0]) + ctl(2, bytes(8), length=9))
+
+
+# --- fuzz_parse: [0..7] max (LE), [8] min = max >> ([8] % 65), the string ----
+def parse(text, maximum=0xffffffffffffffff, shift=64):
+    return struct.pack("<QB", maximum, shift) + text
+
+
+put("fuzz_parse", "num", parse(b"18446744073709551615"))
+put("fuzz_parse", "num_range", parse(b"300", 65535, 8))
+put("fuzz_parse", "over", parse(b"18446744073709551616"))
+put("fuzz_parse", "secs", parse(b"0.000000001"))
+put("fuzz_parse", "v4", parse(b"127.0.0.1:8080"))
+put("fuzz_parse", "v6", parse(b"[2001:db8::1]:65535"))
+put("fuzz_parse", "port0", parse(b"[::ffff:1.2.3.4]:0"))

@@ -13,6 +13,7 @@
 #include <yaml.h>
 
 #include "fn-runtime/cpus.h"
+#include "fn-runtime/parse.h"
 #include "loader/apply.h"
 
 struct parser {
@@ -114,8 +115,7 @@ static int name_node(struct parser *p, yaml_node_t *node, const char *what,
 static int uint_node(struct parser *p, yaml_node_t *node, const char *what,
 		     __u32 min, __u32 max, __u32 *out)
 {
-	unsigned long long v;
-	const char *s, *c;
+	const char *s = NULL;
 	int err;
 
 	err = scalar(p, node, what, &s);
@@ -123,17 +123,12 @@ static int uint_node(struct parser *p, yaml_node_t *node, const char *what,
 		return err;
 	if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
 		return fail(p, node, "%s: expected a number, found a quoted string", what);
-	if (*s == '-')
-		return fail(p, node, "%s: '%s' is negative", what, s);
-	for (c = s; *c >= '0' && *c <= '9'; c++)
-		;
-	if (!*s || *c || c - s > 20)
-		return fail(p, node, "%s: '%s' is not a decimal number", what, s);
-	errno = 0;
-	v = strtoull(s, NULL, 10);
-	if (errno == ERANGE || v < min || v > max)
+	err = spry_num__parse_u32(s, min, max, out);
+	if (err == -ERANGE)
 		return fail(p, node, "%s: %s out of range %u..%u", what, s, min, max);
-	*out = v;
+	if (err)
+		return fail(p, node, "%s: '%s' is %s", what, s,
+			    *s == '-' ? "negative" : "not a decimal number");
 	return 0;
 }
 

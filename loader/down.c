@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fn-runtime/parse.h"
 #include "loader/main.h"
 
 #define SPRY_DEMO_PIDFILE	"/run/spry/demo.pid"
@@ -43,9 +44,10 @@ static bool is_demo(pid_t pid)
 
 static int read_pid(const char *path, pid_t *pid)
 {
-	char buf[32], *end;
+	char buf[32];
+	const char *end;
 	ssize_t n;
-	long v;
+	uint64_t v;
 	int fd;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -56,9 +58,8 @@ static int read_pid(const char *path, pid_t *pid)
 	if (n <= 0)
 		return -EINVAL;
 	buf[n] = '\0';
-	errno = 0;
-	v = strtol(buf, &end, 10);
-	if (errno || end == buf || (*end && *end != '\n') || v <= 1 || v > 4194304)
+	/* "PID\n" as the demo writes it; a pid file is PID_MAX_LIMIT at most */
+	if (spry_num__parse(buf, &end, 2, 4194304, &v) || (*end && strcmp(end, "\n")))
 		return -EINVAL;
 	*pid = (pid_t)v;
 	return 0;

@@ -22,6 +22,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,6 +34,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "fn-runtime/parse.h"
 #include "loader/main.h"
 #include "xdp_ingress.skel.h"
 
@@ -182,23 +184,18 @@ static void link_pin_name(char *buf, size_t len, unsigned long ns, __u32 ifindex
 /* Parse "xdp_link_<ns>_<ifindex>": 0, or -1 for another name. */
 static int link_pin_parse(const char *name, unsigned long *ns, __u32 *ifindex)
 {
-	unsigned long a, b;
-	char *end;
+	const char *end;
+	uint64_t a, b;
 
 	if (strncmp(name, LINK_PREFIX, strlen(LINK_PREFIX)))
 		return -1;
 	name += strlen(LINK_PREFIX);
-	if (*name < '1' || *name > '9')
-		return -1;
-	errno = 0;
-	a = strtoul(name, &end, 10);
-	if (errno || *end != '_' || end[1] < '1' || end[1] > '9')
-		return -1;
-	b = strtoul(end + 1, &end, 10);
-	if (errno || *end || b > 0x7fffffffUL)
-		return -1;
+	if (*name == '0' ||
+	    spry_num__parse(name, &end, 1, ULONG_MAX, &a) || *end != '_' ||
+	    end[1] == '0' || spry_num__parse(end + 1, NULL, 1, 0x7fffffff, &b))
+		return -1;	/* as link_pin_name() writes them: no leading zeros */
 	*ns = a;
-	*ifindex = b;
+	*ifindex = (__u32)b;
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "fn-runtime/parse.h"
 #include "loader/main.h"
 
 bool json_output;
@@ -213,28 +214,18 @@ int cmd_select(const struct cmd *cmds, int argc, char **argv, const char *what)
 
 int parse_u32(const char *s, __u32 min, __u32 max, const char *what, __u32 *out)
 {
-	unsigned long long v;
-	char *end;
+	int err;
 
-	if (*s == '-') {
-		p_err("%s: '%s' is negative", what, s);
-		return -1;
-	}
-	if (*s < '0' || *s > '9') {
-		p_err("%s: '%s' is not a decimal number", what, s);
-		return -1;
-	}
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*end) {
-		p_err("%s: '%s' is not a decimal number", what, s);
-		return -1;
-	}
-	if (errno == ERANGE || v > max || v < min) {
+	err = spry_num__parse_u32(s, min, max, out);
+	if (err == -ERANGE) {
 		p_err("%s: %s out of range %u..%u", what, s, min, max);
 		return -1;
 	}
-	*out = v;
+	if (err) {
+		p_err("%s: '%s' is %s", what, s,
+		      *s == '-' ? "negative" : "not a decimal number");
+		return -1;
+	}
 	return 0;
 }
 

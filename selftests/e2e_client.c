@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fn-runtime/parse.h"
 #include "spry/spry.h"
 
 #define MAX_STEPS	8
@@ -250,17 +251,13 @@ static int parse_steps(const char *s)
 
 static int parse_u(const char *s, unsigned int min, unsigned int max, unsigned int *out)
 {
-	unsigned long v;
-	char *end;
+	uint32_t v;
+	int err;
 
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
+	err = spry_num__parse_u32(s, min, max, &v);
+	if (!err)
+		*out = v;
+	return err;
 }
 
 static int pool_cmd(const char *path)

@@ -23,6 +23,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include "fn-runtime/parse.h"
 #include "fn-runtime/proto.h"
 #include "spry/spry.h"
 
@@ -106,6 +108,7 @@ int main(int argc, char **argv)
 	struct spry_pool *pool;
 	struct spry_desc d;
 	long uid = -1, arg = 0, left, sent = 0, refused = 0, k;
+	uint64_t u;
 	int opt, ctl, tcp = -1, pool_fd = -1, first_err = 0;
 	ssize_t w;
 	uint8_t *p;
@@ -114,8 +117,8 @@ int main(int argc, char **argv)
 	while ((opt = getopt(argc, argv, "+s:u:")) != -1) {
 		if (opt == 's')
 			sock_path = optarg;
-		else if (opt == 'u')
-			uid = strtol(optarg, NULL, 10);
+		else if (opt == 'u' && !spry_num__parse(optarg, NULL, 0, INT32_MAX, &u))
+			uid = (long)u;
 		else
 			return 2;
 	}
@@ -130,8 +133,11 @@ int main(int argc, char **argv)
 	if (argc < 3)
 		return 2;
 	mode = argv[2];
-	if (argc > 3)
-		arg = strtol(argv[3], NULL, 0);
+	if (argc > 3) {
+		if (spry_num__parse(argv[3], NULL, 0, LONG_MAX, &u))
+			return 2;
+		arg = (long)u;
+	}
 
 	ctl = reg(sock_path, argv[0], argv[1], &tcp, &pool_fd, &ack);
 	if (ctl < 0) {

@@ -35,6 +35,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 
+#include "fn-runtime/parse.h"
 #include "fn-runtime/proto.h"
 #include "spry/spry.h"
 
@@ -323,9 +324,8 @@ static int cmd_flood(int argc, char **argv)
 	int i, n, ok = 0, ctl, sock, pool_fd;
 	uint16_t port;
 
-	if (argc != 3)
+	if (argc != 3 || spry_num__parse_int(argv[0], 0, 1 << 20, &n))
 		return 2;
-	n = atoi(argv[0]);
 	for (i = 0; i < n; i++) {
 		ctl = ctl_connect();
 		if (ctl < 0)
@@ -451,7 +451,7 @@ int main(int argc, char **argv)
 {
 	uint16_t port;
 	int opt, ctl;
-	long uid = -1;
+	int uid = -1;
 
 	while ((opt = getopt(argc, argv, "+s:u:")) != -1) {
 		switch (opt) {
@@ -459,7 +459,8 @@ int main(int argc, char **argv)
 			sock_path = optarg;
 			break;
 		case 'u':
-			uid = strtol(optarg, NULL, 10);
+			if (spry_num__parse_int(optarg, 0, INT32_MAX, &uid))
+				return 2;
 			break;
 		default:
 			return 2;

@@ -294,7 +294,7 @@ tap_ok $? "quarantined by the flood bound: counted (drop_flood $(spry -j stats |
 # Unbounded, the 99999 extra descriptors would queue 6.4 MB in a receiving
 # socket (ss counts 64 bytes each: 200 requests held by a stopped function
 # show as r12800) and about 100 MB of kernel memory (1 KiB each,
-# KERNEL-FACTS); the 1 MiB bound leaves room for wrk's sockets.
+# docs/KERNEL.md, "No backpressure"); the 1 MiB bound leaves room for wrk's sockets.
 wait_for 3 inflight_is flooder 0 && wait_for 3 pool_clean flooder &&
 	[ $((mem1 - mem0)) -lt 1048576 ]
 tap_ok $? "its chain holds nothing afterwards; bytes queued on the namespace's TCP sockets flat ($mem0 -> $mem1)"

@@ -25,6 +25,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include "fn-runtime/parse.h"
 #include "fn-runtime/proto.h"
 #include "spry/spry.h"
 #include "selftests/tap.h"
@@ -92,6 +93,36 @@ static int op_setmeta(struct spry_req *req)
 	return ret;
 }
 
+/*
+ * op reply: spry_req_reply() with a status, a content type and a body of
+ * the handler's; op slice: a slice of the payload ("x-at" bytes in) as
+ * the body, with a content type that may move the payload; op error:
+ * spry_req_error() with a message of "x-len" bytes (default "field x: 7").
+ */
+static int op_reply(struct spry_req *req, const char *op, size_t oplen)
+{
+	char msg[400], v[16];
+	uint64_t at, n;
+	uint8_t *p;
+	size_t len;
+
+	if (oplen == 5 && !memcmp(op, "reply", 5))
+		return spry_req_reply(req, 201, "application/json", "{\"ok\":true}", 11);
+	p = spry_req_data(req, &len);
+	meta_str(req, "x-at", v, sizeof(v));
+	if (oplen == 5 && !memcmp(op, "slice", 5))
+		return spry_num__parse(v, NULL, 0, len, &at) ?:
+		       spry_req_reply(req, 0, "text/plain", p + at, len - at);
+	meta_str(req, "x-len", v, sizeof(v));
+	if (!*v)
+		return spry_req_error(req, 422, -EINVAL, "field %s: %d", "x", 7);
+	if (spry_num__parse(v, NULL, 0, sizeof(msg) - 1, &n))
+		return -EINVAL;
+	memset(msg, 'm', n);
+	msg[n] = '\0';
+	return spry_req_error(req, 400, -EBADMSG, "%s", msg);
+}
+
 /* op badmeta: every invalid key/value refused, metadata unchanged. */
 static int op_badmeta(struct spry_req *req)
 {
@@ -135,17 +166,19 @@ static int op_call(struct spry_req *req)
 {
 	char to[40], tmo[16], key[24], out[200], res[220];
 	size_t len, olen = 0;
-	unsigned long t;
+	uint64_t t = 1000, k = 0;
 	void *in;
 	int ret;
 
 	meta_str(req, "to", to, sizeof(to));
 	meta_str(req, "timeout", tmo, sizeof(tmo));
 	meta_str(req, "key", key, sizeof(key));
-	t = *tmo ? strtoul(tmo, NULL, 10) : 1000;
+	if ((*tmo && spry_num__parse(tmo, NULL, 0, UINT32_MAX, &t)) ||
+	    (*key && spry_num__parse(key, NULL, 0, UINT64_MAX, &k)))
+		return -EINVAL;
 	in = spry_req_data(req, &len);
-	ret = spry_req_call_key(req, to, *key ? strtoull(key, NULL, 10) : 0, in, len,
-				out, sizeof(out) - 1, &olen, t);
+	ret = spry_req_call_key(req, to, k, in, len, out, sizeof(out) - 1, &olen,
+				(unsigned int)t);
 	if (ret)
 		snprintf(res, sizeof(res), "err:%d", ret);
 	else
@@ -193,6 +226,9 @@ static int test_handler(struct spry_req *req, void *user)
 		return op_badmeta(req);
 	if (oplen == 4 && !memcmp(op, "call", 4))
 		return op_call(req);
+	if ((oplen == 5 && (!memcmp(op, "reply", 5) || !memcmp(op, "slice", 5) ||
+			    !memcmp(op, "error", 5))))
+		return op_reply(req, op, oplen);
 	if (oplen == 4 && !memcmp(op, "meta", 4)) {
 		v = spry_req_meta(req, "x-echo", &vlen);
 		if (!v) {
@@ -496,9 +532,11 @@ static uint32_t n_free(struct fake *f)
 
 static unsigned long long cpu_ticks(pid_t pid)
 {
-	unsigned long long ut = 0, st = 0;
 	char path[64], buf[1024], *p;
+	uint64_t ut = 0, st = 0;
+	const char *e;
 	FILE *fp;
+	int i;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fp = fopen(path, "r");
@@ -512,8 +550,10 @@ static unsigned long long cpu_ticks(pid_t pid)
 	p = strrchr(buf, ')');
 	/* after ")": state ppid pgrp session tty tpgid flags minflt cminflt
 	 * majflt cmajflt utime stime */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-			 &ut, &st) != 2)
+	for (i = 0; p && i < 12; i++)	/* to utime, the 12th field after ")" */
+		p = strchr(p + 1, ' ');
+	if (!p || spry_num__parse(p + 1, &e, 0, UINT64_MAX, &ut) || *e != ' ' ||
+	    spry_num__parse(e + 1, &e, 0, UINT64_MAX, &st))
 		return ~0ULL;
 	return ut + st;
 }
@@ -826,6 +866,58 @@ static void case_meta(void)
 	for (i = 0; i < n; i++)
 		spry_pool_free(f.pool, r[i].off, r[i].gen);
 
+	/* spry_req_reply / spry_req_error: the metadata and payload bytes */
+	{
+		static const char pad[] = "\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n"
+					  "\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n"
+					  "\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n"
+					  "\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n";
+		static const char *const lines[2] = {
+			"@status: 201\n@content-type: application/json\n",
+			"@status: 422\n@content-type: text/plain\n",
+		};
+		char meta[3][96], want[2][96], big[257];
+		const char *m;
+
+		snprintf(meta[0], sizeof(meta[0]), "op: reply\n%s", pad);
+		snprintf(meta[1], sizeof(meta[1]), "op: error\n%s", pad);
+		snprintf(meta[2], sizeof(meta[2]), "op: error\nx-len: 300\n");
+		ret = mkreq(&f, 0x80021, meta[0], "request", &d[0]);
+		ret = ret ?: mkreq(&f, 0x80022, meta[1], "request", &d[1]);
+		ret = ret ?: mkreq(&f, 0x80023, meta[2], "request", &d[2]);
+		ret = ret ?: mkreq(&f, 0x80024, "op: slice\nx-at: 6\n", "hello world", &d[3]);
+		ret = ret ?: wr(f.b, d, 4 * sizeof(d[0]));
+		n = ret ? 0 : rd(f.b, r, 4, TIMEOUT_MS);
+		/* the new lines take the padding's place, the area keeps its size */
+		snprintf(want[0], sizeof(want[0]), "op: reply\n%s%.*s", lines[0],
+			 (int)(64 - strlen(lines[0])), pad);
+		snprintf(want[1], sizeof(want[1]), "op: error\n%s%.*s", lines[1],
+			 (int)(64 - strlen(lines[1])), pad);
+		m = n == 4 ? (const char *)payload(&f, &r[0]) - r[0].meta_len : NULL;
+		tap_ok(m && r[0].status == SPRY_ST_OK && r[0].meta_len == d[0].meta_len &&
+		       !memcmp(m, want[0], r[0].meta_len) && payload_is(&f, &r[0], "{\"ok\":true}"),
+		       "spry_req_reply: @status and @content-type lines, then the body, byte for byte");
+		m = n == 4 ? (const char *)payload(&f, &r[1]) - r[1].meta_len : NULL;
+		tap_ok(m && r[1].status == SPRY_ST_FN_ERROR && r[1].meta_len == d[1].meta_len &&
+		       !memcmp(m, want[1], r[1].meta_len) &&
+		       payload_is(&f, &r[1], "error: field x: 7\n"),
+		       "spry_req_error: FN_ERROR, @status 422, text/plain, \"error: MESSAGE\\n\"");
+		memset(big, 'm', sizeof(big));
+		memcpy(big, "error: ", 7);
+		big[7 + SPRY_ERROR_MSG_MAX] = '\n';
+		big[7 + SPRY_ERROR_MSG_MAX + 1] = '\0';
+		tap_ok(n == 4 && r[2].status == SPRY_ST_FN_ERROR && payload_is(&f, &r[2], big) &&
+		       meta_is(&f, &r[2], "@status", "400") &&
+		       meta_is(&f, &r[2], "@content-type", "text/plain"),
+		       "spry_req_error: a 300-byte message cut at %d bytes, then \"\\n\"",
+		       SPRY_ERROR_MSG_MAX);
+		tap_ok(n == 4 && r[3].status == SPRY_ST_OK && payload_is(&f, &r[3], "world") &&
+		       r[3].meta_len > d[3].meta_len && meta_is(&f, &r[3], "@content-type", "text/plain"),
+		       "spry_req_reply: a slice of the payload followed while the metadata grows");
+		for (i = 0; i < n; i++)
+			spry_pool_free(f.pool, r[i].off, r[i].gen);
+	}
+
 	/* invalid keys and values */
 	ret = mkreq(&f, 0x80011, "op: badmeta\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n", "x", &d[0]);
 	ret = ret ?: wr(f.b, d, sizeof(d[0]));
@@ -1120,7 +1212,7 @@ static const struct tap_case cases[] = {
 	TAP_CASE(case_not_handled, "descriptors it must not handle go back untouched; a CALL for it is answered as REPLY"),
 	TAP_CASE(case_handler_errors, "handler errors: -EIO is FN_ERROR, -EMSGSIZE is TOO_BIG, buffers kept"),
 	TAP_CASE(case_resize, "resize: a large buffer tagged with the request id, the old one freed"),
-	TAP_CASE(case_meta, "metadata: lookup, spry_req_set_meta in place, moved or grown, bad keys refused"),
+	TAP_CASE(case_meta, "metadata: lookup, spry_req_set_meta in place, moved or grown, spry_req_reply/error bytes, bad keys refused"),
 	TAP_CASE(case_calls, "calls: CALL and REPLY, queueing during a call, errors, timeouts, bounds"),
 	TAP_CASE(case_sigterm, "SIGTERM while idle: exit 0, both connections closed"),
 	TAP_CASE(case_registration, "registration refused, spryd gone and back, a torn table, no spryd"),

@@ -12,6 +12,7 @@
  * fchown); those points are skipped otherwise.  nr_hugepages is restored.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -30,6 +31,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "fn-runtime/parse.h"
 #include "spry/spry.h"
 #include "shm/pool_internal.h"
 #include "selftests/tap.h"
@@ -58,7 +60,9 @@ static long nr_huge_old = -1;		/* >= 0: must be restored */
 
 static long read_long(const char *path)
 {
+	const char *end;
 	char buf[64];
+	uint64_t v;
 	ssize_t n;
 	int fd;
 
@@ -70,7 +74,10 @@ static long read_long(const char *path)
 	if (n <= 0)
 		return -EIO;
 	buf[n] = 0;
-	return strtol(buf, NULL, 10);
+	/* "N\n" */
+	if (spry_num__parse(buf, &end, 0, LONG_MAX, &v) || strcmp(end, "\n"))
+		return -EINVAL;
+	return (long)v;
 }
 
 /* Async-signal-safe: used by the timeout handler too. */
@@ -98,7 +105,9 @@ static long meminfo(const char *key)
 {
 	char line[256];
 	size_t klen = strlen(key);
+	const char *p, *end;
 	long v = -1;
+	uint64_t u;
 	FILE *f;
 
 	f = fopen("/proc/meminfo", "re");
@@ -106,7 +115,12 @@ static long meminfo(const char *key)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
 		if (!strncmp(line, key, klen) && line[klen] == ':') {
-			v = strtol(line + klen + 1, NULL, 10);
+			/* "Key:     N kB" or "Key:     N" */
+			p = line + klen + 1;
+			while (*p == ' ')
+				p++;
+			if (!spry_num__parse(p, &end, 0, LONG_MAX, &u))
+				v = (long)u;
 			break;
 		}
 	}

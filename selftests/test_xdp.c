@@ -47,6 +47,7 @@
 #include <bpf/libbpf.h>
 
 #include "spry/abi.h"
+#include "fn-runtime/parse.h"
 #include "xdp_ingress.skel.h"
 #include "selftests/tap.h"
 #include "selftests/bpf_env.h"
@@ -768,7 +769,8 @@ static int pol_put(const char *cidr, __u16 port, __u8 action, __u16 chain)
 		return -EINVAL;
 	memcpy(addr, cidr, slash - cidr);
 	addr[slash - cidr] = 0;
-	len = atoi(slash + 1);
+	if (spry_num__parse_int(slash + 1, 0, 128, &len))
+		return -EINVAL;
 	if (inet_pton(AF_INET, addr, k4.addr) == 1) {
 		k4.prefixlen = SPRY_XPOL_PORT_BITS + len;
 		return bpf_map_update_elem(m_pol4, &k4, &v, BPF_NOEXIST) ? -errno : 0;

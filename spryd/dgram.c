@@ -61,6 +61,7 @@
 #include "fn-runtime/dgram.h"
 #include "spryd/dgram.h"
 #include "spryd/entry.h"
+#include "fn-runtime/parse.h"
 #include "spryd/spryd.h"
 #include "spryd/xsk.h"
 
@@ -192,58 +193,6 @@ static int spec_split(const char *spec, char *left, size_t cap, char *chain)
 	memcpy(left, spec, n);
 	left[n] = '\0';
 	strcpy(chain, eq + 1);
-	return 0;
-}
-
-static int parse_u32(const char *s, uint32_t max, uint32_t *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (!*s || *s == '-' || *s == '+')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v > max)
-		return -EINVAL;
-	*out = (uint32_t)v;
-	return 0;
-}
-
-/* "A.B.C.D:P" or "[V6]:P" into @ss. */
-static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon = strrchr(s, ':');
-	uint32_t port;
-	size_t n;
-
-	if (!colon || parse_u32(colon + 1, 65535, &port) || !port)
-		return -EINVAL;
-	n = (size_t)(colon - s);
-	if (n >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, n);
-	host[n] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (n > 2 && host[0] == '[' && host[n - 1] == ']') {
-		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-
-		host[n - 1] = '\0';
-		if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
-			return -EINVAL;
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*a6);
-	} else {
-		struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-
-		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-			return -EINVAL;
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons((uint16_t)port);
-		*len = sizeof(*a4);
-	}
 	return 0;
 }
 
@@ -1003,14 +952,14 @@ static int sock_parse(struct spryd *d, uint32_t i)
 	if (spec_split(spec, left, sizeof(left), s->chain_name))
 		goto bad;
 	if (s->udp) {
-		if (parse_addr(left, &s->laddr, &s->laddr_len))
+		if (spry_addr__parse(left, &s->laddr, &s->laddr_len))
 			goto bad;
 		strcpy(s->name, left);
 	} else {
 		colon = strchr(left, ':');
 		if (colon) {
 			*colon = '\0';
-			if (parse_u32(colon + 1, SPRY_XSK_MAX_QUEUES - 1, &s->queue))
+			if (spry_num__parse_u32(colon + 1, 0, SPRY_XSK_MAX_QUEUES - 1, &s->queue))
 				goto bad;
 		}
 		if (!*left || strlen(left) >= IF_NAMESIZE)
@@ -1039,8 +988,9 @@ static int sock_parse(struct spryd *d, uint32_t i)
 	s->rec_ns = spryd_now_ns();
 	return 0;
 bad:
-	spryd_log("--dgram%s '%s': expected %s=CHAIN", s->udp ? "-udp" : "", spec,
-		  s->udp ? "ADDR:PORT ([V6]:PORT)" : "IFNAME[:QUEUE]");
+	spryd_log("--dgram%s '%s': expected %s", s->udp ? "-udp" : "", spec,
+		  s->udp ? "ADDR:PORT=CHAIN, ADDR:PORT as " SPRY_ADDR_PORT_HELP :
+			   "IFNAME[:QUEUE]=CHAIN");
 	return -EINVAL;
 }
 

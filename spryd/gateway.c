@@ -61,6 +61,8 @@
 #include "spryd/entry.h"
 #include "spryd/gateway.h"
 #include "spryd/gateway_int.h"
+#include "fn-runtime/parse.h"
+#include "spryd/http.h"
 #include "spryd/spryd.h"
 
 static const struct spryd_front_ops gw_front_ops;
@@ -578,50 +580,15 @@ static void gw_timer(struct spryd *d, uint64_t now, uint64_t *next)
 
 static int parse_addr(const char *s, union gw_addr *a, socklen_t *len)
 {
-	char host[64];
-	const char *colon;
-	char *end;
-	unsigned long port;
-	size_t hl;
+	struct sockaddr_storage ss;
+	int err;
 
+	err = spry_addr__parse(s, &ss, len);
+	if (err)
+		return err;
 	memset(a, 0, sizeof(*a));
-	if (s[0] == '[') {
-		colon = strstr(s, "]:");
-		if (!colon)
-			return -EINVAL;
-		hl = (size_t)(colon - s - 1);
-		if (hl >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, s + 1, hl);
-		host[hl] = '\0';
-		colon++;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			return -EINVAL;
-		hl = (size_t)(colon - s);
-		if (hl >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, s, hl);
-		host[hl] = '\0';
-	}
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || *end || !colon[1] || port > 65535)
-		return -EINVAL;
-	if (inet_pton(AF_INET, host, &a->in.sin_addr) == 1) {
-		a->in.sin_family = AF_INET;
-		a->in.sin_port = htons((uint16_t)port);
-		*len = sizeof(a->in);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &a->in6.sin6_addr) == 1) {
-		a->in6.sin6_family = AF_INET6;
-		a->in6.sin6_port = htons((uint16_t)port);
-		*len = sizeof(a->in6);
-		return 0;
-	}
-	return -EINVAL;
+	memcpy(a, &ss, *len);
+	return 0;
 }
 
 int gateway_init(struct spryd *d)
@@ -637,7 +604,7 @@ int gateway_init(struct spryd *d)
 		return 0;
 	err = parse_addr(o->addr, &a, &len);
 	if (err) {
-		spryd_log("--http %s: not ADDR:PORT", o->addr);
+		spryd_log("--http '%s': expected %s", o->addr, SPRY_ADDR_PORT_HELP);
 		return err;
 	}
 	gw = calloc(1, sizeof(*gw));

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <arpa/inet.h>
 
+#include "fn-runtime/parse.h"
 #include "spryd/entry.h"
 #include "spryd/gateway_int.h"
 #include "spryd/http.h"
@@ -418,16 +419,13 @@ static void resp_meta_scan(const char *meta, size_t n, struct resp_meta *m)
 /* @status: three digits, 200..599 (a 1xx cannot be a final response). */
 static int resp_status(const struct resp_meta *m)
 {
-	const char *v = m->status;
-	int s;
+	uint64_t s;
 
-	if (!v)
+	if (!m->status)
 		return 200;
-	if (m->status_len != 3 || v[0] < '2' || v[0] > '5' || v[1] < '0' ||
-	    v[1] > '9' || v[2] < '0' || v[2] > '9')
+	if (m->status_len != 3 || spry_parse_u64(m->status, 3, 200, 599, &s))
 		return -1;
-	s = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
-	return s;
+	return (int)s;
 }
 
 /* @content-type copied into @out when valid (visible ASCII, SP, HT). */

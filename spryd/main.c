@@ -16,6 +16,7 @@
 #include "spryd/daemon.h"
 #include "spryd/dgram.h"
 #include "spryd/gateway.h"
+#include "fn-runtime/parse.h"
 #include "spryd/http.h"
 #include "spryd/spryd.h"
 
@@ -55,29 +56,13 @@ static void usage(FILE *f)
 
 static int opt_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
+	return spry_num__parse(s, NULL, min, max, out);
 }
 
 /* Seconds, fractions allowed ("0.5"): 1 ms .. 1 day, in ns. */
 static int opt_secs(const char *s, uint64_t *ns)
 {
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= 0.001 && v <= 86400.0))
-		return -EINVAL;
-	*ns = (uint64_t)(v * 1e9);
-	return 0;
+	return spry_secs__parse(s, 1000000ULL, 86400ULL * 1000000000ULL, ns);
 }
 
 static int opt_index(const struct option *opts, int val)
@@ -140,8 +125,6 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 	};
 	const char *sock = SPRY_CTL_SOCK_DEFAULT, *pin = NULL;
 	uint64_t u;
-	char *end;
-	long v;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "P:s:vh", opts, NULL)) != -1) {
@@ -206,13 +189,11 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 			d->pool_dir = optarg;
 			break;
 		case 'o':
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || *end || v < 1 || v > SPRYD_MAX_ORIGINS) {
+			if (opt_u64(optarg, 1, SPRYD_MAX_ORIGINS, &u)) {
 				fprintf(stderr, "spryd: --origins: 1..%d\n", SPRYD_MAX_ORIGINS);
 				return -EINVAL;
 			}
-			d->n_origins = (unsigned int)v;
+			d->n_origins = (unsigned int)u;
 			break;
 		case 'v':
 			d->verbose++;

@@ -63,9 +63,6 @@ int bq_split(char *s, char **words, int max);
 /* The request payload as a NUL-terminated copy in @buf (@size bytes). */
 int bq_payload_str(struct spry_req *req, char *buf, size_t size);
 
-/* The response payload becomes @s[0..@len).  0 or -errno. */
-int bq_reply(struct spry_req *req, const char *s, size_t len);
-
 /* A user name: 1..31 of [a-z0-9_-]. */
 int bq_user_ok(const char *user);
 

@@ -97,20 +97,20 @@ int bq_cart(struct spry_req *req, void *user)
 	n = bq_split(in, w, BQ_MAX_WORDS);
 	if (n < 2 || !bq_user_ok(w[1])) {
 		at = snprintf(out, sizeof(out), "ERR bad-request cart\n");
-		return bq_reply(req, out, at);
+		return spry_req_reply(req, 0, NULL, out, at);
 	}
 	if (!strcmp(w[0], "add") && n >= 3) {
 		c = cart_find(w[1], 1);
 		if (!c) {
 			at = snprintf(out, sizeof(out), "ERR too-many-users\n");
-			return bq_reply(req, out, at);
+			return spry_req_reply(req, 0, NULL, out, at);
 		}
 		saved = *c;		/* all or nothing */
 		for (k = 2; k < n; k++) {
 			if (cart_add(c, w[k])) {
 				*c = saved;
 				at = snprintf(out, sizeof(out), "ERR cart-full\n");
-				return bq_reply(req, out, at);
+				return spry_req_reply(req, 0, NULL, out, at);
 			}
 		}
 		at = snprintf(out, sizeof(out), "OK %u\n", cart_items(c));
@@ -131,5 +131,5 @@ int bq_cart(struct spry_req *req, void *user)
 	} else {
 		at = snprintf(out, sizeof(out), "ERR bad-request cart\n");
 	}
-	return bq_reply(req, out, at);
+	return spry_req_reply(req, 0, NULL, out, at);
 }

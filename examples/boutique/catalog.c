@@ -91,5 +91,5 @@ int bq_catalog(struct spry_req *req, void *user)
 	} else {
 		at = snprintf(out, sizeof(out), "ERR bad-request catalog\n");
 	}
-	return bq_reply(req, out, at);
+	return spry_req_reply(req, 0, NULL, out, at);
 }

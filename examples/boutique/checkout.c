@@ -58,8 +58,8 @@ int bq_checkout(struct spry_req *req, void *user)
 		      " %" PRIu64 "\n", next_order % 1000000, sub, tax, ship,
 		      sub + tax + ship);
 	next_order++;
-	return bq_reply(req, out, at);
+	return spry_req_reply(req, 0, NULL, out, at);
 bad:
 	at = snprintf(out, sizeof(out), "ERR bad-request checkout\n");
-	return bq_reply(req, out, at);
+	return spry_req_reply(req, 0, NULL, out, at);
 }

@@ -67,12 +67,12 @@ int bq_currency(struct spry_req *req, void *user)
 	n = bq_split(in, w, BQ_MAX_WORDS);
 	if (n < 2 || strcmp(w[0], "convert")) {
 		at = snprintf(out, sizeof(out), "ERR bad-request currency\n");
-		return bq_reply(req, out, at);
+		return spry_req_reply(req, 0, NULL, out, at);
 	}
 	r = rate_find(w[1]);
 	if (r < 0) {
 		at = snprintf(out, sizeof(out), "ERR unknown-currency %.8s\n", w[1]);
-		return bq_reply(req, out, at);
+		return spry_req_reply(req, 0, NULL, out, at);
 	}
 	at = snprintf(out, sizeof(out), "%s", rates[r].code);
 	for (i = 2; i < n; i++) {
@@ -80,7 +80,7 @@ int bq_currency(struct spry_req *req, void *user)
 
 		if (bq_parse_u64(w[i], MAX_CENTS, &cents)) {
 			at = snprintf(out, sizeof(out), "ERR bad-amount %.20s\n", w[i]);
-			return bq_reply(req, out, at);
+			return spry_req_reply(req, 0, NULL, out, at);
 		}
 		k = snprintf(out + at, sizeof(out) - at, " %" PRIu64,
 			     (cents * rates[r].rate + 500000) / 1000000);
@@ -91,5 +91,5 @@ int bq_currency(struct spry_req *req, void *user)
 	if (at + 1 >= sizeof(out))
 		return -EMSGSIZE;
 	out[at++] = '\n';
-	return bq_reply(req, out, at);
+	return spry_req_reply(req, 0, NULL, out, at);
 }

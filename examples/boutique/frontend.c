@@ -578,7 +578,6 @@ static int page_checkout(struct fe *fe)
 int bq_frontend(struct spry_req *req, void *user)
 {
 	struct fe *fe;
-	char st[8];
 	int ret;
 
 	(void)user;
@@ -605,10 +604,7 @@ int bq_frontend(struct spry_req *req, void *user)
 	}
 	if (fe->overflow)
 		fail(fe, 500, "page too large");
-	snprintf(st, sizeof(st), "%u", fe->status);
-	ret = spry_req_set_meta(req, SPRY_META_STATUS, st);
-	ret = ret ?: spry_req_set_meta(req, SPRY_META_CONTENT_TYPE, "text/plain; charset=utf-8");
-	ret = ret ?: bq_reply(req, fe->page, fe->at);
+	ret = spry_req_reply(req, fe->status, "text/plain; charset=utf-8", fe->page, fe->at);
 	free(fe);
 	return ret;
 }

@@ -47,16 +47,6 @@ int bq_payload_str(struct spry_req *req, char *buf, size_t size)
 	return 0;
 }
 
-int bq_reply(struct spry_req *req, const char *s, size_t len)
-{
-	void *p = spry_req_resize(req, len);
-
-	if (!p)
-		return -errno;
-	memcpy(p, s, len);
-	return spry_req_set_len(req, len);
-}
-
 int bq_user_ok(const char *user)
 {
 	size_t i, n = strlen(user);
@@ -73,19 +63,7 @@ int bq_user_ok(const char *user)
 
 int bq_parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
-	uint64_t v = 0;
-
-	if (!*s || strlen(s) > 19)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	if (v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
+	return spry_parse_u64(s, strlen(s), 0, max, out);
 }
 
 static const struct {

@@ -56,7 +56,7 @@ int bq_recommendation(struct spry_req *req, void *user)
 	if (n < 2 || strcmp(w[0], "recommend") || bq_parse_u64(w[1], REC_MAX, &want) ||
 	    !want) {
 		at = snprintf(out, sizeof(out), "ERR bad-request recommendation\n");
-		return bq_reply(req, out, at);
+		return spry_req_reply(req, 0, NULL, out, at);
 	}
 	for (pass = 0; pass < 2; pass++) {
 		for (i = 0; i < bq_n_products && (uint64_t)got < want; i++) {
@@ -74,5 +74,5 @@ int bq_recommendation(struct spry_req *req, void *user)
 		}
 	}
 	out[at++] = '\n';
-	return bq_reply(req, out, at);
+	return spry_req_reply(req, 0, NULL, out, at);
 }

@@ -37,14 +37,14 @@ static int actuate(struct spry_req *req, void *user)
 	(void)user;
 	p = spry_req_data(req, &len);
 	if (len != sizeof(res))
-		return mo_fail(req, "not a motion result (%zu bytes)", len);
+		return spry_req_error(req, 400, -EINVAL, "not a motion result (%zu bytes)", len);
 	memcpy(&res, p, sizeof(res));
 	if (res.magic != MOTION_RESULT_MAGIC || res.version != MOTION_VERSION ||
 	    !res.samples || res.samples > MOTION_MAX_SAMPLES || res.moving > res.samples ||
 	    res.still_end > 1 || (!res.moving && !res.still_end) ||
 	    res.lux > MOTION_LUX_MAX || res.ts_ms <= 0 || res.ts_ms > MOTION_TS_MAX ||
 	    res.peak > 4 * MOTION_ACC_MAX || !motion_dev_ok(res.device))
-		return mo_fail(req, "not a valid motion result");
+		return spry_req_error(req, 400, -EINVAL, "not a valid motion result");
 
 	motion = res.moving > 0;
 	light = motion && res.lux < DARK_LUX;
@@ -54,8 +54,8 @@ static int actuate(struct spry_req *req, void *user)
 		     !light ? "" : res.still_end ? " duration=30s" : " duration=60s",
 		     res.peak >= ALARM_DEV ? "on" : "off");
 	if (n < 0 || (size_t)n >= sizeof(line))
-		return mo_fail(req, "response too long");
-	return mo_reply(req, line, n, true, 200);
+		return spry_req_error(req, 400, -EINVAL, "response too long");
+	return spry_req_reply(req, 200, "text/plain", line, n);
 }
 
 int main(int argc, char **argv)

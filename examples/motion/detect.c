@@ -64,16 +64,17 @@ static int detect(struct spry_req *req, void *user)
 	(void)user;
 	p = spry_req_data(req, &len);
 	if (len < sizeof(hdr))
-		return mo_fail(req, "not a motion record (%zu bytes)", len);
+		return spry_req_error(req, 400, -EINVAL, "not a motion record (%zu bytes)", len);
 	memcpy(&hdr, p, sizeof(hdr));
 	if (hdr.magic != MOTION_MAGIC || hdr.version != MOTION_VERSION)
-		return mo_fail(req, "not a motion record (magic/version)");
+		return spry_req_error(req, 400, -EINVAL, "not a motion record (magic/version)");
 	if (!hdr.n || hdr.n > MOTION_MAX_SAMPLES ||
 	    len != sizeof(hdr) + (size_t)hdr.n * sizeof(s))
-		return mo_fail(req, "motion record: bad sample count %u for %zu bytes",
-			       hdr.n, len);
+		return spry_req_error(req, 400, -EINVAL,
+				      "motion record: bad sample count %u for %zu bytes", hdr.n,
+				      len);
 	if (!motion_dev_ok(hdr.device))
-		return mo_fail(req, "motion record: bad device name");
+		return spry_req_error(req, 400, -EINVAL, "motion record: bad device name");
 
 	for (i = 0; i < hdr.n; i++) {
 		uint64_t mag;
@@ -82,7 +83,8 @@ static int detect(struct spry_req *req, void *user)
 		memcpy(&s, p + sizeof(hdr) + (size_t)i * sizeof(s), sizeof(s));
 		if (!acc_ok(s.ax) || !acc_ok(s.ay) || !acc_ok(s.az) ||
 		    s.lux > MOTION_LUX_MAX || s.ts_ms <= prev_ts || s.ts_ms > MOTION_TS_MAX)
-			return mo_fail(req, "motion record: sample %u out of range", i + 1);
+			return spry_req_error(req, 400, -EINVAL,
+					      "motion record: sample %u out of range", i + 1);
 		prev_ts = s.ts_ms;
 		mag = isqrt((uint64_t)((int64_t)s.ax * s.ax + (int64_t)s.ay * s.ay +
 				       (int64_t)s.az * s.az));
@@ -106,7 +108,7 @@ static int detect(struct spry_req *req, void *user)
 	res.samples = hdr.n;
 	res.still_end = !moving;
 	memcpy(res.device, hdr.device, MOTION_DEV_LEN);
-	return mo_reply(req, &res, sizeof(res), false, 0);
+	return spry_req_reply(req, 0, NULL, &res, sizeof(res));
 }
 
 int main(int argc, char **argv)

@@ -13,7 +13,6 @@
 #define SPRY_EXAMPLES_MOTION_H
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -70,54 +69,6 @@ static inline bool motion_dev_ok(const char *d)
 		      (d[i] >= '0' && d[i] <= '9') || d[i] == '_' || d[i] == '-'))
 			return false;
 	return i > 0 && i < MOTION_DEV_LEN;
-}
-
-/*
- * Replace the payload with @len bytes of @data; with @text set @status
- * (when @http) and @content-type text/plain first (they may move the
- * payload).
- */
-static inline int mo_reply(struct spry_req *req, const void *data, size_t len,
-			   bool text, unsigned int http)
-{
-	void *p;
-	int err;
-
-	if (http) {
-		err = spry_req_set_status(req, http);
-		if (err)
-			return err;
-	}
-	if (text) {
-		err = spry_req_set_meta(req, SPRY_META_CONTENT_TYPE, "text/plain");
-		if (err)
-			return err;
-	}
-	p = spry_req_resize(req, len);
-	if (!p)
-		return -errno;
-	memmove(p, data, len);
-	return spry_req_set_len(req, len);
-}
-
-/* Fail the request: payload "error: MESSAGE\n", @status 400, -EINVAL. */
-static inline int mo_fail(struct spry_req *req, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static inline int mo_fail(struct spry_req *req, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-	int n;
-
-	n = snprintf(msg, sizeof(msg), "error: ");
-	va_start(ap, fmt);
-	n += vsnprintf(msg + n, sizeof(msg) - n - 1, fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof(msg) - 2)
-		n = sizeof(msg) - 2;
-	msg[n++] = '\n';
-	mo_reply(req, msg, n, true, 400);	/* best effort */
-	return -EINVAL;
 }
 
 #endif /* SPRY_EXAMPLES_MOTION_H */

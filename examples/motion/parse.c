@@ -70,20 +70,15 @@ static int parse_milli(const char *s, size_t n, int32_t *out)
 static int parse_u64(const char *s, size_t n, unsigned long long min,
 		     unsigned long long max, unsigned long long *out)
 {
-	unsigned long long v = 0;
-	size_t i;
+	uint64_t v;
+	int err;
 
-	if (!n || n > 19 || (s[0] == '0' && n > 1))
+	if (n > 1 && s[0] == '0')
 		return -EINVAL;
-	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		v = v * 10 + (s[i] - '0');
-	}
-	if (v < min || v > max)
-		return -ERANGE;
-	*out = v;
-	return 0;
+	err = spry_parse_u64(s, n, min, max, &v);
+	if (!err)
+		*out = v;
+	return err;
 }
 
 /* One line of @n bytes into @smp; its device into @dev. */
@@ -103,7 +98,7 @@ static int parse_line(struct spry_req *req, unsigned int ln, const char *s, size
 		vl = (sp ? (size_t)(sp - k) : n - i);
 		v = memchr(k, '=', vl);
 		if (!v)
-			return mo_fail(req, "line %u: field without '='", ln);
+			return spry_req_error(req, 400, -EINVAL, "line %u: field without '='", ln);
 		kl = v - k;
 		v++;
 		vl -= kl + 1;
@@ -111,45 +106,52 @@ static int parse_line(struct spry_req *req, unsigned int ln, const char *s, size
 			if (strlen(fields[f]) == kl && !memcmp(k, fields[f], kl))
 				break;
 		if (f == F_N)
-			return mo_fail(req, "line %u: unknown field '%.*s'", ln,
-				       (int)(kl > 16 ? 16 : kl), k);
+			return spry_req_error(req, 400, -EINVAL, "line %u: unknown field '%.*s'",
+					      ln, (int)(kl > 16 ? 16 : kl), k);
 		if (seen[f])
-			return mo_fail(req, "line %u: %s given twice", ln, fields[f]);
+			return spry_req_error(req, 400, -EINVAL, "line %u: %s given twice", ln,
+					      fields[f]);
 		seen[f] = true;
 		switch (f) {
 		case F_DEVICE:
 			if (!vl || vl >= MOTION_DEV_LEN)
-				return mo_fail(req, "line %u: device: 1-15 characters", ln);
+				return spry_req_error(req, 400, -EINVAL,
+						      "line %u: device: 1-15 characters", ln);
 			memset(dev, 0, MOTION_DEV_LEN);
 			memcpy(dev, v, vl);
 			if (!motion_dev_ok(dev) || strlen(dev) != vl)
-				return mo_fail(req, "line %u: device: A-Z a-z 0-9 _ - only", ln);
+				return spry_req_error(req, 400, -EINVAL,
+						      "line %u: device: A-Z a-z 0-9 _ - only", ln);
 			break;
 		case F_TS:
 			if (parse_u64(v, vl, 1, MOTION_TS_MAX, &u))
-				return mo_fail(req, "line %u: ts: ms since the epoch, 1..%lld",
-					       ln, MOTION_TS_MAX);
+				return spry_req_error(req, 400, -EINVAL,
+						      "line %u: ts: ms since the epoch, 1..%lld",
+						      ln, MOTION_TS_MAX);
 			smp->ts_ms = (int64_t)u;
 			break;
 		case F_LUX:
 			if (parse_u64(v, vl, 0, MOTION_LUX_MAX, &u))
-				return mo_fail(req, "line %u: lux: integer 0..%d", ln,
-					       MOTION_LUX_MAX);
+				return spry_req_error(req, 400, -EINVAL,
+						      "line %u: lux: integer 0..%d", ln,
+						      MOTION_LUX_MAX);
 			smp->lux = (uint32_t)u;
 			break;
 		default:
 			if (parse_milli(v, vl, f == F_AX ? &smp->ax : f == F_AY ? &smp->ay :
 					&smp->az))
-				return mo_fail(req, "line %u: %s: m/s^2 as [-]D{1,3}[.D{1,3}], at most 156.906",
-					       ln, fields[f]);
+				return spry_req_error(req, 400, -EINVAL,
+						      "line %u: %s: m/s^2 as [-]D{1,3}[.D{1,3}], at most 156.906",
+						      ln, fields[f]);
 		}
 		i += kl + 1 + vl;
 		if (i < n && ++i == n)
-			return mo_fail(req, "line %u: trailing space", ln);
+			return spry_req_error(req, 400, -EINVAL, "line %u: trailing space", ln);
 	}
 	for (f = 0; f < F_N; f++)
 		if (!seen[f])
-			return mo_fail(req, "line %u: missing %s", ln, fields[f]);
+			return spry_req_error(req, 400, -EINVAL, "line %u: missing %s", ln,
+					      fields[f]);
 	return 0;
 }
 
@@ -168,29 +170,32 @@ static int sensor_parse(struct spry_req *req, void *user)
 	if (len && p[len - 1] == '\n')
 		len--;
 	if (!len)
-		return mo_fail(req, "empty event");
+		return spry_req_error(req, 400, -EINVAL, "empty event");
 	while (i <= len) {
 		if (hdr.n == MOTION_MAX_SAMPLES)
-			return mo_fail(req, "more than %d samples", MOTION_MAX_SAMPLES);
+			return spry_req_error(req, 400, -EINVAL, "more than %d samples",
+					      MOTION_MAX_SAMPLES);
 		nl = memchr(p + i, '\n', len - i);
 		n = nl ? (size_t)(nl - (p + i)) : len - i;
 		if (!n)
-			return mo_fail(req, "line %u: empty", hdr.n + 1);
+			return spry_req_error(req, 400, -EINVAL, "line %u: empty", hdr.n + 1);
 		err = parse_line(req, hdr.n + 1, p + i, n, &smp[hdr.n], dev);
 		if (err)
 			return err;
 		if (!hdr.n)
 			memcpy(hdr.device, dev, MOTION_DEV_LEN);
 		else if (memcmp(hdr.device, dev, MOTION_DEV_LEN))
-			return mo_fail(req, "line %u: another device", hdr.n + 1);
+			return spry_req_error(req, 400, -EINVAL, "line %u: another device",
+					      hdr.n + 1);
 		else if (smp[hdr.n].ts_ms <= smp[hdr.n - 1].ts_ms)
-			return mo_fail(req, "line %u: ts not increasing", hdr.n + 1);
+			return spry_req_error(req, 400, -EINVAL, "line %u: ts not increasing",
+					      hdr.n + 1);
 		hdr.n++;
 		i += n + 1;
 	}
 	memcpy(out, &hdr, sizeof(hdr));
 	memcpy(out + sizeof(hdr), smp, hdr.n * sizeof(smp[0]));
-	return mo_reply(req, out, sizeof(hdr) + hdr.n * sizeof(smp[0]), false, 0);
+	return spry_req_reply(req, 0, NULL, out, sizeof(hdr) + hdr.n * sizeof(smp[0]));
 }
 
 int main(int argc, char **argv)

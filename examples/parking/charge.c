@@ -49,18 +49,19 @@ static int charge(struct spry_req *req, void *user)
 	if (err)
 		return err;
 	if (rec_get(&r, "fee"))
-		return pk_fail(req, 400, -EINVAL, "record already charged");
+		return spry_req_error(req, 400, -EINVAL, "record already charged");
 	permit = rec_get(&r, "permit");
 	if (!permit || (strcmp(permit, "none") && strcmp(permit, "resident") &&
 			strcmp(permit, "staff") && strcmp(permit, "blocked")))
-		return pk_fail(req, 400, -EINVAL, "record without a known permit");
+		return spry_req_error(req, 400, -EINVAL, "record without a known permit");
 	e = rec_get(&r, "entry");
 	if (exit_ev && strcmp(permit, "blocked")) {
 		if (!e)
-			return pk_fail(req, 400, -EINVAL, "exit record without entry (index first)");
+			return spry_req_error(req, 400, -EINVAL,
+					      "exit record without entry (index first)");
 		if (strcmp(e, "none")) {
 			if (rec_u64(&r, "entry", 1, ts, &entry))
-				return pk_fail(req, 400, -EINVAL, "bad entry time");
+				return spry_req_error(req, 400, -EINVAL, "bad entry time");
 			known = true;
 			fee = tariff(ts - entry);
 		} else {
@@ -71,14 +72,14 @@ static int charge(struct spry_req *req, void *user)
 		else if (!strcmp(permit, "resident"))
 			fee = 0;
 	} else if (e) {
-		return pk_fail(req, 400, -EINVAL, "entry time on a record that has none");
+		return spry_req_error(req, 400, -EINVAL, "entry time on a record that has none");
 	}
 	err = known ? rec_set_u64(&r, "duration", ts - entry) : 0;
 	if (!err)
 		err = rec_set_u64(&r, "fee", fee);
 	if (err)
-		return pk_fail(req, 400, err, "record too long");
-	return pk_reply(req, line, rec_format(&r, line), 0);
+		return spry_req_error(req, 400, err, "record too long");
+	return spry_req_reply(req, 0, NULL, line, rec_format(&r, line));
 }
 
 int main(int argc, char **argv)

@@ -35,30 +35,30 @@ static int detect(struct spry_req *req, void *user)
 	p = spry_req_data(req, &len);
 	nl = memchr(p, '\n', len < REC_LINE_MAX ? len : REC_LINE_MAX);
 	if (!nl)
-		return pk_fail(req, 400, -EINVAL, "no header line (event=entry|exit ts=SECONDS)");
+		return spry_req_error(req, 400, -EINVAL,
+				      "no header line (event=entry|exit ts=SECONDS)");
 	hl = nl - p + 1;
 	if (rec_parse(p, hl, &r, &why))
-		return pk_fail(req, 400, -EINVAL, "bad header line: %s", why);
+		return spry_req_error(req, 400, -EINVAL, "bad header line: %s", why);
 	if (r.n != 2 || !rec_get(&r, "event") ||
 	    (strcmp(rec_get(&r, "event"), "entry") && strcmp(rec_get(&r, "event"), "exit")) ||
 	    rec_u64(&r, "ts", 1, PK_TS_MAX, &ts))
-		return pk_fail(req, 400, -EINVAL,
-			       "header line must be event=entry|exit ts=SECONDS");
+		return spry_req_error(req, 400, -EINVAL,
+				      "header line must be event=entry|exit ts=SECONDS");
 
 	err = pgm_parse(p + hl, len - hl, &img, &why);
 	if (err)
-		return pk_fail(req, err == -E2BIG ? 413 : 400, -EINVAL, "image: %s", why);
+		return spry_req_error(req, err == -E2BIG ? 413 : 400, -EINVAL, "image: %s", why);
 	err = plate_read(&img, text, NULL);
 	if (err == -ENOMEM)
-		return pk_fail(req, 503, err, "out of memory");
+		return spry_req_error(req, 503, err, "out of memory");
 	if (err)
-		return pk_fail(req, 422, -EINVAL, "%s",
-			       err == -ENOENT ? "no plate found in the image" :
-			       "plate found but not readable");
+		return spry_req_error(req, 422, -EINVAL, "%s",
+				      err == -ENOENT ? "no plate found in the image" : "plate found but not readable");
 	err = rec_set(&r, "plate", text);
 	if (err)
-		return pk_fail(req, 500, err, "cannot build the record");
-	return pk_reply(req, line, rec_format(&r, line), 0);
+		return spry_req_error(req, 500, err, "cannot build the record");
+	return spry_req_reply(req, 0, NULL, line, rec_format(&r, line));
 }
 
 int main(int argc, char **argv)

@@ -20,16 +20,16 @@
 #include <unistd.h>
 
 #include "examples/parking/plate.h"
+#include "spry/spry.h"
 
 static int num(const char *s, unsigned long max, unsigned long *out)
 {
-	char *end;
+	uint64_t v;
 
-	if (!s || *s < '0' || *s > '9')
+	if (spry_parse_u64(s, strlen(s), 0, max, &v))
 		return -1;
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	return errno || *end || *out > max ? -1 : 0;
+	*out = (unsigned long)v;
+	return 0;
 }
 
 static void usage(const char *prog)

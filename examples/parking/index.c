@@ -130,23 +130,23 @@ static int do_index(struct spry_req *req, void *user)
 	if (err)
 		return err;
 	if (!rec_get(&r, "permit"))
-		return pk_fail(req, 400, -EINVAL, "record without permit (search first)");
+		return spry_req_error(req, 400, -EINVAL, "record without permit (search first)");
 	if (rec_get(&r, "entry") || rec_get(&r, "occupancy"))
-		return pk_fail(req, 400, -EINVAL, "record already indexed");
+		return spry_req_error(req, 400, -EINVAL, "record already indexed");
 	if (!strcmp(rec_get(&r, "permit"), "blocked"))
-		return pk_reply(req, line, rec_format(&r, line), 0);
+		return spry_req_reply(req, 0, NULL, line, rec_format(&r, line));
 
 	plate = rec_get(&r, "plate");
 	if (!exit_ev) {
 		err = index_put(ix, plate, ts);
 		if (err)
-			return pk_fail(req, 503, err, "lot full (%u vehicles)", ix->n);
+			return spry_req_error(req, 503, err, "lot full (%u vehicles)", ix->n);
 		err = rec_set_u64(&r, "occupancy", ix->n);
 	} else {
 		s = index_find(ix, plate);
 		if (s && ts < s->ts)
-			return pk_fail(req, 400, -EINVAL, "exit at %llu before entry at %llu",
-				       ts, s->ts);
+			return spry_req_error(req, 400, -EINVAL,
+					      "exit at %llu before entry at %llu", ts, s->ts);
 		if (s) {
 			err = rec_set_u64(&r, "entry", s->ts);
 			s->state = SLOT_GONE;
@@ -157,8 +157,8 @@ static int do_index(struct spry_req *req, void *user)
 		}
 	}
 	if (err)
-		return pk_fail(req, 400, err, "record too long");
-	return pk_reply(req, line, rec_format(&r, line), 0);
+		return spry_req_error(req, 400, err, "record too long");
+	return spry_req_reply(req, 0, NULL, line, rec_format(&r, line));
 }
 
 int main(int argc, char **argv)

@@ -12,7 +12,6 @@
 #define SPRY_EXAMPLES_PARKING_H
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -145,17 +144,9 @@ static inline int rec_u64(const struct rec *r, const char *key, unsigned long lo
 			  unsigned long long max, unsigned long long *out)
 {
 	const char *s = rec_get(r, key);
-	unsigned long long v = 0;
+	uint64_t v;
 
-	if (!s || !*s || (s[0] == '0' && s[1]))
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || (unsigned long long)(*s - '0') > max ||
-		    v > (max - (unsigned int)(*s - '0')) / 10)
-			return -EINVAL;
-		v = v * 10 + (*s - '0');
-	}
-	if (v < min)
+	if (!s || (s[0] == '0' && s[1]) || spry_parse_u64(s, strlen(s), min, max, &v))
 		return -EINVAL;
 	*out = v;
 	return 0;
@@ -171,55 +162,6 @@ static inline size_t rec_format(const struct rec *r, char *out)
 		n += (size_t)sprintf(out + n, "%s%s=%s", i ? " " : "", r->f[i].k, r->f[i].v);
 	out[n++] = '\n';
 	return n;
-}
-
-/*
- * Replace the payload with @len bytes of @text; with @http set @status
- * and @content-type text/plain first (they may move the payload).
- */
-static inline int pk_reply(struct spry_req *req, const void *text, size_t len,
-			   unsigned int http)
-{
-	void *p;
-	int err;
-
-	if (http) {
-		err = spry_req_set_status(req, http);
-		if (!err)
-			err = spry_req_set_meta(req, SPRY_META_CONTENT_TYPE, "text/plain");
-		if (err)
-			return err;
-	}
-	p = spry_req_resize(req, len);
-	if (!p)
-		return -errno;
-	memmove(p, text, len);
-	return spry_req_set_len(req, len);
-}
-
-/*
- * Fail the request: "error: MESSAGE\n" as the payload, @http as its
- * status, and @err returned (the request ends here with SPRY_ST_FN_ERROR).
- */
-static inline int pk_fail(struct spry_req *req, unsigned int http, int err,
-			  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static inline int pk_fail(struct spry_req *req, unsigned int http, int err,
-			  const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-	int n;
-
-	n = snprintf(msg, sizeof(msg), "error: ");
-	va_start(ap, fmt);
-	n += vsnprintf(msg + n, sizeof(msg) - n - 1, fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof(msg) - 2)
-		n = sizeof(msg) - 2;
-	msg[n++] = '\n';
-	/* best effort: the error status is what matters */
-	pk_reply(req, msg, n, http);
-	return err;
 }
 
 /* Pull "--NAME VALUE" / "--NAME=VALUE" out of argv (for spry_fn_opts_parse). */
@@ -261,18 +203,18 @@ static inline int pk_input(struct spry_req *req, struct rec *r, bool *exit_ev,
 	*exit_ev = false;
 	*ts = 0;
 	if (rec_parse(p, len, r, &why))
-		return pk_fail(req, 400, -EINVAL, "bad record: %s", why);
+		return spry_req_error(req, 400, -EINVAL, "bad record: %s", why);
 	ev = rec_get(r, "event");
 	if (!ev || (strcmp(ev, "entry") && strcmp(ev, "exit")))
-		return pk_fail(req, 400, -EINVAL, "record without event=entry|exit");
+		return spry_req_error(req, 400, -EINVAL, "record without event=entry|exit");
 	if (rec_u64(r, "ts", 1, PK_TS_MAX, ts))
-		return pk_fail(req, 400, -EINVAL, "record without a valid ts");
+		return spry_req_error(req, 400, -EINVAL, "record without a valid ts");
 	plate = rec_get(r, "plate");
 	if (!plate || strlen(plate) != 7)
-		return pk_fail(req, 400, -EINVAL, "record without a plate");
+		return spry_req_error(req, 400, -EINVAL, "record without a plate");
 	for (i = 0; i < 7; i++)
 		if (!((plate[i] >= 'A' && plate[i] <= 'Z') || (plate[i] >= '0' && plate[i] <= '9')))
-			return pk_fail(req, 400, -EINVAL, "record with a bad plate");
+			return spry_req_error(req, 400, -EINVAL, "record with a bad plate");
 	*exit_ev = !strcmp(ev, "exit");
 	return 0;
 }

@@ -52,27 +52,28 @@ static int persist(struct spry_req *req, void *user)
 		return err;
 	permit = rec_get(&r, "permit");
 	if (!permit || rec_u64(&r, "fee", 0, 1000000000ULL, &fee))
-		return pk_fail(req, 400, -EINVAL, "record without permit and fee (charge first)");
+		return spry_req_error(req, 400, -EINVAL,
+				      "record without permit and fee (charge first)");
 	if (rec_get(&r, "decision"))
-		return pk_fail(req, 400, -EINVAL, "record already persisted");
+		return spry_req_error(req, 400, -EINVAL, "record already persisted");
 	refused = !strcmp(permit, "blocked");
 	reason = rec_get(&r, "reason");
 	if (refused && !reason)
-		return pk_fail(req, 400, -EINVAL, "blocked record without a reason");
+		return spry_req_error(req, 400, -EINVAL, "blocked record without a reason");
 	e = rec_get(&r, "entry");
 	if (exit_ev && !refused && !e)
-		return pk_fail(req, 400, -EINVAL, "exit record without entry");
+		return spry_req_error(req, 400, -EINVAL, "exit record without entry");
 
 	err = rec_set(&r, "decision", refused ? "refused" : "open");
 	if (err)
-		return pk_fail(req, 400, err, "record too long");
+		return spry_req_error(req, 400, err, "record too long");
 	n = rec_format(&r, line);
 	do {
 		w = write(lg->fd, line, n);
 	} while (w < 0 && errno == EINTR);
 	if (w != (ssize_t)n || fdatasync(lg->fd))
-		return pk_fail(req, 500, -EIO, "ledger: %s",
-			       w < 0 || w == (ssize_t)n ? strerror(errno) : "short write");
+		return spry_req_error(req, 500, -EIO, "ledger: %s",
+				      w < 0 || w == (ssize_t)n ? strerror(errno) : "short write");
 
 	n = (size_t)snprintf(out, sizeof(out), "%s plate=%s event=%s ts=%llu permit=%s",
 			     refused ? "REFUSED" : "OPEN", rec_get(&r, "plate"),
@@ -86,9 +87,9 @@ static int persist(struct spry_req *req, void *user)
 	}
 	/* fields are at most 31 characters: the receipt always fits */
 	if (n >= sizeof(out) - 1)
-		return pk_fail(req, 500, -EOVERFLOW, "receipt too long");
+		return spry_req_error(req, 500, -EOVERFLOW, "receipt too long");
 	out[n++] = '\n';
-	return pk_reply(req, out, n, refused ? 403 : 200);
+	return spry_req_reply(req, refused ? 403 : 200, "text/plain", out, n);
 }
 
 /* mkdir -p @dir, mode 0750. */

@@ -52,7 +52,7 @@ static int search(struct spry_req *req, void *user)
 	if (err)
 		return err;
 	if (rec_get(&r, "permit"))
-		return pk_fail(req, 400, -EINVAL, "record already searched");
+		return spry_req_error(req, 400, -EINVAL, "record already searched");
 	pm = lookup(rec_get(&r, "plate"));
 	if (!pm) {
 		err = rec_set(&r, "permit", "none");
@@ -64,8 +64,8 @@ static int search(struct spry_req *req, void *user)
 		err = rec_set(&r, "permit", pm->type);
 	}
 	if (err)
-		return pk_fail(req, 400, err, "record too long");
-	return pk_reply(req, line, rec_format(&r, line), 0);
+		return spry_req_error(req, 400, err, "record too long");
+	return spry_req_reply(req, 0, NULL, line, rec_format(&r, line));
 }
 
 int main(int argc, char **argv)

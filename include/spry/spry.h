@@ -191,6 +191,38 @@ SPRY_API int spry_req_set_meta(struct spry_req *req, const char *key,
 SPRY_API int spry_req_set_status(struct spry_req *req, unsigned int http_status);
 
 /*
+ * Answer the request with the @len bytes at @body, which replace the
+ * payload (the buffer grows when needed, as with spry_req_resize()).
+ * First, when @http_status is not 0, @status is set to it (100-599), and
+ * when @content_type is not NULL, @content-type.  @body may be the
+ * caller's memory or a slice of the current payload (followed when the
+ * payload moves); other memory of the request's buffer is -EINVAL.
+ * 0 or -errno (-EINVAL bad status or content type, -ENOSPC no bigger
+ * buffer, -EMSGSIZE too big).  The last function's @status and
+ * @content-type are the HTTP answer's; docs/DESIGN.md, "Metadata".
+ *
+ *   return spry_req_reply(req, 201, "application/json", json, json_len);
+ */
+SPRY_API int spry_req_reply(struct spry_req *req, unsigned int http_status,
+			    const char *content_type, const void *body, size_t len);
+
+/*
+ * Fail the request with a reason: the payload becomes "error: MESSAGE\n"
+ * (MESSAGE from @fmt, cut at SPRY_ERROR_MSG_MAX bytes), @status
+ * @http_status (400-599 for the HTTP front to use it) and @content-type
+ * text/plain.  Returns @err (a negative errno; -EINVAL if @err is not
+ * negative) for the handler to return: the request ends there with
+ * SPRY_ST_FN_ERROR and spryd's HTTP front answers with this status and
+ * body (500 and its own body if the answer could not be written).
+ *
+ *   if (!key)
+ *           return spry_req_error(req, 400, -EINVAL, "line %u: no key", n);
+ */
+#define SPRY_ERROR_MSG_MAX	248
+SPRY_API int spry_req_error(struct spry_req *req, unsigned int http_status, int err,
+			    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/*
  * Call function @fn of the same chain (authorized by the chain's `calls`)
  * with @in, and wait for its reply: copied into @out (at most @out_cap
  * bytes), its length in *@out_len.  Descriptors that arrive meanwhile are
@@ -271,6 +303,19 @@ SPRY_API void spry_client_close(struct spry_client *c);
 SPRY_API int spry_client_invoke(struct spry_client *c, const char *chain,
 				const void *in, size_t in_len, void *out,
 				size_t out_cap, size_t *out_len, uint32_t *status);
+
+/* ---------------------------------------------------------------- numbers */
+
+/*
+ * The @len bytes at @s (a payload field, a metadata value: no NUL needed)
+ * as a decimal number in [@min, @max] into *@out.  The rules of every
+ * number spry reads (its CLI, spryd, the runtime's options): ASCII digits
+ * only, leading zeros allowed; no sign, spaces, hex or suffixes.  0,
+ * -EINVAL (empty, or a byte that is not a digit) or -ERANGE (above 2^64-1
+ * or outside [@min, @max]); *@out is written only on success.
+ */
+SPRY_API int spry_parse_u64(const char *s, size_t len, uint64_t min, uint64_t max,
+			    uint64_t *out);
 
 #ifdef __cplusplus
 }
