@@ -25,7 +25,7 @@ static bool debug_output;
 static json_t *result;
 static char *first_error;
 
-const char *const chain_flag_names[] = { "active" };
+const char *const chain_flag_names[] = { "active", "no-http" };
 const char *const fn_flag_names[] = { "active", "idempotent" };
 const char *const inst_flag_names[] = { "live", "quarantined", "unhealthy" };
 
@@ -176,21 +176,94 @@ int match_word(const char *const *names, const char *arg, const char *what)
 	return -1;
 }
 
+#define KW_MAX		32	/* keywords of one command */
+#define KW_WORD_LEN	32	/* bytes of one word of a keyword */
+
+/* Word @w (0 or 1) of keyword @name ("invoke users") into @out; "" if none. */
+static void kw_word(const char *name, int w, char out[KW_WORD_LEN])
+{
+	const char *sp = strchr(name, ' ');
+
+	if (w)
+		snprintf(out, KW_WORD_LEN, "%s", sp ? sp + 1 : "");
+	else
+		snprintf(out, KW_WORD_LEN, "%.*s", sp ? (int)(sp - name) : (int)strlen(name),
+			 name);
+}
+
+/*
+ * The keyword at argv[0] (and argv[1] for a two-word one): its index in
+ * @names, and the words it took in *@used; -1 after p_err.  Each word
+ * matches by unambiguous prefix among the words that may stand there.
+ */
+static int match_keyword(const char *const *names, int argc, char **argv, int *used)
+{
+	char words[KW_MAX][KW_WORD_LEN], head[KW_WORD_LEN], what[KW_WORD_LEN + 16];
+	const char *list[KW_MAX + 1];
+	int idx[KW_MAX], i, n = 0, w;
+
+	/* The distinct first words. */
+	for (i = 0; names[i] && i < KW_MAX; i++) {
+		kw_word(names[i], 0, words[n]);
+		for (w = 0; w < n; w++)
+			if (!strcmp(words[w], words[n]))
+				break;
+		if (w == n) {
+			list[n] = words[n];
+			n++;
+		}
+	}
+	list[n] = NULL;
+	w = match_word(list, argv[0], "keyword");
+	if (w < 0)
+		return -1;
+	snprintf(head, sizeof(head), "%s", list[w]);
+	/* The keywords starting with it, by their second word. */
+	for (i = 0, n = 0; names[i] && i < KW_MAX; i++) {
+		kw_word(names[i], 0, words[n]);
+		if (strcmp(words[n], head))
+			continue;
+		kw_word(names[i], 1, words[n]);
+		idx[n] = i;
+		list[n] = words[n];
+		n++;
+	}
+	list[n] = NULL;
+	if (n == 1 && !words[0][0]) {
+		*used = 1;
+		return idx[0];
+	}
+	if (argc < 2) {
+		p_err("missing word after '%s'", head);
+		return -1;
+	}
+	snprintf(what, sizeof(what), "%s keyword", head);
+	w = match_word(list, argv[1], what);
+	if (w < 0)
+		return -1;
+	*used = 2;
+	return idx[w];
+}
+
 int parse_keywords(int argc, char **argv, const char *const *names, const char **vals)
 {
-	const char *val;
-	int kw;
+	int kw, used;
 
 	while (argc) {
-		kw = match_word(names, argv[0], "keyword");
+		kw = match_keyword(names, argc, argv, &used);
 		if (kw < 0)
 			return -1;
 		if (vals[kw]) {
 			p_err("'%s' given twice", names[kw]);
 			return -1;
 		}
-		GET_VALUE(val);
-		vals[kw] = val;
+		if (argc <= used) {
+			p_err("missing value after '%s'", names[kw]);
+			return -1;
+		}
+		vals[kw] = argv[used];
+		argc -= used + 1;
+		argv += used + 1;
 	}
 	return 0;
 }
