@@ -101,7 +101,7 @@ ok_as() {
 	}
 }
 
-tap_plan 19
+tap_plan 20
 
 # 1
 setup() {
@@ -166,13 +166,18 @@ tap_ok $? "invoke groups $GRP: a member by supplementary group (SO_PEERGROUPS) i
 ok_as primary "$OTHER" "$GRP"
 tap_ok $? "invoke groups $GRP: a member by primary group invokes"
 
-# 11
+# 11: more groups than spryd's first SO_PEERGROUPS buffer holds (64)
+many=$(seq -s, 5001 5099)
+ok_as crowded "$OTHER" "$OTHER" "$many,$GRP"
+tap_ok $? "invoke groups $GRP: a member with 100 supplementary groups, $GRP last, invokes"
+
+# 12
 DELIVERED=$(delivered)
 invoke_as "$OTHER" "$OTHER" 4703,4704 "outsider"
 refused_clean "$OTHER"
 tap_ok $? "invoke groups $GRP: a user in other groups only is refused"
 
-# 12
+# 13
 if gname=$(getent group 65534 | cut -d: -f1) && [ -n "$gname" ]; then
 	add invoke groups "$gname" && ok_as named "$OTHER" "$OTHER" 65534 &&
 	spry -j chain show demo | jq -e --arg g "$gname" \
@@ -182,17 +187,17 @@ else
 	tap_skip "invoke groups by name" "no group 65534 in the group database"
 fi
 
-# 13
+# 14
 add http off && ok_as still-invoked 0 && wait_for 3 http_is 404 -d x "$URL/demo" &&
 http_is 200 "$URL/metrics" && spry -j chain show demo | jq -e '.http == false' >/dev/null &&
 spry chain show demo | grep -q "http off" && spry chain show demo | grep -q "no-http"
 tap_ok $? "http off: 404 over HTTP, /metrics still served, chain invoke still works, show says so"
 
-# 14
+# 15
 add && wait_for 3 http_is 200 -d x "$URL/demo"
 tap_ok $? "http on again (the default): served over HTTP"
 
-# 15: bad users, groups and ids are refused, the chain left as it was
+# 16: bad users, groups and ids are refused, the chain left as it was
 bad_add() {
 	local want=$1
 	shift
@@ -219,7 +224,7 @@ bad_add "ambiguous keyword 'h'" h on &&
 spry -j chain show demo | cmp -s - "$TMP/before.json"
 tap_ok $? "chain add refuses unknown users and groups, bad ids, duplicates, bad keywords; demo unchanged"
 
-# 16: apply
+# 17: apply
 cat >"$TMP/ok.yaml" <<EOF
 chains:
   - name: demo
@@ -241,7 +246,7 @@ spry -j chain show second | jq -e '.invoke == {users: [], groups: []} and .http'
 ok_as applied "$OTHER" && wait_for 3 http_is 404 -d x "$URL/demo"
 tap_ok $? "apply: invoke users/groups and http false stored, shown and enforced; groups [] leaves root only"
 
-# 17
+# 18
 bad_apply() {	# bad_apply WANT YAML-BODY-OF-DEMO
 	printf 'chains:\n  - name: demo\n    hops: [upper]\n%b\n' "$2" >"$TMP/bad.yaml"
 	if spry apply "$TMP/bad.yaml" >/dev/null 2>"$TMP/apply.err"; then
@@ -277,13 +282,13 @@ bad_apply "line 4: http: expected true or false, found 'true'" \
 spry -j chain show demo | cmp -s - "$TMP/before.json"
 tap_ok $? "apply refuses bad users, groups, ids, keys and http values, naming file and line"
 
-# 18
+# 19
 grep -q "INVOKE refused: user $CHAIN_UID " "$TMP/spryd.log" &&
 ! grep -q "INVOKE refused: user 0 " "$TMP/spryd.log" &&
 [ "$(refused)" -ge 6 ]
 tap_ok $? "spryd logged the refusals by user and chain; /metrics counts $(refused)"
 
-# 19
+# 20
 term_all "$SPRYD_PID"
 tap_ok $? "spryd exits cleanly on SIGTERM" || tap_diag "$(tail -n 20 "$TMP/spryd.log")"
 
