@@ -5,7 +5,6 @@
  * spry_apply_parse() directly.
  */
 #include <errno.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,26 +138,15 @@ static int uint_node(struct parser *p, yaml_node_t *node, const char *what,
 
 static int user_node(struct parser *p, yaml_node_t *node, __u32 *uid)
 {
-	struct passwd pw, *res = NULL;
-	char buf[1024];
-	const char *s, *c;
+	const char *s;
+	char msg[256];
 	int err;
 
 	err = scalar(p, node, "user", &s);
 	if (err)
 		return err;
-	if (!*s)
-		return fail(p, node, "user: empty name");
-	for (c = s; *c >= '0' && *c <= '9'; c++)
-		;
-	if (!*c && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-		return uint_node(p, node, "user", 0, (__u32)-2, uid);
-	if (getpwnam_r(s, &pw, buf, sizeof(buf), &res) || !res) {
-		if (!*c)
-			return uint_node(p, node, "user", 0, (__u32)-2, uid);
-		return fail(p, node, "user: unknown user '%.64s'", s);
-	}
-	*uid = res->pw_uid;
+	if (spry_id__parse(SPRY_ID_USER, s, uid, msg, sizeof(msg)))
+		return fail(p, node, "user: %s", msg);
 	return 0;
 }
 

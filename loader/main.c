@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,26 +312,13 @@ int parse_u32(const char *s, __u32 min, __u32 max, const char *what, __u32 *out)
 
 int parse_user(const char *s, __u32 *uid)
 {
-	struct passwd *pw;
-	const char *p;
+	char err[256];
 
-	if (!*s) {
-		p_err("empty user name");
+	if (spry_id__parse(SPRY_ID_USER, s, uid, err, sizeof(err))) {
+		p_err("%s", err);
 		return -1;
 	}
-	errno = 0;
-	pw = getpwnam(s);
-	if (pw) {
-		*uid = pw->pw_uid;
-		return 0;
-	}
-	for (p = s; *p >= '0' && *p <= '9'; p++)
-		;
-	if (*p) {
-		p_err("unknown user '%s'", s);
-		return -1;
-	}
-	return parse_u32(s, 0, (__u32)-2, "uid", uid);
+	return 0;
 }
 
 int parse_name(const char *s, const char *what, char out[SPRY_NAME_LEN])
@@ -353,13 +339,7 @@ int parse_name(const char *s, const char *what, char out[SPRY_NAME_LEN])
 
 const char *user_name(__u32 uid, char *buf, size_t len)
 {
-	struct passwd pw, *res = NULL;
-	char tmp[1024];
-
-	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) || !res)
-		return NULL;
-	snprintf(buf, len, "%s", res->pw_name);
-	return buf;
+	return spry_id__name(SPRY_ID_USER, uid, buf, len);
 }
 
 int maps_open(struct spry_maps *m)
