@@ -83,6 +83,25 @@ put("fuzz_apply", "two", b"""chains:
 put("fuzz_apply", "empty", b"chains:\n")
 put("fuzz_apply", "flow", b'{chains: [{name: "q", hops: [f1, f2, f3], buffers: 8}]}\n')
 put("fuzz_apply", "alias", b"chains:\n  - &c {name: a, hops: [x]}\n  - *c\n")
+put("fuzz_apply", "invoke", b"""chains:
+  - name: demo
+    user: nobody
+    hops: [upper]
+    invoke:
+      users: [root, 1000, nobody]
+      groups: [daemon, 4242]
+    http: false
+  - name: open
+    hops: [x]
+    invoke: {groups: []}
+    http: true
+""")
+put("fuzz_apply", "invoke-bad", b"""chains:
+  - name: demo
+    hops: [upper]
+    invoke: {users: [1, 1], groups: [no-such-group], other: 1}
+    http: off
+""")
 
 # --- fuzz_desc: struct spry_desc (64 bytes) + steering bytes ---------------
 # version hop status flags | chain fn | req_id | off | len cap | key |

@@ -80,6 +80,34 @@ static int fn_name_check(const char *what, const char *name, char *err,
 	return 0;
 }
 
+/* A list of invoking users or groups: at most SPRY_MAX_INVOKERS, distinct. */
+static int ids_check(const char *chain, const char *what, const __u32 *ids, __u32 n,
+		     char *err, size_t errlen)
+{
+	__u32 i, j;
+
+	if (n > SPRY_MAX_INVOKERS) {
+		set_err(err, errlen, "chain '%s': %u invoke %ss, at most %d", chain, n,
+			what, SPRY_MAX_INVOKERS);
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		if (ids[i] == (__u32)-1) {
+			set_err(err, errlen, "chain '%s': invoke %s id %u is invalid",
+				chain, what, ids[i]);
+			return -EINVAL;
+		}
+		for (j = 0; j < i; j++) {
+			if (ids[i] == ids[j]) {
+				set_err(err, errlen, "chain '%s': invoke %s %u listed twice",
+					chain, what, ids[i]);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
 int spry_chain_spec__check(const struct spry_chain_spec *spec, char *err,
 			   size_t errlen)
 {
@@ -144,6 +172,11 @@ int spry_chain_spec__check(const struct spry_chain_spec *spec, char *err,
 			spec->name, spec->idempotent_mask, spec->n_hops);
 		return -EINVAL;
 	}
+	if (ids_check(spec->name, "user", spec->invoke_uids, spec->n_invoke_uids,
+		      err, errlen) ||
+	    ids_check(spec->name, "group", spec->invoke_gids, spec->n_invoke_gids,
+		      err, errlen))
+		return -EINVAL;
 	if (spec->uid == (__u32)-1) {
 		set_err(err, errlen, "chain '%s': uid %u is invalid", spec->name,
 			spec->uid);
@@ -179,6 +212,30 @@ int spry_chain_spec__check(const struct spry_chain_spec *spec, char *err,
 		return -EINVAL;
 	}
 	return 0;
+}
+
+static bool id_listed(__u32 id, const __u32 *ids, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n && i < SPRY_MAX_INVOKERS; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+bool spry_chain__may_invoke(const struct spry_chain *c, __u32 uid, __u32 gid,
+			    const __u32 *groups, size_t n_groups)
+{
+	size_t i;
+
+	if (!uid || id_listed(uid, c->invoke_uids, c->n_invoke_uids) ||
+	    id_listed(gid, c->invoke_gids, c->n_invoke_gids))
+		return true;
+	for (i = 0; i < n_groups; i++)
+		if (id_listed(groups[i], c->invoke_gids, c->n_invoke_gids))
+			return true;
+	return false;
 }
 
 int spry_chain__get(const struct spry_maps *m, __u16 id, struct spry_chain *chain)
@@ -541,6 +598,20 @@ int spry_chain__add(struct spry_maps *m, const struct spry_chain_spec *spec, __u
 		rec.hops[i] = fn_ids[i];
 	memcpy(rec.cpus, spec->cpus, sizeof(rec.cpus));
 	name_copy(rec.name, spec->name);
+	if (spec->http_off)
+		rec.flags |= SPRY_CF_NO_HTTP;
+	if (spec->invoke_set) {
+		rec.n_invoke_uids = spec->n_invoke_uids;
+		memcpy(rec.invoke_uids, spec->invoke_uids,
+		       spec->n_invoke_uids * sizeof(rec.invoke_uids[0]));
+		rec.n_invoke_gids = spec->n_invoke_gids;
+		memcpy(rec.invoke_gids, spec->invoke_gids,
+		       spec->n_invoke_gids * sizeof(rec.invoke_gids[0]));
+	} else {
+		/* The default: the chain's own user (root may anyway). */
+		rec.n_invoke_uids = 1;
+		rec.invoke_uids[0] = spec->uid;
+	}
 	k = cid;
 	if (bpf_map_update_elem(m->chains, &k, &rec, BPF_ANY)) {
 		err = -errno;

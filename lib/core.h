@@ -69,6 +69,16 @@ struct spry_chain_spec {
 	char	allow[SPRY_MAX_HOPS * 2][2][SPRY_NAME_LEN];
 	__u32	idempotent_mask;	/* bit i: hops[i] may be retried */
 	__u64	cpus[SPRY_CPU_WORDS];	/* placement; none set: any CPU */
+	/*
+	 * Who may invoke it through spryd (struct spry_chain.invoke_*):
+	 * without invoke_set, the chain's user (and root, always).
+	 */
+	bool	invoke_set;
+	__u32	n_invoke_uids;
+	__u32	invoke_uids[SPRY_MAX_INVOKERS];
+	__u32	n_invoke_gids;
+	__u32	invoke_gids[SPRY_MAX_INVOKERS];
+	bool	http_off;		/* not served by spryd's HTTP front */
 };
 
 #define SPRY_DEF_BUF_SIZE	4096
@@ -92,6 +102,14 @@ struct spry_chain_spec {
  */
 int spry_chain_spec__check(const struct spry_chain_spec *spec, char *err,
 			   size_t errlen);
+
+/*
+ * Whether a peer with @uid, @gid and supplementary @groups (@n_groups of
+ * them; NULL, 0: not known) may invoke chain @c through spryd: root
+ * always, else a uid or group the chain lists.
+ */
+bool spry_chain__may_invoke(const struct spry_chain *c, __u32 uid, __u32 gid,
+			    const __u32 *groups, size_t n_groups);
 
 /* Chains.  -ENOENT when absent. */
 int spry_chain__lookup(const struct spry_maps *m, const char *name, __u16 *id,
@@ -142,5 +160,19 @@ const char *spry_verdict_name(unsigned int v);
 const char *spry_status_name(unsigned int s);
 /* [A-Za-z0-9_.-]{1,31}: 0 or -EINVAL. */
 int spry_name_check(const char *name);
+
+enum spry_id_kind {
+	SPRY_ID_USER,
+	SPRY_ID_GROUP,
+};
+/*
+ * A user or group as people write it: a name (the passwd or group
+ * database), else a decimal id 0..4294967294.  0, or -EINVAL with a
+ * one-line reason in @err ("unknown group 'x'").
+ */
+int spry_id__parse(enum spry_id_kind kind, const char *s, __u32 *id, char *err,
+		   size_t errlen);
+/* The name of user or group @id in @buf, or NULL when it has none. */
+const char *spry_id__name(enum spry_id_kind kind, __u32 id, char *buf, size_t len);
 
 #endif /* SPRY_CORE_H */

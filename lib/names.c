@@ -1,6 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Names of verdicts and statuses, and the rule for chain/function names. */
+/*
+ * Names of verdicts and statuses, the rule for chain/function names, and
+ * users and groups by name or id.
+ */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/core.h"
@@ -65,4 +73,108 @@ int spry_name_check(const char *name)
 			return -EINVAL;
 	}
 	return 0;
+}
+
+/*
+ * Look @name (or, with @name NULL, @id) up in the passwd or group
+ * database: 0 with *@id and the name in @buf (may be NULL), -ENOENT when
+ * absent, -errno when the lookup failed.
+ */
+static int id_lookup(enum spry_id_kind kind, const char *name, __u32 *id,
+		     char *buf, size_t len)
+{
+	struct passwd pw, *pwr = NULL;
+	struct group gr, *grr = NULL;
+	size_t cap = 1024;
+	char *tmp = NULL, *ntmp;
+	const char *found;
+	int err;
+
+	/* Group entries list their members: grow the buffer on ERANGE. */
+	for (;;) {
+		ntmp = realloc(tmp, cap);
+		if (!ntmp) {
+			free(tmp);
+			return -ENOMEM;
+		}
+		tmp = ntmp;
+		if (kind == SPRY_ID_USER)
+			err = name ? getpwnam_r(name, &pw, tmp, cap, &pwr) :
+				     getpwuid_r(*id, &pw, tmp, cap, &pwr);
+		else
+			err = name ? getgrnam_r(name, &gr, tmp, cap, &grr) :
+				     getgrgid_r(*id, &gr, tmp, cap, &grr);
+		if (err != ERANGE || cap >= (1U << 20))
+			break;
+		cap *= 2;
+	}
+	if (!err && !pwr && !grr)
+		err = ENOENT;
+	if (!err) {
+		*id = pwr ? pwr->pw_uid : grr->gr_gid;
+		found = pwr ? pwr->pw_name : grr->gr_name;
+		if (buf && len)
+			snprintf(buf, len, "%s", found);
+	}
+	free(tmp);
+	/* Not found is 0 or one of several errnos, depending on the source. */
+	if (err == ENOENT || err == ESRCH || err == EBADF || err == EPERM)
+		return -ENOENT;
+	return -err;
+}
+
+static void id_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void id_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int spry_id__parse(enum spry_id_kind kind, const char *s, __u32 *id, char *err,
+		   size_t errlen)
+{
+	const char *what = kind == SPRY_ID_GROUP ? "group" : "user";
+	unsigned long long v;
+	const char *c;
+	int ret;
+
+	if (!s || !*s) {
+		id_err(err, errlen, "empty %s name", what);
+		return -EINVAL;
+	}
+	ret = id_lookup(kind, s, id, NULL, 0);
+	if (!ret)
+		return 0;
+	if (ret != -ENOENT) {
+		id_err(err, errlen, "cannot look up %s '%.64s': %s", what, s,
+		       strerror(-ret));
+		return -EINVAL;
+	}
+	for (c = s; *c >= '0' && *c <= '9'; c++)
+		;
+	if (*c) {
+		id_err(err, errlen, "unknown %s '%.64s'", what, s);
+		return -EINVAL;
+	}
+	/* (__u32)-1 means "no change" to chown() and setresuid(): never an id. */
+	errno = 0;
+	v = c - s > 10 ? ~0ULL : strtoull(s, NULL, 10);
+	if (errno == ERANGE || v > (__u32)-2) {
+		id_err(err, errlen, "%s id %.64s out of range 0..%u", what, s,
+		       (__u32)-2);
+		return -EINVAL;
+	}
+	*id = (__u32)v;
+	return 0;
+}
+
+const char *spry_id__name(enum spry_id_kind kind, __u32 id, char *buf, size_t len)
+{
+	return id_lookup(kind, NULL, &id, buf, len) ? NULL : buf;
 }

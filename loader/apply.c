@@ -34,9 +34,14 @@ static void apply_help(FILE *f)
 		"    max-inflight: %d\n"
 		"    deadline-ms: %d\n"
 		"    idempotent: [upper]         # hops that may be retried\n"
-		"    cpus: 1                     # where the instances run (0-3,6)\n",
+		"    cpus: 1                     # where the instances run (0-3,6)\n"
+		"    invoke:                     # who may run it through spryd's\n"
+		"      users: [alice, 1001]      # control socket, at most %d of\n"
+		"      groups: [staff]           # each; root always may (default:\n"
+		"                                # the chain's user)\n"
+		"    http: false                 # not served by the HTTP front (404)\n",
 		SPRY_MAX_HOPS, SPRY_DEF_N_BUFS, SPRY_DEF_BUF_SIZE,
-		SPRY_DEF_MAX_INFLIGHT, SPRY_DEF_DEADLINE_MS);
+		SPRY_DEF_MAX_INFLIGHT, SPRY_DEF_DEADLINE_MS, SPRY_MAX_INVOKERS);
 }
 
 static char *read_file(const char *path, size_t *len)

@@ -13,6 +13,11 @@
  *       max-inflight: 256
  *       deadline-ms: 5000
  *       idempotent: [upper]                # hops that may be retried
+ *       cpus: 0-3,6                        # where the instances run
+ *       invoke:                            # who may `spry chain invoke` it
+ *         users: [alice, 1001]             # (root always may; default:
+ *         groups: [spry]                   #  the chain's user)
+ *       http: false                        # HTTP front: 404 (default true)
  *
  * Unknown keys, wrong types, out-of-range numbers, duplicate keys, chains,
  * functions or calls, and YAML aliases are errors.

@@ -5,7 +5,6 @@
  * spry_apply_parse() directly.
  */
 #include <errno.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,27 +133,114 @@ static int uint_node(struct parser *p, yaml_node_t *node, const char *what,
 
 static int user_node(struct parser *p, yaml_node_t *node, __u32 *uid)
 {
-	struct passwd pw, *res = NULL;
-	char buf[1024];
-	const char *s, *c;
+	const char *s;
+	char msg[256];
 	int err;
 
 	err = scalar(p, node, "user", &s);
 	if (err)
 		return err;
-	if (!*s)
-		return fail(p, node, "user: empty name");
-	for (c = s; *c >= '0' && *c <= '9'; c++)
-		;
-	if (!*c && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-		return uint_node(p, node, "user", 0, (__u32)-2, uid);
-	if (getpwnam_r(s, &pw, buf, sizeof(buf), &res) || !res) {
-		if (!*c)
-			return uint_node(p, node, "user", 0, (__u32)-2, uid);
-		return fail(p, node, "user: unknown user '%.64s'", s);
-	}
-	*uid = res->pw_uid;
+	if (spry_id__parse(SPRY_ID_USER, s, uid, msg, sizeof(msg)))
+		return fail(p, node, "user: %s", msg);
 	return 0;
+}
+
+/* A list of distinct users or groups (names or ids). */
+static int id_list(struct parser *p, yaml_node_t *node, const char *what,
+		   enum spry_id_kind kind, __u32 *ids, __u32 *n)
+{
+	yaml_node_item_t *it;
+	yaml_node_t *item;
+	const char *s;
+	char msg[256];
+	__u32 i;
+	int err;
+
+	if (node->type != YAML_SEQUENCE_NODE)
+		return fail(p, node, "%s: expected a list, found %s", what,
+			    node_kind(node));
+	*n = 0;
+	for (it = node->data.sequence.items.start;
+	     it < node->data.sequence.items.top; it++) {
+		err = node_get(p, node, *it, &item);
+		if (!err)
+			err = scalar(p, item, what, &s);
+		if (err)
+			return err;
+		if (*n >= SPRY_MAX_INVOKERS)
+			return fail(p, item, "%s: more than %d entries", what,
+				    SPRY_MAX_INVOKERS);
+		if (spry_id__parse(kind, s, &ids[*n], msg, sizeof(msg)))
+			return fail(p, item, "%s: %s", what, msg);
+		for (i = 0; i < *n; i++)
+			if (ids[i] == ids[*n])
+				return fail(p, item, "%s: '%.64s' (id %u) listed twice",
+					    what, s, ids[i]);
+		(*n)++;
+	}
+	return 0;
+}
+
+/* invoke: {users: [...], groups: [...]}: at least one of the two. */
+static int invoke_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec *spec)
+{
+	static const char *const keys[] = { "users", "groups" };
+	bool have[2] = {};
+	yaml_node_pair_t *pair;
+	yaml_node_t *k, *v;
+	const char *key;
+	int err, i;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return fail(p, node, "invoke: expected a mapping {users: [...], groups: [...]}, found %s",
+			    node_kind(node));
+	for (pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		err = node_get(p, node, pair->key, &k);
+		if (!err)
+			err = scalar(p, k, "invoke key", &key);
+		if (!err)
+			err = node_get(p, node, pair->value, &v);
+		if (err)
+			return err;
+		for (i = 0; i < 2; i++)
+			if (!strcmp(key, keys[i]))
+				break;
+		if (i == 2)
+			return fail(p, k, "invoke: unknown key '%.64s' (expected users, groups)",
+				    key);
+		if (have[i])
+			return fail(p, k, "invoke: '%s' given twice", key);
+		have[i] = true;
+		err = i ? id_list(p, v, "invoke groups", SPRY_ID_GROUP, spec->invoke_gids,
+				  &spec->n_invoke_gids) :
+			  id_list(p, v, "invoke users", SPRY_ID_USER, spec->invoke_uids,
+				  &spec->n_invoke_uids);
+		if (err)
+			return err;
+	}
+	if (!have[0] && !have[1])
+		return fail(p, node, "invoke: give users, groups or both");
+	spec->invoke_set = true;
+	return 0;
+}
+
+/* YAML 1.2's booleans: plain true or false. */
+static int bool_node(struct parser *p, yaml_node_t *node, const char *what, bool *out)
+{
+	const char *s;
+	int err;
+
+	err = scalar(p, node, what, &s);
+	if (err)
+		return err;
+	if (node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+		if (!strcmp(s, "true") || !strcmp(s, "false")) {
+			*out = s[0] == 't';
+			return 0;
+		}
+	}
+	return fail(p, node, "%s: expected true or false, found '%.64s'", what, s);
 }
 
 /* A list of distinct names. */
@@ -257,7 +343,7 @@ static int call_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec
 
 enum {
 	K_NAME, K_USER, K_HOPS, K_FUNCTIONS, K_CALLS, K_BUFFERS, K_BUF_SIZE,
-	K_MAX_INFLIGHT, K_DEADLINE, K_IDEMPOTENT, K_CPUS, K_N,
+	K_MAX_INFLIGHT, K_DEADLINE, K_IDEMPOTENT, K_CPUS, K_INVOKE, K_HTTP, K_N,
 };
 
 static const char *const chain_keys[K_N] = {
@@ -272,6 +358,8 @@ static const char *const chain_keys[K_N] = {
 	[K_DEADLINE]		= "deadline-ms",
 	[K_IDEMPOTENT]		= "idempotent",
 	[K_CPUS]		= "cpus",
+	[K_INVOKE]		= "invoke",
+	[K_HTTP]		= "http",
 };
 
 static int chain_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec *spec)
@@ -389,6 +477,16 @@ static int chain_node(struct parser *p, yaml_node_t *node, struct spry_chain_spe
 			return err;
 		if (spry_cpus__parse(list, spec->cpus, msg, sizeof(msg)))
 			return fail(p, vals[K_CPUS], "%s", msg);
+	}
+	if (vals[K_INVOKE] && (err = invoke_node(p, vals[K_INVOKE], spec)))
+		return err;
+	if (vals[K_HTTP]) {
+		bool on = true;
+
+		err = bool_node(p, vals[K_HTTP], "http", &on);
+		if (err)
+			return err;
+		spec->http_off = !on;
 	}
 	if (spry_chain_spec__check(spec, msg, sizeof(msg)))
 		return fail(p, node, "%s", msg);

@@ -17,7 +17,8 @@ static void chain_help(FILE *f)
 		"Usage: spry chain add NAME hops F1,F2,... [functions G1,...] [calls F:G,...]\n"
 		"                 [user USER|UID] [buffers N] [buffer-size BYTES]\n"
 		"                 [max-inflight N] [deadline MS] [idempotent F,...]\n"
-		"                 [cpus LIST]\n"
+		"                 [cpus LIST] [invoke users U,...] [invoke groups G,...]\n"
+		"                 [http on|off]\n"
 		"       spry chain del NAME\n"
 		"       spry chain show [NAME]\n"
 		"       spry chain invoke NAME [data STRING | file PATH|-] [sock PATH]\n"
@@ -38,13 +39,22 @@ static void chain_help(FILE *f)
 		"  idempotent  hops that may be retried on another instance\n"
 		"  cpus        CPUs the chain's instances run on, e.g. 1 or 0-3,6\n"
 		"              (CPUs 0-%d; default: wherever the scheduler puts them)\n"
+		"  invoke users, invoke groups\n"
+		"              who may run the chain through spryd's control socket\n"
+		"              ('chain invoke'): these users, and members of these\n"
+		"              groups (primary or supplementary), by name or id, at\n"
+		"              most %d of each; root always may.  Default: the\n"
+		"              chain's user; giving either list replaces it\n"
+		"  http        whether spryd's HTTP front serves the chain (default\n"
+		"              on; off: 404 as if it did not exist)\n"
 		"invoke runs the chain once through spryd (control socket PATH,\n"
 		"default " SPRY_CTL_SOCK_DEFAULT ") and prints the response.\n"
 		"Names: 1-%d characters of A-Z a-z 0-9 _ . -; 'origin' is reserved.\n",
 		SPRY_MAX_HOPS, SPRY_MAX_HOPS, SPRY_MAX_N_BUFS, SPRY_DEF_N_BUFS,
 		SPRY_MIN_BUF_SIZE, SPRY_MAX_BUF_SIZE, SPRY_DEF_BUF_SIZE,
 		SPRY_MAX_INFLIGHT, SPRY_DEF_MAX_INFLIGHT, SPRY_MAX_DEADLINE_MS,
-		SPRY_DEF_DEADLINE_MS, SPRY_MAX_CPUS - 1, SPRY_NAME_LEN - 1);
+		SPRY_DEF_DEADLINE_MS, SPRY_MAX_CPUS - 1, SPRY_MAX_INVOKERS,
+		SPRY_NAME_LEN - 1);
 }
 
 static int do_help(int argc, char **argv)
@@ -53,72 +63,125 @@ static int do_help(int argc, char **argv)
 	return help_cmd(argc, chain_help);
 }
 
-/* Split a comma-separated list of names into @out (at most @max). */
-static int parse_name_list(const char *arg, const char *what,
-			   char out[][SPRY_NAME_LEN], __u32 max, __u32 *n)
+/*
+ * Call @item on every entry of the comma-separated list @arg, in order; an
+ * empty list or entry is an error.  0, or -1 after p_err.
+ */
+static int parse_list(const char *arg, const char *what,
+		      int (*item)(char *tok, void *ctx), void *ctx)
 {
 	char *copy, *tok, *save = NULL;
 	int ret = -1;
 
+	if (!*arg || arg[strlen(arg) - 1] == ',' || arg[0] == ',' || strstr(arg, ",,")) {
+		p_err("%s: empty entry in '%s'", what, arg);
+		return -1;
+	}
 	copy = strdup(arg);
 	if (!copy) {
 		p_err("out of memory");
 		return -1;
 	}
-	*n = 0;
-	if (!*arg || arg[strlen(arg) - 1] == ',' || arg[0] == ',' || strstr(arg, ",,")) {
-		p_err("%s: empty name in '%s'", what, arg);
-		goto out;
-	}
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (*n >= max) {
-			p_err("%s: more than %u names", what, max);
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		if (item(tok, ctx))
 			goto out;
-		}
-		if (parse_name(tok, "function", out[*n]))
-			goto out;
-		(*n)++;
-	}
 	ret = 0;
 out:
 	free(copy);
 	return ret;
 }
 
-static int parse_calls(const char *arg, struct spry_chain_spec *spec)
-{
-	char *copy, *tok, *save = NULL, *colon;
-	int ret = -1;
+/* Where parse_list()'s items go: at most @max of them. */
+struct list_out {
+	const char	*what;
+	void		*out;
+	__u32		max;
+	__u32		*n;
+	enum spry_id_kind kind;		/* id lists */
+	struct spry_chain_spec *spec;	/* calls */
+};
 
-	copy = strdup(arg);
-	if (!copy) {
-		p_err("out of memory");
+static bool list_full(struct list_out *o)
+{
+	if (*o->n < o->max)
+		return false;
+	p_err("%s: more than %u entries", o->what, o->max);
+	return true;
+}
+
+static int name_item(char *tok, void *ctx)
+{
+	struct list_out *o = ctx;
+	char (*out)[SPRY_NAME_LEN] = o->out;
+
+	if (list_full(o) || parse_name(tok, "function", out[*o->n]))
+		return -1;
+	(*o->n)++;
+	return 0;
+}
+
+/* Split a comma-separated list of names into @out (at most @max). */
+static int parse_name_list(const char *arg, const char *what,
+			   char out[][SPRY_NAME_LEN], __u32 max, __u32 *n)
+{
+	struct list_out o = { .what = what, .out = out, .max = max, .n = n };
+
+	*n = 0;
+	return parse_list(arg, what, name_item, &o);
+}
+
+static int id_item(char *tok, void *ctx)
+{
+	struct list_out *o = ctx;
+	__u32 *ids = o->out;
+	char err[256];
+
+	if (list_full(o))
+		return -1;
+	if (spry_id__parse(o->kind, tok, &ids[*o->n], err, sizeof(err))) {
+		p_err("%s: %s", o->what, err);
 		return -1;
 	}
-	if (!*arg || arg[strlen(arg) - 1] == ',' || arg[0] == ',' || strstr(arg, ",,")) {
-		p_err("calls: empty entry in '%s'", arg);
-		goto out;
+	(*o->n)++;
+	return 0;
+}
+
+/* Users or groups (names or ids, comma-separated) who may invoke the chain. */
+static int parse_id_list(const char *arg, const char *what, enum spry_id_kind kind,
+			 __u32 *ids, __u32 *n)
+{
+	struct list_out o = { .what = what, .out = ids, .max = SPRY_MAX_INVOKERS,
+			      .n = n, .kind = kind };
+
+	*n = 0;
+	return parse_list(arg, what, id_item, &o);
+}
+
+static int call_item(char *tok, void *ctx)
+{
+	struct list_out *o = ctx;
+	struct spry_chain_spec *spec = o->spec;
+	char *colon = strchr(tok, ':');
+
+	if (!colon || strchr(colon + 1, ':')) {
+		p_err("calls: '%s' is not F:G", tok);
+		return -1;
 	}
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		colon = strchr(tok, ':');
-		if (!colon || strchr(colon + 1, ':')) {
-			p_err("calls: '%s' is not F:G", tok);
-			goto out;
-		}
-		*colon = '\0';
-		if (spec->n_allow >= SPRY_MAX_ALLOW) {
-			p_err("calls: more than %d", SPRY_MAX_ALLOW);
-			goto out;
-		}
-		if (parse_name(tok, "function", spec->allow[spec->n_allow][0]) ||
-		    parse_name(colon + 1, "function", spec->allow[spec->n_allow][1]))
-			goto out;
-		spec->n_allow++;
-	}
-	ret = 0;
-out:
-	free(copy);
-	return ret;
+	*colon = '\0';
+	if (list_full(o) ||
+	    parse_name(tok, "function", spec->allow[spec->n_allow][0]) ||
+	    parse_name(colon + 1, "function", spec->allow[spec->n_allow][1]))
+		return -1;
+	spec->n_allow++;
+	return 0;
+}
+
+static int parse_calls(const char *arg, struct spry_chain_spec *spec)
+{
+	struct list_out o = { .what = "calls", .max = SPRY_MAX_ALLOW,
+			      .n = &spec->n_allow, .spec = spec };
+
+	return parse_list(arg, "calls", call_item, &o);
 }
 
 static int hop_index(const struct spry_chain_spec *spec, const char *name)
@@ -133,16 +196,19 @@ static int hop_index(const struct spry_chain_spec *spec, const char *name)
 
 static const char *const add_keywords[] = {
 	"hops", "functions", "calls", "user", "buffers", "buffer-size",
-	"max-inflight", "deadline", "idempotent", "cpus", NULL,
+	"max-inflight", "deadline", "idempotent", "cpus", "invoke users",
+	"invoke groups", "http", NULL,
 };
 
 enum { KW_HOPS, KW_FUNCTIONS, KW_CALLS, KW_USER, KW_BUFFERS, KW_BUF_SIZE,
-       KW_MAX_INFLIGHT, KW_DEADLINE, KW_IDEMPOTENT, KW_CPUS, KW_N };
+       KW_MAX_INFLIGHT, KW_DEADLINE, KW_IDEMPOTENT, KW_CPUS, KW_INVOKE_USERS,
+       KW_INVOKE_GROUPS, KW_HTTP, KW_N };
 
 static int parse_add(int argc, char **argv, struct spry_chain_spec *spec)
 {
 	char idem[SPRY_MAX_HOPS][SPRY_NAME_LEN];
 	char err[256];
+	static const char *const on_off[] = { "on", "off", NULL };
 	const char *vals[KW_N] = {}, *val;
 	__u32 n_idem = 0, i;
 	int kw, h;
@@ -210,6 +276,24 @@ static int parse_add(int argc, char **argv, struct spry_chain_spec *spec)
 				p_err("%s", err);
 				return -1;
 			}
+			break;
+		case KW_INVOKE_USERS:
+			spec->invoke_set = true;
+			if (parse_id_list(val, "invoke users", SPRY_ID_USER,
+					  spec->invoke_uids, &spec->n_invoke_uids))
+				return -1;
+			break;
+		case KW_INVOKE_GROUPS:
+			spec->invoke_set = true;
+			if (parse_id_list(val, "invoke groups", SPRY_ID_GROUP,
+					  spec->invoke_gids, &spec->n_invoke_gids))
+				return -1;
+			break;
+		case KW_HTTP:
+			h = match_word(on_off, val, "http value (on or off)");
+			if (h < 0)
+				return -1;
+			spec->http_off = h == 1;
 			break;
 		}
 	}
@@ -353,6 +437,42 @@ static bool is_hop(const struct spry_chain *c, __u16 fn)
 	return false;
 }
 
+/* [{"uid": 1000, "name": "alice"}, ...] ("gid" for groups; name null if none). */
+static json_t *ids_json(enum spry_id_kind kind, const __u32 *ids, unsigned int n)
+{
+	json_t *arr = json_array(), *o;
+	char name[256];
+	unsigned int i;
+
+	if (!arr)
+		return NULL;
+	for (i = 0; i < n && i < SPRY_MAX_INVOKERS; i++) {
+		const char *nm = spry_id__name(kind, ids[i], name, sizeof(name));
+
+		o = json_pack("{s:I,s:o}", kind == SPRY_ID_USER ? "uid" : "gid",
+			      (json_int_t)ids[i], "name",
+			      nm ? json_string(nm) : json_null());
+		if (jappend(arr, o)) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+static json_t *invoke_json(const struct spry_chain *c)
+{
+	json_t *users = ids_json(SPRY_ID_USER, c->invoke_uids, c->n_invoke_uids);
+	json_t *groups = ids_json(SPRY_ID_GROUP, c->invoke_gids, c->n_invoke_gids);
+
+	if (!users || !groups) {
+		json_decref(users);
+		json_decref(groups);
+		return NULL;
+	}
+	return json_pack("{s:o,s:o}", "users", users, "groups", groups);
+}
+
 static json_t *chain_json(const struct snapshot *s, __u16 id)
 {
 	const struct spry_chain *c = &s->chains[id];
@@ -394,7 +514,7 @@ static json_t *chain_json(const struct snapshot *s, __u16 id)
 	}
 	if (jset(o, "id", json_integer(id)) ||
 	    jset(o, "name", json_string(c->name)) ||
-	    jset(o, "flags", jflags(c->flags, chain_flag_names, 1)) ||
+	    jset(o, "flags", jflags(c->flags, chain_flag_names, 2)) ||
 	    jset(o, "uid", json_integer(c->uid)) ||
 	    jset(o, "user", user_name(c->uid, uname, sizeof(uname)) ?
 		 json_string(uname) : json_null()) ||
@@ -405,7 +525,9 @@ static json_t *chain_json(const struct snapshot *s, __u16 id)
 	    jset(o, "deadline_ms", json_integer(c->deadline_ms)) ||
 	    jset(o, "cpus", spry_cpus__format(c->cpus, cpus, sizeof(cpus)) ||
 		 !cpus[0] ? json_null() : json_string(cpus)) ||
-	    jset(o, "n_hops", json_integer(c->n_hops)))
+	    jset(o, "n_hops", json_integer(c->n_hops)) ||
+	    jset(o, "invoke", invoke_json(c)) ||
+	    jset(o, "http", json_boolean(!(c->flags & SPRY_CF_NO_HTTP))))
 		goto err;
 	if (jset(o, "hops", hops))
 		goto err_parts;
@@ -423,6 +545,25 @@ err_calls:
 err_obj:
 	json_decref(o);
 	return NULL;
+}
+
+/* "@what alice(1000) 1001" as ids_json() listed them; "none" for []. */
+static void ids_print(const char *what, json_t *arr, const char *key)
+{
+	const char *name;
+	json_t *v;
+	size_t i;
+
+	printf("%s", what);
+	if (!json_array_size(arr))
+		printf(" none");
+	json_array_foreach(arr, i, v) {
+		name = json_string_value(json_object_get(v, "name"));
+		if (name)
+			printf(" %s(%lld)", name, json_integer_value(json_object_get(v, key)));
+		else
+			printf(" %lld", json_integer_value(json_object_get(v, key)));
+	}
 }
 
 static void chain_print(json_t *c)
@@ -468,6 +609,11 @@ static void chain_print(json_t *c)
 	       json_integer_value(json_object_get(c, "deadline_ms")));
 	cpus = json_string_value(json_object_get(c, "cpus"));
 	printf("  cpus %s\n", cpus ? cpus : "any");
+	printf("\tinvoke");
+	ids_print(" users", json_object_get(json_object_get(c, "invoke"), "users"), "uid");
+	ids_print("  groups", json_object_get(json_object_get(c, "invoke"), "groups"), "gid");
+	printf("  (root always)  http %s\n",
+	       json_is_true(json_object_get(c, "http")) ? "on" : "off");
 }
 
 static int do_show(int argc, char **argv)

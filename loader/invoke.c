@@ -118,6 +118,12 @@ int do_invoke(int argc, char **argv)
 		goto out;
 	}
 	err = spry_client_invoke(c, name, in, in_len, out, INVOKE_MAX, &out_len, &status);
+	if (err == -EACCES) {
+		/* spryd judged this process's credentials (docs/SECURITY.md). */
+		p_err("user %u may not invoke chain '%s' (%s; see its 'invoke users/groups')",
+		      (unsigned int)geteuid(), name, strerror(-err));
+		goto out;
+	}
 	if (err) {
 		p_err("chain '%s': %s", name, strerror(-err));
 		goto out;

@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +25,7 @@ static bool debug_output;
 static json_t *result;
 static char *first_error;
 
-const char *const chain_flag_names[] = { "active" };
+const char *const chain_flag_names[] = { "active", "no-http" };
 const char *const fn_flag_names[] = { "active", "idempotent" };
 const char *const inst_flag_names[] = { "live", "quarantined", "unhealthy" };
 
@@ -177,21 +176,94 @@ int match_word(const char *const *names, const char *arg, const char *what)
 	return -1;
 }
 
+#define KW_MAX		32	/* keywords of one command */
+#define KW_WORD_LEN	32	/* bytes of one word of a keyword */
+
+/* Word @w (0 or 1) of keyword @name ("invoke users") into @out; "" if none. */
+static void kw_word(const char *name, int w, char out[KW_WORD_LEN])
+{
+	const char *sp = strchr(name, ' ');
+
+	if (w)
+		snprintf(out, KW_WORD_LEN, "%s", sp ? sp + 1 : "");
+	else
+		snprintf(out, KW_WORD_LEN, "%.*s", sp ? (int)(sp - name) : (int)strlen(name),
+			 name);
+}
+
+/*
+ * The keyword at argv[0] (and argv[1] for a two-word one): its index in
+ * @names, and the words it took in *@used; -1 after p_err.  Each word
+ * matches by unambiguous prefix among the words that may stand there.
+ */
+static int match_keyword(const char *const *names, int argc, char **argv, int *used)
+{
+	char words[KW_MAX][KW_WORD_LEN], head[KW_WORD_LEN], what[KW_WORD_LEN + 16];
+	const char *list[KW_MAX + 1];
+	int idx[KW_MAX], i, n = 0, w;
+
+	/* The distinct first words. */
+	for (i = 0; names[i] && i < KW_MAX; i++) {
+		kw_word(names[i], 0, words[n]);
+		for (w = 0; w < n; w++)
+			if (!strcmp(words[w], words[n]))
+				break;
+		if (w == n) {
+			list[n] = words[n];
+			n++;
+		}
+	}
+	list[n] = NULL;
+	w = match_word(list, argv[0], "keyword");
+	if (w < 0)
+		return -1;
+	snprintf(head, sizeof(head), "%s", list[w]);
+	/* The keywords starting with it, by their second word. */
+	for (i = 0, n = 0; names[i] && i < KW_MAX; i++) {
+		kw_word(names[i], 0, words[n]);
+		if (strcmp(words[n], head))
+			continue;
+		kw_word(names[i], 1, words[n]);
+		idx[n] = i;
+		list[n] = words[n];
+		n++;
+	}
+	list[n] = NULL;
+	if (n == 1 && !words[0][0]) {
+		*used = 1;
+		return idx[0];
+	}
+	if (argc < 2) {
+		p_err("missing word after '%s'", head);
+		return -1;
+	}
+	snprintf(what, sizeof(what), "%s keyword", head);
+	w = match_word(list, argv[1], what);
+	if (w < 0)
+		return -1;
+	*used = 2;
+	return idx[w];
+}
+
 int parse_keywords(int argc, char **argv, const char *const *names, const char **vals)
 {
-	const char *val;
-	int kw;
+	int kw, used;
 
 	while (argc) {
-		kw = match_word(names, argv[0], "keyword");
+		kw = match_keyword(names, argc, argv, &used);
 		if (kw < 0)
 			return -1;
 		if (vals[kw]) {
 			p_err("'%s' given twice", names[kw]);
 			return -1;
 		}
-		GET_VALUE(val);
-		vals[kw] = val;
+		if (argc <= used) {
+			p_err("missing value after '%s'", names[kw]);
+			return -1;
+		}
+		vals[kw] = argv[used];
+		argc -= used + 1;
+		argv += used + 1;
 	}
 	return 0;
 }
@@ -231,26 +303,13 @@ int parse_u32(const char *s, __u32 min, __u32 max, const char *what, __u32 *out)
 
 int parse_user(const char *s, __u32 *uid)
 {
-	struct passwd *pw;
-	const char *p;
+	char err[256];
 
-	if (!*s) {
-		p_err("empty user name");
+	if (spry_id__parse(SPRY_ID_USER, s, uid, err, sizeof(err))) {
+		p_err("%s", err);
 		return -1;
 	}
-	errno = 0;
-	pw = getpwnam(s);
-	if (pw) {
-		*uid = pw->pw_uid;
-		return 0;
-	}
-	for (p = s; *p >= '0' && *p <= '9'; p++)
-		;
-	if (*p) {
-		p_err("unknown user '%s'", s);
-		return -1;
-	}
-	return parse_u32(s, 0, (__u32)-2, "uid", uid);
+	return 0;
 }
 
 int parse_name(const char *s, const char *what, char out[SPRY_NAME_LEN])
@@ -271,13 +330,7 @@ int parse_name(const char *s, const char *what, char out[SPRY_NAME_LEN])
 
 const char *user_name(__u32 uid, char *buf, size_t len)
 {
-	struct passwd pw, *res = NULL;
-	char tmp[1024];
-
-	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) || !res)
-		return NULL;
-	snprintf(buf, len, "%s", res->pw_name);
-	return buf;
+	return spry_id__name(SPRY_ID_USER, uid, buf, len);
 }
 
 int maps_open(struct spry_maps *m)

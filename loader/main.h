@@ -46,8 +46,10 @@ int cmd_select(const struct cmd *cmds, int argc, char **argv, const char *what);
 int match_word(const char *const *names, const char *arg, const char *what);
 /*
  * "KEYWORD VALUE ..." pairs to the end of argv: vals[i] is the value of
- * names[i] (NULL-terminated, prefixes allowed), NULL when absent.  0, or -1
- * after p_err for an unknown or repeated keyword or a missing value.
+ * names[i] (NULL-terminated, prefixes allowed), NULL when absent.  A name
+ * may be two words ("invoke users": argv "invoke users VALUE"; each word
+ * by prefix).  0, or -1 after p_err for an unknown or repeated keyword or
+ * a missing value.
  */
 int parse_keywords(int argc, char **argv, const char *const *names, const char **vals);
 

@@ -324,6 +324,102 @@ static void refuse(struct spryd *d, struct spryd_conn *c, int err, const char *w
 	spryd_conn_send(d, c, SPRY_CTL_RESULT, err, &res, sizeof(res), NULL, 0, -1);
 }
 
+/*
+ * The control peer's supplementary groups (SO_PEERGROUPS: the groups it
+ * had at connect(), like SO_PEERCRED) into *@out (@buf, or malloc'd when
+ * more than @cap: free it if it is not @buf): the count, or -errno.
+ */
+static int peer_groups(int fd, __u32 *buf, size_t cap, __u32 **out)
+{
+	socklen_t len = cap * sizeof(*buf);
+	__u32 *big;
+
+	*out = buf;
+	if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, buf, &len))
+		return len / sizeof(*buf);
+	if (errno != ERANGE)
+		return -errno;
+	/* len is now what the groups need (at most NGROUPS_MAX of them). */
+	big = malloc(len ? len : 1);
+	if (!big)
+		return -ENOMEM;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, big, &len)) {
+		free(big);
+		return -errno;
+	}
+	*out = big;
+	return len / sizeof(*big);
+}
+
+/*
+ * May the peer of control connection @c invoke chain @id?  Its record's
+ * invoke lists (docs/SECURITY.md): root always, a listed uid, or a listed
+ * group among the peer's gid and supplementary groups.  0, or -EACCES
+ * after counting the refusal (per chain, /metrics) and logging it once
+ * per connection and at most INVOKE_LOG_PER_S times a second overall.
+ */
+#define INVOKE_LOG_PER_S	10
+static int invoke_check(struct spryd *d, struct spryd_conn *c, uint16_t id,
+			const struct spry_chain *rec)
+{
+	static uint64_t log_second, suppressed;
+	static unsigned int logged_this_second;
+	static bool groups_warned;
+	struct spryd_chain *cs = &d->chains[id];
+	__u32 buf[64], *groups = NULL;
+	uint64_t sec;
+	int n = 0;
+	bool ok;
+
+	ok = spry_chain__may_invoke(rec, c->cred.uid, c->cred.gid, NULL, 0);
+	if (!ok && rec->n_invoke_gids) {
+		n = peer_groups(c->ep.fd, buf, sizeof(buf) / sizeof(buf[0]), &groups);
+		if (n < 0 && !groups_warned) {
+			groups_warned = true;
+			spryd_log("SO_PEERGROUPS: %s: invoke groups match the peer's "
+				  "primary group only", strerror(-n));
+		}
+		if (n > 0)
+			ok = spry_chain__may_invoke(rec, c->cred.uid, c->cred.gid,
+						    groups, (size_t)n);
+		if (groups != buf)
+			free(groups);
+	}
+	if (ok)
+		return 0;
+
+	if (strncmp(cs->refused_name, rec->name, SPRY_NAME_LEN)) {
+		/* A new chain on this id: a new series in /metrics. */
+		memcpy(cs->refused_name, rec->name, SPRY_NAME_LEN);
+		cs->refused_name[SPRY_NAME_LEN - 1] = '\0';
+		cs->invoke_refused = 0;
+	}
+	cs->invoke_refused++;
+	/* c->gen changes when the slot is reused: gen + 1 marks this one. */
+	if (c->refusal_logged == c->gen + 1)
+		return -EACCES;
+	sec = spryd_now_ns() / 1000000000ULL;
+	if (sec != log_second) {
+		log_second = sec;
+		logged_this_second = 0;
+	}
+	if (logged_this_second >= INVOKE_LOG_PER_S) {
+		suppressed++;
+		return -EACCES;
+	}
+	logged_this_second++;
+	c->refusal_logged = c->gen + 1;
+	if (suppressed) {
+		spryd_log("INVOKE refused %llu more times, not logged (at most %d lines a second)",
+			  (unsigned long long)suppressed, INVOKE_LOG_PER_S);
+		suppressed = 0;
+	}
+	spryd_log("INVOKE refused: user %u (pid %d, gid %u) may not invoke chain %s "
+		  "(further refusals on this connection are only counted)",
+		  c->cred.uid, c->cred.pid, c->cred.gid, cs->refused_name);
+	return -EACCES;
+}
+
 static void invoke(struct spryd *d, struct spryd_conn *c, const void *body, uint32_t len)
 {
 	struct spry_ctl_invoke inv;
@@ -357,6 +453,11 @@ static void invoke(struct spryd *d, struct spryd_conn *c, const void *body, uint
 	err = entry_find_chain(d, inv.chain, &id, &rec);
 	if (err) {
 		refuse(d, c, err == -EINVAL ? -EINVAL : -ENOENT, "unknown chain");
+		return;
+	}
+	err = invoke_check(d, c, id, &rec);
+	if (err) {
+		refuse(d, c, err, "not allowed to invoke the chain");
 		return;
 	}
 	err = entry_prepare(d, id, &rec, inv.len, (uint8_t)d->ctl_front, (uint32_t)(c - d->conns),

@@ -228,7 +228,8 @@ static int start_request(struct spryd *d, struct gw_conn *c, bool body_follows,
 		return -1;
 	}
 	err = entry_find_chain_cached(d, rt.chain, now, &id, &rec);
-	if (err) {
+	/* A chain added with `http off` is not there for HTTP clients. */
+	if (err || (rec.flags & SPRY_CF_NO_HTTP)) {
 		gw_respond_error(d, c, 404, body_follows, NULL, now);
 		return -1;
 	}

@@ -75,6 +75,15 @@ static void metrics_chains(struct spryd *d, struct mbuf *m)
 			  cs->name, (unsigned long long)(pst.n_bufs - pst.n_free) +
 				    (pst.n_large - pst.n_large_free));
 	}
+	mb_printf(m, "# HELP spry_invoke_refused_total INVOKEs on the control socket "
+		  "from a user the chain does not let invoke it.\n"
+		  "# TYPE spry_invoke_refused_total counter\n");
+	for (i = 1; i < SPRY_MAX_CHAINS; i++) {
+		cs = &d->chains[i];
+		if (cs->invoke_refused)
+			mb_printf(m, "spry_invoke_refused_total{chain=\"%s\"} %llu\n",
+				  cs->refused_name, (unsigned long long)cs->invoke_refused);
+	}
 }
 
 /* The functions of active chains: invocations (pass 0), per-instance in-flight (1). */

@@ -61,6 +61,8 @@ struct spryd_conn {
 	bool			closing;	/* queued for close at a safe point */
 	bool			want_out;	/* EPOLLOUT armed */
 	struct ucred		cred;		/* SO_PEERCRED at accept */
+	uint32_t		refusal_logged;	/* gen + 1 once an INVOKE refusal
+						 * of this connection was logged */
 	uint32_t		n_reqs;
 	uint32_t		n_inst;
 	uint32_t		inst[SPRYD_CONN_MAX_INST];	/* indexes in d->insts */
@@ -160,6 +162,9 @@ struct spryd_chain {
 	uint64_t		idem_ns;	/* when idem_hops was read */
 	uint32_t		n_reserved;	/* reserved buffers (a front's AF_XDP UMEM),
 						 * set before the pool is made */
+	uint64_t		invoke_refused;	/* INVOKEs the chain's invoke
+						 * lists refused (invoke_check) */
+	char			refused_name[SPRY_NAME_LEN];	/* the chain they named */
 	struct spryd_list	live;		/* by deadline (start order) */
 	struct spryd_list	zombie;		/* by reap time */
 };

@@ -23,7 +23,7 @@
 #define _Static_assert(expr, msg) static_assert(expr, msg)
 #endif
 
-#define SPRY_ABI_VERSION	2
+#define SPRY_ABI_VERSION	3
 #define SPRY_DESC_VERSION	1
 
 /* Limits. */
@@ -37,6 +37,7 @@
 #define SPRY_REQ_SLOTS		65536	/* request location slots (power of two) */
 #define SPRY_EVENTS_BYTES	(256 * 1024)
 #define SPRY_RUN_MAX		256	/* descriptors per router verdict (a run) */
+#define SPRY_MAX_INVOKERS	8	/* users, and groups, a chain lets invoke it */
 
 #define SPRY_FN_ORIGIN		0	/* fn id of spryd's origin sockets */
 
@@ -134,6 +135,7 @@ _Static_assert(sizeof(struct spry_sender) == 8, "spry_sender size");
 
 enum spry_chain_flags {
 	SPRY_CF_ACTIVE		= 1 << 0,
+	SPRY_CF_NO_HTTP		= 1 << 1,	/* spryd's HTTP front: 404, as if absent */
 };
 
 /* Value of SPRY_MAP_CHAINS, indexed by chain id. */
@@ -146,13 +148,23 @@ struct spry_chain {
 	__u32	max_inflight;	/* requests in flight at once (origin bound) */
 	__u32	deadline_ms;	/* request deadline (origin) */
 	__u8	n_hops;
-	__u8	pad[7];
+	__u8	n_invoke_uids;	/* invoke_uids[0..n) */
+	__u8	n_invoke_gids;	/* invoke_gids[0..n) */
+	__u8	pad[5];
 	__u16	hops[SPRY_MAX_HOPS];	/* fn ids, in order */
 	char	name[SPRY_NAME_LEN];
 	/* CPUs the chain's instances run on (bit i: CPU i); none set: any */
 	__u64	cpus[SPRY_CPU_WORDS];
+	/*
+	 * Who may invoke the chain through spryd's control socket (INVOKE),
+	 * besides root: a peer whose SO_PEERCRED uid is one of invoke_uids,
+	 * or whose gid or a supplementary group (SO_PEERGROUPS) is one of
+	 * invoke_gids.  The router never reads these.
+	 */
+	__u32	invoke_uids[SPRY_MAX_INVOKERS];
+	__u32	invoke_gids[SPRY_MAX_INVOKERS];
 };
-_Static_assert(sizeof(struct spry_chain) == 136, "spry_chain size");
+_Static_assert(sizeof(struct spry_chain) == 200, "spry_chain size");
 
 enum spry_fn_flags {
 	SPRY_FF_ACTIVE		= 1 << 0,

@@ -298,7 +298,8 @@ SPRY_API void spry_client_close(struct spry_client *c);
  * bytes; -EMSGSIZE if larger), its length to *@out_len and the
  * descriptor's enum spry_status to *@status.  0 when a result came back
  * (check *status), else -errno (spryd refused: -ENOENT unknown chain,
- * -EBUSY in-flight bound, -ETIMEDOUT deadline, -ECONNRESET instance died).
+ * -EACCES the caller's user may not invoke the chain, -EBUSY in-flight
+ * bound, -ETIMEDOUT deadline, -ECONNRESET instance died).
  */
 SPRY_API int spry_client_invoke(struct spry_client *c, const char *chain,
 				const void *in, size_t in_len, void *out,
