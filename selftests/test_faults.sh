@@ -104,7 +104,7 @@ spryd_up() {	# spryd_up LOG
 	wait_for 5 test -S "$SOCK" && wait_for 5 c -o /dev/null "$URL/metrics"
 }
 
-tap_plan 20
+tap_plan 21
 
 # 1
 spry load >/dev/null &&
@@ -187,7 +187,7 @@ tap_ok $? "instance SIGKILLed holding a request: 502 ($(cat "$TMP/crash.code"))"
 wait_for 3 pool_clean crash
 tap_ok $? "its buffers are back in the pool"
 
-# 8-9: the same with an idempotent function and a second instance
+# 8-10: the same with an idempotent function and a second instance (counted)
 fn "$META" idem fn_meta; I1=$LAST
 fn "$META" idem fn_meta; I2=$LAST
 wait_for 5 live_is 7
@@ -195,6 +195,8 @@ inst_inflight() {	# inst_inflight PID
 	spry -j fn show chain idem | jq --argjson p "$1" \
 		'[.[] | .instances[]? | select(.listed and .pid == $p) | .inflight] | .[0] // 0'
 }
+RETRIES='spry_request_retries_total{chain="idem",fn="fn_meta"}'
+retries0=$(metric "$RETRIES")
 kill -STOP "$I1"
 STOPPED+=("$I1")
 rm -f "$TMP"/idem.*
@@ -217,8 +219,11 @@ STOPPED=()
 tap_ok $? "idempotent function's instance SIGKILLed holding a request: resubmitted to the other, 200 with its body ($(tail -c 20 "$TMP/idem.$held" 2>/dev/null | tr '\n' ' '))"
 wait_for 3 pool_clean idem && [ "$(code -d after "$URL/idem")" = 200 ]
 tap_ok $? "the input copy and the dead instance's buffers are back in the pool; next request 200"
+retries1=$(metric "$RETRIES")
+[ $held -gt 0 ] && [ "$retries1" = $((retries0 + 1)) ]
+tap_ok $? "the retry is counted in /metrics: $RETRIES $retries0 -> $retries1"
 
-# 10-11: pool exhaustion and recovery (2 buffers)
+# 11-12: pool exhaustion and recovery (2 buffers)
 kill -STOP "$TINY"
 STOPPED+=("$TINY")
 code -d a "$URL/tiny" > "$TMP/t1.code" &
@@ -237,7 +242,7 @@ wait_for 3 pool_clean tiny && r=$(code -d d "$URL/tiny") && [ "$r" = 200 ] &&
 	[ "$r1" = 200 ] && [ "$r2" = 200 ]
 tap_ok $? "buffers freed: the held requests finish ($r1 $r2), the next one is 200 ($r)"
 
-# 12-16: a function that never answers
+# 13-17: a function that never answers
 S1=$(spry -j fn show chain slow | jq '[.[] | .instances[]? | select(.listed) | .pid] | .[0]')
 S2=$(spry -j fn show chain slow | jq '[.[] | .instances[]? | select(.listed) | .pid] | .[1]')
 kill -STOP "$S1"
@@ -269,7 +274,7 @@ kill -CONT "$S1"
 STOPPED=()
 wait_for 3 is_healthy slow "$S1"
 tap_ok $? "SIGCONT: its late answer goes out and it is healthy again ($(inst_flags slow "$S1"))"
-# 17-20: a flooding function
+# 18-21: a flooding function
 # bytes queued in the receive and send queues of every TCP socket of this
 # namespace (ss's skmem r and t): where redirected descriptors would pile up
 tcp_mem() {

@@ -1031,7 +1031,9 @@ static int alloc_tables(struct spryd *d)
 	d->close_list = calloc(SPRYD_MAX_CONNS, sizeof(*d->close_list));
 	d->insts = calloc(SPRY_MAX_FNS * SPRY_MAX_INST, sizeof(*d->insts));
 	d->rxbuf = malloc(SPRY_CTL_MAX_MSG);
-	if (!d->conns || !d->conn_free || !d->close_list || !d->insts || !d->rxbuf)
+	d->retries = calloc(SPRY_MAX_FNS, sizeof(*d->retries));
+	if (!d->conns || !d->conn_free || !d->close_list || !d->insts || !d->rxbuf ||
+	    !d->retries)
 		return -ENOMEM;
 	for (i = 0; i < SPRYD_MAX_CONNS; i++) {
 		d->conns[i].ep.fd = -1;
@@ -1056,6 +1058,7 @@ static void free_tables(struct spryd *d)
 	free(d->conn_free);
 	free(d->close_list);
 	free(d->insts);
+	free(d->retries);
 	free(d->rxbuf);
 }
 
