@@ -201,10 +201,13 @@ kill -STOP "$I1"
 STOPPED+=("$I1")
 rm -f "$TMP"/idem.*
 held=0
+# each request is either answered by the running instance or held by the
+# stopped one (waited for: under load a fixed pause may end before either)
+held_or_done() { [ "$(inst_inflight "$I1")" = 1 ] || proc_gone "$IC"; }
 for i in $(seq 1 8); do
 	c -d "retry-me-$i" "$URL/idem" > "$TMP/idem.$i" &
 	IC=$!
-	sleep 0.1
+	wait_for 5 held_or_done
 	if [ "$(inst_inflight "$I1")" = 1 ]; then
 		held=$i
 		break

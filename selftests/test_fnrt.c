@@ -587,7 +587,7 @@ int main(void)
 	int ret, i, ok, n;
 
 	signal(SIGPIPE, SIG_IGN);
-	tap_plan(32);
+	tap_plan(33);
 	test_opts();
 
 	ret = fake_init(&f);
@@ -1019,16 +1019,32 @@ int main(void)
 	       "SIGTERM: exit 0 within 2 s, TCP and control connections closed (exit %d)", ret);
 	fake_drop_conn(&f);
 
-	/* 28: spryd refuses the registration */
+	/* 28: spryd refuses the registration: no such chain (EIDRM, not the
+	 * ENOENT of a missing socket) */
 	f.pid = start_fn(f.path, "nochain");
 	ret = fake_register(&f, -ENOENT, TAB_NONE);
 	ret = ret ?: wait_exit(f.pid, 2000);
 	f.pid = 0;
-	tap_ok(ret == ENOENT, "refused registration: exits with ENOENT (%d)", ret);
+	tap_ok(ret == EIDRM, "refused registration (unknown chain): exits with EIDRM (%d)", ret);
 	fake_drop_conn(&f);
 
 	/*
-	 * 29: spryd goes away after registering: the runtime registers again
+	 * 29: registered, spryd gone, and the next one says the chain does
+	 * not exist (deleted meanwhile): the runtime gives up with EIDRM
+	 * instead of retrying forever.
+	 */
+	f.pid = start_fn(f.path, "c1");
+	ret = fake_register(&f, 0, TAB_NONE);
+	fake_drop_conn(&f);
+	ret = ret ?: fake_register(&f, -ENOENT, TAB_NONE);
+	ret = ret ?: wait_exit(f.pid, 2000);
+	f.pid = 0;
+	tap_ok(ret == EIDRM, "re-registration refused (chain deleted): gives up, exits with EIDRM (%d)",
+	       ret);
+	fake_drop_conn(&f);
+
+	/*
+	 * 30: spryd goes away after registering: the runtime registers again
 	 * (after its 50 ms backoff) with the spryd that comes next, and
 	 * leaves on SIGTERM.
 	 */
@@ -1052,7 +1068,7 @@ int main(void)
 	       "REG_ACK without a function table: calls -ENOENT; spryd gone: registers again, SIGTERM exits 0 (%d)",
 	       ret);
 
-	/* 30: a function table with a torn entry: the registration fails */
+	/* 31: a function table with a torn entry: the registration fails */
 	f.pid = start_fn(f.path, "c1");
 	ret = fake_register(&f, 0, TAB_TORN);
 	ret = ret ?: wait_exit(f.pid, 2000);
@@ -1061,7 +1077,7 @@ int main(void)
 	       ret);
 	fake_drop_conn(&f);
 
-	/* 31: no spryd at all */
+	/* 32: no spryd at all */
 	{
 		char missing[128];
 
@@ -1072,7 +1088,7 @@ int main(void)
 		tap_ok(ret == ENOENT, "no spryd: exits with ENOENT (%d)", ret);
 	}
 
-	/* 32: nothing leaked in the pool */
+	/* 33: nothing leaked in the pool */
 	tap_ok(n_free(&f) == free0, "every pool buffer free at the end (%u/%u)",
 	       n_free(&f), free0);
 
