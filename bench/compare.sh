@@ -49,14 +49,19 @@
 # Environment: OUT (build dir), BENCH_SECS (3), BENCH_RESULTS (directory,
 # default bench/results), BENCH_WRK_THREADS (1), BENCH_QUIET_WAIT (60),
 # BENCH_TRIES (3), BENCH_SYSTEMS (which systems), BENCH_QUICK (above),
-# BENCH_SPRY_CPUS (above), BENCH_HOP_ROUNDS (5), BENCH_HEAD_ROUNDS (3).
+# BENCH_SPRY_CPUS (above), BENCH_HOP_ROUNDS (5), BENCH_HEAD_ROUNDS (3),
+# BENCH_WARMUP (seconds of warm-up per point, 1).
+# Progress goes to stderr, a line a point ("point n of N: ... about M min
+# left"); the raw rows (one a point) only to results.tsv, which report.py
+# reads.  A tiny run of the whole matrix, report included, in a few
+# minutes: BENCH_SECS=1 BENCH_WARMUP=1 BENCH_HEAD_ROUNDS=1 BENCH_HOP_ROUNDS=1
+# BENCH_TRIES=1 BENCH_QUIET_WAIT=0 BENCH_RESULTS=/tmp/r bench/compare.sh
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$SRC/build}
 SECS=${BENCH_SECS:-3}
 RES=${BENCH_RESULTS:-$SRC/bench/results}
-WRK_T=${BENCH_WRK_THREADS:-1}
 QUIET_WAIT=${BENCH_QUIET_WAIT:-60}
 TRIES=${BENCH_TRIES:-3}
 SPRY=$OUT/spry
@@ -64,12 +69,11 @@ SPRYD=$OUT/spryd
 HC=$OUT/bench/httpchain
 UC=$OUT/bench/unixchain
 PP=$OUT/bench/skmsg_pingpong
-LUA=$SRC/bench/post.lua
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 LENGTHS="1 2 4 8"
 SYSTEMS=${BENCH_SYSTEMS:-spry http sidecar unix}
 # BENCH_QUICK=1: only 4 hops, 1 KiB, concurrency 32 (for working on spry's
-# hot path); prints the points and writes no report
+# hot path); prints the points (results.tsv) and writes no report
 [ -n "${BENCH_QUICK:-}" ] && LENGTHS=${BENCH_LENGTHS:-4}
 
 die() { echo "compare: $*" >&2; exit 1; }
@@ -109,14 +113,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 spry() { "$SPRY" -P "$PIN" "$@"; }
-start() {	# start LOG CMD...: background, remembered in PIDS, pid in LAST
-	local log=$1
-	shift
-	"$@" >>"$log" 2>&1 &
-	LAST=$!
-	PIDS+=("$LAST")
-}
-fn_bin() { [ $(($1 % 2)) -eq 0 ] && echo "$OUT/examples/upper" || echo "$OUT/examples/reverse"; }
+. "$SRC/bench/lib.sh"
+start() { bench_start "$@"; }
+wait_port() { bench_wait_port "$@"; }
+fn_bin() { bench_fn_bin "$OUT" "$1"; }
 http_port() { echo $((19000 + $1 * 10 + $2)); }	# N, hop
 sc_fn_port() { echo $((19200 + $1 * 10 + $2)); }
 sc_px_port() { echo $((19400 + $1 * 10 + $2)); }
@@ -129,68 +129,17 @@ url() {
 	unix) echo "http://127.0.0.1:$(unix_port "$2")/c$2" ;;
 	esac
 }
-wait_port() {	# wait until something accepts on 127.0.0.1:PORT
-	local i
-	for i in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 # --- spry: router, chains c1 c2 c4 c8, spryd with its HTTP front, functions
-# spry's placement on this machine (docs/DESIGN.md, "Placement"): spryd and
-# the chains on one CPU, the last (BENCH_SPRY_CPUS; "none": where the
-# scheduler puts them); the load generator and the kernel get the others
+# placed on the last CPU (bench_spry_cpus); the load generator and the
+# kernel get the others
 ALL_CPUS="0-$(($(nproc) - 1))"
-SPRY_CPUS=${BENCH_SPRY_CPUS:-$(($(nproc) - 1))}
-[ "$SPRY_CPUS" = none ] && SPRY_CPUS=
-# wrk runs on the CPUs spry is not placed on, for every system alike (left
-# free, the scheduler's wake-ups pull it next to spryd now and then)
-WRK_CPUS=
-if [ -n "$SPRY_CPUS" ]; then
-	WRK_CPUS=$(python3 -c 'import sys
-n, spec = int(sys.argv[1]), sys.argv[2]
-used = set()
-for part in spec.split(","):
-    a, _, b = part.partition("-")
-    used.update(range(int(a), int(b or a) + 1))
-print(",".join(str(c) for c in range(n) if c not in used))' "$(nproc)" "$SPRY_CPUS") ||
-		die "bad BENCH_SPRY_CPUS '$SPRY_CPUS'"
-fi
+SPRY_CPUS=$(bench_spry_cpus)
+WRK_CPUS=$(bench_wrk_cpus "$SPRY_CPUS") || die "bad BENCH_SPRY_CPUS '$SPRY_CPUS'"
 WRK_PIN=${WRK_CPUS:+taskset -c $WRK_CPUS}
-spry load >/dev/null || die "spry load failed"
-for n in $LENGTHS; do
-	hops=$(for i in $(seq 0 $((n - 1))); do printf 'c%s-f%s,' "$n" "$i"; done)
-	# buffers big enough for 64 KiB bodies; in-flight bound above 256
-	spry chain add "c$n" hops "${hops%,}" buffer-size 66560 buffers 640 \
-		max-inflight 1024 ${SPRY_CPUS:+cpus $SPRY_CPUS} >/dev/null ||
-		die "chain add c$n failed"
-done
-start "$TMP/spryd.log" "$SPRYD" -P "$PIN" -s "$SOCK" --http "127.0.0.1:$SPRY_PORT" \
-	${SPRY_CPUS:+--cpus $SPRY_CPUS}
-SPRYD_PID=$LAST
-wait_port $SPRY_PORT || die "spryd did not start: $(cat "$TMP/spryd.log")"
-for n in $LENGTHS; do
-	SYSPIDS[spry,$n]=$SPRYD_PID
-	for i in $(seq 0 $((n - 1))); do
-		start "$TMP/fn.log" "$(fn_bin "$i")" --chain "c$n" --fn "c$n-f$i" \
-			--sock "$SOCK" --quiet
-		SYSPIDS[spry,$n]+=" $LAST"
-	done
-done
-n_live() {
-	spry -j fn show 2>/dev/null | python3 -c 'import json,sys
-print(sum(1 for f in json.load(sys.stdin) if f.get("chain")
-	  for i in f.get("instances", []) if "live" in i.get("flags", [])))' 2>/dev/null
-}
-want=0
-for n in $LENGTHS; do want=$((want + n)); done
-for i in $(seq 100); do
-	[ "$(n_live)" = "$want" ] && break
-	sleep 0.05
-done
-[ "$(n_live)" = "$want" ] || die "spry functions did not register: $(cat "$TMP/fn.log")"
+bench_spry_up "$OUT" "$PIN" "$SOCK" "$SPRY_PORT" "$SPRY_CPUS" "$TMP" "$LENGTHS" 2>"$TMP/up.err" ||
+	die "$(cat "$TMP/up.err")"
+for n in $LENGTHS; do SYSPIDS[spry,$n]=${SPRY_UP[$n]}; done
 
 # --- http: function servers; the first one is the entry
 for n in $LENGTHS; do
@@ -315,64 +264,74 @@ done
 [ $check_fail -eq 0 ] || die "answers differ from the expected bytes: not measuring"
 
 # --- measuring
-cpu_ns() {	# PIDS...: "ns runs" summed over every thread
-	local p
-	for p in "$@"; do cat /proc/"$p"/task/*/schedstat 2>/dev/null; done |
-		awk '{ ns += $1; runs += $3 } END { printf "%.0f %.0f\n", ns, runs }'
-}
+cpu_ns() { bench_cpu_ns "$@"; }
 mkdir -p "$RES"
 TSV=$RES/results.tsv
 printf 'set\tsystem\thops\tsize\tconc\trps\tp50_us\tp99_us\terrors\tcpu_us_req\truns_req\tcpu_cores\tfirst_cpu_us_req\tmachine_busy_pct\tother_pct\ttries\n' >"$TSV"
 machine() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6 }' /proc/stat; }
 
+# progress on stderr, one line a point; the raw rows go to results.tsv only
+PLAN_N=0	# points in the plan (counted by a dry pass of schedule)
+DONE_N=0
+COUNTING=
+progress() {	# SYS N SIZE CONC
+	local left="time left: known after the first point"
+	if [ "$DONE_N" -gt 0 ]; then
+		# the points still to come at the pace of those done, and the
+		# idle and ping-pong measurements after them
+		left=$(awk -v t=$(($(date +%s) - T_START)) -v d="$DONE_N" -v n="$PLAN_N" \
+			-v tail=$([ -n "${BENCH_QUICK:-}" ] && echo 0 || echo $((4 + 3 * SECS))) 'BEGIN {
+			m = (t / d * (n - d) + tail) / 60
+			printf "about %s min left", m < 1 ? "<1" : sprintf("%.0f", m) }')
+	fi
+	printf 'compare: point %d of %d: %s, %d hop%s, %s, c=%d — %s\n' $((DONE_N + 1)) \
+		"$PLAN_N" "$1" "$2" "$([ "$2" -eq 1 ] || echo s)" "$(bench_size "$3")" "$4" "$left" >&2
+}
+
 point() {	# SET SYS N SIZE CONC: measure, again while others were busy
 	local try other
+	if [ -n "$COUNTING" ]; then
+		PLAN_N=$((PLAN_N + 1))
+		return 0
+	fi
+	progress "$2" "$3" "$4" "$5"
 	for try in $(seq "$TRIES"); do
-		measure "$@" "$try" || return 1
+		measure "$@" "$try" || { DONE_N=$((DONE_N + 1)); return 1; }
 		other=$(tail -1 "$TSV" | cut -f15)
-		awk -v o="$other" 'BEGIN { exit !(o > 10) }' || return 0
-		[ "$try" -lt "$TRIES" ] || return 0
+		awk -v o="$other" 'BEGIN { exit !(o > 10) }' || break
+		[ "$try" -lt "$TRIES" ] || break
 		echo "compare: other processes used ${other}% of the machine: again" >&2
 		sed -i '$d' "$TSV"
 		sleep 2
 	done
+	DONE_N=$((DONE_N + 1))
 }
 
-measure() {	# SET SYS N SIZE CONC TRY
-	local set=$1 sys=$2 n=$3 size=$4 c=$5 u line c0 c1 f0 f1 m0 m1 i0 i1 ns runs req other
-	local first=${SYSPIDS[$sys,$n]%% *}
-	u=$(url "$sys" "$n")
-	$WRK_PIN wrk -t"$WRK_T" -c"$c" -d1s --timeout 10s -s "$LUA" "$u" -- "$size" >/dev/null 2>&1
+bench_before() {
 	python3 "$SRC/bench/busy.py" snap "$TMP/busy.json"
-	read -r m0 i0 < <(machine)
-	read -r f0 _ < <(cpu_ns "$first")
-	read -r c0 r0 < <(cpu_ns ${SYSPIDS[$sys,$n]})
-	line=$($WRK_PIN wrk -t"$WRK_T" -c"$c" -d"${SECS}s" --timeout 10s -s "$LUA" "$u" -- "$size" 2>&1 |
-		grep '^requests=')
-	read -r c1 r1 < <(cpu_ns ${SYSPIDS[$sys,$n]})
-	read -r f1 _ < <(cpu_ns "$first")
-	read -r m1 i1 < <(machine)
-	other=$(python3 "$SRC/bench/busy.py" since "$TMP/busy.json" $OURS $$ |
+	read -r MT0 MI0 < <(machine)
+}
+bench_after() {
+	read -r MT1 MI1 < <(machine)
+	OTHER=$(python3 "$SRC/bench/busy.py" since "$TMP/busy.json" $OURS $$ |
 		sed -n 's/.*other_pct=\([0-9.]*\).*/\1/p')
-	if [ -z "$line" ]; then
+}
+measure() {	# SET SYS N SIZE CONC TRY: one row of results.tsv
+	local set=$1 sys=$2 n=$3 size=$4 c=$5
+	if ! bench_wrk "$(url "$sys" "$n")" "$size" "$c" "$SECS" ${SYSPIDS[$sys,$n]}; then
 		echo "compare: $sys $n hops ${size} B c=$c: wrk failed" >&2
 		return 1
 	fi
-	declare -A W=()
-	for kv in $line; do W[${kv%%=*}]=${kv#*=}; done
-	req=${W[requests]}
-	ns=$((c1 - c0))
-	runs=$((r1 - r0))
 	awk -v set="$set" -v sys="$sys" -v n="$n" -v size="$size" -v c="$c" \
-		-v rps="${W[rps]}" -v p50="${W[p50_us]}" -v p99="${W[p99_us]}" \
-		-v err=$((W[errors] + W[non2xx])) -v ns="$ns" -v runs="$runs" -v req="$req" \
-		-v dur="${W[duration_us]}" -v fns=$((f1 - f0)) -v mt=$((m1 - m0)) -v mi=$((i1 - i0)) \
-		-v other="${other:-0}" -v try="$6" 'BEGIN {
+		-v rps="${BW[rps]}" -v p50="${BW[p50_us]}" -v p99="${BW[p99_us]}" \
+		-v err=$((BW[errors] + BW[non2xx])) -v ns="$BW_NS" -v runs="$BW_RUNS" \
+		-v req="${BW[requests]}" -v dur="${BW[duration_us]}" -v fns="$BW_FIRST_NS" \
+		-v mt=$((MT1 - MT0)) -v mi=$((MI1 - MI0)) -v other="${OTHER:-0}" -v try="$6" 'BEGIN {
 		printf "%s\t%s\t%d\t%d\t%d\t%.0f\t%.1f\t%.1f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t%d\n",
 			set, sys, n, size, c, rps, p50, p99, err,
 			req ? ns / 1e3 / req : 0, req ? runs / req : 0, ns / 1e3 / dur,
 			req ? fns / 1e3 / req : 0, mt ? 100 * (1 - mi / mt) : 0, other, try
-	}' | tee -a "$TSV" >&2
+	}' >>"$TSV"
 }
 
 # --- other load on the machine skews everything: wait a while for quiet,
@@ -407,48 +366,63 @@ if [ -n "${BENCH_QUICK:-}" ]; then
 	fi
 	if [ -n "${BENCH_QUICK_CMD:-}" ]; then	# e.g. a profiler, with URL and PIDS
 		URL=$(url spry 4) PIDS="${SYSPIDS[spry,4]:-}" HURL=$(url http 4) HPIDS="${SYSPIDS[http,4]:-}" SURL=$(url sidecar 4) SPIDS="${SYSPIDS[sidecar,4]:-}" URL1=$(url spry 1) PIDS1="${SYSPIDS[spry,1]:-}" URL8=$(url spry 8) PIDS8="${SYSPIDS[spry,8]:-}" bash -c "$BENCH_QUICK_CMD"
-	else
-		run_set full 4 1024 32
+		exit 0
 	fi
-	exit 0
 fi
-# the targets' point (4 hops, 1 KiB, c=32) in HEAD_ROUNDS rounds, the
-# systems taking turns; the report keeps each system's median round
 HEAD_ROUNDS=${BENCH_HEAD_ROUNDS:-3}
-run_set full 4 1024 1
-for r in $(seq "$HEAD_ROUNDS"); do run_set full 4 1024 32; done
-run_set full 4 1024 256
-for n in 1 2 8; do run_set hops32 "$n" 1024 32; done
-for n in 1 2 8; do run_set hops1 "$n" 1024 1; done
-for size in 64 16384 65536; do run_set payload 4 "$size" 32; done
-# hop cost: (p50 at 8 hops - p50 at 1 hop) / 7 in HOP_ROUNDS rounds of
-# both points; the report takes the median round
 HOP_ROUNDS=${BENCH_HOP_ROUNDS:-5}
-for r in $(seq "$HOP_ROUNDS"); do
-	for n in 1 8; do run_set hopcost "$n" 64 1 spry; done
-done
-# placement, the other way round for every system (4 hops, c=32): spry
-# spread over the CPUs by the scheduler (and its hop cost so), the others
-# with every process on spry's CPU(s)
 pin_sys() {	# SYS CPUS
 	local n p
+	[ -z "$COUNTING" ] || return 0
 	for n in $LENGTHS; do
 		for p in ${SYSPIDS[$1,$n]}; do taskset -a -p -c "$2" "$p" >/dev/null; done
 	done
 }
-if [ -n "$SPRY_CPUS" ]; then
-	pin_sys spry "$ALL_CPUS"
+# every point in order (run twice: a dry pass counts them for the progress)
+schedule() {
+	local r n s size
+	if [ -n "${BENCH_QUICK:-}" ]; then
+		run_set full 4 1024 32
+		return
+	fi
+	# the targets' point (4 hops, 1 KiB, c=32) in HEAD_ROUNDS rounds, the
+	# systems taking turns; the report keeps each system's median round
+	run_set full 4 1024 1
+	for r in $(seq "$HEAD_ROUNDS"); do run_set full 4 1024 32; done
+	run_set full 4 1024 256
+	for n in 1 2 8; do run_set hops32 "$n" 1024 32; done
+	for n in 1 2 8; do run_set hops1 "$n" 1024 1; done
+	for size in 64 16384 65536; do run_set payload 4 "$size" 32; done
+	# hop cost: (p50 at 8 hops - p50 at 1 hop) / 7 in HOP_ROUNDS rounds of
+	# both points; the report takes the median round
 	for r in $(seq "$HOP_ROUNDS"); do
-		for n in 1 8; do run_set hopcost-other "$n" 64 1 spry; done
+		for n in 1 8; do run_set hopcost "$n" 64 1 spry; done
 	done
-	for r in $(seq "$HEAD_ROUNDS"); do run_set full-other 4 1024 32 spry; done
-	pin_sys spry "$SPRY_CPUS"
-	for s in $SYSTEMS; do
-		[ "$s" = spry ] && continue
-		pin_sys "$s" "$SPRY_CPUS"
-		for r in $(seq "$HEAD_ROUNDS"); do run_set full-other 4 1024 32 "$s"; done
-		pin_sys "$s" "$ALL_CPUS"
-	done
+	# placement, the other way round for every system (4 hops, c=32): spry
+	# spread over the CPUs by the scheduler (and its hop cost so), the others
+	# with every process on spry's CPU(s)
+	if [ -n "$SPRY_CPUS" ]; then
+		pin_sys spry "$ALL_CPUS"
+		for r in $(seq "$HOP_ROUNDS"); do
+			for n in 1 8; do run_set hopcost-other "$n" 64 1 spry; done
+		done
+		for r in $(seq "$HEAD_ROUNDS"); do run_set full-other 4 1024 32 spry; done
+		pin_sys spry "$SPRY_CPUS"
+		for s in $SYSTEMS; do
+			[ "$s" = spry ] && continue
+			pin_sys "$s" "$SPRY_CPUS"
+			for r in $(seq "$HEAD_ROUNDS"); do run_set full-other 4 1024 32 "$s"; done
+			pin_sys "$s" "$ALL_CPUS"
+		done
+	fi
+}
+COUNTING=1
+schedule
+COUNTING=
+schedule
+if [ -n "${BENCH_QUICK:-}" ]; then
+	column -t -s "$(printf '\t')" "$TSV" 2>/dev/null || cat "$TSV"
+	exit 0
 fi
 
 # --- idle: every process of each system, 3 s, nothing running

@@ -105,9 +105,14 @@ run() {
 }
 
 fail=0
+k=0
 for t in 1 16; do
-	run spry "$t" || fail=1
-	run tcp "$t" || fail=1
+	for m in spry tcp; do
+		k=$((k + 1))
+		echo "bench: point $k of 4: $m, 3 hops, $LEN B, $t client$([ "$t" -eq 1 ] || echo s)" \
+			"— about $(((4 - k + 1) * SECS)) s left, then bench/compare.sh" >&2
+		run "$m" "$t" || fail=1
+	done
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }

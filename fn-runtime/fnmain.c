@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* spry_fn_main: the whole main() of a typical function. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,11 @@ SPRY_API int spry_fn_main(int argc, char **argv, spry_handler_t handler, void *u
 		return 2;
 	}
 	ret = spry_fn_run(&opts, handler, user);
+	if (ret == -EIDRM) {
+		fprintf(stderr, "%s: spryd has no chain %s with a function %s: not retrying\n",
+			argc > 0 ? argv[0] : "spry-fn", opts.chain, opts.fn);
+		return SPRY_EXIT_GONE;
+	}
 	if (ret) {
 		fprintf(stderr, "%s: %s\n", argc > 0 ? argv[0] : "spry-fn", strerror(-ret));
 		return 1;

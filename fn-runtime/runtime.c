@@ -634,6 +634,10 @@ static int rt_register(struct rt *rt)
 		ret = hdr.status < 0 ? hdr.status : -EPROTO;
 		rt_log(rt, "spryd refused the registration: %s%s", strerror(-ret),
 		       ret == -ENOENT ? " (unknown chain or function)" : "");
+		/* not the ENOENT of a missing socket: spryd answered that it
+		 * has no such chain or function (deleted, or never added) */
+		if (ret == -ENOENT)
+			ret = -EIDRM;
 		goto out;
 	}
 	if (ret < (int)sizeof(ack) || pfd < 0 ||
@@ -1233,8 +1237,10 @@ static void rt_disconnect(struct rt *rt)
 /*
  * Register again, waiting 50 ms before the first attempt and doubling up
  * to 1 s between attempts, until it works (0) or SIGTERM/SIGINT arrives
- * (1).  Forever otherwise: a supervisor restarting spryd need not restart
- * its functions.
+ * (1).  Forever while spryd is away (a supervisor restarting spryd need
+ * not restart its functions), but not when spryd answers that the chain
+ * or the function does not exist (it was deleted): -EIDRM at once, as
+ * registering again would never work.
  */
 static int rt_reregister(struct rt *rt)
 {
@@ -1263,6 +1269,11 @@ static int rt_reregister(struct rt *rt)
 		rt_disconnect(rt);
 		if (ret == -ENOMEM)
 			return ret;
+		if (ret == -EIDRM) {
+			rt_log(rt, "chain %s no longer exists (or has no function %s); giving up",
+			       rt->opts->chain, rt->opts->fn);
+			return ret;
+		}
 		wait_ms = wait_ms * 2 > RT_BACKOFF_MAX_MS ? RT_BACKOFF_MAX_MS : wait_ms * 2;
 		if (attempt <= 5 || attempt % 60 == 0)
 			rt_log(rt, "re-registration attempt %u failed: %s; next in %u ms",

@@ -3,18 +3,24 @@
 #
 # The main job: load spry, start spryd and the demo chain (examples/demo.yaml:
 # upper -> reverse -> wordcount, two instances each, running as nobody), print
-# a command that works, and on Ctrl-C (or SIGTERM) remove every pin, pool
-# file and process it made.  Needs root.  OUT: build dir.
+# a command that works, and on Ctrl-C (or SIGTERM, which `spry down` sends)
+# remove every pin, pool file and process it made.  Needs root.
+# A requested stop (SIGINT, SIGTERM, SIGHUP) exits 0; a failure (spryd
+# dying, a step failing) exits 1.
+# Environment: OUT (build dir), SPRY_PIN_DIR (/sys/fs/bpf/spry),
+# SPRY_RUN_DIR (/run/spry: control socket, demo.pid, hugetlbfs mount),
+# SPRY_HTTP_PORT (8080), SPRY_DEMO_HUGEPAGES (2 MiB pages reserved for the
+# pool, 16; 0: none reserved, the pool falls back to memfd).
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$SRC/build}
 SPRY="$OUT/spry"
 PIN=${SPRY_PIN_DIR:-/sys/fs/bpf/spry}
-RUN=/run/spry
+RUN=${SPRY_RUN_DIR:-/run/spry}
 SOCK=$RUN/spryd.sock
 HUGE=$RUN/huge
-PAGES=16		# 2 MiB pages for the demo pool
+PAGES=${SPRY_DEMO_HUGEPAGES:-16}	# 2 MiB pages for the demo pool
 HTTP_PORT=${SPRY_HTTP_PORT:-8080}
 USER_FN=nobody
 
@@ -43,29 +49,44 @@ cleanup() {
 	echo "demo: stopped; pins, pools and processes removed"
 }
 
+# A requested stop: clean up and succeed (make prints no "Error 143").
+stop() {
+	echo
+	echo "demo: $1: stopping"
+	cleanup
+	exit 0
+}
+
 [ "$(id -u)" -eq 0 ] || { echo "demo: run as root" >&2; exit 1; }
 [ -x "$SPRY" ] || { echo "demo: $SPRY not built (make)" >&2; exit 1; }
 if [ -e "$PIN" ]; then
 	echo "demo: $PIN exists: spry is already loaded (spry unload first)" >&2
 	exit 1
 fi
-trap cleanup INT TERM EXIT
+trap 'stop SIGINT' INT
+trap 'stop SIGTERM' TERM
+trap 'stop SIGHUP' HUP
+trap 'cleanup; exit 1' EXIT
 
 mkdir -p "$RUN"
 echo $$ > "$RUN/demo.pid"
 # Hugepages for the pool: reserve what the demo needs, give them back after.
-if ! grep -q " $HUGE hugetlbfs " /proc/mounts; then
-	mkdir -p "$HUGE" && mount -t hugetlbfs -o pagesize=2M,mode=0711 none "$HUGE" &&
-		mounted_huge=1
+pool_dir=()
+if [ "$PAGES" -gt 0 ]; then
+	pool_dir=(--pool-dir "$HUGE")
+	if ! grep -q " $HUGE hugetlbfs " /proc/mounts; then
+		mkdir -p "$HUGE" && mount -t hugetlbfs -o pagesize=2M,mode=0711 none "$HUGE" &&
+			mounted_huge=1
+	fi
+	old_pages=$(cat /proc/sys/vm/nr_hugepages)
+	echo $((old_pages + PAGES)) > /proc/sys/vm/nr_hugepages 2>/dev/null
+	echo "demo: hugepages $(cat /proc/sys/vm/nr_hugepages) (was $old_pages)"
 fi
-old_pages=$(cat /proc/sys/vm/nr_hugepages)
-echo $((old_pages + PAGES)) > /proc/sys/vm/nr_hugepages 2>/dev/null
-echo "demo: hugepages $(cat /proc/sys/vm/nr_hugepages) (was $old_pages)"
 
 "$SPRY" -P "$PIN" load || die "spry load failed"
 "$SPRY" -P "$PIN" apply "$SRC/examples/demo.yaml" || die "spry apply failed"
 
-"$OUT/spryd" -P "$PIN" -s "$SOCK" --pool-dir "$HUGE" --http "127.0.0.1:$HTTP_PORT" &
+"$OUT/spryd" -P "$PIN" -s "$SOCK" "${pool_dir[@]}" --http "127.0.0.1:$HTTP_PORT" &
 pids+=($!)
 for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || die "spryd did not start"
@@ -95,3 +116,5 @@ echo "  $SPRY chain invoke demo data 'hello spry'"
 echo "  $SPRY stats; $SPRY fn show"
 echo "demo: Ctrl-C (or '$SPRY down' from another shell) stops it and removes everything."
 wait "${pids[0]}"
+# (a stop request runs stop() inside the wait and never comes here)
+die "spryd exited (status $?)"

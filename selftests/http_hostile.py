@@ -234,7 +234,7 @@ def main():
     lim = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (lim[1], lim[1]))
     print('TAP version 13')
-    print('1..%d' % (len(TABLE) + 13))
+    print('1..%d' % (len(TABLE) + 15))
 
     # warm up: the chain's pool exists, then the baseline
     r = get('/meta/warm')
@@ -307,6 +307,22 @@ def main():
        'slowloris: 408 and closed at the %.1f s header timeout (%.2f s)' %
        (HDR_TO, closed_at or -1), got)
     ok(served >= 2, 'slowloris: %d other requests served meanwhile' % served)
+
+    # a body that stalls: the head and 10 of its 100 bytes, then nothing;
+    # closed with 408 at the body timeout while others are served
+    stall = conn(timeout=HDR_TO + 5)
+    stall.sendall(b'POST /meta/stall HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n' +
+                  b'0123456789')
+    served = 0
+    for i in range(3):
+        r = get('/meta/beside')
+        served += 1 if r and r[0] == 200 else 0
+    got, closed = read_all(stall, timeout=HDR_TO + 5)
+    stall.close()
+    ok(closed and got.startswith(b'HTTP/1.1 408 '),
+       'stalled body (Content-Length 100, 10 bytes sent): 408 and closed at the '
+       '%.1f s body timeout' % HDR_TO, got[:80])
+    ok(served == 3, 'stalled body: %d of 3 other requests served meanwhile' % served)
 
     # a client that pipelines many requests and never reads
     before = rss_kb()

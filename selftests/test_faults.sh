@@ -179,7 +179,7 @@ tap_ok $? "instance SIGKILLed holding a request: 502 ($(cat "$TMP/crash.code"))"
 wait_for 3 pool_clean crash
 tap_ok $? "its buffers are back in the pool"
 
-# the same with an idempotent function and a second instance
+# the same with an idempotent function and a second instance (counted)
 fn "$META" idem fn_meta; I1=$LAST
 fn "$META" idem fn_meta; I2=$LAST
 wait_for 5 live_is 7
@@ -187,14 +187,19 @@ inst_inflight() {	# inst_inflight PID
 	spry -j fn show chain idem | jq --argjson p "$1" \
 		'[.[] | .instances[]? | select(.listed and .pid == $p) | .inflight] | .[0] // 0'
 }
+RETRIES='spry_request_retries_total{chain="idem",fn="fn_meta"}'
+retries0=$(metric "$RETRIES")
 kill -STOP "$I1"
 STOPPED+=("$I1")
 rm -f "$TMP"/idem.*
 held=0
+# each request is either answered by the running instance or held by the
+# stopped one (waited for: under load a fixed pause may end before either)
+held_or_done() { [ "$(inst_inflight "$I1")" = 1 ] || proc_gone "$IC"; }
 for i in $(seq 1 8); do
 	c -d "retry-me-$i" "$URL/idem" > "$TMP/idem.$i" &
 	IC=$!
-	sleep 0.1
+	wait_for 5 held_or_done
 	if [ "$(inst_inflight "$I1")" = 1 ]; then
 		held=$i
 		break
@@ -209,6 +214,9 @@ STOPPED=()
 tap_ok $? "idempotent function's instance SIGKILLed holding a request: resubmitted to the other, 200 with its body ($(tail -c 20 "$TMP/idem.$held" 2>/dev/null | tr '\n' ' '))"
 wait_for 3 pool_clean idem && [ "$(code -d after "$URL/idem")" = 200 ]
 tap_ok $? "the input copy and the dead instance's buffers are back in the pool; next request 200"
+retries1=$(metric "$RETRIES")
+[ $held -gt 0 ] && [ "$retries1" = $((retries0 + 1)) ]
+tap_ok $? "the retry is counted in /metrics: $RETRIES $retries0 -> $retries1"
 
 # pool exhaustion and recovery (2 buffers)
 kill -STOP "$TINY"

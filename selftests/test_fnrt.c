@@ -1144,12 +1144,28 @@ static void case_registration(void)
 {
 	int ret, ok, n;
 
-	/* spryd refuses the registration */
+	/* spryd refuses the registration: no such chain (EIDRM, not the
+	 * ENOENT of a missing socket) */
 	f.pid = start_fn(f.path, "nochain");
 	ret = fake_register(&f, -ENOENT, TAB_NONE);
 	ret = ret ?: wait_exit(f.pid, 2000);
 	f.pid = 0;
-	tap_ok(ret == ENOENT, "refused registration: exits with ENOENT (%d)", ret);
+	tap_ok(ret == EIDRM, "refused registration (unknown chain): exits with EIDRM (%d)", ret);
+	fake_drop_conn(&f);
+
+	/*
+	 * registered, spryd gone, and the next one says the chain does
+	 * not exist (deleted meanwhile): the runtime gives up with EIDRM
+	 * instead of retrying forever.
+	 */
+	f.pid = start_fn(f.path, "c1");
+	ret = fake_register(&f, 0, TAB_NONE);
+	fake_drop_conn(&f);
+	ret = ret ?: fake_register(&f, -ENOENT, TAB_NONE);
+	ret = ret ?: wait_exit(f.pid, 2000);
+	f.pid = 0;
+	tap_ok(ret == EIDRM, "re-registration refused (chain deleted): gives up, exits with EIDRM (%d)",
+	       ret);
 	fake_drop_conn(&f);
 
 	/*

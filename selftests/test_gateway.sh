@@ -10,7 +10,8 @@
 # instance, 504), /metrics in Prometheus text format matching
 # the requests made, the access log, and a wrk run after which every pool
 # buffer is free and spryd's fd count is back to its baseline; SIGTERM
-# with a request in flight answers it 503 and spryd exits 0.
+# with a request in flight answers it 503 and spryd exits 0; the front on
+# IPv6 (--http [::1]:PORT).
 #
 # Private network namespace, pin directory, control socket and temporary
 # directory; kills only what it started.
@@ -359,5 +360,24 @@ got=$(cat "$TMP/last")
 ! grep -qE 'Sanitizer|runtime error' "$TMP/spryd.log" && [ $rc -eq 0 ] && [ "$got" = 503 ]
 tap_ok $? "SIGTERM with a connection idle and a request in flight: 503 to it, spryd exits $rc, log clean" ||
 	tap_diag "$(grep -E -A5 'Sanitizer|runtime error' "$TMP/spryd.log" | head -20)"
+
+# 30-31: the HTTP front on IPv6 (--http [::1]:PORT): the functions register
+# again with this spryd, which answers there and not on 127.0.0.1
+URL6="http://[::1]:$PORT"
+if ip -6 addr show dev lo 2>/dev/null | grep -q 'inet6 ::1/'; then
+	start "$SPRYD" "$TMP/spryd6.log" -P "$PIN" -s "$SOCK" --http "[::1]:$PORT"
+	SPRYD_PID=$LAST
+	ollehs() { [ "$(c -g -d hello "$URL6/demo")" = OLLEH ]; }
+	wait_for 5 test -S "$SOCK" && wait_for 10 ollehs &&
+		[ "$(c -g -o /dev/null -w '%{http_code}' "$URL6/nosuch")" = 404 ]
+	tap_ok $? "--http [::1]:$PORT: POST /demo over IPv6 answers OLLEH, an unknown chain 404" ||
+		tap_diag "$(tail -5 "$TMP/spryd6.log")"
+	! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null &&
+		grep -q 'spry_http_requests_total{chain="demo",code="200"} 1$' <(c -g "$URL6/metrics")
+	tap_ok $? "nothing listens on 127.0.0.1:$PORT; the IPv6 request is counted in /metrics"
+else
+	tap_skip "--http [::1]:$PORT" "no ::1 on lo in the namespace (IPv6 disabled)"
+	tap_skip "IPv6 only" "no ::1 on lo in the namespace (IPv6 disabled)"
+fi
 
 tap_finish

@@ -5,7 +5,8 @@
 # before receiving, wake-ups of an idle function, no CPU while idle,
 # SIGTERM, spreading over instances, the clear failures (unknown chain,
 # spryd not there) and spryd going away (the functions wait for the next
-# one; test_faults.sh restarts it under them).
+# one; test_faults.sh restarts it under them), except when their chain was
+# deleted meanwhile: they give up (exit status 3).
 #
 # Runs in a private network namespace with its own pin directory, control
 # socket and temporary directory; kills only what it started.
@@ -156,8 +157,9 @@ tap_ok $? "its instance is gone from fn show"
 # unknown chain
 start "$UPPER" "$TMP/nochain.log" --chain nosuchchain --fn upper --sock "$SOCK"
 P=$LAST
-exited "$P" 3 && [ "$RC" -ne 0 ] && grep -qi 'refused' "$TMP/nochain.log"
-tap_ok $? "unknown chain: exits non-zero with a clear error (status $RC: $(head -c 200 "$TMP/nochain.log" | tr '\n' ' '))"
+exited "$P" 3 && [ "$RC" -eq 3 ] && grep -qi 'refused' "$TMP/nochain.log" &&
+	grep -q 'spryd has no chain nosuchchain with a function upper: not retrying' "$TMP/nochain.log"
+tap_ok $? "unknown chain: exits 3 (SPRY_EXIT_GONE) with a clear error (status $RC: $(head -c 200 "$TMP/nochain.log" | tr '\n' ' '))"
 
 # placement (the chain's cpus): the instance runs on them; CPUs it
 # may not use leave it where it was, with a log line
@@ -195,5 +197,25 @@ start "$UPPER" "$TMP/early.log" --chain rt --fn upper --sock "$SOCK"
 P=$LAST
 exited "$P" 3 && [ "$RC" -ne 0 ] && grep -q 'cannot reach spryd' "$TMP/early.log"
 tap_ok $? "started before spryd: exits non-zero with a clear error ($(head -c 200 "$TMP/early.log" | tr '\n' ' '))"
+
+# 18-19: a chain deleted while its function runs: when spryd comes back,
+# the function's re-registration is refused as unknown, and it says so and
+# exits 3 (SPRY_EXIT_GONE) instead of retrying forever; a function of a
+# chain that still exists registers again
+start_spryd &&
+	spry chain add gone hops upper >/dev/null &&
+	start "$UPPER" "$TMP/gone.log" --chain gone --fn upper --sock "$SOCK" && G=$LAST &&
+	start "$UPPER" "$TMP/kept.log" --chain rt --fn upper --sock "$SOCK" && K=$LAST &&
+	wait_for 3 fn_live upper "$G" && wait_for 3 fn_live upper "$K" &&
+	spry chain del gone >/dev/null &&
+	kill -TERM "$SPRYD_PID" && exited "$SPRYD_PID" 5 &&
+	wait_for 3 grep -q 're-registration attempt 1 failed' "$TMP/gone.log" &&
+	! proc_gone "$G" &&
+	start_spryd &&
+	exited "$G" 10 && [ "$RC" -eq 3 ] &&
+	grep -q 'chain gone no longer exists (or has no function upper); giving up' "$TMP/gone.log"
+tap_ok $? "chain deleted, spryd restarted: the function gives up with a clear message and exits 3 (status $RC: $(grep -m1 'giving up\|not retrying' "$TMP/gone.log" 2>/dev/null))"
+wait_for 5 fn_live upper "${K:-0}" && ! proc_gone "$K"
+tap_ok $? "the function of the chain that remains registers again and runs"
 
 tap_finish

@@ -667,6 +667,25 @@ void entry_send_failed(struct spryd *d, struct spryd_req *r)
 	release(d, r);
 }
 
+/* One more retry of a request of @cs for function @fn (record @f). */
+static void count_retry(struct spryd *d, const struct spryd_chain *cs, uint16_t fn,
+			const struct spry_fn *f)
+{
+	struct spryd_retries *rt;
+
+	if (!d->retries || fn >= SPRY_MAX_FNS)
+		return;
+	rt = &d->retries[fn];
+	if (strncmp(rt->chain, cs->name, SPRY_NAME_LEN) ||
+	    strncmp(rt->fn, f->name, SPRY_NAME_LEN)) {
+		snprintf(rt->chain, sizeof(rt->chain), "%s", cs->name);
+		memcpy(rt->fn, f->name, SPRY_NAME_LEN);
+		rt->fn[SPRY_NAME_LEN - 1] = '\0';
+		rt->n = 0;
+	}
+	rt->n++;
+}
+
 /*
  * The instance holding @r died at @loc->hop.  When every hop up to it is
  * idempotent (and so is the function that held it: a callee) and the
@@ -701,6 +720,7 @@ static bool retry(struct spryd *d, struct spryd_chain *cs, struct spryd_req *r,
 	r->state = REQ_QUEUED;
 	sendq_push(d, r->req_id);
 	d->st.retried++;
+	count_retry(d, cs, loc->fn, &f);
 	spryd_log("request %#llx of chain %s: fn %u inst %u died holding it at hop %u "
 		  "(idempotent): resubmitted from hop 0, %d buffers reclaimed",
 		  (unsigned long long)r->req_id, cs->name, loc->fn, loc->inst, loc->hop, n);
@@ -863,7 +883,8 @@ int entry_init(struct spryd *d)
 	d->reqs = calloc(SPRY_REQ_SLOTS, sizeof(*d->reqs));
 	d->slot_free = calloc(SPRY_REQ_SLOTS, sizeof(*d->slot_free));
 	d->sendq = calloc(SPRY_REQ_SLOTS, sizeof(*d->sendq));
-	if (!d->reqs || !d->slot_free || !d->sendq) {
+	d->retries = calloc(SPRY_MAX_FNS, sizeof(*d->retries));
+	if (!d->reqs || !d->slot_free || !d->sendq || !d->retries) {
 		entry_fini(d);
 		return -ENOMEM;
 	}
@@ -904,6 +925,8 @@ void entry_fini(struct spryd *d)
 	free(d->reqs);
 	free(d->slot_free);
 	free(d->sendq);
+	free(d->retries);
+	d->retries = NULL;
 	d->reqs = NULL;
 	d->slot_free = NULL;
 	d->sendq = NULL;

@@ -141,6 +141,30 @@ static void metrics_router(struct spryd *d, struct mbuf *m)
 	metrics_fns(d, m, 1);
 }
 
+/* Retries: of requests (entry.c's retry()) and of registrations. */
+static void metrics_retries(struct spryd *d, struct mbuf *m)
+{
+	unsigned int i;
+
+	mb_printf(m, "# HELP spry_request_retries_total Requests resubmitted from hop 0 "
+		  "after the instance of the function holding them died (idempotent hops).\n"
+		  "# TYPE spry_request_retries_total counter\n");
+	for (i = 1; d->retries && i < SPRY_MAX_FNS; i++)
+		if (d->retries[i].n)
+			mb_printf(m, "spry_request_retries_total{chain=\"%s\",fn=\"%s\"} %llu\n",
+				  d->retries[i].chain, d->retries[i].fn,
+				  (unsigned long long)d->retries[i].n);
+	mb_printf(m, "# HELP spry_registrations_total Function instances registered "
+		  "(re-registrations after a lost spryd included).\n"
+		  "# TYPE spry_registrations_total counter\n"
+		  "spry_registrations_total %llu\n"
+		  "# HELP spry_registrations_refused_total Registrations refused "
+		  "(a function retrying an unknown chain counts each attempt).\n"
+		  "# TYPE spry_registrations_refused_total counter\n"
+		  "spry_registrations_refused_total %llu\n",
+		  (unsigned long long)d->st.registered, (unsigned long long)d->st.reg_refused);
+}
+
 int metrics_render(struct spryd *d, struct mbuf *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -151,6 +175,7 @@ int metrics_render(struct spryd *d, struct mbuf *m)
 	front_metrics_all(d, m);
 	metrics_chains(d, m);
 	metrics_router(d, m);
+	metrics_retries(d, m);
 	if (m->oom) {
 		free(m->p);
 		m->p = NULL;

@@ -187,6 +187,18 @@ struct spryd_stats {
 	uint64_t	retried;	/* resubmitted after an instance died */
 };
 
+/*
+ * Requests resubmitted after the instance of a function holding them died
+ * (entry.c's retry()), per function id: /metrics'
+ * spry_request_retries_total{chain,fn}.  The names are those at the
+ * retry (a reused id starts again from zero).
+ */
+struct spryd_retries {
+	char		chain[SPRY_NAME_LEN];
+	char		fn[SPRY_NAME_LEN];
+	uint64_t	n;
+};
+
 /* HTTP front options (gateway.c); timeouts in ns. */
 struct spryd_http_opts {
 	const char		*addr;		/* "ADDR:PORT", NULL: none */
@@ -259,6 +271,7 @@ struct spryd {
 
 	uint8_t			*rxbuf;		/* control datagrams / streams */
 	struct spryd_stats	st;
+	struct spryd_retries	*retries;	/* by fn id (SPRY_MAX_FNS) */
 };
 
 #endif /* SPRYD_SPRYD_H */

@@ -261,7 +261,12 @@ struct spry_fn_opts {
 
 /*
  * Register with spryd, then handle requests until SIGTERM or SIGINT
- * (which finish the batch in hand, deregister and return 0).
+ * (which finish the batch in hand, deregister and return 0).  Losing spryd
+ * is not fatal: the instance registers again, with backoff, with the
+ * spryd that comes next.  -EIDRM when spryd answers that it has no such
+ * chain or function (never added, or deleted since): at the first
+ * registration or at a later one, which is then not retried.  Else
+ * -errno.
  */
 SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler,
 			 void *user);
@@ -275,8 +280,12 @@ SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler
  *	}
  *
  * Parses the common options (usage on stderr and 2 when they are wrong),
- * runs until SIGTERM; 0 on a clean exit, else 1 with the reason on stderr.
+ * runs until SIGTERM; 0 on a clean exit, SPRY_EXIT_GONE when the chain or
+ * the function does not exist (spry_fn_run()'s -EIDRM: a supervisor
+ * should not restart it), else 1; the reason on stderr.
  */
+#define SPRY_EXIT_GONE	3
+
 SPRY_API int spry_fn_main(int argc, char **argv, spry_handler_t handler, void *user);
 
 /* Parse the common function command line (--chain, --fn, --sock, --batch). */
