@@ -460,8 +460,8 @@ static void invoke(struct spryd *d, struct spryd_conn *c, const void *body, uint
 		refuse(d, c, err, "not allowed to invoke the chain");
 		return;
 	}
-	err = entry_prepare(d, id, &rec, inv.len, (uint8_t)d->ctl_front, (uint32_t)(c - d->conns),
-			    c->gen, &r, &p);
+	err = entry_prepare(d, id, &rec, inv.len, (uint8_t)d->ctl_front,
+			    (uint32_t)(c - d->conns), c->gen, &r, &p);
 	if (err) {
 		refuse(d, c, err, err == -EBUSY ? "in-flight bound" :
 				  err == -ENOSPC || err == -EMSGSIZE ? "no buffer" : "no pool");

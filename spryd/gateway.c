@@ -24,8 +24,9 @@
  * and the parser's body sink pointed right after it: the body is written
  * once, into the pool.  At DONE the request is submitted (entry_submit);
  * the descriptor goes out with the loop iteration's batch (origin_flush).
- * gw_complete() (the front's completion op, front.h) answers: @status/@content-type from the response
- * metadata, head + payload with writev straight from the pool buffer,
+ * gw_complete() (gateway_req.c: the front's completion op, front.h)
+ * answers: @status/@content-type from the response metadata, head +
+ * payload with writev straight from the pool buffer,
  * which is freed when the response is fully written or the connection
  * closes.
  *
