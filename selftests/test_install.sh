@@ -28,8 +28,10 @@ spry_private_netns
 require_bins "$SPRY" "$SPRYD" "$SPRY_OUT/libspry.so"
 
 # The install under test is of the build under test: nothing of the make
-# that runs this test (`make check` passes its flags down) may leak in.
-unset MAKEFLAGS MFLAGS MAKELEVEL O V
+# that runs this test (`make check` passes its flags down) nor of the
+# environment may leak in.
+unset MAKEFLAGS MFLAGS MAKELEVEL O V DESTDIR EXEC_PREFIX SBINDIR LIBDIR MULTIARCH \
+	INCLUDEDIR DATAROOTDIR MANDIR PKGCONFIGDIR BASHCOMPDIR SYSTEMDUNITDIR SYSCONFDIR
 # A sanitized build (make SAN=1) stays one, and so must what links it.
 SANFLAGS=
 if nm -u "$SPRY_OUT/spry" 2>/dev/null | grep -q __asan_init; then
