@@ -129,6 +129,7 @@ _tap_where() {
 
 # expect_eq ACTUAL EXPECTED NAME: the strings are equal.
 expect_eq() {
+	_tap_start
 	if [ "$1" = "$2" ]; then
 		tap_ok 0 "$3"
 		return
@@ -140,6 +141,7 @@ expect_eq() {
 # expect_num ACTUAL OP EXPECTED NAME: integers compared with test's OP
 # (-eq -ne -lt -le -gt -ge); a non-number fails.
 expect_num() {
+	_tap_start
 	if [ "$1" -eq "$1" ] 2>/dev/null && [ "$1" "$2" "$3" ]; then
 		tap_ok 0 "$4"
 		return
@@ -164,6 +166,7 @@ expect_cmd() {
 		esac
 	done
 	name=$1
+	_tap_start
 	[ "${2:-}" = -- ] || { tap_diag "expect_cmd: no -- before the command"; tap_ok 1 "$name"; return 1; }
 	shift 2
 	local o e
@@ -196,6 +199,7 @@ expect_cmd() {
 # json_check JSON EXPR NAME [JQ_ARGS...]: jq EXPR on JSON is true (JQ_ARGS
 # e.g. --argjson n 3).  On failure: the expression and the document.
 json_check() {
+	_tap_start
 	local json=$1 expr=$2 name=$3 got
 	shift 3
 	got=$(printf '%s\n' "$json" | jq -c "$@" "$expr" 2>&1)
@@ -211,6 +215,7 @@ json_check() {
 # json_eq JSON FILTER EXPECTED NAME [JQ_ARGS...]: jq -c FILTER on JSON
 # prints EXPECTED (compact JSON, e.g. 3, "demo", [1,2]).
 json_eq() {
+	_tap_start
 	local json=$1 filter=$2 want=$3 name=$4 got
 	shift 4
 	got=$(printf '%s\n' "$json" | jq -c "$@" "$filter" 2>&1)
