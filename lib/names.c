@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fn-runtime/parse.h"
 #include "lib/core.h"
 
 static const char *const verdict_names[SPRY_V_MAX] = {
@@ -140,8 +141,7 @@ int spry_id__parse(enum spry_id_kind kind, const char *s, __u32 *id, char *err,
 		   size_t errlen)
 {
 	const char *what = kind == SPRY_ID_GROUP ? "group" : "user";
-	unsigned long long v;
-	const char *c;
+	uint32_t v;
 	int ret;
 
 	if (!s || !*s) {
@@ -156,16 +156,13 @@ int spry_id__parse(enum spry_id_kind kind, const char *s, __u32 *id, char *err,
 		       strerror(-ret));
 		return -EINVAL;
 	}
-	for (c = s; *c >= '0' && *c <= '9'; c++)
-		;
-	if (*c) {
+	ret = spry_num__parse_u32(s, 0, UINT32_MAX, &v);
+	if (ret == -EINVAL) {
 		id_err(err, errlen, "unknown %s '%.64s'", what, s);
 		return -EINVAL;
 	}
 	/* (__u32)-1 means "no change" to chown() and setresuid(): never an id. */
-	errno = 0;
-	v = c - s > 10 ? ~0ULL : strtoull(s, NULL, 10);
-	if (errno == ERANGE || v > (__u32)-2) {
+	if (ret || v > (__u32)-2) {
 		id_err(err, errlen, "%s id %.64s out of range 0..%u", what, s,
 		       (__u32)-2);
 		return -EINVAL;
