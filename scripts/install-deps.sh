@@ -11,6 +11,7 @@ pkgs=(
 	libjansson-dev libyaml-dev libhttp-parser-dev libcap-dev	# parsing, JSON
 	libclang-rt-14-dev		# ASan/UBSan runtimes for clang
 	iproute2 util-linux procps psmisc python3 jq	# tests: netns, unshare, ps, JSON
+	perl linux-source-6.1 rsync xz-utils	# tests: TAP output, the kernel's kselftest
 	curl wrk gnuplot-nox nginx-light	# demo and benchmarks
 )
 

@@ -23,7 +23,7 @@ if [ -z "${SPRY_TEST_NETNS:-}" ]; then
 fi
 ip link set lo up || tap_skip_all "cannot bring lo up in a new network namespace"
 
-META=$SPRY_OUT/selftests/fn_meta
+META=$SPRY_HELPERS/fn_meta
 for b in "$SPRY" "$SPRYD" "$META" "$SPRY_OUT"/examples/{upper,reverse}; do
 	[ -x "$b" ] || tap_skip_all "$b not built"
 done

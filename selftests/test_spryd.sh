@@ -13,7 +13,7 @@
 require_root_bpf
 [ -x "$SPRY" ] || tap_skip_all "$SPRY not built"
 [ -x "$SPRYD" ] || tap_skip_all "$SPRYD not built"
-PROBE="$SPRY_OUT/selftests/spryd_probe"
+PROBE="$SPRY_HELPERS/spryd_probe"
 [ -x "$PROBE" ] || tap_skip_all "$PROBE not built"
 command -v unshare >/dev/null || tap_skip_all "unshare needed"
 
