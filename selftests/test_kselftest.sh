@@ -106,13 +106,15 @@ for d in "$SPRY_SRC" "$SPRY_OUT"; do
 	hide+=("$d")
 done
 cd "$T" || exit
+# appended: kselftest's runner reopens /dev/stdout for the tests' output
+: >"$T/run.log"
 env -u SPRY_SRC -u SPRY_OUT -u SPRY_TEST_NETNS unshare -m bash -c '
 	inst=$1
 	shift
 	for d; do
 		mount -t tmpfs -o size=1m,mode=0755 spry-hidden "$d" || exit 125
 	done
-	exec "$inst/run_kselftest.sh" -c spry' hide "$INST" "${hide[@]}" >"$T/run.log" 2>&1
+	exec "$inst/run_kselftest.sh" -c spry' hide "$INST" "${hide[@]}" >>"$T/run.log" 2>&1
 st=$?
 tap_diag "installed suite done in ${SECONDS}s: its tests' own points:" \
 	"$(grep -cE '^# ok [0-9]+ ' "$T/run.log") ok," \
