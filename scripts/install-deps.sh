@@ -12,6 +12,7 @@ pkgs=(
 	libclang-rt-14-dev		# ASan/UBSan runtimes for clang
 	iproute2 util-linux procps psmisc python3 jq	# tests: netns, unshare, ps, JSON
 	groff-base man-db		# tests: the man pages render without warnings
+	perl linux-source-6.1 rsync xz-utils	# tests: TAP output, the kernel's kselftest
 	curl wrk gnuplot-nox nginx-light	# demo and benchmarks
 )
 

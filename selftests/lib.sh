@@ -11,17 +11,55 @@
 #   tap_finish            # exit 0 all passed, 1 any failed, 4 all skipped
 #
 # tap_skip_all "why" exits 4 (KSFT_SKIP) before any test ran.
-# Environment: SPRY_OUT (build dir), SPRY_SRC (repo root).
+#
+# Where things are (docs/KSELFTEST.md):
+#   SPRY, SPRYD     the CLI and the daemon
+#   SPRY_OUT        the build: SPRY_OUT/examples/NAME are the example functions
+#   SPRY_HELPERS    the test helper programs (e2e_client, fn_meta, ...)
+#   SPRY_SELFTESTS  this directory: the test scripts, python helpers
+#   SPRY_DATA       the examples' yaml and data files (boutique/boutique.yaml)
+# In spry's tree: SPRY_SRC (the repo root) and SPRY_OUT (default build/)
+# from the environment.  Installed by kselftest (`make install`, or built
+# in a kernel tree): everything next to this file, SPRY_SRC unset, and a
+# missing program is a failure, not a skip.
 
 KSFT_PASS=0
 KSFT_FAIL=1
 KSFT_SKIP=4
 
-: "${SPRY_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
-: "${SPRY_OUT:=$SPRY_SRC/build}"
+SPRY_SELFTESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+if [ -f "$SPRY_SELFTESTS/../Kbuild" ] && [ -d "$SPRY_SELFTESTS/../spryd" ]; then
+	SPRY_INSTALLED=0
+	: "${SPRY_SRC:=$(cd "$SPRY_SELFTESTS/.." && pwd)}"
+	: "${SPRY_OUT:=$SPRY_SRC/build}"
+	SPRY_HELPERS=$SPRY_OUT/selftests
+	SPRY_DATA=$SPRY_SRC/examples
+	export SPRY_SRC
+else
+	SPRY_INSTALLED=1
+	unset SPRY_SRC
+	SPRY_OUT=$SPRY_SELFTESTS
+	SPRY_HELPERS=$SPRY_SELFTESTS
+	SPRY_DATA=$SPRY_SELFTESTS/example-data
+	# spry-bins (written by selftests/Makefile) lists every program
+	# the installed tests run
+	_missing=$(cd "$SPRY_SELFTESTS" || exit
+		if [ -r spry-bins ]; then
+			while read -r _b; do [ -x "$_b" ] || echo "$_b"; done <spry-bins
+		else
+			echo spry-bins
+		fi)
+	[ -d "$SPRY_DATA" ] || _missing="$_missing example-data/"
+	if [ -n "$_missing" ]; then
+		echo "TAP version 13"
+		echo "1..1"
+		echo "not ok 1 - installed test set incomplete, missing in $SPRY_SELFTESTS:" $_missing
+		exit $KSFT_FAIL
+	fi
+fi
 SPRY="$SPRY_OUT/spry"
 SPRYD="$SPRY_OUT/spryd"
-export SPRY_SRC SPRY_OUT
+export SPRY_OUT
 
 _tap_n=0
 _tap_fail=0
@@ -285,11 +323,20 @@ spry_private_netns() {
 	ip link set lo up || tap_skip_all "cannot bring lo up in a new network namespace"
 }
 
-# require_bins FILE...: skip the whole test unless each is built.
+# require_bins FILE...: skip the whole test unless each is built (installed:
+# fail).
 require_bins() {
 	local b
 	for b in "$@"; do
-		[ -x "$b" ] || tap_skip_all "$b not built"
+		[ -x "$b" ] && continue
+		# installed: the program should be there
+		if [ "$SPRY_INSTALLED" -eq 1 ]; then
+			echo "TAP version 13"
+			echo "1..1"
+			echo "not ok 1 - $b missing"
+			exit $KSFT_FAIL
+		fi
+		tap_skip_all "$b not built"
 	done
 }
 
@@ -373,7 +420,7 @@ pool_whole() {
 		"/memfd:spry-$1 "*|"/memfd:spry-$1"|*/"spry-$1") ;;
 		*) continue ;;
 		esac
-		st=$("$SPRY_OUT/selftests/e2e_client" pool "$fd") || return 1
+		st=$("$SPRY_HELPERS/e2e_client" pool "$fd") || return 1
 		POOL="$st"
 		set -- $st
 		[ $(( ${1#n_bufs=} - held )) = "${2#n_free=}" ] &&

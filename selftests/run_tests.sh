@@ -3,9 +3,10 @@
 #
 # Run spry's selftests, kselftest style: every program built from Kbuild's
 # selftests-y (build/selftests/test_*) and every selftests/test_*.sh.
-# Prints TAP 13 (each test's own TAP nested as comments) and ends with
+# Prints TAP 13 (each test's own TAP nested as comments, its bytes made
+# valid UTF-8), then kselftest's "# Totals: pass:N fail:N ..." and, last,
 #   N passed, N failed, N skipped
-# counted over the tests' individual TAP points.
+# both counted over the tests' individual TAP points.
 #
 #   run_tests.sh [-t NAME]... [-l]     -t: only these tests; -l: list
 # Environment: OUT (build dir, default build/), per-test timeout from
@@ -64,7 +65,12 @@ for f in "${tests[@]}"; do
 	( cd "$SRC/selftests" && timeout --kill-after=10 "$timeout_s" "$f" ) >"$log" 2>&1
 	rc=$?
 	secs=$(( $(date +%s) - start ))
-	sed 's/^/# /' "$log"
+	# as comments; bytes that are not UTF-8, and control characters,
+	# become U+FFFD so that TAP consumers can read every line
+	perl -MEncode -pe '$_ = decode("UTF-8", $_);
+		s/[\x00-\x08\x0b-\x1f\x7f]/\x{fffd}/g;
+		s/\n?\z/\n/;
+		$_ = encode("UTF-8", "# $_")' "$log"
 	p=$(grep -cE '^ok [0-9]+' "$log" | tr -d ' ')
 	s=$(grep -cE '^ok [0-9]+.*# *SKIP' "$log" | tr -d ' ')
 	fl=$(grep -cE '^not ok [0-9]+' "$log" | tr -d ' ')
@@ -91,5 +97,6 @@ for f in "${tests[@]}"; do
 	esac
 	pass=$((pass + p)) skip=$((skip + s)) fail=$((fail + fl))
 done
+echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
 echo "$pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]

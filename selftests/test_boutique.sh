@@ -19,7 +19,7 @@ require_root_bpf
 spry_private_netns
 
 BQ=$SPRY_OUT/examples/boutique
-E2E=$SPRY_OUT/selftests/e2e_client
+E2E=$SPRY_HELPERS/e2e_client
 require_bins "$SPRY" "$SPRYD" "$BQ" "$E2E"
 command -v jq >/dev/null || tap_skip_all "jq not installed"
 
@@ -62,7 +62,7 @@ tap_plan
 
 setup() {
 	spry load >/dev/null &&
-	spry apply "$SPRY_SRC/examples/boutique/boutique.yaml" >/dev/null &&
+	spry apply "$SPRY_DATA/boutique/boutique.yaml" >/dev/null &&
 	start_spryd $HTTP_OPT
 }
 setup

@@ -22,10 +22,10 @@ command -v python3 >/dev/null || tap_skip_all "python3 needed"
 command -v nsenter >/dev/null || tap_skip_all "nsenter needed"
 spry_private_netns "$@"
 require_bins "$SPRY" "$SPRYD" "$SPRY_OUT/examples/upper" "$SPRY_OUT/examples/reverse" \
-	"$SPRY_OUT/selftests/e2e_client"
+	"$SPRY_HELPERS/e2e_client"
 spry_test_env dgram
 
-CLIENT="$SPRY_SRC/selftests/dgram_client.py"
+CLIENT="$SPRY_SELFTESTS/dgram_client.py"
 N=${DGRAM_N:-2000}
 PORT=9100
 UPORT=9200

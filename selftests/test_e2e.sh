@@ -16,7 +16,7 @@
 require_root_bpf
 spry_private_netns
 
-E2E=$SPRY_OUT/selftests/e2e_client
+E2E=$SPRY_HELPERS/e2e_client
 require_bins "$SPRY" "$SPRYD" "$E2E" "$SPRY_OUT"/examples/{upper,reverse,wordcount}
 command -v jq >/dev/null || tap_skip_all "jq not installed"
 

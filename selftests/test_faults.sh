@@ -30,8 +30,8 @@
 
 require_root_bpf
 spry_private_netns "$@"
-META=$SPRY_OUT/selftests/fn_meta
-HOSTILE=$SPRY_OUT/selftests/fn_hostile
+META=$SPRY_HELPERS/fn_meta
+HOSTILE=$SPRY_HELPERS/fn_hostile
 require_bins "$SPRY" "$SPRYD" "$META" "$HOSTILE" "$SPRY_OUT"/examples/{upper,reverse}
 for c in curl wrk jq; do
 	command -v $c >/dev/null || tap_skip_all "$c not installed"

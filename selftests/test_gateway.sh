@@ -21,7 +21,7 @@
 require_root_bpf
 spry_private_netns
 
-META=$SPRY_OUT/selftests/fn_meta
+META=$SPRY_HELPERS/fn_meta
 require_bins "$SPRY" "$SPRYD" "$META" "$SPRY_OUT"/examples/{upper,reverse}
 for c in curl wrk python3; do
 	command -v $c >/dev/null || tap_skip_all "$c not installed"

@@ -15,7 +15,7 @@
 require_root_bpf
 spry_private_netns
 
-META=$SPRY_OUT/selftests/fn_meta
+META=$SPRY_HELPERS/fn_meta
 require_bins "$SPRY" "$SPRYD" "$META"
 command -v python3 >/dev/null || tap_skip_all "python3 not installed"
 
@@ -42,7 +42,7 @@ start "$META" "$TMP/fn0.log" --chain meta --fn fn_meta --sock "$SOCK"
 start "$META" "$TMP/fn1.log" --chain meta --fn fn_meta --sock "$SOCK"
 wait_for 5 live || tap_skip_all "fn_meta did not register"
 
-python3 "$SPRY_SRC/selftests/http_hostile.py" "$PORT" "$SPRYD_PID" $HDR_TO $WR_TO $IDLE_TO
+python3 "$SPRY_SELFTESTS/http_hostile.py" "$PORT" "$SPRYD_PID" $HDR_TO $WR_TO $IDLE_TO
 rc=$?
 [ $rc -eq 0 ] || tap_diag "$(tail -5 "$TMP/spryd.log")"
 # spryd stops cleanly (under SAN=1: no leak, no sanitizer report)

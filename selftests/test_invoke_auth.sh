@@ -22,7 +22,7 @@
 require_root_bpf
 spry_private_netns
 
-E2E=$SPRY_OUT/selftests/e2e_client
+E2E=$SPRY_HELPERS/e2e_client
 UPPER=$SPRY_OUT/examples/upper
 require_bins "$SPRY" "$SPRYD" "$E2E" "$UPPER"
 for c in jq curl setpriv; do

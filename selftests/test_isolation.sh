@@ -31,7 +31,7 @@
 
 require_root_bpf
 spry_private_netns "$@"
-HOSTILE=$SPRY_OUT/selftests/fn_hostile
+HOSTILE=$SPRY_HELPERS/fn_hostile
 require_bins "$SPRY" "$SPRYD" "$HOSTILE" "$SPRY_OUT"/examples/{upper,reverse}
 for c in curl wrk jq setpriv; do
 	command -v $c >/dev/null || tap_skip_all "$c not installed"

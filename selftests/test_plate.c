@@ -6,9 +6,11 @@
  * without a plate and of malformed PGM files.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "examples/parking/plate.h"
 #include "selftests/tap.h"
@@ -24,6 +26,33 @@ static int read_file(const char *path, uint8_t *buf, size_t cap, size_t *len)
 	*len = fread(buf, 1, cap, f);
 	fclose(f);
 	return 0;
+}
+
+/*
+ * The shipped image: installed by kselftest (spry-bins next to this
+ * program), in example-data/ beside it; in spry's tree, under SPRY_SRC (or
+ * .. from selftests/, where the runner starts us).
+ */
+static void shipped_path(char *path, size_t size)
+{
+	const char *src = getenv("SPRY_SRC");
+	char dir[PATH_MAX], marker[PATH_MAX + 16];
+	ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+	char *slash;
+
+	if (n > 0) {
+		dir[n] = '\0';
+		slash = strrchr(dir, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(marker, sizeof(marker), "%s/spry-bins", dir);
+			if (!access(marker, F_OK)) {
+				snprintf(path, size, "%s/example-data/parking/plate.pgm", dir);
+				return;
+			}
+		}
+	}
+	snprintf(path, size, "%s/examples/parking/plate.pgm", src ? src : "..");
 }
 
 /* Render @text and read it back. */
@@ -65,8 +94,7 @@ int main(void)
 		{ "M0O1IQ8", 200, 100, 10, 30, 3, 99 },		/* scale 3, look-alikes */
 		{ "BJ4WN6V", 120, 40, 6, 6, 1, 3 },		/* scale 1 */
 	};
-	char got[PLATE_LEN + 1], path[512];
-	const char *src = getenv("SPRY_SRC");
+	char got[PLATE_LEN + 1], path[PATH_MAX + 64];
 	struct plate_box box;
 	struct pgm img;
 	size_t len = 0, i;
@@ -74,7 +102,7 @@ int main(void)
 	int err;
 
 
-	snprintf(path, sizeof(path), "%s/examples/parking/plate.pgm", src ? src : "..");
+	shipped_path(path, sizeof(path));
 	err = read_file(path, buf, sizeof(buf), &len);
 	if (!err)
 		err = pgm_parse(buf, len, &img, NULL);

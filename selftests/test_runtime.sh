@@ -16,8 +16,8 @@
 require_root_bpf
 spry_private_netns
 
-E2E=$SPRY_OUT/selftests/e2e_client
-WHOAMI=$SPRY_OUT/selftests/fn_whoami
+E2E=$SPRY_HELPERS/e2e_client
+WHOAMI=$SPRY_HELPERS/fn_whoami
 UPPER=$SPRY_OUT/examples/upper
 require_bins "$SPRY" "$SPRYD" "$E2E" "$WHOAMI" "$UPPER"
 command -v jq >/dev/null || tap_skip_all "jq not installed"

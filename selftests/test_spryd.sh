@@ -11,7 +11,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 require_root_bpf
-PROBE="$SPRY_OUT/selftests/spryd_probe"
+PROBE="$SPRY_HELPERS/spryd_probe"
 require_bins "$SPRY" "$SPRYD" "$PROBE"
 command -v unshare >/dev/null || tap_skip_all "unshare needed"
 

@@ -97,8 +97,8 @@ tap_plan
 
 setup() {
 	spry load >/dev/null &&
-	spry apply "$SPRY_SRC/examples/motion/motion.yaml" >/dev/null &&
-	spry apply "$SPRY_SRC/examples/parking/parking.yaml" >/dev/null &&
+	spry apply "$SPRY_DATA/motion/motion.yaml" >/dev/null &&
+	spry apply "$SPRY_DATA/parking/parking.yaml" >/dev/null &&
 	start_spryd --http "127.0.0.1:$PORT"
 }
 setup
@@ -182,7 +182,7 @@ motion "device=cam7 ts=1700000000100 ax=0 ay=0 az=9.81 lux=1 lux=2"
 expect_err "motion: a field twice" "line 1: lux given twice"
 
 # --- parking --------------------------------------------------------------
-{ echo "event=entry ts=1700000000"; cat "$SPRY_SRC/examples/parking/plate.pgm"; } >"$TMP/shipped.bin"
+{ echo "event=entry ts=1700000000"; cat "$SPRY_DATA/parking/plate.pgm"; } >"$TMP/shipped.bin"
 invoke parking file "$TMP/shipped.bin"
 expect "parking: the shipped image, entry -> KA5791Z" ok \
 	"OPEN plate=KA5791Z event=entry ts=1700000000 permit=none"
