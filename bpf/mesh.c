@@ -285,34 +285,75 @@ int mesh_sockops(struct bpf_sock_ops *ops)
 }
 
 /*
+ * The peer's psock and socket, from spry_mesh_psocks, checked to still
+ * belong to each other (psock->sk == sk, sk's sk_user_data == psock):
+ * false when there is no record or it is stale (the peer is closing).
+ */
+static __always_inline bool peer_psock(const struct spry_mesh_conn *c, struct sk_psock **ps,
+				       struct sock **psk)
+{
+	struct spry_mesh_psock *v;
+	unsigned long ud = 0, back = 0;
+
+	v = bpf_map_lookup_elem(&SPRY_MAP_MESH_PSOCKS, &c->peer);
+	if (!v)
+		return false;
+	*ps = (struct sk_psock *)v->psock;
+	*psk = (struct sock *)v->sk;
+	if (bpf_probe_read_kernel(&back, sizeof(back), &(*ps)->sk) || back != v->sk ||
+	    bpf_probe_read_kernel(&ud, sizeof(ud), &(*psk)->sk_user_data) ||
+	    (ud & SK_USER_DATA_PTRMASK) != v->psock)
+		return false;
+	return true;
+}
+
+/*
  * Redirected bytes the peer has not read yet: its psock's msg_tot_len (the
- * bytes in its ingress message queue, what FIONREAD reports), found through
- * spry_mesh_psocks and checked to still belong to the peer.  Unknown (no
- * record, or the record is stale) counts as 0: the peer then is closing,
- * and the redirect fails if it is gone.  Kernels without msg_tot_len bound
- * what a direction redirects in all instead.
+ * bytes in its ingress message queue, what FIONREAD reports).  Unknown
+ * counts as 0: the peer is closing, and the redirect fails once it is gone.
+ * Kernels without msg_tot_len bound what a direction redirects in all.
  */
 static __always_inline __u64 peer_queued(const struct spry_mesh_conn *c)
 {
-	struct spry_mesh_psock *v;
 	struct sk_psock *ps = NULL;
-	struct sock *sk;
-	unsigned long ud = 0, back = 0;
+	struct sock *psk;
 	__u32 q = 0;
 
 	if (!bpf_core_field_exists(ps->msg_tot_len))
 		return c->redirected;
-	v = bpf_map_lookup_elem(&SPRY_MAP_MESH_PSOCKS, &c->peer);
-	if (!v)
-		return 0;
-	ps = (struct sk_psock *)v->psock;
-	sk = (struct sock *)v->sk;
-	if (bpf_probe_read_kernel(&back, sizeof(back), &ps->sk) || back != v->sk ||
-	    bpf_probe_read_kernel(&ud, sizeof(ud), &sk->sk_user_data) ||
-	    (ud & SK_USER_DATA_PTRMASK) != v->psock)
+	if (!peer_psock(c, &ps, &psk))
 		return 0;
 	bpf_probe_read_kernel(&q, sizeof(q), &ps->msg_tot_len);
 	return q;
+}
+
+/*
+ * Whether a direction that fell back to TCP may redirect again without
+ * reordering: every byte it sent by TCP was acknowledged (so the peer has
+ * taken it in: its verdict program moved it to its psock queue, or it is
+ * still in its receive queue) and the peer has read everything (receive
+ * queue, psock backlog and psock message queue all empty).  Redirected
+ * bytes then queue behind nothing.
+ */
+static __always_inline bool drained(struct bpf_sock *sk, const struct spry_mesh_conn *c)
+{
+	struct sk_psock *ps = NULL;
+	struct tcp_sock *tp;
+	struct sock *psk;
+	__u32 q = 1, backlog = 1, rq = 1;
+
+	if (!bpf_core_field_exists(ps->msg_tot_len))
+		return false;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp || tp->write_seq != tp->snd_una)
+		return false;
+	if (!peer_psock(c, &ps, &psk))
+		return false;
+	if (bpf_probe_read_kernel(&q, sizeof(q), &ps->msg_tot_len) ||
+	    bpf_probe_read_kernel(&backlog, sizeof(backlog), &ps->ingress_skb.qlen) ||
+	    bpf_probe_read_kernel(&rq, sizeof(rq), &psk->sk_receive_queue.qlen))
+		return false;
+	return !q && !backlog && !rq;
 }
 
 static __always_inline int pass(struct spry_mesh_conn *c, __u32 stat, __u32 size)
@@ -352,6 +393,12 @@ int mesh_msg(struct sk_msg_md *msg)
 	if (!c)
 		return pass(NULL, SPRY_MESH_S_PASS_NO_CONN, size);
 	mode = c->mode;
+	if (mode == SPRY_MESH_TCP_STALLED && drained(sk, c)) {
+		/* the reader caught up: accelerate again */
+		mode = SPRY_MESH_REDIRECT;
+		c->mode = mode;
+		count(SPRY_MESH_S_RESUMED, 1);
+	}
 	if (mode != SPRY_MESH_UNDECIDED && mode != SPRY_MESH_REDIRECT)
 		return pass(c, mode < SPRY_MESH_MODE_MAX ? mode_stat[mode] :
 			    SPRY_MESH_S_PASS_NO_CONN, size);

@@ -67,9 +67,10 @@ _Static_assert(sizeof(struct spry_mesh_key) == 48, "spry_mesh_key size");
 
 /*
  * What a direction of a connection (the sends of one socket) does, decided
- * at its first send and then only ever moving from REDIRECT to a TCP mode:
- * data redirected to the peer is read before anything that comes by TCP
- * later, never the other way round (docs/MESH.md, "Ordering").
+ * at its first send.  REDIRECT may fall back to a TCP mode at any time
+ * (redirected data is read before anything that comes by TCP later); only
+ * TCP_STALLED goes back to REDIRECT, and only once every byte sent by TCP
+ * was read (docs/MESH.md, "Ordering").
  */
 enum spry_mesh_mode {
 	SPRY_MESH_UNDECIDED	= 0,	/* no send yet */
@@ -156,6 +157,7 @@ enum spry_mesh_stat {
 	SPRY_MESH_S_PASS_STALLED,	/* messages of TCP_STALLED directions */
 	SPRY_MESH_S_PASS_NO_CONN,	/* mapped socket without storage */
 	SPRY_MESH_S_FALLBACK_STALLED,	/* directions that fell back to TCP */
+	SPRY_MESH_S_RESUMED,		/* ... and redirected again, drained */
 	SPRY_MESH_S_MAX,
 };
 
