@@ -7,6 +7,7 @@ the test's cgroup), checks what it is about and exits 0 on success, 1 with
 a line on stderr on failure.  Every wait has a timeout: nothing hangs.
 
   xfer [--bytes N] [--dir up|down|both] [--host H] [--bind B] [--family 4|6]
+       [--port P]
         N bytes each way, content checked by sha256 and by position
   hold --ready F --go F       establish, create F(ready), wait for F(go),
                               then xfer 1 MiB both ways on that connection
@@ -21,7 +22,6 @@ a line on stderr on failure.  Every wait has a timeout: nothing hangs.
                               before N bytes; the reader resumes; all arrive
 """
 import argparse
-import errno
 import fcntl
 import hashlib
 import os
@@ -65,14 +65,14 @@ def expected_sha(n):
     return h.hexdigest()
 
 
-def pair(host="127.0.0.1", bind=None, family=4):
+def pair(host="127.0.0.1", bind=None, family=4, port=0):
     """A connected (client, server) pair; the listener is closed."""
     fam = socket.AF_INET6 if family == 6 else socket.AF_INET
     ls = socket.socket(fam, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if fam == socket.AF_INET6:
         ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    ls.bind((bind if bind is not None else host, 0))
+    ls.bind((bind if bind is not None else host, port))
     ls.listen(16)
     ls.settimeout(TIMEOUT)
     port = ls.getsockname()[1]
@@ -139,7 +139,7 @@ def xfer_on(c, s, n, direction):
 
 
 def cmd_xfer(a):
-    c, s = pair(a.host, a.bind, a.family)
+    c, s = pair(a.host, a.bind, a.family, a.port)
     xfer_on(c, s, a.bytes, a.dir)
     c.close()
     s.close()
@@ -398,6 +398,7 @@ def main():
     x.add_argument("--host", default="127.0.0.1")
     x.add_argument("--bind")
     x.add_argument("--family", type=int, choices=(4, 6), default=4)
+    x.add_argument("--port", type=int, default=0)
     h = sub.add_parser("hold")
     h.add_argument("--ready", required=True)
     h.add_argument("--go", required=True)
