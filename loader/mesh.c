@@ -1008,26 +1008,71 @@ static int rule_obj(json_t *arr, const char *kind, json_t *val, __u8 action)
 		    json_integer(action)) ? -1 : 0;
 }
 
+/* Every port's action into @act (one batch; one lookup per port if refused). */
+static int ports_read(int map, __u8 *act)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	struct spry_mesh_rule *vals;
+	__u32 *keys, count = SPRY_MESH_PORTS, batch, p;
+	int err = 0;
+
+	keys = calloc(SPRY_MESH_PORTS, sizeof(*keys));
+	vals = calloc(SPRY_MESH_PORTS, sizeof(*vals));
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (!bpf_map_lookup_batch(map, NULL, &batch, keys, vals, &count, &opts) ||
+	    (errno == ENOENT && count == SPRY_MESH_PORTS)) {
+		for (p = 0; p < count; p++)
+			if (keys[p] < SPRY_MESH_PORTS)
+				act[keys[p]] = vals[p].action;
+		goto out;
+	}
+	for (p = 0; p < SPRY_MESH_PORTS; p++) {
+		if (bpf_map_lookup_elem(map, &p, &vals[0])) {
+			err = -errno;
+			break;
+		}
+		act[p] = vals[0].action;
+	}
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
 static int show_ports(int map, json_t *arr)
 {
-	struct spry_mesh_rule v;
 	__u32 p, start = 0;
-	__u8 cur = 0, a;
+	__u8 cur = 0, a, *act;
+	int err;
 
+	act = calloc(SPRY_MESH_PORTS, 1);
+	if (!act) {
+		p_err("out of memory");
+		return -1;
+	}
+	err = ports_read(map, act);
+	if (err) {
+		free(act);
+		return p_errno(err, "cannot read %s", mmap_names[MM_PORTS]);
+	}
 	/* coalesce runs of one action into ranges (port 0 is never a rule) */
 	for (p = 1; p <= SPRY_MESH_PORTS; p++) {
-		a = 0;
-		if (p < SPRY_MESH_PORTS && !bpf_map_lookup_elem(map, &p, &v))
-			a = v.action;
+		a = p < SPRY_MESH_PORTS ? act[p] : 0;
 		if (a == cur)
 			continue;
 		if (cur && rule_obj(arr, "port", start == p - 1 ?
 				    json_sprintf("%u", start) :
-				    json_sprintf("%u-%u", start, p - 1), cur))
+				    json_sprintf("%u-%u", start, p - 1), cur)) {
+			free(act);
 			return -1;
+		}
 		cur = a;
 		start = p;
 	}
+	free(act);
 	return 0;
 }
 
