@@ -12,6 +12,7 @@ pkgs=(
 	libclang-rt-14-dev		# ASan/UBSan runtimes for clang
 	iproute2 util-linux procps psmisc python3 jq	# tests: netns, unshare, ps, JSON
 	curl wrk gnuplot-nox nginx-light	# demo and benchmarks
+	iperf3 sockperf redis-server redis-tools	# spry mesh: tests and bench
 )
 
 missing=()
