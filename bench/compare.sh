@@ -159,6 +159,9 @@ print(",".join(str(c) for c in range(n) if c not in used))' "$(nproc)" "$SPRY_CP
 		die "bad BENCH_SPRY_CPUS '$SPRY_CPUS'"
 fi
 WRK_PIN=${WRK_CPUS:+taskset -c $WRK_CPUS}
+# (only when measured: bench/mesh_bench.sh runs the others under spry mesh,
+# which would take spry's own loopback TCP sockets; block not indented)
+if [[ " $SYSTEMS " == *" spry "* ]]; then
 spry load >/dev/null || die "spry load failed"
 for n in $LENGTHS; do
 	hops=$(for i in $(seq 0 $((n - 1))); do printf 'c%s-f%s,' "$n" "$i"; done)
@@ -191,6 +194,7 @@ for i in $(seq 100); do
 	sleep 0.05
 done
 [ "$(n_live)" = "$want" ] || die "spry functions did not register: $(cat "$TMP/fn.log")"
+fi	# spry in SYSTEMS
 
 # --- http: function servers; the first one is the entry
 for n in $LENGTHS; do
