@@ -284,34 +284,37 @@ int mesh_sockops(struct bpf_sock_ops *ops)
 	return 1;
 }
 
+enum { PEER_NO_RECORD, PEER_STALE, PEER_OK };
+
 /*
  * The peer's psock and socket, from spry_mesh_psocks, checked to still
  * belong to each other (psock->sk == sk, sk's sk_user_data == psock):
- * false when there is no record or it is stale (the peer is closing).
+ * PEER_OK, PEER_STALE (the peer is closing) or PEER_NO_RECORD.
  */
-static __always_inline bool peer_psock(const struct spry_mesh_conn *c, struct sk_psock **ps,
-				       struct sock **psk)
+static __always_inline int peer_psock(const struct spry_mesh_conn *c, struct sk_psock **ps,
+				      struct sock **psk)
 {
 	struct spry_mesh_psock *v;
 	unsigned long ud = 0, back = 0;
 
 	v = bpf_map_lookup_elem(&SPRY_MAP_MESH_PSOCKS, &c->peer);
 	if (!v)
-		return false;
+		return PEER_NO_RECORD;
 	*ps = (struct sk_psock *)v->psock;
 	*psk = (struct sock *)v->sk;
 	if (bpf_probe_read_kernel(&back, sizeof(back), &(*ps)->sk) || back != v->sk ||
 	    bpf_probe_read_kernel(&ud, sizeof(ud), &(*psk)->sk_user_data) ||
 	    (ud & SK_USER_DATA_PTRMASK) != v->psock)
-		return false;
-	return true;
+		return PEER_STALE;
+	return PEER_OK;
 }
 
 /*
  * Redirected bytes the peer has not read yet: its psock's msg_tot_len (the
- * bytes in its ingress message queue, what FIONREAD reports).  Unknown
- * counts as 0: the peer is closing, and the redirect fails once it is gone.
- * Kernels without msg_tot_len bound what a direction redirects in all.
+ * bytes in its ingress message queue, what FIONREAD reports).  A stale
+ * record counts as 0: the peer is closing, and the redirect fails once it
+ * is gone.  Without a record (the LRU evicted it), and on kernels without
+ * msg_tot_len, what the direction redirected in all is bounded instead.
  */
 static __always_inline __u64 peer_queued(const struct spry_mesh_conn *c)
 {
@@ -321,8 +324,12 @@ static __always_inline __u64 peer_queued(const struct spry_mesh_conn *c)
 
 	if (!bpf_core_field_exists(ps->msg_tot_len))
 		return c->redirected;
-	if (!peer_psock(c, &ps, &psk))
+	switch (peer_psock(c, &ps, &psk)) {
+	case PEER_NO_RECORD:	/* evicted from the full LRU */
+		return c->redirected;
+	case PEER_STALE:
 		return 0;
+	}
 	bpf_probe_read_kernel(&q, sizeof(q), &ps->msg_tot_len);
 	return q;
 }
@@ -347,7 +354,7 @@ static __always_inline bool drained(struct bpf_sock *sk, const struct spry_mesh_
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp || tp->write_seq != tp->snd_una)
 		return false;
-	if (!peer_psock(c, &ps, &psk))
+	if (peer_psock(c, &ps, &psk) != PEER_OK)
 		return false;
 	if (bpf_probe_read_kernel(&q, sizeof(q), &ps->msg_tot_len) ||
 	    bpf_probe_read_kernel(&backlog, sizeof(backlog), &ps->ingress_skb.qlen) ||

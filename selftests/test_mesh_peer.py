@@ -19,7 +19,8 @@ a line on stderr on failure.  Every wait has a timeout: nothing hangs.
   epoll [--rounds N]          non-blocking client on epoll, echo rounds
   many [--n N]                N concurrent connections, echo each
   stall [--bytes N]           reader stops; the sender is bounded (blocks)
-                              before N bytes; the reader resumes; all arrive
+                              before N bytes; FIONREAD counts what arrived;
+                              the reader resumes; all arrive
 """
 import argparse
 import fcntl
@@ -252,6 +253,11 @@ def fionread(sock):
     return struct.unpack("i", fcntl.ioctl(sock, termios.FIONREAD, b"\0\0\0\0"))[0]
 
 
+def outqueue(sock):
+    """Bytes the socket sent that the peer has not acknowledged (SIOCOUTQ)."""
+    return struct.unpack("i", fcntl.ioctl(sock, termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+
+
 def cmd_fionread(a):
     c, s = pair()
     for x, y, name in ((c, s, "server"), (s, c, "client")):
@@ -369,6 +375,18 @@ def cmd_stall(a):
         fail("stalled reader: the sender wrote all %d bytes unbounded" % n)
     print("bounded at %d bytes" % sent)
     sys.stdout.flush()
+    # What arrived is the redirected bytes plus what TCP brought after the
+    # fallback: FIONREAD must count both (the mapped reader's TCP bytes
+    # need the SK_SKB verdict program), and the sender's unacknowledged
+    # bytes are the rest.
+    deadline = time.time() + TIMEOUT
+    while True:
+        inq, outq = fionread(s), outqueue(c)
+        if inq + outq == sent or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    if inq + outq != sent:
+        fail("FIONREAD %d + unsent %d != %d bytes sent" % (inq, outq, sent))
     # the reader resumes: everything, in order
     res = []
     t = threading.Thread(target=recv_sha, args=(s, n, res), daemon=True)
