@@ -614,6 +614,21 @@ bool mesh_loaded(void)
 
 /* ------------------------------------------------------------ attach */
 
+/* Whether the pin directory exists (before a command that may create it). */
+static bool pin_dir_exists(void)
+{
+	struct stat st;
+
+	return !stat(pin_dir, &st);
+}
+
+/* A failed command leaves no empty pin directory it created behind. */
+static void pin_dir_undo(bool had_dir)
+{
+	if (!had_dir)
+		rmdir(pin_dir);
+}
+
 static int cgroup_arg(int argc, char **argv, const char **cg)
 {
 	static const char *const kws[] = { "cgroup", NULL };
@@ -628,7 +643,7 @@ static int cgroup_arg(int argc, char **argv, const char **cg)
 static int do_attach(int argc, char **argv)
 {
 	char path[PATH_MAX], pin[64], lpath[PATH_MAX];
-	bool loaded_now = false, already = false;
+	bool loaded_now = false, already = false, had_dir = pin_dir_exists();
 	struct mesh_fds f;
 	const char *cg;
 	int lock, cgfd = -1, link = -1, ret = -1, err;
@@ -645,8 +660,10 @@ static int do_attach(int argc, char **argv)
 	if (err)
 		return p_errno(err, "cannot prepare %s", pin_dir);
 	lock = pin_lock();
-	if (lock < 0)
+	if (lock < 0) {
+		pin_dir_undo(had_dir);
 		return -1;
+	}
 	if (mesh_load(&f, &loaded_now))
 		goto out;
 	link_pin_name(pin, sizeof(pin), id);
@@ -695,11 +712,14 @@ out:
 		close(cgfd);
 	mesh_fds_close(&f);
 	spry_pin_unlock(lock);
+	if (ret)
+		pin_dir_undo(had_dir);
 	return ret;
 }
 
 static int do_detach(int argc, char **argv)
 {
+	bool had_dir = pin_dir_exists();
 	char path[PATH_MAX];
 	const char *cg;
 	int lock, n, ret = -1;
@@ -707,12 +727,13 @@ static int do_detach(int argc, char **argv)
 
 	if (cgroup_arg(argc, argv, &cg))
 		return -1;
-	/* a removed cgroup cannot be resolved: its id is in the pin */
 	if (cg && cgroup_resolve(cg, path, sizeof(path), &id))
 		return -1;
 	lock = pin_lock();
-	if (lock < 0)
+	if (lock < 0) {
+		pin_dir_undo(had_dir);
 		return -1;
+	}
 	if (cg) {
 		n = link_remove(id);
 		if (n == 0)
@@ -739,6 +760,8 @@ static int do_detach(int argc, char **argv)
 	ret = 0;
 out:
 	spry_pin_unlock(lock);
+	if (ret || !n)
+		pin_dir_undo(had_dir);
 	return ret;
 }
 
@@ -855,7 +878,7 @@ static int rule_write(int argc, char **argv, __u8 action)
 	struct spry_mesh_rule val = { .action = action };
 	__u8 key[sizeof(struct spry_mesh_pol6_key)];
 	struct mesh_rule_args r;
-	bool loaded_now, del = action == SPRY_MESH_NONE;
+	bool loaded_now, del = action == SPRY_MESH_NONE, had_dir = pin_dir_exists();
 	struct mesh_fds f;
 	char what[PATH_MAX + 32], pstr[64];
 	int lock, map, err = 0, ret = -1;
@@ -864,8 +887,10 @@ static int rule_write(int argc, char **argv, __u8 action)
 	if (rule_parse(argc, argv, &r))
 		return -1;
 	lock = pin_lock();
-	if (lock < 0)
+	if (lock < 0) {
+		pin_dir_undo(had_dir);
 		return -1;
+	}
 	if (del ? mesh_open_report(&f, mesh_open(&f)) : mesh_load(&f, &loaded_now))
 		goto out;
 	switch (r.kind) {
@@ -920,6 +945,8 @@ static int rule_write(int argc, char **argv, __u8 action)
 out:
 	mesh_fds_close(&f);
 	spry_pin_unlock(lock);
+	if (ret)
+		pin_dir_undo(had_dir);
 	return ret;
 }
 
@@ -944,7 +971,7 @@ static int do_set(int argc, char **argv)
 	static const char *const acts[] = { "allow", "deny", NULL };
 	struct spry_mesh_config cfg;
 	const char *vals[2] = {};
-	bool loaded_now;
+	bool loaded_now, had_dir = pin_dir_exists();
 	struct mesh_fds f;
 	int lock, act = -1, ret = -1;
 	__u32 zero = 0, maxq = 0;
@@ -961,8 +988,10 @@ static int do_set(int argc, char **argv)
 	if (vals[1] && parse_u32(vals[1], 0, 0xffffffffU, "max-queued", &maxq))
 		return -1;
 	lock = pin_lock();
-	if (lock < 0)
+	if (lock < 0) {
+		pin_dir_undo(had_dir);
 		return -1;
+	}
 	if (mesh_load(&f, &loaded_now))
 		goto out;
 	if (bpf_map_lookup_elem(f.map[MM_CONFIG], &zero, &cfg)) {
@@ -996,6 +1025,8 @@ static int do_set(int argc, char **argv)
 out:
 	mesh_fds_close(&f);
 	spry_pin_unlock(lock);
+	if (ret)
+		pin_dir_undo(had_dir);
 	return ret;
 }
 
