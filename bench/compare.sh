@@ -137,9 +137,13 @@ ALL_CPUS="0-$(($(nproc) - 1))"
 SPRY_CPUS=$(bench_spry_cpus)
 WRK_CPUS=$(bench_wrk_cpus "$SPRY_CPUS") || die "bad BENCH_SPRY_CPUS '$SPRY_CPUS'"
 WRK_PIN=${WRK_CPUS:+taskset -c $WRK_CPUS}
-bench_spry_up "$OUT" "$PIN" "$SOCK" "$SPRY_PORT" "$SPRY_CPUS" "$TMP" "$LENGTHS" 2>"$TMP/up.err" ||
-	die "$(cat "$TMP/up.err")"
-for n in $LENGTHS; do SYSPIDS[spry,$n]=${SPRY_UP[$n]}; done
+# (only when measured: bench/mesh_bench.sh runs the others under spry mesh,
+# which would take spry's own loopback TCP sockets)
+if [[ " $SYSTEMS " == *" spry "* ]]; then
+	bench_spry_up "$OUT" "$PIN" "$SOCK" "$SPRY_PORT" "$SPRY_CPUS" "$TMP" "$LENGTHS" 2>"$TMP/up.err" ||
+		die "$(cat "$TMP/up.err")"
+	for n in $LENGTHS; do SYSPIDS[spry,$n]=${SPRY_UP[$n]}; done
+fi
 
 # --- http: function servers; the first one is the entry
 for n in $LENGTHS; do

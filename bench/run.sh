@@ -148,4 +148,6 @@ echo "router drops during the run: ${drops:-unknown}"
 cleanup
 trap - EXIT
 "$SRC/bench/compare.sh" || fail=1
+# spry mesh: local TCP with the sockmap accelerator on vs off (docs/MESH.md)
+"$SRC/bench/mesh_bench.sh" || fail=1
 exit $fail

@@ -373,13 +373,7 @@ static int xmaps_open_report(int fds[XM_N])
 
 /* ------------------------------------------------------------ parsing */
 
-struct prefix {
-	int	family;		/* AF_INET or AF_INET6 */
-	__u8	addr[16];
-	__u32	len;		/* address prefix length */
-};
-
-static int parse_prefix(const char *s, struct prefix *p)
+int parse_prefix(const char *s, struct prefix *p)
 {
 	char buf[INET6_ADDRSTRLEN + 8];
 	const char *slash = strchr(s, '/');
@@ -421,7 +415,7 @@ static int parse_prefix(const char *s, struct prefix *p)
 	return 0;
 }
 
-static void prefix_str(const struct prefix *p, char *buf, size_t len)
+void prefix_str(const struct prefix *p, char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
 
@@ -1139,7 +1133,7 @@ static int rule_cmp(const void *a, const void *b)
 }
 
 /* Sum per-CPU entry @key of @map (@size bytes per CPU, u64 fields) into @out. */
-static int percpu_sum(int map, __u32 key, size_t size, __u64 *out)
+int percpu_sum(int map, __u32 key, size_t size, __u64 *out)
 {
 	int ncpu = libbpf_num_possible_cpus(), c;
 	size_t stride = (size + 7) & ~(size_t)7, i;

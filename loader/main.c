@@ -76,8 +76,8 @@ static void usage(FILE *f)
 		"Usage: spry [OPTIONS] OBJECT COMMAND [ARGS]\n"
 		"       spry OBJECT help\n"
 		"\n"
-		"OBJECT := { load | unload | chain | fn | auth | ingress | stats | apply | down |\n"
-		"           version | help }\n"
+		"OBJECT := { load | unload | chain | fn | auth | ingress | mesh | stats | apply |\n"
+		"           down | version | help }\n"
 		"  load                   load the router, pin it and its maps, attach it\n"
 		"  unload                 detach and unpin everything load pinned\n"
 		"  chain { add | del | show | invoke | help }\n"
@@ -85,6 +85,8 @@ static void usage(FILE *f)
 		"  auth { show | allow | deny | help }\n"
 		"  ingress { show | attach | detach | allow | deny | del | help }\n"
 		"                         the gateway's XDP filter on network devices\n"
+		"  mesh { show | attach | detach | allow | deny | del | set | help }\n"
+		"                         sockmap acceleration of local TCP (any program)\n"
 		"  stats                  router verdicts and per-function counters\n"
 		"  apply FILE [--prune]   add/replace the chains of a YAML file\n"
 		"  down                   stop the main job (make demo) and all it made\n"
@@ -572,6 +574,7 @@ static const struct cmd objects[] = {
 	{ "version",	do_version },
 	{ "down",	do_down },
 	{ "ingress",	do_ingress },
+	{ "mesh",	do_mesh },
 	{ NULL,		NULL },
 };
 

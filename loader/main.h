@@ -138,6 +138,29 @@ int do_ingress(int argc, char **argv);
  */
 int ingress_remove_all(void);
 
+/* spry mesh (loader/mesh.c). */
+int do_mesh(int argc, char **argv);
+/*
+ * Detach every mesh cgroup link and unpin the mesh programs and maps
+ * (spry unload; caller holds the pin lock): pins removed, or -1 after p_err.
+ */
+int mesh_remove_all(void);
+/* Whether anything of spry mesh is pinned in pin_dir. */
+bool mesh_loaded(void);
+
+/* An address prefix: ADDRESS[/LEN], IPv4 or IPv6 (loader/ingress.c). */
+struct prefix {
+	int	family;		/* AF_INET or AF_INET6 */
+	__u8	addr[16];
+	__u32	len;		/* address prefix length */
+};
+/* Parse @s; host bits after LEN are an error.  0, or -1 after p_err. */
+int parse_prefix(const char *s, struct prefix *p);
+/* "ADDRESS/LEN" of @p into @buf. */
+void prefix_str(const struct prefix *p, char *buf, size_t len);
+/* Sum per-CPU entry @key of @map (@size bytes per CPU, u64 fields) into @out. */
+int percpu_sum(int map, __u32 key, size_t size, __u64 *out);
+
 /* Flag names shared by the show commands. */
 extern const char *const chain_flag_names[];
 extern const char *const fn_flag_names[];

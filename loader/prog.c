@@ -125,7 +125,9 @@ static void unload_help(FILE *f)
 		"Detach the router from the %s map, remove every pin 'spry load'\n"
 		"made and the pin directory.  Fails when spry is not loaded there.\n"
 		"The XDP ingress links of 'spry ingress attach' are detached and\n"
-		"their program and maps unpinned too.\n"
+		"their program and maps unpinned too, and so are the cgroup links,\n"
+		"programs, maps and rules of 'spry mesh' (connections it accelerates\n"
+		"stay accelerated until they close).\n"
 		"Running functions and spryd keep the maps they hold open.\n",
 		SPRY_STR(SPRY_MAP_SOCKS));
 }
@@ -294,6 +296,7 @@ int do_unload(int argc, char **argv)
 	any = pin_exists(SPRY_PROG_SKMSG);
 	for (i = 0; i < SPRY_N_MAPS; i++)
 		any |= pin_exists(spry_map_pin_names[i]);
+	any |= mesh_loaded();
 	if (!any) {
 		p_err("spry is not loaded in %s", pin_dir);
 		return -1;
@@ -329,6 +332,13 @@ out_prog:
 
 	/* What 'spry ingress attach' made: its links, program and maps. */
 	err = ingress_remove_all();
+	if (err < 0) {
+		ret = -1;
+		goto out;
+	}
+	removed += err;
+	/* What 'spry mesh' made: cgroup links, programs, maps and rules. */
+	err = mesh_remove_all();
 	if (err < 0) {
 		ret = -1;
 		goto out;

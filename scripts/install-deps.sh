@@ -14,6 +14,7 @@ pkgs=(
 	groff-base man-db		# tests: the man pages render without warnings
 	perl linux-source-6.1 rsync xz-utils	# tests: TAP output, the kernel's kselftest
 	curl wrk gnuplot-nox nginx-light	# demo and benchmarks
+	iperf3 sockperf redis-server redis-tools	# spry mesh: tests and bench
 )
 
 missing=()
@@ -35,7 +36,9 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # nginx-light starts a service on install; spry's benchmarks run their own.
+# So does redis-server (test_mesh.sh and bench/mesh_bench.sh run their own).
 if command -v systemctl >/dev/null 2>&1; then
 	systemctl disable --now nginx >/dev/null 2>&1 || true
+	systemctl disable --now redis-server >/dev/null 2>&1 || true
 fi
 echo "install-deps: done"

@@ -1,0 +1,442 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""Both ends of local TCP connections for test_mesh.sh.
+
+Each command runs a server and its client(s) in this one process (so in
+the test's cgroup), checks what it is about and exits 0 on success, 1 with
+a line on stderr on failure.  Every wait has a timeout: nothing hangs.
+
+  xfer [--bytes N] [--dir up|down|both] [--host H] [--bind B] [--family 4|6]
+       [--port P]
+        N bytes each way, content checked by sha256 and by position
+  hold --ready F --go F       establish, create F(ready), wait for F(go),
+                              then xfer 1 MiB both ways on that connection
+  halfclose                   shutdown(SHUT_WR) each way, the other side
+                              keeps sending; write after shutdown: EPIPE
+  peerclose [--stalled]       the reader closes while the other is sending
+  peek                        MSG_PEEK then recv return the same bytes
+  fionread                    FIONREAD counts unread bytes
+  epoll [--rounds N]          non-blocking client on epoll, echo rounds
+  many [--n N]                N concurrent connections, echo each
+  stall [--bytes N]           reader stops; the sender is bounded (blocks)
+                              before N bytes; FIONREAD counts what arrived;
+                              the reader resumes; all arrive
+"""
+import argparse
+import fcntl
+import hashlib
+import os
+import select
+import socket
+import struct
+import sys
+import termios
+import threading
+import time
+
+TIMEOUT = 60.0
+CHUNK = 65536
+
+
+def fail(msg):
+    sys.stderr.write("test_mesh_peer: %s\n" % msg)
+    sys.exit(1)
+
+
+def pattern(i):
+    """Chunk i of the stream: unique per position, so reordering shows."""
+    seed = hashlib.sha256(struct.pack("<Q", i)).digest()
+    return (seed * (CHUNK // len(seed)))[:CHUNK]
+
+
+def stream_bytes(n):
+    """Yield the stream of n bytes in CHUNK pieces."""
+    i = 0
+    while n > 0:
+        b = pattern(i)[:n]
+        n -= len(b)
+        i += 1
+        yield b
+
+
+def expected_sha(n):
+    h = hashlib.sha256()
+    for b in stream_bytes(n):
+        h.update(b)
+    return h.hexdigest()
+
+
+def pair(host="127.0.0.1", bind=None, family=4, port=0):
+    """A connected (client, server) pair; the listener is closed."""
+    fam = socket.AF_INET6 if family == 6 else socket.AF_INET
+    ls = socket.socket(fam, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if fam == socket.AF_INET6:
+        ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    ls.bind((bind if bind is not None else host, port))
+    ls.listen(16)
+    ls.settimeout(TIMEOUT)
+    port = ls.getsockname()[1]
+    c = socket.create_connection((host, port), timeout=TIMEOUT)
+    s, _ = ls.accept()
+    s.settimeout(TIMEOUT)
+    ls.close()
+    return c, s
+
+
+def send_stream(sock, n):
+    for b in stream_bytes(n):
+        sock.sendall(b)
+
+
+def recv_sha(sock, n, out):
+    h = hashlib.sha256()
+    got = 0
+    while got < n:
+        b = sock.recv(min(1 << 20, n - got))
+        if not b:
+            break
+        h.update(b)
+        got += len(b)
+    out.append((got, h.hexdigest()))
+
+
+def run_threads(*targets):
+    ts = [threading.Thread(target=t, daemon=True) for t in targets]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(TIMEOUT * 4)
+        if t.is_alive():
+            fail("a transfer did not finish in time")
+
+
+def xfer_on(c, s, n, direction):
+    want = expected_sha(n)
+    res_up, res_down, errs = [], [], []
+
+    def guard(f):
+        def g():
+            try:
+                f()
+            except OSError as e:
+                errs.append(e)
+        return g
+    targets = []
+    if direction in ("up", "both"):
+        targets += [guard(lambda: send_stream(c, n)), guard(lambda: recv_sha(s, n, res_up))]
+    if direction in ("down", "both"):
+        targets += [guard(lambda: send_stream(s, n)), guard(lambda: recv_sha(c, n, res_down))]
+    run_threads(*targets)
+    if errs:
+        fail("transfer failed: %s" % errs[0])
+    for name, r in (("client->server", res_up), ("server->client", res_down)):
+        if not r:
+            continue
+        got, sha = r[0]
+        if got != n or sha != want:
+            fail("%s: %d of %d bytes, sha256 %s, expected %s" % (name, got, n, sha, want))
+    print("ok %d bytes %s sha256 %s" % (n, direction, want))
+
+
+def cmd_xfer(a):
+    c, s = pair(a.host, a.bind, a.family, a.port)
+    xfer_on(c, s, a.bytes, a.dir)
+    c.close()
+    s.close()
+
+
+def wait_file(path):
+    deadline = time.time() + TIMEOUT
+    while not os.path.exists(path):
+        if time.time() > deadline:
+            fail("no %s in time" % path)
+        time.sleep(0.02)
+
+
+def cmd_hold(a):
+    c, s = pair()
+    open(a.ready, "w").close()
+    wait_file(a.go)
+    xfer_on(c, s, 1 << 20, "both")
+    c.close()
+    s.close()
+
+
+def read_all(sock):
+    got = b""
+    while True:
+        b = sock.recv(CHUNK)
+        if not b:
+            return got
+        got += b
+
+
+def cmd_halfclose(a):
+    for first in ("client", "server"):
+        c, s = pair()
+        x, y = (c, s) if first == "client" else (s, c)
+        x.sendall(b"request" * 1000)
+        x.shutdown(socket.SHUT_WR)
+        if read_all(y) != b"request" * 1000:
+            fail("%s half-close: the other side did not read the bytes then EOF" % first)
+        # the half-closed side still receives
+        y.sendall(b"reply" * 1000)
+        y.shutdown(socket.SHUT_WR)
+        if read_all(x) != b"reply" * 1000:
+            fail("%s half-close: no reply after shutdown(SHUT_WR)" % first)
+        # writing after one's own shutdown fails as on plain TCP
+        try:
+            x.send(b"late")
+            fail("%s: send after shutdown(SHUT_WR) succeeded" % first)
+        except BrokenPipeError:
+            pass
+        c.close()
+        s.close()
+    print("ok halfclose")
+
+
+def cmd_peerclose(a):
+    """The reader closes mid-stream; the sender's next sends must fail.
+
+    --stalled: the reader never reads, so the sender is blocked on a full
+    window when the reader closes (docs/MESH.md: the error then waits for
+    the closed end's FIN_WAIT2 timeout, net.ipv4.tcp_fin_timeout)."""
+    c, s = pair()
+    c.settimeout(TIMEOUT)
+    stop = threading.Event()
+
+    def reader():
+        if not a.stalled:
+            deadline = time.time() + 0.3
+            while time.time() < deadline:
+                s.recv(CHUNK)
+        else:
+            stop.wait(0.3)
+        s.close()
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    err = None
+    sent = 0
+    start = time.time()
+    while time.time() < start + TIMEOUT:
+        try:
+            sent += c.send(b"x" * (CHUNK if a.stalled else 4096))
+        except (BrokenPipeError, ConnectionResetError) as e:
+            err = e
+            break
+        except socket.timeout:
+            break
+        if not a.stalled:
+            time.sleep(0.001)
+    t.join(TIMEOUT)
+    if err is None:
+        fail("sending to a closed peer never failed (%d bytes sent)" % sent)
+    print("ok peerclose%s: %s after %d bytes, %.1f s" %
+          (" (stalled)" if a.stalled else "", type(err).__name__, sent, time.time() - start))
+
+
+def cmd_peek(a):
+    c, s = pair()
+    c.sendall(b"peekaboo")
+    p = s.recv(8, socket.MSG_PEEK)
+    while len(p) < 8:
+        time.sleep(0.01)
+        p = s.recv(8, socket.MSG_PEEK)
+    r = s.recv(8)
+    if p != b"peekaboo" or r != b"peekaboo":
+        fail("peek %r then recv %r" % (p, r))
+    print("ok peek")
+
+
+def fionread(sock):
+    return struct.unpack("i", fcntl.ioctl(sock, termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def outqueue(sock):
+    """Bytes the socket sent that the peer has not acknowledged (SIOCOUTQ)."""
+    return struct.unpack("i", fcntl.ioctl(sock, termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+
+
+def cmd_fionread(a):
+    c, s = pair()
+    for x, y, name in ((c, s, "server"), (s, c, "client")):
+        x.sendall(b"y" * 1000)
+        deadline = time.time() + TIMEOUT
+        while fionread(y) < 1000 and time.time() < deadline:
+            time.sleep(0.01)
+        n = fionread(y)
+        if n != 1000:
+            fail("%s FIONREAD %d, expected 1000" % (name, n))
+        if len(y.recv(2000)) != 1000 or fionread(y) != 0:
+            fail("%s FIONREAD not 0 after reading" % name)
+    print("ok fionread")
+
+
+def cmd_epoll(a):
+    c, s = pair()
+
+    def echo():
+        try:
+            while True:
+                b = s.recv(CHUNK)
+                if not b:
+                    return
+                s.sendall(b)
+        except OSError:
+            return
+    t = threading.Thread(target=echo, daemon=True)
+    t.start()
+    c.setblocking(False)
+    ep = select.epoll()
+    ep.register(c.fileno(), select.EPOLLIN)
+    for i in range(a.rounds):
+        msg = struct.pack("<I", i) * 25
+        c.send(msg)
+        got = b""
+        while len(got) < len(msg):
+            if not ep.poll(10.0):
+                fail("epoll: no wake-up in round %d (lost wake-up)" % i)
+            try:
+                got += c.recv(CHUNK)
+            except BlockingIOError:
+                continue
+        if got != msg:
+            fail("epoll: round %d echoed %r" % (i, got[:16]))
+    ep.close()
+    c.close()
+    t.join(TIMEOUT)
+    s.close()
+    print("ok epoll %d rounds" % a.rounds)
+
+
+def cmd_many(a):
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(a.n)
+    ls.settimeout(TIMEOUT)
+    port = ls.getsockname()[1]
+    clients, servers = [], []
+    for i in range(a.n):
+        clients.append(socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT))
+        servers.append(ls.accept()[0])
+    ls.close()
+    # every connection open at once: each sends, the other echoes
+    for i, c in enumerate(clients):
+        c.sendall(struct.pack("<I", i) * 16)
+    for i, s in enumerate(servers):
+        s.settimeout(TIMEOUT)
+        want = struct.pack("<I", i) * 16
+        got = b""
+        while len(got) < len(want):
+            b = s.recv(len(want) - len(got))
+            if not b:
+                break
+            got += b
+        if got != want:
+            fail("connection %d: server got %r" % (i, got[:8]))
+        s.sendall(got)
+    for i, c in enumerate(clients):
+        want = struct.pack("<I", i) * 16
+        got = b""
+        while len(got) < len(want):
+            b = c.recv(len(want) - len(got))
+            if not b:
+                break
+            got += b
+        if got != want:
+            fail("connection %d: client got %r" % (i, got[:8]))
+    for x in clients + servers:
+        x.close()
+    print("ok many %d" % a.n)
+
+
+def cmd_stall(a):
+    c, s = pair()
+    n = a.bytes
+    c.setblocking(False)
+    gen = stream_bytes(n)
+    pending = b""
+    sent = 0
+    # the reader does not read: send until the sender cannot go on
+    while sent < n:
+        if not pending:
+            pending = next(gen)
+        try:
+            k = c.send(pending)
+            sent += k
+            pending = pending[k:]
+        except BlockingIOError:
+            _, w, _ = select.select([], [c], [], 1.0)
+            if not w:
+                break
+    if sent >= n:
+        fail("stalled reader: the sender wrote all %d bytes unbounded" % n)
+    print("bounded at %d bytes" % sent)
+    sys.stdout.flush()
+    # What arrived is the redirected bytes plus what TCP brought after the
+    # fallback: FIONREAD must count both (the mapped reader's TCP bytes
+    # need the SK_SKB verdict program), and the sender's unacknowledged
+    # bytes are the rest.
+    deadline = time.time() + TIMEOUT
+    while True:
+        inq, outq = fionread(s), outqueue(c)
+        if inq + outq == sent or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    if inq + outq != sent:
+        fail("FIONREAD %d + unsent %d != %d bytes sent" % (inq, outq, sent))
+    # the reader resumes: everything, in order
+    res = []
+    t = threading.Thread(target=recv_sha, args=(s, n, res), daemon=True)
+    t.start()
+    c.setblocking(True)
+    c.settimeout(TIMEOUT)
+    if pending:
+        c.sendall(pending)
+    for b in gen:
+        c.sendall(b)
+    t.join(TIMEOUT * 2)
+    if not res:
+        fail("the resumed reader did not get everything in time")
+    got, sha = res[0]
+    want = expected_sha(n)
+    if got != n or sha != want:
+        fail("after the stall: %d of %d bytes, sha256 %s, expected %s" % (got, n, sha, want))
+    print("ok stall %d bytes" % n)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    x = sub.add_parser("xfer")
+    x.add_argument("--bytes", type=int, default=1 << 20)
+    x.add_argument("--dir", choices=("up", "down", "both"), default="both")
+    x.add_argument("--host", default="127.0.0.1")
+    x.add_argument("--bind")
+    x.add_argument("--family", type=int, choices=(4, 6), default=4)
+    x.add_argument("--port", type=int, default=0)
+    h = sub.add_parser("hold")
+    h.add_argument("--ready", required=True)
+    h.add_argument("--go", required=True)
+    sub.add_parser("halfclose")
+    pc = sub.add_parser("peerclose")
+    pc.add_argument("--stalled", action="store_true")
+    sub.add_parser("peek")
+    sub.add_parser("fionread")
+    e = sub.add_parser("epoll")
+    e.add_argument("--rounds", type=int, default=2000)
+    m = sub.add_parser("many")
+    m.add_argument("--n", type=int, default=1000)
+    st = sub.add_parser("stall")
+    st.add_argument("--bytes", type=int, default=96 << 20)
+    a = p.parse_args()
+    try:
+        globals()["cmd_" + a.cmd](a)
+    except (OSError, socket.timeout) as e:
+        fail("%s: %s" % (a.cmd, e))
+
+
+if __name__ == "__main__":
+    main()
