@@ -22,7 +22,7 @@ CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 spry_private_netns
 spry_test_env mesh
 
-PEER=(python3 "$SPRY_SRC/selftests/test_mesh_peer.py")
+PEER=(python3 "$SPRY_SELFTESTS/test_mesh_peer.py")
 CG=$CGROOT/spry-test-mesh-$$
 ORIG=$CGROOT$(sed -n 's/^0:://p' /proc/self/cgroup)
 
