@@ -68,7 +68,7 @@ installed_list() {
 	(cd "$DEST" && find . \( -type f -o -type l \) | sed 's|^\.||' | sort)
 }
 
-tap_plan 18
+tap_plan 19
 
 # 1
 make -C "$SPRY_SRC" O="$SPRY_OUT" install DESTDIR="$DEST" PREFIX=/usr >"$TMP/make.log" 2>&1
@@ -256,11 +256,26 @@ c5=$(complete_words "$SPRY" -P "$PIN" chain add x hops a,b "")
 c6=$(complete_words "$SPRY" --pin-dir = "$PIN" fn show chain i)
 [ "$c1" = chain ] && [ "$c2" = "add del help invoke show" ] && [ "$c3" = inst ] &&
 	[ "$c4" = "origin rev upper" ] &&
-	[ "$c5" = "buffer-size buffers calls cpus deadline functions idempotent max-inflight user" ] &&
+	[ "$c5" = "buffer-size buffers calls cpus deadline functions http idempotent invoke max-inflight user" ] &&
 	[ "$c6" = inst ]
 tap_ok $? "completion: objects, commands, keywords, chain and function names from the pins" || {
 	tap_diag "ch -> '$c1'; chain -> '$c2'; invoke -> '$c3'"
 	tap_diag "from -> '$c4'; add x hops a,b -> '$c5'; fn show chain i -> '$c6'"
+}
+# 13b: spry mesh, and chain add's invoke lists and http switch
+m1=$(complete_words "$SPRY" me)
+m2=$(complete_words "$SPRY" mesh "")
+m3=$(complete_words "$SPRY" mesh deny "")
+m4=$(complete_words "$SPRY" mesh set default allow "")
+i1=$(complete_words "$SPRY" chain add x hops a,b invoke users root invoke "")
+i2=$(complete_words "$SPRY" chain add x hops a,b invoke groups root,roo)
+i3=$(complete_words "$SPRY" chain add x hops a,b http "")
+[ "$m1" = mesh ] && [ "$m2" = "allow attach del deny detach help set show" ] &&
+	[ "$m3" = "cgroup port prefix" ] && [ "$m4" = max-queued ] &&
+	[ "$i1" = groups ] && [ "$i2" = root,root ] && [ "$i3" = "off on" ]
+tap_ok $? "completion: mesh commands and rules, chain add invoke users|groups and http on|off" || {
+	tap_diag "me -> '$m1'; mesh -> '$m2'; mesh deny -> '$m3'; set default allow -> '$m4'"
+	tap_diag "invoke users root invoke -> '$i1'; invoke groups root,roo -> '$i2'; http -> '$i3'"
 }
 
 # 14: man pages render without a warning, and name what they document
@@ -273,7 +288,11 @@ for m in man8/spry.8 man8/spryd.8 man3/libspry.3; do
 done
 MANWIDTH=80 man -l "$DEST/usr/share/man/man8/spry.8" 2>/dev/null | grep -q 'spry chain invoke' &&
 	MANWIDTH=80 man -l "$DEST/usr/share/man/man8/spryd.8" 2>/dev/null | grep -q -- '--pin-dir' &&
-	MANWIDTH=80 man -l "$DEST/usr/share/man/man3/libspry.3" 2>/dev/null | grep -q 'spry_fn_main' ||
+	MANWIDTH=80 man -l "$DEST/usr/share/man/man3/libspry.3" 2>/dev/null | grep -q 'spry_fn_main' &&
+	MANWIDTH=80 man -l "$DEST/usr/share/man/man8/spry.8" 2>/dev/null | grep -q 'spry mesh attach' &&
+	MANWIDTH=80 man -l "$DEST/usr/share/man/man8/spryd.8" 2>/dev/null |
+		grep -q 'spry_invoke_refused_total' &&
+	MANWIDTH=80 man -l "$DEST/usr/share/man/man3/libspry.3" 2>/dev/null | grep -q 'SPRY_EXIT_GONE' ||
 	warn="$warn (content)"
 [ -z "$warn" ]
 tap_ok $? "man pages spry(8), spryd(8), libspry(3) render without warnings${warn:+:$warn}"
