@@ -140,11 +140,14 @@ measure_redis() {	# PORT
 	timeout $((SECS * 4 + 60)) redis-benchmark -p "$1" -c 16 -n $((SECS * 20000)) -t set,get --csv 2>/dev/null |
 		awk -F'"' '$2 == "SET" { s = $4 } $2 == "GET" { g = $4 } END { if (s == "") exit 1; printf "set_rps=%.0f get_rps=%.0f\n", s, g }'
 }
-measure_chains() {	# compare.sh's HTTP and sidecar chains, 4 hops (stderr: TSV rows)
+measure_chains() {	# compare.sh's HTTP and sidecar chains, 4 hops (its results.tsv)
+	rm -rf "$TMP/compare"
 	BENCH_QUICK=1 BENCH_SYSTEMS="http sidecar" BENCH_QUIET_WAIT=0 BENCH_TRIES=1 \
 		BENCH_SECS="$SECS" BENCH_RESULTS="$TMP/compare" \
-		"$SRC/bench/compare.sh" 2>&1 >/dev/null |
-		awk -F'\t' '$1 == "full" && $3 == 4 { printf "%s_rps=%s %s_p99_us=%s ", $2, $6, $2, $8 } END { print "" }'
+		"$SRC/bench/compare.sh" >/dev/null 2>"$TMP/compare.err" ||
+		{ cat "$TMP/compare.err" >&2; return 1; }
+	awk -F'\t' '$1 == "full" && $3 == 4 { printf "%s_rps=%s %s_p99_us=%s ", $2, $6, $2, $8; n++ }
+		END { print ""; exit n ? 0 : 1 }' "$TMP/compare/results.tsv"
 }
 
 # point NAME CMD...: run CMD with the mesh off, then on; one row per metric
