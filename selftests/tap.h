@@ -281,6 +281,11 @@ static inline int tap_run_cases(const struct tap_case *cases, size_t n)
 			printf("ok %d - %s # SKIP %s\n", ++tap__n, cases[i].name,
 			       tap__cskip_why);
 			tap__skip++;
+		} else if (!tap__cn) {
+			/* a case that checked nothing has shown nothing */
+			printf("# %s: no check ran\n", cases[i].name);
+			printf("not ok %d - %s\n", ++tap__n, cases[i].name);
+			tap__fail++;
 		} else {
 			printf("ok %d - %s\n", ++tap__n, cases[i].name);
 		}

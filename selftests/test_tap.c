@@ -71,6 +71,13 @@ static void skipped(void)
 	tap_skip_case("no such feature");
 }
 
+static void checks_nothing(void)
+{
+}
+
+/* (apart from child_cases: "all" keeps its six) */
+static const struct tap_case empty_case = TAP_CASE(checks_nothing, "a case that checks nothing");
+
 static const struct tap_case child_cases[] = {
 	TAP_CASE(pass_all, "every check passes"),
 	TAP_CASE(fail_eq, "integer checks fail"),
@@ -95,6 +102,8 @@ static int child(const char *what)
 	}
 	if (!strcmp(what, "nothing"))	/* no point, no skip: a failure */
 		return tap_finish();
+	if (!strcmp(what, empty_case.name))
+		return tap_run_cases(&empty_case, 1);
 	for (i = 0; i < TAP_N(child_cases); i++)
 		if (!strcmp(what, child_cases[i].name))
 			return tap_run_cases(&child_cases[i], 1);
@@ -203,6 +212,14 @@ static void case_skip(void)
 	EXPECT_TRUE(has("ok 1 - a skipped case # SKIP no such feature\n"), "reason");
 }
 
+static void case_empty(void)
+{
+	run("a case that checks nothing");
+	EXPECT_EQ(status, KSFT_FAIL, "exit status 1");
+	EXPECT_TRUE(has("    1..0\n# a case that checks nothing: no check ran\n"
+			"not ok 1 - a case that checks nothing\n"), "said so, then not ok");
+}
+
 static void case_all(void)
 {
 	run("all");
@@ -236,6 +253,7 @@ static const struct tap_case cases[] = {
 	TAP_CASE(case_str, "EXPECT_STREQ prints both strings, escaped, NULL as NULL"),
 	TAP_CASE(case_mem, "EXPECT_MEMEQ prints the first differing offset"),
 	TAP_CASE(case_skip, "tap_skip_case: the case is SKIP, exit 4"),
+	TAP_CASE(case_empty, "a case that ran no check fails"),
 	TAP_CASE(case_all, "a case table: plan counted, cases numbered"),
 	TAP_CASE(case_toplevel, "no table: points at top level, trailing plan"),
 };
