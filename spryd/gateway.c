@@ -166,7 +166,12 @@ void gw_conn_close(struct spryd *d, struct gw_conn *c)
 	c->resume = false;
 	c->gen++;
 	gw->n_open--;
-	gw->free_idx[gw->n_free++] = (uint32_t)(c - gw->conns);
+	/*
+	 * Free for reuse only after this loop iteration (gw_run): an event
+	 * of this connection may still wait in the batch epoll_wait returned,
+	 * and must find the slot unused, not a new client in it.
+	 */
+	gw->closed_idx[gw->n_closed++] = (uint32_t)(c - gw->conns);
 }
 
 void gw_set_deadline(struct spryd *d, struct gw_conn *c, enum gw_deadline k,
@@ -442,6 +447,9 @@ static void gw_run(struct spryd *d)
 		}
 		gw->n_resume = 0;
 	}
+	/* the slots closed during this iteration's events (gw_conn_close) */
+	while (gw->n_closed)
+		gw->free_idx[gw->n_free++] = gw->closed_idx[--gw->n_closed];
 	if (gw->log)
 		fflush(gw->log);
 }
@@ -618,8 +626,9 @@ int gateway_init(struct spryd *d)
 	gw->lim.max_body = o->max_body;
 	gw->conns = calloc(o->max_conns, sizeof(*gw->conns));
 	gw->free_idx = calloc(o->max_conns, sizeof(*gw->free_idx));
+	gw->closed_idx = calloc(o->max_conns, sizeof(*gw->closed_idx));
 	gw->resume = calloc(o->max_conns, sizeof(*gw->resume));
-	if (!gw->conns || !gw->free_idx || !gw->resume) {
+	if (!gw->conns || !gw->free_idx || !gw->closed_idx || !gw->resume) {
 		err = -ENOMEM;
 		goto err_free;
 	}
@@ -682,6 +691,7 @@ err_log:
 err_free:
 	free(gw->conns);
 	free(gw->free_idx);
+	free(gw->closed_idx);
 	free(gw->resume);
 	free(gw);
 	return err;
@@ -717,6 +727,7 @@ static void gw_shutdown(struct spryd *d)
 	}
 	free(gw->conns);
 	free(gw->free_idx);
+	free(gw->closed_idx);
 	free(gw->resume);
 	free(gw);
 	d->gw = NULL;

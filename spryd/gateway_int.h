@@ -111,6 +111,8 @@ struct spryd_gw {
 	struct gw_conn		*conns;
 	uint32_t		*free_idx;
 	uint32_t		n_free;
+	uint32_t		*closed_idx;	/* closed this iteration: free at gw_run */
+	uint32_t		n_closed;
 	uint32_t		n_open;
 	uint32_t		hiwater;	/* conns[0..hiwater) ever used */
 	struct gw_state		*cache;
