@@ -156,8 +156,7 @@ enum spry_mesh_stat {
 	SPRY_MESH_S_PASS_PEER_GONE,	/* messages of TCP_PEER_GONE directions */
 	SPRY_MESH_S_PASS_STALLED,	/* messages of TCP_STALLED directions */
 	SPRY_MESH_S_PASS_NO_CONN,	/* mapped socket without storage */
-	SPRY_MESH_S_FALLBACK_STALLED,	/* directions that fell back to TCP */
-	SPRY_MESH_S_RESUMED,		/* ... and redirected again, drained */
+	SPRY_MESH_S_FALLBACK_STALLED,	/* directions that fell back to TCP (for good) */
 	SPRY_MESH_S_MAX,
 };
 

@@ -89,7 +89,6 @@ static const char *const mstat_names[SPRY_MESH_S_MAX] = {
 	[SPRY_MESH_S_PASS_STALLED]	= "pass_stalled",
 	[SPRY_MESH_S_PASS_NO_CONN]	= "pass_no_conn",
 	[SPRY_MESH_S_FALLBACK_STALLED]	= "fallback_stalled",
-	[SPRY_MESH_S_RESUMED]		= "resumed",
 };
 
 static const char *const action_names[] = { "none", "allow", "deny", NULL };
