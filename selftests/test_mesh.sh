@@ -39,20 +39,6 @@ spry_test_cleanup_extra() {
 mkdir "$CG" 2>/dev/null || tap_skip_all "cannot make a cgroup under $CGROOT"
 echo $$ >"$CG/cgroup.procs" 2>/dev/null || tap_skip_all "cannot move into $CG"
 
-# fails NAME ARGS...: spry fails with exactly one "Error:" line on stderr.
-fails() {
-	local name=$1 rc
-	shift
-	spry "$@" >"$TMP/out" 2>"$TMP/err"
-	rc=$?
-	if [ $rc -ne 0 ] && [ "$(grep -c '^Error: ' "$TMP/err")" -eq 1 ] &&
-	   [ "$(wc -l <"$TMP/err")" -eq 1 ]; then
-		return 0
-	fi
-	tap_diag "$name: spry $* -> rc=$rc stderr: $(cat "$TMP/err")"
-	return 1
-}
-
 # snap: remember the counters; delta NAME: how much NAME grew since.
 snap() { spry -j mesh show | jq .counters >"$TMP/snap.json"; }
 delta() {
@@ -98,9 +84,9 @@ for args in "attach cgroup /nonexistent" "attach cgroup /tmp" "attach bogus x" \
 	    "deny prefix 10.0.0.1/8" "deny prefix foo" "allow cgroup /nonexistent" \
 	    "allow port 80 extra" "set" "set max-queued x" "set default maybe" "bogus"; do
 	# shellcheck disable=SC2086
-	fails "$args" mesh $args || ok=1
+	spry_fails "$args" mesh $args || ok=1
 done
-fails "del before load" mesh del port 80 && grep -q "not loaded" "$TMP/err" || ok=1
+spry_fails "del before load" mesh del port 80 && grep -q "not loaded" "$TMP/err" || ok=1
 [ ! -e "$PIN" ] || { tap_diag "a failed command left $PIN"; ok=1; }
 tap_ok $ok "bad arguments fail with one error line; nothing pinned"
 
