@@ -700,20 +700,29 @@ static int rule_parse(int argc, char **argv, struct mesh_rule_args *r)
 	}
 }
 
+/* Key and value buffers of a batch of @n port rules: 0 or -ENOMEM (none left). */
+static int ports_alloc(__u32 n, __u32 **keys, struct spry_mesh_rule **vals)
+{
+	*keys = calloc(n, sizeof(**keys));
+	*vals = calloc(n, sizeof(**vals));
+	if (*keys && *vals)
+		return 0;
+	free(*keys);
+	free(*vals);
+	return -ENOMEM;
+}
+
 /* Write ports lo..hi to @action (NONE deletes) in one batch. */
 static int ports_write(int map, __u32 lo, __u32 hi, __u8 action)
 {
 	__u32 n = hi - lo + 1, i, count = n;
 	struct spry_mesh_rule *vals;
 	__u32 *keys;
-	int err = 0;
+	int err;
 
-	keys = calloc(n, sizeof(*keys));
-	vals = calloc(n, sizeof(*vals));
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto out;
-	}
+	err = ports_alloc(n, &keys, &vals);
+	if (err)
+		return err;
 	for (i = 0; i < n; i++) {
 		keys[i] = lo + i;
 		vals[i].action = action;
@@ -725,7 +734,6 @@ static int ports_write(int map, __u32 lo, __u32 hi, __u8 action)
 			if (bpf_map_update_elem(map, &keys[i], &vals[i], BPF_ANY))
 				err = -errno;
 	}
-out:
 	free(keys);
 	free(vals);
 	return err;
@@ -915,14 +923,11 @@ static int ports_read(int map, __u8 *act)
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	struct spry_mesh_rule *vals;
 	__u32 *keys, count = SPRY_MESH_PORTS, batch, p;
-	int err = 0;
+	int err;
 
-	keys = calloc(SPRY_MESH_PORTS, sizeof(*keys));
-	vals = calloc(SPRY_MESH_PORTS, sizeof(*vals));
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto out;
-	}
+	err = ports_alloc(SPRY_MESH_PORTS, &keys, &vals);
+	if (err)
+		return err;
 	if (!bpf_map_lookup_batch(map, NULL, &batch, keys, vals, &count, &opts) ||
 	    (errno == ENOENT && count == SPRY_MESH_PORTS)) {
 		for (p = 0; p < count; p++)
