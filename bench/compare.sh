@@ -87,13 +87,8 @@ for c in wrk curl gnuplot python3; do
 done
 [ -x "$NGINX" ] || die "nginx not installed"
 "$SPRYD" -h 2>&1 | grep -q -- --http || die "spryd has no HTTP front (--http)"
-if [ -z "${SPRY_BENCH_NETNS:-}" ]; then
-	grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf ||
-		die "no bpffs"
-	SPRY_BENCH_NETNS=1 exec unshare -n "$0" "$@"
-fi
-ip link set lo up || die "cannot bring lo up"
-ulimit -n 65536 2>/dev/null
+. "$SRC/bench/lib.sh"
+bench_private_netns compare "$@"
 
 PIN=/sys/fs/bpf/spry-compare-$$
 TMP=$(mktemp -d /tmp/spry-compare-XXXXXX)
@@ -113,7 +108,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 spry() { "$SPRY" -P "$PIN" "$@"; }
-. "$SRC/bench/lib.sh"
 start() { bench_start "$@"; }
 wait_port() { bench_wait_port "$@"; }
 fn_bin() { bench_fn_bin "$OUT" "$1"; }

@@ -1,11 +1,27 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# Helpers of the wrk benchmarks (sourced by bench/compare.sh and
-# bench/ab.sh): starting processes, spry's placement, a spry set-up (router,
+# Helpers of the benchmarks (sourced by bench/compare.sh, bench/ab.sh and
+# bench/mesh_bench.sh): a private network namespace, starting processes, spry's placement, a spry set-up (router,
 # chains, spryd with its HTTP front, the functions) and one wrk point with
 # the CPU time of the processes measured.  The caller defines PIDS=() (what
 # it started, for its cleanup), SRC (the source tree: bench/post.lua) and
 # WRK_PIN (a taskset prefix for wrk, or empty).
+
+# bench_private_netns NAME ARGS...: re-run this script with ARGS in a
+# private network namespace (bpffs mounted first when the host has none);
+# in there, bring lo up and raise the open-file limit.  NAME prefixes the
+# errors (exit 1).
+bench_private_netns() {
+	local name=$1
+	shift
+	if [ -z "${SPRY_BENCH_NETNS:-}" ]; then
+		grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf ||
+			{ echo "$name: no bpffs" >&2; exit 1; }
+		SPRY_BENCH_NETNS=1 exec unshare -n "$0" "$@"
+	fi
+	ip link set lo up || { echo "$name: cannot bring lo up" >&2; exit 1; }
+	ulimit -n 65536 2>/dev/null
+}
 
 # bench_start LOG CMD...: in the background, remembered in PIDS, pid in LAST
 bench_start() {

@@ -46,13 +46,8 @@ have() { command -v "$1" >/dev/null; }
 have jq || die "jq not installed"
 CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 [ -n "$CGROOT" ] || die "no cgroup2 file system mounted"
-if [ -z "${SPRY_BENCH_NETNS:-}" ]; then
-	grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf ||
-		die "no bpffs"
-	SPRY_BENCH_NETNS=1 exec unshare -n "$0" "$@"
-fi
-ip link set lo up || die "cannot bring lo up"
-ulimit -n 65536 2>/dev/null
+. "$SRC/bench/lib.sh"
+bench_private_netns mesh_bench "$@"
 
 PIN=/sys/fs/bpf/spry-mesh-bench-$$
 TMP=$(mktemp -d /tmp/spry-mesh-bench-XXXXXX)
@@ -77,13 +72,7 @@ echo $$ >"$CG/cgroup.procs" || die "cannot move into $CG"
 spry() { "$SPRY" -P "$PIN" "$@"; }
 spry mesh set default allow >/dev/null || die "cannot load the mesh"
 
-start() {	# start LOG CMD...: background, pid in LAST and PIDS
-	local log=$1
-	shift
-	"$@" >>"$log" 2>&1 &
-	LAST=$!
-	PIDS+=("$LAST")
-}
+start() { bench_start "$@"; }
 listening() { ss -Hltn "sport = :$1" | grep -q .; }
 wait_port() {
 	local i

@@ -20,10 +20,7 @@
 int spry_ctl_send(int sock, uint16_t type, int32_t status, const void *body,
 		  uint32_t len, int pass_fd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cbuf;
+	union spry_ctl_fdbuf cbuf;
 	struct spry_ctl_hdr hdr = {
 		.magic = SPRY_CTL_MAGIC,
 		.type = type,
@@ -46,18 +43,8 @@ int spry_ctl_send(int sock, uint16_t type, int32_t status, const void *body,
 	if (len > SPRY_CTL_MAX_MSG - sizeof(hdr))
 		return -EMSGSIZE;
 
-	if (pass_fd >= 0) {
-		struct cmsghdr *cmsg;
-
-		memset(&cbuf, 0, sizeof(cbuf));
-		msg.msg_control = cbuf.buf;
-		msg.msg_controllen = sizeof(cbuf.buf);
-		cmsg = CMSG_FIRSTHDR(&msg);
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cmsg), &pass_fd, sizeof(int));
-	}
+	if (pass_fd >= 0)
+		spry_ctl_put_fd(&msg, &cbuf, pass_fd);
 
 	do {
 		n = sendmsg(sock, &msg, MSG_NOSIGNAL);

@@ -15,6 +15,8 @@
 #define SPRY_PROTO_H
 
 #include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #include "spry/abi.h"
 
@@ -117,5 +119,26 @@ int spry_ctl_recv(int sock, void *buf, uint32_t size, struct spry_ctl_hdr *hdr,
 		  int *recv_fd);
 /* Connect a SOCK_SEQPACKET socket to @path (NULL: default).  fd or -errno. */
 int spry_ctl_connect(const char *path);
+
+/* Room for the one SCM_RIGHTS fd a control message may carry. */
+union spry_ctl_fdbuf {
+	char		buf[CMSG_SPACE(sizeof(int))];
+	struct cmsghdr	align;
+};
+
+/* Make @msg carry @fd as SCM_RIGHTS, in @cb (which must outlive the send). */
+static inline void spry_ctl_put_fd(struct msghdr *msg, union spry_ctl_fdbuf *cb, int fd)
+{
+	struct cmsghdr *cm;
+
+	memset(cb, 0, sizeof(*cb));
+	msg->msg_control = cb->buf;
+	msg->msg_controllen = sizeof(cb->buf);
+	cm = CMSG_FIRSTHDR(msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+}
 
 #endif /* SPRY_PROTO_H */

@@ -8,7 +8,6 @@
  * lock, so the read-modify-write sequences here do not race each other.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,19 +16,6 @@
 #include "lib/core.h"
 
 #define ORIGIN_NAME	"origin"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* A fixed-size name field: NUL-terminated and valid. */
 static int field_check(const char *name)
@@ -68,13 +54,13 @@ static int fn_name_check(const char *what, const char *name, char *err,
 			 size_t errlen)
 {
 	if (field_check(name)) {
-		set_err(err, errlen, "invalid %s name '%.*s' (1-%d of A-Z a-z 0-9 _ . -)",
-			what, SPRY_NAME_LEN - 1, name, SPRY_NAME_LEN - 1);
+		spry_err__set(err, errlen, "invalid %s name '%.*s' (1-%d of A-Z a-z 0-9 _ . -)",
+			      what, SPRY_NAME_LEN - 1, name, SPRY_NAME_LEN - 1);
 		return -EINVAL;
 	}
 	if (!strcmp(name, ORIGIN_NAME)) {
-		set_err(err, errlen, "'%s' is reserved and cannot name a function",
-			ORIGIN_NAME);
+		spry_err__set(err, errlen, "'%s' is reserved and cannot name a function",
+			      ORIGIN_NAME);
 		return -EINVAL;
 	}
 	return 0;
@@ -87,20 +73,20 @@ static int ids_check(const char *chain, const char *what, const __u32 *ids, __u3
 	__u32 i, j;
 
 	if (n > SPRY_MAX_INVOKERS) {
-		set_err(err, errlen, "chain '%s': %u invoke %ss, at most %d", chain, n,
-			what, SPRY_MAX_INVOKERS);
+		spry_err__set(err, errlen, "chain '%s': %u invoke %ss, at most %d", chain, n,
+			      what, SPRY_MAX_INVOKERS);
 		return -EINVAL;
 	}
 	for (i = 0; i < n; i++) {
 		if (ids[i] == (__u32)-1) {
-			set_err(err, errlen, "chain '%s': invoke %s id %u is invalid",
-				chain, what, ids[i]);
+			spry_err__set(err, errlen, "chain '%s': invoke %s id %u is invalid",
+				      chain, what, ids[i]);
 			return -EINVAL;
 		}
 		for (j = 0; j < i; j++) {
 			if (ids[i] == ids[j]) {
-				set_err(err, errlen, "chain '%s': invoke %s %u listed twice",
-					chain, what, ids[i]);
+				spry_err__set(err, errlen, "chain '%s': invoke %s %u listed twice",
+					      chain, what, ids[i]);
 				return -EINVAL;
 			}
 		}
@@ -115,23 +101,23 @@ int spry_chain_spec__check(const struct spry_chain_spec *spec, char *err,
 	__u32 i, j;
 
 	if (field_check(spec->name)) {
-		set_err(err, errlen, "invalid chain name '%.*s' (1-%d of A-Z a-z 0-9 _ . -)",
-			SPRY_NAME_LEN - 1, spec->name, SPRY_NAME_LEN - 1);
+		spry_err__set(err, errlen, "invalid chain name '%.*s' (1-%d of A-Z a-z 0-9 _ . -)",
+			      SPRY_NAME_LEN - 1, spec->name, SPRY_NAME_LEN - 1);
 		return -EINVAL;
 	}
 	if (spec->n_hops < 1 || spec->n_hops > SPRY_MAX_HOPS) {
-		set_err(err, errlen, "chain '%s': %u hops, expected 1 to %d",
-			spec->name, spec->n_hops, SPRY_MAX_HOPS);
+		spry_err__set(err, errlen, "chain '%s': %u hops, expected 1 to %d",
+			      spec->name, spec->n_hops, SPRY_MAX_HOPS);
 		return -EINVAL;
 	}
 	if (spec->n_extra > SPRY_MAX_HOPS) {
-		set_err(err, errlen, "chain '%s': %u call-only functions, at most %d",
-			spec->name, spec->n_extra, SPRY_MAX_HOPS);
+		spry_err__set(err, errlen, "chain '%s': %u call-only functions, at most %d",
+			      spec->name, spec->n_extra, SPRY_MAX_HOPS);
 		return -EINVAL;
 	}
 	if (spec->n_allow > SPRY_MAX_ALLOW) {
-		set_err(err, errlen, "chain '%s': %u calls, at most %d",
-			spec->name, spec->n_allow, SPRY_MAX_ALLOW);
+		spry_err__set(err, errlen, "chain '%s': %u calls, at most %d",
+			      spec->name, spec->n_allow, SPRY_MAX_ALLOW);
 		return -EINVAL;
 	}
 	for (i = 0; i < spec->n_hops; i++) {
@@ -139,8 +125,8 @@ int spry_chain_spec__check(const struct spry_chain_spec *spec, char *err,
 			return -EINVAL;
 		for (j = 0; j < i; j++) {
 			if (name_eq(spec->hops[i], spec->hops[j])) {
-				set_err(err, errlen, "chain '%s': function '%s' appears twice in hops",
-					spec->name, spec->hops[i]);
+				spry_err__set(err, errlen, "chain '%s': function '%s' appears twice in hops",
+					      spec->name, spec->hops[i]);
 				return -EINVAL;
 			}
 		}
@@ -149,8 +135,8 @@ int spry_chain_spec__check(const struct spry_chain_spec *spec, char *err,
 		if (fn_name_check("function", spec->extra[i], err, errlen))
 			return -EINVAL;
 		if (spec_fn_index(spec, spec->extra[i]) != (int)(spec->n_hops + i)) {
-			set_err(err, errlen, "chain '%s': function '%s' listed twice",
-				spec->name, spec->extra[i]);
+			spry_err__set(err, errlen, "chain '%s': function '%s' listed twice",
+				      spec->name, spec->extra[i]);
 			return -EINVAL;
 		}
 	}
@@ -161,15 +147,15 @@ int spry_chain_spec__check(const struct spry_chain_spec *spec, char *err,
 			if (fn_name_check("function", f, err, errlen))
 				return -EINVAL;
 			if (spec_fn_index(spec, f) < 0) {
-				set_err(err, errlen, "chain '%s': call names '%s', not a function of the chain",
-					spec->name, f);
+				spry_err__set(err, errlen, "chain '%s': call names '%s', not a function of the chain",
+					      spec->name, f);
 				return -EINVAL;
 			}
 		}
 	}
 	if (spec->n_hops < 32 && spec->idempotent_mask >> spec->n_hops) {
-		set_err(err, errlen, "chain '%s': idempotent mask 0x%x names hops beyond %u",
-			spec->name, spec->idempotent_mask, spec->n_hops);
+		spry_err__set(err, errlen, "chain '%s': idempotent mask 0x%x names hops beyond %u",
+			      spec->name, spec->idempotent_mask, spec->n_hops);
 		return -EINVAL;
 	}
 	if (ids_check(spec->name, "user", spec->invoke_uids, spec->n_invoke_uids,
@@ -178,37 +164,37 @@ int spry_chain_spec__check(const struct spry_chain_spec *spec, char *err,
 		      err, errlen))
 		return -EINVAL;
 	if (spec->uid == (__u32)-1) {
-		set_err(err, errlen, "chain '%s': uid %u is invalid", spec->name,
-			spec->uid);
+		spry_err__set(err, errlen, "chain '%s': uid %u is invalid", spec->name,
+			      spec->uid);
 		return -EINVAL;
 	}
 	if (spec->buf_size &&
 	    (spec->buf_size < SPRY_MIN_BUF_SIZE || spec->buf_size > SPRY_MAX_BUF_SIZE)) {
-		set_err(err, errlen, "chain '%s': buffer size %u out of range %u..%u",
-			spec->name, spec->buf_size, SPRY_MIN_BUF_SIZE, SPRY_MAX_BUF_SIZE);
+		spry_err__set(err, errlen, "chain '%s': buffer size %u out of range %u..%u",
+			      spec->name, spec->buf_size, SPRY_MIN_BUF_SIZE, SPRY_MAX_BUF_SIZE);
 		return -EINVAL;
 	}
 	if (spec->n_bufs > SPRY_MAX_N_BUFS) {
-		set_err(err, errlen, "chain '%s': %u buffers, at most %u",
-			spec->name, spec->n_bufs, SPRY_MAX_N_BUFS);
+		spry_err__set(err, errlen, "chain '%s': %u buffers, at most %u",
+			      spec->name, spec->n_bufs, SPRY_MAX_N_BUFS);
 		return -EINVAL;
 	}
 	buf_size = spec->buf_size ? spec->buf_size : SPRY_DEF_BUF_SIZE;
 	n_bufs = spec->n_bufs ? spec->n_bufs : SPRY_DEF_N_BUFS;
 	if (buf_size * n_bufs > SPRY_MAX_POOL_BYTES) {
-		set_err(err, errlen, "chain '%s': pool of %llu x %llu bytes exceeds %llu bytes",
-			spec->name, (unsigned long long)n_bufs,
-			(unsigned long long)buf_size, SPRY_MAX_POOL_BYTES);
+		spry_err__set(err, errlen, "chain '%s': pool of %llu x %llu bytes exceeds %llu bytes",
+			      spec->name, (unsigned long long)n_bufs,
+			      (unsigned long long)buf_size, SPRY_MAX_POOL_BYTES);
 		return -EINVAL;
 	}
 	if (spec->max_inflight > SPRY_MAX_INFLIGHT) {
-		set_err(err, errlen, "chain '%s': max-inflight %u, at most %u",
-			spec->name, spec->max_inflight, SPRY_MAX_INFLIGHT);
+		spry_err__set(err, errlen, "chain '%s': max-inflight %u, at most %u",
+			      spec->name, spec->max_inflight, SPRY_MAX_INFLIGHT);
 		return -EINVAL;
 	}
 	if (spec->deadline_ms > SPRY_MAX_DEADLINE_MS) {
-		set_err(err, errlen, "chain '%s': deadline %u ms, at most %u",
-			spec->name, spec->deadline_ms, SPRY_MAX_DEADLINE_MS);
+		spry_err__set(err, errlen, "chain '%s': deadline %u ms, at most %u",
+			      spec->name, spec->deadline_ms, SPRY_MAX_DEADLINE_MS);
 		return -EINVAL;
 	}
 	return 0;

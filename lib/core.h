@@ -158,6 +158,12 @@ int spry_fn_stats__clear(const struct spry_maps *m, __u16 fn);
 /* Names. */
 const char *spry_verdict_name(unsigned int v);
 const char *spry_status_name(unsigned int s);
+/*
+ * A one-line reason into the caller's @err buffer (@errlen bytes) of the
+ * calls that take one; nothing when @err is NULL.
+ */
+void spry_err__set(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* [A-Za-z0-9_.-]{1,31}: 0 or -EINVAL. */
 int spry_name_check(const char *name);
 

@@ -124,9 +124,7 @@ static int id_lookup(enum spry_id_kind kind, const char *name, __u32 *id,
 	return -err;
 }
 
-static void id_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void id_err(char *err, size_t errlen, const char *fmt, ...)
+void spry_err__set(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -145,26 +143,26 @@ int spry_id__parse(enum spry_id_kind kind, const char *s, __u32 *id, char *err,
 	int ret;
 
 	if (!s || !*s) {
-		id_err(err, errlen, "empty %s name", what);
+		spry_err__set(err, errlen, "empty %s name", what);
 		return -EINVAL;
 	}
 	ret = id_lookup(kind, s, id, NULL, 0);
 	if (!ret)
 		return 0;
 	if (ret != -ENOENT) {
-		id_err(err, errlen, "cannot look up %s '%.64s': %s", what, s,
-		       strerror(-ret));
+		spry_err__set(err, errlen, "cannot look up %s '%.64s': %s", what, s,
+			      strerror(-ret));
 		return -EINVAL;
 	}
 	ret = spry_num__parse_u32(s, 0, UINT32_MAX, &v);
 	if (ret == -EINVAL) {
-		id_err(err, errlen, "unknown %s '%.64s'", what, s);
+		spry_err__set(err, errlen, "unknown %s '%.64s'", what, s);
 		return -EINVAL;
 	}
 	/* (__u32)-1 means "no change" to chown() and setresuid(): never an id. */
 	if (ret || v > (__u32)-2) {
-		id_err(err, errlen, "%s id %.64s out of range 0..%u", what, s,
-		       (__u32)-2);
+		spry_err__set(err, errlen, "%s id %.64s out of range 0..%u", what, s,
+			      (__u32)-2);
 		return -EINVAL;
 	}
 	*id = (__u32)v;

@@ -145,40 +145,106 @@ static int user_node(struct parser *p, yaml_node_t *node, __u32 *uid)
 	return 0;
 }
 
-/* A list of distinct users or groups (names or ids). */
-static int id_list(struct parser *p, yaml_node_t *node, const char *what,
-		   enum spry_id_kind kind, __u32 *ids, __u32 *n)
+/*
+ * Each item of list @node, at most @max of them, to @take with its index:
+ * 0, or the first error.  @what names the list in messages.
+ */
+static int list_each(struct parser *p, yaml_node_t *node, const char *what, __u32 max,
+		     int (*take)(struct parser *p, yaml_node_t *item, __u32 i, void *ctx),
+		     void *ctx)
 {
 	yaml_node_item_t *it;
 	yaml_node_t *item;
-	const char *s;
-	char msg[256];
-	__u32 i;
+	__u32 n = 0;
 	int err;
 
 	if (node->type != YAML_SEQUENCE_NODE)
 		return fail(p, node, "%s: expected a list, found %s", what,
 			    node_kind(node));
-	*n = 0;
 	for (it = node->data.sequence.items.start;
 	     it < node->data.sequence.items.top; it++) {
 		err = node_get(p, node, *it, &item);
-		if (!err)
-			err = scalar(p, item, what, &s);
 		if (err)
 			return err;
-		if (*n >= SPRY_MAX_INVOKERS)
-			return fail(p, item, "%s: more than %d entries", what,
-				    SPRY_MAX_INVOKERS);
-		if (spry_id__parse(kind, s, &ids[*n], msg, sizeof(msg)))
-			return fail(p, item, "%s: %s", what, msg);
-		for (i = 0; i < *n; i++)
-			if (ids[i] == ids[*n])
-				return fail(p, item, "%s: '%.64s' (id %u) listed twice",
-					    what, s, ids[i]);
-		(*n)++;
+		if (n >= max)
+			return fail(p, item, "%s: more than %u entries", what, max);
+		err = take(p, item, n++, ctx);
+		if (err)
+			return err;
 	}
 	return 0;
+}
+
+struct id_list {
+	const char		*what;
+	enum spry_id_kind	kind;
+	__u32			*ids;
+	__u32			*n;
+};
+
+static int id_take(struct parser *p, yaml_node_t *item, __u32 n, void *ctx)
+{
+	struct id_list *l = ctx;
+	const char *s;
+	char msg[256];
+	__u32 i;
+	int err;
+
+	err = scalar(p, item, l->what, &s);
+	if (err)
+		return err;
+	if (spry_id__parse(l->kind, s, &l->ids[n], msg, sizeof(msg)))
+		return fail(p, item, "%s: %s", l->what, msg);
+	for (i = 0; i < n; i++)
+		if (l->ids[i] == l->ids[n])
+			return fail(p, item, "%s: '%.64s' (id %u) listed twice",
+				    l->what, s, l->ids[i]);
+	*l->n = n + 1;
+	return 0;
+}
+
+/* A list of distinct users or groups (names or ids). */
+static int id_list(struct parser *p, yaml_node_t *node, const char *what,
+		   enum spry_id_kind kind, __u32 *ids, __u32 *n)
+{
+	struct id_list l = { .what = what, .kind = kind, .ids = ids, .n = n };
+
+	*n = 0;
+	return list_each(p, node, what, SPRY_MAX_INVOKERS, id_take, &l);
+}
+
+/*
+ * Pair @pair of mapping @node, whose key must be one of the two @keys and
+ * each key at most once (@have): the key's index, with the value node in
+ * *@v, or the error of fail().  @what names the mapping in messages.
+ */
+static int pair_of_two(struct parser *p, yaml_node_t *node, yaml_node_pair_t *pair,
+		       const char *what, const char *const keys[2], bool have[2],
+		       yaml_node_t **v)
+{
+	char kwhat[32];
+	yaml_node_t *k;
+	const char *key;
+	int err, i;
+
+	snprintf(kwhat, sizeof(kwhat), "%s key", what);
+	err = node_get(p, node, pair->key, &k);
+	if (!err)
+		err = scalar(p, k, kwhat, &key);
+	if (!err)
+		err = node_get(p, node, pair->value, v);
+	if (err)
+		return err;
+	for (i = 0; i < 2; i++)
+		if (!strcmp(key, keys[i]))
+			break;
+	if (i == 2)
+		return fail(p, k, "%s: unknown key '%.64s' (expected %s, %s)", what, key,
+			    keys[0], keys[1]);
+	if (have[i])
+		return fail(p, k, "%s: '%s' given twice", what, key);
+	have[i] = true;
+	return i;
 }
 
 /* invoke: {users: [...], groups: [...]}: at least one of the two. */
@@ -187,8 +253,7 @@ static int invoke_node(struct parser *p, yaml_node_t *node, struct spry_chain_sp
 	static const char *const keys[] = { "users", "groups" };
 	bool have[2] = {};
 	yaml_node_pair_t *pair;
-	yaml_node_t *k, *v;
-	const char *key;
+	yaml_node_t *v;
 	int err, i;
 
 	if (node->type != YAML_MAPPING_NODE)
@@ -196,22 +261,9 @@ static int invoke_node(struct parser *p, yaml_node_t *node, struct spry_chain_sp
 			    node_kind(node));
 	for (pair = node->data.mapping.pairs.start;
 	     pair < node->data.mapping.pairs.top; pair++) {
-		err = node_get(p, node, pair->key, &k);
-		if (!err)
-			err = scalar(p, k, "invoke key", &key);
-		if (!err)
-			err = node_get(p, node, pair->value, &v);
-		if (err)
-			return err;
-		for (i = 0; i < 2; i++)
-			if (!strcmp(key, keys[i]))
-				break;
-		if (i == 2)
-			return fail(p, k, "invoke: unknown key '%.64s' (expected users, groups)",
-				    key);
-		if (have[i])
-			return fail(p, k, "invoke: '%s' given twice", key);
-		have[i] = true;
+		i = pair_of_two(p, node, pair, "invoke", keys, have, &v);
+		if (i < 0)
+			return i;
 		err = i ? id_list(p, v, "invoke groups", SPRY_ID_GROUP, spec->invoke_gids,
 				  &spec->n_invoke_gids) :
 			  id_list(p, v, "invoke users", SPRY_ID_USER, spec->invoke_uids,
@@ -243,35 +295,36 @@ static int bool_node(struct parser *p, yaml_node_t *node, const char *what, bool
 	return fail(p, node, "%s: expected true or false, found '%.64s'", what, s);
 }
 
+struct name_list {
+	const char	*what;
+	char		(*out)[SPRY_NAME_LEN];
+	__u32		*n;
+};
+
+static int name_take(struct parser *p, yaml_node_t *item, __u32 n, void *ctx)
+{
+	struct name_list *l = ctx;
+	__u32 i;
+	int err;
+
+	err = name_node(p, item, l->what, l->out[n]);
+	if (err)
+		return err;
+	for (i = 0; i < n; i++)
+		if (!strcmp(l->out[i], l->out[n]))
+			return fail(p, item, "%s: '%s' listed twice", l->what, l->out[i]);
+	*l->n = n + 1;
+	return 0;
+}
+
 /* A list of distinct names. */
 static int name_list(struct parser *p, yaml_node_t *node, const char *what,
 		     char out[][SPRY_NAME_LEN], __u32 max, __u32 *n)
 {
-	yaml_node_item_t *it;
-	yaml_node_t *item;
-	__u32 i;
-	int err;
+	struct name_list l = { .what = what, .out = out, .n = n };
 
-	if (node->type != YAML_SEQUENCE_NODE)
-		return fail(p, node, "%s: expected a list, found %s", what,
-			    node_kind(node));
 	*n = 0;
-	for (it = node->data.sequence.items.start;
-	     it < node->data.sequence.items.top; it++) {
-		err = node_get(p, node, *it, &item);
-		if (err)
-			return err;
-		if (*n >= max)
-			return fail(p, item, "%s: more than %u entries", what, max);
-		err = name_node(p, item, what, out[*n]);
-		if (err)
-			return err;
-		for (i = 0; i < *n; i++)
-			if (!strcmp(out[i], out[*n]))
-				return fail(p, item, "%s: '%s' listed twice", what, out[i]);
-		(*n)++;
-	}
-	return 0;
+	return list_each(p, node, what, max, name_take, &l);
 }
 
 static bool spec_has_fn(const struct spry_chain_spec *spec, const char *name)
@@ -293,8 +346,7 @@ static int call_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec
 	char names[2][SPRY_NAME_LEN];
 	bool have[2] = {};
 	yaml_node_pair_t *pair;
-	yaml_node_t *k, *v;
-	const char *key;
+	yaml_node_t *v;
 	int err, i;
 	__u32 j;
 
@@ -303,21 +355,9 @@ static int call_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec
 			    node_kind(node));
 	for (pair = node->data.mapping.pairs.start;
 	     pair < node->data.mapping.pairs.top; pair++) {
-		err = node_get(p, node, pair->key, &k);
-		if (!err)
-			err = scalar(p, k, "calls key", &key);
-		if (!err)
-			err = node_get(p, node, pair->value, &v);
-		if (err)
-			return err;
-		for (i = 0; i < 2; i++)
-			if (!strcmp(key, keys[i]))
-				break;
-		if (i == 2)
-			return fail(p, k, "calls: unknown key '%.64s' (expected from, to)", key);
-		if (have[i])
-			return fail(p, k, "calls: '%s' given twice", key);
-		have[i] = true;
+		i = pair_of_two(p, node, pair, "calls", keys, have, &v);
+		if (i < 0)
+			return i;
 		err = name_node(p, v, "calls", names[i]);
 		if (err)
 			return err;

@@ -20,7 +20,6 @@
  * xdp-loader or ip(8) can load bpf/xdp_ingress.bpf.o too, with the same
  * map pins (pin the maps in the same directory for 'ingress show').
  */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -131,39 +130,6 @@ static int do_help(int argc, char **argv)
 
 /* ------------------------------------------------------------ pins */
 
-static int ingress_path(char *buf, size_t len, const char *name)
-{
-	if (snprintf(buf, len, "%s/%s", pin_dir, name) >= (int)len) {
-		p_err("path %s/%s is too long", pin_dir, name);
-		return -1;
-	}
-	return 0;
-}
-
-/* Remove pin @name: 1 removed, 0 absent, -1 error (reported). */
-static int ingress_unpin(const char *name)
-{
-	char path[PATH_MAX];
-
-	if (ingress_path(path, sizeof(path), name))
-		return -1;
-	if (!unlink(path))
-		return 1;
-	if (errno == ENOENT)
-		return 0;
-	return p_errno(-errno, "cannot remove %s", path);
-}
-
-static bool ingress_pinned(const char *name)
-{
-	char path[PATH_MAX];
-	struct stat st;
-
-	if (ingress_path(path, sizeof(path), name))
-		return false;
-	return !lstat(path, &st);
-}
-
 /* Inode of this process's network namespace, or 0 after p_err. */
 static unsigned long netns_ino(void)
 {
@@ -205,91 +171,31 @@ struct xlink {
 	__u32		ifindex;
 };
 
-/* The link pins of pin_dir, sorted by name; *n of them.  -1 after p_err. */
-static int links_list(struct xlink **out, size_t *n)
+/* A link pin's device into @elem (a struct xlink): 0, or -1 for another name. */
+static int link_pin_take(const char *name, void *elem)
 {
-	struct xlink *v = NULL, *tmp;
-	struct dirent *de;
-	size_t cap = 0;
-	DIR *d;
+	struct xlink *l = elem;
 
-	*n = 0;
-	d = opendir(pin_dir);
-	if (!d) {
-		*out = NULL;
-		if (errno == ENOENT)
-			return 0;
-		return p_errno(-errno, "cannot read %s", pin_dir);
-	}
-	while ((de = readdir(d))) {
-		unsigned long ns;
-		__u32 ifindex;
-
-		if (link_pin_parse(de->d_name, &ns, &ifindex))
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 8;
-			tmp = realloc(v, cap * sizeof(*v));
-			if (!tmp) {
-				closedir(d);
-				free(v);
-				p_err("out of memory");
-				return -1;
-			}
-			v = tmp;
-		}
-		link_pin_name(v[*n].pin, sizeof(v[*n].pin), ns, ifindex);
-		v[*n].ns = ns;
-		v[*n].ifindex = ifindex;
-		(*n)++;
-	}
-	closedir(d);
-	*out = v;
+	if (link_pin_parse(name, &l->ns, &l->ifindex))
+		return -1;
+	link_pin_name(l->pin, sizeof(l->pin), l->ns, l->ifindex);
 	return 0;
 }
 
-/*
- * Detach and unpin the link pinned as @pin: 1 done, 0 already gone,
- * -1 after p_err.
- */
-static int link_remove(const char *pin)
+/* The link pins of pin_dir; *n of them.  -1 after p_err. */
+static int links_list(struct xlink **out, size_t *n)
 {
-	char path[PATH_MAX];
-	int fd;
-
-	if (ingress_path(path, sizeof(path), pin))
-		return -1;
-	fd = bpf_obj_get(path);
-	if (fd < 0 && errno == ENOENT)
-		return 0;
-	if (fd >= 0) {
-		/* Defunct links (device gone) have nothing left to detach. */
-		if (bpf_link_detach(fd) && errno != ENOLINK && errno != EINVAL) {
-			p_errno(-errno, "cannot detach the link %s", path);
-			close(fd);
-			return -1;
-		}
-		close(fd);
-	}
-	return ingress_unpin(pin);
+	return pins_collect(link_pin_take, sizeof(**out), (void **)out, n);
 }
 
 /* Unpin the program and its maps: pins removed, or -1 after p_err. */
 static int xdp_unpin_all(void)
 {
-	int i, err, n = 0, ret = 0;
+	int prog, maps;
 
-	err = ingress_unpin(SPRY_PROG_XDP);
-	if (err < 0)
-		ret = -1;
-	n += err > 0;
-	for (i = 0; i < XM_N; i++) {
-		err = ingress_unpin(xmap_names[i]);
-		if (err < 0)
-			ret = -1;
-		n += err > 0;
-	}
-	return ret ? -1 : n;
+	prog = pin_remove(SPRY_PROG_XDP);
+	maps = pins_remove(xmap_names, XM_N);
+	return prog < 0 || maps < 0 ? -1 : prog + maps;
 }
 
 int ingress_remove_all(void)
@@ -301,7 +207,7 @@ int ingress_remove_all(void)
 	if (links_list(&links, &n))
 		return -1;
 	for (i = 0; i < n; i++) {
-		err = link_remove(links[i].pin);
+		err = pin_link_remove(links[i].pin);
 		if (err < 0)
 			ret = -1;
 		removed += err > 0;
@@ -318,26 +224,15 @@ int ingress_remove_all(void)
 /* Open the pinned XDP maps into @fds (all -1 first); -ENOENT when absent. */
 static int xmaps_open(int fds[XM_N])
 {
-	struct bpf_map_info info;
-	char path[PATH_MAX];
-	__u32 len;
-	int i;
+	int i, fd;
 
 	for (i = 0; i < XM_N; i++)
 		fds[i] = -1;
 	for (i = 0; i < XM_N; i++) {
-		if (ingress_path(path, sizeof(path), xmap_names[i]))
-			return -EINVAL;
-		fds[i] = bpf_obj_get(path);
-		if (fds[i] < 0)
-			return -errno;
-		memset(&info, 0, sizeof(info));
-		len = sizeof(info);
-		if (bpf_obj_get_info_by_fd(fds[i], &info, &len))
-			return -errno;
-		if (info.key_size != xmap_sizes[i][0] ||
-		    info.value_size != xmap_sizes[i][1])
-			return -EPROTO;
+		fd = pin_map_get(xmap_names[i], xmap_sizes[i][0], xmap_sizes[i][1]);
+		if (fd < 0)
+			return fd;
+		fds[i] = fd;
 	}
 	return 0;
 }
@@ -512,10 +407,10 @@ static int prog_get(bool had_map[XM_N], bool *loaded_now)
 	int i, err, fd;
 
 	*loaded_now = false;
-	if (ingress_path(path, sizeof(path), SPRY_PROG_XDP))
+	if (pin_path(path, sizeof(path), SPRY_PROG_XDP))
 		return -1;
 	for (i = 0; i < XM_N; i++)
-		had_map[i] = ingress_pinned(xmap_names[i]);
+		had_map[i] = pin_exists(xmap_names[i]);
 	fd = bpf_obj_get(path);
 	if (fd >= 0) {
 		for (i = 0; i < XM_N && had_map[i]; i++)
@@ -524,7 +419,7 @@ static int prog_get(bool had_map[XM_N], bool *loaded_now)
 			return fd;
 		/* a program pin without its maps is a leftover: replace it */
 		close(fd);
-		if (ingress_unpin(SPRY_PROG_XDP) < 0)
+		if (pin_remove(SPRY_PROG_XDP) < 0)
 			return -1;
 	}
 
@@ -546,7 +441,7 @@ static int prog_get(bool had_map[XM_N], bool *loaded_now)
 	fd = dup(bpf_program__fd(skel->progs.xdp_ingress));
 	if (fd < 0) {
 		p_errno(-errno, "dup");
-		ingress_unpin(SPRY_PROG_XDP);
+		pin_remove(SPRY_PROG_XDP);
 		goto err_unpin;
 	}
 	*loaded_now = true;
@@ -556,7 +451,7 @@ static int prog_get(bool had_map[XM_N], bool *loaded_now)
 err_unpin:
 	for (i = 0; i < XM_N; i++)
 		if (!had_map[i])
-			ingress_unpin(xmap_names[i]);
+			pin_remove(xmap_names[i]);
 	xdp_ingress__destroy(skel);
 	return -1;
 }
@@ -636,7 +531,7 @@ static int do_attach(int argc, char **argv)
 
 	/* Already attached here? */
 	link_pin_name(pin, sizeof(pin), ns, ifindex);
-	if (ingress_path(path, sizeof(path), pin))
+	if (pin_path(path, sizeof(path), pin))
 		goto out_unlock;
 	link = bpf_obj_get(path);
 	if (link >= 0) {
@@ -655,7 +550,7 @@ static int do_attach(int argc, char **argv)
 				goto out_unlock;
 			}
 			already = true;
-		} else if (link_remove(pin) < 0) {	/* defunct: device gone */
+		} else if (pin_link_remove(pin) < 0) {	/* defunct: device gone */
 			goto out_unlock;
 		}
 	}
@@ -732,10 +627,10 @@ out_listen:
 out_unpin:
 	/* Leave the pins as they were: only what this attach added goes. */
 	if (ret && loaded_now) {
-		ingress_unpin(SPRY_PROG_XDP);
+		pin_remove(SPRY_PROG_XDP);
 		for (i = 0; i < XM_N; i++)
 			if (!had_map[i])
-				ingress_unpin(xmap_names[i]);
+				pin_remove(xmap_names[i]);
 	}
 	if (prog >= 0)
 		close(prog);
@@ -784,7 +679,7 @@ static int do_detach(int argc, char **argv)
 		return -1;
 	if (links_list(&links, &n))
 		goto out;
-	if (!n && !ingress_pinned(SPRY_PROG_XDP)) {
+	if (!n && !pin_exists(SPRY_PROG_XDP)) {
 		p_err("spry ingress is not attached in %s", pin_dir);
 		goto out;
 	}
@@ -792,7 +687,7 @@ static int do_detach(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		if (dev && (links[i].ns != ns || links[i].ifindex != ifindex))
 			continue;
-		err = link_remove(links[i].pin);
+		err = pin_link_remove(links[i].pin);
 		if (err < 0)
 			goto out;
 		detached += err > 0;
@@ -1003,7 +898,7 @@ static json_t *show_devices(unsigned long ns)
 		bool here = links[i].ns == ns;
 		int fd;
 
-		if (ingress_path(path, sizeof(path), links[i].pin))
+		if (pin_path(path, sizeof(path), links[i].pin))
 			goto err;
 		fd = bpf_obj_get(path);
 		if (fd >= 0) {
@@ -1304,7 +1199,7 @@ static int do_show(int argc, char **argv)
 		goto out;
 	}
 	if (jset(o, "pin_dir", json_string(pin_dir)) ||
-	    jset(o, "loaded", json_boolean(have_maps && ingress_pinned(SPRY_PROG_XDP))) ||
+	    jset(o, "loaded", json_boolean(have_maps && pin_exists(SPRY_PROG_XDP))) ||
 	    jset(o, "devices", show_devices(ns)))
 		goto out;
 	if (have_maps) {
@@ -1348,12 +1243,8 @@ static int do_show(int argc, char **argv)
 	chains = NULL;
 	if (err)
 		goto out;
-	if (json_output) {
-		json_result(o);
-		o = NULL;
-	} else {
-		show_text(o);
-	}
+	show_emit_one(o, show_text);
+	o = NULL;
 	ret = 0;
 out:
 	json_decref(chains);

@@ -536,6 +536,16 @@ void show_emit(json_t *arr, void (*print)(json_t *elem))
 	json_decref(arr);
 }
 
+void show_emit_one(json_t *o, void (*print)(json_t *o))
+{
+	if (json_output) {
+		json_result(o);
+		return;
+	}
+	print(o);
+	json_decref(o);
+}
+
 json_t *jflags(__u32 flags, const char *const *names, unsigned int n)
 {
 	json_t *a = json_array();

@@ -112,6 +112,8 @@ int show_begin(int argc, char **argv, struct spry_maps *m, struct snapshot **s,
  * @print prints each element.  Takes @arr.
  */
 void show_emit(json_t *arr, void (*print)(json_t *elem));
+/* The same for a command whose result is the one object @o. */
+void show_emit_one(json_t *o, void (*print)(json_t *o));
 
 /* JSON helpers: 0, or -1 after p_err on allocation failure. */
 int jset(json_t *obj, const char *key, json_t *val);
@@ -160,6 +162,40 @@ int parse_prefix(const char *s, struct prefix *p);
 void prefix_str(const struct prefix *p, char *buf, size_t len);
 /* Sum per-CPU entry @key of @map (@size bytes per CPU, u64 fields) into @out. */
 int percpu_sum(int map, __u32 key, size_t size, __u64 *out);
+
+/*
+ * Pins of pin_dir by name (loader/pins.c).  pin_path: "pin_dir/@name"
+ * into @buf, or -1 after p_err when too long.
+ */
+int pin_path(char *buf, size_t len, const char *name);
+/* Whether @name is pinned (anything by that name). */
+bool pin_exists(const char *name);
+/* Unpin @name: 1 removed, 0 absent, -1 after p_err. */
+int pin_remove(const char *name);
+/* pin_remove() each of @names: how many were removed, or -1 after p_err. */
+int pins_remove(const char *const *names, int n);
+/* The pinned object @name: its fd, or -errno (-EINVAL: path too long, after p_err). */
+int pin_get(const char *name);
+/* The pinned map @name, checked to have these sizes: fd, or -errno (-EPROTO: other sizes). */
+int pin_map_get(const char *name, __u32 key_size, __u32 value_size);
+/* Detach and unpin the bpf_link pinned as @name: 1 done, 0 absent, -1 after p_err. */
+int pin_link_remove(const char *name);
+/* Make pin_dir on bpffs if it is not there: 0, or -1 after p_err. */
+int pin_dir_prepare(void);
+/*
+ * The entries of pin_dir that @take accepts (returns 0 after filling
+ * @elem, @size bytes, from the name): an array of *@n of them in *@out
+ * (free() it; NULL when none or pin_dir is absent).  0, or -1 after p_err.
+ */
+int pins_collect(int (*take)(const char *name, void *elem), size_t size, void **out,
+		 size_t *n);
+/*
+ * Whether pin_dir exists, before a command that may create it; a failed
+ * command gives that to pin_dir_undo(), which removes the (empty) pin
+ * directory the command created.
+ */
+bool pin_dir_exists(void);
+void pin_dir_undo(bool had_dir);
 
 /* Flag names shared by the show commands. */
 extern const char *const chain_flag_names[];

@@ -17,7 +17,6 @@
  * The object is loaded by the first command that needs its maps (attach,
  * or a rule), so rules can be written before any cgroup is attached.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -145,51 +144,6 @@ static int do_help(int argc, char **argv)
 
 /* ------------------------------------------------------------ pins */
 
-static int mesh_path(char *buf, size_t len, const char *name)
-{
-	if (snprintf(buf, len, "%s/%s", pin_dir, name) >= (int)len) {
-		p_err("path %s/%s is too long", pin_dir, name);
-		return -1;
-	}
-	return 0;
-}
-
-/* Remove pin @name: 1 removed, 0 absent, -1 error (reported). */
-static int mesh_unpin(const char *name)
-{
-	char path[PATH_MAX];
-
-	if (mesh_path(path, sizeof(path), name))
-		return -1;
-	if (!unlink(path))
-		return 1;
-	if (errno == ENOENT)
-		return 0;
-	return p_errno(-errno, "cannot remove %s", path);
-}
-
-static bool mesh_pinned(const char *name)
-{
-	char path[PATH_MAX];
-	struct stat st;
-
-	if (mesh_path(path, sizeof(path), name))
-		return false;
-	return !lstat(path, &st);
-}
-
-/* Pinned object @name: its fd, or -errno. */
-static int mesh_get(const char *name)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	if (mesh_path(path, sizeof(path), name))
-		return -EINVAL;
-	fd = bpf_obj_get(path);
-	return fd < 0 ? -errno : fd;
-}
-
 struct mesh_fds {
 	int	map[MM_N];
 	int	prog[MP_N];
@@ -221,42 +175,22 @@ static void mesh_fds_close(struct mesh_fds *f)
 /* Open every pinned map and program: 0, -ENOENT when any is missing, -EPROTO. */
 static int mesh_open(struct mesh_fds *f)
 {
-	struct bpf_map_info info;
-	__u32 len;
-	int i;
+	int i, fd;
 
 	mesh_fds_init(f);
-	for (i = 0; i < MM_N; i++) {
-		f->map[i] = mesh_get(mmap_names[i]);
-		if (f->map[i] < 0)
-			goto err;
-		memset(&info, 0, sizeof(info));
-		len = sizeof(info);
-		if (bpf_obj_get_info_by_fd(f->map[i], &info, &len)) {
-			i = -errno;
+	for (i = 0; i < MM_N + MP_N; i++) {
+		fd = i < MM_N ? pin_map_get(mmap_names[i], mmap_sizes[i][0], mmap_sizes[i][1]) :
+				pin_get(mprog_names[i - MM_N]);
+		if (fd < 0) {
 			mesh_fds_close(f);
-			return i;
+			return fd;
 		}
-		if (info.key_size != mmap_sizes[i][0] ||
-		    info.value_size != mmap_sizes[i][1]) {
-			mesh_fds_close(f);
-			return -EPROTO;
-		}
-	}
-	for (i = 0; i < MP_N; i++) {
-		f->prog[i] = mesh_get(mprog_names[i]);
-		if (f->prog[i] < 0)
-			goto err_prog;
+		if (i < MM_N)
+			f->map[i] = fd;
+		else
+			f->prog[i - MM_N] = fd;
 	}
 	return 0;
-err:
-	i = f->map[i];
-	mesh_fds_close(f);
-	return i;
-err_prog:
-	i = f->prog[i];
-	mesh_fds_close(f);
-	return i;
 }
 
 static int mesh_open_report(struct mesh_fds *f, int err)
@@ -275,36 +209,26 @@ static int mesh_open_report(struct mesh_fds *f, int err)
 /* Detach the programs from the socket map and unpin everything: pins removed. */
 static int mesh_unpin_all(void)
 {
-	int i, err, n = 0, ret = 0, map, prog;
+	int progs, maps, map, prog;
 
-	map = mesh_get(mmap_names[MM_SOCKS]);
+	map = pin_get(mmap_names[MM_SOCKS]);
 	if (map >= 0) {
 		/* affects sockets added later only: live ones keep theirs */
-		prog = mesh_get(SPRY_PROG_MESH_MSG);
+		prog = pin_get(SPRY_PROG_MESH_MSG);
 		if (prog >= 0) {
 			bpf_prog_detach2(prog, map, BPF_SK_MSG_VERDICT);
 			close(prog);
 		}
-		prog = mesh_get(SPRY_PROG_MESH_SKB);
+		prog = pin_get(SPRY_PROG_MESH_SKB);
 		if (prog >= 0) {
 			bpf_prog_detach2(prog, map, BPF_SK_SKB_VERDICT);
 			close(prog);
 		}
 		close(map);
 	}
-	for (i = 0; i < MP_N; i++) {
-		err = mesh_unpin(mprog_names[i]);
-		if (err < 0)
-			ret = -1;
-		n += err > 0;
-	}
-	for (i = 0; i < MM_N; i++) {
-		err = mesh_unpin(mmap_names[i]);
-		if (err < 0)
-			ret = -1;
-		n += err > 0;
-	}
-	return ret ? -1 : n;
+	progs = pins_remove(mprog_names, MP_N);
+	maps = pins_remove(mmap_names, MM_N);
+	return progs < 0 || maps < 0 ? -1 : progs + maps;
 }
 
 /*
@@ -331,18 +255,13 @@ static int mesh_load(struct mesh_fds *f, bool *loaded_now)
 		return 0;
 	if (err != -ENOENT)
 		return mesh_open_report(f, err);
-	err = spry_bpffs_ensure(pin_dir);
-	if (err == -EMEDIUMTYPE) {
-		p_err("%s is not on a BPF file system (bpffs)", pin_dir);
+	if (pin_dir_prepare())
 		return -1;
-	}
-	if (err)
-		return p_errno(err, "cannot prepare %s", pin_dir);
 	for (i = 0; i < MM_N; i++)
-		had_map[i] = mesh_pinned(mmap_names[i]);
+		had_map[i] = pin_exists(mmap_names[i]);
 	/* programs pinned without all their maps are leftovers */
 	for (i = 0; i < MP_N; i++)
-		if (mesh_unpin(mprog_names[i]) < 0)
+		if (pin_remove(mprog_names[i]) < 0)
 			return -1;
 
 	opts.pin_root_path = pin_dir;
@@ -373,7 +292,7 @@ static int mesh_load(struct mesh_fds *f, bool *loaded_now)
 		goto err_unpin;
 	}
 	for (i = 0; i < MP_N; i++) {
-		if (mesh_path(path, sizeof(path), mprog_names[i]))
+		if (pin_path(path, sizeof(path), mprog_names[i]))
 			goto err_unpin;
 		err = bpf_program__pin(progs[i], path);
 		if (err) {
@@ -390,10 +309,10 @@ static int mesh_load(struct mesh_fds *f, bool *loaded_now)
 
 err_unpin:
 	for (i = 0; i < MP_N; i++)
-		mesh_unpin(mprog_names[i]);
+		pin_remove(mprog_names[i]);
 	for (i = 0; i < MM_N; i++)
 		if (!had_map[i])
-			mesh_unpin(mmap_names[i]);
+			pin_remove(mmap_names[i]);
 	mesh__destroy(skel);
 	return -1;
 }
@@ -493,72 +412,36 @@ static void link_pin_name(char *buf, size_t len, __u64 id)
 	snprintf(buf, len, SPRY_MESH_LINK_PREFIX "%llu", (unsigned long long)id);
 }
 
+/* A link pin's cgroup id into @elem (a __u64): 0, or -1 for another name. */
+static int link_pin_take(const char *name, void *elem)
+{
+	size_t plen = strlen(SPRY_MESH_LINK_PREFIX);
+	unsigned long long id;
+	char *end;
+
+	if (strncmp(name, SPRY_MESH_LINK_PREFIX, plen) || name[plen] < '1' || name[plen] > '9')
+		return -1;
+	errno = 0;
+	id = strtoull(name + plen, &end, 10);
+	if (errno || *end)
+		return -1;
+	*(__u64 *)elem = id;
+	return 0;
+}
+
 /* Cgroup ids of the link pins of pin_dir; *n of them.  -1 after p_err. */
 static int links_list(__u64 **out, size_t *n)
 {
-	size_t cap = 0, plen = strlen(SPRY_MESH_LINK_PREFIX);
-	__u64 *v = NULL, *tmp;
-	struct dirent *de;
-	char *end;
-	DIR *d;
-
-	*n = 0;
-	*out = NULL;
-	d = opendir(pin_dir);
-	if (!d) {
-		if (errno == ENOENT)
-			return 0;
-		return p_errno(-errno, "cannot read %s", pin_dir);
-	}
-	while ((de = readdir(d))) {
-		unsigned long long id;
-
-		if (strncmp(de->d_name, SPRY_MESH_LINK_PREFIX, plen) ||
-		    de->d_name[plen] < '1' || de->d_name[plen] > '9')
-			continue;
-		errno = 0;
-		id = strtoull(de->d_name + plen, &end, 10);
-		if (errno || *end)
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 8;
-			tmp = realloc(v, cap * sizeof(*v));
-			if (!tmp) {
-				closedir(d);
-				free(v);
-				p_err("out of memory");
-				return -1;
-			}
-			v = tmp;
-		}
-		v[(*n)++] = id;
-	}
-	closedir(d);
-	*out = v;
-	return 0;
+	return pins_collect(link_pin_take, sizeof(**out), (void **)out, n);
 }
 
 /* Detach and unpin the link of cgroup @id: 1 done, 0 absent, -1 after p_err. */
 static int link_remove(__u64 id)
 {
 	char pin[64];
-	int fd;
 
 	link_pin_name(pin, sizeof(pin), id);
-	fd = mesh_get(pin);
-	if (fd == -ENOENT)
-		return 0;
-	if (fd >= 0) {
-		/* a link whose cgroup is gone has nothing left to detach */
-		if (bpf_link_detach(fd) && errno != ENOLINK && errno != EINVAL) {
-			p_errno(-errno, "cannot detach the link of cgroup %llu",
-				(unsigned long long)id);
-			close(fd);
-			return -1;
-		}
-		close(fd);
-	}
-	return mesh_unpin(pin);
+	return pin_link_remove(pin);
 }
 
 /* Detach every link: links removed, or -1 after p_err. */
@@ -600,10 +483,10 @@ bool mesh_loaded(void)
 	int i;
 
 	for (i = 0; i < MM_N; i++)
-		if (mesh_pinned(mmap_names[i]))
+		if (pin_exists(mmap_names[i]))
 			return true;
 	for (i = 0; i < MP_N; i++)
-		if (mesh_pinned(mprog_names[i]))
+		if (pin_exists(mprog_names[i]))
 			return true;
 	if (links_list(&ids, &n))
 		return false;
@@ -613,19 +496,24 @@ bool mesh_loaded(void)
 
 /* ------------------------------------------------------------ attach */
 
-/* Whether the pin directory exists (before a command that may create it). */
-static bool pin_dir_exists(void)
+/*
+ * The pin directory lock of a writing command; a command that fails (or
+ * changes nothing) leaves no pin directory it created behind.
+ */
+static int mesh_lock(bool had_dir)
 {
-	struct stat st;
+	int lock = pin_lock();
 
-	return !stat(pin_dir, &st);
+	if (lock < 0)
+		pin_dir_undo(had_dir);
+	return lock;
 }
 
-/* A failed command leaves no empty pin directory it created behind. */
-static void pin_dir_undo(bool had_dir)
+static void mesh_unlock(int lock, bool had_dir, bool undo)
 {
-	if (!had_dir)
-		rmdir(pin_dir);
+	spry_pin_unlock(lock);
+	if (undo)
+		pin_dir_undo(had_dir);
 }
 
 static int cgroup_arg(int argc, char **argv, const char **cg)
@@ -645,30 +533,23 @@ static int do_attach(int argc, char **argv)
 	bool loaded_now = false, already = false, had_dir = pin_dir_exists();
 	struct mesh_fds f;
 	const char *cg;
-	int lock, cgfd = -1, link = -1, ret = -1, err;
+	int lock, cgfd = -1, link = -1, ret = -1;
 	__u64 id;
 
 	mesh_fds_init(&f);
 	if (cgroup_arg(argc, argv, &cg) || cgroup_resolve(cg, path, sizeof(path), &id))
 		return -1;
-	err = spry_bpffs_ensure(pin_dir);
-	if (err == -EMEDIUMTYPE) {
-		p_err("%s is not on a BPF file system (bpffs)", pin_dir);
+	if (pin_dir_prepare())
 		return -1;
-	}
-	if (err)
-		return p_errno(err, "cannot prepare %s", pin_dir);
-	lock = pin_lock();
-	if (lock < 0) {
-		pin_dir_undo(had_dir);
+	lock = mesh_lock(had_dir);
+	if (lock < 0)
 		return -1;
-	}
 	if (mesh_load(&f, &loaded_now))
 		goto out;
 	link_pin_name(pin, sizeof(pin), id);
-	if (mesh_path(lpath, sizeof(lpath), pin))
+	if (pin_path(lpath, sizeof(lpath), pin))
 		goto out;
-	if (mesh_pinned(pin)) {
+	if (pin_exists(pin)) {
 		already = true;
 	} else {
 		cgfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -710,9 +591,7 @@ out:
 	if (cgfd >= 0)
 		close(cgfd);
 	mesh_fds_close(&f);
-	spry_pin_unlock(lock);
-	if (ret)
-		pin_dir_undo(had_dir);
+	mesh_unlock(lock, had_dir, ret);
 	return ret;
 }
 
@@ -728,11 +607,9 @@ static int do_detach(int argc, char **argv)
 		return -1;
 	if (cg && cgroup_resolve(cg, path, sizeof(path), &id))
 		return -1;
-	lock = pin_lock();
-	if (lock < 0) {
-		pin_dir_undo(had_dir);
+	lock = mesh_lock(had_dir);
+	if (lock < 0)
 		return -1;
-	}
 	if (cg) {
 		n = link_remove(id);
 		if (n == 0)
@@ -758,9 +635,7 @@ static int do_detach(int argc, char **argv)
 	}
 	ret = 0;
 out:
-	spry_pin_unlock(lock);
-	if (ret || !n)
-		pin_dir_undo(had_dir);
+	mesh_unlock(lock, had_dir, ret || !n);
 	return ret;
 }
 
@@ -824,20 +699,29 @@ static int rule_parse(int argc, char **argv, struct mesh_rule_args *r)
 	}
 }
 
+/* Key and value buffers of a batch of @n port rules: 0 or -ENOMEM (none left). */
+static int ports_alloc(__u32 n, __u32 **keys, struct spry_mesh_rule **vals)
+{
+	*keys = calloc(n, sizeof(**keys));
+	*vals = calloc(n, sizeof(**vals));
+	if (*keys && *vals)
+		return 0;
+	free(*keys);
+	free(*vals);
+	return -ENOMEM;
+}
+
 /* Write ports lo..hi to @action (NONE deletes) in one batch. */
 static int ports_write(int map, __u32 lo, __u32 hi, __u8 action)
 {
 	__u32 n = hi - lo + 1, i, count = n;
 	struct spry_mesh_rule *vals;
 	__u32 *keys;
-	int err = 0;
+	int err;
 
-	keys = calloc(n, sizeof(*keys));
-	vals = calloc(n, sizeof(*vals));
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto out;
-	}
+	err = ports_alloc(n, &keys, &vals);
+	if (err)
+		return err;
 	for (i = 0; i < n; i++) {
 		keys[i] = lo + i;
 		vals[i].action = action;
@@ -849,7 +733,6 @@ static int ports_write(int map, __u32 lo, __u32 hi, __u8 action)
 			if (bpf_map_update_elem(map, &keys[i], &vals[i], BPF_ANY))
 				err = -errno;
 	}
-out:
 	free(keys);
 	free(vals);
 	return err;
@@ -885,11 +768,9 @@ static int rule_write(int argc, char **argv, __u8 action)
 	mesh_fds_init(&f);
 	if (rule_parse(argc, argv, &r))
 		return -1;
-	lock = pin_lock();
-	if (lock < 0) {
-		pin_dir_undo(had_dir);
+	lock = mesh_lock(had_dir);
+	if (lock < 0)
 		return -1;
-	}
 	if (del ? mesh_open_report(&f, mesh_open(&f)) : mesh_load(&f, &loaded_now))
 		goto out;
 	switch (r.kind) {
@@ -943,9 +824,7 @@ static int rule_write(int argc, char **argv, __u8 action)
 	ret = 0;
 out:
 	mesh_fds_close(&f);
-	spry_pin_unlock(lock);
-	if (ret)
-		pin_dir_undo(had_dir);
+	mesh_unlock(lock, had_dir, ret);
 	return ret;
 }
 
@@ -986,11 +865,9 @@ static int do_set(int argc, char **argv)
 		return -1;
 	if (vals[1] && parse_u32(vals[1], 0, 0xffffffffU, "max-queued", &maxq))
 		return -1;
-	lock = pin_lock();
-	if (lock < 0) {
-		pin_dir_undo(had_dir);
+	lock = mesh_lock(had_dir);
+	if (lock < 0)
 		return -1;
-	}
 	if (mesh_load(&f, &loaded_now))
 		goto out;
 	if (bpf_map_lookup_elem(f.map[MM_CONFIG], &zero, &cfg)) {
@@ -1023,9 +900,7 @@ static int do_set(int argc, char **argv)
 	ret = 0;
 out:
 	mesh_fds_close(&f);
-	spry_pin_unlock(lock);
-	if (ret)
-		pin_dir_undo(had_dir);
+	mesh_unlock(lock, had_dir, ret);
 	return ret;
 }
 
@@ -1047,14 +922,11 @@ static int ports_read(int map, __u8 *act)
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	struct spry_mesh_rule *vals;
 	__u32 *keys, count = SPRY_MESH_PORTS, batch, p;
-	int err = 0;
+	int err;
 
-	keys = calloc(SPRY_MESH_PORTS, sizeof(*keys));
-	vals = calloc(SPRY_MESH_PORTS, sizeof(*vals));
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto out;
-	}
+	err = ports_alloc(SPRY_MESH_PORTS, &keys, &vals);
+	if (err)
+		return err;
 	if (!bpf_map_lookup_batch(map, NULL, &batch, keys, vals, &count, &opts) ||
 	    (errno == ENOENT && count == SPRY_MESH_PORTS)) {
 		for (p = 0; p < count; p++)
@@ -1187,7 +1059,7 @@ static json_t *show_links(void)
 
 		memset(&info, 0, sizeof(info));
 		link_pin_name(pin, sizeof(pin), ids[i]);
-		fd = mesh_get(pin);
+		fd = pin_get(pin);
 		if (fd >= 0) {
 			bpf_obj_get_info_by_fd(fd, &info, &len);
 			close(fd);
@@ -1337,12 +1209,8 @@ static int do_show(int argc, char **argv)
 	rules = NULL;
 	if (err)
 		goto out;
-	if (json_output) {
-		json_result(o);
-		o = NULL;
-	} else {
-		show_text(o);
-	}
+	show_emit_one(o, show_text);
+	o = NULL;
 	ret = 0;
 out:
 	json_decref(rules);

@@ -19,40 +19,6 @@
 #include "loader/main.h"
 #include "skmsg_route.skel.h"
 
-static int pin_path(char *buf, size_t len, const char *name)
-{
-	if (snprintf(buf, len, "%s/%s", pin_dir, name) >= (int)len) {
-		p_err("path %s/%s is too long", pin_dir, name);
-		return -1;
-	}
-	return 0;
-}
-
-static bool pin_exists(const char *name)
-{
-	char path[PATH_MAX];
-	struct stat st;
-
-	if (pin_path(path, sizeof(path), name))
-		return false;
-	return !lstat(path, &st);
-}
-
-/* Remove the pin @name; 1 when it was there, 0 when not, -1 on error. */
-static int pin_remove(const char *name)
-{
-	char path[PATH_MAX];
-
-	if (pin_path(path, sizeof(path), name))
-		return -1;
-	if (!unlink(path))
-		return 1;
-	if (errno == ENOENT)
-		return 0;
-	p_errno(-errno, "cannot remove %s", path);
-	return -1;
-}
-
 /*
  * Whether a complete load is already in place: 1 yes, 0 no (load it),
  * -1 error.  A complete set of pins whose program is not attached to the
@@ -177,21 +143,15 @@ int do_load(int argc, char **argv)
 	struct bpf_program *prog = NULL, *p;
 	struct skmsg_route *skel = NULL;
 	char path[PATH_MAX];
-	struct stat st;
 	int i, err, lock, ret = -1;
 
 	err = single_help(argc, argv, load_help);
 	if (err)
 		return err > 0 ? 0 : -1;
 
-	had_dir = !stat(pin_dir, &st);
-	err = spry_bpffs_ensure(pin_dir);
-	if (err == -EMEDIUMTYPE) {
-		p_err("%s is not on a BPF file system (bpffs)", pin_dir);
+	had_dir = pin_dir_exists();
+	if (pin_dir_prepare())
 		return -1;
-	}
-	if (err)
-		return p_errno(err, "cannot prepare %s", pin_dir);
 	lock = pin_lock();
 	if (lock < 0)
 		goto out_dir;
@@ -277,8 +237,8 @@ out_destroy:
 out_unlock:
 	spry_pin_unlock(lock);
 out_dir:
-	if (ret && !had_dir)
-		rmdir(pin_dir);
+	if (ret)
+		pin_dir_undo(had_dir);
 	return ret;
 }
 
@@ -348,12 +308,11 @@ out_prog:
 	if (err < 0)
 		ret = -1;
 	removed += err > 0;
-	for (i = 0; i < SPRY_N_MAPS; i++) {
-		err = pin_remove(spry_map_pin_names[i]);
-		if (err < 0)
-			ret = -1;
-		removed += err > 0;
-	}
+	err = pins_remove(spry_map_pin_names, SPRY_N_MAPS);
+	if (err < 0)
+		ret = -1;
+	else
+		removed += err;
 out:
 	spry_pin_unlock(lock);
 	if (ret)

@@ -9,6 +9,7 @@
 #define SPRY_BPF_ENV_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <net/if.h>
 #include <sched.h>
 #include <string.h>
@@ -86,6 +87,25 @@ static inline void bpf_env_enter(const char *name, char *pin_dir, size_t len)
 		printf("Bail out! mkdir %s: %s\n", pin_dir, strerror(err));
 		exit(KSFT_FAIL);
 	}
+}
+
+/*
+ * The first case of a test that loads its skeleton, given what loading
+ * returned: EPERM skips this case and the rest; another error fails the
+ * check "skeleton loaded with @what" and skips the rest.  true when loaded.
+ */
+static inline bool bpf_env_loaded(int err, const char *what)
+{
+	if (err == -EPERM) {
+		tap_skip_case("loading BPF not permitted");
+		tap_skip_rest("loading BPF not permitted");
+		return false;
+	}
+	if (!tap_ok(!err, "skeleton loaded with %s (%s)", what, err ? strerror(-err) : "ok")) {
+		tap_skip_rest("no skeleton");
+		return false;
+	}
+	return true;
 }
 
 #endif /* SPRY_BPF_ENV_H */

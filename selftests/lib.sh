@@ -368,6 +368,22 @@ spry_test_cleanup() {
 # spry ARGS...: the CLI on this test's pins.
 spry() { "$SPRY" -P "$PIN" "$@"; }
 
+# spry_fails NAME ARGS...: true when spry ARGS exits non-zero with exactly
+# one "Error:" line (and nothing else) on stderr; else a diagnostic.
+# Output in $TMP/out and $TMP/err.
+spry_fails() {
+	local name=$1 rc
+	shift
+	spry "$@" >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	if [ $rc -ne 0 ] && [ "$(grep -c '^Error: ' "$TMP/err")" -eq 1 ] &&
+	   [ "$(wc -l <"$TMP/err")" -eq 1 ]; then
+		return 0
+	fi
+	tap_diag "$name: spry $* -> rc=$rc stderr: $(cat "$TMP/err")"
+	return 1
+}
+
 # start BIN LOG ARGS...: run BIN in the background, stderr to LOG; its pid
 # in LAST and in PIDS (stopped by the cleanup).
 start() {

@@ -24,20 +24,6 @@ spry_test_cleanup_extra() {
 	"$SPRY" -P "$PIN" ingress detach >/dev/null 2>&1
 }
 
-# fails NAME ARGS...: non-zero exit and exactly one "Error:" line on stderr.
-fails() {
-	local name=$1 rc
-	shift
-	spry "$@" >"$TMP/out" 2>"$TMP/err"
-	rc=$?
-	if [ $rc -ne 0 ] && [ "$(grep -c '^Error: ' "$TMP/err")" -eq 1 ] &&
-	   [ "$(wc -l <"$TMP/err")" -eq 1 ]; then
-		return 0
-	fi
-	tap_diag "$name: spry $* -> rc=$rc stderr: $(cat "$TMP/err")"
-	return 1
-}
-
 # xdp_of DEV: "MODE PROG_ID" of the XDP program on DEV (ip's numbers:
 # 1 native, 2 skb), or "none".
 xdp_of() {
@@ -65,7 +51,7 @@ fi
 ip link set dev a up && ip link set dev b up
 
 # --- attach ------------------------------------------------------------------
-fails "attach needs spry load" ingress attach dev a &&
+spry_fails "attach needs spry load" ingress attach dev a &&
 grep -q "not loaded" "$TMP/err"
 tap_ok $? "attach before 'spry load' fails: not loaded"
 
@@ -73,14 +59,14 @@ spry load >/dev/null
 tap_ok $? "spry load"
 
 ok=0
-fails "unknown device" ingress attach dev nosuch0 || ok=1
+spry_fails "unknown device" ingress attach dev nosuch0 || ok=1
 grep -q "no device 'nosuch0' in this network namespace" "$TMP/err" || ok=1
 # (devices of other namespaces are invisible here: "no device" too)
 for args in "" "dev" "dev a mode bogus" "dev a mode native mode skb" \
 	    "dev a http-port 65536" "dev a dgram-port -1" "dev a http-port 80x" \
 	    "dev a bogus 1" "dev a extra"; do
 	# shellcheck disable=SC2086
-	fails "attach $args" ingress attach $args || ok=1
+	spry_fails "attach $args" ingress attach $args || ok=1
 done
 tap_ok $ok "attach: unknown device and bad arguments fail with one error line"
 [ ! -e "$DIR/xdp_ingress" ] && [ "$(xdp_of a)" = none ]
@@ -110,7 +96,7 @@ bpftool link show pinned "$DIR/xdp_link_${ns}_$ifa" -j |
 tap_ok $ok "program, six maps and the bpf_link pinned in the pin directory"
 
 out=$(spry -j ingress attach dev a) && echo "$out" | jq -e '.already == true' >/dev/null &&
-fails "other mode" ingress attach dev a mode skb &&
+spry_fails "other mode" ingress attach dev a mode skb &&
 grep -q "already attached to a in native mode" "$TMP/err" &&
 [ "$(xdp_of a)" = "1 $prog_a xdp_ingress" ]
 tap_ok $? "attach again: same mode a no-op, other mode an error"
@@ -156,14 +142,14 @@ tap_ok $? "writing a rule again replaces it"
 
 spry ingress del 10.1.0.0/16 port 8080 >/dev/null &&
 spry -j ingress show | jq -e '[.rules[].prefix] | index("10.1.0.0/16") == null' >/dev/null &&
-fails "del twice" ingress del 10.1.0.0/16 port 8080 &&
+spry_fails "del twice" ingress del 10.1.0.0/16 port 8080 &&
 grep -q "no rule for 10.1.0.0/16 port 8080" "$TMP/err"
 tap_ok $? "del removes a rule; deleting it again is an error"
 
 ok=0
 for p in 10.0.0.1/8 10.0.0.0/33 10.0.0.0/ 10.0.0/8 300.0.0.1 2001:db8::1/32 \
 	 ::/129 2001:db8::/-1 "" "10.0.0.0/8 " 10.0.0.0/08x fe80::1%a; do
-	fails "prefix '$p'" ingress allow "$p" port 8080 || ok=1
+	spry_fails "prefix '$p'" ingress allow "$p" port 8080 || ok=1
 done
 grep -q "invalid prefix" "$TMP/err" || ok=1
 tap_ok $ok "malformed prefixes, host bits after the length, bad lengths rejected"
@@ -171,12 +157,12 @@ tap_ok $ok "malformed prefixes, host bits after the length, bad lengths rejected
 ok=0
 for a in "port 0" "port 65536" "port x" "port" "" "port 80 port 81" "port 80 bogus 1"; do
 	# shellcheck disable=SC2086
-	fails "port args '$a'" ingress allow 10.0.0.0/8 $a || ok=1
+	spry_fails "port args '$a'" ingress allow 10.0.0.0/8 $a || ok=1
 done
-fails "unknown chain" ingress allow 10.0.0.0/8 port 80 chain nosuch || ok=1
+spry_fails "unknown chain" ingress allow 10.0.0.0/8 port 80 chain nosuch || ok=1
 grep -q "no chain 'nosuch'" "$TMP/err" || ok=1
-fails "deny with chain" ingress deny 10.0.0.0/8 port 80 chain demo || ok=1
-fails "bad chain name" ingress allow 10.0.0.0/8 port 80 chain 'a b' || ok=1
+spry_fails "deny with chain" ingress deny 10.0.0.0/8 port 80 chain demo || ok=1
+spry_fails "bad chain name" ingress allow 10.0.0.0/8 port 80 chain 'a b' || ok=1
 out=$(spry -j ingress allow 10.0.0.0/8 port 0 2>/dev/null)
 [ $? -ne 0 ] && echo "$out" | jq -e '.error | test("port")' >/dev/null || ok=1
 tap_ok $ok "bad ports, unknown chains, chain on deny rejected (JSON error with -j)"
@@ -229,10 +215,10 @@ spry ingress detach dev b >/dev/null &&
 [ "$(xdp_of a)" = "1 $prog_a xdp_ingress" ] && [ -e "$DIR/xdp_ingress" ]
 tap_ok $? "detach dev b: b has no program, a keeps it, the program stays pinned"
 
-fails "detach b twice" ingress detach dev b &&
+spry_fails "detach b twice" ingress detach dev b &&
 grep -q "not attached to b" "$TMP/err" &&
-fails "detach unknown dev" ingress detach dev nosuch0 &&
-fails "detach extra arg" ingress detach dev a extra
+spry_fails "detach unknown dev" ingress detach dev nosuch0 &&
+spry_fails "detach extra arg" ingress detach dev a extra
 tap_ok $? "detach: device not attached, unknown device, extra argument fail"
 
 ok=0
@@ -247,9 +233,9 @@ spry -j ingress show | jq -e '.loaded == false and .devices == [] and .rules == 
 	>/dev/null || ok=1
 tap_ok $ok "detach (all): no program on a, XDP pins gone, router untouched"
 
-fails "rules need attach" ingress allow 10.0.0.0/8 port 80 &&
+spry_fails "rules need attach" ingress allow 10.0.0.0/8 port 80 &&
 grep -q "not attached" "$TMP/err" &&
-fails "detach when not attached" ingress detach
+spry_fails "detach when not attached" ingress detach
 tap_ok $? "rules and detach without an attached filter fail"
 
 # --- unload removes everything ingress made --------------------------------------

@@ -39,20 +39,6 @@ spry_test_cleanup_extra() {
 mkdir "$CG" 2>/dev/null || tap_skip_all "cannot make a cgroup under $CGROOT"
 echo $$ >"$CG/cgroup.procs" 2>/dev/null || tap_skip_all "cannot move into $CG"
 
-# fails NAME ARGS...: spry fails with exactly one "Error:" line on stderr.
-fails() {
-	local name=$1 rc
-	shift
-	spry "$@" >"$TMP/out" 2>"$TMP/err"
-	rc=$?
-	if [ $rc -ne 0 ] && [ "$(grep -c '^Error: ' "$TMP/err")" -eq 1 ] &&
-	   [ "$(wc -l <"$TMP/err")" -eq 1 ]; then
-		return 0
-	fi
-	tap_diag "$name: spry $* -> rc=$rc stderr: $(cat "$TMP/err")"
-	return 1
-}
-
 # snap: remember the counters; delta NAME: how much NAME grew since.
 snap() { spry -j mesh show | jq .counters >"$TMP/snap.json"; }
 delta() {
@@ -78,6 +64,21 @@ peer() {
 	return 1
 }
 
+# hold_start: a peer that holds one connection open until $TMP/go exists
+# (its pid in HOLD); returns once the connection is up.
+hold_start() {
+	rm -f "$TMP/ready" "$TMP/go"
+	"${PEER[@]}" hold --ready "$TMP/ready" --go "$TMP/go" >"$TMP/hold" 2>&1 &
+	HOLD=$!
+	PIDS+=("$HOLD")
+	wait_for 30 test -e "$TMP/ready"
+}
+
+# no_cgroup_progs: nothing is attached to the test's cgroup.
+no_cgroup_progs() {
+	[ "$(bpftool cgroup show "$CG" -j | jq -s 'map(.[]) | length')" = 0 ]
+}
+
 # listening PORT: something listens on 127.0.0.1:PORT.
 listening() { ss -Hltn "sport = :$1" | grep -q .; }
 
@@ -98,18 +99,14 @@ for args in "attach cgroup /nonexistent" "attach cgroup /tmp" "attach bogus x" \
 	    "deny prefix 10.0.0.1/8" "deny prefix foo" "allow cgroup /nonexistent" \
 	    "allow port 80 extra" "set" "set max-queued x" "set default maybe" "bogus"; do
 	# shellcheck disable=SC2086
-	fails "$args" mesh $args || ok=1
+	spry_fails "$args" mesh $args || ok=1
 done
-fails "del before load" mesh del port 80 && grep -q "not loaded" "$TMP/err" || ok=1
+spry_fails "del before load" mesh del port 80 && grep -q "not loaded" "$TMP/err" || ok=1
 [ ! -e "$PIN" ] || { tap_diag "a failed command left $PIN"; ok=1; }
 tap_ok $ok "bad arguments fail with one error line; nothing pinned"
 
 # --- a connection made before attach ------------------------------------------
-rm -f "$TMP/ready" "$TMP/go"
-"${PEER[@]}" hold --ready "$TMP/ready" --go "$TMP/go" >"$TMP/hold" 2>&1 &
-HOLD=$!
-PIDS+=("$HOLD")
-wait_for 30 test -e "$TMP/ready"
+hold_start
 
 out=$(spry -j mesh attach cgroup "$CG") &&
 echo "$out" | jq -e --arg cg "$CG" '.cgroup == $cg and .loaded and (.already | not)' >/dev/null
@@ -327,14 +324,10 @@ tap_ok $? "a deny cgroup rule refuses the cgroup's connections; show names the c
 spry mesh del cgroup "$CG" >/dev/null
 
 # --- detach and unload with live connections ---------------------------------------
-rm -f "$TMP/ready" "$TMP/go"
-"${PEER[@]}" hold --ready "$TMP/ready" --go "$TMP/go" >"$TMP/hold" 2>&1 &
-HOLD=$!
-PIDS+=("$HOLD")
-wait_for 30 test -e "$TMP/ready"
+hold_start
 spry -j mesh detach cgroup "$CG" | jq -e '.detached == 1' >/dev/null &&
 [ ! -e "$PIN/mesh_link_$cgid" ] &&
-[ "$(bpftool cgroup show "$CG" -j | jq -s 'map(.[]) | length')" = 0 ]
+no_cgroup_progs
 tap_ok $? "detach removes the cgroup link"
 
 snap
@@ -347,14 +340,10 @@ peer xfer && not_accelerated
 tap_ok $? "a connection made after detach is plain TCP"
 
 spry mesh attach cgroup "$CG" >/dev/null
-rm -f "$TMP/ready" "$TMP/go"
-"${PEER[@]}" hold --ready "$TMP/ready" --go "$TMP/go" >"$TMP/hold" 2>&1 &
-HOLD=$!
-PIDS+=("$HOLD")
-wait_for 30 test -e "$TMP/ready"
+hold_start
 msg_id=$(bpftool prog show pinned "$PIN/mesh_msg" -j | jq .id)
 spry unload >/dev/null && [ ! -e "$PIN" ] &&
-[ "$(bpftool cgroup show "$CG" -j | jq -s 'map(.[]) | length')" = 0 ]
+no_cgroup_progs
 tap_ok $? "spry unload detaches the cgroup and removes every pin"
 
 bpftool prog show id "$msg_id" >/dev/null 2>&1 && touch "$TMP/go" && wait "$HOLD"

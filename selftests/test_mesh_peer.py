@@ -172,6 +172,17 @@ def read_all(sock):
         got += b
 
 
+def recv_upto(sock, n):
+    """n bytes from sock, or fewer when the peer closes first."""
+    got = b""
+    while len(got) < n:
+        b = sock.recv(n - len(got))
+        if not b:
+            break
+        got += b
+    return got
+
+
 def cmd_halfclose(a):
     for first in ("client", "server"):
         c, s = pair()
@@ -328,23 +339,13 @@ def cmd_many(a):
     for i, s in enumerate(servers):
         s.settimeout(TIMEOUT)
         want = struct.pack("<I", i) * 16
-        got = b""
-        while len(got) < len(want):
-            b = s.recv(len(want) - len(got))
-            if not b:
-                break
-            got += b
+        got = recv_upto(s, len(want))
         if got != want:
             fail("connection %d: server got %r" % (i, got[:8]))
         s.sendall(got)
     for i, c in enumerate(clients):
         want = struct.pack("<I", i) * 16
-        got = b""
-        while len(got) < len(want):
-            b = c.recv(len(want) - len(got))
-            if not b:
-                break
-            got += b
+        got = recv_upto(c, len(want))
         if got != want:
             fail("connection %d: client got %r" % (i, got[:8]))
     for x in clients + servers:
