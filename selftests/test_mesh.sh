@@ -41,15 +41,17 @@ echo $$ >"$CG/cgroup.procs" 2>/dev/null || tap_skip_all "cannot move into $CG"
 
 # snap: remember the counters; delta NAME: how much NAME grew since.
 snap() { spry -j mesh show | jq .counters >"$TMP/snap.json"; }
-delta() {
-	local now
-	now=$(spry -j mesh show | jq ".counters.$1") || return 1
-	echo $((now - $(jq ".$1" "$TMP/snap.json")))
+delta() {	# (a counter missing from either side is an error, not 0)
+	local now was
+	now=$(spry -j mesh show | jq -e ".counters.$1 | numbers") &&
+		was=$(jq -e ".$1 | numbers" "$TMP/snap.json") ||
+		return 1
+	echo $((now - was))
 }
 # expect NAME OP N: delta NAME compared with N (-gt, -eq, -ge), diag if not.
 expect() {
 	local d
-	d=$(delta "$1")
+	d=$(delta "$1") || { tap_diag "no counter $1 in spry mesh show"; return 1; }
 	[ "$d" "$2" "$3" ] && return 0
 	tap_diag "counter $1 grew by $d, expected $2 $3"
 	return 1
