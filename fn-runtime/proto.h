@@ -8,8 +8,17 @@
  *   HELLO          ->  HELLO_ACK  (the TCP port functions connect to)
  *   REGISTER + fd  ->  REG_ACK + pool fd     (fd: the function's TCP socket)
  *   INVOKE         ->  RESULT                (request entry; payload inline)
+ *   TEMPLATE       ->  TEMPLATE_ACK + pool fd (a template: no instance)
  *
  * Closing the control connection deregisters every instance it registered.
+ *
+ * A template (docs/ELASTIC.md, "Cold start") is a function process that
+ * spryd started with SPRY_TEMPLATE_ENV naming one end of a SOCK_SEQPACKET
+ * pair: it sends TEMPLATE on the control socket (the chain's pool and the
+ * TCP port, nothing entered in the router's maps), then SPRY_TMPL_READY on
+ * the pair, and answers each SPRY_TMPL_FORK with SPRY_TMPL_FORKED: an
+ * instance cloned with CLONE_PARENT (spryd's child) that only registers.
+ * The same header frames the pair's messages.
  */
 #ifndef SPRY_PROTO_H
 #define SPRY_PROTO_H
@@ -30,7 +39,29 @@ enum spry_ctl_type {
 	SPRY_CTL_REG_ACK	= 4,
 	SPRY_CTL_INVOKE		= 5,
 	SPRY_CTL_RESULT		= 6,
+	SPRY_CTL_TEMPLATE	= 7,
+	SPRY_CTL_TEMPLATE_ACK	= 8,
 };
+
+/* Messages on a template's pair (spryd <-> template), never on the socket. */
+enum spry_tmpl_type {
+	SPRY_TMPL_READY		= 32,	/* template -> spryd: status 0 or -errno */
+	SPRY_TMPL_FORK		= 33,	/* spryd -> template: no body */
+	SPRY_TMPL_FORKED	= 34,	/* template -> spryd: status, struct spry_tmpl_forked */
+};
+
+/* The environment variable naming a template's end of its pair. */
+#define SPRY_TEMPLATE_ENV	"SPRY_TEMPLATE_FD"
+/* Benchmarks: an fd (pipe) libspry writes cold-start events to, one line
+ * "spry-trace EVENT PID NS" each (CLOCK_MONOTONIC): start, registered, first. */
+#define SPRY_TRACE_ENV		"SPRY_TRACE_FD"
+
+struct spry_tmpl_forked {
+	int32_t		pid;		/* the instance (spryd's child) */
+	uint32_t	pad;
+	uint64_t	clone_ns;	/* CLOCK_MONOTONIC after clone() in the template */
+};
+_Static_assert(sizeof(struct spry_tmpl_forked) == 16, "tmpl_forked size");
 
 struct spry_ctl_hdr {
 	uint32_t	magic;		/* SPRY_CTL_MAGIC */
@@ -81,6 +112,22 @@ struct spry_ctl_fn_entry {
 	char		name[SPRY_NAME_LEN];
 };
 _Static_assert(sizeof(struct spry_ctl_fn_entry) == 36, "fn_entry size");
+
+/*
+ * TEMPLATE's body is a struct spry_ctl_register (flags 0, no fd).  Its
+ * TEMPLATE_ACK carries the chain's pool fd when status is 0, and the
+ * chain's function table after this struct (as REG_ACK does).
+ */
+struct spry_ctl_template_ack {
+	uint16_t	tcp_port;	/* 127.0.0.1 port instances connect() to */
+	uint16_t	chain;		/* chain id */
+	uint16_t	fn;		/* fn id */
+	uint16_t	pad;
+	uint32_t	abi;		/* SPRY_ABI_VERSION */
+	uint32_t	pad2;
+	uint64_t	pool_size;
+};
+_Static_assert(sizeof(struct spry_ctl_template_ack) == 24, "template_ack size");
 
 /* INVOKE: payload follows. */
 struct spry_ctl_invoke {

@@ -31,6 +31,11 @@
 #include <poll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/sched.h>
 #include <time.h>
 
 #include "fn-runtime/cpus.h"
@@ -99,6 +104,9 @@ struct rt {
 	/* The CPUs this thread was allowed before any placement. */
 	cpu_set_t		home;
 	bool			have_home, placed;
+	bool			registered;
+	bool			first_done;	/* the first request answered (trace) */
+	int			tmpl;		/* a template's pair (-1: none) */
 };
 
 enum { EV_TCP = 1, EV_CTL, EV_SIG };
@@ -112,13 +120,45 @@ static void rt_log(const struct rt *rt, const char *fmt, ...)
 	if (rt->opts->quiet)
 		return;
 	fprintf(stderr, "spry-fn %s/%s", rt->opts->chain, rt->opts->fn);
-	if (rt->pool)
+	if (rt->registered)
 		fprintf(stderr, "[%u]", rt->inst);
+	else if (rt->tmpl >= 0)
+		fprintf(stderr, "[template]");
 	fprintf(stderr, ": ");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+/*
+ * Cold-start events for benchmarks (SPRY_TRACE_ENV, fn-runtime/proto.h):
+ * one line per event in one write() (atomic on a pipe).  No fd: nothing.
+ */
+static int rt_trace_fd = -1;
+
+static void rt_trace(const char *event)
+{
+	struct timespec ts;
+	char line[96];
+	int n;
+
+	if (rt_trace_fd < 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	n = snprintf(line, sizeof(line), "spry-trace %s %d %llu\n", event, (int)getpid(),
+		     (unsigned long long)ts.tv_sec * 1000000000ull + ts.tv_nsec);
+	if (n > 0 && write(rt_trace_fd, line, (size_t)n) < 0)
+		rt_trace_fd = -1;	/* the reader went away: stop */
+}
+
+static void rt_trace_init(void)
+{
+	const char *v = getenv(SPRY_TRACE_ENV);
+	uint32_t fd;
+
+	if (v && !spry_num__parse_u32(v, 3, INT_MAX, &fd) && fcntl((int)fd, F_GETFD) >= 0)
+		rt_trace_fd = (int)fd;
 }
 
 /* ------------------------------------------------------------ requests */
@@ -572,22 +612,44 @@ static int rt_fn_table(struct rt *rt, const uint8_t *body, size_t len)
 }
 
 static void rt_place(struct rt *rt, const __u64 cpus[SPRY_CPU_WORDS]);
+static int rt_register_port(struct rt *rt, uint16_t port);
 
 static int rt_register(struct rt *rt)
 {
+	return rt_register_port(rt, 0);
+}
+
+/*
+ * The pool fd of a REG_ACK: an instance cloned from a template already
+ * maps the chain's pool (inherited); it keeps that mapping when the fd
+ * names the same file, else (the chain's pool was replaced meanwhile)
+ * maps the new one.  Takes @pfd.
+ */
+static int rt_pool_take(struct rt *rt, int pfd)
+{
+	struct stat a, b;
+
+	if (rt->pool && !fstat(pfd, &a) && !fstat(spry_pool_fd(rt->pool), &b) &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+		close(pfd);
+		return 0;
+	}
+	if (rt->pool)
+		spry_pool_close(rt->pool);
+	rt->pool = spry_pool_attach(pfd);
+	close(pfd);
+	return rt->pool ? 0 : -errno;
+}
+
+/* Connect the control socket, bounded in time while registering. */
+static int rt_ctl_open(struct rt *rt)
+{
 	struct timeval tv = { .tv_sec = RT_CTL_TIMEOUT_S };
-	struct spry_ctl_register reg = {};
-	struct spry_ctl_reg_ack ack;
-	struct spry_ctl_hdr hdr;
-	uint8_t *body = NULL;
-	size_t body_size = sizeof(ack) +
-			   (size_t)SPRY_MAX_FNS * sizeof(struct spry_ctl_fn_entry);
-	uint16_t port;
-	int ret, pfd = -1;
 
 	rt->ctl = spry_ctl_connect(rt->opts->sock_path);
 	if (rt->ctl < 0) {
-		ret = rt->ctl;
+		int ret = rt->ctl;
+
 		rt->ctl = -1;
 		rt_log(rt, "cannot reach spryd at %s: %s (is spryd running?)",
 		       rt->opts->sock_path ?: SPRY_CTL_SOCK_DEFAULT, strerror(-ret));
@@ -597,11 +659,29 @@ static int rt_register(struct rt *rt)
 	if (setsockopt(rt->ctl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
 	    setsockopt(rt->ctl, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
 		return -errno;
+	return 0;
+}
 
-	ret = rt_hello(rt, &port);
-	if (ret) {
-		rt_log(rt, "HELLO to spryd failed: %s", strerror(-ret));
+/* Register; @port: spryd's TCP port when known (a template's clone), else 0 (HELLO). */
+static int rt_register_port(struct rt *rt, uint16_t port)
+{
+	struct spry_ctl_register reg = {};
+	struct spry_ctl_reg_ack ack;
+	struct spry_ctl_hdr hdr;
+	uint8_t *body = NULL;
+	size_t body_size = sizeof(ack) +
+			   (size_t)SPRY_MAX_FNS * sizeof(struct spry_ctl_fn_entry);
+	int ret, pfd = -1;
+
+	ret = rt_ctl_open(rt);
+	if (ret)
 		return ret;
+	if (!port) {
+		ret = rt_hello(rt, &port);
+		if (ret) {
+			rt_log(rt, "HELLO to spryd failed: %s", strerror(-ret));
+			return ret;
+		}
 	}
 	rt->tcp = rt_tcp_connect(port);
 	if (rt->tcp < 0) {
@@ -647,9 +727,9 @@ static int rt_register(struct rt *rt)
 		goto out;
 	}
 	memcpy(&ack, body, sizeof(ack));
-	rt->pool = spry_pool_attach(pfd);
-	if (!rt->pool) {
-		ret = -errno;
+	ret = rt_pool_take(rt, pfd);
+	pfd = -1;
+	if (ret) {
 		rt_log(rt, "attaching the chain's pool: %s", strerror(-ret));
 		goto out;
 	}
@@ -661,8 +741,10 @@ static int rt_register(struct rt *rt)
 		rt_log(rt, "pool maps %llu bytes, chain says %llu: offsets past the map are refused",
 		       (unsigned long long)spry_pool_size(rt->pool),
 		       (unsigned long long)ack.pool_size);
+	rt->registered = true;
 	rt_log(rt, "registered: chain %u fn %u instance %u, pid %d, %u functions in the chain",
 	       rt->chain, rt->fn, rt->inst, (int)getpid(), rt->n_fns);
+	rt_trace("registered");
 	ret = 0;
 out:
 	if (pfd >= 0)
@@ -915,6 +997,10 @@ static int rt_rx(struct rt *rt)
 		ret = rt_drain_pending(rt);
 		if (ret)
 			return ret;
+		if (!rt->first_done && nd > 0) {
+			rt->first_done = true;
+			rt_trace("first");
+		}
 		if (got < want)
 			return 0;	/* drained */
 	}
@@ -1222,6 +1308,7 @@ static void rt_disconnect(struct rt *rt)
 	if (rt->pool)
 		spry_pool_close(rt->pool);
 	rt->pool = NULL;
+	rt->registered = false;
 	free(rt->fns);
 	rt->fns = NULL;
 	rt->n_fns = 0;
@@ -1281,12 +1368,257 @@ static int rt_reregister(struct rt *rt)
 	}
 }
 
+/* ------------------------------------------------------------ templates */
+
+/*
+ * A template (fn-runtime/proto.h, docs/ELASTIC.md "Cold start") pays once
+ * for what every instance of the function would pay: exec and dynamic
+ * linking, options, buffers, the signalfd, the chain's pool mapped.  Each
+ * SPRY_TMPL_FORK clones an instance that only registers.
+ */
+
+/* TEMPLATE -> TEMPLATE_ACK: the chain's pool, its functions, the port. */
+static int rt_tmpl_attach(struct rt *rt, uint16_t *port)
+{
+	struct spry_ctl_template_ack ack;
+	struct spry_ctl_register reg = {};
+	struct spry_ctl_hdr hdr;
+	size_t body_size = sizeof(ack) +
+			   (size_t)SPRY_MAX_FNS * sizeof(struct spry_ctl_fn_entry);
+	uint8_t *body = NULL;
+	int ret, pfd = -1;
+
+	ret = rt_ctl_open(rt);
+	if (ret)
+		return ret;
+	strcpy(reg.chain, rt->opts->chain);
+	strcpy(reg.fn, rt->opts->fn);
+	ret = spry_ctl_send(rt->ctl, SPRY_CTL_TEMPLATE, 0, &reg, sizeof(reg), -1);
+	if (ret) {
+		rt_log(rt, "TEMPLATE: %s", strerror(-ret));
+		return ret;
+	}
+	body = malloc(body_size);
+	if (!body)
+		return -ENOMEM;
+	ret = spry_ctl_recv(rt->ctl, body, body_size, &hdr, &pfd);
+	if (ret < 0) {
+		rt_log(rt, "waiting for TEMPLATE_ACK: %s", strerror(-ret));
+		goto out;
+	}
+	if (hdr.type != SPRY_CTL_TEMPLATE_ACK) {
+		rt_log(rt, "spryd answered TEMPLATE with message type %u (too old a spryd?)",
+		       hdr.type);
+		ret = -EPROTO;
+		goto out;
+	}
+	if (hdr.status) {
+		ret = hdr.status < 0 ? hdr.status : -EPROTO;
+		rt_log(rt, "spryd refused the template: %s%s", strerror(-ret),
+		       ret == -ENOENT ? " (unknown chain or function)" : "");
+		if (ret == -ENOENT)
+			ret = -EIDRM;
+		goto out;
+	}
+	if (ret < (int)sizeof(ack) || pfd < 0 ||
+	    rt_fn_table(rt, body + sizeof(ack), ret - sizeof(ack))) {
+		rt_log(rt, "malformed TEMPLATE_ACK (%d bytes, pool fd %d)", ret, pfd);
+		ret = -EPROTO;
+		goto out;
+	}
+	memcpy(&ack, body, sizeof(ack));
+	if (ack.abi != SPRY_ABI_VERSION || !ack.tcp_port) {
+		rt_log(rt, "TEMPLATE_ACK: ABI %u (want %u), port %u", ack.abi,
+		       SPRY_ABI_VERSION, ack.tcp_port);
+		ret = -EPROTONOSUPPORT;
+		goto out;
+	}
+	ret = rt_pool_take(rt, pfd);
+	pfd = -1;
+	if (ret) {
+		rt_log(rt, "attaching the chain's pool: %s", strerror(-ret));
+		goto out;
+	}
+	rt->chain = ack.chain;
+	rt->fn = ack.fn;
+	*port = ack.tcp_port;
+out:
+	if (pfd >= 0)
+		close(pfd);
+	free(body);
+	return ret;
+}
+
+/*
+ * A new instance in the clone: what it must not keep of the template (the
+ * pair, the template's control connection, the function table: REG_ACK
+ * brings the current one), then registration alone.  0 or -errno.
+ */
+static int rt_tmpl_child(struct rt *rt, uint16_t port, int pdeath)
+{
+	rt_trace("start");
+	/* cleared by clone(); the parent it names is spryd's, not ours */
+	if (pdeath && prctl(PR_SET_PDEATHSIG, pdeath))
+		rt_log(rt, "PR_SET_PDEATHSIG: %s", strerror(errno));
+	close(rt->tmpl);
+	rt->tmpl = -1;
+	close(rt->ctl);
+	rt->ctl = -1;
+	free(rt->fns);
+	rt->fns = NULL;
+	rt->n_fns = 0;
+	return rt_register_port(rt, port);
+}
+
+/*
+ * clone3(CLONE_PARENT): the instance is the template's sibling, spryd's
+ * child (waitpid, pidfd and SIGCHLD work as for an exec'd instance).
+ * glibc's fork() cannot do that, so the child must repair what glibc's own
+ * fork does: the thread's tid in glibc's thread descriptor (raise(),
+ * abort(), pthread_kill use it) is written by CLONE_CHILD_SETTID at the
+ * address the kernel holds as the thread's clear_child_tid (glibc sets it
+ * with set_tid_address at start; PR_GET_TID_ADDRESS reads it back).  The
+ * template is single-threaded, so no lock is held across the clone.
+ * clone3 names its arguments: no per-architecture order as with clone.
+ */
+static pid_t rt_clone_parent(int *tidp)
+{
+	struct clone_args ca = {
+		.flags = CLONE_PARENT | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID,
+		.child_tid = (uint64_t)(uintptr_t)tidp,
+		.exit_signal = 0,	/* CLONE_PARENT: the template's own */
+	};
+
+	return (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * Be a template: attach, report READY (or why not) on the pair, then fork
+ * on command until spryd's end closes (1), SIGTERM/SIGINT (1).  In a clone
+ * it returns 0 with the instance registered, or -errno.
+ */
+static int rt_template(struct rt *rt)
+{
+	struct pollfd pfd[3] = {
+		{ .fd = rt->tmpl, .events = POLLIN },
+		{ .fd = rt->sig, .events = POLLIN },
+		{ .fd = -1, .events = POLLIN },
+	};
+	struct spry_tmpl_forked fk;
+	struct signalfd_siginfo si;
+	struct spry_ctl_hdr hdr;
+	uint16_t port = 0;
+	int *tidp = NULL, pdeath = 0, ret;
+	uint64_t n_forks = 0;
+	char junk[64];
+	pid_t pid;
+
+	if (prctl(PR_GET_TID_ADDRESS, &tidp, 0, 0, 0) || !tidp) {
+		ret = errno == EINVAL || !tidp ? -ENOSYS : -errno;
+		rt_log(rt, "PR_GET_TID_ADDRESS: %s: cannot clone instances safely (kernel without CONFIG_CHECKPOINT_RESTORE?)",
+		       strerror(-ret));
+	} else {
+		if (prctl(PR_GET_PDEATHSIG, &pdeath, 0, 0, 0))
+			pdeath = 0;
+		ret = rt_tmpl_attach(rt, &port);
+	}
+	if (spry_ctl_send(rt->tmpl, SPRY_TMPL_READY, ret, NULL, 0, -1) && !ret)
+		ret = -EPIPE;	/* spryd gave up on us already */
+	if (ret)
+		return ret;
+	rt_log(rt, "template ready: chain %u fn %u, pid %d, instances connect to port %u",
+	       rt->chain, rt->fn, (int)getpid(), port);
+	pfd[2].fd = rt->ctl;
+
+	for (;;) {
+		ret = poll(pfd, 3, -1);
+		if (ret < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (pfd[1].revents && read(rt->sig, &si, sizeof(si)) == sizeof(si)) {
+			rt_log(rt, "%s: template leaving after %llu instances",
+			       strsignal(si.ssi_signo), (unsigned long long)n_forks);
+			return 1;
+		}
+		if (pfd[2].revents) {
+			/* spryd says nothing to a template: this is its end */
+			ret = recv(rt->ctl, junk, sizeof(junk), MSG_DONTWAIT);
+			if (ret <= 0 && !(ret < 0 && (errno == EAGAIN || errno == EINTR))) {
+				rt_log(rt, "spryd closed the control connection: template leaving");
+				return 1;
+			}
+		}
+		if (!pfd[0].revents)
+			continue;
+		ret = spry_ctl_recv(rt->tmpl, NULL, 0, &hdr, NULL);
+		if (ret == -EAGAIN || ret == -EINTR)
+			continue;
+		if (ret == -ENOTCONN) {
+			rt_log(rt, "spryd closed the template's pair: leaving after %llu instances",
+			       (unsigned long long)n_forks);
+			return 1;
+		}
+		if (ret < 0 || hdr.type != SPRY_TMPL_FORK) {
+			rt_log(rt, "template: ignoring a malformed command (%s, type %u)",
+			       ret < 0 ? strerror(-ret) : "ok", ret < 0 ? 0 : hdr.type);
+			continue;
+		}
+		/* Nothing buffered may be written twice (by both processes). */
+		fflush(NULL);
+		pid = rt_clone_parent(tidp);
+		if (pid == 0)
+			return rt_tmpl_child(rt, port, pdeath);
+		memset(&fk, 0, sizeof(fk));
+		fk.clone_ns = (uint64_t)mono_ns();
+		fk.pid = pid > 0 ? pid : 0;
+		ret = pid > 0 ? 0 : -errno;
+		if (ret)
+			rt_log(rt, "clone3: %s", strerror(-ret));
+		else
+			n_forks++;
+		if (spry_ctl_send(rt->tmpl, SPRY_TMPL_FORKED, ret, &fk, sizeof(fk), -1) == -EPIPE) {
+			rt_log(rt, "spryd closed the template's pair: leaving");
+			return 1;
+		}
+	}
+}
+
+/* The template's pair from the environment (removed from it: an
+ * instance's own children are not templates).  fd, 0 without, -errno. */
+static int rt_tmpl_env(void)
+{
+	const char *v = getenv(SPRY_TEMPLATE_ENV);
+	uint32_t fd;
+
+	if (!v)
+		return -1;
+	if (spry_num__parse_u32(v, 3, INT_MAX, &fd) || fcntl((int)fd, F_GETFD) < 0) {
+		fprintf(stderr, "spry-fn: %s='%s': not an open file descriptor\n",
+			SPRY_TEMPLATE_ENV, v);
+		return -EBADF;
+	}
+	unsetenv(SPRY_TEMPLATE_ENV);
+	/* not inherited by what an instance may exec */
+	fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+	return (int)fd;
+}
+
 SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler,
 			 void *user)
 {
 	struct rt rt = {
 		.opts = opts, .handler = handler, .user = user,
-		.ctl = -1, .tcp = -1, .ep = -1, .sig = -1,
+		.ctl = -1, .tcp = -1, .ep = -1, .sig = -1, .tmpl = -1,
 	};
 	sigset_t mask, old;
 	int ret;
@@ -1299,6 +1631,12 @@ SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler
 	rt.batch = opts->batch ? opts->batch : RT_BATCH_DEFAULT;
 	if (rt.batch > RT_BATCH_MAX)
 		return -EINVAL;
+	rt_trace_init();
+	rt.tmpl = rt_tmpl_env();
+	if (rt.tmpl < -1)
+		return rt.tmpl;
+	if (rt.tmpl < 0)
+		rt_trace("start");
 
 	/* Before registering, so a SIGTERM meanwhile is not lost. */
 	sigemptyset(&mask);
@@ -1322,7 +1660,15 @@ SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler
 		goto out;
 	}
 
-	ret = rt_register(&rt);
+	if (rt.tmpl >= 0) {
+		ret = rt_template(&rt);
+		if (ret > 0) {
+			ret = 0;	/* the template's end, not an instance's */
+			goto out;
+		}
+	} else {
+		ret = rt_register(&rt);
+	}
 	if (ret)
 		goto out;
 
@@ -1365,6 +1711,8 @@ out:
 		close(rt.ctl);
 	if (rt.pool)
 		spry_pool_close(rt.pool);
+	if (rt.tmpl >= 0)
+		close(rt.tmpl);
 	free(rt.fns);
 	free(rt.pend);
 	free(rt.tx);

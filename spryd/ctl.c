@@ -14,7 +14,7 @@
  * unknown) and status -EINVAL (-EMSGSIZE when truncated); the connection
  * stays usable.
  *
- * HELLO and REGISTER go to the registrar's handlers (ctl_set_handlers);
+ * HELLO, REGISTER and TEMPLATE go to the registrar's handlers (ctl_set_handlers);
  * INVOKE starts a request through the request core (entry.h) owned by this
  * front, whose completion op sends the RESULT.  A connection counts its
  * requests until they are answered (SPRYD_CONN_MAX_REQS).
@@ -277,6 +277,8 @@ static uint16_t reply_type(uint16_t req_type)
 		return SPRY_CTL_HELLO_ACK;
 	case SPRY_CTL_INVOKE:
 		return SPRY_CTL_RESULT;
+	case SPRY_CTL_TEMPLATE:
+		return SPRY_CTL_TEMPLATE_ACK;
 	default:
 		return SPRY_CTL_REG_ACK;
 	}
@@ -288,6 +290,7 @@ static void reply_malformed(struct spryd *d, struct spryd_conn *c, uint16_t type
 	struct spry_ctl_result res = {};
 	struct spry_ctl_reg_ack ack = {};
 	struct spry_ctl_hello_ack hack = {};
+	struct spry_ctl_template_ack tack = {};
 	uint16_t rt = reply_type(type);
 
 	spryd_log("control connection %u (pid %d uid %u): malformed message: %s",
@@ -296,6 +299,8 @@ static void reply_malformed(struct spryd *d, struct spryd_conn *c, uint16_t type
 		spryd_conn_send(d, c, rt, err, &res, sizeof(res), NULL, 0, -1);
 	else if (rt == SPRY_CTL_HELLO_ACK)
 		spryd_conn_send(d, c, rt, err, &hack, sizeof(hack), NULL, 0, -1);
+	else if (rt == SPRY_CTL_TEMPLATE_ACK)
+		spryd_conn_send(d, c, rt, err, &tack, sizeof(tack), NULL, 0, -1);
 	else
 		spryd_conn_send(d, c, rt, err, &ack, sizeof(ack), NULL, 0, -1);
 }
@@ -550,6 +555,10 @@ static int conn_recv_one(struct spryd *d, struct spryd_conn *c)
 		else if (fd >= 0)
 			close(fd);
 		return 1;
+	case SPRY_CTL_TEMPLATE:
+		if (d->ctl_reg)
+			d->ctl_reg->tmpl(d, c, d->rxbuf + sizeof(hdr), hdr.len);
+		break;
 	case SPRY_CTL_INVOKE:
 		invoke(d, c, d->rxbuf + sizeof(hdr), hdr.len);
 		break;

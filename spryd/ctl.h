@@ -19,6 +19,9 @@ struct spryd_ctl_handlers {
 	/* takes @fd (-1: none passed) and closes it in every case */
 	void	(*reg)(struct spryd *d, struct spryd_conn *c, const void *body,
 		       uint32_t len, int fd);
+	/* a template asks for its chain's pool (no fd, no instance) */
+	void	(*tmpl)(struct spryd *d, struct spryd_conn *c, const void *body,
+			uint32_t len);
 	/* @c is closing: what it registered goes */
 	void	(*conn_closed)(struct spryd *d, struct spryd_conn *c);
 };

@@ -5,7 +5,7 @@
  * socket, the instance table and its maps (spry_senders, spry_socks,
  * spry_inst, spry_fns), instance deaths and the quarantine events.
  *
- * HELLO and REGISTER reach it from the control socket (ctl.c) through the
+ * HELLO, REGISTER and TEMPLATE reach it from the control socket (ctl.c) through the
  * handlers it installs there; replies go back on the same connection.
  *
  * Refusals (REG_ACK status, and one log line each):
@@ -322,6 +322,18 @@ static void reg_refuse(struct spryd *d, struct spryd_conn *c, int err, const cha
 	spryd_conn_send(d, c, SPRY_CTL_REG_ACK, err, &ack, sizeof(ack), NULL, 0, -1);
 }
 
+static void tmpl_refuse(struct spryd *d, struct spryd_conn *c, int err, const char *chain,
+			const char *fn, const char *why)
+{
+	struct spry_ctl_template_ack ack = {};
+
+	d->st.reg_refused++;
+	spryd_log("template refused: %s/%s from pid %d uid %u: %s (%s)",
+		  chain ? chain : "?", fn ? fn : "?", c->cred.pid, c->cred.uid, why,
+		  err_name(err));
+	spryd_conn_send(d, c, SPRY_CTL_TEMPLATE_ACK, err, &ack, sizeof(ack), NULL, 0, -1);
+}
+
 static int inst_publish(struct spryd *d, struct spryd_inst *in, int fd)
 {
 	struct spry_sender s = {
@@ -386,6 +398,44 @@ static uint32_t reg_fn_table(struct spryd *d, uint16_t chain_id,
 	return n;
 }
 
+/*
+ * What REGISTER and TEMPLATE both check: the names, the chain (active),
+ * the function in it, the peer's uid.  0 (ids and the chain's record out)
+ * or -errno with *@why.
+ */
+static int reg_lookup(struct spryd *d, const struct spryd_conn *c,
+		      const struct spry_ctl_register *req, uint16_t *chain_id,
+		      struct spry_chain *chain, uint16_t *fn_id, const char **why)
+{
+	struct spry_fn fnrec;
+	int err;
+
+	if (!name_field_ok(req->chain) || !name_field_ok(req->fn) || req->flags || req->pad) {
+		*why = "bad names or flags";
+		return -EINVAL;
+	}
+	err = spry_chain__lookup(&d->maps, req->chain, chain_id, chain);
+	if (!err && !(chain->flags & SPRY_CF_ACTIVE))
+		err = -ENOENT;
+	if (err) {
+		*why = "unknown chain";
+		return err;
+	}
+	err = spry_fn__lookup(&d->maps, *chain_id, req->fn, fn_id, &fnrec);
+	if (!err && (*fn_id == SPRY_FN_ORIGIN || *fn_id >= SPRY_MAX_FNS ||
+		     fnrec.chain != *chain_id))
+		err = -ENOENT;
+	if (err) {
+		*why = "unknown function";
+		return err;
+	}
+	if (c->cred.uid != 0 && c->cred.uid != chain->uid) {
+		*why = "wrong user for the chain";
+		return -EPERM;
+	}
+	return 0;
+}
+
 static void registrar_register(struct spryd *d, struct spryd_conn *c, const void *body,
 			       uint32_t len, int fd)
 {
@@ -394,7 +444,6 @@ static void registrar_register(struct spryd *d, struct spryd_conn *c, const void
 	struct spry_ctl_register req;
 	struct spry_ctl_reg_ack ack = {};
 	struct spry_chain chain;
-	struct spry_fn fnrec;
 	struct spryd_chain *cs;
 	struct spryd_pending *p;
 	struct spryd_inst *in;
@@ -409,7 +458,7 @@ static void registrar_register(struct spryd *d, struct spryd_conn *c, const void
 		goto out;
 	}
 	memcpy(&req, body, sizeof(req));
-	if (!name_field_ok(req.chain) || !name_field_ok(req.fn) || req.flags || req.pad) {
+	if (!name_field_ok(req.chain) || !name_field_ok(req.fn)) {
 		reg_refuse(d, c, -EINVAL, NULL, NULL, "bad names or flags");
 		goto out;
 	}
@@ -417,23 +466,9 @@ static void registrar_register(struct spryd *d, struct spryd_conn *c, const void
 		reg_refuse(d, c, -EBADF, req.chain, req.fn, "no socket passed");
 		goto out;
 	}
-	err = spry_chain__lookup(&d->maps, req.chain, &chain_id, &chain);
-	if (!err && !(chain.flags & SPRY_CF_ACTIVE))
-		err = -ENOENT;
+	err = reg_lookup(d, c, &req, &chain_id, &chain, &fn_id, &why);
 	if (err) {
-		reg_refuse(d, c, err, req.chain, req.fn, "unknown chain");
-		goto out;
-	}
-	err = spry_fn__lookup(&d->maps, chain_id, req.fn, &fn_id, &fnrec);
-	if (!err && (fn_id == SPRY_FN_ORIGIN || fn_id >= SPRY_MAX_FNS ||
-		     fnrec.chain != chain_id))
-		err = -ENOENT;
-	if (err) {
-		reg_refuse(d, c, err, req.chain, req.fn, "unknown function");
-		goto out;
-	}
-	if (c->cred.uid != 0 && c->cred.uid != chain.uid) {
-		reg_refuse(d, c, -EPERM, req.chain, req.fn, "wrong user for the chain");
+		reg_refuse(d, c, err, req.chain, req.fn, why);
 		goto out;
 	}
 	err = check_socket(d, fd, &local, &why);
@@ -514,6 +549,59 @@ static void registrar_register(struct spryd *d, struct spryd_conn *c, const void
 out:
 	if (fd >= 0)
 		close(fd);
+}
+
+/* --------------------------------------------------------- TEMPLATE */
+
+/*
+ * A template (docs/ELASTIC.md, "Cold start") gets what every instance of
+ * its function would: the chain's pool, its function table, the TCP port.
+ * Nothing goes into the router's maps and no instance slot is taken; its
+ * clones register one by one.  The control connection is the template's
+ * only tie: closing it removes nothing.
+ */
+static void registrar_template(struct spryd *d, struct spryd_conn *c, const void *body,
+			       uint32_t len)
+{
+	struct spry_ctl_fn_entry fn_tab[SPRY_MAX_FNS];	/* 36 KiB */
+	struct spry_ctl_template_ack ack = {};
+	struct spry_ctl_register req;
+	struct spry_chain chain;
+	struct spryd_chain *cs;
+	const char *why = NULL;
+	uint16_t chain_id, fn_id;
+	uint32_t n_tab;
+	int err;
+
+	if (len != sizeof(req)) {
+		tmpl_refuse(d, c, -EINVAL, NULL, NULL, "TEMPLATE of the wrong size");
+		return;
+	}
+	memcpy(&req, body, sizeof(req));
+	if (!name_field_ok(req.chain) || !name_field_ok(req.fn)) {
+		tmpl_refuse(d, c, -EINVAL, NULL, NULL, "bad names");
+		return;
+	}
+	err = reg_lookup(d, c, &req, &chain_id, &chain, &fn_id, &why);
+	if (err) {
+		tmpl_refuse(d, c, err, req.chain, req.fn, why);
+		return;
+	}
+	err = entry_chain_pool(d, chain_id, &chain, &cs);
+	if (err) {
+		tmpl_refuse(d, c, err, req.chain, req.fn, "no pool for the chain");
+		return;
+	}
+	ack.tcp_port = ntohs(d->tcp_addr.sin_port);
+	ack.chain = chain_id;
+	ack.fn = fn_id;
+	ack.abi = SPRY_ABI_VERSION;
+	ack.pool_size = cs->pool_size;
+	spryd_log("template for %s/%s (chain %u fn %u) pid %d uid %u: pool handed over",
+		  req.chain, req.fn, chain_id, fn_id, c->cred.pid, c->cred.uid);
+	n_tab = reg_fn_table(d, chain_id, fn_tab);
+	spryd_conn_send(d, c, SPRY_CTL_TEMPLATE_ACK, 0, &ack, sizeof(ack), fn_tab,
+			n_tab * (uint32_t)sizeof(fn_tab[0]), spry_pool_fd(cs->pool));
 }
 
 /* ----------------------------------------------------- deregistration */
@@ -755,6 +843,7 @@ out:
 static const struct spryd_ctl_handlers ctl_handlers = {
 	.hello = registrar_hello,
 	.reg = registrar_register,
+	.tmpl = registrar_template,
 	.conn_closed = registrar_conn_closed,
 };
 

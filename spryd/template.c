@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * spryd's template room (spryd/template.h): one pre-started process per
+ * function that clones instances on command, so that an instance's cold
+ * start is a clone and a registration: no exec, no dynamic linking, no
+ * library start, no pool mapping (docs/ELASTIC.md, "Cold start").
+ *
+ * The pair is a SOCK_SEQPACKET socketpair framed like the control socket
+ * (fn-runtime/proto.h): READY once, then FORK -> FORKED.  A failed exec is
+ * reported on the pair too (READY with its errno), so that a missing
+ * executable is an error with its reason, not just an exit code.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "fn-runtime/proto.h"
+#include "spryd/spawn.h"
+#include "spryd/template.h"
+
+#define TMPL_FORK_TIMEOUT_MS	1000
+#define TMPL_STOP_GRACE_MS	200
+
+extern char **environ;
+
+struct tmpl {
+	pid_t	pid;
+	int	fd;	/* spryd's end of the pair */
+	int	err;	/* 0, or the template's refusal / -EPIPE */
+	bool	ready;
+};
+
+/* environ + SPRY_TEMPLATE_FD=@fd, built before fork (no malloc after it). */
+static char **tmpl_env(int fd, char *var, size_t var_len)
+{
+	size_t n = 0, i, j = 0, plen = strlen(SPRY_TEMPLATE_ENV);
+	char **env;
+
+	while (environ && environ[n])
+		n++;
+	env = calloc(n + 2, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (strncmp(environ[i], SPRY_TEMPLATE_ENV, plen) || environ[i][plen] != '=')
+			env[j++] = environ[i];
+	snprintf(var, var_len, "%s=%d", SPRY_TEMPLATE_ENV, fd);
+	env[j] = var;
+	return env;
+}
+
+/* In the forked child: report @err on the pair (as READY) and leave. */
+static void __attribute__((noreturn)) child_fail(int fd, int err, int code)
+{
+	spry_ctl_send(fd, SPRY_TMPL_READY, err, NULL, 0, -1);
+	_exit(code);
+}
+
+static void __attribute__((noreturn)) child_exec(const struct spawn_fn *f, int fd,
+						 char **env, pid_t parent)
+{
+	struct sigaction sa = { .sa_handler = SIG_DFL };
+	sigset_t none;
+	int sig;
+
+	/* What spryd blocked or ignored is not the function's business. */
+	for (sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* The template does not outlive spryd (its instances decide alone). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		_exit(1);
+	if (fcntl(fd, F_SETFD, 0))
+		child_fail(fd, -errno, 126);
+	if (f->cpus && sched_setaffinity(0, sizeof(*f->cpus), f->cpus))
+		child_fail(fd, -errno, 126);
+	if (f->gid != getegid() && (setgroups(0, NULL) || setgid(f->gid)))
+		child_fail(fd, -errno, 126);
+	if (f->uid != geteuid() && setuid(f->uid))
+		child_fail(fd, -errno, 126);
+	execvpe(f->argv[0], f->argv, env);
+	child_fail(fd, -errno, 127);
+}
+
+struct tmpl *tmpl__start(const struct spawn_fn *f)
+{
+	char var[sizeof(SPRY_TEMPLATE_ENV) + 16];
+	struct tmpl *t;
+	pid_t parent = getpid();
+	char **env;
+	int sv[2], err;
+
+	if (!f || !f->argv || !f->argv[0] || !*f->argv[0]) {
+		errno = EINVAL;
+		return NULL;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
+		err = errno;
+		goto err_free;
+	}
+	env = tmpl_env(sv[1], var, sizeof(var));
+	if (!env) {
+		err = ENOMEM;
+		goto err_pair;
+	}
+	t->pid = fork();
+	if (t->pid < 0) {
+		err = errno;
+		free(env);
+		goto err_pair;
+	}
+	if (t->pid == 0) {
+		close(sv[0]);
+		child_exec(f, sv[1], env, parent);
+	}
+	free(env);
+	close(sv[1]);
+	t->fd = sv[0];
+	if (fcntl(t->fd, F_SETFL, O_NONBLOCK)) {
+		err = errno;
+		t->fd = -1;
+		close(sv[0]);
+		kill(t->pid, SIGKILL);
+		waitpid(t->pid, NULL, 0);
+		goto err_free;
+	}
+	return t;
+
+err_pair:
+	close(sv[0]);
+	close(sv[1]);
+err_free:
+	free(t);
+	errno = err;
+	return NULL;
+}
+
+/* One message from the template: its type (>0), 0 none, -EPIPE gone. */
+static int tmpl_recv(struct tmpl *t, struct spry_ctl_hdr *hdr, void *body, uint32_t size)
+{
+	int ret = spry_ctl_recv(t->fd, body, size, hdr, NULL);
+
+	if (ret == -EAGAIN || ret == -EWOULDBLOCK || ret == -EINTR)
+		return 0;
+	if (ret == -ENOTCONN || ret == -ECONNRESET)
+		return -EPIPE;
+	if (ret < 0)
+		return 1000;	/* malformed: skipped by the callers */
+	return hdr->type;
+}
+
+int tmpl__poll(struct tmpl *t)
+{
+	struct spry_tmpl_forked fk;
+	struct spry_ctl_hdr hdr;
+	int type;
+
+	if (!t)
+		return -EINVAL;
+	while (!t->err) {
+		type = tmpl_recv(t, &hdr, &fk, sizeof(fk));
+		if (type == 0)
+			break;
+		if (type < 0) {
+			t->err = type;
+			t->ready = false;
+		} else if (type == SPRY_TMPL_READY && !t->ready) {
+			if (hdr.status)
+				t->err = hdr.status < 0 ? hdr.status : -EPROTO;
+			else
+				t->ready = true;
+		}
+		/* anything else (a late FORKED) is stale: dropped */
+	}
+	return t->err;
+}
+
+bool tmpl__ready(const struct tmpl *t)
+{
+	return t && t->ready && !t->err;
+}
+
+pid_t tmpl__fork_ts(struct tmpl *t, uint64_t *clone_ns)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	struct spry_tmpl_forked fk;
+	struct spry_ctl_hdr hdr;
+	struct timespec ts;
+	int64_t deadline, left;
+	int type, ret;
+
+	if (!t)
+		return -EINVAL;
+	ret = tmpl__poll(t);
+	if (ret)
+		return ret;
+	if (!t->ready)
+		return -EAGAIN;
+	ret = spry_ctl_send(t->fd, SPRY_TMPL_FORK, 0, NULL, 0, -1);
+	if (ret) {
+		if (ret == -EPIPE || ret == -ECONNRESET || ret == -ENOTCONN)
+			t->err = ret = -EPIPE;
+		return ret;
+	}
+	pfd.fd = t->fd;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	deadline = ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + TMPL_FORK_TIMEOUT_MS;
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		left = deadline - (ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+		if (left <= 0)
+			return -ETIMEDOUT;
+		ret = poll(&pfd, 1, (int)left);
+		if (ret < 0 && errno != EINTR)
+			return -errno;
+		if (ret <= 0)
+			continue;
+		type = tmpl_recv(t, &hdr, &fk, sizeof(fk));
+		if (type < 0) {
+			t->err = type;
+			t->ready = false;
+			return type;
+		}
+		if (type != SPRY_TMPL_FORKED)
+			continue;
+		if (hdr.status)
+			return hdr.status < 0 ? hdr.status : -EPROTO;
+		if (hdr.len != sizeof(fk) || fk.pid <= 0)
+			return -EPROTO;
+		if (clone_ns)
+			*clone_ns = fk.clone_ns;
+		return fk.pid;
+	}
+}
+
+pid_t tmpl__fork(struct tmpl *t)
+{
+	return tmpl__fork_ts(t, NULL);
+}
+
+int tmpl__fd(const struct tmpl *t)
+{
+	return t ? t->fd : -EINVAL;
+}
+
+pid_t tmpl__pid(const struct tmpl *t)
+{
+	return t ? t->pid : -EINVAL;
+}
+
+void tmpl__stop(struct tmpl *t)
+{
+	int i;
+
+	if (!t)
+		return;
+	if (t->fd >= 0)
+		close(t->fd);	/* the template leaves on EOF */
+	for (i = 0; i < TMPL_STOP_GRACE_MS; i++) {
+		pid_t r = waitpid(t->pid, NULL, WNOHANG);
+
+		if (r == t->pid || (r < 0 && errno == ECHILD))
+			goto out;	/* gone (or already reaped by a caller) */
+		usleep(1000);
+	}
+	kill(t->pid, SIGKILL);
+	waitpid(t->pid, NULL, 0);
+out:
+	free(t);
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * spryd's template room (template.c): a pre-started process per function
+ * that clones ready instances (docs/ELASTIC.md, "Cold start").
+ *
+ * tmpl__start() fork+execs the function once with SPRY_TEMPLATE_FD in its
+ * environment (fn-runtime/proto.h); libspry then asks spryd for the chain's
+ * pool (TEMPLATE) and reports on the pair.  It does not wait: spryd's own
+ * loop must answer the template's TEMPLATE.  Put tmpl__fd() in the loop:
+ * readable means tmpl__poll() has news (READY, a refusal, the template's
+ * death).  tmpl__fork() asks for one instance and returns its pid: a child
+ * of the caller (CLONE_PARENT), to reap like any other; it registers on
+ * its own, as an exec'd instance does.
+ */
+#ifndef SPRYD_TEMPLATE_H
+#define SPRYD_TEMPLATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct spawn_fn;
+struct tmpl;
+
+/* Start the template of @f; NULL + errno (the fork, the pair). */
+struct tmpl *tmpl__start(const struct spawn_fn *f);
+/*
+ * After tmpl__fd() was readable: 0 (nothing more, or READY: tmpl__ready()
+ * turns true), or -errno: the template refused (its READY status: -EIDRM
+ * no such chain/function, -ENOENT/-EACCES/... its exec failed, -ENOSYS no
+ * safe clone) or -EPIPE: it exited or crashed.  Once negative, it stays.
+ */
+int tmpl__poll(struct tmpl *t);
+bool tmpl__ready(const struct tmpl *t);
+/*
+ * One instance: its pid (the caller's child), or -errno: -EAGAIN not ready
+ * yet, -EPIPE the template is gone, -ETIMEDOUT it did not answer in 1 s,
+ * the template's clone error.  *@clone_ns (may be NULL): CLOCK_MONOTONIC
+ * when the template's clone returned.
+ */
+pid_t tmpl__fork_ts(struct tmpl *t, uint64_t *clone_ns);
+pid_t tmpl__fork(struct tmpl *t);
+int tmpl__fd(const struct tmpl *t);
+pid_t tmpl__pid(const struct tmpl *t);
+/* Close the pair (the template leaves), reap it (SIGKILL after 200 ms), free. */
+void tmpl__stop(struct tmpl *t);
+
+#endif /* SPRYD_TEMPLATE_H */
