@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/close_range.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -81,6 +82,10 @@ static void __attribute__((noreturn)) child_exec(const struct spawn_fn *f, int f
 	/* The template does not outlive spryd (its instances decide alone). */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
 		_exit(1);
+	/* Only stdio and the pair go on: what the template holds its clones
+	 * hold, and the supervisor's fds (CLOEXEC or not) are not theirs. */
+	if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) && errno != ENOSYS && errno != EINVAL)
+		child_fail(fd, -errno, 126);
 	if (fcntl(fd, F_SETFD, 0))
 		child_fail(fd, -errno, 126);
 	if (f->cpus && sched_setaffinity(0, sizeof(*f->cpus), f->cpus))
