@@ -52,8 +52,10 @@ enum spry_tmpl_type {
 
 /* The environment variable naming a template's end of its pair. */
 #define SPRY_TEMPLATE_ENV	"SPRY_TEMPLATE_FD"
-/* Benchmarks: an fd (pipe) libspry writes cold-start events to, one line
- * "spry-trace EVENT PID NS" each (CLOCK_MONOTONIC): start, registered, first. */
+/* Benchmarks: an fd (pipe) libspry writes cold-start events to, a line
+ * "spry-trace EVENT PID NS start=NS connect=NS" (CLOCK_MONOTONIC) for the
+ * events registered and first; start: libspry's first code in the
+ * instance, connect: it begins to register. */
 #define SPRY_TRACE_ENV		"SPRY_TRACE_FD"
 
 struct spry_tmpl_forked {

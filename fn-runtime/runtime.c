@@ -132,22 +132,41 @@ static void rt_log(const struct rt *rt, const char *fmt, ...)
 }
 
 /*
- * Cold-start events for benchmarks (SPRY_TRACE_ENV, fn-runtime/proto.h):
- * one line per event in one write() (atomic on a pipe).  No fd: nothing.
+ * Cold-start events for benchmarks (SPRY_TRACE_ENV, fn-runtime/proto.h).
+ * start and connect are only noted: a line per event would wake the
+ * reader while the instance is still starting.  "registered" writes one
+ * line with the three, "first" one more, each in one write() (atomic on a
+ * pipe).  No fd: nothing.
  */
+enum { TR_START, TR_CONNECT, TR_N };
 static int rt_trace_fd = -1;
+static uint64_t rt_trace_ns[TR_N];
+
+static uint64_t rt_trace_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void rt_trace_mark(int ev)
+{
+	if (rt_trace_fd >= 0 && !rt_trace_ns[ev])
+		rt_trace_ns[ev] = rt_trace_now();
+}
 
 static void rt_trace(const char *event)
 {
-	struct timespec ts;
-	char line[96];
+	char line[160];
 	int n;
 
 	if (rt_trace_fd < 0)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	n = snprintf(line, sizeof(line), "spry-trace %s %d %llu\n", event, (int)getpid(),
-		     (unsigned long long)ts.tv_sec * 1000000000ull + ts.tv_nsec);
+	n = snprintf(line, sizeof(line), "spry-trace %s %d %llu start=%llu connect=%llu\n",
+		     event, (int)getpid(), (unsigned long long)rt_trace_now(),
+		     (unsigned long long)rt_trace_ns[TR_START],
+		     (unsigned long long)rt_trace_ns[TR_CONNECT]);
 	if (n > 0 && write(rt_trace_fd, line, (size_t)n) < 0)
 		rt_trace_fd = -1;	/* the reader went away: stop */
 }
@@ -673,6 +692,7 @@ static int rt_register_port(struct rt *rt, uint16_t port)
 			   (size_t)SPRY_MAX_FNS * sizeof(struct spry_ctl_fn_entry);
 	int ret, pfd = -1;
 
+	rt_trace_mark(TR_CONNECT);
 	ret = rt_ctl_open(rt);
 	if (ret)
 		return ret;
@@ -1456,7 +1476,8 @@ out:
  */
 static int rt_tmpl_child(struct rt *rt, uint16_t port, int pdeath)
 {
-	rt_trace("start");
+	rt_trace_ns[TR_START] = rt_trace_ns[TR_CONNECT] = 0;
+	rt_trace_mark(TR_START);
 	/* cleared by clone(); the parent it names is spryd's, not ours */
 	if (pdeath && prctl(PR_SET_PDEATHSIG, pdeath))
 		rt_log(rt, "PR_SET_PDEATHSIG: %s", strerror(errno));
@@ -1636,7 +1657,7 @@ SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler
 	if (rt.tmpl < -1)
 		return rt.tmpl;
 	if (rt.tmpl < 0)
-		rt_trace("start");
+		rt_trace_mark(TR_START);
 
 	/* Before registering, so a SIGTERM meanwhile is not lost. */
 	sigemptyset(&mask);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include "fn-runtime/parse.h"
 #include "fn-runtime/proto.h"
 #include "spryd/spawn.h"
 #include "spryd/template.h"
@@ -68,7 +70,7 @@ static void __attribute__((noreturn)) child_fail(int fd, int err, int code)
 }
 
 static void __attribute__((noreturn)) child_exec(const struct spawn_fn *f, int fd,
-						 char **env, pid_t parent)
+						 int trace_fd, char **env, pid_t parent)
 {
 	struct sigaction sa = { .sa_handler = SIG_DFL };
 	sigset_t none;
@@ -88,6 +90,8 @@ static void __attribute__((noreturn)) child_exec(const struct spawn_fn *f, int f
 		child_fail(fd, -errno, 126);
 	if (fcntl(fd, F_SETFD, 0))
 		child_fail(fd, -errno, 126);
+	if (trace_fd >= 0)
+		fcntl(trace_fd, F_SETFD, 0);
 	if (f->cpus && sched_setaffinity(0, sizeof(*f->cpus), f->cpus))
 		child_fail(fd, -errno, 126);
 	if (f->gid != getegid() && (setgroups(0, NULL) || setgid(f->gid)))
@@ -98,11 +102,26 @@ static void __attribute__((noreturn)) child_exec(const struct spawn_fn *f, int f
 	child_fail(fd, -errno, 127);
 }
 
+/*
+ * A benchmark's trace fd (SPRY_TRACE_ENV in our own environment: only
+ * bench/coldstart.c sets it) goes on to the template and its clones.
+ */
+static int trace_fd(void)
+{
+	const char *v = getenv(SPRY_TRACE_ENV);
+	uint32_t fd;
+
+	if (!v || spry_num__parse_u32(v, 3, INT_MAX, &fd) || fcntl((int)fd, F_GETFD) < 0)
+		return -1;
+	return (int)fd;
+}
+
 struct tmpl *tmpl__start(const struct spawn_fn *f)
 {
 	char var[sizeof(SPRY_TEMPLATE_ENV) + 16];
 	struct tmpl *t;
 	pid_t parent = getpid();
+	int tfd = trace_fd();
 	char **env;
 	int sv[2], err;
 
@@ -130,7 +149,7 @@ struct tmpl *tmpl__start(const struct spawn_fn *f)
 	}
 	if (t->pid == 0) {
 		close(sv[0]);
-		child_exec(f, sv[1], env, parent);
+		child_exec(f, sv[1], tfd, env, parent);
 	}
 	free(env);
 	close(sv[1]);
