@@ -150,4 +150,6 @@ trap - EXIT
 "$SRC/bench/compare.sh" || fail=1
 # spry mesh: local TCP with the sockmap accelerator on vs off (docs/MESH.md)
 "$SRC/bench/mesh_bench.sh" || fail=1
+# cold start of an instance: template vs fork+exec+connect (docs/ELASTIC.md)
+"$SRC/bench/coldstart_bench.sh" || fail=1
 exit $fail
