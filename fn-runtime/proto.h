@@ -18,6 +18,8 @@
  * TCP port, nothing entered in the router's maps), then SPRY_TMPL_READY on
  * the pair, and answers each SPRY_TMPL_FORK with SPRY_TMPL_FORKED: an
  * instance cloned with CLONE_PARENT (spryd's child) that only registers.
+ * It keeps one such clone ahead, waiting (a spare, SPRY_TMPL_SPARE gives
+ * its pid: spryd's child too, to reap when the template goes).
  * The same header frames the pair's messages.
  */
 #ifndef SPRY_PROTO_H
@@ -48,6 +50,7 @@ enum spry_tmpl_type {
 	SPRY_TMPL_READY		= 32,	/* template -> spryd: status 0 or -errno */
 	SPRY_TMPL_FORK		= 33,	/* spryd -> template: no body */
 	SPRY_TMPL_FORKED	= 34,	/* template -> spryd: status, struct spry_tmpl_forked */
+	SPRY_TMPL_SPARE		= 35,	/* template -> spryd: a spare's pid (struct spry_tmpl_forked) */
 };
 
 /* The environment variable naming a template's end of its pair. */

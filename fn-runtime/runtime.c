@@ -693,7 +693,8 @@ static int rt_register_port(struct rt *rt, uint16_t port)
 	int ret, pfd = -1;
 
 	rt_trace_mark(TR_CONNECT);
-	ret = rt_ctl_open(rt);
+	/* a spare connected ahead */
+	ret = rt->ctl >= 0 ? 0 : rt_ctl_open(rt);
 	if (ret)
 		return ret;
 	if (!port) {
@@ -1472,12 +1473,10 @@ out:
 /*
  * A new instance in the clone: what it must not keep of the template (the
  * pair, the template's control connection, the function table: REG_ACK
- * brings the current one), then registration alone.  0 or -errno.
+ * brings the current one).
  */
-static int rt_tmpl_child(struct rt *rt, uint16_t port, int pdeath)
+static void rt_tmpl_child(struct rt *rt, int pdeath)
 {
-	rt_trace_ns[TR_START] = rt_trace_ns[TR_CONNECT] = 0;
-	rt_trace_mark(TR_START);
 	/* cleared by clone(); the parent it names is spryd's, not ours */
 	if (pdeath && prctl(PR_SET_PDEATHSIG, pdeath))
 		rt_log(rt, "PR_SET_PDEATHSIG: %s", strerror(errno));
@@ -1488,7 +1487,57 @@ static int rt_tmpl_child(struct rt *rt, uint16_t port, int pdeath)
 	free(rt->fns);
 	rt->fns = NULL;
 	rt->n_fns = 0;
+}
+
+/*
+ * A spare: a clone made ahead of the next FORK, so that the clone, its
+ * first copy-on-write faults and its control connection are off the cold
+ * start's path.  It waits for one byte on @go (the template's FORK), then
+ * registers: 0 registered, -errno, or 1 when it is not needed any more
+ * (the template closed @go: it left; or SIGTERM).
+ */
+static int rt_tmpl_spare(struct rt *rt, int go, uint16_t port)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = go, .events = POLLIN },
+		{ .fd = rt->sig, .events = POLLIN },
+	};
+	struct signalfd_siginfo si;
+	char b;
+	int ret;
+
+	/* connected now: SO_PEERCRED names this process, nothing registers */
+	ret = rt_ctl_open(rt);
+	if (ret)
+		goto out;
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			goto out;
+		}
+		if (pfd[1].revents && read(rt->sig, &si, sizeof(si)) == sizeof(si)) {
+			ret = 1;
+			goto out;
+		}
+		if (!pfd[0].revents)
+			continue;
+		ret = recv(go, &b, 1, MSG_DONTWAIT);
+		if (ret == 1)
+			break;
+		if (ret < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		ret = 1;	/* EOF: the template left without using us */
+		goto out;
+	}
+	close(go);
+	rt_trace_ns[TR_START] = rt_trace_ns[TR_CONNECT] = 0;
+	rt_trace_mark(TR_START);
 	return rt_register_port(rt, port);
+out:
+	close(go);
+	return ret;
 }
 
 /*
@@ -1510,6 +1559,8 @@ static pid_t rt_clone_parent(int *tidp)
 		.exit_signal = 0,	/* CLONE_PARENT: the template's own */
 	};
 
+	/* Nothing buffered may be written twice (by both processes). */
+	fflush(NULL);
 	return (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
 }
 
@@ -1521,10 +1572,91 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+struct rt_tmpl {
+	int		*tidp;
+	int		pdeath;
+	uint16_t	port;
+	pid_t		spare;		/* 0: none */
+	int		spare_go;	/* the spare's wake-up (-1: none) */
+};
+
 /*
- * Be a template: attach, report READY (or why not) on the pair, then fork
- * on command until spryd's end closes (1), SIGTERM/SIGINT (1).  In a clone
- * it returns 0 with the instance registered, or -errno.
+ * Clone a spare and tell spryd its pid (SPRY_TMPL_SPARE: spryd reaps it
+ * if the template goes).  In the spare, it returns what rt_tmpl_spare()
+ * does, with *@in_child set; in the template 0 (no spare: logged, FORK
+ * then clones on demand).
+ */
+static int rt_tmpl_make_spare(struct rt *rt, struct rt_tmpl *tp, bool *in_child)
+{
+	struct spry_tmpl_forked fk = {};
+	int go[2];
+	pid_t pid;
+
+	*in_child = false;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, go)) {
+		rt_log(rt, "template: no spare: socketpair: %s", strerror(errno));
+		return 0;
+	}
+	pid = rt_clone_parent(tp->tidp);
+	if (pid == 0) {
+		*in_child = true;
+		close(go[1]);
+		rt_tmpl_child(rt, tp->pdeath);
+		return rt_tmpl_spare(rt, go[0], tp->port);
+	}
+	close(go[0]);
+	if (pid < 0) {
+		rt_log(rt, "template: no spare: clone3: %s", strerror(errno));
+		close(go[1]);
+		return 0;
+	}
+	tp->spare = pid;
+	tp->spare_go = go[1];
+	fk.pid = pid;
+	fk.clone_ns = (uint64_t)mono_ns();
+	spry_ctl_send(rt->tmpl, SPRY_TMPL_SPARE, 0, &fk, sizeof(fk), -1);
+	return 0;
+}
+
+/*
+ * One instance for FORK: the spare woken (if it still waits), else a
+ * clone now.  In a new clone it returns its registration (0/-errno) with
+ * *@in_child set; in the template the pid or -errno.
+ */
+static pid_t rt_tmpl_instance(struct rt *rt, struct rt_tmpl *tp, bool *in_child)
+{
+	pid_t pid;
+
+	*in_child = false;
+	if (tp->spare) {
+		pid = tp->spare;
+		tp->spare = 0;
+		if (send(tp->spare_go, "g", 1, MSG_NOSIGNAL) == 1) {
+			close(tp->spare_go);
+			tp->spare_go = -1;
+			return pid;
+		}
+		/* it died: its exit is spryd's to reap, a fresh clone serves */
+		rt_log(rt, "template: spare %d gone (%s): cloning", (int)pid, strerror(errno));
+		close(tp->spare_go);
+		tp->spare_go = -1;
+	}
+	pid = rt_clone_parent(tp->tidp);
+	if (pid == 0) {
+		*in_child = true;
+		rt_tmpl_child(rt, tp->pdeath);
+		rt_trace_ns[TR_START] = rt_trace_ns[TR_CONNECT] = 0;
+		rt_trace_mark(TR_START);
+		return rt_register_port(rt, tp->port);
+	}
+	return pid > 0 ? pid : -errno;
+}
+
+/*
+ * Be a template: attach, report READY (or why not) on the pair, keep a
+ * spare, then answer FORK until spryd's end closes or SIGTERM/SIGINT (1).
+ * In a clone it returns 0 with the instance registered, 1 for a spare that
+ * was not needed, or -errno.
  */
 static int rt_template(struct rt *rt)
 {
@@ -1533,50 +1665,57 @@ static int rt_template(struct rt *rt)
 		{ .fd = rt->sig, .events = POLLIN },
 		{ .fd = -1, .events = POLLIN },
 	};
+	struct rt_tmpl tp = { .spare_go = -1 };
 	struct spry_tmpl_forked fk;
 	struct signalfd_siginfo si;
 	struct spry_ctl_hdr hdr;
-	uint16_t port = 0;
-	int *tidp = NULL, pdeath = 0, ret;
 	uint64_t n_forks = 0;
+	bool in_child;
 	char junk[64];
 	pid_t pid;
+	int ret;
 
-	if (prctl(PR_GET_TID_ADDRESS, &tidp, 0, 0, 0) || !tidp) {
-		ret = errno == EINVAL || !tidp ? -ENOSYS : -errno;
+	if (prctl(PR_GET_TID_ADDRESS, &tp.tidp, 0, 0, 0) || !tp.tidp) {
+		ret = errno == EINVAL || !tp.tidp ? -ENOSYS : -errno;
 		rt_log(rt, "PR_GET_TID_ADDRESS: %s: cannot clone instances safely (kernel without CONFIG_CHECKPOINT_RESTORE?)",
 		       strerror(-ret));
 	} else {
-		if (prctl(PR_GET_PDEATHSIG, &pdeath, 0, 0, 0))
-			pdeath = 0;
-		ret = rt_tmpl_attach(rt, &port);
+		if (prctl(PR_GET_PDEATHSIG, &tp.pdeath, 0, 0, 0))
+			tp.pdeath = 0;
+		ret = rt_tmpl_attach(rt, &tp.port);
 	}
 	if (spry_ctl_send(rt->tmpl, SPRY_TMPL_READY, ret, NULL, 0, -1) && !ret)
 		ret = -EPIPE;	/* spryd gave up on us already */
 	if (ret)
 		return ret;
 	rt_log(rt, "template ready: chain %u fn %u, pid %d, instances connect to port %u",
-	       rt->chain, rt->fn, (int)getpid(), port);
+	       rt->chain, rt->fn, (int)getpid(), tp.port);
 	pfd[2].fd = rt->ctl;
 
+	ret = rt_tmpl_make_spare(rt, &tp, &in_child);
+	if (in_child)
+		return ret;
 	for (;;) {
 		ret = poll(pfd, 3, -1);
 		if (ret < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			ret = -errno;
+			break;
 		}
 		if (pfd[1].revents && read(rt->sig, &si, sizeof(si)) == sizeof(si)) {
 			rt_log(rt, "%s: template leaving after %llu instances",
 			       strsignal(si.ssi_signo), (unsigned long long)n_forks);
-			return 1;
+			ret = 1;
+			break;
 		}
 		if (pfd[2].revents) {
 			/* spryd says nothing to a template: this is its end */
 			ret = recv(rt->ctl, junk, sizeof(junk), MSG_DONTWAIT);
 			if (ret <= 0 && !(ret < 0 && (errno == EAGAIN || errno == EINTR))) {
 				rt_log(rt, "spryd closed the control connection: template leaving");
-				return 1;
+				ret = 1;
+				break;
 			}
 		}
 		if (!pfd[0].revents)
@@ -1587,31 +1726,41 @@ static int rt_template(struct rt *rt)
 		if (ret == -ENOTCONN) {
 			rt_log(rt, "spryd closed the template's pair: leaving after %llu instances",
 			       (unsigned long long)n_forks);
-			return 1;
+			ret = 1;
+			break;
 		}
 		if (ret < 0 || hdr.type != SPRY_TMPL_FORK) {
 			rt_log(rt, "template: ignoring a malformed command (%s, type %u)",
 			       ret < 0 ? strerror(-ret) : "ok", ret < 0 ? 0 : hdr.type);
 			continue;
 		}
-		/* Nothing buffered may be written twice (by both processes). */
-		fflush(NULL);
-		pid = rt_clone_parent(tidp);
-		if (pid == 0)
-			return rt_tmpl_child(rt, port, pdeath);
+		pid = rt_tmpl_instance(rt, &tp, &in_child);
+		if (in_child)
+			return pid;
 		memset(&fk, 0, sizeof(fk));
 		fk.clone_ns = (uint64_t)mono_ns();
 		fk.pid = pid > 0 ? pid : 0;
-		ret = pid > 0 ? 0 : -errno;
+		ret = pid > 0 ? 0 : pid;
 		if (ret)
 			rt_log(rt, "clone3: %s", strerror(-ret));
 		else
 			n_forks++;
 		if (spry_ctl_send(rt->tmpl, SPRY_TMPL_FORKED, ret, &fk, sizeof(fk), -1) == -EPIPE) {
 			rt_log(rt, "spryd closed the template's pair: leaving");
-			return 1;
+			ret = 1;
+			break;
+		}
+		/* the next spare, after the answer: off this cold start's path */
+		if (!tp.spare) {
+			ret = rt_tmpl_make_spare(rt, &tp, &in_child);
+			if (in_child)
+				return ret;
 		}
 	}
+	/* the spare sees EOF and leaves (spryd reaps it) */
+	if (tp.spare_go >= 0)
+		close(tp.spare_go);
+	return ret;
 }
 
 /* The template's pair from the environment (removed from it: an

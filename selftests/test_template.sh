@@ -88,6 +88,13 @@ grep -q 'template for tp/whoami' "$TMP/spryd.log"
 tap_ok $? "spryd logged the template (no instance registered for it)"
 live_is tp 0
 tap_ok $? "a template is not an instance: no live instance in fn show"
+ctl spare
+SP=${REPLY#spare }
+[ "${SP:-0}" -gt 0 ] 2>/dev/null && ctl parent "$SP" && [ "$REPLY" = "parent yes" ]
+tap_ok $? "the template keeps a spare clone ahead, the supervisor's child ($SP)"
+sleep 0.2
+live_is tp 0
+tap_ok $? "the spare is not registered"
 
 INST=()
 for i in 1 2 3; do
@@ -95,6 +102,7 @@ for i in 1 2 3; do
 	[[ $REPLY == pid* ]] && INST+=("${REPLY#pid }")
 done
 expect_eq 3 "${#INST[@]}" "three instances cloned (${INST[*]})"
+expect_eq "$SP" "${INST[0]}" "the first is the spare, woken"
 
 ok=0
 for p in "${INST[@]}"; do wait_for 3 fn_live whoami "$p" && ok=$((ok + 1)); done
@@ -127,8 +135,12 @@ expect_eq "$NEED" "$k_cl" "a clone holds only the fds an instance needs"
 k_ex=$(fd_kinds "$EX")
 miss=$(comm -23 <(tr ' ' '\n' <<<"$NEED" | sort) <(tr ' ' '\n' <<<"$k_ex" | sort) | tr -d '\n')
 expect_eq "" "$miss" "an exec'd instance holds them too (and what this shell left open: $k_ex)"
-expect_eq "anon_inode:[signalfd] pool socket socket " "$(fd_kinds "$TPL")" \
-	"the template holds the signalfd, the pool, its control connection and its pair"
+expect_eq "anon_inode:[signalfd] pool socket socket socket " "$(fd_kinds "$TPL")" \
+	"the template holds the signalfd, the pool, its control connection, its pair, its spare's wake-up"
+ctl spare
+SP=${REPLY#spare }
+expect_eq "anon_inode:[signalfd] pool socket socket " "$(fd_kinds "$SP")" \
+	"the new spare ($SP) holds the signalfd, the pool, its control connection and its wake-up"
 
 kill -TERM "${INST[0]}"
 ctl reap "${INST[0]}"
@@ -143,6 +155,9 @@ expect_eq "dead -32" "$REPLY" "a killed template is seen on its pair (-EPIPE)"
 ctl reap "$TPL"
 [[ $REPLY == "reaped $TPL 9" ]]
 tap_ok $? "the template was the supervisor's child too ($REPLY)"
+ctl reap "$SP"
+[[ $REPLY == "reaped $SP 0" ]]
+tap_ok $? "its spare leaves with it, cleanly ($REPLY)"
 out=$(invoke tp "after") && [[ "$out" == *:after ]]
 tap_ok $? "the clones outlive their template ('$out')"
 ctl fork

@@ -11,6 +11,7 @@
  *   zombies        our children in state Z      -> "zombies N"
  *   parent PID     PID's parent is us?          -> "parent yes" | "parent no PPID"
  *   dead           the pair readable in 3 s and tmpl__poll() -> "dead E" | "alive"
+ *   spare          the template's spare         -> "spare PID" (0: none)
  *   stop           tmpl__stop()                 -> "stopped"
  *
  * Not a test itself (no test_ prefix).
@@ -164,6 +165,9 @@ int main(void)
 				printf("dead %d\n", err);
 			else
 				printf("alive\n");
+		} else if (!strcmp(w, "spare")) {
+			tmpl__poll(t);
+			printf("spare %d\n", (int)tmpl__spare(t));
 		} else if (!strcmp(w, "stop")) {
 			tmpl__stop(t);
 			t = NULL;

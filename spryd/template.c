@@ -38,6 +38,7 @@ extern char **environ;
 
 struct tmpl {
 	pid_t	pid;
+	pid_t	spare;	/* the clone kept ahead (0: none known) */
 	int	fd;	/* spryd's end of the pair */
 	int	err;	/* 0, or the template's refusal / -EPIPE */
 	bool	ready;
@@ -187,6 +188,13 @@ static int tmpl_recv(struct tmpl *t, struct spry_ctl_hdr *hdr, void *body, uint3
 	return hdr->type;
 }
 
+static void tmpl_spare(struct tmpl *t, const struct spry_ctl_hdr *hdr,
+		       const struct spry_tmpl_forked *fk)
+{
+	if (!hdr->status && hdr->len == sizeof(*fk) && fk->pid > 0)
+		t->spare = fk->pid;
+}
+
 int tmpl__poll(struct tmpl *t)
 {
 	struct spry_tmpl_forked fk;
@@ -207,6 +215,8 @@ int tmpl__poll(struct tmpl *t)
 				t->err = hdr.status < 0 ? hdr.status : -EPROTO;
 			else
 				t->ready = true;
+		} else if (type == SPRY_TMPL_SPARE) {
+			tmpl_spare(t, &hdr, &fk);
 		}
 		/* anything else (a late FORKED) is stale: dropped */
 	}
@@ -259,12 +269,16 @@ pid_t tmpl__fork_ts(struct tmpl *t, uint64_t *clone_ns)
 			t->ready = false;
 			return type;
 		}
+		if (type == SPRY_TMPL_SPARE)
+			tmpl_spare(t, &hdr, &fk);
 		if (type != SPRY_TMPL_FORKED)
 			continue;
 		if (hdr.status)
 			return hdr.status < 0 ? hdr.status : -EPROTO;
 		if (hdr.len != sizeof(fk) || fk.pid <= 0)
 			return -EPROTO;
+		if (fk.pid == t->spare)
+			t->spare = 0;	/* an instance now */
 		if (clone_ns)
 			*clone_ns = fk.clone_ns;
 		return fk.pid;
@@ -286,23 +300,37 @@ pid_t tmpl__pid(const struct tmpl *t)
 	return t ? t->pid : -EINVAL;
 }
 
-void tmpl__stop(struct tmpl *t)
+pid_t tmpl__spare(const struct tmpl *t)
+{
+	return t ? t->spare : -EINVAL;
+}
+
+/* Reap @pid, our child, within the grace time, else SIGKILL it first. */
+static void reap(pid_t pid)
 {
 	int i;
 
+	for (i = 0; i < TMPL_STOP_GRACE_MS; i++) {
+		pid_t r = waitpid(pid, NULL, WNOHANG);
+
+		if (r == pid || (r < 0 && errno == ECHILD))
+			return;	/* gone (or already reaped by a caller) */
+		usleep(1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+void tmpl__stop(struct tmpl *t)
+{
 	if (!t)
 		return;
 	if (t->fd >= 0)
 		close(t->fd);	/* the template leaves on EOF */
-	for (i = 0; i < TMPL_STOP_GRACE_MS; i++) {
-		pid_t r = waitpid(t->pid, NULL, WNOHANG);
-
-		if (r == t->pid || (r < 0 && errno == ECHILD))
-			goto out;	/* gone (or already reaped by a caller) */
-		usleep(1000);
-	}
-	kill(t->pid, SIGKILL);
-	waitpid(t->pid, NULL, 0);
-out:
+	reap(t->pid);
+	/* its spare, on the EOF of its wake-up socket when the template left */
+	tmpl__poll(t);
+	if (t->spare > 0)
+		reap(t->spare);
 	free(t);
 }

@@ -10,7 +10,8 @@
  * readable means tmpl__poll() has news (READY, a refusal, the template's
  * death).  tmpl__fork() asks for one instance and returns its pid: a child
  * of the caller (CLONE_PARENT), to reap like any other; it registers on
- * its own, as an exec'd instance does.
+ * its own, as an exec'd instance does.  A child the caller does not know
+ * may be the template's spare (tmpl__spare()).
  */
 #ifndef SPRYD_TEMPLATE_H
 #define SPRYD_TEMPLATE_H
@@ -42,7 +43,14 @@ pid_t tmpl__fork_ts(struct tmpl *t, uint64_t *clone_ns);
 pid_t tmpl__fork(struct tmpl *t);
 int tmpl__fd(const struct tmpl *t);
 pid_t tmpl__pid(const struct tmpl *t);
-/* Close the pair (the template leaves), reap it (SIGKILL after 200 ms), free. */
+/*
+ * The template keeps one clone ahead (a spare, waiting, unregistered: the
+ * next tmpl__fork() wakes it).  Its pid (0: none known): the caller's
+ * child too; it leaves when the template does.
+ */
+pid_t tmpl__spare(const struct tmpl *t);
+/* Close the pair (the template leaves), reap it and its spare (SIGKILL
+ * after 200 ms each), free. */
 void tmpl__stop(struct tmpl *t);
 
 #endif /* SPRYD_TEMPLATE_H */
