@@ -3,7 +3,9 @@
  * Cold start of one function instance, from nothing running to its first
  * answer, split into parts, by two paths in the same run (interleaved):
  *
- *   template  a template of the function (spryd/template.c) clones it
+ *   template  a template of the function (spryd/template.c) wakes its
+ *             spare clone (made ahead, unregistered; from zero after a
+ *             quiet time there is one)
  *   exec      bare fork + exec of the same binary, which connects and
  *             registers as any function does (the baseline)
  *
@@ -13,10 +15,12 @@
  * request through spryd's control socket and checks the answer.  Times
  * (CLOCK_MONOTONIC, the instance's events from libspry's SPRY_TRACE_FD):
  *
- *   spawn     command to the process existing (fork / the template's clone)
+ *   spawn     command to the process existing (fork / the template woken,
+ *             its spare woken: FORK -> FORKED)
  *   exec      to libspry's first code (execve, ld.so, libc, main; template:
- *             the clone being scheduled)
- *   lib       libspry's start before it connects (signals, buffers)
+ *             the spare being scheduled)
+ *   lib       libspry's start before it connects (signals, buffers;
+ *             template: nothing left)
  *   register  connect, [HELLO,] TCP connect, REGISTER, REG_ACK, [pool mmap]
  *   notice    this driver seeing "registered" (the measurement's own cost:
  *             spryd's activation releases held requests without it)
@@ -162,6 +166,13 @@ static int one(int mode, struct tmpl *t, struct spry_client *c, const char *chai
 	pid_t pid;
 	int ret, k, status;
 
+	/* from zero after a quiet time: the template's spare is there */
+	for (k = 0; mode == M_TMPL && !tmpl__spare(t) && k < 100; k++) {
+		struct pollfd pfd = { .fd = tmpl__fd(t), .events = POLLIN };
+
+		poll(&pfd, 1, 10);
+		tmpl__poll(t);
+	}
 	t0 = now_ns();
 	if (mode == M_TMPL)
 		pid = tmpl__fork_ts(t, &spawned);

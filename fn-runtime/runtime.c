@@ -1572,6 +1572,9 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Quiet time after a FORK before the template clones its next spare. */
+#define RT_SPARE_DELAY_NS	(20 * 1000000LL)
+
 struct rt_tmpl {
 	int		*tidp;
 	int		pdeath;
@@ -1670,10 +1673,11 @@ static int rt_template(struct rt *rt)
 	struct signalfd_siginfo si;
 	struct spry_ctl_hdr hdr;
 	uint64_t n_forks = 0;
+	int64_t spare_due = 0;	/* when to clone the next spare (0: no need) */
 	bool in_child;
 	char junk[64];
 	pid_t pid;
-	int ret;
+	int ret, wait_ms;
 
 	if (prctl(PR_GET_TID_ADDRESS, &tp.tidp, 0, 0, 0) || !tp.tidp) {
 		ret = errno == EINVAL || !tp.tidp ? -ENOSYS : -errno;
@@ -1696,12 +1700,25 @@ static int rt_template(struct rt *rt)
 	if (in_child)
 		return ret;
 	for (;;) {
-		ret = poll(pfd, 3, -1);
+		wait_ms = -1;
+		if (spare_due) {
+			int64_t left = spare_due - mono_ns();
+
+			wait_ms = left <= 0 ? 0 : (int)(left / 1000000) + 1;
+		}
+		ret = poll(pfd, 3, wait_ms);
 		if (ret < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
 			break;
+		}
+		if (ret == 0 && spare_due && mono_ns() >= spare_due) {
+			spare_due = 0;
+			ret = rt_tmpl_make_spare(rt, &tp, &in_child);
+			if (in_child)
+				return ret;
+			continue;
 		}
 		if (pfd[1].revents && read(rt->sig, &si, sizeof(si)) == sizeof(si)) {
 			rt_log(rt, "%s: template leaving after %llu instances",
@@ -1750,12 +1767,13 @@ static int rt_template(struct rt *rt)
 			ret = 1;
 			break;
 		}
-		/* the next spare, after the answer: off this cold start's path */
-		if (!tp.spare) {
-			ret = rt_tmpl_make_spare(rt, &tp, &in_child);
-			if (in_child)
-				return ret;
-		}
+		/*
+		 * The next spare once things are quiet: cloning it now would
+		 * take a CPU and the template's pages (copy-on-write) from the
+		 * instance registering, and in a burst every FORK clones anyway.
+		 */
+		if (!tp.spare)
+			spare_due = mono_ns() + RT_SPARE_DELAY_NS;
 	}
 	/* the spare sees EOF and leaves (spryd reaps it) */
 	if (tp.spare_go >= 0)

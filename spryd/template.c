@@ -183,8 +183,10 @@ static int tmpl_recv(struct tmpl *t, struct spry_ctl_hdr *hdr, void *body, uint3
 		return 0;
 	if (ret == -ENOTCONN || ret == -ECONNRESET)
 		return -EPIPE;
-	if (ret < 0)
+	if (ret == -EPROTO || ret == -EMSGSIZE)
 		return 1000;	/* malformed: skipped by the callers */
+	if (ret < 0)
+		return ret;
 	return hdr->type;
 }
 
@@ -203,6 +205,8 @@ int tmpl__poll(struct tmpl *t)
 
 	if (!t)
 		return -EINVAL;
+	if (t->fd < 0)
+		return t->err ? t->err : -EBADF;
 	while (!t->err) {
 		type = tmpl_recv(t, &hdr, &fk, sizeof(fk));
 		if (type == 0)
@@ -325,11 +329,12 @@ void tmpl__stop(struct tmpl *t)
 {
 	if (!t)
 		return;
+	tmpl__poll(t);	/* the last spare's pid */
 	if (t->fd >= 0)
 		close(t->fd);	/* the template leaves on EOF */
+	t->fd = -1;
 	reap(t->pid);
-	/* its spare, on the EOF of its wake-up socket when the template left */
-	tmpl__poll(t);
+	/* its spare leaves on the EOF of its wake-up socket */
 	if (t->spare > 0)
 		reap(t->spare);
 	free(t);
