@@ -192,4 +192,6 @@ exec {TC[1]}>&-
 wait "$CTL_PID"
 tap_ok $? "the driver exits cleanly"
 kill_wait "$EX"
+! grep -E "Sanitizer|runtime error" "$TMP/tmpl.log" "$TMP/exec.log"
+tap_ok $? "no sanitizer report from the templates, spares and clones"
 tap_finish

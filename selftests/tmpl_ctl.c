@@ -32,6 +32,14 @@
 
 static struct tmpl *t;
 
+static void free_args(char **argv)
+{
+	for (; *argv; argv++) {
+		free(*argv);
+		*argv = NULL;
+	}
+}
+
 static void say_err(int err)
 {
 	printf("error %d %s\n", err, strerror(-err));
@@ -114,6 +122,10 @@ int main(void)
 		if (!w)
 			continue;
 		if (!strcmp(w, "start")) {
+			if (t)
+				tmpl__stop(t);
+			t = NULL;
+			free_args(argv);
 			for (n = 0; n < MAX_ARGS && (w = strtok_r(NULL, " ", &save)); n++)
 				argv[n] = strdup(w);
 			argv[n] = NULL;
@@ -122,8 +134,6 @@ int main(void)
 			f.argv = argv;
 			f.uid = geteuid();
 			f.gid = getegid();
-			if (t)
-				tmpl__stop(t);
 			t = tmpl__start(&f);
 			if (t)
 				printf("started %d\n", (int)tmpl__pid(t));
@@ -178,5 +188,6 @@ int main(void)
 	}
 	if (t)
 		tmpl__stop(t);
+	free_args(argv);
 	return 0;
 }
