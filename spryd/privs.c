@@ -30,6 +30,8 @@
 
 static const cap_value_t keep_caps[] = {
 	CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW, CAP_CHOWN, CAP_IPC_LOCK,
+	/* declared functions: started as the chain's user, stopped by signal */
+	CAP_SETUID, CAP_SETGID, CAP_KILL,
 };
 
 static bool kept(cap_value_t cap)
