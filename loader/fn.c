@@ -315,8 +315,78 @@ static json_t *inst_json(__u16 inst, const struct spry_inst_state *st, bool list
 	return o;
 }
 
+/* spryd's supervisor status (state directory's status.json), or NULL. */
+static json_t *status_load(void)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+
+	if (spry_state_dir(pin_dir, dir, sizeof(dir)))
+		return NULL;
+	snprintf(path, sizeof(path), "%s/%s", dir, SPRY_DECL_STATUS);
+	return json_load_file(path, 0, NULL);
+}
+
+/*
+ * The declaration of @fn of @chain and what spryd does with it:
+ * {"declared": {...}, "scale": {...}} members of @o.  0, or -1 after p_err.
+ */
+static int fn_decl_json(json_t *o, json_t *status, const char *chain, const char *fn)
+{
+	struct spry_chain_decls *d;
+	char dir[PATH_MAX], err[256], cpus[256];
+	const struct spry_fn_decl *f;
+	json_t *dj, *argv, *e;
+	size_t i;
+	int k, ret = -1;
+
+	if (spry_state_dir(pin_dir, dir, sizeof(dir)))
+		return 0;
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		p_err("out of memory");
+		return -1;
+	}
+	if (spry_decls__read(dir, chain, d, err, sizeof(err)) ||
+	    (k = spry_decls__find(d, fn)) < 0) {
+		ret = 0;
+		goto out;
+	}
+	f = &d->fns[k];
+	argv = json_array();
+	for (i = 0; i < f->argc; i++)
+		json_array_append_new(argv, json_string(spry_fn_decl__arg(f, (__u32)i)));
+	cpus[0] = '\0';
+	spry_cpus__format(f->cpus, cpus, sizeof(cpus));
+	dj = json_pack("{s:o,s:i,s:i,s:i,s:i,s:s,s:i}", "argv", argv, "min", f->min,
+		       "max", f->max, "target", f->target, "idle_ms", f->idle_ms,
+		       "cpus", cpus, "queue", d->queue ? d->queue : SPRY_DECL_DEF_QUEUE);
+	if (f->has_uid && dj)
+		json_object_set_new(dj, "uid", json_integer(f->uid));
+	if (jset(o, "declared", dj))
+		goto out;
+	json_array_foreach(json_object_get(status, "fns"), i, e) {
+		const char *c = json_string_value(json_object_get(e, "chain"));
+		const char *n = json_string_value(json_object_get(e, "fn"));
+
+		if (c && n && !strcmp(c, chain) && !strcmp(n, fn)) {
+			json_t *sc = json_deep_copy(e);
+
+			json_object_del(sc, "chain");
+			json_object_del(sc, "fn");
+			if (jset(o, "scale", sc))
+				goto out;
+			break;
+		}
+	}
+	ret = 0;
+out:
+	free(d);
+	return ret;
+}
+
 /* One function as JSON; NULL after p_err. */
-static json_t *fn_json(const struct spry_maps *m, const struct snapshot *s, __u16 id)
+static json_t *fn_json(const struct spry_maps *m, const struct snapshot *s, __u16 id,
+		       json_t *status)
 {
 	const struct spry_fn *f = &s->fns[id];
 	struct spry_inst_state st;
@@ -375,6 +445,11 @@ static json_t *fn_json(const struct spry_maps *m, const struct snapshot *s, __u1
 		json_decref(o);
 		return NULL;
 	}
+	if (id && f->chain < SPRY_MAX_CHAINS && s->chains[f->chain].name[0] &&
+	    fn_decl_json(o, status, s->chains[f->chain].name, f->name)) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }
 
@@ -410,17 +485,51 @@ static void fn_print(json_t *f)
 			printf(" (not routed to)");
 		printf("\n");
 	}
+	v = json_object_get(f, "declared");
+	if (v) {
+		printf("\tdeclared: %s  min %lld  max %lld  target %lld  idle %lld ms",
+		       json_string_value(json_array_get(json_object_get(v, "argv"), 0)),
+		       json_integer_value(json_object_get(v, "min")),
+		       json_integer_value(json_object_get(v, "max")),
+		       json_integer_value(json_object_get(v, "target")),
+		       json_integer_value(json_object_get(v, "idle_ms")));
+		if (*json_string_value(json_object_get(v, "cpus")))
+			printf("  cpus %s", json_string_value(json_object_get(v, "cpus")));
+		printf("\n");
+	}
+	v = json_object_get(f, "scale");
+	if (v) {
+		printf("\tscale: desired %lld  actual %lld  starting %lld  draining %lld  "
+		       "held %lld  starts %lld  failures %lld  crashes %lld\n",
+		       json_integer_value(json_object_get(v, "desired")),
+		       json_integer_value(json_object_get(v, "actual")),
+		       json_integer_value(json_object_get(v, "starting")),
+		       json_integer_value(json_object_get(v, "draining")),
+		       json_integer_value(json_object_get(v, "held")),
+		       json_integer_value(json_object_get(v, "starts")),
+		       json_integer_value(json_object_get(v, "failures")),
+		       json_integer_value(json_object_get(v, "crashes")));
+		if (json_string_length(json_object_get(v, "last_decision")))
+			printf("\tlast decision: %s\n",
+			       json_string_value(json_object_get(v, "last_decision")));
+		if (json_string_length(json_object_get(v, "last_error")))
+			printf("\tlast error: %s\n",
+			       json_string_value(json_object_get(v, "last_error")));
+	} else if (json_object_get(f, "declared")) {
+		printf("\tscale: no spryd status yet\n");
+	}
 }
 
 static int do_show(int argc, char **argv)
 {
 	struct snapshot *s;
 	struct spry_maps m;
-	json_t *arr, *f;
+	json_t *arr, *f, *status;
 	int chain, id;
 
 	if (show_begin(argc, argv, &m, &s, &chain))
 		return -1;
+	status = status_load();
 	arr = json_array();
 	if (!arr) {
 		p_err("out of memory");
@@ -431,7 +540,7 @@ static int do_show(int argc, char **argv)
 			continue;
 		if (id && !s->fns[id].name[0])
 			continue;
-		f = fn_json(&m, s, id);
+		f = fn_json(&m, s, id, status);
 		if (!f)
 			goto err;
 		/* The origin only when spryd registered something. */
@@ -443,10 +552,12 @@ static int do_show(int argc, char **argv)
 			goto err;
 	}
 	show_emit(arr, fn_print);
+	json_decref(status);
 	snapshot__free(s);
 	spry_maps__close(&m);
 	return 0;
 err:
+	json_decref(status);
 	json_decref(arr);
 	snapshot__free(s);
 	spry_maps__close(&m);
