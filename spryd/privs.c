@@ -117,7 +117,7 @@ int spryd_drop_privs(struct spryd *d)
 		goto out;
 	}
 	spryd_log("privileges: capabilities %#llx kept (bpf, net_admin, net_raw, chown, "
-		  "ipc_lock where held), %u dropped from the bounding set, no_new_privs",
+		  "ipc_lock, setuid, setgid, kill where held), %u dropped from the bounding set, no_new_privs",
 		  (unsigned long long)eff, dropped);
 out:
 	cap_free(caps);
