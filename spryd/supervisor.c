@@ -554,6 +554,7 @@ static void scan_chain(struct spryd *d, const char *chain, uint64_t now)
 			spryd_log("fn %s/%s declared: min %u max %u target %u idle %u ms, exec %s",
 				  chain, f->decl.fn, f->decl.min, f->decl.max, f->decl.target,
 				  f->decl.idle_ms, spry_fn_decl__arg(&f->decl, 0));
+			sv->dirty = true;
 		} else if (memcmp(&f->decl, &dc->fns[i], sizeof(f->decl))) {
 			f->decl = dc->fns[i];
 			spawner__free(f->sp);
@@ -561,6 +562,7 @@ static void scan_chain(struct spryd *d, const char *chain, uint64_t now)
 			f->fails = 0;
 			f->next_start = 0;
 			spryd_log("fn %s/%s declaration changed", chain, f->decl.fn);
+			sv->dirty = true;
 		}
 		f->seen = true;
 		f->chain_id = cid;
