@@ -150,6 +150,8 @@ trap - EXIT
 "$SRC/bench/compare.sh" || fail=1
 # spry mesh: local TCP with the sockmap accelerator on vs off (docs/MESH.md)
 "$SRC/bench/mesh_bench.sh" || fail=1
+# elastic instances: step and burst load traces, idle CPU (issue 11)
+"$SRC/bench/elastic_bench.sh" || fail=1
 # cold start of an instance: template vs fork+exec+connect (docs/ELASTIC.md)
 "$SRC/bench/coldstart_bench.sh" || fail=1
 exit $fail

@@ -16,6 +16,7 @@
 #include <linux/types.h>
 
 #include "spry/abi.h"
+#include "lib/decl.h"
 
 /* File descriptors of every pinned map, -1 when not open. */
 struct spry_maps {
@@ -79,6 +80,11 @@ struct spry_chain_spec {
 	__u32	n_invoke_gids;
 	__u32	invoke_gids[SPRY_MAX_INVOKERS];
 	bool	http_off;		/* not served by spryd's HTTP front */
+	/*
+	 * Functions spryd starts itself (lib/decl.h): not in the maps but in
+	 * the state directory's file of the chain.
+	 */
+	struct spry_chain_decls	decls;
 };
 
 #define SPRY_DEF_BUF_SIZE	4096

@@ -5,6 +5,7 @@
  * changes.
  */
 #include <errno.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +40,17 @@ static void apply_help(FILE *f)
 		"      users: [alice, 1001]      # control socket, at most %d of\n"
 		"      groups: [staff]           # each; root always may (default:\n"
 		"                                # the chain's user)\n"
-		"    http: false                 # not served by the HTTP front (404)\n",
+		"    http: false                 # not served by the HTTP front (404)\n"
+		"    queue: 1024                 # requests held while instances start\n"
+		"    run:                        # functions spryd starts itself\n"
+		"      upper:                    # (spry fn help: declare)\n"
+		"        exec: build/examples/upper   # relative to the file\n"
+		"        args: [--quiet]\n"
+		"        min: 0                  # scale to zero when idle\n"
+		"        max: 4\n"
+		"        target: 8               # requests in flight per instance\n"
+		"        idle: 30                # seconds\n"
+		"        cpus: 1\n",
 		SPRY_MAX_HOPS, SPRY_DEF_N_BUFS, SPRY_DEF_BUF_SIZE,
 		SPRY_DEF_MAX_INFLIGHT, SPRY_DEF_DEADLINE_MS, SPRY_MAX_INVOKERS);
 }
@@ -150,7 +161,8 @@ int do_apply(int argc, char **argv)
 	struct spry_maps m;
 	bool prune = false, existed;
 	int i, n, err, lock = -1, ret = -1;
-	char msg[512];
+	char msg[512], fpath[PATH_MAX], ddir[PATH_MAX];
+	const char *base = NULL;
 	size_t len;
 	char *buf;
 	__u16 id;
@@ -197,6 +209,14 @@ int do_apply(int argc, char **argv)
 		p_err("%s: %s", file, msg);
 		return -1;
 	}
+	/* Relative executables of run: are relative to the file. */
+	if (strcmp(file, "-")) {
+		if (!realpath(file, fpath)) {
+			p_errno(-errno, "%s", file);
+			goto out_specs;
+		}
+		base = dirname(fpath);
+	}
 	if (maps_open(&m))
 		goto out_specs;
 	lock = pin_lock();
@@ -223,6 +243,8 @@ int do_apply(int argc, char **argv)
 				specs[i].name, i, n);
 			goto out_unlock;
 		}
+		if (decls_store(specs[i].name, &specs[i].decls, base))
+			goto out_unlock;
 		if (!json_output)
 			printf("chain %s %s (id %u)\n", specs[i].name,
 			       existed ? "replaced" : "added", id);
@@ -249,6 +271,8 @@ int do_apply(int argc, char **argv)
 			p_errno(err, "cannot delete chain '%s'", c.name);
 			goto out_unlock;
 		}
+		if (decl_dir(ddir, sizeof(ddir)) || spry_decls__remove(ddir, c.name))
+			p_info("declarations of chain %s: not removed", c.name);
 		if (!json_output)
 			printf("chain %s deleted (pruned)\n", c.name);
 		if (jappend(pruned, json_string(c.name)))

@@ -18,6 +18,18 @@
  *         users: [alice, 1001]             # (root always may; default:
  *         groups: [spry]                   #  the chain's user)
  *       http: false                        # HTTP front: 404 (default true)
+ *       queue: 1024                        # requests held while instances
+ *                                          # start (lib/decl.h)
+ *       run:                               # functions spryd starts itself
+ *         upper:
+ *           exec: /usr/lib/spry/upper      # absolute, or relative to the file
+ *           args: [--quiet]                # (--chain/--fn added by spryd)
+ *           user: nobody                   # default: the chain's user
+ *           min: 0                         # instances kept when idle
+ *           max: 4                         # (1-32)
+ *           target: 8                      # requests in flight per instance
+ *           idle: 30                       # seconds without work: scale down
+ *           cpus: 1                        # default: the chain's
  *
  * Unknown keys, wrong types, out-of-range numbers, duplicate keys, chains,
  * functions or calls, and YAML aliases are errors.

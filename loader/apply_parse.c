@@ -133,7 +133,7 @@ static int uint_node(struct parser *p, yaml_node_t *node, const char *what,
 
 static int user_node(struct parser *p, yaml_node_t *node, __u32 *uid)
 {
-	const char *s;
+	const char *s = NULL;
 	char msg[256];
 	int err;
 
@@ -381,9 +381,156 @@ static int call_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec
 	return 0;
 }
 
+/* One declared function: run: {FN: {exec: PATH, args: [...], ...}}. */
+enum {
+	R_EXEC, R_ARGS, R_USER, R_MIN, R_MAX, R_TARGET, R_IDLE, R_CPUS, R_N,
+};
+
+static const char *const run_keys[R_N] = {
+	[R_EXEC]	= "exec",
+	[R_ARGS]	= "args",
+	[R_USER]	= "user",
+	[R_MIN]		= "min",
+	[R_MAX]		= "max",
+	[R_TARGET]	= "target",
+	[R_IDLE]	= "idle",
+	[R_CPUS]	= "cpus",
+};
+
+static int run_fn_node(struct parser *p, yaml_node_t *knode, yaml_node_t *node,
+		       struct spry_chain_spec *spec, struct spry_fn_decl *f)
+{
+	yaml_node_t *vals[R_N] = {}, *k, *v;
+	yaml_node_pair_t *pair;
+	yaml_node_item_t *it;
+	const char *key = NULL, *s = NULL;
+	char msg[256];
+	uint64_t ns;
+	int err, kw;
+
+	spry_fn_decl__init(f);
+	err = name_node(p, knode, "run", f->fn);
+	if (err)
+		return err;
+	if (!spec_has_fn(spec, f->fn))
+		return fail(p, knode, "run: '%s' is not a function of chain '%s' (hops or functions)",
+			    f->fn, spec->name);
+	if (node->type != YAML_MAPPING_NODE)
+		return fail(p, node, "run: %s: expected a mapping {exec: PATH, ...}, found %s",
+			    f->fn, node_kind(node));
+	for (pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		err = node_get(p, node, pair->key, &k);
+		if (!err)
+			err = scalar(p, k, "run key", &key);
+		if (!err)
+			err = node_get(p, node, pair->value, &v);
+		if (err)
+			return err;
+		for (kw = 0; kw < R_N; kw++)
+			if (!strcmp(key, run_keys[kw]))
+				break;
+		if (kw == R_N)
+			return fail(p, k, "run: %s: unknown key '%.64s' (exec, args, user, min, max, target, idle, cpus)",
+				    f->fn, key);
+		if (vals[kw])
+			return fail(p, k, "run: %s: '%s' given twice", f->fn, key);
+		vals[kw] = v;
+	}
+	if (!vals[R_EXEC])
+		return fail(p, node, "run: %s: missing 'exec'", f->fn);
+	err = scalar(p, vals[R_EXEC], "exec", &s);
+	if (err)
+		return err;
+	if (!*s)
+		return fail(p, vals[R_EXEC], "run: %s: empty 'exec'", f->fn);
+	if (spry_fn_decl__add_arg(f, s))
+		return fail(p, vals[R_EXEC], "run: %s: exec path too long", f->fn);
+	if (vals[R_ARGS]) {
+		v = vals[R_ARGS];
+		if (v->type != YAML_SEQUENCE_NODE)
+			return fail(p, v, "args: expected a list, found %s", node_kind(v));
+		for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+			err = node_get(p, v, *it, &k);
+			if (!err)
+				err = scalar(p, k, "args", &s);
+			if (err)
+				return err;
+			if (spry_fn_decl__add_arg(f, s))
+				return fail(p, k, "args: more than %d arguments or %d bytes",
+					    SPRY_DECL_MAX_ARGS - 1, SPRY_DECL_ARGS_BYTES);
+		}
+	}
+	if (vals[R_USER]) {
+		err = user_node(p, vals[R_USER], &f->uid);
+		if (err)
+			return err;
+		f->has_uid = true;
+	}
+	if (vals[R_MIN] &&
+	    (err = uint_node(p, vals[R_MIN], "min", 0, SPRY_MAX_INST, &f->min)))
+		return err;
+	if (vals[R_MAX] &&
+	    (err = uint_node(p, vals[R_MAX], "max", 1, SPRY_MAX_INST, &f->max)))
+		return err;
+	if (vals[R_TARGET] &&
+	    (err = uint_node(p, vals[R_TARGET], "target", 1, SPRY_DECL_MAX_TARGET,
+			     &f->target)))
+		return err;
+	if (vals[R_IDLE]) {
+		err = scalar(p, vals[R_IDLE], "idle", &s);
+		if (err)
+			return err;
+		if (spry_secs__parse(s, 1000000ULL, SPRY_DECL_MAX_IDLE_MS * 1000000ULL, &ns))
+			return fail(p, vals[R_IDLE], "idle: '%.32s' is not a time in seconds (0.001-86400)",
+				    s);
+		f->idle_ms = (__u32)(ns / 1000000ULL);
+	}
+	if (vals[R_CPUS]) {
+		err = scalar(p, vals[R_CPUS], "cpus", &s);
+		if (err)
+			return err;
+		if (spry_cpus__parse(s, f->cpus, msg, sizeof(msg)))
+			return fail(p, vals[R_CPUS], "%s", msg);
+	}
+	if (spry_fn_decl__check(f, msg, sizeof(msg)))
+		return fail(p, node, "run: %s", msg);
+	return 0;
+}
+
+static int run_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec *spec)
+{
+	yaml_node_pair_t *pair;
+	yaml_node_t *k, *v;
+	int err;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return fail(p, node, "run: expected a mapping FN: {exec: PATH, ...}, found %s",
+			    node_kind(node));
+	for (pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		err = node_get(p, node, pair->key, &k);
+		if (!err)
+			err = node_get(p, node, pair->value, &v);
+		if (err)
+			return err;
+		if (spec->decls.n >= SPRY_DECL_MAX_FNS)
+			return fail(p, k, "run: more than %d functions", SPRY_DECL_MAX_FNS);
+		err = run_fn_node(p, k, v, spec, &spec->decls.fns[spec->decls.n]);
+		if (err)
+			return err;
+		if (spry_decls__find(&spec->decls, spec->decls.fns[spec->decls.n].fn) >= 0)
+			return fail(p, k, "run: '%s' given twice",
+				    spec->decls.fns[spec->decls.n].fn);
+		spec->decls.n++;
+	}
+	return 0;
+}
+
 enum {
 	K_NAME, K_USER, K_HOPS, K_FUNCTIONS, K_CALLS, K_BUFFERS, K_BUF_SIZE,
-	K_MAX_INFLIGHT, K_DEADLINE, K_IDEMPOTENT, K_CPUS, K_INVOKE, K_HTTP, K_N,
+	K_MAX_INFLIGHT, K_DEADLINE, K_IDEMPOTENT, K_CPUS, K_INVOKE, K_HTTP,
+	K_RUN, K_QUEUE, K_N,
 };
 
 static const char *const chain_keys[K_N] = {
@@ -400,6 +547,8 @@ static const char *const chain_keys[K_N] = {
 	[K_CPUS]		= "cpus",
 	[K_INVOKE]		= "invoke",
 	[K_HTTP]		= "http",
+	[K_RUN]			= "run",
+	[K_QUEUE]		= "queue",
 };
 
 static int chain_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec *spec)
@@ -528,6 +677,12 @@ static int chain_node(struct parser *p, yaml_node_t *node, struct spry_chain_spe
 			return err;
 		spec->http_off = !on;
 	}
+	if (vals[K_RUN] && (err = run_node(p, vals[K_RUN], spec)))
+		return err;
+	if (vals[K_QUEUE] &&
+	    (err = uint_node(p, vals[K_QUEUE], "queue", 1, SPRY_DECL_MAX_QUEUE,
+			     &spec->decls.queue)))
+		return err;
 	if (spry_chain_spec__check(spec, msg, sizeof(msg)))
 		return fail(p, node, "%s", msg);
 	return 0;

@@ -316,6 +316,49 @@ static int parse_add(int argc, char **argv, struct spry_chain_spec *spec)
 	return 0;
 }
 
+/*
+ * A replaced chain keeps the declarations (spry fn declare) of the
+ * functions it still has; those of removed functions go.  0 or -1.
+ */
+static int decls_keep(const struct spry_chain_spec *spec)
+{
+	struct spry_chain_decls *d;
+	char dir[PATH_MAX], err[256];
+	__u32 i, n = 0;
+	int h, ret = -1;
+	bool in;
+
+	if (decl_dir(dir, sizeof(dir)))
+		return -1;
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		p_err("out of memory");
+		return -1;
+	}
+	if (spry_decls__read(dir, spec->name, d, err, sizeof(err))) {
+		ret = 0;	/* none (a damaged file is spryd's to report) */
+		goto out;
+	}
+	for (i = 0; i < d->n; i++) {
+		in = hop_index(spec, d->fns[i].fn) >= 0;
+		for (h = 0; !in && h < (int)spec->n_extra; h++)
+			in = !strcmp(spec->extra[h], d->fns[i].fn);
+		if (in)
+			d->fns[n++] = d->fns[i];
+	}
+	if (n != d->n) {
+		d->n = n;
+		if (spry_decls__write(dir, spec->name, d)) {
+			p_err("cannot write the declarations of chain %s", spec->name);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	free(d);
+	return ret;
+}
+
 static int do_add(int argc, char **argv)
 {
 	struct spry_chain_spec spec;
@@ -347,6 +390,8 @@ static int do_add(int argc, char **argv)
 		p_errno(err, "cannot add chain '%s'", spec.name);
 		goto out_unlock;
 	}
+	if (decls_keep(&spec))
+		goto out_unlock;
 	if (json_output) {
 		o = json_object();
 		if (!o || jset(o, "name", json_string(spec.name)) ||
@@ -397,6 +442,12 @@ static int do_del(int argc, char **argv)
 	if (err) {
 		p_errno(err, "cannot delete chain '%s'", name);
 		goto out_unlock;
+	}
+	{
+		char dir[PATH_MAX];
+
+		if (decl_dir(dir, sizeof(dir)) || spry_decls__remove(dir, name))
+			p_info("declarations of chain %s: not removed", name);
 	}
 	if (json_output)
 		json_result(json_pack("{s:s,s:b}", "name", name, "deleted", 1));

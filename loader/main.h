@@ -197,6 +197,15 @@ int pins_collect(int (*take)(const char *name, void *elem), size_t size, void **
 bool pin_dir_exists(void);
 void pin_dir_undo(bool had_dir);
 
+/*
+ * Declared functions (loader/fn.c, lib/decl.h).  decl_dir: the state
+ * directory of pin_dir; decls_store: write chain @chain's declarations
+ * (relative executables made absolute against @base, the cwd when NULL).
+ * 0, or -1 after p_err.
+ */
+int decl_dir(char *buf, size_t len);
+int decls_store(const char *chain, struct spry_chain_decls *d, const char *base);
+
 /* Flag names shared by the show commands. */
 extern const char *const chain_flag_names[];
 extern const char *const fn_flag_names[];

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # The main job: load spry, start spryd and the demo chain (examples/demo.yaml:
-# upper -> reverse -> wordcount, two instances each, running as nobody), print
+# upper -> reverse -> wordcount, running as nobody), its functions declared
+# (`spry fn declare`: spryd starts two instances of each, and up to four
+# under load), print
 # a command that works, and on Ctrl-C (or SIGTERM, which `spry down` sends)
 # remove every pin, pool file and process it made.  Needs root.
 # A requested stop (SIGINT, SIGTERM, SIGHUP) exits 0; a failure (spryd
@@ -22,7 +24,8 @@ SOCK=$RUN/spryd.sock
 HUGE=$RUN/huge
 PAGES=${SPRY_DEMO_HUGEPAGES:-16}	# 2 MiB pages for the demo pool
 HTTP_PORT=${SPRY_HTTP_PORT:-8080}
-USER_FN=nobody
+# the declarations of this pin directory's chains (lib/decl.h)
+export SPRY_STATE_DIR=$RUN/fns
 
 die() { echo "demo: $*" >&2; cleanup; exit 1; }
 
@@ -36,9 +39,16 @@ cleanup() {
 	for p in "${pids[@]:1}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${pids[@]:1}"; do wait "$p" 2>/dev/null; done
 	if [ ${#pids[@]} -gt 0 ]; then
-		kill -TERM "${pids[0]}" 2>/dev/null
+		kill -TERM "${pids[0]}" 2>/dev/null	# stops the instances it started
 		wait "${pids[0]}" 2>/dev/null
 	fi
+	# a spryd that was killed left its instances: its status file lists them
+	for p in $(jq -r '.fns[]?.pids[]?.pid' "$SPRY_STATE_DIR/status.json" 2>/dev/null); do
+		case "$(readlink "/proc/$p/exe" 2>/dev/null)" in
+		"$OUT"/examples/*) kill -TERM "$p" 2>/dev/null ;;
+		esac
+	done
+	rm -rf "$SPRY_STATE_DIR"
 	"$SPRY" -P "$PIN" unload >/dev/null 2>&1
 	if [ $mounted_huge -eq 1 ]; then
 		rm -f "$HUGE"/spry-* 2>/dev/null
@@ -85,19 +95,17 @@ fi
 
 "$SPRY" -P "$PIN" load || die "spry load failed"
 "$SPRY" -P "$PIN" apply "$SRC/examples/demo.yaml" || die "spry apply failed"
+# spryd starts and scales the instances: two of each, four at most
+for fn in upper reverse wordcount; do
+	"$SPRY" -P "$PIN" fn declare demo "$fn" exec "$OUT/examples/$fn" min 2 max 4 \
+		target 16 idle 60 >/dev/null || die "spry fn declare $fn failed"
+done
 
 "$OUT/spryd" -P "$PIN" -s "$SOCK" "${pool_dir[@]}" --http "127.0.0.1:$HTTP_PORT" &
 pids+=($!)
 for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || die "spryd did not start"
 
-for fn in upper reverse wordcount; do
-	for i in 1 2; do
-		setpriv --reuid="$USER_FN" --regid=nogroup --clear-groups \
-			"$OUT/examples/$fn" --chain demo --fn "$fn" --sock "$SOCK" &
-		pids+=($!)
-	done
-done
 for i in $(seq 50); do
 	n=$("$SPRY" -P "$PIN" -j fn show chain demo 2>/dev/null | jq '[.[] |
 		select(.chain == "demo") | .instances[] | select(.flags | index("live"))] | length')

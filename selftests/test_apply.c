@@ -58,6 +58,26 @@ static const struct bad bads[] = {
 	{ "reserved name", CHAIN "    hops: [origin]\n", "line 3: hops: 'origin' is reserved" },
 	{ "function that is a hop", CHAIN "    hops: [a]\n    functions: [a]\n",
 	  "line 4: functions: 'a' is already a hop" },
+	{ "run: not a mapping", CHAIN "    hops: [a]\n    run: [a]\n", "line 4: run: expected a mapping" },
+	{ "run: unknown function", CHAIN "    hops: [a]\n    run: {b: {exec: /x}}\n",
+	  "line 4: run: 'b' is not a function of chain 'x'" },
+	{ "run: missing exec", CHAIN "    hops: [a]\n    run: {a: {min: 1}}\n", "missing 'exec'" },
+	{ "run: unknown key", CHAIN "    hops: [a]\n    run: {a: {exec: /x, mni: 1}}\n",
+	  "unknown key 'mni'" },
+	{ "run: min above max", CHAIN "    hops: [a]\n    run: {a: {exec: /x, min: 3, max: 2}}\n",
+	  "min 3 is above max 2" },
+	{ "run: max 0", CHAIN "    hops: [a]\n    run: {a: {exec: /x, max: 0}}\n",
+	  "max: 0 out of range 1..32" },
+	{ "run: max 33", CHAIN "    hops: [a]\n    run: {a: {exec: /x, max: 33}}\n",
+	  "max: 33 out of range" },
+	{ "run: target 0", CHAIN "    hops: [a]\n    run: {a: {exec: /x, target: 0}}\n",
+	  "target: 0 out of range" },
+	{ "run: bad idle", CHAIN "    hops: [a]\n    run: {a: {exec: /x, idle: 1s}}\n",
+	  "idle: '1s' is not a time" },
+	{ "run: args not a list", CHAIN "    hops: [a]\n    run: {a: {exec: /x, args: -q}}\n",
+	  "args: expected a list" },
+	{ "run: bad cpus", CHAIN "    hops: [a]\n    run: {a: {exec: /x, cpus: 999}}\n", "999" },
+	{ "queue 0", CHAIN "    hops: [a]\n    queue: 0\n", "queue: 0 out of range" },
 	{ "call to a stranger", CHAIN "    hops: [a]\n    calls: [{from: a, to: b}]\n",
 	  "line 4: calls: 'b' is not a function" },
 	{ "call without to", CHAIN "    hops: [a]\n    calls: [{from: a}]\n",
@@ -139,6 +159,35 @@ int main(void)
 		       "good file: second chain, defaults left 0");
 	}
 	free(specs);
+
+	/* Declared functions: run: and queue: (lib/decl.h). */
+	{
+		static const char run[] =
+			"chains:\n  - name: el\n    hops: [a, b]\n    queue: 64\n"
+			"    run:\n"
+			"      a: {exec: /bin/a, args: [--quiet, -x], min: 1, max: 3, target: 2,"
+			" idle: 0.5, cpus: 1, user: root}\n"
+			"      b: {exec: rel/b}\n";
+		const struct spry_chain_decls *dc;
+
+		ret = spry_apply_parse(run, strlen(run), &specs, &n, err, sizeof(err));
+		dc = ret ? NULL : &specs[0].decls;
+		tap_ok(dc && dc->queue == 64 && dc->n == 2 && !strcmp(dc->fns[0].fn, "a") &&
+		       dc->fns[0].argc == 3 &&
+		       !strcmp(spry_fn_decl__arg(&dc->fns[0], 0), "/bin/a") &&
+		       !strcmp(spry_fn_decl__arg(&dc->fns[0], 2), "-x") &&
+		       dc->fns[0].min == 1 && dc->fns[0].max == 3 && dc->fns[0].target == 2 &&
+		       dc->fns[0].idle_ms == 500 && dc->fns[0].cpus[0] == 2 &&
+		       dc->fns[0].has_uid && dc->fns[0].uid == 0,
+		       "run: every field of a declared function (ret %d: %s)", ret,
+		       ret ? err : "");
+		tap_ok(dc && !strcmp(dc->fns[1].fn, "b") && dc->fns[1].argc == 1 &&
+		       dc->fns[1].min == 0 && dc->fns[1].max == SPRY_DECL_DEF_MAX &&
+		       dc->fns[1].target == SPRY_DECL_DEF_TARGET &&
+		       dc->fns[1].idle_ms == SPRY_DECL_DEF_IDLE_MS && !dc->fns[1].has_uid,
+		       "run: defaults; a relative exec is kept for the loader to resolve");
+		free(specs);
+	}
 
 	ret = spry_apply_parse("chains: []\n", 11, &specs, &n, err, sizeof(err));
 	tap_ok(ret == 0 && n == 0 && !specs, "chains: [] is an empty list");

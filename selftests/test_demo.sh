@@ -13,7 +13,7 @@
 require_root_bpf
 spry_private_netns "$@"
 require_bins "$SPRY" "$SPRYD" "$SPRY_OUT"/examples/{upper,reverse,wordcount}
-for c in curl jq setpriv; do
+for c in curl jq; do
 	command -v $c >/dev/null || tap_skip_all "$c not installed"
 done
 id nobody >/dev/null 2>&1 || tap_skip_all "no user nobody"
@@ -84,10 +84,26 @@ stopped_clean() {
 	[ $left -eq 0 ] && [ ! -e "$PIN" ] && [ ! -e "$RUN/demo.pid" ]
 }
 
-tap_plan 6
+tap_plan 7
 
 start_demo
 tap_ok $? "the demo starts and answers on its private port"
+# declared functions: spryd (the demo's child) started every instance
+spryd_kids() {
+	local s p n=0
+	for s in "${DESC[@]}"; do
+		[ "$(cat /proc/"$s"/comm 2>/dev/null)" = spryd ] || continue
+		for p in $(cat /proc/"$s"/task/*/children); do
+			[ "$(stat -c %U /proc/"$p")" = nobody ] && n=$((n + 1))
+		done
+	done
+	echo $n
+}
+n=$(spryd_kids)
+SPRY_STATE_DIR=$RUN/fns "$SPRY" -P "$PIN" -j fn show chain demo |
+	jq -e '[.[] | select(.scale.actual == 2 and .declared.min == 2)] | length == 3' >/dev/null &&
+	[ "$n" -eq 6 ]
+tap_ok $? "its functions are declared: spryd started 2 instances of each, as nobody ($n)"
 kill -INT -- -"$DEMO"
 stopped_clean 0
 tap_ok $? "Ctrl-C (SIGINT to the process group): exit 0, nothing left"

@@ -174,16 +174,16 @@ tap_ok $? "every buffer of both pools free, bravo still answers"
 grep -c 'quarantine:' "$TMP/spryd.log" | grep -qx 3
 tap_ok $? "three quarantines logged, one per hostile descriptor"
 
-# privileges.  CAP_CHOWN 0, CAP_NET_ADMIN 12, CAP_NET_RAW 13,
-# CAP_IPC_LOCK 14, CAP_BPF 39.
-KEEP=0000008000007001
+# privileges.  CAP_CHOWN 0, CAP_KILL 5, CAP_SETGID 6, CAP_SETUID 7,
+# CAP_NET_ADMIN 12, CAP_NET_RAW 13, CAP_IPC_LOCK 14, CAP_BPF 39.
+KEEP=00000080000070e1
 caps() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 [ "$(caps "$SPRYD_PID" CapEff)" = $KEEP ] && [ "$(caps "$SPRYD_PID" CapPrm)" = $KEEP ] &&
 	[ "$(caps "$SPRYD_PID" CapBnd)" = $KEEP ] &&
 	[ "$(caps "$SPRYD_PID" CapInh)" = 0000000000000000 ] &&
 	[ "$(caps "$SPRYD_PID" CapAmb)" = 0000000000000000 ] &&
 	[ "$(caps "$SPRYD_PID" NoNewPrivs)" = 1 ]
-tap_ok $? "spryd keeps bpf, net_admin, net_raw, chown, ipc_lock only (CapEff $(caps "$SPRYD_PID" CapEff), CapBnd $(caps "$SPRYD_PID" CapBnd), NoNewPrivs $(caps "$SPRYD_PID" NoNewPrivs))"
+tap_ok $? "spryd keeps bpf, net_admin, net_raw, chown, ipc_lock, setuid, setgid, kill only (CapEff $(caps "$SPRYD_PID" CapEff), CapBnd $(caps "$SPRYD_PID" CapBnd), NoNewPrivs $(caps "$SPRYD_PID" NoNewPrivs))"
 [ "$(caps "$REV" CapEff)" = 0000000000000000 ] && [ "$(caps "$REV" CapPrm)" = 0000000000000000 ] &&
 	[ "$(stat -c %a "$PIN")" = 700 ]
 tap_ok $? "functions hold no capability (CapEff $(caps "$REV" CapEff)); pin directory mode $(stat -c %a "$PIN")"

@@ -7,6 +7,8 @@
  *   registrar  functions' sockets and instances (registrar.c)
  *   fronts     HTTP (gateway.c), datagrams (dgram.c), control socket
  *              INVOKE (ctl.c), each registered with its ops (front.h)
+ *   supervisor declared functions: instances started, scaled, stopped
+ *              (supervisor.c, autoscale.c, spawn.c)
  *   privs      capabilities dropped once everything is open (privs.c)
  *
  * Each loop iteration after the events: the timer hooks (deadlines of the
@@ -32,6 +34,7 @@
 #include "spryd/privs.h"
 #include "spryd/registrar.h"
 #include "spryd/spryd.h"
+#include "spryd/supervisor.h"
 
 struct spryd *spryd_new(void)
 {
@@ -46,6 +49,7 @@ struct spryd *spryd_new(void)
 	d->maps.reqloc = d->maps.events = -1;
 	d->n_origins = 1;
 	gateway_opts_default(&d->http);
+	supervisor_opts_default(d);
 	return d;
 }
 
@@ -72,6 +76,7 @@ static int hooks_init(struct spryd *d)
 
 	err = err ?: loop_on_timer(d, core_timer);
 	err = err ?: loop_on_timer(d, registrar_timer);
+	err = err ?: loop_on_timer(d, supervisor_timer);
 	err = err ?: loop_on_timer(d, front_timer_all);
 	err = err ?: loop_on_tick(d, front_run_all);
 	err = err ?: loop_on_tick(d, origin_flush);
@@ -127,6 +132,7 @@ static void shutdown_all(struct spryd *d)
 	registrar_stop(d);
 	entry_shutdown(d);
 	front_shutdown_all(d);
+	supervisor_fini(d);
 	registrar_fini(d);
 	origin_fini(d);
 	entry_fini(d);
@@ -179,6 +185,11 @@ int spryd_run(struct spryd *d)
 	err = dgram_init(d);
 	if (!err)
 		err = ctl_init(d);
+	if (!err) {
+		err = supervisor_init(d);
+		if (err)
+			spryd_log("supervisor: %s", strerror(-err));
+	}
 	if (err) {
 		front_shutdown_all(d);
 		goto out_origin;

@@ -306,6 +306,9 @@ static void release(struct spryd *d, struct spryd_req *r)
 	uint32_t slot = (uint32_t)(r - d->reqs);
 
 	list_del(d, r);
+	if (r->hold && cs->n_held)
+		cs->n_held--;
+	r->hold = 0;
 	if (r->copy.cap) {
 		spry_pool_free(cs->pool, r->copy.off, r->copy.gen);
 		r->copy.cap = 0;
@@ -415,6 +418,66 @@ static struct spryd_req *req_start(struct spryd *d, uint16_t id,
 	return r;
 }
 
+/* ------------------------------------------------------- activation */
+
+bool entry_chain_ready(const struct spryd *d, const struct spryd_chain *cs)
+{
+	uint32_t i;
+
+	if (!d->fn_routable)
+		return true;
+	for (i = 0; i < cs->n_managed; i++)
+		if (!d->fn_routable[cs->managed[i]])
+			return false;
+	return true;
+}
+
+static bool must_hold(const struct spryd *d, const struct spryd_chain *cs)
+{
+	return cs->n_managed && !entry_chain_ready(d, cs);
+}
+
+void entry_hold_release(struct spryd *d, uint16_t chain)
+{
+	struct spryd_chain *cs = &d->chains[chain];
+	struct spryd_req *r;
+	uint32_t i, n = 0;
+
+	/* The live list is in arrival order: so is the send queue after. */
+	for (i = cs->live.head; i != SPRYD_NIL && cs->n_held; i = r->next) {
+		r = &d->reqs[i];
+		if (r->state != REQ_HELD)
+			continue;
+		r->state = REQ_QUEUED;
+		r->hold = 0;
+		cs->n_held--;
+		sendq_push(d, r->req_id);
+		n++;
+	}
+	if (n)
+		spryd_vlog(d, "chain %s: %u held requests released", cs->name, n);
+}
+
+uint32_t entry_hold_fail(struct spryd *d, uint16_t chain, int err)
+{
+	struct spryd_chain *cs = &d->chains[chain];
+	struct spryd_req *r;
+	uint32_t i, next, n = 0;
+
+	for (i = cs->live.head; i != SPRYD_NIL; i = next) {
+		r = &d->reqs[i];
+		next = r->next;
+		if (r->state != REQ_HELD)
+			continue;
+		answer_error(d, r, err, 0);
+		spry_pool_free(cs->pool, r->desc.off, r->desc.gen);
+		release(d, r);
+		cs->hold_failed++;
+		n++;
+	}
+	return n;
+}
+
 int entry_prepare(struct spryd *d, uint16_t id, const struct spry_chain *rec,
 		  uint32_t size, uint8_t owner, uint32_t conn, uint32_t gen,
 		  struct spryd_req **out, void **ptr)
@@ -422,6 +485,7 @@ int entry_prepare(struct spryd *d, uint16_t id, const struct spry_chain *rec,
 	struct spryd_chain *cs;
 	struct spry_buf buf;
 	uint64_t req_id;
+	bool hold;
 	void *p;
 	int err;
 
@@ -431,6 +495,11 @@ int entry_prepare(struct spryd *d, uint16_t id, const struct spry_chain *rec,
 	err = req_admit(d, cs, rec, &req_id);
 	if (err)
 		return err;
+	hold = must_hold(d, cs);
+	if (hold && cs->n_held >= cs->hold_max) {
+		cs->hold_refused++;
+		return -EBUSY;	/* the activation queue is full: 503 */
+	}
 	err = spry_pool_alloc(cs->pool, size ? size : 1, req_id, &buf);
 	if (err)
 		return err;
@@ -440,6 +509,10 @@ int entry_prepare(struct spryd *d, uint16_t id, const struct spry_chain *rec,
 		return -EFAULT;
 	}
 	*out = req_start(d, id, rec, req_id, &buf, owner, conn, gen);
+	if (hold) {
+		(*out)->hold = 1;	/* its place in the queue, from now */
+		cs->n_held++;
+	}
 	chain_idem_hops(d, cs, rec);	/* for entry_submit() */
 	*ptr = p;
 	return 0;
@@ -504,6 +577,19 @@ void entry_submit(struct spryd *d, struct spryd_req *r, uint32_t meta_len,
 	}
 	list_add_tail(d, &cs->live, r, RL_LIVE);
 	d->st.invoked++;
+	if (must_hold(d, cs) && (r->hold || cs->n_held < cs->hold_max)) {
+		/* Activation: sent once the functions have instances. */
+		if (!r->hold)
+			cs->n_held++;
+		r->hold = 1;
+		r->state = REQ_HELD;
+		cs->held_total++;
+		return;
+	}
+	if (r->hold) {
+		r->hold = 0;
+		cs->n_held--;
+	}
 	sendq_push(d, r->req_id);
 }
 
@@ -799,7 +885,7 @@ static void timeout(struct spryd *d, struct spryd_chain *cs, struct spryd_req *r
 	d->st.timed_out++;
 	if (r->state == REQ_SENT && reqloc_at(d, r, &loc) && loc.fn != SPRY_FN_ORIGIN)
 		inst_mark_unhealthy(d, loc.fn, loc.inst);
-	if (r->state == REQ_QUEUED) {
+	if (r->state == REQ_QUEUED || r->state == REQ_HELD) {
 		spry_pool_free(cs->pool, r->desc.off, r->desc.gen);
 		release(d, r);
 		return;
@@ -867,9 +953,9 @@ void entry_shutdown(struct spryd *d)
 	for (i = 0; i < SPRY_REQ_SLOTS; i++) {
 		struct spryd_req *r = &d->reqs[i];
 
-		if (r->state == REQ_QUEUED || r->state == REQ_SENT)
+		if (r->state == REQ_QUEUED || r->state == REQ_SENT || r->state == REQ_HELD)
 			answer_error(d, r, -ESHUTDOWN, 0);
-		if (r->state == REQ_PREP)
+		if (r->state == REQ_PREP || r->state == REQ_HELD)
 			spry_pool_free(d->chains[r->chain].pool, r->desc.off, r->desc.gen);
 		if (r->state != REQ_FREE)
 			release(d, r);

@@ -74,6 +74,17 @@ int entry_adopt(struct spryd *d, uint16_t id, const struct spry_chain *rec,
 int entry_find_chain_cached(struct spryd *d, const char *name, uint64_t now,
 			    uint16_t *id, struct spry_chain *rec);
 
+/*
+ * Activation (docs/DESIGN.md): a chain with declared functions
+ * (cs->managed) holds new requests while one of them has no routable
+ * instance.  entry_chain_ready: none is missing.  entry_hold_release: send
+ * the held requests, in arrival order.  entry_hold_fail: answer them @err
+ * (their functions could not start); how many.
+ */
+bool entry_chain_ready(const struct spryd *d, const struct spryd_chain *cs);
+void entry_hold_release(struct spryd *d, uint16_t chain);
+uint32_t entry_hold_fail(struct spryd *d, uint16_t chain, int err);
+
 /* The send queue (origin.c empties it). */
 bool entry_sendq_pop(struct spryd *d, struct spryd_req **out);
 void entry_sendq_unpop(struct spryd *d, uint64_t req_id);

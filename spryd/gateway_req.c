@@ -451,6 +451,7 @@ static int err_status(int err)
 	case -ETIMEDOUT:
 		return 504;
 	case -ESHUTDOWN:
+	case -EAGAIN:	/* its functions could not start (activation) */
 		return 503;
 	default:
 		return 502;	/* -ECONNRESET, -EBADMSG, -EIO */

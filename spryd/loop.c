@@ -180,6 +180,8 @@ int loop_run(struct spryd *d)
 	unsigned int k;
 	int n, i;
 
+	/* Once before the first wait: a hook with work at start arms the timer. */
+	timer_run(d);
 	while (!l->stop) {
 		n = epoll_wait(l->epfd, evs, LOOP_EVENTS, -1);
 		if (n < 0) {

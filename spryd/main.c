@@ -49,6 +49,16 @@ static void usage(FILE *f)
 		"                       its UMEM is a reserved run of CHAIN's pool (buffer size\n"
 		"                       2048 or 4096); datagrams naming another chain: NO_CHAIN\n"
 		"      --dgram-udp ADDR:PORT=CHAIN   the kernel UDP socket baseline, same format\n"
+		"Declared functions (spry fn declare, spry apply's run:):\n"
+		"      --state-dir DIR      declarations (default $SPRY_STATE_DIR, else\n"
+		"                           /run/spry/fns/<pin dir with / as _>)\n"
+		"      --scale-tick S       autoscaler period (default 0.1)\n"
+		"      --stable-window S    stable window (default 60)\n"
+		"      --panic-window S     panic window (default 6)\n"
+		"      --start-timeout S    spawn to registration (default 5)\n"
+		"      --start-backoff S    first restart delay after a failure, doubling\n"
+		"                           up to 30 s (default 0.1)\n"
+		"      --stop-timeout S     SIGTERM to SIGKILL of a stopped instance (default 5)\n"
 		"  -v, --verbose        log more\n"
 		"  -h, --help           this text\n",
 		SPRY_PIN_DIR_DEFAULT, SPRY_CTL_SOCK_DEFAULT, SPRYD_MAX_ORIGINS);
@@ -119,6 +129,13 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 		{ "dgram", required_argument, NULL, 1010 },
 		{ "dgram-udp", required_argument, NULL, 1011 },
 		{ "cpus", required_argument, NULL, 1012 },
+		{ "state-dir", required_argument, NULL, 1013 },
+		{ "scale-tick", required_argument, NULL, 1014 },
+		{ "stable-window", required_argument, NULL, 1015 },
+		{ "panic-window", required_argument, NULL, 1016 },
+		{ "start-timeout", required_argument, NULL, 1017 },
+		{ "start-backoff", required_argument, NULL, 1018 },
+		{ "stop-timeout", required_argument, NULL, 1019 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -178,6 +195,21 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 		case 1012:
 			if (place(optarg))
 				return -EINVAL;
+			break;
+		case 1013:
+			d->sv_opts.state_dir = optarg;
+			break;
+		case 1014:
+		case 1015:
+		case 1016:
+		case 1017:
+		case 1018:
+		case 1019:
+			if (opt_secs(optarg, &u))
+				goto bad;
+			*(c == 1014 ? &d->sv_opts.tick_ns : c == 1015 ? &d->sv_opts.stable_ns :
+			  c == 1016 ? &d->sv_opts.panic_ns : c == 1017 ? &d->sv_opts.start_timeout_ns :
+			  c == 1018 ? &d->sv_opts.backoff_ns : &d->sv_opts.stop_timeout_ns) = u;
 			break;
 		case 'P':
 			pin = optarg;

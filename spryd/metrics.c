@@ -165,6 +165,67 @@ static void metrics_retries(struct spryd *d, struct mbuf *m)
 		  (unsigned long long)d->st.registered, (unsigned long long)d->st.reg_refused);
 }
 
+/* Declared functions (supervisor.c): instances and the autoscaler's decisions. */
+static void metrics_scale(struct spryd *d, struct mbuf *m)
+{
+	static const struct {
+		const char	*name, *type, *help;
+	} series[] = {
+		{ "spry_fn_desired_instances", "gauge", "Instances the autoscaler wants." },
+		{ "spry_fn_actual_instances", "gauge", "Routable instances." },
+		{ "spry_fn_starting_instances", "gauge", "Instances started, not yet registered." },
+		{ "spry_fn_draining_instances", "gauge", "Instances being stopped." },
+		{ "spry_fn_starts_total", "counter", "Instances started by spryd." },
+		{ "spry_fn_start_failures_total", "counter",
+		  "Failed starts (missing executable, exit before registering, start timeout)." },
+		{ "spry_fn_crashes_total", "counter", "Registered instances that exited on their own." },
+		{ "spry_fn_adopted_total", "counter", "Instances of an earlier spryd adopted." },
+		{ "spry_fn_scale_ups_total", "counter", "Autoscaler decisions up (activations included)." },
+		{ "spry_fn_scale_downs_total", "counter", "Autoscaler decisions down." },
+	};
+	const struct spryd_fn_scale *f;
+	struct spryd_chain *cs;
+	unsigned int i, k;
+	uint64_t v;
+
+	for (k = 0; d->scale && k < sizeof(series) / sizeof(series[0]); k++) {
+		mb_printf(m, "# HELP %s %s\n# TYPE %s %s\n", series[k].name, series[k].help,
+			  series[k].name, series[k].type);
+		for (i = 0; i < SPRYD_SV_MAX_FNS; i++) {
+			f = &d->scale[i];
+			if (!f->used)
+				continue;
+			v = k == 0 ? f->desired : k == 1 ? f->actual : k == 2 ? f->starting :
+			    k == 3 ? f->draining : k == 4 ? f->starts : k == 5 ? f->failures :
+			    k == 6 ? f->crashes : k == 7 ? f->adopted : k == 8 ? f->scale_ups :
+			    f->scale_downs;
+			mb_printf(m, "%s{chain=\"%s\",fn=\"%s\"} %llu\n", series[k].name,
+				  f->chain, f->fn, (unsigned long long)v);
+		}
+	}
+	mb_printf(m, "# HELP spry_held_requests Requests held at the origin while the chain's "
+		  "declared functions start.\n# TYPE spry_held_requests gauge\n");
+	for (i = 1; i < SPRY_MAX_CHAINS; i++) {
+		cs = &d->chains[i];
+		if (cs->known && cs->n_managed)
+			mb_printf(m, "spry_held_requests{chain=\"%s\"} %u\n", cs->name, cs->n_held);
+	}
+	mb_printf(m, "# HELP spry_held_requests_total Requests held (activation), by outcome "
+		  "of the hold: held, refused (queue full: 503), failed (start failed: 503).\n"
+		  "# TYPE spry_held_requests_total counter\n");
+	for (i = 1; i < SPRY_MAX_CHAINS; i++) {
+		cs = &d->chains[i];
+		if (!cs->known || (!cs->n_managed && !cs->held_total))
+			continue;
+		mb_printf(m, "spry_held_requests_total{chain=\"%s\",outcome=\"held\"} %llu\n"
+			  "spry_held_requests_total{chain=\"%s\",outcome=\"refused\"} %llu\n"
+			  "spry_held_requests_total{chain=\"%s\",outcome=\"failed\"} %llu\n",
+			  cs->name, (unsigned long long)cs->held_total,
+			  cs->name, (unsigned long long)cs->hold_refused,
+			  cs->name, (unsigned long long)cs->hold_failed);
+	}
+}
+
 int metrics_render(struct spryd *d, struct mbuf *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -176,6 +237,7 @@ int metrics_render(struct spryd *d, struct mbuf *m)
 	metrics_chains(d, m);
 	metrics_router(d, m);
 	metrics_retries(d, m);
+	metrics_scale(d, m);
 	if (m->oom) {
 		free(m->p);
 		m->p = NULL;

@@ -30,6 +30,8 @@
 
 static const cap_value_t keep_caps[] = {
 	CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW, CAP_CHOWN, CAP_IPC_LOCK,
+	/* declared functions: started as the chain's user, stopped by signal */
+	CAP_SETUID, CAP_SETGID, CAP_KILL,
 };
 
 static bool kept(cap_value_t cap)
@@ -115,7 +117,7 @@ int spryd_drop_privs(struct spryd *d)
 		goto out;
 	}
 	spryd_log("privileges: capabilities %#llx kept (bpf, net_admin, net_raw, chown, "
-		  "ipc_lock where held), %u dropped from the bounding set, no_new_privs",
+		  "ipc_lock, setuid, setgid, kill where held), %u dropped from the bounding set, no_new_privs",
 		  (unsigned long long)eff, dropped);
 out:
 	cap_free(caps);

@@ -359,6 +359,9 @@ static int inst_publish(struct spryd *d, struct spryd_inst *in, int fd)
 	err = fn_list_update(d, in->fn, in->chain, in->idx, true);
 	if (err)
 		goto err_socks;
+	in->draining = false;
+	if (d->fn_routable)
+		d->fn_routable[in->fn]++;
 	return 0;
 
 err_socks:
@@ -625,6 +628,9 @@ static void inst_remove(struct spryd *d, struct spryd_inst *in, const char *why,
 	err = fn_list_update(d, fn, chain, idx, false);
 	if (err && err != -ENOENT)
 		spryd_log("spry_fns[%u] update: %s", fn, err_name(err));
+	if (!in->draining && d->fn_routable && d->fn_routable[fn])
+		d->fn_routable[fn]--;
+	in->draining = false;
 	socks_delete(d, fn, idx);
 	/* Results already on their way back count as done, not lost. */
 	origin_drain(d);
@@ -648,6 +654,23 @@ static void inst_remove(struct spryd *d, struct spryd_inst *in, const char *why,
 	d->st.died++;
 	spryd_log("instance %s/%s[%u] (chain %u fn %u pid %u) removed: %s",
 		  d->chains[chain].name, in->name, idx, chain, fn, in->pid, why);
+}
+
+int registrar_inst_drain(struct spryd *d, struct spryd_inst *in)
+{
+	int err;
+
+	if (!in->used || in->draining)
+		return 0;
+	err = fn_list_update(d, in->fn, in->chain, in->idx, false);
+	if (err && err != -ENOENT)
+		return err;
+	in->draining = true;
+	if (d->fn_routable && d->fn_routable[in->fn])
+		d->fn_routable[in->fn]--;
+	spryd_vlog(d, "instance %s/%s[%u] (pid %u) draining: no new requests",
+		   d->chains[in->chain].name, in->name, in->idx, in->pid);
+	return 0;
 }
 
 static void inst_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
@@ -856,8 +879,14 @@ int registrar_init(struct spryd *d)
 	for (i = 0; i < SPRYD_MAX_PENDING; i++)
 		d->pending[i].ep.fd = -1;
 	d->insts = calloc(SPRY_MAX_FNS * SPRY_MAX_INST, sizeof(*d->insts));
-	if (!d->insts)
+	d->fn_routable = calloc(SPRY_MAX_FNS, sizeof(*d->fn_routable));
+	if (!d->insts || !d->fn_routable) {
+		free(d->insts);
+		free(d->fn_routable);
+		d->insts = NULL;
+		d->fn_routable = NULL;
 		return -ENOMEM;
+	}
 	for (i = 0; i < SPRY_MAX_FNS * SPRY_MAX_INST; i++)
 		d->insts[i].ep.fd = -1;
 	err = reset_stale(d);
@@ -876,7 +905,9 @@ int registrar_init(struct spryd *d)
 
 err_free:
 	free(d->insts);
+	free(d->fn_routable);
 	d->insts = NULL;
+	d->fn_routable = NULL;
 	return err;
 }
 
@@ -907,5 +938,7 @@ void registrar_fini(struct spryd *d)
 	}
 	ctl_set_handlers(d, NULL);
 	free(d->insts);
+	free(d->fn_routable);
 	d->insts = NULL;
+	d->fn_routable = NULL;
 }

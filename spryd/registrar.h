@@ -17,6 +17,12 @@ int registrar_events_init(struct spryd *d);
 /* Stop accepting function sockets. */
 void registrar_stop(struct spryd *d);
 void registrar_fini(struct spryd *d);
+/*
+ * Take instance @in out of its function's spry_fns list (the router stops
+ * choosing it; what it holds finishes): scale-down.  0 or -errno.
+ */
+struct spryd_inst;
+int registrar_inst_drain(struct spryd *d, struct spryd_inst *in);
 /* Loop timer hook: pending peers that never registered. */
 void registrar_timer(struct spryd *d, uint64_t now, uint64_t *next);
 

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * spryd's spawn room (spawn.c): starting a declared function's instance.
- * struct spawn_fn describes what to start; the template path
- * (spryd/template.h) takes the same description.
+ * spryd's spawn room (spawn.c): starting one instance of a declared
+ * function.  The supervisor (supervisor.c) decides when; this says how:
+ * fork + exec by default, or a fork of the function's pre-forked template
+ * (use_template; the template's tmpl__fork() makes it spryd's child too,
+ * CLONE_PARENT), so the supervisor reaps both alike.
  */
 #ifndef SPRYD_SPAWN_H
 #define SPRYD_SPAWN_H
@@ -13,11 +15,25 @@
 
 struct spawn_fn {
 	const char		*chain, *fn;
-	char *const		*argv;		/* argv[0]: the executable */
+	char *const		*argv;		/* argv[0] = exec path, NULL-terminated */
 	uid_t			uid;
 	gid_t			gid;
 	const cpu_set_t		*cpus;		/* NULL: any */
 	bool			use_template;
 };
+
+struct spawner;
+
+/* A copy of @f; NULL + errno (EINVAL: no argv[0]). */
+struct spawner *spawner__new(const struct spawn_fn *f);
+/*
+ * Start an instance: its pid (a child of spryd, own process group, the
+ * user's groups, @cpus, stdin /dev/null, stdout/stderr spryd's, no other
+ * fd), or -errno: an exec failure (missing executable, permission) is
+ * reported here, synchronously.
+ */
+pid_t spawner__start(struct spawner *s);
+/* Never kills instances. */
+void spawner__free(struct spawner *s);
 
 #endif /* SPRYD_SPAWN_H */

@@ -90,6 +90,8 @@ struct spryd_inst {
 	uint32_t		uid;
 	uint64_t		cookie;
 	uint64_t		reg_ns;
+	bool			draining;	/* out of spry_fns (supervisor.c
+						 * stops it once idle) */
 	char			name[SPRY_NAME_LEN];	/* function name, for logs */
 	struct spryd_stream	in;
 };
@@ -110,6 +112,8 @@ enum spryd_req_state {
 	REQ_SENT,	/* on its way through the chain */
 	REQ_ZOMBIE,	/* answered (deadline); buffer held until it returns */
 	REQ_PREP,	/* slot and buffer taken, being filled (entry_prepare) */
+	REQ_HELD,	/* held at the origin until its chain's declared
+			 * functions have instances (activation) */
 };
 
 enum spryd_req_list {
@@ -132,6 +136,8 @@ struct spryd_req {
 	uint8_t			list;		/* enum spryd_req_list */
 	uint8_t			owner;		/* front id (front.h) that started it */
 	uint8_t			retried;	/* resubmitted once (idempotent hops) */
+	uint8_t			hold;		/* counts in its chain's n_held
+						 * (from entry_prepare) */
 	struct spry_desc	desc;		/* as sent */
 	struct spry_buf		copy;		/* the input, kept for a retry
 						 * (cap 0: none); tag req_id |
@@ -165,6 +171,19 @@ struct spryd_chain {
 	uint64_t		invoke_refused;	/* INVOKEs the chain's invoke
 						 * lists refused (invoke_check) */
 	char			refused_name[SPRY_NAME_LEN];	/* the chain they named */
+	/*
+	 * Activation (supervisor.c sets these for a chain with declared
+	 * functions): while one of managed[] has no routable instance, new
+	 * requests are held (REQ_HELD, in the live list: arrival order), at
+	 * most hold_max of them (more: -EBUSY at entry_prepare, a 503).
+	 */
+	uint32_t		n_managed;
+	uint16_t		managed[SPRY_MAX_HOPS * 2];
+	uint32_t		hold_max;
+	uint32_t		n_held;		/* held + reserved by entry_prepare */
+	uint64_t		held_total;	/* requests ever held */
+	uint64_t		hold_refused;	/* refused: queue full */
+	uint64_t		hold_failed;	/* answered -EAGAIN: start failed */
 	struct spryd_list	live;		/* by deadline (start order) */
 	struct spryd_list	zombie;		/* by reap time */
 };
@@ -215,6 +234,33 @@ struct spryd_http_opts {
 	const char		*access_log;	/* NULL off, "-" stderr, else a file */
 };
 
+/* Supervisor and autoscaler options (spryd's command line); ns. */
+struct spryd_sv_opts {
+	const char		*state_dir;	/* NULL: from the pin directory */
+	uint64_t		tick_ns;	/* autoscaler period */
+	uint64_t		stable_ns;	/* stable window */
+	uint64_t		panic_ns;	/* panic window */
+	uint64_t		start_timeout_ns;	/* spawn to REGISTER */
+	uint64_t		backoff_ns;	/* first restart delay after a failure */
+	uint64_t		backoff_max_ns;
+	uint64_t		stop_timeout_ns;	/* SIGTERM to SIGKILL */
+};
+
+/*
+ * A declared function as the supervisor sees it (supervisor.c writes,
+ * metrics.c reads): /metrics' spry_fn_* scale series.
+ */
+struct spryd_fn_scale {
+	bool		used;
+	char		chain[SPRY_NAME_LEN];
+	char		fn[SPRY_NAME_LEN];
+	uint32_t	desired, actual, starting, draining;
+	uint64_t	starts, failures, crashes, adopted;
+	uint64_t	scale_ups, scale_downs;
+};
+#define SPRYD_SV_MAX_FNS	128
+
+struct spryd_sv;
 struct spryd_gw;
 struct spryd_ctl_handlers;
 struct spryd_dg;
@@ -272,6 +318,13 @@ struct spryd {
 	uint8_t			*rxbuf;		/* control datagrams / streams */
 	struct spryd_stats	st;
 	struct spryd_retries	*retries;	/* by fn id (SPRY_MAX_FNS) */
+
+	/* registrar.c: instances in each function's spry_fns list */
+	uint16_t		*fn_routable;	/* by fn id (SPRY_MAX_FNS) */
+	/* supervisor.c (declared functions), NULL: none */
+	struct spryd_sv		*sv;
+	struct spryd_sv_opts	sv_opts;
+	struct spryd_fn_scale	*scale;		/* SPRYD_SV_MAX_FNS */
 };
 
 #endif /* SPRYD_SPRYD_H */

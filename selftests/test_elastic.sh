@@ -1,0 +1,256 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Declared functions (issue 11): spryd starts, scales, stops and restarts
+# instances itself.  Declarations made before spryd starts, the CLI's
+# refusals, min instances, scale to zero after idle and back (held
+# requests all answered, in arrival order, with the right bodies), scale
+# up under a wrk step load within max, the hold queue's bound (503 +
+# Retry-After) and deadline (504), bad executables, a crash loop with
+# exponential backoff, an instance that never registers, a crash under
+# load replaced, spryd killed and restarted adopting its instances without
+# duplicates, and 1,000 scale cycles leaving no zombie and spryd's fd count
+# where it started.  Windows are short (spryd --scale-tick etc.) so it
+# runs in seconds; the timings are not measured here (bench/elastic_bench.sh).
+#
+# Private network namespace, pin directory, state directory, control socket.
+
+. "$(dirname "$0")/lib.sh"
+
+require_root_bpf
+spry_private_netns
+
+UPPER=$SPRY_OUT/examples/upper
+WHOAMI=$SPRY_HELPERS/fn_whoami
+HTTPC=$SPRY_SELFTESTS/elastic_http.py
+require_bins "$SPRY" "$SPRYD" "$UPPER" "$WHOAMI"
+command -v jq >/dev/null || tap_skip_all "jq not installed"
+command -v python3 >/dev/null || tap_skip_all "python3 not installed"
+
+spry_test_env elastic
+chmod 755 "$TMP"
+export SPRY_STATE_DIR=$TMP/state
+PORT=18391
+CYCLES=${ELASTIC_CYCLES:-1000}
+
+spryd_up() {
+	start_spryd --http 127.0.0.1:$PORT --access-log "$TMP/access.log" \
+		--scale-tick 0.005 --stable-window 1 --panic-window 0.2 \
+		--start-timeout 1 --start-backoff 0.05 --stop-timeout 1 -v
+}
+
+# scale CHAIN FN FIELD: spryd's view of a declared function (spry fn show)
+scale() {
+	spry -j fn show chain "$1" | jq -r --arg f "$2" --arg k "$3" \
+		'.[] | select(.name == $f) | .scale[$k] // empty'
+}
+scale_is() { [ "$(scale "$1" "$2" "$3")" = "$4" ]; }
+scale_ge() { local v; v=$(scale "$1" "$2" "$3"); [ -n "$v" ] && [ "$v" -ge "$4" ]; }
+# children of spryd running BIN (no zombies counted)
+n_children() {
+	local n=0 p
+	for p in $(pgrep -P "$SPRYD_PID" 2>/dev/null); do
+		grep -aq '^State:.*Z' /proc/$p/status 2>/dev/null && continue
+		[ "$(readlink /proc/$p/exe 2>/dev/null)" = "$1" ] && n=$((n + 1))
+	done
+	echo $n
+}
+no_children() { [ "$(n_children "$1")" -eq 0 ]; }
+zombies() { ps -o stat= --ppid "$SPRYD_PID" 2>/dev/null | grep -c '^Z'; }
+nfds() { ls /proc/"$SPRYD_PID"/fd | wc -l; }
+
+spry_test_cleanup_extra() {
+	# instances spryd started and a killed spryd left behind (ours only)
+	local p
+	for p in $(jq -r '.fns[].pids[].pid' "$SPRY_STATE_DIR/status.json" 2>/dev/null); do
+		case "$(readlink /proc/$p/exe 2>/dev/null)" in
+		"$UPPER"|"$WHOAMI") kill -KILL "$p" 2>/dev/null ;;
+		esac
+	done
+}
+
+tap_plan
+
+# --- declarations, before spryd --------------------------------------------
+spry load >/dev/null &&
+	spry chain add el hops upper,whoami deadline 3000 >/dev/null &&
+	spry fn declare el upper exec "$UPPER" min 0 max 3 target 1 idle 0.3 >/dev/null &&
+	spry fn declare el whoami exec "$WHOAMI" min 1 max 2 idle 0.3 queue 64 >/dev/null &&
+	[ "$(stat -c %a "$SPRY_STATE_DIR/el.json")" = 600 ]
+tap_ok $? "declared before spryd starts: root-only file in the state directory"
+
+ok=0
+spry_fails "max 0" fn declare el upper exec "$UPPER" max 0 || ok=1
+spry_fails "min > max" fn declare el upper exec "$UPPER" min 3 max 2 || ok=1
+spry_fails "target 0" fn declare el upper exec "$UPPER" target 0 || ok=1
+spry_fails "bad idle" fn declare el upper exec "$UPPER" idle 1x || ok=1
+spry_fails "no exec" fn declare el upper min 1 || ok=1
+spry_fails "unknown chain" fn declare nochain upper exec "$UPPER" || ok=1
+spry_fails "not a function of the chain" fn declare el nosuch exec "$UPPER" || ok=1
+spry_fails "queue 0" fn declare el upper exec "$UPPER" queue 0 || ok=1
+spry_fails "undeclared" fn undeclare el nosuch || ok=1
+tap_ok $ok "spry fn declare refuses bad values with one clear error each"
+
+spryd_up
+wait_for 5 scale_is el whoami actual 1 && [ "$(n_children "$WHOAMI")" -eq 1 ]
+tap_ok $? "spryd starts min instances itself (whoami: 1, a child of spryd)" ||
+	tap_diag "$(tail -20 "$TMP/spryd.log")"
+sleep 0.3
+[ "$(n_children "$UPPER")" -eq 0 ] && scale_is el upper actual 0
+tap_ok $? "a function with min 0 starts at zero instances"
+
+# --- activation: held requests in arrival order --------------------------------
+python3 "$HTTPC" burst $PORT el 30 2 >"$TMP/burst" 2>&1
+WHO=$(scale el whoami pids | jq -r '.[0].pid' 2>/dev/null)
+bad=$(awk -v n=30 '{ want = "REQ-" $1; if ($2 != 200 || $4 !~ ("^[0-9]+:" want "$")) b++ }
+	END { print b + (NR != n) }' "$TMP/burst")
+[ "$bad" = 0 ]
+tap_ok $? "30 requests at zero instances: all held, then answered 200 with the right bodies" ||
+	tap_diag "$(head -5 "$TMP/burst")"
+spry chain add ord hops upper >/dev/null &&
+	spry fn declare ord upper exec /bin/sh min 0 max 1 idle 0.3 args -c \
+		"sleep 0.5; exec $UPPER --chain ord --fn upper --sock $SOCK" >/dev/null
+wait_for 3 grep -aq 'fn ord/upper declared' "$TMP/spryd.log"
+python3 "$HTTPC" burst $PORT ord 30 2 >"$TMP/ord" 2>&1
+grep -ao 'path=/ord/[0-9]*' "$TMP/access.log" | sed 's|.*/||' >"$TMP/order"
+seq 0 29 | cmp -s - "$TMP/order" && [ "$(awk '$2 == 200 && $4 == "REQ-" $1' "$TMP/ord" | wc -l)" -eq 30 ]
+tap_ok $? "30 requests held while the instance starts: answered in arrival order (access log)" ||
+	tap_diag "order: $(tr '\n' ' ' <"$TMP/order")"
+grep -aq 'scale 0 -> 1 (activation' "$TMP/spryd.log" && grep -aq 'held requests released' "$TMP/spryd.log"
+tap_ok $? "the activation is logged with its reason"
+
+# --- scale to zero after idle ------------------------------------------------------
+wait_for 5 scale_is el upper actual 0 && wait_for 3 no_children "$UPPER"
+tap_ok $? "idle for its idle time: upper back to zero instances" ||
+	tap_diag "$(spry fn show chain el)"
+scale el upper last_decision | grep -aq '^idle'
+tap_ok $? "the scale-down decision says why ($(scale el upper last_decision | cut -c1-60))"
+
+# --- scale up under a step load, max respected -------------------------------------
+if command -v wrk >/dev/null; then
+	MAXSEEN=0
+	( wrk -t 1 -c 2 -d 1s -s /dev/null http://127.0.0.1:$PORT/el >/dev/null 2>&1
+	  wrk -t 2 -c 16 -d 2s http://127.0.0.1:$PORT/el >"$TMP/wrk" 2>&1 ) &
+	WRK=$!
+	while kill -0 $WRK 2>/dev/null; do
+		n=$(n_children "$UPPER")
+		[ "$n" -gt "$MAXSEEN" ] && MAXSEEN=$n
+		sleep 0.05
+	done
+	wait $WRK
+	[ "$MAXSEEN" -ge 2 ] && [ "$MAXSEEN" -le 3 ]
+	tap_ok $? "a wrk step load (2 then 16 connections) scales upper up, within max 3 (peak $MAXSEEN)" ||
+		tap_diag "$(grep 'scale' "$TMP/spryd.log" | tail -5)"
+	grep -aq 'Non-2xx\|Socket errors' "$TMP/wrk"
+	[ $? -ne 0 ]
+	tap_ok $? "no error under the step load ($(grep -o '[0-9]* requests in' "$TMP/wrk"))" ||
+		tap_diag "$(cat "$TMP/wrk")"
+else
+	tap_skip "wrk not installed" 2
+fi
+wait_for 5 scale_is el upper actual 0
+tap_ok $? "after the load: back to zero"
+
+# --- the hold queue's bound and deadline ----------------------------------------------
+SLOW="sleep 0.6; exec $UPPER --chain hq --fn upper --sock $SOCK"
+spry chain add hq hops upper deadline 3000 >/dev/null &&
+	spry fn declare hq upper exec /bin/sh min 0 max 1 idle 0.3 queue 4 args -c "$SLOW" >/dev/null
+wait_for 3 grep -aq 'fn hq/upper declared' "$TMP/spryd.log"
+python3 "$HTTPC" burst $PORT hq 10 1 >"$TMP/hq" 2>&1
+n200=$(awk '$2 == 200' "$TMP/hq" | wc -l)
+n503=$(awk '$2 == 503 && $3 == 1' "$TMP/hq" | wc -l)
+[ "$n200" -eq 4 ] && [ "$n503" -eq 6 ]
+tap_ok $? "queue 4 while starting: 4 held and answered, 6 refused 503 + Retry-After" ||
+	tap_diag "$(cat "$TMP/hq")"
+spry chain add hd hops upper deadline 200 >/dev/null &&
+	spry fn declare hd upper exec /bin/sh min 0 max 1 idle 0.3 args -c \
+		"sleep 0.6; exec $UPPER --chain hd --fn upper --sock $SOCK" >/dev/null
+wait_for 3 grep -aq 'fn hd/upper declared' "$TMP/spryd.log"
+python3 "$HTTPC" burst $PORT hd 3 1 >"$TMP/hd" 2>&1
+[ "$(awk '$2 == 504' "$TMP/hd" | wc -l)" -eq 3 ]
+tap_ok $? "held past the chain's deadline: 504" || tap_diag "$(cat "$TMP/hd")"
+
+# --- failures ------------------------------------------------------------------------
+spry chain add bad hops upper >/dev/null &&
+	spry fn declare bad upper exec /nonexistent/upper min 0 max 1 >/dev/null
+wait_for 3 grep -aq 'fn bad/upper declared' "$TMP/spryd.log"
+t0=$(date +%s%N)
+out=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -d x http://127.0.0.1:$PORT/bad)
+t1=$(date +%s%N)
+[ "$out" = 503 ] && [ $(( (t1 - t0) / 1000000 )) -lt 2000 ]
+tap_ok $? "missing executable: the held request is answered 503 at once ($out, $(( (t1 - t0) / 1000000 )) ms)"
+scale bad upper last_error | grep -aq 'No such file' &&
+	grep -aq 'fn bad/upper: cannot start /nonexistent/upper: No such file' "$TMP/spryd.log"
+tap_ok $? "missing executable: clear error in the log and in spry fn show"
+out=$(invoke_fails=1; spry chain invoke bad data x sock "$SOCK" 2>&1); rc=$?
+[ $rc -ne 0 ]
+tap_ok $? "the control socket's INVOKE gets an error too (rc $rc: $(echo "$out" | head -1))"
+
+spry chain add crash hops upper >/dev/null &&
+	spry fn declare crash upper exec /bin/false min 1 max 1 >/dev/null
+wait_for 6 scale_ge crash upper failures 5
+tap_ok $? "crash at start: restarted with failures counted ($(scale crash upper failures))"
+grep 'fn crash/upper:.*before registering' "$TMP/spryd.log" | grep -o 'next start in [0-9]* ms' |
+	awk '{ print $4 }' | head -5 >"$TMP/backoff"
+awk 'NR > 1 && $1 < 2 * prev * 0.9 { b++ } { prev = $1 } END { exit b || NR < 4 }' "$TMP/backoff"
+tap_ok $? "crash loop: exponential backoff ($(tr '\n' ' ' <"$TMP/backoff")ms)"
+spry fn undeclare crash upper >/dev/null
+
+spry chain add mute hops upper >/dev/null &&
+	spry fn declare mute upper exec /bin/sh min 1 max 1 args -c "exec sleep 30" >/dev/null
+wait_for 4 grep -aq 'fn mute/upper: instance pid [0-9]* did not register within 1000 ms: killed' \
+	"$TMP/spryd.log"
+tap_ok $? "never registers: killed after the start timeout, error logged"
+spry fn undeclare mute upper >/dev/null
+
+OLD=$WHO
+kill -KILL "$OLD" 2>/dev/null
+wait_for 3 scale_is el whoami actual 1 &&
+	NEW=$(scale el whoami pids | jq -r '.[] | select(.state == "ready") | .pid') &&
+	[ -n "$NEW" ] && [ "$NEW" != "$OLD" ] && scale_ge el whoami crashes 1
+tap_ok $? "an instance that crashes is replaced (pid $OLD -> ${NEW:-none})"
+
+# --- spryd killed and restarted: adoption, no duplicate ------------------------------
+kill -KILL "$SPRYD_PID"; wait "$SPRYD_PID" 2>/dev/null
+spryd_up
+sleep 1.5
+[ "$(pgrep -fc "^$WHOAMI --chain el")" -eq 1 ] && scale_is el whoami actual 1 &&
+	[ "$(scale el whoami pids | jq -r '.[0].pid')" = "$NEW" ] && scale_ge el whoami adopted 1
+tap_ok $? "spryd killed and restarted: whoami pid $NEW adopted, no duplicate" ||
+	tap_diag "$(pgrep -fa "$WHOAMI"; grep -i adopt "$TMP/spryd.log")"
+out=$(curl -s -m 5 -d again http://127.0.0.1:$PORT/el)
+[ "$out" = "$NEW:AGAIN" ]
+tap_ok $? "and serves through the new spryd ('$out')"
+
+# --- 1,000 scale cycles --------------------------------------------------------------
+spry chain add cyc hops upper >/dev/null &&
+	spry fn declare cyc upper exec "$UPPER" min 0 max 1 idle 0.001 args --quiet >/dev/null
+wait_for 3 grep -aq 'fn cyc/upper declared' "$TMP/spryd.log"
+python3 "$HTTPC" cycles $PORT cyc 1 20 >/dev/null
+wait_for 3 scale_is cyc upper actual 0
+FD0=$(nfds); S0=$(scale cyc upper starts)
+python3 "$HTTPC" cycles $PORT cyc "$CYCLES" 25 >"$TMP/cyc"
+wait_for 5 scale_is cyc upper actual 0 && wait_for 3 no_children "$UPPER"
+S1=$(scale cyc upper starts)
+[ "$(cat "$TMP/cyc")" = "ok $CYCLES" ] && [ $((S1 - S0)) -ge $((CYCLES * 9 / 10)) ]
+tap_ok $? "$CYCLES requests each finding zero instances: all answered, $((S1 - S0)) instances started and stopped" ||
+	tap_diag "$(cat "$TMP/cyc") starts $S0 -> $S1"
+Z=$(zombies); FD1=$(nfds)
+[ "$Z" -eq 0 ] && [ "$FD1" -eq "$FD0" ]
+tap_ok $? "after the cycles: no zombie ($Z), spryd's fds back to $FD0 ($FD1)"
+
+# --- metrics and a clean stop ----------------------------------------------------------
+curl -s http://127.0.0.1:$PORT/metrics >"$TMP/metrics"
+grep -aq '^spry_fn_starts_total{chain="cyc",fn="upper"} [1-9]' "$TMP/metrics" &&
+	grep -aq '^spry_fn_adopted_total{chain="el",fn="whoami"} 1$' "$TMP/metrics" &&
+	grep -aq '^spry_fn_actual_instances{chain="el",fn="whoami"} 1$' "$TMP/metrics" &&
+	grep -aq '^spry_held_requests_total{chain="cyc",outcome="held"} [1-9]' "$TMP/metrics"
+tap_ok $? "/metrics: starts, adoptions, instances, held requests (of the restarted spryd)" ||
+	tap_diag "$(grep -a 'spry_fn_starts_total\|start_failures\|held_requests_total' "$TMP/metrics")"
+kill -TERM "$SPRYD_PID"
+wait_for 8 proc_gone "$SPRYD_PID"
+wait "$SPRYD_PID" 2>/dev/null
+! pgrep -f "^$WHOAMI --chain el" >/dev/null
+tap_ok $? "spryd stopped cleanly: it stopped the instances it started"
+
+tap_finish
