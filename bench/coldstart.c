@@ -45,7 +45,7 @@
 #include "fn-runtime/parse.h"
 #include "fn-runtime/proto.h"
 #include "spry/spry.h"
-#include "spryd/spawn.h"
+#include "spryd/spryd.h"
 #include "spryd/template.h"
 
 enum { P_SPAWN, P_EXEC, P_LIB, P_REG, P_NOTICE, P_FIRST, P_TOTAL, N_PARTS };

@@ -5,7 +5,7 @@
  *
  *   {"chain": "demo", "queue": 1024,
  *    "fns": [{"fn": "upper", "argv": ["/usr/lib/spry/upper"], "uid": 65534,
- *             "min": 0, "max": 4, "target": 8, "idle-ms": 30000,
+ *             "min": 0, "max": 4, "target": 8, "idle-ms": 30000, "start": "template",
  *             "cpus": "1"}]}
  *
  * "uid" and "cpus" are optional.  Anything else is refused: the file is
@@ -77,7 +77,8 @@ static json_t *fn_json(const struct spry_fn_decl *f)
 	if (json_object_set_new(o, "min", json_integer(f->min)) ||
 	    json_object_set_new(o, "max", json_integer(f->max)) ||
 	    json_object_set_new(o, "target", json_integer(f->target)) ||
-	    json_object_set_new(o, "idle-ms", json_integer(f->idle_ms)))
+	    json_object_set_new(o, "idle-ms", json_integer(f->idle_ms)) ||
+	    json_object_set_new(o, "start", json_string(f->start_exec ? "exec" : "template")))
 		goto fail_o;
 	if (!spry_cpus__empty(f->cpus)) {
 		if (spry_cpus__format(f->cpus, cpus, sizeof(cpus)) ||
@@ -175,7 +176,7 @@ static int u32_field(json_t *o, const char *key, __u32 min, __u32 max, __u32 *ou
 static int fn_from_json(json_t *o, struct spry_fn_decl *f, char *err, size_t errlen)
 {
 	static const char *const keys[] = {
-		"fn", "argv", "uid", "min", "max", "target", "idle-ms", "cpus", NULL,
+		"fn", "argv", "uid", "min", "max", "target", "idle-ms", "cpus", "start", NULL,
 	};
 	const char *key, *s;
 	json_t *v, *argv;
@@ -227,6 +228,16 @@ static int fn_from_json(json_t *o, struct spry_fn_decl *f, char *err, size_t err
 			   errlen);
 	if (e)
 		return e;
+	v = json_object_get(o, "start");
+	if (v) {
+		s = json_string_value(v);
+		if (!s || (strcmp(s, "template") && strcmp(s, "exec"))) {
+			spry_err__set(err, errlen, "fn %s: 'start' is neither \"template\" nor \"exec\"",
+				      f->fn);
+			return -EINVAL;
+		}
+		f->start_exec = !strcmp(s, "exec");
+	}
 	v = json_object_get(o, "cpus");
 	if (v && (!json_is_string(v) ||
 		  spry_cpus__parse(json_string_value(v), f->cpus, err, errlen))) {

@@ -383,7 +383,7 @@ static int call_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec
 
 /* One declared function: run: {FN: {exec: PATH, args: [...], ...}}. */
 enum {
-	R_EXEC, R_ARGS, R_USER, R_MIN, R_MAX, R_TARGET, R_IDLE, R_CPUS, R_N,
+	R_EXEC, R_ARGS, R_USER, R_MIN, R_MAX, R_TARGET, R_IDLE, R_CPUS, R_START, R_N,
 };
 
 static const char *const run_keys[R_N] = {
@@ -395,6 +395,7 @@ static const char *const run_keys[R_N] = {
 	[R_TARGET]	= "target",
 	[R_IDLE]	= "idle",
 	[R_CPUS]	= "cpus",
+	[R_START]	= "start",
 };
 
 static int run_fn_node(struct parser *p, yaml_node_t *knode, yaml_node_t *node,
@@ -431,7 +432,7 @@ static int run_fn_node(struct parser *p, yaml_node_t *knode, yaml_node_t *node,
 			if (!strcmp(key, run_keys[kw]))
 				break;
 		if (kw == R_N)
-			return fail(p, k, "run: %s: unknown key '%.64s' (exec, args, user, min, max, target, idle, cpus)",
+			return fail(p, k, "run: %s: unknown key '%.64s' (exec, args, user, min, max, target, idle, cpus, start)",
 				    f->fn, key);
 		if (vals[kw])
 			return fail(p, k, "run: %s: '%s' given twice", f->fn, key);
@@ -492,6 +493,15 @@ static int run_fn_node(struct parser *p, yaml_node_t *knode, yaml_node_t *node,
 			return err;
 		if (spry_cpus__parse(s, f->cpus, msg, sizeof(msg)))
 			return fail(p, vals[R_CPUS], "%s", msg);
+	}
+	if (vals[R_START]) {
+		err = scalar(p, vals[R_START], "start", &s);
+		if (err)
+			return err;
+		if (strcmp(s, "template") && strcmp(s, "exec"))
+			return fail(p, vals[R_START], "start: '%.32s' is neither 'template' nor 'exec'",
+				    s);
+		f->start_exec = !strcmp(s, "exec");
 	}
 	if (spry_fn_decl__check(f, msg, sizeof(msg)))
 		return fail(p, node, "run: %s", msg);

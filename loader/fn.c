@@ -16,7 +16,7 @@ static void fn_help(FILE *f)
 		"Usage: spry fn show [chain NAME]\n"
 		"       spry fn declare CHAIN FN exec PATH [user USER] [min N] [max N]\n"
 		"                       [target N] [idle SECS] [cpus LIST] [queue N]\n"
-		"                       [args ARG ...]\n"
+		"                       [start template|exec] [args ARG ...]\n"
 		"       spry fn undeclare CHAIN FN\n"
 		"       spry fn help\n"
 		"\n"
@@ -42,6 +42,9 @@ static void fn_help(FILE *f)
 		"  cpus    CPUs of its instances (default: the chain's)\n"
 		"  queue   requests of the chain held while instances start (1-%d,\n"
 		"          default %d; more: 503); past the chain's deadline: 504\n"
+		"  start   how an instance starts: cloned by FN's template, a process\n"
+		"          spryd starts once (default: the faster, docs/ELASTIC.md),\n"
+		"          or exec (fork + exec each time)\n"
 		"  args    the rest of the line: FN's arguments\n"
 		"undeclare: spryd no longer manages FN (its instances are stopped).\n",
 		SPRY_MAX_INST, SPRY_MAX_INST, SPRY_DECL_DEF_MAX, SPRY_DECL_MAX_TARGET,
@@ -115,10 +118,11 @@ int decls_store(const char *chain, struct spry_chain_decls *d, const char *base)
 }
 
 static const char *const declare_keywords[] = {
-	"exec", "user", "min", "max", "target", "idle", "cpus", "queue", NULL,
+	"exec", "user", "min", "max", "target", "idle", "cpus", "queue", "start", NULL,
 };
 
-enum { DK_EXEC, DK_USER, DK_MIN, DK_MAX, DK_TARGET, DK_IDLE, DK_CPUS, DK_QUEUE, DK_N };
+enum { DK_EXEC, DK_USER, DK_MIN, DK_MAX, DK_TARGET, DK_IDLE, DK_CPUS, DK_QUEUE, DK_START,
+       DK_N };
 
 static bool chain_has_fn(const struct spry_maps *m, __u16 chain, const char *fn)
 {
@@ -187,6 +191,13 @@ static int do_declare(int argc, char **argv)
 			return -1;
 		}
 		f.idle_ms = (__u32)(ns / 1000000ULL);
+	}
+	if (vals[DK_START]) {
+		if (strcmp(vals[DK_START], "template") && strcmp(vals[DK_START], "exec")) {
+			p_err("start: '%s' is neither 'template' nor 'exec'", vals[DK_START]);
+			return -1;
+		}
+		f.start_exec = !strcmp(vals[DK_START], "exec");
 	}
 	if (vals[DK_CPUS] && spry_cpus__parse(vals[DK_CPUS], f.cpus, err, sizeof(err))) {
 		p_err("%s", err);
@@ -357,9 +368,10 @@ static int fn_decl_json(json_t *o, json_t *status, const char *chain, const char
 		json_array_append_new(argv, json_string(spry_fn_decl__arg(f, (__u32)i)));
 	cpus[0] = '\0';
 	spry_cpus__format(f->cpus, cpus, sizeof(cpus));
-	dj = json_pack("{s:o,s:i,s:i,s:i,s:i,s:s,s:i}", "argv", argv, "min", f->min,
+	dj = json_pack("{s:o,s:i,s:i,s:i,s:i,s:s,s:i,s:s}", "argv", argv, "min", f->min,
 		       "max", f->max, "target", f->target, "idle_ms", f->idle_ms,
-		       "cpus", cpus, "queue", d->queue ? d->queue : SPRY_DECL_DEF_QUEUE);
+		       "cpus", cpus, "queue", d->queue ? d->queue : SPRY_DECL_DEF_QUEUE,
+		       "start", f->start_exec ? "exec" : "template");
 	if (f->has_uid && dj)
 		json_object_set_new(dj, "uid", json_integer(f->uid));
 	if (jset(o, "declared", dj))
@@ -495,6 +507,7 @@ static void fn_print(json_t *f)
 		       json_integer_value(json_object_get(v, "idle_ms")));
 		if (*json_string_value(json_object_get(v, "cpus")))
 			printf("  cpus %s", json_string_value(json_object_get(v, "cpus")));
+		printf("  start %s", json_string_value(json_object_get(v, "start")));
 		printf("\n");
 	}
 	v = json_object_get(f, "scale");

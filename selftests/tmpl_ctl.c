@@ -25,7 +25,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
-#include "spryd/spawn.h"
+#include "spryd/spryd.h"
 #include "spryd/template.h"
 
 #define MAX_ARGS 32

@@ -24,7 +24,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "spryd/loop.h"
 #include "spryd/spawn.h"
+#include "spryd/template.h"
 
 struct spawner {
 	char		*chain, *fn;
@@ -34,7 +36,17 @@ struct spawner {
 	bool		has_cpus;
 	cpu_set_t	cpus;
 	bool		use_template;
+	/* the function's template (use_template), started with the spawner */
+	struct tmpl	*tmpl;
+	uint64_t	tmpl_retry_ns;	/* a failed template is started again then */
+	uint64_t	tmpl_backoff_ns;
+	bool		tmpl_said_ready;
 };
+
+#define TMPL_BACKOFF_MIN_NS	(1000ULL * 1000000ULL)
+#define TMPL_BACKOFF_MAX_NS	(60ULL * 1000000000ULL)
+
+static void tmpl_start(struct spawner *s, uint64_t now);
 
 void spawner__free(struct spawner *s)
 {
@@ -42,6 +54,7 @@ void spawner__free(struct spawner *s)
 
 	if (!s)
 		return;
+	tmpl__stop(s->tmpl);
 	for (i = 0; s->argv && s->argv[i]; i++)
 		free(s->argv[i]);
 	free(s->argv);
@@ -79,6 +92,9 @@ struct spawner *spawner__new(const struct spawn_fn *f)
 		s->cpus = *f->cpus;
 	}
 	s->use_template = f->use_template;
+	s->tmpl_backoff_ns = TMPL_BACKOFF_MIN_NS;
+	if (s->use_template)
+		tmpl_start(s, spryd_now_ns());
 	return s;
 fail:
 	spawner__free(s);
@@ -122,6 +138,76 @@ fail:
 	_exit(127);
 }
 
+/*
+ * The template (spryd/template.h) is started with the spawner, so that it
+ * is ready (READY: it got the chain's pool from our own loop) before the
+ * first cold start.  Until then, and while it is refused or dead, the
+ * instances are fork + exec'd: the template is the fast path, never the
+ * only one.  A failed template is started again after a backoff (1 s
+ * doubling to 60 s).
+ */
+static void tmpl_start(struct spawner *s, uint64_t now)
+{
+	struct spawn_fn f = {
+		.chain = s->chain, .fn = s->fn, .argv = s->argv,
+		.uid = s->uid, .gid = s->gid, .cpus = s->has_cpus ? &s->cpus : NULL,
+	};
+
+	s->tmpl = tmpl__start(&f);
+	if (!s->tmpl) {
+		spryd_log("fn %s/%s: template: %s; instances by fork + exec", s->chain, s->fn,
+			  strerror(errno));
+		s->tmpl_retry_ns = now + s->tmpl_backoff_ns;
+	}
+}
+
+static void tmpl_failed(struct spawner *s, int err, uint64_t now)
+{
+	spryd_log("fn %s/%s: template pid %d: %s%s; instances by fork + exec, template again in %llu ms",
+		  s->chain, s->fn, (int)tmpl__pid(s->tmpl), strerror(-err),
+		  err == -EPIPE ? " (it exited)" : err == -EIDRM ? " (no such chain or function)" : "",
+		  (unsigned long long)(s->tmpl_backoff_ns / 1000000));
+	tmpl__stop(s->tmpl);
+	s->tmpl = NULL;
+	s->tmpl_said_ready = false;
+	s->tmpl_retry_ns = now + s->tmpl_backoff_ns;
+	s->tmpl_backoff_ns *= 2;
+	if (s->tmpl_backoff_ns > TMPL_BACKOFF_MAX_NS)
+		s->tmpl_backoff_ns = TMPL_BACKOFF_MAX_NS;
+}
+
+/* An instance from the template: its pid, or -errno (fork + exec then). */
+static pid_t tmpl_instance(struct spawner *s)
+{
+	uint64_t now = spryd_now_ns();
+	pid_t pid;
+	int err;
+
+	if (!s->tmpl) {
+		if (now < s->tmpl_retry_ns)
+			return -EAGAIN;
+		tmpl_start(s, now);
+		return -EAGAIN;		/* not ready before our loop answers it */
+	}
+	err = tmpl__poll(s->tmpl);
+	if (err) {
+		tmpl_failed(s, err, now);
+		return err;
+	}
+	if (!tmpl__ready(s->tmpl))
+		return -EAGAIN;
+	if (!s->tmpl_said_ready) {
+		s->tmpl_said_ready = true;
+		s->tmpl_backoff_ns = TMPL_BACKOFF_MIN_NS;
+		spryd_log("fn %s/%s: template pid %d ready", s->chain, s->fn,
+			  (int)tmpl__pid(s->tmpl));
+	}
+	pid = tmpl__fork(s->tmpl);
+	if (pid < 0 && pid != -EAGAIN)
+		tmpl_failed(s, pid, now);
+	return pid;
+}
+
 pid_t spawner__start(struct spawner *s)
 {
 	int pfd[2], e = 0;
@@ -130,10 +216,11 @@ pid_t spawner__start(struct spawner *s)
 
 	if (!s)
 		return -EINVAL;
-	/*
-	 * use_template: the integrator's branch (a fork of the function's
-	 * template, spryd/template.h) goes here; without one, fork + exec.
-	 */
+	if (s->use_template) {
+		pid = tmpl_instance(s);
+		if (pid > 0)
+			return pid;
+	}
 	if (pipe2(pfd, O_CLOEXEC))
 		return -errno;
 	pid = fork();

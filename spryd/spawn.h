@@ -9,18 +9,11 @@
 #ifndef SPRYD_SPAWN_H
 #define SPRYD_SPAWN_H
 
-#include <sched.h>
-#include <stdbool.h>
 #include <sys/types.h>
 
-struct spawn_fn {
-	const char		*chain, *fn;
-	char *const		*argv;		/* argv[0] = exec path, NULL-terminated */
-	uid_t			uid;
-	gid_t			gid;
-	const cpu_set_t		*cpus;		/* NULL: any */
-	bool			use_template;
-};
+#include "spryd/spryd.h"
+
+/* struct spawn_fn: spryd/spryd.h (the template room takes it too) */
 
 struct spawner;
 

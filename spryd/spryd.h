@@ -10,6 +10,7 @@
 #ifndef SPRYD_SPRYD_H
 #define SPRYD_SPRYD_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <netinet/in.h>
@@ -69,6 +70,19 @@ struct spryd_conn {
 	struct spryd_outmsg	*outq;
 	struct spryd_outmsg	**outq_tail;
 	uint64_t		outq_bytes;
+};
+
+/*
+ * What starts a declared function's instance (spawn.c: spawner__new) and
+ * its template (template.c: tmpl__start).
+ */
+struct spawn_fn {
+	const char		*chain, *fn;
+	char *const		*argv;		/* argv[0] = exec path, NULL-terminated */
+	uid_t			uid;
+	gid_t			gid;
+	const cpu_set_t		*cpus;		/* NULL: any */
+	bool			use_template;
 };
 
 /* An accepted TCP connection (B) waiting for its REGISTER. */

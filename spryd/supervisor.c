@@ -420,6 +420,7 @@ static struct spawner *make_spawner(struct spryd *d, struct sv_fn *f,
 	sf.chain = f->chain;
 	sf.fn = dc->fn;
 	sf.argv = argv;
+	sf.use_template = !dc->start_exec;
 	sf.uid = dc->has_uid ? dc->uid : rec->uid;
 	pw = getpwuid(sf.uid);
 	sf.gid = pw ? pw->pw_gid : sf.uid;

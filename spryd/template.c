@@ -28,7 +28,7 @@
 
 #include "fn-runtime/parse.h"
 #include "fn-runtime/proto.h"
-#include "spryd/spawn.h"
+#include "spryd/spryd.h"
 #include "spryd/template.h"
 
 #define TMPL_FORK_TIMEOUT_MS	1000
