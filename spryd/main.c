@@ -43,6 +43,8 @@ static void usage(FILE *f)
 		"      --body-timeout S    a request's body after its head (default 30) -> 408\n"
 		"      --write-timeout S   no write progress on a response (default 30): close\n"
 		"      --access-log FILE   one line per request ('-': stderr; default off)\n"
+		"      --front epoll|uring the HTTP front's I/O: an epoll loop (default) or\n"
+		"                       io_uring (multishot accept and receive, batched sends)\n"
 		"Datagram requests (docs/DATAGRAM.md; repeatable):\n"
 		"      --dgram IFNAME[:QUEUE]=CHAIN  AF_XDP socket on IFNAME's RX queue (default 0)\n"
 		"                       for CHAIN, inserted in spry_xsks (`spry ingress attach`);\n"
@@ -119,6 +121,7 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 		{ "dgram", required_argument, NULL, 1010 },
 		{ "dgram-udp", required_argument, NULL, 1011 },
 		{ "cpus", required_argument, NULL, 1012 },
+		{ "front", required_argument, NULL, 1013 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -178,6 +181,14 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 		case 1012:
 			if (place(optarg))
 				return -EINVAL;
+			break;
+		case 1013:
+			if (strcmp(optarg, "epoll") && strcmp(optarg, "uring")) {
+				fprintf(stderr, "spryd: --front: 'epoll' or 'uring', not '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			d->http.uring = !strcmp(optarg, "uring");
 			break;
 		case 'P':
 			pin = optarg;
