@@ -470,6 +470,8 @@ static void gw_run(struct spryd *d)
 		}
 		gw->n_resume = 0;
 	}
+	if (gw->u)
+		gwu_run(d);
 	/* the slots closed during this iteration's events (gw_conn_close) */
 	while (gw->n_closed)
 		gw->free_idx[gw->n_free++] = gw->closed_idx[--gw->n_closed];

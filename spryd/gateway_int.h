@@ -185,6 +185,7 @@ bool gw_parse_from(struct spryd *d, struct gw_conn *c, const char *buf, uint32_t
 int gwu_init(struct spryd *d, int lfd, const struct spryd_ep_ops *ops);
 void gwu_fini(struct spryd *d);
 void gwu_event(struct spryd *d);
+void gwu_run(struct spryd *d);
 void gwu_flush(struct spryd *d);
 void gwu_stop(struct spryd *d);
 /* Shutdown: wait (a while) for the sends in the ring. */

@@ -22,7 +22,12 @@
  *    stopped.
  *
  * The ring's fd is an endpoint of the loop's epoll set: readable when
- * completions wait, processed as the front's event.  Single-threaded like
+ * completions wait, processed as the front's event.  Not with
+ * IORING_SETUP_DEFER_TASKRUN: its deferred work does not wake the ring's
+ * fd, and with an eventfd in its place a request at concurrency 1 took
+ * ~18 ms here (docs/KERNEL.md); a completion that needs this task's work
+ * interrupts the loop's epoll_wait instead (EINTR, then the fd is
+ * readable).  Single-threaded like
  * the rest of spryd: the loop's thread owns the ring, every connection
  * and every completion.
  *
@@ -476,7 +481,7 @@ static void complete(struct spryd *d, const struct io_uring_cqe *cqe)
 	}
 }
 
-void gwu_event(struct spryd *d)
+static void reap(struct spryd *d)
 {
 	struct gw_uring *u = d->gw->u;
 	struct io_uring_cqe *cqe;
@@ -490,6 +495,39 @@ void gwu_event(struct spryd *d)
 		}
 		io_uring_cq_advance(&u->ring, n);
 	} while (n);
+}
+
+static void submit(struct gw_uring *u)
+{
+	int err;
+
+	if (!io_uring_sq_ready(&u->ring))
+		return;
+	err = io_uring_submit(&u->ring);
+	if (err < 0 && err != -EINTR && err != -EAGAIN && err != -EBUSY)
+		spryd_log("http: io_uring submit: %s", strerror(-err));
+}
+
+/* The ring's fd is readable: completions wait. */
+void gwu_event(struct spryd *d)
+{
+	reap(d);
+}
+
+/*
+ * Before the core sends the iteration's descriptors: the responses queued
+ * so far go out, and those the kernel sent at once complete now, so what
+ * a client pipelined behind them is parsed and its request leaves with
+ * this iteration's batch instead of the next one.
+ */
+void gwu_run(struct spryd *d)
+{
+	struct gw_uring *u = d->gw->u;
+
+	if (!io_uring_sq_ready(&u->ring))
+		return;
+	submit(u);
+	reap(d);
 }
 
 void gwu_flush(struct spryd *d)
@@ -509,12 +547,7 @@ void gwu_flush(struct spryd *d)
 				arm_recv(d, c);
 		}
 	}
-	if (io_uring_sq_ready(&u->ring)) {
-		int err = io_uring_submit(&u->ring);
-
-		if (err < 0 && err != -EINTR && err != -EAGAIN && err != -EBUSY)
-			spryd_log("http: io_uring submit: %s", strerror(-err));
-	}
+	submit(u);
 }
 
 /*
@@ -537,7 +570,7 @@ void gwu_drain(struct spryd *d)
 		if (!busy || spryd_now_ns() >= end)
 			return;
 		io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
-		gwu_event(d);
+		reap(d);
 	}
 }
 
