@@ -150,4 +150,6 @@ trap - EXIT
 "$SRC/bench/compare.sh" || fail=1
 # spry mesh: local TCP with the sockmap accelerator on vs off (docs/MESH.md)
 "$SRC/bench/mesh_bench.sh" || fail=1
+# spryd's HTTP fronts, epoll against io_uring (bench/results/front.md)
+"$SRC/bench/front_bench.sh" || fail=1
 exit $fail
