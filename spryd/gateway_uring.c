@@ -169,7 +169,8 @@ void gwu_conn_start(struct spryd *d, struct gw_conn *c)
 {
 	c->u_ops = 0;
 	c->u_recv = c->u_send = c->u_eof = false;
-	c->u_paused = c->u_starved = false;
+	/* u_starved stays: the slot may still be in u->starved (gwu_flush) */
+	c->u_paused = false;
 	c->u_head = c->u_n = 0;
 	if (d->gw->log) {
 		/* a multishot accept has no per-connection address: the log's */
@@ -312,7 +313,9 @@ static void on_accept(struct spryd *d, int res, bool more)
 
 	if (!more)
 		u->accepting = false;
-	if (res >= 0) {
+	if (res >= 0 && u->stopped) {
+		close(res);	/* accepted before the cancel reached it */
+	} else if (res >= 0) {
 		memset(&a, 0, sizeof(a));
 		gw_conn_open(d, res, &a);
 	} else if (res == -EMFILE || res == -ENFILE) {
