@@ -105,6 +105,34 @@ for c in ${FRONT_CONNS:-1 32}; do
 done
 echo "front_bench: others' load after: $(python3 "$SRC/bench/busy.py" 2 ${FNPIDS[a]} ${FNPIDS[b]} $$)" >&2
 
+# spryd's system calls per request at each concurrency (strace -c on
+# spryd alone, 2 s of wrk; strace slows spryd down: counts, not times)
+if command -v strace >/dev/null; then
+	echo
+	echo "spryd's system calls per request (strace -c -f, 2 s of wrk per point)"
+	for c in ${FRONT_CONNS:-1 32}; do
+		for x in a b; do
+			strace -c -f -o "$TMP/strace-$x-$c" -p "${FNPIDS[$x]%% *}" 2>/dev/null &
+			st=$!
+			sleep 0.5
+			n=$($WRK_PIN wrk -t1 -c"$c" -d2s -s "$SRC/bench/post.lua" "${URL[$x]}" -- 1024 2>&1 |
+				sed -n 's/^requests=\([0-9]*\).*/\1/p')
+			kill -INT "$st" 2>/dev/null
+			wait "$st" 2>/dev/null
+			awk -v n="${n:-0}" -v c="$c" -v f="${FRONT[$x]}" '
+				$NF == "total" { tot = $4; next }
+				$1 ~ /^[0-9.]+$/ && NF >= 5 { calls[$NF] = $4 }
+				END {
+					line = ""
+					for (k in calls) if (n && calls[k] / n >= 0.05)
+						line = line sprintf(" %s=%.2f", k, calls[k] / n)
+					printf "c=%s %-5s requests=%d total=%.2f%s\n", c, f, n,
+						n ? tot / n : 0, line
+				}' "$TMP/strace-$x-$c"
+		done
+	done
+fi
+
 python3 - "$ROWS" <<'PY'
 import sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
