@@ -257,8 +257,13 @@ FORCE:
 deps:
 	$(Q)$(SRC)/scripts/install-deps.sh
 
+# The whole suite with the default HTTP front, then the tests that serve
+# HTTP again with the io_uring one (spryd --front uring).
+URING_TESTS := test_gateway test_http test_http_hostile test_spryd test_e2e
 check: selftests
-	$(Q)OUT=$(OUT) $(SRC)/selftests/run_tests.sh
+	$(Q)OUT=$(OUT) $(SRC)/selftests/run_tests.sh; a=$$?; \
+	OUT=$(OUT) $(SRC)/selftests/run_tests.sh -f uring $(addprefix -t ,$(URING_TESTS)); \
+	b=$$?; [ $$a -eq 0 ] && [ $$b -eq 0 ]
 
 check-san:
 	$(Q)$(MAKE) SAN=1 check

@@ -74,16 +74,17 @@ print(",".join(str(c) for c in range(n) if c not in used))' "$(nproc)" "$1"
 # bench_fn_bin OUT HOP: hop i runs upper when i is even, reverse when odd
 bench_fn_bin() { [ $(($2 % 2)) -eq 0 ] && echo "$1/examples/upper" || echo "$1/examples/reverse"; }
 
-# bench_spry_up OUT PIN SOCK PORT CPUS LOGDIR LENGTHS: spry of build OUT
+# bench_spry_up OUT PIN SOCK PORT CPUS LOGDIR LENGTHS [SPRYD_ARGS...]: spry of build OUT
 # with pins PIN: chains cN of N functions for every N in LENGTHS (buffers
 # for 64 KiB bodies, in-flight bound above 256), placed on CPUS (empty: not
 # placed), spryd with its HTTP front on 127.0.0.1:PORT, one instance per
-# function.  Sets SPRY_UP_SPRYD (spryd's pid) and SPRY_UP[N] (the pids of
+# function, SPRYD_ARGS given to spryd.  Sets SPRY_UP_SPRYD (spryd's pid) and SPRY_UP[N] (the pids of
 # chain N, spryd first).  0, or 1 with the reason on stderr.
 declare -A SPRY_UP
 bench_spry_up() {
 	local out=$1 pin=$2 sock=$3 port=$4 cpus=$5 logs=$6 lengths=$7
 	local n i hops want live
+	shift 7
 	"$out/spry" -P "$pin" load >/dev/null || { echo "spry load failed" >&2; return 1; }
 	for n in $lengths; do
 		hops=$(for i in $(seq 0 $((n - 1))); do printf 'c%s-f%s,' "$n" "$i"; done)
@@ -92,7 +93,7 @@ bench_spry_up() {
 			{ echo "chain add c$n failed" >&2; return 1; }
 	done
 	bench_start "$logs/spryd.log" "$out/spryd" -P "$pin" -s "$sock" \
-		--http "127.0.0.1:$port" ${cpus:+--cpus $cpus}
+		--http "127.0.0.1:$port" ${cpus:+--cpus $cpus} "$@"
 	SPRY_UP_SPRYD=$LAST
 	bench_wait_port "$port" || { echo "spryd did not start: $(cat "$logs/spryd.log")" >&2; return 1; }
 	want=0

@@ -154,4 +154,6 @@ trap - EXIT
 "$SRC/bench/elastic_bench.sh" || fail=1
 # cold start of an instance: template vs fork+exec+connect (docs/ELASTIC.md)
 "$SRC/bench/coldstart_bench.sh" || fail=1
+# spryd's HTTP fronts, epoll against io_uring (bench/results/front.md)
+"$SRC/bench/front_bench.sh" || fail=1
 exit $fail

@@ -9,6 +9,7 @@ pkgs=(
 	libbpf-dev libxdp-dev bpftool xdp-tools	# BPF
 	libelf-dev zlib1g-dev
 	libjansson-dev libyaml-dev libhttp-parser-dev libcap-dev	# parsing, JSON
+	liburing-dev			# spryd --front uring
 	libclang-rt-14-dev		# ASan/UBSan runtimes for clang
 	iproute2 util-linux procps psmisc python3 jq	# tests: netns, unshare, ps, JSON
 	groff-base man-db		# tests: the man pages render without warnings

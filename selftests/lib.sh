@@ -14,6 +14,9 @@
 #
 # Where things are (docs/KSELFTEST.md):
 #   SPRY, SPRYD     the CLI and the daemon
+#   SPRYD_FRONT     spryd's HTTP front option, an array: --front $SPRY_FRONT
+#                   (environment SPRY_FRONT=epoll|uring, default epoll; the
+#                   HTTP tests run against either: start_spryd passes it)
 #   SPRY_OUT        the build: SPRY_OUT/examples/NAME are the example functions
 #   SPRY_HELPERS    the test helper programs (e2e_client, fn_meta, ...)
 #   SPRY_SELFTESTS  this directory: the test scripts, python helpers
@@ -60,6 +63,12 @@ fi
 SPRY="$SPRY_OUT/spry"
 SPRYD="$SPRY_OUT/spryd"
 export SPRY_OUT
+SPRY_FRONT=${SPRY_FRONT:-epoll}
+case "$SPRY_FRONT" in
+epoll|uring) ;;
+*) echo "1..0 # SKIP SPRY_FRONT='$SPRY_FRONT': epoll or uring"; exit 4 ;;
+esac
+SPRYD_FRONT=(--front "$SPRY_FRONT")
 
 _tap_n=0
 _tap_fail=0
@@ -397,7 +406,7 @@ start() {
 # start_spryd [ARGS...]: spryd on this test's pins and socket, its log in
 # $TMP/spryd.log; waits for the control socket.  SPRYD_PID.
 start_spryd() {
-	start "$SPRYD" "$TMP/spryd.log" -P "$PIN" -s "$SOCK" "$@"
+	start "$SPRYD" "$TMP/spryd.log" -P "$PIN" -s "$SOCK" "${SPRYD_FRONT[@]}" "$@"
 	SPRYD_PID=$LAST
 	wait_for 5 test -S "$SOCK"
 }

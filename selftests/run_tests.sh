@@ -8,9 +8,11 @@
 #   N passed, N failed, N skipped
 # both counted over the tests' individual TAP points.
 #
-#   run_tests.sh [-t NAME]... [-l]     -t: only these tests; -l: list
-# Environment: OUT (build dir, default build/), per-test timeout from
-# selftests/settings.
+#   run_tests.sh [-t NAME]... [-f FRONT] [-l]
+#   -t: only these tests; -f: spryd's HTTP front, epoll (default) or uring
+#   (SPRY_FRONT for selftests/lib.sh); -l: list
+# Environment: OUT (build dir, default build/), SPRY_FRONT, per-test
+# timeout from selftests/settings.
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,8 +31,11 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	-t) [ $# -ge 2 ] || { echo "run_tests.sh: -t needs a test name" >&2; exit 2; }
 	    only+=("$2"); shift 2 ;;
+	-f) [ $# -ge 2 ] || { echo "run_tests.sh: -f needs epoll or uring" >&2; exit 2; }
+	    case "$2" in epoll|uring) ;; *) echo "run_tests.sh: -f: epoll or uring, not '$2'" >&2; exit 2 ;; esac
+	    export SPRY_FRONT=$2; shift 2 ;;
 	-l) list=1; shift ;;
-	-h|--help) sed -n '3,12p' "$0"; exit 0 ;;
+	-h|--help) sed -n '3,14p' "$0"; exit 0 ;;
 	*) echo "run_tests.sh: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done

@@ -59,7 +59,7 @@ setup() {
 	spry chain add crash hops fn_meta >/dev/null &&
 	spry chain add tiny hops fn_meta buffers 2 >/dev/null &&
 	spry chain add ghost hops nobody_home >/dev/null || return 1
-	start "$SPRYD" "$TMP/spryd.log" -P "$PIN" -s "$SOCK" --http "127.0.0.1:$PORT" \
+	start "$SPRYD" "$TMP/spryd.log" -P "$PIN" -s "$SOCK" "${SPRYD_FRONT[@]}" --http "127.0.0.1:$PORT" \
 		--max-body 65536 --access-log "$TMP/access.log"
 	SPRYD_PID=$LAST
 	wait_for 5 test -S "$SOCK" || return 1
@@ -365,7 +365,7 @@ tap_ok $? "SIGTERM with a connection idle and a request in flight: 503 to it, sp
 # again with this spryd, which answers there and not on 127.0.0.1
 URL6="http://[::1]:$PORT"
 if ip -6 addr show dev lo 2>/dev/null | grep -q 'inet6 ::1/'; then
-	start "$SPRYD" "$TMP/spryd6.log" -P "$PIN" -s "$SOCK" --http "[::1]:$PORT"
+	start "$SPRYD" "$TMP/spryd6.log" -P "$PIN" -s "$SOCK" "${SPRYD_FRONT[@]}" --http "[::1]:$PORT"
 	SPRYD_PID=$LAST
 	ollehs() { [ "$(c -g -d hello "$URL6/demo")" = OLLEH ]; }
 	wait_for 5 test -S "$SOCK" && wait_for 10 ollehs &&

@@ -33,7 +33,7 @@ live() {
 if ! { "$SPRY" -P "$PIN" load >/dev/null && "$SPRY" -P "$PIN" chain add meta hops fn_meta >/dev/null; }; then
 	tap_skip_all "cannot load spry"
 fi
-start "$SPRYD" "$TMP/spryd.log" -P "$PIN" -s "$SOCK" --http "127.0.0.1:$PORT" \
+start "$SPRYD" "$TMP/spryd.log" -P "$PIN" -s "$SOCK" "${SPRYD_FRONT[@]}" --http "127.0.0.1:$PORT" \
 	--header-timeout $HDR_TO --body-timeout $HDR_TO --write-timeout $WR_TO \
 	--idle-timeout $IDLE_TO --max-body 65536
 SPRYD_PID=$LAST

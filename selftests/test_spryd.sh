@@ -90,7 +90,7 @@ rc=$?
 refused=1
 [ $rc -ne 0 ] && grep -q "range must go upwards" "$TMP/badcpus.err" && [ ! -e "$SOCK" ] &&
 	refused=0
-"$SPRYD" -P "$DIR" -s "$SOCK" --pool-dir "$POOLS" --cpus "$CPU" 2>"$TMP/spryd.log" &
+"$SPRYD" -P "$DIR" -s "$SOCK" "${SPRYD_FRONT[@]}" --pool-dir "$POOLS" --cpus "$CPU" 2>"$TMP/spryd.log" &
 SPRYD_PID=$!
 [ $refused -eq 0 ] && wait_for 5 test -S "$SOCK" && probe hello >/dev/null &&
 	[ "$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/$SPRYD_PID/status)" = "$CPU" ]

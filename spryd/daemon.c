@@ -80,6 +80,7 @@ static int hooks_init(struct spryd *d)
 	err = err ?: loop_on_timer(d, front_timer_all);
 	err = err ?: loop_on_tick(d, front_run_all);
 	err = err ?: loop_on_tick(d, origin_flush);
+	err = err ?: loop_on_tick(d, front_flush_all);
 	err = err ?: loop_on_tick(d, ctl_reap);
 	return err;
 }

@@ -26,6 +26,15 @@ void front_run_all(struct spryd *d)
 			d->fronts[i]->run(d);
 }
 
+void front_flush_all(struct spryd *d)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->n_fronts; i++)
+		if (d->fronts[i]->flush)
+			d->fronts[i]->flush(d);
+}
+
 void front_timer_all(struct spryd *d, uint64_t now, uint64_t *next)
 {
 	unsigned int i;

@@ -40,6 +40,11 @@ struct spryd_front_ops {
 	void	(*run)(struct spryd *d);
 	/* deadlines: like a loop timer hook (NULL: none) */
 	void	(*timer)(struct spryd *d, uint64_t now, uint64_t *next);
+	/*
+	 * each loop iteration after the core sent the iteration's
+	 * descriptors: what the front batched goes out (NULL: none)
+	 */
+	void	(*flush)(struct spryd *d);
 	/* stop accepting new work (NULL: none) */
 	void	(*stop)(struct spryd *d);
 	/* after the core answered everything in flight: close everything */
@@ -52,6 +57,7 @@ struct spryd_front_ops {
 int front_register(struct spryd *d, const struct spryd_front_ops *ops);
 /* Every registered front's op, in registration order. */
 void front_run_all(struct spryd *d);
+void front_flush_all(struct spryd *d);
 void front_timer_all(struct spryd *d, uint64_t now, uint64_t *next);
 void front_stop_all(struct spryd *d);
 void front_shutdown_all(struct spryd *d);

@@ -88,7 +88,7 @@ void gateway_opts_default(struct spryd_http_opts *o)
 
 /* ------------------------------------------------------- connections */
 
-static struct gw_state *state_get(struct spryd *d)
+struct gw_state *gw_state_get(struct spryd *d)
 {
 	struct spryd_gw *gw = d->gw;
 	struct gw_state *st = gw->cache;
@@ -109,7 +109,7 @@ static struct gw_state *state_get(struct spryd *d)
 	return st;
 }
 
-static void state_put(struct spryd *d, struct gw_state *st)
+void gw_state_put(struct spryd *d, struct gw_state *st)
 {
 	struct spryd_gw *gw = d->gw;
 
@@ -154,18 +154,30 @@ void gw_conn_close(struct spryd *d, struct gw_conn *c)
 	if (!c->used)
 		return;
 	gw_drop_prep(d, c);
-	release_buf(d, c);
-	free(c->heap);
-	c->heap = NULL;
-	if (c->st) {
-		state_put(d, c->st);
-		c->st = NULL;
-	}
-	spryd_ep_close(d, &c->ep);
+	if (gw->u)
+		gwu_conn_close(d, c);
+	else
+		spryd_ep_close(d, &c->ep);
 	c->used = false;
 	c->resume = false;
 	c->gen++;
 	gw->n_open--;
+	/* a send in the ring still reads the head and the payload */
+	if (!gw->u || !c->u_ops)
+		gw_conn_release(d, c);
+}
+
+void gw_conn_release(struct spryd *d, struct gw_conn *c)
+{
+	struct spryd_gw *gw = d->gw;
+
+	release_buf(d, c);
+	free(c->heap);
+	c->heap = NULL;
+	if (c->st) {
+		gw_state_put(d, c->st);
+		c->st = NULL;
+	}
 	/*
 	 * Free for reuse only after this loop iteration (gw_run): an event
 	 * of this connection may still wait in the batch epoll_wait returned,
@@ -267,11 +279,15 @@ static void do_read(struct spryd *d, struct gw_conn *c, uint64_t now)
 	struct gw_state *st;
 	ssize_t n;
 
+	if (d->gw->u) {
+		gwu_read(d, c, now);
+		return;
+	}
 	while (c->used && c->phase == GW_READ) {
 		if (!c->st) {
 			if (!c->may_read)
 				return;
-			c->st = state_get(d);
+			c->st = gw_state_get(d);
 			if (!c->st) {
 				gw_conn_close(d, c);
 				return;
@@ -304,7 +320,7 @@ static void do_read(struct spryd *d, struct gw_conn *c, uint64_t now)
 	st = c->st;
 	if (!spry_http_in_request(&st->hc) && st->rlen == st->roff) {
 		/* between requests: the state goes back to the cache */
-		state_put(d, st);
+		gw_state_put(d, st);
 		c->st = NULL;
 		if (c->dl_kind != DL_IDLE)
 			gw_set_deadline(d, c, DL_IDLE, now);
@@ -342,8 +358,12 @@ static void drain(struct spryd *d, struct gw_conn *c)
 static void linger(struct spryd *d, struct gw_conn *c, uint64_t now)
 {
 	if (c->st) {
-		state_put(d, c->st);
+		gw_state_put(d, c->st);
 		c->st = NULL;
+	}
+	if (d->gw->u) {
+		gwu_linger(d, c, now);
+		return;
 	}
 	if (shutdown(c->ep.fd, SHUT_WR)) {
 		gw_conn_close(d, c);
@@ -356,7 +376,7 @@ static void linger(struct spryd *d, struct gw_conn *c, uint64_t now)
 	drain(d, c);
 }
 
-static void finish_response(struct spryd *d, struct gw_conn *c, uint64_t now)
+void gw_finish_response(struct spryd *d, struct gw_conn *c, uint64_t now)
 {
 	gw_access_log(d, c, now);
 	release_buf(d, c);
@@ -405,7 +425,7 @@ static void do_write(struct spryd *d, struct gw_conn *c, uint64_t now)
 			}
 		}
 	}
-	finish_response(d, c, now);
+	gw_finish_response(d, c, now);
 }
 
 static void start_write(struct spryd *d, struct gw_conn *c, uint64_t now)
@@ -413,7 +433,10 @@ static void start_write(struct spryd *d, struct gw_conn *c, uint64_t now)
 	c->phase = GW_WRITE;
 	gw_set_deadline(d, c, DL_WRITE, now);
 	c->may_write = true;
-	do_write(d, c, now);
+	if (d->gw->u)
+		gwu_send(d, c);
+	else
+		do_write(d, c, now);
 }
 
 void gw_resume_later(struct spryd *d, struct gw_conn *c)
@@ -447,6 +470,8 @@ static void gw_run(struct spryd *d)
 		}
 		gw->n_resume = 0;
 	}
+	if (gw->u)
+		gwu_run(d);
 	/* the slots closed during this iteration's events (gw_conn_close) */
 	while (gw->n_closed)
 		gw->free_idx[gw->n_free++] = gw->closed_idx[--gw->n_closed];
@@ -456,13 +481,57 @@ static void gw_run(struct spryd *d)
 
 /* ------------------------------------------------------------ events */
 
-static void gw_accept(struct spryd *d)
+/* A new connection on @fd (closed on failure); NULL: refused. */
+struct gw_conn *gw_conn_open(struct spryd *d, int fd, const union gw_addr *a)
 {
 	struct spryd_gw *gw = d->gw;
 	struct gw_conn *c;
+	int one = 1;
+
+	if (!gw->n_free) {
+		gw->refused++;
+		close(fd);
+		return NULL;
+	}
+	c = &gw->conns[gw->free_idx[--gw->n_free]];
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->ep.ops = &gw_front_ops.ep;
+	c->ep.fd = fd;
+	if (!gw->u && spryd_ep_add(d, &c->ep, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)) {
+		close(fd);
+		c->ep.fd = -1;
+		gw->n_free++;
+		return NULL;
+	}
+	c->used = true;
+	c->may_read = false;
+	c->may_write = true;
+	c->close_after = false;
+	c->phase = GW_READ;
+	c->st = NULL;
+	c->req = NULL;
+	c->req_id = 0;
+	c->chain = GW_NO_CHAIN;
+	c->iovcnt = 0;
+	c->holds_buf = false;
+	c->heap = NULL;
+	c->peer = *a;
+	gw_set_deadline(d, c, DL_IDLE, spryd_now_ns());
+	gw->n_open++;
+	gw->accepted++;
+	if ((uint32_t)(c - gw->conns) + 1 > gw->hiwater)
+		gw->hiwater = (uint32_t)(c - gw->conns) + 1;
+	if (gw->u)
+		gwu_conn_start(d, c);
+	return c;
+}
+
+static void gw_accept(struct spryd *d)
+{
+	struct spryd_gw *gw = d->gw;
 	union gw_addr a;
 	socklen_t len;
-	int fd, i, one = 1;
+	int fd, i;
 
 	for (i = 0; i < GW_ACCEPTS_PER_EVENT; i++) {
 		len = sizeof(a);
@@ -474,39 +543,7 @@ static void gw_accept(struct spryd *d)
 				spryd_log("http accept: %s", strerror(errno));
 			return;
 		}
-		if (!gw->n_free) {
-			gw->refused++;
-			close(fd);
-			continue;
-		}
-		c = &gw->conns[gw->free_idx[--gw->n_free]];
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->ep.ops = &gw_front_ops.ep;
-		c->ep.fd = fd;
-		if (spryd_ep_add(d, &c->ep, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)) {
-			close(fd);
-			c->ep.fd = -1;
-			gw->n_free++;
-			continue;
-		}
-		c->used = true;
-		c->may_read = false;
-		c->may_write = true;
-		c->close_after = false;
-		c->phase = GW_READ;
-		c->st = NULL;
-		c->req = NULL;
-		c->req_id = 0;
-		c->chain = GW_NO_CHAIN;
-		c->iovcnt = 0;
-		c->holds_buf = false;
-		c->heap = NULL;
-		c->peer = a;
-		gw_set_deadline(d, c, DL_IDLE, spryd_now_ns());
-		gw->n_open++;
-		gw->accepted++;
-		if ((uint32_t)(c - gw->conns) + 1 > gw->hiwater)
-			gw->hiwater = (uint32_t)(c - gw->conns) + 1;
+		gw_conn_open(d, fd, &a);
 	}
 }
 
@@ -517,6 +554,10 @@ static void gw_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
 
 	if (!d->gw)
 		return;
+	if (d->gw->u && ep == (struct spryd_ep *)d->gw->u) {
+		gwu_event(d);
+		return;
+	}
 	if (ep == &d->gw->lep) {
 		gw_accept(d);
 		return;
@@ -670,22 +711,31 @@ int gateway_init(struct spryd *d)
 	}
 	gw->lep.ops = &gw_front_ops.ep;
 	gw->lep.fd = fd;
-	err = spryd_ep_add(d, &gw->lep, EPOLLIN);
+	d->gw = gw;
+	if (o->uring)
+		err = gwu_init(d, fd, &gw_front_ops.ep);
+	else
+		err = spryd_ep_add(d, &gw->lep, EPOLLIN);
 	if (err) {
+		if (o->uring)
+			spryd_log("http: io_uring front: %s", strerror(-err));
 		close(fd);
 		goto err_log;
 	}
 	gw->front = front_register(d, &gw_front_ops);
 	if (gw->front < 0) {
 		err = gw->front;
+		if (gw->u)
+			gwu_fini(d);
 		spryd_ep_close(d, &gw->lep);
 		goto err_log;
 	}
-	d->gw = gw;
-	spryd_log("http: listening on %s (max %u connections)", o->addr, o->max_conns);
+	spryd_log("http: listening on %s (max %u connections, %s front)", o->addr,
+		  o->max_conns, gw->u ? "io_uring" : "epoll");
 	return 0;
 
 err_log:
+	d->gw = NULL;
 	if (gw->log_close)
 		fclose(gw->log);
 err_free:
@@ -699,8 +749,19 @@ err_free:
 
 static void gw_stop(struct spryd *d)
 {
-	if (d->gw)
+	if (!d->gw)
+		return;
+	if (d->gw->u)
+		gwu_stop(d);
+	else
 		spryd_ep_close(d, &d->gw->lep);
+}
+
+/* After the core's sends of the iteration: the ring's submissions. */
+static void gw_flush(struct spryd *d)
+{
+	if (d->gw && d->gw->u)
+		gwu_flush(d);
 }
 
 static void gw_shutdown(struct spryd *d)
@@ -711,9 +772,23 @@ static void gw_shutdown(struct spryd *d)
 
 	if (!gw)
 		return;
-	spryd_ep_close(d, &gw->lep);
+	if (gw->u) {
+		gwu_stop(d);
+		gwu_drain(d);
+	} else {
+		spryd_ep_close(d, &gw->lep);
+	}
 	for (i = 0; i < gw->hiwater; i++)
 		gw_conn_close(d, &gw->conns[i]);
+	/* the ring's exit ends what it still had: the slots' buffers back */
+	if (gw->u) {
+		gwu_fini(d);
+		for (i = 0; i < gw->hiwater; i++)
+			if (gw->conns[i].u_ops) {
+				gw->conns[i].u_ops = 0;
+				gw_conn_release(d, &gw->conns[i]);
+			}
+	}
 	while ((st = gw->cache)) {
 		gw->cache = st->next;
 		free(st);
@@ -739,6 +814,7 @@ static const struct spryd_front_ops gw_front_ops = {
 	.run = gw_run,
 	.timer = gw_timer,
 	.stop = gw_stop,
+	.flush = gw_flush,
 	.shutdown = gw_shutdown,
 	.metrics = gw_metrics,
 };

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -28,6 +29,7 @@
 #define GW_CTYPE_MAX		127
 #define GW_N_BUCKETS		16
 #define GW_NO_CHAIN		0		/* stats slot of non-chain requests */
+#define GWU_HELD		16		/* received buffers a connection holds */
 
 
 enum gw_phase {
@@ -96,6 +98,26 @@ struct gw_conn {
 	uint64_t		buf_off;
 	uint32_t		buf_gen;
 	char			*heap;		/* /metrics body */
+
+	/*
+	 * The io_uring engine's (gateway_uring.c; unused with epoll).  A
+	 * closed slot keeps its buffers (response head, payload) until the
+	 * final completion of every operation it had in the ring: u_ops.
+	 */
+	struct msghdr		u_msg;		/* the send in flight */
+	uint8_t			u_ops;		/* operations in the ring */
+	bool			u_recv;		/* multishot receive armed */
+	bool			u_send;		/* a send in flight */
+	bool			u_eof;		/* the peer shut its side */
+	bool			u_paused;	/* receive cancelled: too much held */
+	bool			u_starved;	/* receive ended: no free buffer */
+	uint8_t			u_head;		/* held buffers: a ring of GWU_HELD */
+	uint8_t			u_n;
+	struct gwu_held {
+		uint16_t	bid;
+		uint16_t	len;
+		uint32_t	off;
+	}			u_q[GWU_HELD];
 };
 
 struct gw_chain_stats {
@@ -128,11 +150,22 @@ struct spryd_gw {
 	uint64_t		refused;
 	char			meta[SPRY_HTTP_SCRATCH + 1024];
 	int			front;		/* front id: owner of its requests */
+	struct gw_uring		*u;		/* io_uring engine; NULL: epoll */
 };
 
 
+struct gw_uring;
+
 /* gateway.c: connections */
 void gw_conn_close(struct spryd *d, struct gw_conn *c);
+/* The buffers of a closed slot back, the slot free after the iteration. */
+void gw_conn_release(struct spryd *d, struct gw_conn *c);
+/* A new connection on @fd (closed on failure); NULL: refused. */
+struct gw_conn *gw_conn_open(struct spryd *d, int fd, const union gw_addr *a);
+/* The response is out: log it, then read on (or linger when closing). */
+void gw_finish_response(struct spryd *d, struct gw_conn *c, uint64_t now);
+struct gw_state *gw_state_get(struct spryd *d);
+void gw_state_put(struct spryd *d, struct gw_state *st);
 void gw_set_deadline(struct spryd *d, struct gw_conn *c, enum gw_deadline k, uint64_t now);
 void gw_respond(struct spryd *d, struct gw_conn *c, int status, const char *ctype,
 		const char *body, size_t len, const char *extra, uint64_t now);
@@ -144,6 +177,29 @@ void gw_drop_prep(struct spryd *d, struct gw_conn *c);
 /* gateway_req.c: requests and responses */
 /* Parse what is buffered; false when the connection was closed or answered. */
 bool gw_parse(struct spryd *d, struct gw_conn *c, uint64_t now);
+/* The same from @buf (@len bytes, from *@off on; *@off advanced first). */
+bool gw_parse_from(struct spryd *d, struct gw_conn *c, const char *buf, uint32_t len,
+		   uint32_t *off, uint64_t now);
+
+/* gateway_uring.c: the io_uring engine (--front uring) */
+int gwu_init(struct spryd *d, int lfd, const struct spryd_ep_ops *ops);
+void gwu_fini(struct spryd *d);
+void gwu_event(struct spryd *d);
+void gwu_run(struct spryd *d);
+void gwu_flush(struct spryd *d);
+void gwu_stop(struct spryd *d);
+/* Shutdown: wait (a while) for the sends in the ring. */
+void gwu_drain(struct spryd *d);
+/* A connection accepted: its multishot receive. */
+void gwu_conn_start(struct spryd *d, struct gw_conn *c);
+/* Closing: cancel what it has in the ring, give its held buffers back, close the fd. */
+void gwu_conn_close(struct spryd *d, struct gw_conn *c);
+/* Read on: feed what the connection holds to the parser. */
+void gwu_read(struct spryd *d, struct gw_conn *c, uint64_t now);
+/* Send c->iov. */
+void gwu_send(struct spryd *d, struct gw_conn *c);
+/* Answered with close: shut the write side, drop what it holds. */
+void gwu_linger(struct spryd *d, struct gw_conn *c, uint64_t now);
 void gw_count_response(struct spryd *d, struct gw_conn *c, uint64_t now);
 void gw_access_log(struct spryd *d, struct gw_conn *c, uint64_t now);
 bool gw_complete(struct spryd *d, const struct spryd_req *r, int err,

@@ -317,14 +317,25 @@ static void submit(struct spryd *d, struct gw_conn *c)
 /* Parse what is in the read buffer; returns false when nothing more now. */
 bool gw_parse(struct spryd *d, struct gw_conn *c, uint64_t now)
 {
+	return gw_parse_from(d, c, c->st->rbuf, c->st->rlen, &c->st->roff, now);
+}
+
+/*
+ * Parse @buf from *@off (the read buffer, or a buffer the io_uring engine
+ * received into).  *@off moves before the event is handled: answering
+ * can close the connection or give its state back.
+ */
+bool gw_parse_from(struct spryd *d, struct gw_conn *c, const char *buf, uint32_t len,
+		   uint32_t *off, uint64_t now)
+{
 	struct gw_state *st = c->st;
 	bool was_in = spry_http_in_request(&st->hc);
 	size_t used;
 	int r;
 
-	r = spry_http_feed(&st->hc, st->rbuf + st->roff, st->rlen - st->roff, &used);
-	st->roff += (uint32_t)used;
-	if (st->roff == st->rlen)
+	r = spry_http_feed(&st->hc, buf + *off, len - *off, &used);
+	*off += (uint32_t)used;
+	if (buf == st->rbuf && st->roff == st->rlen)
 		st->roff = st->rlen = 0;
 	if (!was_in && (used || r != SPRY_HTTP_AGAIN)) {
 		c->t_req = now;
@@ -359,7 +370,6 @@ bool gw_parse(struct spryd *d, struct gw_conn *c, uint64_t now)
 	}
 }
 
-/* Parse what is buffered, read more, until a request is complete or EAGAIN. */
 /* ------------------------------------------------------- completion */
 
 /* The response fields of a metadata block (last line of each key wins). */

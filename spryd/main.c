@@ -43,6 +43,8 @@ static void usage(FILE *f)
 		"      --body-timeout S    a request's body after its head (default 30) -> 408\n"
 		"      --write-timeout S   no write progress on a response (default 30): close\n"
 		"      --access-log FILE   one line per request ('-': stderr; default off)\n"
+		"      --front epoll|uring the HTTP front's I/O: an epoll loop (default) or\n"
+		"                       io_uring (multishot accept and receive, batched sends)\n"
 		"Datagram requests (docs/DATAGRAM.md; repeatable):\n"
 		"      --dgram IFNAME[:QUEUE]=CHAIN  AF_XDP socket on IFNAME's RX queue (default 0)\n"
 		"                       for CHAIN, inserted in spry_xsks (`spry ingress attach`);\n"
@@ -136,6 +138,7 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 		{ "start-timeout", required_argument, NULL, 1017 },
 		{ "start-backoff", required_argument, NULL, 1018 },
 		{ "stop-timeout", required_argument, NULL, 1019 },
+		{ "front", required_argument, NULL, 1020 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -210,6 +213,14 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 			*(c == 1014 ? &d->sv_opts.tick_ns : c == 1015 ? &d->sv_opts.stable_ns :
 			  c == 1016 ? &d->sv_opts.panic_ns : c == 1017 ? &d->sv_opts.start_timeout_ns :
 			  c == 1018 ? &d->sv_opts.backoff_ns : &d->sv_opts.stop_timeout_ns) = u;
+			break;
+		case 1020:
+			if (strcmp(optarg, "epoll") && strcmp(optarg, "uring")) {
+				fprintf(stderr, "spryd: --front: 'epoll' or 'uring', not '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			d->http.uring = !strcmp(optarg, "uring");
 			break;
 		case 'P':
 			pin = optarg;

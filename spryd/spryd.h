@@ -246,6 +246,7 @@ struct spryd_http_opts {
 	uint64_t		body_ns;
 	uint64_t		write_ns;
 	const char		*access_log;	/* NULL off, "-" stderr, else a file */
+	bool			uring;		/* --front uring: io_uring engine */
 };
 
 /* Supervisor and autoscaler options (spryd's command line); ns. */

@@ -1,0 +1,159 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# spryd's two HTTP fronts in the same run: --front epoll (A) against
+# --front uring (B), on the chain of 4 hops with 1 KiB bodies, wrk at
+# concurrency 1 and 32.
+#
+#   bench/front_bench.sh [-r ROUNDS] [-d SECS]
+#
+# Starts two spry set-ups of this build (their own pins, control sockets,
+# HTTP ports and function instances, in one private network namespace;
+# spry placed as bench/compare.sh places it), then for each concurrency
+# measures A, B, A, B ... for ROUNDS rounds (default 5) of SECS seconds
+# (default 3, after BENCH_WARMUP seconds of warm-up): the machine is
+# shared, so the two fronts see the same noise and the medians are
+# compared.  Prints each round's requests/s, p50, p99, CPU us per request
+# of spryd alone and of spryd with the functions (every thread, from
+# /proc/PID/task/*/schedstat), then the medians and the ratios B/A.
+# Needs root (loads the router).  Environment: OUT (build dir),
+# BENCH_SPRY_CPUS, BENCH_WARMUP, BENCH_WRK_THREADS, FRONT_CONNS ("1 32").
+set -u
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${OUT:-$SRC/build}
+ROUNDS=5
+SECS=3
+die() { echo "front_bench: $*" >&2; exit 1; }
+while getopts r:d:h o; do
+	case $o in
+	r) ROUNDS=$OPTARG ;;
+	d) SECS=$OPTARG ;;
+	*) echo "usage: bench/front_bench.sh [-r ROUNDS] [-d SECS]" >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "bad rounds '$ROUNDS'"
+[[ "$SECS" =~ ^[1-9][0-9]*$ ]] || die "bad seconds '$SECS'"
+[ "$(id -u)" -eq 0 ] || die "needs root (loads the router)"
+for b in "$OUT/spry" "$OUT/spryd" "$OUT"/examples/{upper,reverse}; do
+	[ -x "$b" ] || die "$b not built (make)"
+done
+for c in wrk curl python3 unshare; do
+	command -v $c >/dev/null || die "$c not installed"
+done
+
+. "$SRC/bench/lib.sh"
+bench_private_netns front_bench -r "$ROUNDS" -d "$SECS"
+
+TMP=$(mktemp -d /tmp/spry-front-bench-XXXXXX) || die "mktemp failed"
+PIDS=()
+declare -A PIN SOCK PORT URL FNPIDS
+cleanup() {
+	local p x
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	for x in a b; do
+		[ -n "${PIN[$x]:-}" ] && "$OUT/spry" -P "${PIN[$x]}" unload >/dev/null 2>&1
+		[ -n "${PIN[$x]:-}" ] && rm -rf "${PIN[$x]}"
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+SPRY_CPUS=$(bench_spry_cpus)
+WRK_CPUS=$(bench_wrk_cpus "$SPRY_CPUS") || die "bad BENCH_SPRY_CPUS '$SPRY_CPUS'"
+WRK_PIN=${WRK_CPUS:+taskset -c $WRK_CPUS}
+declare -A FRONT=([a]=epoll [b]=uring)
+for x in a b; do
+	PIN[$x]=/sys/fs/bpf/spry-front-$$-$x
+	SOCK[$x]=$TMP/$x.sock
+	PORT[$x]=$([ $x = a ] && echo 18700 || echo 18710)
+	URL[$x]=http://127.0.0.1:${PORT[$x]}/c4
+	mkdir -p "$TMP/logs-$x"
+	bench_spry_up "$OUT" "${PIN[$x]}" "${SOCK[$x]}" "${PORT[$x]}" "$SPRY_CPUS" \
+		"$TMP/logs-$x" 4 --front "${FRONT[$x]}" || die "$x: spry did not come up"
+	FNPIDS[$x]=${SPRY_UP[4]}
+	[ "$(curl -s --max-time 5 -d abcd "${URL[$x]}")" = ABCD ] ||
+		die "$x (${FRONT[$x]}): c4 does not answer ABCD"
+done
+
+echo "front_bench: A = --front epoll, B = --front uring; 4 hops, 1 KiB, ${SECS} s per" \
+	"point, $ROUNDS rounds; spry on CPU ${SPRY_CPUS:-(not placed)}, wrk on" \
+	"${WRK_CPUS:-any CPU}; $(nproc) CPUs, kernel $(uname -r)" >&2
+echo "front_bench: others' load before: $(python3 "$SRC/bench/busy.py" 2 ${FNPIDS[a]} ${FNPIDS[b]} $$)" >&2
+ROWS=$TMP/rounds.tsv
+: >"$ROWS"
+printf '%-5s %-5s %-3s %10s %9s %9s %12s %12s\n' conns round front 'req/s' 'p50 us' 'p99 us' \
+	'spryd us/req' 'all us/req'
+for c in ${FRONT_CONNS:-1 32}; do
+	for r in $(seq "$ROUNDS"); do
+		for x in a b; do
+			bench_wrk "${URL[$x]}" 1024 "$c" "$SECS" ${FNPIDS[$x]} || die "$x: wrk failed"
+			q=${BW[requests]}
+			sd=$(awk -v ns="$BW_FIRST_NS" -v q="$q" 'BEGIN { printf "%.2f", q ? ns / 1e3 / q : 0 }')
+			all=$(awk -v ns="$BW_NS" -v q="$q" 'BEGIN { printf "%.2f", q ? ns / 1e3 / q : 0 }')
+			errs=$((BW[errors] + BW[non2xx]))
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$r" "$x" "${BW[rps]}" \
+				"${BW[p50_us]}" "${BW[p99_us]}" "$sd" "$all" "$errs" >>"$ROWS"
+			printf '%-5s %-5s %-5s %10.0f %9.0f %9.0f %12s %12s%s\n' "$c" "$r" "${FRONT[$x]}" \
+				"${BW[rps]}" "${BW[p50_us]}" "${BW[p99_us]}" "$sd" "$all" \
+				"$([ "$errs" -eq 0 ] || echo "  ($errs errors)")"
+		done
+	done
+done
+echo "front_bench: others' load after: $(python3 "$SRC/bench/busy.py" 2 ${FNPIDS[a]} ${FNPIDS[b]} $$)" >&2
+
+# spryd's system calls per request at each concurrency (strace -c on
+# spryd alone, 2 s of wrk; strace slows spryd down: counts, not times)
+if command -v strace >/dev/null; then
+	echo
+	echo "spryd's system calls per request (strace -c -f, 2 s of wrk per point)"
+	for c in ${FRONT_CONNS:-1 32}; do
+		for x in a b; do
+			strace -c -f -o "$TMP/strace-$x-$c" -p "${FNPIDS[$x]%% *}" 2>/dev/null &
+			st=$!
+			sleep 0.5
+			n=$($WRK_PIN wrk -t1 -c"$c" -d2s -s "$SRC/bench/post.lua" "${URL[$x]}" -- 1024 2>&1 |
+				sed -n 's/^requests=\([0-9]*\).*/\1/p')
+			kill -INT "$st" 2>/dev/null
+			wait "$st" 2>/dev/null
+			awk -v n="${n:-0}" -v c="$c" -v f="${FRONT[$x]}" '
+				$NF == "total" { tot = $4; next }
+				$1 ~ /^[0-9.]+$/ && NF >= 5 { calls[$NF] = $4 }
+				END {
+					line = ""
+					for (k in calls) if (n && calls[k] / n >= 0.05)
+						line = line sprintf(" %s=%.2f", k, calls[k] / n)
+					printf "c=%s %-5s requests=%d total=%.2f%s\n", c, f, n,
+						n ? tot / n : 0, line
+				}' "$TMP/strace-$x-$c"
+		done
+	done
+fi
+
+python3 - "$ROWS" <<'PY'
+import sys
+rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
+cols = ["req/s", "p50 us", "p99 us", "spryd us/req", "all us/req"]
+def med(v):
+    v = sorted(v)
+    return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2 if v else 0.0
+noise = lambda v: (max(v) - min(v)) / med(v) if v and med(v) else 0.0
+print()
+print("medians (A = epoll, B = uring)")
+print("| conns | metric | epoll | uring | uring/epoll | noise of epoll |")
+print("|---:|---|---:|---:|---:|---:|")
+errs = 0
+for c in sorted({r[0] for r in rows}, key=int):
+    for i, name in enumerate(cols):
+        a = [float(r[3 + i]) for r in rows if r[0] == c and r[2] == "a"]
+        b = [float(r[3 + i]) for r in rows if r[0] == c and r[2] == "b"]
+        ma, mb = med(a), med(b)
+        print("| %s | %s | %.1f | %.1f | %.3fx | %.1f%% |" %
+              (c, name, ma, mb, mb / ma if ma else float("nan"), 100 * noise(a)))
+errs = sum(int(r[8]) for r in rows)
+print()
+print("errors (socket errors + non-2xx) in all rounds: %d" % errs)
+PY
