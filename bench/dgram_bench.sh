@@ -193,7 +193,8 @@ fi
 veth_pair srve clie 2
 for e in "srve $PORT" "clie pass"; do
 	# shellcheck disable=SC2086
-	if [ "${e% *}" = clie ]; then cli "$ECHO" $e 2>>"$TMP/echo.log" &
+	# (nsenter execs it, so $! is the program's pid: a function would fork)
+	if [ "${e% *}" = clie ]; then nsenter -t "$NSPID" -n "$ECHO" $e 2>>"$TMP/echo.log" &
 	else "$ECHO" $e 2>>"$TMP/echo.log" & fi
 	PIDS+=($!)
 	sleep 0.3
