@@ -21,9 +21,10 @@
 # request in the driver, no process involved: the generator's own ceiling
 # on this machine.  Each round runs every path for SECS seconds (default
 # 5), in an order rotated each round; ROUNDS (default 3) rounds.  Prints
-# every run (responses/s, p50/p99, lost, the generator's busy CPUs, the
-# server's (spryd + upper) busy CPUs and CPU us per response), the medians
-# and the ratios of the medians.  Builds first; needs root; private
+# every run (responses/s, p50/p99, lost, the generator's and the server's
+# (spryd + upper) busy CPUs and CPU us per response), the medians and the
+# ratios of the medians, of responses/s and of total CPU per response
+# (which others' load on the machine disturbs less).  Builds first; needs root; private
 # network namespaces, own pin directories; stops everything it started.
 # Environment: OUT (build dir), BENCH_SECS, BENCH_LEN (payload, default
 # 64), BENCH_WINDOW (default 64), BENCH_INST.
@@ -225,8 +226,8 @@ echo "window $WINDOW, ${SECS} s per run, $ROUNDS rounds, veth in copy mode ($(np
 echo "B = this tree${BASE_NAME:+, A = $BASE_NAME}; $(date -u '+%F %H:%M UTC'), load average" \
 	"$(cut -d' ' -f1-3 /proc/loadavg) before:"
 echo
-echo "| path | round | responses/s | p50 µs | p99 µs | lost | generator CPUs | server CPUs | server µs/resp |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| path | round | responses/s | p50 µs | p99 µs | lost | generator CPUs | server CPUs | generator µs/resp | server µs/resp | total µs/resp |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 ROWS=$TMP/rows.tsv
 : >"$ROWS"
 n_paths=${#PATHS[@]}
@@ -243,18 +244,22 @@ for round in $(seq "$ROUNDS"); do
 		srv=$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v s="$r_secs" 'BEGIN { printf "%.2f", t / hz / s }')
 		us=$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v q="$r_responses" \
 			'BEGIN { printf "%.2f", q ? t / hz * 1e6 / q : 0 }')
-		[ "$p" = echo ] && srv=- us=-
+		gus=$(awk -v c="$r_gen_cpu" -v s="$r_secs" -v q="$r_responses" \
+			'BEGIN { printf "%.2f", q ? c * s * 1e6 / q : 0 }')
+		tot=$(awk -v a="$gus" -v b="$us" 'BEGIN { printf "%.2f", a + b }')
+		[ "$p" = echo ] && srv=0 us=0 tot=$gus
 		echo "| $p | $round | $r_rps | $r_p50_us | $r_p99_us | $((r_lost + r_late + r_bad)) |" \
-			"$r_gen_cpu | $srv | $us |"
-		printf '%s\t%s\t%s\t%s\t%s\n' "$p" "$r_rps" "$r_p50_us" "$r_gen_cpu" "$us" >>"$ROWS"
+			"$r_gen_cpu | $srv | $gus | $us | $tot |"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$r_rps" "$r_p50_us" "$r_gen_cpu" "$us" \
+			"$gus" "$tot" >>"$ROWS"
 	done
 done
 echo
 echo "Medians over the rounds (load average after: $(cut -d' ' -f1-3 /proc/loadavg)):"
 echo
-echo "| path | responses/s | p50 µs | generator CPUs | server µs/resp |"
-echo "|---|---:|---:|---:|---:|"
-declare -A MED
+echo "| path | responses/s | p50 µs | generator CPUs | generator µs/resp | server µs/resp | total µs/resp |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+declare -A MED CPU
 med() {	# median of column $2 of path $1
 	awk -F'\t' -v p="$1" -v c="$2" '$1 == p { print $c }' "$ROWS" | sort -g |
 		awk '{ v[NR] = $1 } END { if (!NR) print 0; else if (NR % 2) print v[(NR + 1) / 2];
@@ -262,18 +267,30 @@ med() {	# median of column $2 of path $1
 }
 for p in "${PATHS[@]}"; do
 	MED[$p]=$(med "$p" 2)
-	echo "| $p | ${MED[$p]} | $(med "$p" 3) | $(med "$p" 4) | $(med "$p" 5) |"
+	CPU[$p]=$(med "$p" 7)
+	echo "| $p | ${MED[$p]} | $(med "$p" 3) | $(med "$p" 4) | $(med "$p" 6) | $(med "$p" 5) |" \
+		"${CPU[$p]} |"
 done
 echo
 ratio() {
 	awk -v a="${MED[$1]}" -v b="${MED[$2]}" -v t="$3" \
 		'BEGIN { printf "%s: %.0f / %.0f = %.2fx\n", t, a, b, b ? a / b : 0 }'
 }
+# CPU per response, generator's and server's: what the paths cost
+# whatever share of the CPUs others leave them (tick accounting, softirq
+# work charged to the task it interrupted)
+cpu_ratio() {
+	awk -v a="${CPU[$1]}" -v b="${CPU[$2]}" -v t="$3" \
+		'BEGIN { printf "%s: %.2f / %.2f us = %.2fx\n", t, a, b, b ? a / b : 0 }'
+}
 ratio af_xdp udp "AF_XDP / kernel UDP (B)"
 [ -n "$BASE_OUT" ] && ratio af_xdp-A udp "AF_XDP / kernel UDP (A)"
 [ -n "$BASE_OUT" ] && ratio af_xdp af_xdp-A "AF_XDP B / A"
 ratio echo udp "echo (generator ceiling) / kernel UDP"
 ratio af_xdp echo "AF_XDP (B) / echo"
+cpu_ratio udp af_xdp "total CPU per response, kernel UDP / AF_XDP (B)"
+[ -n "$BASE_OUT" ] && cpu_ratio af_xdp-A af_xdp "total CPU per response, AF_XDP A / B"
+cpu_ratio udp echo "total CPU per response, kernel UDP / echo (the most a server can save)"
 for n in b ${BASE_OUT:+a}; do
 	# shellcheck disable=SC2086
 	set -- ${SERVER_PIDS[$n]}
