@@ -22,7 +22,7 @@
 # on this machine.  Each round runs every path for SECS seconds (default
 # 5), in an order rotated each round; ROUNDS (default 3) rounds.  Prints
 # every run (responses/s, p50/p99, lost, the generator's and the server's
-# (spryd + upper) busy CPUs and CPU us per response), the medians and the
+# (spryd + upper) busy CPUs and CPU us per response, spryd's part of it), the medians and the
 # ratios of the medians, of responses/s and of total CPU per response
 # (which others' load on the machine disturbs less).  Builds first; needs root; private
 # network namespaces, own pin directories; stops everything it started.
@@ -226,8 +226,8 @@ echo "window $WINDOW, ${SECS} s per run, $ROUNDS rounds, veth in copy mode ($(np
 echo "B = this tree${BASE_NAME:+, A = $BASE_NAME}; $(date -u '+%F %H:%M UTC'), load average" \
 	"$(cut -d' ' -f1-3 /proc/loadavg) before:"
 echo
-echo "| path | round | responses/s | p50 µs | p99 µs | lost | generator CPUs | server CPUs | generator µs/resp | server µs/resp | total µs/resp |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| path | round | responses/s | p50 µs | p99 µs | lost | generator CPUs | server CPUs | generator µs/resp | server µs/resp | spryd µs/resp | total µs/resp |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 ROWS=$TMP/rows.tsv
 : >"$ROWS"
 n_paths=${#PATHS[@]}
@@ -236,29 +236,33 @@ for round in $(seq "$ROUNDS"); do
 		p=${PATHS[$(((k + round - 1) % n_paths))]}
 		# shellcheck disable=SC2086
 		t0=$(ticks ${SERVER_PIDS[$p]})
+		d0=$(ticks ${SERVER_PIDS[$p]%% *})
 		line=$(cli "$LOAD" "${ADDR_OF[$p]}" "${PORT_OF[$p]}" "$CHAIN" "$SECS" "$WINDOW" \
 			"$LEN") || die "$p: load generator failed"
 		# shellcheck disable=SC2086
 		t1=$(ticks ${SERVER_PIDS[$p]})
+		d1=$(ticks ${SERVER_PIDS[$p]%% *})
 		eval "$(echo "$line" | tr ' ' '\n' | sed 's/^/r_/')"
 		srv=$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v s="$r_secs" 'BEGIN { printf "%.2f", t / hz / s }')
 		us=$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v q="$r_responses" \
 			'BEGIN { printf "%.2f", q ? t / hz * 1e6 / q : 0 }')
 		gus=$(awk -v c="$r_gen_cpu" -v s="$r_secs" -v q="$r_responses" \
 			'BEGIN { printf "%.2f", q ? c * s * 1e6 / q : 0 }')
+		dus=$(awk -v t=$((d1 - d0)) -v hz="$HZ" -v q="$r_responses" \
+			'BEGIN { printf "%.2f", q ? t / hz * 1e6 / q : 0 }')
 		tot=$(awk -v a="$gus" -v b="$us" 'BEGIN { printf "%.2f", a + b }')
-		[ "$p" = echo ] && srv=0 us=0 tot=$gus
+		[ "$p" = echo ] && srv=0 us=0 dus=0 tot=$gus
 		echo "| $p | $round | $r_rps | $r_p50_us | $r_p99_us | $((r_lost + r_late + r_bad)) |" \
-			"$r_gen_cpu | $srv | $gus | $us | $tot |"
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$r_rps" "$r_p50_us" "$r_gen_cpu" "$us" \
-			"$gus" "$tot" >>"$ROWS"
+			"$r_gen_cpu | $srv | $gus | $us | $dus | $tot |"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$r_rps" "$r_p50_us" "$r_gen_cpu" \
+			"$us" "$gus" "$tot" "$dus" >>"$ROWS"
 	done
 done
 echo
 echo "Medians over the rounds (load average after: $(cut -d' ' -f1-3 /proc/loadavg)):"
 echo
-echo "| path | responses/s | p50 µs | generator CPUs | generator µs/resp | server µs/resp | total µs/resp |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| path | responses/s | p50 µs | generator CPUs | generator µs/resp | server µs/resp | spryd µs/resp | total µs/resp |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 declare -A MED CPU
 med() {	# median of column $2 of path $1
 	awk -F'\t' -v p="$1" -v c="$2" '$1 == p { print $c }' "$ROWS" | sort -g |
@@ -269,7 +273,7 @@ for p in "${PATHS[@]}"; do
 	MED[$p]=$(med "$p" 2)
 	CPU[$p]=$(med "$p" 7)
 	echo "| $p | ${MED[$p]} | $(med "$p" 3) | $(med "$p" 4) | $(med "$p" 6) | $(med "$p" 5) |" \
-		"${CPU[$p]} |"
+		"$(med "$p" 8) | ${CPU[$p]} |"
 done
 echo
 ratio() {
