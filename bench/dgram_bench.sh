@@ -67,7 +67,7 @@ if [ -z "${SPRY_BENCH_NETNS:-}" ]; then
 	}
 	trap outer_cleanup EXIT
 	trap 'exit 130' INT TERM
-	BASE_OUT= BASE_NAME=
+	BASE_OUT='' BASE_NAME=''
 	if [ $# -eq 1 ]; then
 		rev=$(git -C "$SRC" rev-parse --verify -q "$1^{commit}") || die "no revision '$1'"
 		BASE_NAME="$(git -C "$SRC" log -1 --format=%h "$rev") ($1)"
