@@ -28,6 +28,7 @@
 #include "spryd/xsk.h"
 
 #define XSK_KICK_TRIES		256u	/* sendto() wakeups per kick */
+#define XSK_BATCH		64u	/* frames per fill-ring reservation */
 
 static int umem_register(struct spryd_umem *um)
 {
@@ -112,44 +113,59 @@ static void frame_free(struct spryd_umem *um, uint32_t idx)
 	spry_pool_free(um->pool, spryd_xsk_frame_off(um, idx), um->fr[idx].gen);
 }
 
-/* One frame onto @x's fill ring (the caller keeps n_fill under the ring size). */
-static void fill_put(struct spryd_xsk *x, uint32_t idx)
+/*
+ * Frames @idx[0..n) onto @x's fill ring in one reservation and one
+ * submit (the caller keeps n_fill under the ring size); a frame the ring
+ * has no room for is freed.
+ */
+static void fill_put(struct spryd_xsk *x, const uint32_t *idx, uint32_t n)
 {
 	struct spryd_umem *um = x->um;
-	uint32_t pos;
+	uint32_t pos, got, i;
 
-	if (xsk_ring_prod__reserve(&x->fill, 1, &pos) != 1) {
-		frame_free(um, idx);
-		return;
+	got = n ? xsk_ring_prod__reserve(&x->fill, n, &pos) : 0;
+	for (i = 0; i < got; i++) {
+		*xsk_ring_prod__fill_addr(&x->fill, pos + i) = (uint64_t)idx[i] * um->chunk;
+		um->fr[idx[i]].state = XSK_FR_FILL;
+		um->fr[idx[i]].sock = x->idx;
 	}
-	*xsk_ring_prod__fill_addr(&x->fill, pos) = (uint64_t)idx * um->chunk;
-	xsk_ring_prod__submit(&x->fill, 1);
-	um->fr[idx].state = XSK_FR_FILL;
-	um->fr[idx].sock = x->idx;
-	x->n_fill++;
+	if (got)
+		xsk_ring_prod__submit(&x->fill, got);
+	x->n_fill += got;
+	for (i = got; i < n; i++)
+		frame_free(um, idx[i]);
 }
 
 void spryd_xsk_refill(struct spryd_xsk *x)
 {
-	uint32_t idx;
+	uint32_t idx[XSK_BATCH], n;
 
-	while (x->n_fill < x->fill_target && !spryd_xsk_frame_alloc(x->um, &idx))
-		fill_put(x, idx);
+	while (x->n_fill < x->fill_target) {
+		for (n = 0; n < XSK_BATCH && x->n_fill + n < x->fill_target; n++)
+			if (spryd_xsk_frame_alloc(x->um, &idx[n]))
+				break;
+		fill_put(x, idx, n);
+		if (n < XSK_BATCH)
+			break;	/* reached the target, or out of reserved buffers */
+	}
 }
 
 void spryd_xsk_frame_release(struct spryd_xsk *x, uint32_t idx)
 {
 	if (x->n_fill < x->fill_target)
-		fill_put(x, idx);
+		fill_put(x, &idx, 1);
 	else
 		frame_free(x->um, idx);
 }
 
-/* Frames the kernel finished transmitting. */
+/*
+ * Frames the kernel finished transmitting: back on the fill ring (one
+ * reservation per batch) up to its target, the rest freed.
+ */
 static void comp_reap(struct spryd_xsk *x)
 {
 	struct spryd_umem *um = x->um;
-	uint32_t n, i, pos, idx;
+	uint32_t n, i, pos, idx, back[XSK_BATCH], n_back = 0;
 	uint64_t addr;
 
 	n = xsk_ring_cons__peek(&x->comp, um->ring, &pos);
@@ -162,8 +178,19 @@ static void comp_reap(struct spryd_xsk *x)
 		}
 		if (x->n_tx)
 			x->n_tx--;
-		spryd_xsk_frame_release(x, idx);
+		um->fr[idx].state = XSK_FR_OUT;
+		if (x->n_fill + n_back >= x->fill_target) {
+			frame_free(um, idx);
+			continue;
+		}
+		back[n_back++] = idx;
+		if (n_back == XSK_BATCH) {
+			fill_put(x, back, n_back);
+			n_back = 0;
+		}
 	}
+	if (n_back)
+		fill_put(x, back, n_back);
 	if (n)
 		xsk_ring_cons__release(&x->comp, n);
 }
