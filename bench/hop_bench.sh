@@ -32,7 +32,10 @@
 # report takes medians, since other processes share this machine.  Writes
 # bench/results/hop.md and hop.tsv (raw rounds); prints hop.md.  Needs root.
 # Environment: OUT, BENCH_RESULTS, BENCH_SECS, BENCH_HOP_ROUNDS,
-# BENCH_LOAD_ROUNDS, BENCH_WARMUP, BENCH_WRK_THREADS.
+# BENCH_LOAD_ROUNDS, BENCH_WARMUP, BENCH_WRK_THREADS; HOP_BENCH_CMD: instead
+# of measuring, run this command against the set-up (profiling: see
+# bench/hop_trace.bt) with SOCK, CB, PP, PIN, SPRYD_PID, SPRY_PIDS, FN_COMMS
+# (the functions' two process names) and PP_COMM set.
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,6 +79,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# the functions and skmsg_pingpong under names of this run's own (comm),
+# for tracing (bench/hop_trace.bt)
+mkdir "$TMP/bin"
+ln -s "$OUT/examples/upper" "$TMP/bin/hopup$$"
+ln -s "$OUT/examples/reverse" "$TMP/bin/hoprv$$"
+ln -s "$PP" "$TMP/bin/hoppp$$"
+PP=$TMP/bin/hoppp$$
+fn_bin() { [ $(($1 % 2)) -eq 0 ] && echo "$TMP/bin/hopup$$" || echo "$TMP/bin/hoprv$$"; }
+
 LAST_CPU=$(($(nproc) - 1))
 ALL="0-$LAST_CPU"
 WRK_CPUS=$(bench_wrk_cpus "$LAST_CPU")
@@ -99,7 +111,7 @@ for w in b e; do
 	for n in 1 4 8; do
 		SYS[$w,$n]=$SPRYD_PID
 		for i in $(seq 0 $((n - 1))); do
-			SPRY_FN_WAIT=$wait bench_start "$TMP/fn.log" "$(bench_fn_bin "$OUT" "$i")" \
+			SPRY_FN_WAIT=$wait bench_start "$TMP/fn.log" "$(fn_bin "$i")" \
 				--chain "$w$n" --fn "$w$n-f$i" --sock "$SOCK" --quiet
 			SYS[$w,$n]+=" $LAST"
 		done
@@ -128,6 +140,13 @@ for n in 4 8; do
 	bench_wait_port $((PORT + 10 + n)) || die "unix chain did not start: $(cat "$TMP/unix.log")"
 done
 
+# profiling: HOP_BENCH_CMD runs against the chains (SOCK, CB, PP, PIN, SPRY_PIDS, SPRYD_PID), then exit
+if [ -n "${HOP_BENCH_CMD:-}" ]; then
+	SOCK=$SOCK CB=$CB PP=$PP PIN=$PIN SPRYD_PID=$SPRYD_PID FN_COMMS="hopup$$ hoprv$$" PP_COMM=hoppp$$ \
+		SPRY_PIDS="$(for k in "${!SYS[@]}"; do [ "${k%%,*}" = u ] || echo ${SYS[$k]}; done | tr ' ' '\n' | sort -u | tr '\n' ' ')" \
+		bash -c "$HOP_BENCH_CMD"
+	exit
+fi
 ALL_SPRY=$(for k in "${!SYS[@]}"; do [ "${k%%,*}" = u ] || echo ${SYS[$k]}; done | tr ' ' '\n' | sort -u)
 ALL_UNIX="${SYS[u,4]} ${SYS[u,8]}"
 place() {	# CPUS PIDS...
