@@ -8,7 +8,7 @@
 #   HOP_BENCH_CMD="bash $PWD/bench/hop_profile.sh" bench/hop_bench.sh
 # Per point: the router's (or the bare redirect's) mean run time from BPF
 # run stats (kernel.bpf_stats_enabled, on for the measurement), and the
-# median of each step of bench/hop_trace.bt (bpftrace, 3 s).
+# median of each step of bench/hop_trace.bt (bpftrace, ~5 s).
 set -u
 SRCD=$(cd "$(dirname "$0")/.." && pwd)
 BT=$SRCD/bench/hop_trace.bt
@@ -35,14 +35,9 @@ for l in sys.stdin:
         j = json.loads(l); t += j.get("run_time_ns", 0); c += j.get("run_cnt", 0)
 print(t, c)'
 }
-trace() {	# BT-FILE OUT: bpftrace for 3 s once attached
-	local bt i
-	bpftrace "$1" >"$2" 2>&1 &
-	bt=$!
-	for i in $(seq 100); do grep -q '^Attaching' "$2" && break; sleep 0.1; done
-	sleep 3
-	kill -INT "$bt"
-	wait "$bt"
+trace() {	# BT-FILE OUT: bpftrace for 7 s, attaching included (in the
+	# foreground: a background job of a script ignores SIGINT)
+	timeout -s INT -k 10 7 bpftrace "$1" >"$2" 2>&1
 }
 report() {	# NAME TRACE-OUT T0 C0 T1 C1
 	python3 - "$@" <<'PY'
@@ -86,7 +81,7 @@ mid=$(bpftool -j map show pinned "$PIN/spry_socks" | python3 -c 'import json,sys
 router=$(progs "$mid" -)
 for round in 1 2 3; do
 	for w in b e; do
-		taskset -c 0 "$CB" spry -s "$SOCK" -c "${w}8" -a 8 -t 1 -d 6 -z 64 >"$T/cb" &
+		taskset -c 0 "$CB" spry -s "$SOCK" -c "${w}8" -a 8 -t 1 -d 9 -z 64 >"$T/cb" &
 		cb=$!
 		sleep 1
 		read -r t0 c0 < <(stats $router)
@@ -96,7 +91,7 @@ for round in 1 2 3; do
 		report "round $round spry ${w}8 ($(sed 's/.*p50_us=\([0-9.]*\).*/p50 \1 us/' "$T/cb"))" "$T/out" "$t0" "$c0" "$t1" "$c1"
 	done
 	for args in "-r 9" "-r 9 -e" "-r 2"; do
-		"$PP" -d 7 $args -m same >"$T/pp" &
+		"$PP" -d 10 $args -m same >"$T/pp" &
 		pp=$!
 		sleep 1
 		ppr=$(progs 0 pp_redirect)
