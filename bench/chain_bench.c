@@ -7,6 +7,11 @@
  *	THREADS clients (one spry_client each) invoke CHAIN through
  *	spryd's request entry for SECS seconds.
  *
+ *	-a HOPS: CHAIN is instead one of bench/compare.sh's chains, HOPS
+ *	functions alternating upper (even hops) and reverse (odd hops); its
+ *	answers are checked against that (bench/hop_bench.sh: the hop
+ *	without the HTTP front).
+ *
  *   chain_bench tcp [-t THREADS] [-d SECS] [-z LEN]
  *	The baseline: the same three handlers (examples/transforms.h) in
  *	three relay processes chained by loopback TCP (TCP_NODELAY, one
@@ -47,7 +52,7 @@ enum mode { M_SPRY, M_TCP };
 
 static enum mode mode;
 static const char *sock_path, *chain;
-static unsigned int n_threads = 1, secs = 5, req_len = 64;
+static unsigned int n_threads = 1, secs = 5, req_len = 64, alt_hops;
 static uint16_t stage_port[N_STAGES];
 static unsigned char req_buf[MAX_LEN], want_buf[FRAME_MAX];
 static size_t want_len;
@@ -429,7 +434,7 @@ static int parse_u(const char *s, unsigned int min, unsigned int max, unsigned i
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: chain_bench spry -s SOCK -c CHAIN [-t THREADS] [-d SECS] [-z LEN]\n"
+		"usage: chain_bench spry -s SOCK -c CHAIN [-a HOPS] [-t THREADS] [-d SECS] [-z LEN]\n"
 		"       chain_bench tcp [-t THREADS] [-d SECS] [-z LEN]\n");
 	exit(2);
 }
@@ -452,13 +457,17 @@ int main(int argc, char **argv)
 	else
 		usage();
 	optind = 2;
-	while ((c = getopt(argc, argv, "s:c:t:d:z:")) != -1) {
+	while ((c = getopt(argc, argv, "s:c:a:t:d:z:")) != -1) {
 		switch (c) {
 		case 's':
 			sock_path = optarg;
 			break;
 		case 'c':
 			chain = optarg;
+			break;
+		case 'a':
+			if (parse_u(optarg, 1, 64, &alt_hops))
+				usage();
 			break;
 		case 't':
 			if (parse_u(optarg, 1, 256, &n_threads))
@@ -476,7 +485,8 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (optind != argc || (mode == M_SPRY && (!sock_path || !chain)))
+	if (optind != argc || (mode == M_SPRY && (!sock_path || !chain)) ||
+	    (alt_hops && mode != M_SPRY))
 		usage();
 	signal(SIGPIPE, SIG_IGN);
 
@@ -484,8 +494,10 @@ int main(int argc, char **argv)
 		req_buf[i] = text[i % (sizeof(text) - 1)];
 	memcpy(want_buf, req_buf, req_len);
 	want_len = req_len;
-	for (s = 0; s < N_STAGES; s++)
+	for (s = 0; !alt_hops && s < N_STAGES; s++)
 		want_len = stage_apply(s, want_buf, want_len);
+	for (s = 0; s < (int)alt_hops; s++)
+		stage_apply(s % 2, want_buf, want_len);
 
 	if (mode == M_TCP) {
 		ret = relays_start(relays);

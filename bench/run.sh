@@ -14,7 +14,8 @@
 #
 # Prints a markdown table, then runs bench/compare.sh (spry against an
 # HTTP chain, an HTTP chain with nginx sidecars and a unix-socket chain;
-# writes bench/results/).  Needs root (loads the router); runs in a
+# writes bench/results/), bench/hop_bench.sh (the hop against the bare
+# SK_MSG path; bench/results/hop.md) and bench/mesh_bench.sh.  Needs root (loads the router); runs in a
 # private network namespace with its own pin directory and control socket.
 # Environment: OUT (build dir), BENCH_SECS, BENCH_LEN (payload bytes, 64).
 set -u
@@ -148,6 +149,10 @@ echo "router drops during the run: ${drops:-unknown}"
 cleanup
 trap - EXIT
 "$SRC/bench/compare.sh" || fail=1
+# spry's hop against the bare SK_MSG ring and ping-pong, the runtime's
+# blocking wait against its epoll wait, and the unix chain with and
+# without the HTTP front (bench/results/hop.md)
+"$SRC/bench/hop_bench.sh" || fail=1
 # spry mesh: local TCP with the sockmap accelerator on vs off (docs/MESH.md)
 "$SRC/bench/mesh_bench.sh" || fail=1
 # elastic instances: step and burst load traces, idle CPU (issue 11)

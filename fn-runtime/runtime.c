@@ -107,9 +107,40 @@ struct rt {
 	bool			registered;
 	bool			first_done;	/* the first request answered (trace) */
 	int			tmpl;		/* a template's pair (-1: none) */
+	/* Sleep in a blocking recv() on the data socket (SPRY_FN_WAIT). */
+	bool			block;
 };
 
 enum { EV_TCP = 1, EV_CTL, EV_SIG };
+
+/*
+ * The blocking wait (SPRY_FN_WAIT=block, the default): an instance whose
+ * only input is its data socket sleeps in recv() on it, one syscall per
+ * wake-up instead of epoll_wait() and then recv() (bench/results/PROFILE.md:
+ * the epoll round is the largest part of a hop the runtime adds).  spryd
+ * going away needs no watch on the control connection: spryd closes the
+ * data socket's peer whenever it removes an instance (its control
+ * connection closed, spryd stopped), which reads as EOF here; and spryd
+ * sends nothing on the control connection after REG_ACK.  SIGTERM/SIGINT
+ * reach rt_on_signal() while the instance sleeps: it notes the signal and
+ * shuts the data socket's receive side, so that a recv() asleep (or about
+ * to be) returns; the batch in hand is finished first, as with epoll.
+ * One instance per process waits so (the handler knows one socket); any
+ * other runtime thread of the process waits in epoll.
+ */
+static volatile sig_atomic_t rt_sig_stop;
+static volatile sig_atomic_t rt_sig_fd = -1;
+static int rt_block_owner;	/* 1 while a runtime of this process waits so */
+
+static void rt_on_signal(int signo)
+{
+	int fd = rt_sig_fd, saved = errno;
+
+	rt_sig_stop = signo;
+	if (fd >= 0)
+		shutdown(fd, SHUT_RD);
+	errno = saved;
+}
 
 static void rt_log(const struct rt *rt, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -973,19 +1004,20 @@ static int rt_drain_pending(struct rt *rt)
  * Returns the number of whole descriptors (*@got: bytes received), or
  * -EAGAIN (nothing queued), -ECONNRESET (EOF), -errno.
  */
-static int rt_recv_descs(struct rt *rt, uint8_t *buf, size_t max, size_t *got)
+static int rt_recv_descs(struct rt *rt, uint8_t *buf, size_t max, size_t *got, int flags)
 {
 	size_t have = rt->part_have, total, nd;
 	ssize_t n;
 
 	memcpy(buf, rt->part, have);
 	do {
-		n = recv(rt->tcp, buf + have, max * RT_DESC - have, MSG_DONTWAIT);
+		n = recv(rt->tcp, buf + have, max * RT_DESC - have, flags);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	if (n == 0) {
-		rt_log(rt, "spryd closed the data connection");
+		if (!rt_sig_stop)	/* else our own shutdown (rt_on_signal) */
+			rt_log(rt, "spryd closed the data connection");
 		return -ECONNRESET;
 	}
 	total = have + n;
@@ -997,25 +1029,33 @@ static int rt_recv_descs(struct rt *rt, uint8_t *buf, size_t max, size_t *got)
 	return (int)nd;
 }
 
-/* Read and handle what is queued on the TCP socket. */
+/* Handle the @nd descriptors received into rt->rx, then those kept during calls. */
+static int rt_run_batch(struct rt *rt, int nd)
+{
+	int i, ret;
+
+	for (i = 0; i < nd; i++) {
+		ret = rt_run_one(rt, (const struct spry_desc *)(rt->rx + (size_t)i * RT_DESC));
+		if (ret)
+			return ret;
+	}
+	return rt_drain_pending(rt);
+}
+
+/* Read and handle what is queued on the TCP socket (epoll told it is readable). */
 static int rt_rx(struct rt *rt)
 {
-	size_t want, got, i;
+	size_t want, got;
 	int round, nd, ret;
 
 	for (round = 0; round < RT_RX_ROUNDS; round++) {
 		want = (size_t)rt->batch * RT_DESC - rt->part_have;
-		nd = rt_recv_descs(rt, rt->rx, rt->batch, &got);
+		nd = rt_recv_descs(rt, rt->rx, rt->batch, &got, MSG_DONTWAIT);
 		if (nd == -EAGAIN)
 			return 0;
 		if (nd < 0)
 			return nd;
-		for (i = 0; i < (size_t)nd; i++) {
-			ret = rt_run_one(rt, (const struct spry_desc *)(rt->rx + i * RT_DESC));
-			if (ret)
-				return ret;
-		}
-		ret = rt_drain_pending(rt);
+		ret = rt_run_batch(rt, nd);
 		if (ret)
 			return ret;
 		if (!rt->first_done && nd > 0) {
@@ -1094,7 +1134,7 @@ static int rt_wait_reply(struct rt *rt, const struct spry_desc *call,
 			return -errno;
 		if (ret <= 0)
 			continue;
-		nd = rt_recv_descs(rt, buf, RT_CALL_RX, NULL);
+		nd = rt_recv_descs(rt, buf, RT_CALL_RX, NULL, MSG_DONTWAIT);
 		if (nd == -EAGAIN)
 			continue;
 		if (nd < 0)
@@ -1309,6 +1349,72 @@ static bool rt_lost(int err)
 {
 	return err == -ECONNRESET || err == -EPIPE || err == -ENOTCONN ||
 	       err == -ECONNABORTED || err == -ETIMEDOUT;
+}
+
+/* Sleep in recv() on the data socket; handle each batch as it comes. */
+static int rt_loop_block(struct rt *rt)
+{
+	int nd, ret;
+
+	for (;;) {
+		nd = rt_recv_descs(rt, rt->rx, rt->batch, NULL, 0);
+		if (rt_sig_stop) {
+			rt_log(rt, "%s: leaving", strsignal(rt_sig_stop));
+			return 0;
+		}
+		/* a sockmap socket's blocking recv() may wake with nothing */
+		if (nd == -EAGAIN || nd == -EINTR)
+			continue;
+		if (nd < 0)
+			return nd;
+		ret = rt_run_batch(rt, nd);
+		if (ret)
+			return ret;
+	}
+}
+
+/* The mode asked for in SPRY_FN_WAIT: "block" (default) or "epoll". */
+static bool rt_wait_block(const struct rt *rt)
+{
+	const char *w = getenv("SPRY_FN_WAIT");
+
+	if (!w || !*w || !strcmp(w, "block"))
+		return true;
+	if (strcmp(w, "epoll"))
+		rt_log(rt, "SPRY_FN_WAIT=%s: neither block nor epoll; waiting in epoll", w);
+	return false;
+}
+
+/* One session, waiting in epoll on the data socket, spryd and signals. */
+static int rt_session_epoll(struct rt *rt)
+{
+	int ret;
+
+	rt->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (rt->ep < 0)
+		return -errno;
+	ret = ep_add(rt->ep, rt->tcp, EPOLLIN | EPOLLRDHUP, EV_TCP);
+	ret = ret ?: ep_add(rt->ep, rt->ctl, EPOLLIN | EPOLLRDHUP, EV_CTL);
+	ret = ret ?: ep_add(rt->ep, rt->sig, EPOLLIN, EV_SIG);
+	return ret ?: rt_loop(rt);
+}
+
+/*
+ * One session in a blocking recv(): the signals go to rt_on_signal() for
+ * its length (one pending from registration arrives at the unblocking) and
+ * back to the signalfd for re-registration.  A signal ends the session
+ * with 0, whatever it interrupted (a call's wait sees the EOF it made).
+ */
+static int rt_session_block(struct rt *rt, const sigset_t *sigs)
+{
+	int ret;
+
+	rt_sig_fd = rt->tcp;
+	ret = -pthread_sigmask(SIG_UNBLOCK, sigs, NULL);
+	ret = ret ?: rt_loop_block(rt);
+	pthread_sigmask(SIG_BLOCK, sigs, NULL);
+	rt_sig_fd = -1;
+	return rt_sig_stop && (!ret || rt_lost(ret)) ? 0 : ret;
 }
 
 /*
@@ -1808,6 +1914,8 @@ SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler
 		.opts = opts, .handler = handler, .user = user,
 		.ctl = -1, .tcp = -1, .ep = -1, .sig = -1, .tmpl = -1,
 	};
+	struct sigaction old_term, old_int;
+	bool have_old_sa = false;
 	sigset_t mask, old;
 	int ret;
 
@@ -1847,6 +1955,19 @@ SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler
 		ret = -ENOMEM;
 		goto out;
 	}
+	rt.block = rt_wait_block(&rt) &&
+		   __atomic_exchange_n(&rt_block_owner, 1, __ATOMIC_ACQ_REL) == 0;
+	if (rt.block) {
+		struct sigaction sa = { .sa_handler = rt_on_signal, .sa_flags = SA_RESTART };
+
+		rt_sig_stop = 0;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGTERM, &sa, &old_term) || sigaction(SIGINT, &sa, &old_int)) {
+			ret = -errno;
+			goto out;
+		}
+		have_old_sa = true;
+	}
 
 	if (rt.tmpl >= 0) {
 		ret = rt_template(&rt);
@@ -1861,18 +1982,7 @@ SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler
 		goto out;
 
 session:
-	rt.ep = epoll_create1(EPOLL_CLOEXEC);
-	if (rt.ep < 0) {
-		ret = -errno;
-		goto out;
-	}
-	ret = ep_add(rt.ep, rt.tcp, EPOLLIN | EPOLLRDHUP, EV_TCP);
-	ret = ret ?: ep_add(rt.ep, rt.ctl, EPOLLIN | EPOLLRDHUP, EV_CTL);
-	ret = ret ?: ep_add(rt.ep, rt.sig, EPOLLIN, EV_SIG);
-	if (ret)
-		goto out;
-
-	ret = rt_loop(&rt);
+	ret = rt.block ? rt_session_block(&rt, &mask) : rt_session_epoll(&rt);
 	if (rt_lost(ret)) {
 		rt_log(&rt, "lost spryd (%s): re-registering", strerror(-ret));
 		rt_disconnect(&rt);
@@ -1906,6 +2016,12 @@ out:
 	free(rt.tx);
 	free(rt.rx);
 	close(rt.sig);
+	if (have_old_sa) {
+		sigaction(SIGTERM, &old_term, NULL);
+		sigaction(SIGINT, &old_int, NULL);
+	}
+	if (rt.block)
+		__atomic_store_n(&rt_block_owner, 0, __ATOMIC_RELEASE);
 out_mask:
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return ret;

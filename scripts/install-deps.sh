@@ -15,6 +15,7 @@ pkgs=(
 	groff-base man-db		# tests: the man pages render without warnings
 	perl linux-source-6.1 rsync xz-utils	# tests: TAP output, the kernel's kselftest
 	curl wrk gnuplot-nox nginx-light	# demo and benchmarks
+	bpftrace			# bench/hop_trace.bt: where a hop's time goes
 	iperf3 sockperf redis-server redis-tools	# spry mesh: tests and bench
 )
 

@@ -218,4 +218,43 @@ tap_ok $? "chain deleted, spryd restarted: the function gives up with a clear me
 wait_for 5 fn_live upper "${K:-0}" && ! proc_gone "$K"
 tap_ok $? "the function of the chain that remains registers again and runs"
 
+# 20-23: how an instance waits (SPRY_FN_WAIT, libspry(3)): by default in a
+# blocking recv() on its data socket (x86_64 syscall 45, recvfrom), also
+# after a re-registration; SPRY_FN_WAIT=epoll in epoll_wait() (232); both
+# serve and leave with 0 on SIGTERM, the blocking one also in the middle of
+# a stream of requests
+in_syscall() {	# PID NR: asleep in that system call
+	[ "$(cut -d' ' -f1 "/proc/$1/syscall" 2>/dev/null)" = "$2" ]
+}
+if [ "$(uname -m)" = x86_64 ]; then
+	out=$(invoke rt "again") && [ "$out" = AGAIN ] && wait_for 2 in_syscall "$K" 45
+	tap_ok $? "re-registered instance serves ('${out:-}') and waits in recv() ($(cut -d' ' -f1 "/proc/$K/syscall" 2>/dev/null))"
+	SPRY_FN_WAIT=epoll start "$UPPER" "$TMP/ep.log" --chain rt --fn upper --sock "$SOCK" && E=$LAST &&
+		wait_for 3 fn_live upper "$E" && wait_for 2 in_syscall "$E" 232
+	tap_ok $? "SPRY_FN_WAIT=epoll: the instance waits in epoll_wait() ($(cut -d' ' -f1 "/proc/${E:-self}/syscall" 2>/dev/null))"
+else
+	tap_skip "re-registered instance waits in recv()" "syscall numbers checked on x86_64 only"
+	SPRY_FN_WAIT=epoll start "$UPPER" "$TMP/ep.log" --chain rt --fn upper --sock "$SOCK" && E=$LAST &&
+		wait_for 3 fn_live upper "$E"
+	tap_skip "SPRY_FN_WAIT=epoll waits in epoll_wait()" "syscall numbers checked on x86_64 only"
+fi
+kill_wait "$K"
+ok=0
+for i in $(seq 1 5); do
+	out=$(invoke rt "epoll $i") && [ "$out" = "EPOLL $i" ] || ok=1
+done
+kill -TERM "$E" && exited "$E" 2 && [ "$RC" -eq 0 ] || ok=1
+tap_ok $ok "SPRY_FN_WAIT=epoll: serves 5 requests alone, exits 0 on SIGTERM (status $RC)"
+start "$UPPER" "$TMP/busy.log" --chain rt --fn upper --sock "$SOCK" && B=$LAST &&
+	wait_for 3 fn_live upper "$B" || B=
+( for i in $(seq 1 2000); do invoke rt "busy $i" >/dev/null 2>&1 || true; done ) &
+LOADER=$!
+PIDS+=("$LOADER")
+sleep 0.3
+ok=1
+[ -n "$B" ] && kill -TERM "$B" && exited "$B" 2 && [ "$RC" -eq 0 ] &&
+	grep -q 'Terminated: leaving' "$TMP/busy.log" && ok=0
+tap_ok $ok "blocking wait: SIGTERM in a stream of requests: exits 0 within 2 s, says so (status ${RC:-none})"
+kill_wait "$LOADER"
+
 tap_finish
