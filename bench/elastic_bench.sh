@@ -73,10 +73,13 @@ bench_wait_port $PORT || die "spryd did not start: $(tail -3 "$TMP/spryd.log")"
 
 # sampler: "ns actual" of chain CHAIN every 100 ms, into FILE
 sampler() {
+	local a last=0
 	while :; do
 		a=$(jq -r --arg c "$1" '[.fns[] | select(.chain == $c) | .actual] | add // 0' \
 			"$SPRY_STATE_DIR/status.json" 2>/dev/null)
-		echo "$(date +%s%N) ${a:-0}"
+		# a read that failed (jq starved on a loaded machine) repeats the last
+		[ -n "$a" ] && last=$a
+		echo "$(date +%s%N) $last"
 		sleep 0.1
 	done >"$2"
 }

@@ -69,11 +69,14 @@ def cycles(port, chain, n, pause_ms):
         s.sendall(request(chain, i, keep=True))
         r = read_response(s)
         if r is None:
+            print("request", i, "got no answer", file=sys.stderr)
             s = socket.create_connection(("127.0.0.1", port), timeout=30)
             continue
         st, _, b = r
         if st == 200 and b.endswith("REQ-%d" % i):
             ok += 1
+        else:
+            print("request", i, "got", st, b.strip()[:80], file=sys.stderr)
         time.sleep(pause_ms / 1000.0)
     print("ok", ok)
 

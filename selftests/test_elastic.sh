@@ -36,7 +36,7 @@ CYCLES=${ELASTIC_CYCLES:-1000}
 spryd_up() {
 	start_spryd --http 127.0.0.1:$PORT --access-log "$TMP/access.log" \
 		--scale-tick 0.005 --stable-window 1 --panic-window 0.2 \
-		--start-timeout 1 --start-backoff 0.05 --stop-timeout 1 -v
+		--start-timeout 3 --start-backoff 0.05 --stop-timeout 1 -v
 }
 
 # scale CHAIN FN FIELD: spryd's view of a declared function (spry fn show)
@@ -198,7 +198,7 @@ spry fn undeclare crash upper >/dev/null
 
 spry chain add mute hops upper >/dev/null &&
 	spry fn declare mute upper exec /bin/sh min 1 max 1 args -c "exec sleep 30" >/dev/null
-wait_for 4 grep -aq 'fn mute/upper: instance pid [0-9]* did not register within 1000 ms: killed' \
+wait_for 8 grep -aq 'fn mute/upper: instance pid [0-9]* did not register within 3000 ms: killed' \
 	"$TMP/spryd.log"
 tap_ok $? "never registers: killed after the start timeout, error logged"
 spry fn undeclare mute upper >/dev/null
@@ -229,12 +229,12 @@ wait_for 3 grep -aq 'fn cyc/upper declared' "$TMP/spryd.log"
 python3 "$HTTPC" cycles $PORT cyc 1 20 >/dev/null
 wait_for 3 scale_is cyc upper actual 0
 FD0=$(nfds); S0=$(scale cyc upper starts)
-python3 "$HTTPC" cycles $PORT cyc "$CYCLES" 25 >"$TMP/cyc"
+python3 "$HTTPC" cycles $PORT cyc "$CYCLES" 25 >"$TMP/cyc" 2>"$TMP/cyc.err"
 wait_for 5 scale_is cyc upper actual 0 && wait_for 3 no_children "$UPPER"
 S1=$(scale cyc upper starts)
 [ "$(cat "$TMP/cyc")" = "ok $CYCLES" ] && [ $((S1 - S0)) -ge $((CYCLES * 9 / 10)) ]
 tap_ok $? "$CYCLES requests each finding zero instances: all answered, $((S1 - S0)) instances started and stopped" ||
-	tap_diag "$(cat "$TMP/cyc") starts $S0 -> $S1"
+	tap_diag "$(cat "$TMP/cyc") starts $S0 -> $S1; $(head -3 "$TMP/cyc.err"); $(grep -a 'fn cyc/' "$TMP/spryd.log" | grep -av 'scale\|started instance\|registered in\|stopped (' | head -5)"
 Z=$(zombies); FD1=$(nfds)
 [ "$Z" -eq 0 ] && [ "$FD1" -eq "$FD0" ]
 tap_ok $? "after the cycles: no zombie ($Z), spryd's fds back to $FD0 ($FD1)"

@@ -685,6 +685,29 @@ static void late_unknown(struct spryd *d, const struct spry_desc *desc)
 		   err ? strerror(-err) : "done");
 }
 
+static bool reqloc_at(struct spryd *d, struct spryd_req *r, struct spry_reqloc *loc);
+
+/*
+ * Activation's race: the router found no instance of a declared first hop
+ * (the last one died before the registrar saw it).  No function ever had
+ * the request (spry_reqloc), so its buffer is as sent: hold it again, in
+ * its place, instead of answering 503.
+ */
+static bool rehold(struct spryd *d, struct spryd_chain *cs, struct spryd_req *r,
+		   const struct spry_desc *desc)
+{
+	struct spry_reqloc loc;
+
+	if (desc->status != SPRY_ST_NO_INSTANCE || !cs->n_managed || r->state != REQ_SENT ||
+	    desc->off != r->desc.off || cs->n_held >= cs->hold_max || reqloc_at(d, r, &loc))
+		return false;
+	r->state = REQ_HELD;
+	r->hold = 1;
+	cs->n_held++;
+	cs->held_total++;
+	return true;
+}
+
 void entry_return(struct spryd *d, const struct spry_desc *desc)
 {
 	struct spryd_req *r = &d->reqs[desc->req_id & SLOT_MASK];
@@ -712,6 +735,8 @@ void entry_return(struct spryd *d, const struct spry_desc *desc)
 		release(d, r);
 		return;
 	}
+	if (rehold(d, cs, r, desc))
+		return;
 	total = (uint64_t)desc->meta_len + desc->len;
 	p = desc->version == SPRY_DESC_VERSION ?
 		spry_pool_ptr(cs->pool, desc->off, total) : NULL;
