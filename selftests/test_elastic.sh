@@ -179,8 +179,12 @@ out=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -d x http://127.0.0.1:$PORT/b
 t1=$(date +%s%N)
 [ "$out" = 503 ] && [ $(( (t1 - t0) / 1000000 )) -lt 2000 ]
 tap_ok $? "missing executable: the held request is answered 503 at once ($out, $(( (t1 - t0) / 1000000 )) ms)"
-scale bad upper last_error | grep -aq 'No such file' &&
-	grep -aq 'fn bad/upper: cannot start /nonexistent/upper: No such file' "$TMP/spryd.log"
+# spry fn show reads the status spryd writes on its tick: wait for it
+missing_said() {
+	scale bad upper last_error | grep -aq 'No such file' &&
+		grep -aq 'fn bad/upper: cannot start /nonexistent/upper: No such file' "$TMP/spryd.log"
+}
+wait_for 3 missing_said
 tap_ok $? "missing executable: clear error in the log and in spry fn show"
 out=$(invoke_fails=1; spry chain invoke bad data x sock "$SOCK" 2>&1); rc=$?
 [ $rc -ne 0 ]
@@ -205,9 +209,14 @@ spry fn undeclare mute upper >/dev/null
 
 OLD=$WHO
 kill -KILL "$OLD" 2>/dev/null
-wait_for 3 scale_is el whoami actual 1 &&
+# the status lists the dead instance until spryd's next write: wait for
+# a ready instance that is not the one killed
+replaced() {
 	NEW=$(scale el whoami pids | jq -r '.[] | select(.state == "ready") | .pid') &&
-	[ -n "$NEW" ] && [ "$NEW" != "$OLD" ] && scale_ge el whoami crashes 1
+		[ -n "$NEW" ] && [ "$NEW" != "$OLD" ] && scale_is el whoami actual 1 &&
+		scale_ge el whoami crashes 1
+}
+wait_for 5 replaced
 tap_ok $? "an instance that crashes is replaced (pid $OLD -> ${NEW:-none})"
 
 # --- spryd killed and restarted: adoption, no duplicate ------------------------------
