@@ -346,7 +346,9 @@ static int decls_keep(const struct spry_chain_spec *spec)
 		if (in)
 			d->fns[n++] = d->fns[i];
 	}
-	if (n != d->n) {
+	/* Written even when unchanged: spryd, which watches the directory,
+	 * then looks at the chain again (replaced under the same names). */
+	if (n != d->n || n) {
 		d->n = n;
 		if (spry_decls__write(dir, spec->name, d)) {
 			p_err("cannot write the declarations of chain %s", spec->name);

@@ -13,18 +13,62 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 
+#include "fn-runtime/parse.h"
 #include "spryd/spryd.h"
 
 #define LOOP_EVENTS	64
+
+static int trace_fd = -1;
+
+int spryd_trace_fd(void)
+{
+	return trace_fd;
+}
+
+void spryd_trace(const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	int n;
+
+	if (trace_fd < 0)
+		return;
+	n = snprintf(buf, sizeof(buf), "spry-trace ");
+	va_start(ap, fmt);
+	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(buf) - 2)
+		n = (int)sizeof(buf) - 2;
+	buf[n++] = '\n';
+	if (write(trace_fd, buf, (size_t)n) < 0 && errno != EAGAIN)
+		trace_fd = -1;	/* the reader went away: stop */
+}
+
+static void trace_init(void)
+{
+	const char *v = getenv(SPRY_TRACE_ENV);
+	uint32_t fd;
+	int fl;
+
+	if (!v || spry_num__parse_u32(v, 3, INT_MAX, &fd))
+		return;
+	fl = fcntl((int)fd, F_GETFL);
+	if (fl < 0 || fcntl((int)fd, F_SETFL, fl | O_NONBLOCK))
+		return;
+	trace_fd = (int)fd;
+	spryd_log("tracing cold-start events to fd %d (%s)", trace_fd, SPRY_TRACE_ENV);
+}
 
 void spryd_log(const char *fmt, ...)
 {
@@ -252,6 +296,7 @@ int loop_init(struct spryd *d)
 	int err;
 
 	l->timer_ep.fd = l->sig_ep.fd = -1;
+	trace_init();
 	l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0) {

@@ -59,6 +59,15 @@ struct spryd_loop {
 void spryd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define spryd_vlog(d, ...)	do { if ((d)->verbose) spryd_log(__VA_ARGS__); } while (0)
 uint64_t spryd_now_ns(void);
+/*
+ * Cold-start events for benchmarks (docs/ELASTIC.md, "Cold start"): when
+ * spryd was started with SPRY_TRACE_FD (fn-runtime/proto.h) naming an open
+ * fd, "spry-trace EVENT ..." lines (CLOCK_MONOTONIC ns) are written to it,
+ * non-blocking (a reader that falls behind loses lines, spryd never
+ * waits); the fd goes on to the instances spryd starts.  -1: not tracing.
+ */
+int spryd_trace_fd(void);
+void spryd_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int spryd_ep_add(struct spryd *d, struct spryd_ep *ep, uint32_t events);
 int spryd_ep_mod(struct spryd *d, struct spryd_ep *ep, uint32_t events);

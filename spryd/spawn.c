@@ -29,6 +29,8 @@
 #include "spryd/template.h"
 
 struct spawner {
+	struct spryd_ep	ep;		/* the template's pair, in spryd's loop */
+	struct spryd	*d;
 	char		*chain, *fn;
 	char		**argv;
 	uid_t		uid;
@@ -41,12 +43,28 @@ struct spawner {
 	uint64_t	tmpl_retry_ns;	/* a failed template is started again then */
 	uint64_t	tmpl_backoff_ns;
 	bool		tmpl_said_ready;
+	bool		last_cloned;	/* the last instance: the template's clone */
+	bool		changed;	/* template or spare pid changed (status) */
 };
 
 #define TMPL_BACKOFF_MIN_NS	(1000ULL * 1000000ULL)
 #define TMPL_BACKOFF_MAX_NS	(60ULL * 1000000000ULL)
 
 static void tmpl_start(struct spawner *s, uint64_t now);
+static void tmpl_event(struct spryd *d, struct spryd_ep *ep, uint32_t events);
+static const struct spryd_ep_ops tmpl_ops = { .name = "template-pair", .event = tmpl_event };
+
+/* Out of the loop before the template's pair is closed. */
+static void tmpl_drop(struct spawner *s)
+{
+	if (s->ep.fd >= 0)
+		spryd_ep_del(s->d, &s->ep);
+	s->ep.fd = -1;
+	tmpl__stop(s->tmpl);
+	s->tmpl = NULL;
+	s->tmpl_said_ready = false;
+	s->changed = true;
+}
 
 void spawner__free(struct spawner *s)
 {
@@ -54,7 +72,7 @@ void spawner__free(struct spawner *s)
 
 	if (!s)
 		return;
-	tmpl__stop(s->tmpl);
+	tmpl_drop(s);
 	for (i = 0; s->argv && s->argv[i]; i++)
 		free(s->argv[i]);
 	free(s->argv);
@@ -63,7 +81,7 @@ void spawner__free(struct spawner *s)
 	free(s);
 }
 
-struct spawner *spawner__new(const struct spawn_fn *f)
+struct spawner *spawner__new(struct spryd *d, const struct spawn_fn *f)
 {
 	struct spawner *s;
 	size_t n, i;
@@ -75,6 +93,8 @@ struct spawner *spawner__new(const struct spawn_fn *f)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
+	s->d = d;
+	s->ep.fd = -1;
 	for (n = 0; f->argv[n]; n++)
 		;
 	s->argv = calloc(n + 1, sizeof(*s->argv));
@@ -102,8 +122,23 @@ fail:
 	return NULL;
 }
 
+/* close_range() of every fd from @lo up but @a and @b (-1: none). */
+static int close_above(int lo, int a, int b)
+{
+	int keep[2] = { a < b ? a : b, a < b ? b : a }, i;
+
+	for (i = 0; i < 2; i++) {
+		if (keep[i] < lo)
+			continue;
+		if (keep[i] > lo && close_range((unsigned int)lo, (unsigned int)keep[i] - 1, 0))
+			return -1;
+		lo = keep[i] + 1;
+	}
+	return close_range((unsigned int)lo, ~0U, 0);
+}
+
 /* In the child, between fork and exec: async-signal-safe calls only. */
-static void child(const struct spawner *s, int errfd)
+static void child(const struct spawner *s, int errfd, int tfd)
 {
 	struct sigaction sa = { .sa_handler = SIG_DFL };
 	sigset_t none;
@@ -125,10 +160,13 @@ static void child(const struct spawner *s, int errfd)
 		if (setgroups(0, NULL) || setgid(s->gid) || setuid(s->uid))
 			goto fail;
 	}
-	/* Every fd above 2 but the error pipe: it is close-on-exec. */
-	if (errfd > 3 && close_range(3, (unsigned int)errfd - 1, 0))
+	/*
+	 * Every fd above 2 but the error pipe (close-on-exec) and a
+	 * benchmark's trace fd (spryd_trace_fd(): it goes on to the instance).
+	 */
+	if (close_above(3, errfd, tfd > 2 && tfd != errfd ? tfd : -1))
 		goto fail;
-	if (close_range((unsigned int)errfd + 1, ~0U, 0))
+	if (tfd > 2 && tfd != errfd && fcntl(tfd, F_SETFD, 0))
 		goto fail;
 	execv(s->argv[0], s->argv);
 fail:
@@ -158,6 +196,16 @@ static void tmpl_start(struct spawner *s, uint64_t now)
 		spryd_log("fn %s/%s: template: %s; instances by fork + exec", s->chain, s->fn,
 			  strerror(errno));
 		s->tmpl_retry_ns = now + s->tmpl_backoff_ns;
+		return;
+	}
+	s->changed = true;
+	/* its READY, its spares and its death are seen by spryd's loop */
+	s->ep.ops = &tmpl_ops;
+	s->ep.fd = tmpl__fd(s->tmpl);
+	if (spryd_ep_add(s->d, &s->ep, EPOLLIN)) {
+		spryd_log("fn %s/%s: template pid %d: epoll: %s", s->chain, s->fn,
+			  (int)tmpl__pid(s->tmpl), strerror(errno));
+		s->ep.fd = -1;
 	}
 }
 
@@ -167,13 +215,74 @@ static void tmpl_failed(struct spawner *s, int err, uint64_t now)
 		  s->chain, s->fn, (int)tmpl__pid(s->tmpl), strerror(-err),
 		  err == -EPIPE ? " (it exited)" : err == -EIDRM ? " (no such chain or function)" : "",
 		  (unsigned long long)(s->tmpl_backoff_ns / 1000000));
-	tmpl__stop(s->tmpl);
-	s->tmpl = NULL;
-	s->tmpl_said_ready = false;
+	tmpl_drop(s);
 	s->tmpl_retry_ns = now + s->tmpl_backoff_ns;
 	s->tmpl_backoff_ns *= 2;
 	if (s->tmpl_backoff_ns > TMPL_BACKOFF_MAX_NS)
 		s->tmpl_backoff_ns = TMPL_BACKOFF_MAX_NS;
+}
+
+static void tmpl_said_ready(struct spawner *s)
+{
+	if (s->tmpl_said_ready)
+		return;
+	s->tmpl_said_ready = true;
+	s->tmpl_backoff_ns = TMPL_BACKOFF_MIN_NS;
+	s->changed = true;
+	spryd_log("fn %s/%s: template pid %d ready", s->chain, s->fn, (int)tmpl__pid(s->tmpl));
+}
+
+/* The template said something (READY, a new spare) or died (EOF). */
+static void tmpl_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
+{
+	struct spawner *s = (struct spawner *)ep;
+	pid_t spare = tmpl__spare(s->tmpl);
+	int err;
+
+	(void)d;
+	(void)events;
+	err = tmpl__poll(s->tmpl);
+	if (err) {
+		tmpl_failed(s, err, spryd_now_ns());
+		return;
+	}
+	if (tmpl__ready(s->tmpl))
+		tmpl_said_ready(s);
+	if (tmpl__spare(s->tmpl) != spare)
+		s->changed = true;
+}
+
+void spawner__timer(struct spawner *s, uint64_t now, uint64_t *next)
+{
+	if (!s || !s->use_template || s->tmpl)
+		return;
+	if (now >= s->tmpl_retry_ns) {
+		tmpl_start(s, now);
+		return;
+	}
+	if (!*next || s->tmpl_retry_ns < *next)
+		*next = s->tmpl_retry_ns;
+}
+
+pid_t spawner__template_pid(const struct spawner *s)
+{
+	return s && s->tmpl ? tmpl__pid(s->tmpl) : 0;
+}
+
+pid_t spawner__spare_pid(const struct spawner *s)
+{
+	pid_t p = s && s->tmpl ? tmpl__spare(s->tmpl) : 0;
+
+	return p > 0 ? p : 0;
+}
+
+bool spawner__take_changed(struct spawner *s)
+{
+	bool c = s && s->changed;
+
+	if (s)
+		s->changed = false;
+	return c;
 }
 
 /* An instance from the template: its pid, or -errno (fork + exec then). */
@@ -183,12 +292,8 @@ static pid_t tmpl_instance(struct spawner *s)
 	pid_t pid;
 	int err;
 
-	if (!s->tmpl) {
-		if (now < s->tmpl_retry_ns)
-			return -EAGAIN;
-		tmpl_start(s, now);
-		return -EAGAIN;		/* not ready before our loop answers it */
-	}
+	if (!s->tmpl)
+		return -EAGAIN;		/* spawner__timer() starts it again */
 	err = tmpl__poll(s->tmpl);
 	if (err) {
 		tmpl_failed(s, err, now);
@@ -196,16 +301,17 @@ static pid_t tmpl_instance(struct spawner *s)
 	}
 	if (!tmpl__ready(s->tmpl))
 		return -EAGAIN;
-	if (!s->tmpl_said_ready) {
-		s->tmpl_said_ready = true;
-		s->tmpl_backoff_ns = TMPL_BACKOFF_MIN_NS;
-		spryd_log("fn %s/%s: template pid %d ready", s->chain, s->fn,
-			  (int)tmpl__pid(s->tmpl));
-	}
+	tmpl_said_ready(s);
 	pid = tmpl__fork(s->tmpl);
 	if (pid < 0 && pid != -EAGAIN)
 		tmpl_failed(s, pid, now);
+	s->changed = true;	/* the spare became this instance */
 	return pid;
+}
+
+bool spawner__cloned(const struct spawner *s)
+{
+	return s && s->last_cloned;
 }
 
 pid_t spawner__start(struct spawner *s)
@@ -216,10 +322,13 @@ pid_t spawner__start(struct spawner *s)
 
 	if (!s)
 		return -EINVAL;
+	s->last_cloned = false;
 	if (s->use_template) {
 		pid = tmpl_instance(s);
-		if (pid > 0)
+		if (pid > 0) {
+			s->last_cloned = true;
 			return pid;
+		}
 	}
 	if (pipe2(pfd, O_CLOEXEC))
 		return -errno;
@@ -232,7 +341,7 @@ pid_t spawner__start(struct spawner *s)
 	}
 	if (!pid) {
 		close(pfd[0]);
-		child(s, pfd[1]);
+		child(s, pfd[1], spryd_trace_fd());
 	}
 	close(pfd[1]);
 	do {

@@ -17,8 +17,13 @@
 
 struct spawner;
 
-/* A copy of @f; NULL + errno (EINVAL: no argv[0]). */
-struct spawner *spawner__new(const struct spawn_fn *f);
+/*
+ * A copy of @f; NULL + errno (EINVAL: no argv[0]).  With f->use_template
+ * the function's template is started now; its pair is watched in @d's
+ * loop (READY, spares, its death: instances by fork + exec meanwhile, the
+ * template started again by spawner__timer() after a backoff).
+ */
+struct spawner *spawner__new(struct spryd *d, const struct spawn_fn *f);
 /*
  * Start an instance: its pid (a child of spryd, own process group, the
  * user's groups, @cpus, stdin /dev/null, stdout/stderr spryd's, no other
@@ -26,6 +31,15 @@ struct spawner *spawner__new(const struct spawn_fn *f);
  * reported here, synchronously.
  */
 pid_t spawner__start(struct spawner *s);
+/* Did the last spawner__start() clone it from the template? */
+bool spawner__cloned(const struct spawner *s);
+/* A dead template started again when its backoff is over; lowers *@next to then. */
+void spawner__timer(struct spawner *s, uint64_t now, uint64_t *next);
+/* The template's and its spare's pids (0: none): processes, not instances. */
+pid_t spawner__template_pid(const struct spawner *s);
+pid_t spawner__spare_pid(const struct spawner *s);
+/* True once after either pid changed (the supervisor's status). */
+bool spawner__take_changed(struct spawner *s);
 /* Never kills instances. */
 void spawner__free(struct spawner *s);
 

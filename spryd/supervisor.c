@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -101,6 +102,9 @@ struct sv_known {
 };
 
 struct spryd_sv {
+	struct spryd_ep		watch;		/* inotify on dir: declarations changed */
+	bool			scan_due;	/* a change seen, or the first scan */
+	bool			scan_retry;	/* a declaration waits for its chain */
 	char			dir[PATH_MAX];
 	struct sv_fn		fns[SPRYD_SV_MAX_FNS];
 	uint64_t		next_scan, next_tick, next_status;
@@ -112,6 +116,9 @@ struct spryd_sv {
 
 static void pidfd_event(struct spryd *d, struct spryd_ep *ep, uint32_t events);
 static const struct spryd_ep_ops pidfd_ops = { .name = "instance-pidfd", .event = pidfd_event };
+static void watch_event(struct spryd *d, struct spryd_ep *ep, uint32_t events);
+static int watch_start(struct spryd *d);
+static const struct spryd_ep_ops watch_ops = { .name = "declarations-inotify", .event = watch_event };
 
 void supervisor_opts_default(struct spryd *d)
 {
@@ -156,7 +163,8 @@ static void status_write(struct spryd *d)
 						      f->procs[k].pid, "state",
 						      p_names[f->procs[k].state], "adopted",
 						      f->procs[k].adopted));
-		o = json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:o}",
+		o = json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:o,"
+			      "s:s,s:i,s:i}",
 			      "chain", f->chain, "fn", f->decl.fn,
 			      "desired", f->desired, "actual", f->pub->actual,
 			      "starting", f->pub->starting, "draining", f->pub->draining,
@@ -169,7 +177,10 @@ static void status_write(struct spryd *d)
 			      "scale_ups", (json_int_t)f->pub->scale_ups,
 			      "scale_downs", (json_int_t)f->pub->scale_downs,
 			      "held", d->chains[f->chain_id].n_held,
-			      "pids", pids);
+			      "pids", pids,
+			      "start", f->decl.start_exec ? "exec" : "template",
+			      "template_pid", (int)spawner__template_pid(f->sp),
+			      "spare_pid", (int)spawner__spare_pid(f->sp));
 		if (o)
 			json_array_append_new(fns, o);
 	}
@@ -351,9 +362,15 @@ static void fn_start(struct spryd *d, struct sv_fn *f, uint64_t now)
 	pid_t pid;
 	int err;
 
+	uint64_t t0 = spryd_now_ns();
+
 	if (!f->sp)
 		return;
 	pid = spawner__start(f->sp);
+	if (pid > 0)
+		spryd_trace("spawn %d %llu %llu %s chain=%s fn=%s", (int)pid,
+			    (unsigned long long)t0, (unsigned long long)spryd_now_ns(),
+			    spawner__cloned(f->sp) ? "template" : "exec", f->chain, f->decl.fn);
 	if (pid < 0) {
 		fn_fail(d, f, now, "cannot start %s: %s", spry_fn_decl__arg(&f->decl, 0),
 			strerror((int)-pid));
@@ -431,7 +448,7 @@ static struct spawner *make_spawner(struct spryd *d, struct sv_fn *f,
 		spry_cpus__to_set(rec->cpus, &set);
 		sf.cpus = &set;
 	}
-	sp = spawner__new(&sf);
+	sp = spawner__new(d, &sf);
 	if (!sp)
 		snprintf(err, len, "spawner: %s", strerror(errno));
 	return sp;
@@ -518,11 +535,15 @@ static void scan_chain(struct spryd *d, const char *chain, uint64_t now)
 			spryd_log("declarations of chain %s: %s", chain, err);
 		goto out;
 	}
-	if (spry_chain__lookup(&d->maps, chain, &cid, &rec) || !(rec.flags & SPRY_CF_ACTIVE))
-		goto out;	/* declared before its chain exists: later */
+	if (spry_chain__lookup(&d->maps, chain, &cid, &rec) || !(rec.flags & SPRY_CF_ACTIVE)) {
+		sv->scan_retry = true;	/* declared before its chain exists: later */
+		goto out;
+	}
 	for (i = 0; i < dc->n; i++) {
-		if (spry_fn__lookup(&d->maps, cid, dc->fns[i].fn, &fid, NULL))
+		if (spry_fn__lookup(&d->maps, cid, dc->fns[i].fn, &fid, NULL)) {
+			sv->scan_retry = true;
 			continue;
+		}
 		f = fn_find(sv, chain, dc->fns[i].fn);
 		if (f && (f->chain_id != cid || f->fn_id != fid)) {
 			/* the chain was replaced under the same names: start again */
@@ -593,6 +614,7 @@ static void scan(struct spryd *d, uint64_t now)
 
 	for (i = 0; i < SPRYD_SV_MAX_FNS; i++)
 		sv->fns[i].seen = false;
+	sv->scan_retry = false;
 	dir = opendir(sv->dir);
 	while (dir && (de = readdir(dir))) {
 		n = strlen(de->d_name);
@@ -728,6 +750,18 @@ static void fn_counts(struct sv_fn *f, uint32_t *starting,
 	}
 }
 
+/* What /metrics and status.json show of @f. */
+static void fn_publish(struct spryd *d, struct sv_fn *f)
+{
+	uint32_t starting, draining, ready;
+
+	fn_counts(f, &starting, &draining, &ready);
+	f->pub->desired = f->desired;
+	f->pub->actual = d->fn_routable[f->fn_id];
+	f->pub->starting = starting;
+	f->pub->draining = draining;
+}
+
 static void fn_reconcile(struct spryd *d, struct sv_fn *f, uint64_t now)
 {
 	struct spryd_chain *cs = &d->chains[f->chain_id];
@@ -780,11 +814,7 @@ static void fn_reconcile(struct spryd *d, struct sv_fn *f, uint64_t now)
 			p->t_stop = now;
 		}
 	}
-	fn_counts(f, &starting, &draining, &ready);
-	f->pub->desired = f->desired;
-	f->pub->actual = d->fn_routable[f->fn_id];
-	f->pub->starting = starting;
-	f->pub->draining = draining;
+	fn_publish(d, f);
 }
 
 static void fn_autoscale(struct spryd *d, struct sv_fn *f, uint64_t now)
@@ -862,49 +892,153 @@ static void activation(struct spryd *d, uint64_t now)
 	}
 }
 
+/*
+ * Does @f need the tick?  Not when it is at rest at zero: no process of
+ * ours, none routable (a hand-started instance is sampled), nothing held,
+ * nothing wanted.  Then spryd sleeps (docs/ELASTIC.md, "Idle"): a request
+ * for the chain, a declaration change, a registration or a child's exit
+ * wakes the loop, and the timer hooks run after every wake-up.
+ */
+static bool fn_busy(struct spryd *d, const struct sv_fn *f)
+{
+	unsigned int k;
+
+	if (f->desired || d->fn_routable[f->fn_id] || d->chains[f->chain_id].n_held)
+		return true;
+	for (k = 0; k < SPRY_MAX_INST; k++)
+		if (f->procs[k].state != P_FREE)
+			return true;
+	return false;
+}
+
+static void lower(uint64_t *next, uint64_t t)
+{
+	if (t && (!*next || t < *next))
+		*next = t;
+}
+
 void supervisor_timer(struct spryd *d, uint64_t now, uint64_t *next)
 {
 	struct spryd_sv *sv = d->sv;
+	bool busy = false;
 	unsigned int i;
 
 	if (!sv)
 		return;
-	if (now >= sv->next_scan) {
+	for (i = 0; i < SPRYD_SV_MAX_FNS && !busy; i++)
+		busy = sv->fns[i].used && fn_busy(d, &sv->fns[i]);
+	/*
+	 * The declarations: read again at once after a change inotify saw
+	 * (at most every SV_SCAN_NS); while something runs, also when the
+	 * directory's mtime moved (no inotify, or a missed event); while a
+	 * declaration waits for its chain, every SV_SCAN_NS.
+	 */
+	if (now >= sv->next_scan && (sv->scan_due || sv->scan_retry || busy || sv->watch.fd < 0)) {
 		struct stat st;
 
 		/* the directory's mtime moves with every rename() into it */
-		if (stat(sv->dir, &st) || st.st_mtim.tv_sec != sv->dir_mtime.tv_sec ||
-		    st.st_mtim.tv_nsec != sv->dir_mtime.tv_nsec || !sv->next_scan ||
-		    now - sv->next_scan > 10 * SV_SCAN_NS) {
-			sv->dir_mtime = st.st_mtim;
+		if (sv->scan_due || sv->scan_retry || stat(sv->dir, &st) ||
+		    st.st_mtim.tv_sec != sv->dir_mtime.tv_sec ||
+		    st.st_mtim.tv_nsec != sv->dir_mtime.tv_nsec) {
+			if (!stat(sv->dir, &st))
+				sv->dir_mtime = st.st_mtim;
+			sv->scan_due = false;
+			if (sv->watch.fd < 0)
+				watch_start(d);
 			scan(d, now);
 		}
 		sv->next_scan = now + SV_SCAN_NS;
 	}
 	activation(d, now);
-	if (now >= sv->next_tick) {
-		for (i = 0; i < SPRYD_SV_MAX_FNS; i++) {
-			struct sv_fn *f = &sv->fns[i];
+	busy = false;
+	for (i = 0; i < SPRYD_SV_MAX_FNS; i++) {
+		struct sv_fn *f = &sv->fns[i];
 
-			if (!f->used)
-				continue;
-			fn_check_starting(d, f, now);
-			if (f->seen)
-				fn_autoscale(d, f, now);
-			fn_reconcile(d, f, now);
+		if (!f->used)
+			continue;
+		if (f->sp) {
+			spawner__timer(f->sp, now, next);
+			if (spawner__take_changed(f->sp))
+				sv->dirty = true;
 		}
-		sv->next_tick = now + d->sv_opts.tick_ns;
+		if (!fn_busy(d, f)) {
+			fn_publish(d, f);
+			continue;
+		}
+		busy = true;
+		if (now < sv->next_tick)
+			continue;
+		fn_check_starting(d, f, now);
+		if (f->seen)
+			fn_autoscale(d, f, now);
+		fn_reconcile(d, f, now);
 	}
+	if (now >= sv->next_tick && busy)
+		sv->next_tick = now + d->sv_opts.tick_ns;
 	if (sv->dirty && now >= sv->next_status) {
 		status_write(d);
 		sv->next_status = now + SV_STATUS_NS;
 	}
-	if (!*next || sv->next_tick < *next)
-		*next = sv->next_tick;
-	if (sv->next_scan < *next)
-		*next = sv->next_scan;
-	if (sv->dirty && sv->next_status < *next)
-		*next = sv->next_status;
+	if (busy)
+		lower(next, sv->next_tick);
+	if (sv->scan_due || sv->scan_retry || busy || sv->watch.fd < 0)
+		lower(next, sv->next_scan);
+	if (sv->dirty)
+		lower(next, sv->next_status);
+}
+
+/* Any change in the state directory but our own status file's. */
+static void watch_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	ssize_t n;
+	char *p;
+
+	(void)events;
+	while ((n = read(ep->fd, buf, sizeof(buf))) > 0) {
+		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)p;
+			if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+				/* the directory went away: watch it again when it is back */
+				spryd_ep_close(d, ep);
+				d->sv->scan_due = true;
+				return;
+			}
+			if (ev->len && (!strcmp(ev->name, SPRY_DECL_STATUS) ||
+					!strcmp(ev->name, "." SPRY_DECL_STATUS ".tmp")))
+				continue;
+			d->sv->scan_due = true;
+		}
+	}
+}
+
+/* inotify on the state directory (made if missing); -errno: scans by mtime. */
+static int watch_start(struct spryd *d)
+{
+	struct spryd_sv *sv = d->sv;
+	int fd, err;
+
+	if (mkdir(sv->dir, 0700) && errno != EEXIST)
+		return -errno;
+	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (inotify_add_watch(fd, sv->dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
+			      IN_CREATE | IN_DELETE | IN_ATTRIB | IN_DELETE_SELF |
+			      IN_MOVE_SELF | IN_ONLYDIR) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	sv->watch.ops = &watch_ops;
+	sv->watch.fd = fd;
+	err = spryd_ep_add(d, &sv->watch, EPOLLIN);
+	if (err) {
+		close(fd);
+		sv->watch.fd = -1;
+	}
+	return err;
 }
 
 int supervisor_init(struct spryd *d)
@@ -934,7 +1068,13 @@ int supervisor_init(struct spryd *d)
 		}
 	}
 	known_read(sv);
+	sv->watch.fd = -1;
+	sv->scan_due = true;
 	d->sv = sv;
+	err = watch_start(d);
+	if (err)
+		spryd_log("inotify on %s: %s: declarations read every %llu ms", sv->dir,
+			  strerror(-err), (unsigned long long)(SV_SCAN_NS / SPRYD_NS_PER_MS));
 	spryd_log("declared functions: %s", sv->dir);
 	return 0;
 }
@@ -981,6 +1121,7 @@ void supervisor_fini(struct spryd *d)
 		if (sv->fns[i].used)
 			fn_release(d, &sv->fns[i]);
 	status_write(d);
+	spryd_ep_close(d, &sv->watch);
 	free(sv);
 	d->sv = NULL;
 	free(d->scale);
