@@ -27,7 +27,32 @@
  *   first     the first request through spryd and back
  *   total     command to answer
  *
- * usage: coldstart SOCK CHAIN ITERATIONS FUNCTION-ARGV...
+ * With --zero FIFO ZT ZE, two more paths: the cold start as a user sees
+ * it, a request arriving at a declared function at zero instances (min 0,
+ * scaled to zero after its idle time) and answered through spryd's hold
+ * queue and activation.  Chain ZT's function is declared "start
+ * template", ZE's "start exec"; spryd runs with SPRY_TRACE_FD on FIFO, so
+ * its events (hold, spawn, reg, release, dereg: spryd/loop.h) and its
+ * instances' (registered) come through it:
+ *
+ *   hold      request sent -> spryd holds it (INVOKE read, admission)
+ *   decide    held -> spryd's supervisor starts the instance (activation)
+ *   spawn     spawner__start(): the template's spare woken (FORK ->
+ *             FORKED), or fork + execve (spryd reads the exec's result: the
+ *             kernel's part of execve is here)
+ *   exec      -> libspry's first code (template: the spare scheduled;
+ *             exec: ld.so, libc, main)
+ *   lib       libspry before it connects
+ *   register  connect, REGISTER, spryd's checks and maps, REG_ACK sent
+ *   release   spryd's registration -> the held request released
+ *   first     release -> the answer back at the client
+ *   total     request sent -> answer
+ *
+ * Between two iterations the driver waits for the instance to exit and
+ * spryd to deregister it (the "dereg" event), then 50 ms (the template's
+ * next spare is cloned after 20 ms of quiet).
+ *
+ * usage: coldstart [--zero FIFO ZT ZE] SOCK CHAIN ITERATIONS FUNCTION-ARGV...
  * Prints a markdown table (p50, p99, mean in microseconds) and the ratios.
  */
 #include <ctype.h>
@@ -52,13 +77,21 @@ enum { P_SPAWN, P_EXEC, P_LIB, P_REG, P_NOTICE, P_FIRST, P_TOTAL, N_PARTS };
 static const char *const part_name[N_PARTS] = {
 	"spawn", "exec", "lib", "register", "notice", "first", "total",
 };
-enum { M_TMPL, M_EXEC, N_MODES };
-static const char *const mode_name[N_MODES] = { "template", "fork+exec" };
+/* the parts of a cold start from zero through spryd's activation */
+enum { Z_HOLD, Z_DECIDE, Z_SPAWN, Z_EXEC, Z_LIB, Z_REG, Z_RELEASE, Z_FIRST, Z_TOTAL, N_ZPARTS };
+static const char *const zpart_name[N_ZPARTS] = {
+	"hold", "decide", "spawn", "exec", "lib", "register", "release", "first", "total",
+};
+enum { M_TMPL, M_EXEC, M_ZTMPL, M_ZEXEC, N_MODES };
+static const char *const mode_name[N_MODES] = {
+	"template", "fork+exec", "zero: start template", "zero: start exec",
+};
+#define N_PARTS_MAX	N_ZPARTS
 
 #define MAX_ITER	100000
 #define TRACE_FD	100	/* the trace pipe's write end, at a fixed number */
 
-static double *samples[N_MODES][N_PARTS];
+static double *samples[N_MODES][N_PARTS_MAX];
 static int n_samples[N_MODES];
 static int trace_rd = -1;
 static char tbuf[65536];
@@ -222,6 +255,188 @@ out_kill:
 	return ret;
 }
 
+/* ---------------------------------------------- from zero, through spryd */
+
+static int zfd = -1;		/* the FIFO spryd and its instances trace to */
+static char zbuf[65536];
+static size_t zlen;
+
+/* The next line of the FIFO into @line (NUL-terminated), waiting until @deadline. */
+static int zline(char *line, size_t size, uint64_t deadline)
+{
+	struct pollfd pfd = { .fd = zfd, .events = POLLIN };
+	char *nl;
+	size_t n;
+	ssize_t r;
+
+	for (;;) {
+		nl = memchr(zbuf, '\n', zlen);
+		if (nl) {
+			n = (size_t)(nl - zbuf);
+			if (n >= size)
+				n = size - 1;
+			memcpy(line, zbuf, n);
+			line[n] = '\0';
+			zlen -= (size_t)(nl + 1 - zbuf);
+			memmove(zbuf, nl + 1, zlen);
+			return 0;
+		}
+		if (zlen == sizeof(zbuf))
+			zlen = 0;	/* no line in 64 KiB: garbage */
+		r = read(zfd, zbuf + zlen, sizeof(zbuf) - zlen);
+		if (r > 0) {
+			zlen += (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		if (now_ns() >= deadline)
+			return -ETIMEDOUT;
+		poll(&pfd, 1, 10);
+	}
+}
+
+struct zev {
+	uint64_t hold, spawn0, spawn1, start, connect, registered, reg, release;
+	pid_t pid;
+	char how[16];
+};
+
+/* Has @line "chain=@chain" (last field)? */
+static bool on_chain(const char *line, const char *chain)
+{
+	const char *p = strstr(line, " chain=");
+
+	return p && !strncmp(p + 7, chain, strlen(chain)) &&
+	       (p[7 + strlen(chain)] == '\0' || p[7 + strlen(chain)] == ' ');
+}
+
+/* Until every event of the cold start of @chain at or after @t0 is in @e (2 s). */
+static int zevents(const char *chain, uint64_t t0, struct zev *e)
+{
+	uint64_t deadline = now_ns() + 2000000000ull;
+	unsigned long long a, b, st, co;
+	char line[512], how[16];
+	unsigned int n;
+	int pid, ret;
+
+	while (!(e->hold && e->spawn0 && e->registered && e->reg && e->release)) {
+		ret = zline(line, sizeof(line), deadline);
+		if (ret)
+			return ret;
+		if (sscanf(line, "spry-trace hold %llu %llu", &a, &b) == 2 &&
+		    on_chain(line, chain) && b >= t0 && !e->hold) {
+			e->hold = b;
+		} else if (sscanf(line, "spry-trace spawn %d %llu %llu %15s", &pid, &a, &b,
+				  how) == 4 && on_chain(line, chain) && a >= t0 && !e->spawn0) {
+			e->pid = pid;
+			e->spawn0 = a;
+			e->spawn1 = b;
+			snprintf(e->how, sizeof(e->how), "%s", how);
+		} else if (sscanf(line, "spry-trace registered %d %llu start=%llu connect=%llu",
+				  &pid, &a, &st, &co) == 4 && e->pid && pid == e->pid) {
+			e->registered = a;
+			e->start = st;
+			e->connect = co;
+		} else if (sscanf(line, "spry-trace reg %d %llu", &pid, &a) == 2 &&
+			   e->pid && pid == e->pid) {
+			e->reg = a;
+		} else if (sscanf(line, "spry-trace release %u %llu", &n, &a) == 2 &&
+			   on_chain(line, chain) && a >= t0 && !e->release) {
+			e->release = a;
+		}
+	}
+	return 0;
+}
+
+/* Until @pid exited and spryd deregistered it (5 s), then a quiet 50 ms. */
+static int zwait_gone(pid_t pid)
+{
+	uint64_t deadline = now_ns() + 5000000000ull;
+	unsigned long long a;
+	char line[512];
+	int p, ret;
+
+	for (;;) {
+		ret = zline(line, sizeof(line), deadline);
+		if (ret)
+			return ret;
+		if (sscanf(line, "spry-trace dereg %d %llu", &p, &a) == 2 && p == pid)
+			break;
+	}
+	while (!kill(pid, 0) && now_ns() < deadline)
+		usleep(1000);
+	usleep(50000);
+	return 0;
+}
+
+static int one_zero(int mode, struct spry_client *c, const char *chain, int iter)
+{
+	char in[64], out[256], want[64];
+	uint64_t t0, t_ans;
+	struct zev e = {};
+	size_t olen, i, ilen;
+	uint32_t st;
+	int ret, k;
+
+	ilen = (size_t)snprintf(in, sizeof(in), "zero-%d", iter);
+	t0 = now_ns();
+	ret = spry_client_invoke(c, chain, in, ilen, out, sizeof(out), &olen, &st);
+	t_ans = now_ns();
+	for (i = 0; i < ilen; i++)
+		want[i] = (char)toupper((unsigned char)in[i]);
+	if (ret || st != SPRY_ST_OK || olen != ilen || memcmp(out, want, ilen)) {
+		fprintf(stderr, "coldstart: %s: request %d: %s, status %u, %zu bytes\n",
+			mode_name[mode], iter, ret ? strerror(-ret) : "answered", st, olen);
+		return -1;
+	}
+	ret = zevents(chain, t0, &e);
+	if (ret && !e.pid) {
+		fprintf(stderr, "coldstart: %s: request %d: no spawn event: %s\n",
+			mode_name[mode], iter, strerror(-ret));
+		usleep(500000);
+		return -1;
+	}
+	if (ret) {
+		fprintf(stderr, "coldstart: %s: request %d: spryd's events (hold %d spawn %d "
+			"registered %d reg %d release %d): %s\n", mode_name[mode], iter,
+			!!e.hold, !!e.spawn0, !!e.registered, !!e.reg, !!e.release,
+			strerror(-ret));
+		return -1;
+	}
+	if (strcmp(e.how, mode == M_ZTMPL ? "template" : "exec")) {
+		fprintf(stderr, "coldstart: %s: request %d: the instance was started by %s\n",
+			mode_name[mode], iter, e.how);
+		ret = -1;
+	} else if (e.start < e.spawn0 || e.connect < e.start || e.reg < e.connect ||
+		   e.release < e.reg || t_ans < e.release) {
+		fprintf(stderr, "coldstart: %s: request %d: events out of order\n",
+			mode_name[mode], iter);
+		ret = -1;
+	}
+	if (!ret) {
+		uint64_t spawned = e.spawn1 < e.start ? e.spawn1 : e.start;
+
+		k = n_samples[mode]++;
+		samples[mode][Z_HOLD][k] = (double)(e.hold - t0) / 1e3;
+		samples[mode][Z_DECIDE][k] = (double)(e.spawn0 - e.hold) / 1e3;
+		samples[mode][Z_SPAWN][k] = (double)(spawned - e.spawn0) / 1e3;
+		samples[mode][Z_EXEC][k] = (double)(e.start - spawned) / 1e3;
+		samples[mode][Z_LIB][k] = (double)(e.connect - e.start) / 1e3;
+		samples[mode][Z_REG][k] = (double)(e.reg - e.connect) / 1e3;
+		samples[mode][Z_RELEASE][k] = (double)(e.release - e.reg) / 1e3;
+		samples[mode][Z_FIRST][k] = (double)(t_ans - e.release) / 1e3;
+		samples[mode][Z_TOTAL][k] = (double)(t_ans - t0) / 1e3;
+	}
+	/* the function scales back to zero by itself (its idle time) */
+	if (zwait_gone(e.pid)) {
+		fprintf(stderr, "coldstart: %s: instance %d never went away\n", mode_name[mode],
+			(int)e.pid);
+		return -1;
+	}
+	return ret;
+}
+
 static int cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -236,24 +451,59 @@ static double pct(double *v, int n, double p)
 	return n ? v[i] : 0;
 }
 
+static void print_mode(int m, int nparts, const char *const *names,
+		       double p50[N_MODES][N_PARTS_MAX], double p99[N_MODES][N_PARTS_MAX])
+{
+	double mean;
+	int k, i;
+
+	for (k = 0; k < nparts; k++) {
+		mean = 0;
+		for (i = 0; i < n_samples[m]; i++)
+			mean += samples[m][k][i];
+		mean = n_samples[m] ? mean / n_samples[m] : 0;
+		qsort(samples[m][k], n_samples[m], sizeof(double), cmp);
+		p50[m][k] = pct(samples[m][k], n_samples[m], 0.50);
+		p99[m][k] = pct(samples[m][k], n_samples[m], 0.99);
+		printf("| %s | %d | %s | %.0f | %.0f | %.0f |\n", mode_name[m],
+		       n_samples[m], names[k], p50[m][k], p99[m][k], mean);
+	}
+}
+
+static double ratio(double a, double b)
+{
+	return b > 0 ? a / b : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct spawn_fn f = {};
 	struct spry_client *c;
 	struct tmpl *t;
 	struct pollfd pfd;
-	double p50[N_MODES][N_PARTS], p99[N_MODES][N_PARTS], mean;
+	double p50[N_MODES][N_PARTS_MAX], p99[N_MODES][N_PARTS_MAX];
+	const char *zchain[N_MODES] = {};
 	uint32_t iters;
-	int pp[2], m, k, i, ret, fails = 0;
+	int pp[2], m, k, i, ret, fails = 0, n_modes = M_EXEC + 1;
 	char v[16];
 
+	if (argc > 4 && !strcmp(argv[1], "--zero")) {
+		zfd = open(argv[2], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (zfd < 0)
+			return fprintf(stderr, "coldstart: %s: %s\n", argv[2], strerror(errno)), 1;
+		zchain[M_ZTMPL] = argv[3];
+		zchain[M_ZEXEC] = argv[4];
+		n_modes = N_MODES;
+		argc -= 4;
+		argv += 4;
+	}
 	if (argc < 5 || spry_num__parse_u32(argv[3], 1, MAX_ITER, &iters)) {
-		fprintf(stderr, "usage: %s SOCK CHAIN ITERATIONS(1..%d) FUNCTION-ARGV...\n",
-			argv[0], MAX_ITER);
+		fprintf(stderr, "usage: %s [--zero FIFO CHAIN-TEMPLATE CHAIN-EXEC] SOCK CHAIN "
+			"ITERATIONS(1..%d) FUNCTION-ARGV...\n", argv[0], MAX_ITER);
 		return 2;
 	}
 	for (m = 0; m < N_MODES; m++)
-		for (k = 0; k < N_PARTS; k++)
+		for (k = 0; k < N_PARTS_MAX; k++)
 			if (!(samples[m][k] = calloc(iters, sizeof(double))))
 				return 1;
 	if (pipe2(pp, O_CLOEXEC) || dup2(pp[1], TRACE_FD) < 0)
@@ -295,39 +545,45 @@ int main(int argc, char **argv)
 
 	/* a few unmeasured starts of each: page cache, spryd's first pool use */
 	for (i = 0; i < 3; i++)
-		for (m = 0; m < N_MODES; m++) {
-			fails += one(m, t, c, argv[2], argv + 4, -1) != 0;
+		for (m = 0; m < n_modes; m++) {
+			if (zchain[m])
+				fails += one_zero(m, c, zchain[m], -1) != 0;
+			else
+				fails += one(m, t, c, argv[2], argv + 4, -1) != 0;
 			n_samples[m] = 0;
 		}
 	for (i = 0; i < (int)iters; i++)
-		for (m = 0; m < N_MODES; m++)
-			fails += one((i & 1) ? N_MODES - 1 - m : m, t, c, argv[2], argv + 4, i) != 0;
+		for (k = 0; k < n_modes; k++) {
+			m = (i & 1) ? n_modes - 1 - k : k;	/* no path always first */
+			if (zchain[m])
+				fails += one_zero(m, c, zchain[m], i) != 0;
+			else
+				fails += one(m, t, c, argv[2], argv + 4, i) != 0;
+		}
 	tmpl__stop(t);
 	spry_client_close(c);
 
 	printf("| path | n | part | p50 us | p99 us | mean us |\n");
 	printf("|---|---:|---|---:|---:|---:|\n");
-	for (m = 0; m < N_MODES; m++) {
-		for (k = 0; k < N_PARTS; k++) {
-			mean = 0;
-			for (i = 0; i < n_samples[m]; i++)
-				mean += samples[m][k][i];
-			mean = n_samples[m] ? mean / n_samples[m] : 0;
-			qsort(samples[m][k], n_samples[m], sizeof(double), cmp);
-			p50[m][k] = pct(samples[m][k], n_samples[m], 0.50);
-			p99[m][k] = pct(samples[m][k], n_samples[m], 0.99);
-			printf("| %s | %d | %s | %.0f | %.0f | %.0f |\n", mode_name[m],
-			       n_samples[m], part_name[k], p50[m][k], p99[m][k], mean);
-		}
+	for (m = 0; m < n_modes; m++)
+		if (zchain[m])
+			print_mode(m, N_ZPARTS, zpart_name, p50, p99);
+		else
+			print_mode(m, N_PARTS, part_name, p50, p99);
+	printf("\n| total (us) | p50 | p99 | p50 / fork+exec | p99 / fork+exec |\n"
+	       "|---|---:|---:|---:|---:|\n");
+	for (m = 0; m < n_modes; m++) {
+		int tk = zchain[m] ? Z_TOTAL : P_TOTAL;
+
+		printf("| %s | %.0f | %.0f | %.2f | %.2f |\n", mode_name[m], p50[m][tk], p99[m][tk],
+		       ratio(p50[m][tk], p50[M_EXEC][P_TOTAL]),
+		       ratio(p99[m][tk], p99[M_EXEC][P_TOTAL]));
 	}
-	printf("\n| total | template | fork+exec | template/fork+exec |\n|---|---:|---:|---:|\n");
-	printf("| p50 us | %.0f | %.0f | %.2f |\n", p50[M_TMPL][P_TOTAL], p50[M_EXEC][P_TOTAL],
-	       p50[M_EXEC][P_TOTAL] > 0 ? p50[M_TMPL][P_TOTAL] / p50[M_EXEC][P_TOTAL] : 0);
-	printf("| p99 us | %.0f | %.0f | %.2f |\n", p99[M_TMPL][P_TOTAL], p99[M_EXEC][P_TOTAL],
-	       p99[M_EXEC][P_TOTAL] > 0 ? p99[M_TMPL][P_TOTAL] / p99[M_EXEC][P_TOTAL] : 0);
 	printf("\nfailed iterations: %d\n", fails);
 	for (m = 0; m < N_MODES; m++)
-		for (k = 0; k < N_PARTS; k++)
+		for (k = 0; k < N_PARTS_MAX; k++)
 			free(samples[m][k]);
+	if (zfd >= 0)
+		close(zfd);
 	return fails ? 1 : 0;
 }

@@ -454,8 +454,11 @@ void entry_hold_release(struct spryd *d, uint16_t chain)
 		sendq_push(d, r->req_id);
 		n++;
 	}
-	if (n)
+	if (n) {
+		spryd_trace("release %u %llu chain=%s", n, (unsigned long long)spryd_now_ns(),
+			    cs->name);
 		spryd_vlog(d, "chain %s: %u held requests released", cs->name, n);
+	}
 }
 
 uint32_t entry_hold_fail(struct spryd *d, uint16_t chain, int err)
@@ -584,6 +587,8 @@ void entry_submit(struct spryd *d, struct spryd_req *r, uint32_t meta_len,
 		r->hold = 1;
 		r->state = REQ_HELD;
 		cs->held_total++;
+		spryd_trace("hold %llu %llu chain=%s", (unsigned long long)r->req_id,
+			    (unsigned long long)r->t_start, cs->name);
 		return;
 	}
 	if (r->hold) {

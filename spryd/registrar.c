@@ -549,6 +549,8 @@ static void registrar_register(struct spryd *d, struct spryd_conn *c, const void
 	n_tab = reg_fn_table(d, chain_id, fn_tab);
 	spryd_conn_send(d, c, SPRY_CTL_REG_ACK, 0, &ack, sizeof(ack), fn_tab,
 			n_tab * (uint32_t)sizeof(fn_tab[0]), spry_pool_fd(cs->pool));
+	spryd_trace("reg %u %llu chain=%s fn=%s", in->pid, (unsigned long long)spryd_now_ns(),
+		    req.chain, req.fn);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -640,6 +642,7 @@ static void inst_remove(struct spryd *d, struct spryd_inst *in, const char *why,
 		spryd_log("spry_inst[%u/%u] clear: %s", fn, idx, err_name(err));
 	spryd_ep_close(d, &in->ep);
 	in->used = false;
+	spryd_trace("dereg %u %llu", in->pid, (unsigned long long)spryd_now_ns());
 	if (in->conn < SPRYD_MAX_CONNS) {
 		c = &d->conns[in->conn];
 		for (i = 0; i < c->n_inst; i++) {
