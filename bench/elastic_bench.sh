@@ -176,10 +176,16 @@ echo "elastic_bench: idle CPU of spryd at zero instances (${IDLE} s)"
 S fn undeclare st upper >/dev/null
 wait_actual el 0 30 && wait_actual st 0 30
 sleep 1
-c0=$(bench_cpu_ns "$SPRYD_PID" | cut -d' ' -f1)
+# utime + stime (clock ticks, /proc/PID/stat fields 14 and 15) and the
+# context switches (each a wake-up) of spryd over IDLE seconds
+stat_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+ctxt() { awk '/ctxt_switches/ { n += $2 } END { print n }' "/proc/$1/status"; }
+c0=$(bench_cpu_ns "$SPRYD_PID" | cut -d' ' -f1); t0=$(stat_ticks "$SPRYD_PID"); w0=$(ctxt "$SPRYD_PID")
 sleep "$IDLE"
-c1=$(bench_cpu_ns "$SPRYD_PID" | cut -d' ' -f1)
+c1=$(bench_cpu_ns "$SPRYD_PID" | cut -d' ' -f1); t1=$(stat_ticks "$SPRYD_PID"); w1=$(ctxt "$SPRYD_PID")
 IDLE_PCT=$(awk -v a="$c0" -v b="$c1" -v s="$IDLE" 'BEGIN { printf "%.3f", (b - a) / (s * 1e9) * 100 }')
+IDLE_TICKS=$((t1 - t0))
+IDLE_WAKE=$((w1 - w0))
 
 # wrk's own totals: requests and errors of each trace
 wrk_sum() {
@@ -226,6 +232,6 @@ echo "| burst 0 -> 128 conns, from zero | $BR | $BE, $BN | $(peak burst) | $(p99
 echo "| static baseline, 8 instances | $SR | $SE, $SN | $(peak static) | $(p99all static) | $(maxinst static) | $(first_ok static) |"
 echo
 awk -v b="$BR" -v s="$SR" 'BEGIN { if (s > 0) printf "burst from zero / static: %.2f of the requests\n", b / s }'
-echo "spryd idle CPU at zero instances (tick 50 ms): ${IDLE_PCT}% of one CPU over ${IDLE} s"
+echo "spryd idle CPU at zero instances (declared functions el, min 0: scale tick 50 ms when busy): ${IDLE_PCT}% of one CPU over ${IDLE} s (schedstat); utime+stime +${IDLE_TICKS} ticks of $(getconf CLK_TCK)/s (/proc/PID/stat), ${IDLE_WAKE} wake-ups (context switches)"
 echo "scale decisions: $(grep -c 'scale [0-9]* -> ' "$TMP/spryd.log")  (log: $(grep 'scale [0-9]* -> ' "$TMP/spryd.log" | head -3 | sed 's/.*: scale/scale/' | cut -c1-60 | tr '\n' ';'))"
 echo "TSV: $RES/elastic_{step,burst,static}.tsv; plot: $RES/elastic.png"

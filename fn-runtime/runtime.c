@@ -1581,11 +1581,13 @@ out:
  * pair, the template's control connection, the function table: REG_ACK
  * brings the current one).
  */
-static void rt_tmpl_child(struct rt *rt, int pdeath)
+static void rt_tmpl_child(struct rt *rt)
 {
-	/* cleared by clone(); the parent it names is spryd's, not ours */
-	if (pdeath && prctl(PR_SET_PDEATHSIG, pdeath))
-		rt_log(rt, "PR_SET_PDEATHSIG: %s", strerror(errno));
+	/*
+	 * clone() cleared the parent-death signal spryd gave the template (it
+	 * must not outlive spryd): an instance does outlive it, as an exec'd
+	 * one does, so that a restarted spryd adopts it.
+	 */
 	close(rt->tmpl);
 	rt->tmpl = -1;
 	close(rt->ctl);
@@ -1593,6 +1595,30 @@ static void rt_tmpl_child(struct rt *rt, int pdeath)
 	free(rt->fns);
 	rt->fns = NULL;
 	rt->n_fns = 0;
+}
+
+/*
+ * A template and its spare are named "T:" + the function's name (comm:
+ * ps, top, /proc/PID/stat), an instance has the name it was started with:
+ * instances are told apart from the processes that make them.
+ */
+static char rt_tmpl_comm[16];
+
+static void rt_tmpl_name(bool instance)
+{
+	char name[16];
+
+	if (!rt_tmpl_comm[0])
+		return;
+	if (instance) {
+		prctl(PR_SET_NAME, rt_tmpl_comm, 0, 0, 0);
+		return;
+	}
+	name[0] = 'T';
+	name[1] = ':';
+	memcpy(name + 2, rt_tmpl_comm, sizeof(name) - 3);
+	name[sizeof(name) - 1] = '\0';
+	prctl(PR_SET_NAME, name, 0, 0, 0);
 }
 
 /*
@@ -1640,6 +1666,7 @@ static int rt_tmpl_spare(struct rt *rt, int go, uint16_t port)
 	close(go);
 	rt_trace_ns[TR_START] = rt_trace_ns[TR_CONNECT] = 0;
 	rt_trace_mark(TR_START);
+	rt_tmpl_name(true);
 	return rt_register_port(rt, port);
 out:
 	close(go);
@@ -1683,7 +1710,6 @@ static int64_t mono_ns(void)
 
 struct rt_tmpl {
 	int		*tidp;
-	int		pdeath;
 	uint16_t	port;
 	pid_t		spare;		/* 0: none */
 	int		spare_go;	/* the spare's wake-up (-1: none) */
@@ -1710,7 +1736,7 @@ static int rt_tmpl_make_spare(struct rt *rt, struct rt_tmpl *tp, bool *in_child)
 	if (pid == 0) {
 		*in_child = true;
 		close(go[1]);
-		rt_tmpl_child(rt, tp->pdeath);
+		rt_tmpl_child(rt);
 		return rt_tmpl_spare(rt, go[0], tp->port);
 	}
 	close(go[0]);
@@ -1753,9 +1779,10 @@ static pid_t rt_tmpl_instance(struct rt *rt, struct rt_tmpl *tp, bool *in_child)
 	pid = rt_clone_parent(tp->tidp);
 	if (pid == 0) {
 		*in_child = true;
-		rt_tmpl_child(rt, tp->pdeath);
+		rt_tmpl_child(rt);
 		rt_trace_ns[TR_START] = rt_trace_ns[TR_CONNECT] = 0;
 		rt_trace_mark(TR_START);
+		rt_tmpl_name(true);
 		return rt_register_port(rt, tp->port);
 	}
 	return pid > 0 ? pid : -errno;
@@ -1785,13 +1812,13 @@ static int rt_template(struct rt *rt)
 	pid_t pid;
 	int ret, wait_ms;
 
+	if (!prctl(PR_GET_NAME, rt_tmpl_comm, 0, 0, 0))
+		rt_tmpl_name(false);
 	if (prctl(PR_GET_TID_ADDRESS, &tp.tidp, 0, 0, 0) || !tp.tidp) {
 		ret = errno == EINVAL || !tp.tidp ? -ENOSYS : -errno;
 		rt_log(rt, "PR_GET_TID_ADDRESS: %s: cannot clone instances safely (kernel without CONFIG_CHECKPOINT_RESTORE?)",
 		       strerror(-ret));
 	} else {
-		if (prctl(PR_GET_PDEATHSIG, &tp.pdeath, 0, 0, 0))
-			tp.pdeath = 0;
 		ret = rt_tmpl_attach(rt, &tp.port);
 	}
 	if (spry_ctl_send(rt->tmpl, SPRY_TMPL_READY, ret, NULL, 0, -1) && !ret)

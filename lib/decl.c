@@ -19,9 +19,9 @@ void spry_fn_decl__init(struct spry_fn_decl *f)
 	f->max = SPRY_DECL_DEF_MAX;
 	f->target = SPRY_DECL_DEF_TARGET;
 	f->idle_ms = SPRY_DECL_DEF_IDLE_MS;
-	/* templates are opt-in until the supervisor counts their processes
-	 * (the template and its spare) apart from instances */
-	f->start_exec = true;
+	/* cloned by the function's template (docs/ELASTIC.md, "Cold start");
+	 * the supervisor lists the template and its spare apart from instances */
+	f->start_exec = false;
 }
 
 int spry_fn_decl__add_arg(struct spry_fn_decl *f, const char *s)

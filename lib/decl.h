@@ -46,8 +46,8 @@ struct spry_fn_decl {
 	__u32	target;			/* requests in flight per instance */
 	__u32	idle_ms;		/* no request for this long: scale down */
 	__u64	cpus[SPRY_CPU_WORDS];	/* none set: the chain's, else any */
-	bool	start_exec;		/* every instance by fork + exec (default);
-					 * else cloned by the function's template
+	bool	start_exec;		/* every instance by fork + exec; else (the
+					 * default) cloned by the function's template
 					 * (docs/ELASTIC.md, "Cold start") */
 	__u32	argc;			/* argv[0] is the executable (absolute) */
 	char	args[SPRY_DECL_ARGS_BYTES];	/* argc strings, NUL after each */

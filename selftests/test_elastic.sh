@@ -46,16 +46,41 @@ scale() {
 }
 scale_is() { [ "$(scale "$1" "$2" "$3")" = "$4" ]; }
 scale_ge() { local v; v=$(scale "$1" "$2" "$3"); [ -n "$v" ] && [ "$v" -ge "$4" ]; }
-# children of spryd running BIN (no zombies counted)
+# instances of spryd running BIN: its children (no zombies counted) but
+# the templates and their spares (named "T:..." by libspry)
 n_children() {
 	local n=0 p
 	for p in $(pgrep -P "$SPRYD_PID" 2>/dev/null); do
 		grep -aq '^State:.*Z' /proc/$p/status 2>/dev/null && continue
+		case "$(cat /proc/$p/comm 2>/dev/null)" in T:*) continue ;; esac
 		[ "$(readlink /proc/$p/exe 2>/dev/null)" = "$1" ] && n=$((n + 1))
 	done
 	echo $n
 }
+# spryd's timerfd disarmed (it_value (0, 0) in its fdinfo): nothing to wake it
+timer_disarmed() {
+	local f
+	for f in /proc/"$SPRYD_PID"/fd/*; do
+		[ "$(readlink "$f")" = "anon_inode:[timerfd]" ] || continue
+		grep -q '^it_value: (0, 0)$' /proc/"$SPRYD_PID"/fdinfo/"${f##*/}"
+		return
+	done
+	return 1
+}
+# spryd's context switches (each a wake-up) and utime + stime (ticks)
+wakeups() { awk '/ctxt_switches/ { n += $2 } END { print n }' /proc/"$SPRYD_PID"/status; }
+cputicks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' /proc/"$SPRYD_PID"/stat; }
 no_children() { [ "$(n_children "$1")" -eq 0 ]; }
+# instances of chain el running BIN, whoever's children (adopted ones too)
+n_el() {
+	local n=0 p
+	for p in $(pgrep -f "^$1 --chain el" 2>/dev/null); do
+		grep -aq '^State:.*Z' /proc/$p/status 2>/dev/null && continue
+		case "$(cat /proc/$p/comm 2>/dev/null)" in T:*) continue ;; esac
+		n=$((n + 1))
+	done
+	echo $n
+}
 zombies() { ps -o stat= --ppid "$SPRYD_PID" 2>/dev/null | grep -c '^Z'; }
 nfds() { ls /proc/"$SPRYD_PID"/fd | wc -l; }
 
@@ -108,7 +133,7 @@ bad=$(awk -v n=30 '{ want = "REQ-" $1; if ($2 != 200 || $4 !~ ("^[0-9]+:" want "
 tap_ok $? "30 requests at zero instances: all held, then answered 200 with the right bodies" ||
 	tap_diag "$(head -5 "$TMP/burst")"
 spry chain add ord hops upper >/dev/null &&
-	spry fn declare ord upper exec /bin/sh min 0 max 1 idle 0.3 args -c \
+	spry fn declare ord upper exec /bin/sh min 0 max 1 idle 0.3 start exec args -c \
 		"sleep 0.5; exec $UPPER --chain ord --fn upper --sock $SOCK" >/dev/null
 wait_for 3 grep -aq 'fn ord/upper declared' "$TMP/spryd.log"
 python3 "$HTTPC" burst $PORT ord 30 2 >"$TMP/ord" 2>&1
@@ -154,7 +179,8 @@ tap_ok $? "after the load: back to zero"
 # --- the hold queue's bound and deadline ----------------------------------------------
 SLOW="sleep 0.6; exec $UPPER --chain hq --fn upper --sock $SOCK"
 spry chain add hq hops upper deadline 3000 >/dev/null &&
-	spry fn declare hq upper exec /bin/sh min 0 max 1 idle 0.3 queue 4 args -c "$SLOW" >/dev/null
+	spry fn declare hq upper exec /bin/sh min 0 max 1 idle 0.3 queue 4 start exec \
+		args -c "$SLOW" >/dev/null
 wait_for 3 grep -aq 'fn hq/upper declared' "$TMP/spryd.log"
 python3 "$HTTPC" burst $PORT hq 10 1 >"$TMP/hq" 2>&1
 n200=$(awk '$2 == 200' "$TMP/hq" | wc -l)
@@ -163,7 +189,7 @@ n503=$(awk '$2 == 503 && $3 == 1' "$TMP/hq" | wc -l)
 tap_ok $? "queue 4 while starting: 4 held and answered, 6 refused 503 + Retry-After" ||
 	tap_diag "$(cat "$TMP/hq")"
 spry chain add hd hops upper deadline 200 >/dev/null &&
-	spry fn declare hd upper exec /bin/sh min 0 max 1 idle 0.3 args -c \
+	spry fn declare hd upper exec /bin/sh min 0 max 1 idle 0.3 start exec args -c \
 		"sleep 0.6; exec $UPPER --chain hd --fn upper --sock $SOCK" >/dev/null
 wait_for 3 grep -aq 'fn hd/upper declared' "$TMP/spryd.log"
 python3 "$HTTPC" burst $PORT hd 3 1 >"$TMP/hd" 2>&1
@@ -217,16 +243,42 @@ replaced() {
 		scale_ge el whoami crashes 1
 }
 wait_for 5 replaced
-tap_ok $? "an instance that crashes is replaced (pid $OLD -> ${NEW:-none})"
+tap_ok $? "an instance that crashes is replaced (pid $OLD -> ${NEW:-none})" ||
+	tap_diag "$(spry -j fn show chain el | jq -c '.[] | select(.name == "whoami") | .scale';
+		grep -a "whoami\|pid $OLD" "$TMP/spryd.log" | tail -8)"
+
+# --- the template: apart from instances, its death seen in the loop ---------------------
+TP=$(scale el whoami template_pid); SP=$(scale el whoami spare_pid)
+[ "$(scale el whoami start)" = template ] && [ "${TP:-0}" -gt 0 ] && [ "${SP:-0}" -gt 0 ] &&
+	[ "$(ps -o ppid= -p "$TP" | tr -d ' ')" = "$SPRYD_PID" ] &&
+	[ "$(cat /proc/"$TP"/comm)" = "T:fn_whoami" ] && [ "$(n_children "$WHOAMI")" -eq 1 ] &&
+	[ "$(scale el whoami pids | jq length)" -eq 1 ]
+tap_ok $? "whoami starts by its template: template $TP and spare $SP listed apart, named T:, one instance" ||
+	tap_diag "$(ps -o pid,ppid,comm,args --ppid "$SPRYD_PID")"
+kill -KILL "$TP"
+t0=$(date +%s%N)
+wait_for 3 grep -aq "fn el/whoami: template pid $TP: .*(it exited)" "$TMP/spryd.log"
+rc=$?; t1=$(date +%s%N)
+new_template() {
+	TP2=$(scale el whoami template_pid) && [ "${TP2:-0}" -gt 0 ] && [ "$TP2" != "$TP" ] &&
+		grep -aq "fn el/whoami: template pid $TP2 ready" "$TMP/spryd.log"
+}
+[ $rc -eq 0 ] && wait_for 5 new_template && wait_for 3 proc_gone "$SP" && [ "$(zombies)" -eq 0 ]
+tap_ok $? "a killed template is seen at once ($(( (t1 - t0) / 1000000 )) ms), its spare reaped, a new one started after its backoff ($TP -> ${TP2:-none})" ||
+	tap_diag "$(grep -a 'template' "$TMP/spryd.log" | tail -5)"
 
 # --- spryd killed and restarted: adoption, no duplicate ------------------------------
 kill -KILL "$SPRYD_PID"; wait "$SPRYD_PID" 2>/dev/null
 spryd_up
-sleep 1.5
-[ "$(pgrep -fc "^$WHOAMI --chain el")" -eq 1 ] && scale_is el whoami actual 1 &&
-	[ "$(scale el whoami pids | jq -r '.[0].pid')" = "$NEW" ] && scale_ge el whoami adopted 1
+adopted() {
+	scale_is el whoami actual 1 && [ "$(scale el whoami pids | jq -r '.[0].pid')" = "$NEW" ] &&
+		scale_ge el whoami adopted 1
+}
+wait_for 5 adopted
+sleep 0.5
+[ "$(n_el "$WHOAMI")" -eq 1 ] && adopted
 tap_ok $? "spryd killed and restarted: whoami pid $NEW adopted, no duplicate" ||
-	tap_diag "$(pgrep -fa "$WHOAMI"; grep -i adopt "$TMP/spryd.log")"
+	tap_diag "$(ps -o pid,ppid,comm,args -p "$(pgrep -d, -f "$WHOAMI")"; grep -i adopt "$TMP/spryd.log")"
 out=$(curl -s -m 5 -d again http://127.0.0.1:$PORT/el)
 [ "$out" = "$NEW:AGAIN" ]
 tap_ok $? "and serves through the new spryd ('$out')"
@@ -238,7 +290,7 @@ wait_for 3 grep -aq 'fn cyc/upper declared' "$TMP/spryd.log"
 python3 "$HTTPC" cycles $PORT cyc 1 20 >/dev/null
 wait_for 3 scale_is cyc upper actual 0
 FD0=$(nfds); S0=$(scale cyc upper starts)
-python3 "$HTTPC" cycles $PORT cyc "$CYCLES" 25 >"$TMP/cyc" 2>"$TMP/cyc.err"
+python3 "$HTTPC" cycles $PORT cyc "$CYCLES" 12 >"$TMP/cyc" 2>"$TMP/cyc.err"
 wait_for 5 scale_is cyc upper actual 0 && wait_for 3 no_children "$UPPER"
 S1=$(scale cyc upper starts)
 [ "$(cat "$TMP/cyc")" = "ok $CYCLES" ] && [ $((S1 - S0)) -ge $((CYCLES * 9 / 10)) ]
@@ -256,6 +308,28 @@ grep -aq '^spry_fn_starts_total{chain="cyc",fn="upper"} [1-9]' "$TMP/metrics" &&
 	grep -aq '^spry_held_requests_total{chain="cyc",outcome="held"} [1-9]' "$TMP/metrics"
 tap_ok $? "/metrics: starts, adoptions, instances, held requests (of the restarted spryd)" ||
 	tap_diag "$(grep -a 'spry_fn_starts_total\|start_failures\|held_requests_total' "$TMP/metrics")"
+# --- at rest: spryd sleeps --------------------------------------------------------------
+spry fn undeclare bad upper >/dev/null &&
+	spry fn declare el whoami exec "$WHOAMI" min 0 max 2 idle 0.3 queue 64 >/dev/null
+at_rest() {
+	jq -e '[.fns[] | select(.actual + .starting + .draining + .held + (.pids | length) > 0)] |
+		length == 0' "$SPRY_STATE_DIR/status.json" >/dev/null && timer_disarmed
+}
+wait_for 10 at_rest
+tap_ok $? "every declared function at zero: spryd's timerfd is disarmed" ||
+	tap_diag "$(jq -c '.fns[] | [.chain, .fn, .actual, .starting, .draining, .held]' \
+		"$SPRY_STATE_DIR/status.json"; grep -a it_value /proc/"$SPRYD_PID"/fdinfo/*)"
+W0=$(wakeups); C0=$(cputicks)
+sleep 1
+W1=$(wakeups); C1=$(cputicks)
+[ "$W1" -eq "$W0" ] && [ "$C1" -eq "$C0" ]
+tap_ok $? "at rest for 1 s: spryd woke $((W1 - W0)) times, used $((C1 - C0)) CPU ticks (want 0, 0)"
+out=$(curl -s -m 5 -d wake http://127.0.0.1:$PORT/el)
+echo "$out" | grep -aq '^[0-9]*:WAKE$' && wait_for 10 at_rest
+tap_ok $? "a request wakes it: started from zero, answered ('$out'), back at rest"
+spry fn declare el whoami exec "$WHOAMI" min 1 max 2 idle 0.3 queue 64 >/dev/null
+wait_for 5 scale_is el whoami actual 1
+
 kill -TERM "$SPRYD_PID"
 wait_for 8 proc_gone "$SPRYD_PID"
 wait "$SPRYD_PID" 2>/dev/null

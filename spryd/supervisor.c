@@ -895,7 +895,7 @@ static void activation(struct spryd *d, uint64_t now)
 /*
  * Does @f need the tick?  Not when it is at rest at zero: no process of
  * ours, none routable (a hand-started instance is sampled), nothing held,
- * nothing wanted.  Then spryd sleeps (docs/ELASTIC.md, "Idle"): a request
+ * nothing wanted, and min 0 (a declaration that raised min is seen here).  Then spryd sleeps (docs/ELASTIC.md, "Idle"): a request
  * for the chain, a declaration change, a registration or a child's exit
  * wakes the loop, and the timer hooks run after every wake-up.
  */
@@ -903,7 +903,8 @@ static bool fn_busy(struct spryd *d, const struct sv_fn *f)
 {
 	unsigned int k;
 
-	if (f->desired || d->fn_routable[f->fn_id] || d->chains[f->chain_id].n_held)
+	if (f->desired || d->fn_routable[f->fn_id] || d->chains[f->chain_id].n_held ||
+	    (f->seen && f->decl.min))
 		return true;
 	for (k = 0; k < SPRY_MAX_INST; k++)
 		if (f->procs[k].state != P_FREE)
@@ -962,6 +963,10 @@ void supervisor_timer(struct spryd *d, uint64_t now, uint64_t *next)
 				sv->dirty = true;
 		}
 		if (!fn_busy(d, f)) {
+			if (!f->seen) {
+				fn_release(d, f);	/* undeclared, its last process gone */
+				continue;
+			}
 			fn_publish(d, f);
 			continue;
 		}
