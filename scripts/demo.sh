@@ -34,7 +34,7 @@ mounted_huge=0
 old_pages=
 cleanup() {
 	trap - INT TERM EXIT
-	local p
+	local p i left
 	# functions first, then spryd (pids[0]), so every instance leaves cleanly
 	for p in "${pids[@]:1}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${pids[@]:1}"; do wait "$p" 2>/dev/null; done
@@ -42,11 +42,21 @@ cleanup() {
 		kill -TERM "${pids[0]}" 2>/dev/null	# stops the instances it started
 		wait "${pids[0]}" 2>/dev/null
 	fi
-	# a spryd that was killed left its instances: its status file lists them
-	for p in $(jq -r '.fns[]?.pids[]?.pid' "$SPRY_STATE_DIR/status.json" 2>/dev/null); do
+	# a spryd that was killed left its instances (and, for a moment, the
+	# templates' spares): its status file lists them
+	left=()
+	for p in $(jq -r '.fns[]? | (.pids[]?.pid, .template_pid, .spare_pid) | select(. > 0)' \
+			"$SPRY_STATE_DIR/status.json" 2>/dev/null); do
 		case "$(readlink "/proc/$p/exe" 2>/dev/null)" in
-		"$OUT"/examples/*) kill -TERM "$p" 2>/dev/null ;;
+		"$OUT"/examples/*) kill -TERM "$p" 2>/dev/null && left+=("$p") ;;
 		esac
+	done
+	for i in $(seq 40); do
+		for p in "${left[@]}"; do
+			[ -e "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null &&
+				{ sleep 0.05; continue 2; }
+		done
+		break
 	done
 	rm -rf "$SPRY_STATE_DIR"
 	"$SPRY" -P "$PIN" unload >/dev/null 2>&1

@@ -94,6 +94,8 @@ spryd_kids() {
 	for s in "${DESC[@]}"; do
 		[ "$(cat /proc/"$s"/comm 2>/dev/null)" = spryd ] || continue
 		for p in $(cat /proc/"$s"/task/*/children); do
+			# not the templates and their spares (libspry names them T:)
+			case "$(cat /proc/"$p"/comm 2>/dev/null)" in T:*) continue ;; esac
 			[ "$(stat -c %U /proc/"$p")" = nobody ] && n=$((n + 1))
 		done
 	done
