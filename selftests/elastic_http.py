@@ -8,7 +8,10 @@
       per request: "I STATUS RETRY_AFTER BODY".
   elastic_http.py cycles PORT CHAIN N PAUSE_MS
       N requests one after the other on one keep-alive connection, PAUSE_MS
-      between them; prints "ok K" with K answered 200 and right.
+      between them; prints "ok K" with K answered 200 and right (the body
+      ends with "req-I", any case).  An answer "PID:..." (fn_whoami) names
+      the instance: the next request waits until that process is gone (5 s
+      at most), so that each one finds the function at zero instances.
 """
 import socket
 import sys
@@ -62,6 +65,19 @@ def burst(port, chain, n, gap_ms):
             print(i, st, h.get("retry-after", "-"), b.strip().replace(" ", "_") or "-")
 
 
+def wait_gone(pid, secs):
+    """Until process PID is gone or a zombie (its parent reaps it)."""
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return
+        except OSError:
+            return
+        time.sleep(0.0005)
+
+
 def cycles(port, chain, n, pause_ms):
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
     ok = 0
@@ -73,10 +89,13 @@ def cycles(port, chain, n, pause_ms):
             s = socket.create_connection(("127.0.0.1", port), timeout=30)
             continue
         st, _, b = r
-        if st == 200 and b.endswith("REQ-%d" % i):
+        if st == 200 and b.lower().endswith("req-%d" % i):
             ok += 1
         else:
             print("request", i, "got", st, b.strip()[:80], file=sys.stderr)
+        pid = b.split(":", 1)[0]
+        if pid.isdigit():
+            wait_gone(int(pid), 5.0)
         time.sleep(pause_ms / 1000.0)
     print("ok", ok)
 

@@ -71,6 +71,17 @@ timer_disarmed() {
 wakeups() { awk '/ctxt_switches/ { n += $2 } END { print n }' /proc/"$SPRYD_PID"/status; }
 cputicks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' /proc/"$SPRYD_PID"/stat; }
 no_children() { [ "$(n_children "$1")" -eq 0 ]; }
+# instances of chain CHAIN among spryd's children (by their command line)
+n_chain() {
+	local n=0 p
+	for p in $(pgrep -P "$SPRYD_PID" 2>/dev/null); do
+		grep -aq '^State:.*Z' /proc/$p/status 2>/dev/null && continue
+		case "$(cat /proc/$p/comm 2>/dev/null)" in T:*) continue ;; esac
+		tr '\0' ' ' </proc/$p/cmdline 2>/dev/null | grep -q -- "--chain $1 " && n=$((n + 1))
+	done
+	echo $n
+}
+chain_empty() { [ "$(n_chain "$1")" -eq 0 ]; }
 # instances of chain el running BIN, whoever's children (adopted ones too)
 n_el() {
 	local n=0 p
@@ -152,29 +163,36 @@ scale el upper last_decision | grep -aq '^idle'
 tap_ok $? "the scale-down decision says why ($(scale el upper last_decision | cut -c1-60))"
 
 # --- scale up under a step load, max respected -------------------------------------
-if command -v wrk >/dev/null; then
+# chain sl: whoami taking 2 ms a request (WHOAMI_DELAY_US, through env), so
+# that the load keeps requests in flight at the instances whatever the
+# machine's speed
+if command -v wrk >/dev/null && ENV=$(command -v env); then
+	spry chain add sl hops whoami deadline 3000 >/dev/null &&
+		spry fn declare sl whoami exec "$ENV" min 0 max 3 target 1 idle 0.3 \
+			args WHOAMI_DELAY_US=2000 "$WHOAMI" >/dev/null
+	wait_for 3 grep -aq 'fn sl/whoami declared' "$TMP/spryd.log"
 	MAXSEEN=0
-	( wrk -t 1 -c 2 -d 1s -s /dev/null http://127.0.0.1:$PORT/el >/dev/null 2>&1
-	  wrk -t 2 -c 16 -d 2s http://127.0.0.1:$PORT/el >"$TMP/wrk" 2>&1 ) &
+	( wrk -t 1 -c 2 -d 1s -s /dev/null http://127.0.0.1:$PORT/sl >/dev/null 2>&1
+	  wrk -t 2 -c 16 -d 2s http://127.0.0.1:$PORT/sl >"$TMP/wrk" 2>&1 ) &
 	WRK=$!
 	while kill -0 $WRK 2>/dev/null; do
-		n=$(n_children "$UPPER")
+		n=$(n_chain sl)
 		[ "$n" -gt "$MAXSEEN" ] && MAXSEEN=$n
 		sleep 0.05
 	done
 	wait $WRK
-	[ "$MAXSEEN" -ge 2 ] && [ "$MAXSEEN" -le 3 ]
-	tap_ok $? "a wrk step load (2 then 16 connections) scales upper up, within max 3 (peak $MAXSEEN)" ||
-		tap_diag "$(grep 'scale' "$TMP/spryd.log" | tail -5)"
+	[ "$MAXSEEN" -ge 2 ] && [ "$MAXSEEN" -le 3 ] && scale_ge sl whoami scale_ups 2
+	tap_ok $? "a wrk step load (2 then 16 connections, 2 ms a request) scales up, within max 3 (peak $MAXSEEN)" ||
+		tap_diag "$(grep 'fn sl/.*scale' "$TMP/spryd.log" | tail -5)"
 	grep -aq 'Non-2xx\|Socket errors' "$TMP/wrk"
 	[ $? -ne 0 ]
 	tap_ok $? "no error under the step load ($(grep -o '[0-9]* requests in' "$TMP/wrk"))" ||
 		tap_diag "$(cat "$TMP/wrk")"
+	wait_for 5 scale_is sl whoami actual 0
+	tap_ok $? "after the load: back to zero"
 else
-	tap_skip "wrk not installed" 2
+	tap_skip "wrk or env not installed" 3
 fi
-wait_for 5 scale_is el upper actual 0
-tap_ok $? "after the load: back to zero"
 
 # --- the hold queue's bound and deadline ----------------------------------------------
 SLOW="sleep 0.6; exec $UPPER --chain hq --fn upper --sock $SOCK"
@@ -284,16 +302,19 @@ out=$(curl -s -m 5 -d again http://127.0.0.1:$PORT/el)
 tap_ok $? "and serves through the new spryd ('$out')"
 
 # --- 1,000 scale cycles --------------------------------------------------------------
-spry chain add cyc hops upper >/dev/null &&
-	spry fn declare cyc upper exec "$UPPER" min 0 max 1 idle 0.001 args --quiet >/dev/null
-wait_for 3 grep -aq 'fn cyc/upper declared' "$TMP/spryd.log"
+# whoami: the client sees which instance answered, and sends the next
+# request once that process is gone (so each one finds zero instances,
+# however slow the machine), then 2 ms
+spry chain add cyc hops whoami >/dev/null &&
+	spry fn declare cyc whoami exec "$WHOAMI" min 0 max 1 idle 0.001 >/dev/null
+wait_for 3 grep -aq 'fn cyc/whoami declared' "$TMP/spryd.log"
 python3 "$HTTPC" cycles $PORT cyc 1 20 >/dev/null
-wait_for 3 scale_is cyc upper actual 0
-FD0=$(nfds); S0=$(scale cyc upper starts)
-python3 "$HTTPC" cycles $PORT cyc "$CYCLES" 12 >"$TMP/cyc" 2>"$TMP/cyc.err"
-wait_for 5 scale_is cyc upper actual 0 && wait_for 3 no_children "$UPPER"
-S1=$(scale cyc upper starts)
-[ "$(cat "$TMP/cyc")" = "ok $CYCLES" ] && [ $((S1 - S0)) -ge $((CYCLES * 9 / 10)) ]
+wait_for 3 scale_is cyc whoami actual 0
+FD0=$(nfds); S0=$(scale cyc whoami starts)
+python3 "$HTTPC" cycles $PORT cyc "$CYCLES" 2 >"$TMP/cyc" 2>"$TMP/cyc.err"
+wait_for 5 scale_is cyc whoami actual 0 && wait_for 3 chain_empty cyc
+S1=$(scale cyc whoami starts)
+[ "$(cat "$TMP/cyc")" = "ok $CYCLES" ] && [ $((S1 - S0)) -ge "$CYCLES" ]
 tap_ok $? "$CYCLES requests each finding zero instances: all answered, $((S1 - S0)) instances started and stopped" ||
 	tap_diag "$(cat "$TMP/cyc") starts $S0 -> $S1; $(head -3 "$TMP/cyc.err"); $(grep -a 'fn cyc/' "$TMP/spryd.log" | grep -av 'scale\|started instance\|registered in\|stopped (' | head -5)"
 Z=$(zombies); FD1=$(nfds)
@@ -302,7 +323,7 @@ tap_ok $? "after the cycles: no zombie ($Z), spryd's fds back to $FD0 ($FD1)"
 
 # --- metrics and a clean stop ----------------------------------------------------------
 curl -s http://127.0.0.1:$PORT/metrics >"$TMP/metrics"
-grep -aq '^spry_fn_starts_total{chain="cyc",fn="upper"} [1-9]' "$TMP/metrics" &&
+grep -aq '^spry_fn_starts_total{chain="cyc",fn="whoami"} [1-9]' "$TMP/metrics" &&
 	grep -aq '^spry_fn_adopted_total{chain="el",fn="whoami"} 1$' "$TMP/metrics" &&
 	grep -aq '^spry_fn_actual_instances{chain="el",fn="whoami"} 1$' "$TMP/metrics" &&
 	grep -aq '^spry_held_requests_total{chain="cyc",outcome="held"} [1-9]' "$TMP/metrics"
