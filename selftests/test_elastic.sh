@@ -35,7 +35,7 @@ CYCLES=${ELASTIC_CYCLES:-1000}
 
 spryd_up() {
 	start_spryd --http 127.0.0.1:$PORT --access-log "$TMP/access.log" \
-		--scale-tick 0.005 --stable-window 1 --panic-window 0.2 \
+		--scale-tick 0.002 --stable-window 1 --panic-window 0.2 \
 		--start-timeout 3 --start-backoff 0.05 --stop-timeout 1 -v
 }
 
@@ -304,14 +304,14 @@ tap_ok $? "and serves through the new spryd ('$out')"
 # --- 1,000 scale cycles --------------------------------------------------------------
 # whoami: the client sees which instance answered, and sends the next
 # request once that process is gone (so each one finds zero instances,
-# however slow the machine), then 2 ms
+# however slow the machine), then 1 ms
 spry chain add cyc hops whoami >/dev/null &&
 	spry fn declare cyc whoami exec "$WHOAMI" min 0 max 1 idle 0.001 >/dev/null
 wait_for 3 grep -aq 'fn cyc/whoami declared' "$TMP/spryd.log"
 python3 "$HTTPC" cycles $PORT cyc 1 20 >/dev/null
 wait_for 3 scale_is cyc whoami actual 0
 FD0=$(nfds); S0=$(scale cyc whoami starts)
-python3 "$HTTPC" cycles $PORT cyc "$CYCLES" 2 >"$TMP/cyc" 2>"$TMP/cyc.err"
+python3 "$HTTPC" cycles $PORT cyc "$CYCLES" 1 >"$TMP/cyc" 2>"$TMP/cyc.err"
 wait_for 5 scale_is cyc whoami actual 0 && wait_for 3 chain_empty cyc
 S1=$(scale cyc whoami starts)
 [ "$(cat "$TMP/cyc")" = "ok $CYCLES" ] && [ $((S1 - S0)) -ge "$CYCLES" ]
