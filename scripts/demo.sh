@@ -43,15 +43,17 @@ cleanup() {
 		wait "${pids[0]}" 2>/dev/null
 	fi
 	# a spryd that was killed left its instances (and, for a moment, the
-	# templates' spares): its status file lists them
+	# templates' spares): its status file lists them, and each names
+	# this demo's control socket on its command line
 	left=()
 	for p in $(jq -r '.fns[]? | (.pids[]?.pid, .template_pid, .spare_pid) | select(. > 0)' \
-			"$SPRY_STATE_DIR/status.json" 2>/dev/null); do
+			"$SPRY_STATE_DIR/status.json" 2>/dev/null) \
+		 $(pgrep -f -- "--chain demo --fn [a-z]*( --sock $SOCK)?\$" 2>/dev/null); do
 		case "$(readlink "/proc/$p/exe" 2>/dev/null)" in
 		"$OUT"/examples/*) kill -TERM "$p" 2>/dev/null && left+=("$p") ;;
 		esac
 	done
-	for i in $(seq 40); do
+	for i in $(seq 100); do
 		for p in "${left[@]}"; do
 			[ -e "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null &&
 				{ sleep 0.05; continue 2; }
