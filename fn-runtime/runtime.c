@@ -1666,8 +1666,9 @@ static int rt_tmpl_spare(struct rt *rt, int go, uint16_t port)
 	close(go);
 	rt_trace_ns[TR_START] = rt_trace_ns[TR_CONNECT] = 0;
 	rt_trace_mark(TR_START);
-	rt_tmpl_name(true);
-	return rt_register_port(rt, port);
+	ret = rt_register_port(rt, port);
+	rt_tmpl_name(true);	/* after: off the cold start's path */
+	return ret;
 out:
 	close(go);
 	return ret;
@@ -1761,6 +1762,7 @@ static int rt_tmpl_make_spare(struct rt *rt, struct rt_tmpl *tp, bool *in_child)
 static pid_t rt_tmpl_instance(struct rt *rt, struct rt_tmpl *tp, bool *in_child)
 {
 	pid_t pid;
+	int ret;
 
 	*in_child = false;
 	if (tp->spare) {
@@ -1782,8 +1784,9 @@ static pid_t rt_tmpl_instance(struct rt *rt, struct rt_tmpl *tp, bool *in_child)
 		rt_tmpl_child(rt);
 		rt_trace_ns[TR_START] = rt_trace_ns[TR_CONNECT] = 0;
 		rt_trace_mark(TR_START);
-		rt_tmpl_name(true);
-		return rt_register_port(rt, tp->port);
+		ret = rt_register_port(rt, tp->port);
+		rt_tmpl_name(true);	/* after: off the cold start's path */
+		return ret;
 	}
 	return pid > 0 ? pid : -errno;
 }

@@ -86,10 +86,14 @@ bad=$(awk -v n=20 '{ if ($2 != 200 || $4 !~ ("^[0-9]+:REQ-" $1 "$")) b++ }
 [ "$bad" = 0 ]
 tap_ok $? "20 requests while the second hop is at zero: held, then all answered 200 (upper then whoami)" ||
 	tap_diag "$(head -5 "$TMP/burst"; grep -a 'two' "$TMP/spryd.log" | tail -5)"
+none_held() {
+	[ "$(jq '[.fns[] | select(.chain == "two")][0].held' "$SPRY_STATE_DIR/status.json")" = 0 ]
+}
 grep -aq 'fn two/whoami: scale 0 -> 1 (activation' "$TMP/spryd.log" &&
 	grep -aq 'chain two: [0-9]* held requests released' "$TMP/spryd.log" &&
-	[ "$(jq '[.fns[] | select(.chain == "two")][0].held' "$SPRY_STATE_DIR/status.json")" = 0 ]
-tap_ok $? "the second hop's activation held them and released them when it registered"
+	wait_for 3 none_held
+tap_ok $? "the second hop's activation held them and released them when it registered" ||
+	tap_diag "$(grep -a 'two' "$TMP/spryd.log" | grep -av registered | tail -5)"
 
 wait_for 5 scale_is two whoami actual 0 && wait_for 3 children_are "$WHOAMI" 0
 tap_ok $? "idle: the second hop back to zero, the first still serving" ||

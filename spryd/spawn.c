@@ -21,12 +21,16 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "spryd/loop.h"
 #include "spryd/spawn.h"
 #include "spryd/template.h"
+
+#define CHILD_STACK	(64 * 1024)	/* the fork + exec child's stack */
 
 struct spawner {
 	struct spryd_ep	ep;		/* the template's pair, in spryd's loop */
@@ -45,6 +49,7 @@ struct spawner {
 	bool		tmpl_said_ready;
 	bool		last_cloned;	/* the last instance: the template's clone */
 	bool		changed;	/* template or spare pid changed (status) */
+	void		*stack;		/* the fork + exec child's (CHILD_STACK) */
 };
 
 #define TMPL_BACKOFF_MIN_NS	(1000ULL * 1000000ULL)
@@ -73,6 +78,8 @@ void spawner__free(struct spawner *s)
 	if (!s)
 		return;
 	tmpl_drop(s);
+	if (s->stack)
+		munmap(s->stack, CHILD_STACK);
 	for (i = 0; s->argv && s->argv[i]; i++)
 		free(s->argv[i]);
 	free(s->argv);
@@ -122,42 +129,71 @@ fail:
 	return NULL;
 }
 
+/*
+ * The child runs on its own stack in spryd's memory (clone(CLONE_VM |
+ * CLONE_VFORK), as posix_spawn() does): spryd's page tables are not copied
+ * (with tens of MiB of tables that copy and the copy-on-write faults after
+ * it cost spryd milliseconds per start), and spryd waits, suspended, until
+ * the child has exec'd or exited.  Sharing spryd's memory, the child calls
+ * the kernel directly (syscall(): no libc lock, buffer or handler, no
+ * sanitizer interceptor) and writes nothing but its own stack and errno
+ * (spryd's thread's, which spryd, suspended meanwhile, does not read
+ * before its own next call sets it).
+ */
+struct child_args {
+	const struct spawner	*s;
+	int			errfd, tfd;
+};
+
+struct k_sigaction {		/* the kernel's struct sigaction (rt_sigaction) */
+	void		*handler;
+	unsigned long	flags;
+	void		*restorer;
+	uint64_t	mask;
+};
+
+#define NO_SAN	__attribute__((no_sanitize("address", "undefined")))
+
 /* close_range() of every fd from @lo up but @a and @b (-1: none). */
-static int close_above(int lo, int a, int b)
+static NO_SAN long close_above(int lo, int a, int b)
 {
 	int keep[2] = { a < b ? a : b, a < b ? b : a }, i;
 
 	for (i = 0; i < 2; i++) {
 		if (keep[i] < lo)
 			continue;
-		if (keep[i] > lo && close_range((unsigned int)lo, (unsigned int)keep[i] - 1, 0))
+		if (keep[i] > lo &&
+		    syscall(SYS_close_range, (unsigned int)lo, (unsigned int)keep[i] - 1, 0))
 			return -1;
 		lo = keep[i] + 1;
 	}
-	return close_range((unsigned int)lo, ~0U, 0);
+	return syscall(SYS_close_range, (unsigned int)lo, ~0U, 0);
 }
 
-/* In the child, between fork and exec: async-signal-safe calls only. */
-static void child(const struct spawner *s, int errfd, int tfd)
+/* In the child, until exec: raw syscalls on its own stack only. */
+static NO_SAN int child(void *arg)
 {
-	struct sigaction sa = { .sa_handler = SIG_DFL };
-	sigset_t none;
-	int e, sig, fd;
+	const struct child_args *ca = arg;
+	const struct spawner *s = ca->s;
+	struct k_sigaction dfl = { .handler = SIG_DFL };
+	uint64_t none = 0;
+	int errfd = ca->errfd, tfd = ca->tfd;
+	long fd, sig, e;
 
-	setpgid(0, 0);
-	for (sig = 1; sig < NSIG; sig++)
-		sigaction(sig, &sa, NULL);	/* EINVAL for KILL/STOP: fine */
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (s->has_cpus && sched_setaffinity(0, sizeof(s->cpus), &s->cpus))
+	syscall(SYS_setpgid, 0, 0);
+	for (sig = 1; sig < NSIG; sig++)	/* EINVAL for KILL/STOP: fine */
+		syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
+	if (s->has_cpus && syscall(SYS_sched_setaffinity, 0, sizeof(s->cpus), &s->cpus))
 		goto fail;
-	fd = open("/dev/null", O_RDONLY);
-	if (fd < 0 || dup2(fd, 0) < 0)
+	fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY);
+	if (fd < 0 || (fd != 0 && syscall(SYS_dup3, fd, 0, 0) < 0))
 		goto fail;
 	if (fd > 2)
-		close(fd);
-	if (s->uid != getuid() || s->gid != getgid()) {
-		if (setgroups(0, NULL) || setgid(s->gid) || setuid(s->uid))
+		syscall(SYS_close, fd);
+	if (s->uid != (uid_t)syscall(SYS_getuid) || s->gid != (gid_t)syscall(SYS_getgid)) {
+		if (syscall(SYS_setgroups, 0, NULL) || syscall(SYS_setgid, s->gid) ||
+		    syscall(SYS_setuid, s->uid))
 			goto fail;
 	}
 	/*
@@ -166,14 +202,15 @@ static void child(const struct spawner *s, int errfd, int tfd)
 	 */
 	if (close_above(3, errfd, tfd > 2 && tfd != errfd ? tfd : -1))
 		goto fail;
-	if (tfd > 2 && tfd != errfd && fcntl(tfd, F_SETFD, 0))
+	if (tfd > 2 && tfd != errfd && syscall(SYS_fcntl, tfd, F_SETFD, 0))
 		goto fail;
-	execv(s->argv[0], s->argv);
+	syscall(SYS_execve, s->argv[0], s->argv, environ);
 fail:
+	/* a raw syscall that failed left its error in errno: read it once */
 	e = errno;
-	if (write(errfd, &e, sizeof(e)) != sizeof(e))
-		e = 0;
-	_exit(127);
+	syscall(SYS_write, errfd, &e, sizeof(int));
+	syscall(SYS_exit, 127);
+	return 127;
 }
 
 /*
@@ -316,6 +353,7 @@ bool spawner__cloned(const struct spawner *s)
 
 pid_t spawner__start(struct spawner *s)
 {
+	struct child_args ca;
 	int pfd[2], e = 0;
 	ssize_t n;
 	pid_t pid;
@@ -332,16 +370,23 @@ pid_t spawner__start(struct spawner *s)
 	}
 	if (pipe2(pfd, O_CLOEXEC))
 		return -errno;
-	pid = fork();
+	ca.s = s;
+	ca.errfd = pfd[1];
+	ca.tfd = spryd_trace_fd();
+	if (!s->stack) {
+		s->stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (s->stack == MAP_FAILED) {
+			s->stack = NULL;
+			e = -errno;
+			goto out_pipe;
+		}
+	}
+	/* spryd is suspended until the child exec'd (the pipe closed) or exited */
+	pid = clone(child, (char *)s->stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &ca);
 	if (pid < 0) {
 		e = -errno;
-		close(pfd[0]);
-		close(pfd[1]);
-		return e;
-	}
-	if (!pid) {
-		close(pfd[0]);
-		child(s, pfd[1], spryd_trace_fd());
+		goto out_pipe;
 	}
 	close(pfd[1]);
 	do {
@@ -355,4 +400,8 @@ pid_t spawner__start(struct spawner *s)
 		return e ? -e : -EIO;
 	}
 	return pid;
+out_pipe:
+	close(pfd[0]);
+	close(pfd[1]);
+	return e;
 }

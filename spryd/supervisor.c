@@ -887,8 +887,10 @@ static void activation(struct spryd *d, uint64_t now)
 	}
 	for (i = 1; i < SPRY_MAX_CHAINS; i++) {
 		cs = &d->chains[i];
-		if (cs->n_held && cs->n_managed && entry_chain_ready(d, cs))
+		if (cs->n_held && cs->n_managed && entry_chain_ready(d, cs)) {
 			entry_hold_release(d, (uint16_t)i);
+			sv->dirty = true;	/* status.json's held */
+		}
 	}
 }
 
