@@ -42,9 +42,10 @@ static void fn_help(FILE *f)
 		"  cpus    CPUs of its instances (default: the chain's)\n"
 		"  queue   requests of the chain held while instances start (1-%d,\n"
 		"          default %d; more: 503); past the chain's deadline: 504\n"
-		"  start   how an instance starts: exec (fork + exec each time, the\n"
-		"          default) or template: cloned by FN's template, a process\n"
-		"          spryd starts once (faster: docs/ELASTIC.md)\n"
+		"  start   how an instance starts: template (the default: cloned by\n"
+		"          FN's template, a process spryd starts once; faster:\n"
+		"          docs/ELASTIC.md) or exec (fork + exec each time: for an\n"
+		"          executable that is not a libspry function, a wrapper)\n"
 		"  args    the rest of the line: FN's arguments\n"
 		"undeclare: spryd no longer manages FN (its instances are stopped).\n",
 		SPRY_MAX_INST, SPRY_MAX_INST, SPRY_DECL_DEF_MAX, SPRY_DECL_MAX_TARGET,

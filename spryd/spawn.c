@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * spryd's spawn room (spawn.h): fork + exec of a declared function's
- * instance.
+ * spryd's spawn room (spawn.h): one instance of a declared function,
+ * cloned by the function's template (template.h) or by fork + exec, the
+ * fork being a clone(CLONE_VM | CLONE_VFORK) (see child() below).
  *
  * The child: its own process group (a terminal's ^C or a kill of spryd's
  * group does not reach it: spryd stops instances itself), every signal
  * unblocked and at its default (spryd blocks SIGTERM/SIGINT for its
  * signalfd, and a blocked mask survives exec), the CPUs, the user's
  * groups then gid then uid, stdin /dev/null, stdout/stderr left to spryd's
- * (its log), every other fd closed (close_range), then execv.  An exec
+ * (its log), every other fd closed (close_range), then execve.  An exec
  * failure comes back through a close-on-exec pipe: 4 bytes of errno, or
  * EOF when exec succeeded, so "missing executable" is an error of
  * spawner__start() and not a child that died.
