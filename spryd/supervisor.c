@@ -267,6 +267,14 @@ static int proc_watch(struct spryd *d, struct sv_fn *f, pid_t pid, bool adopted,
 	return 0;
 }
 
+/* Has @p exited (its pidfd readable), its exit not handled yet? */
+static bool proc_exited(const struct sv_proc *p)
+{
+	struct pollfd pfd = { .fd = p->ep.fd, .events = POLLIN };
+
+	return p->ep.fd >= 0 && poll(&pfd, 1, 0) > 0;
+}
+
 static void proc_signal(struct sv_proc *p, int sig)
 {
 	if (p->ep.fd >= 0)
@@ -807,8 +815,10 @@ static void fn_reconcile(struct spryd *d, struct sv_fn *f, uint64_t now)
 		} else if (p->state == P_STOPPING && now - p->t_stop > d->sv_opts.stop_timeout_ns) {
 			proc_signal(p, SIGKILL);
 			p->t_stop = now;
-		} else if (p->state == P_READY && !d->insts[p->inst].used) {
-			/* deregistered but alive (spryd lost it): stop it, start anew */
+		} else if (p->state == P_READY && !d->insts[p->inst].used && !proc_exited(p)) {
+			/* deregistered but alive (spryd lost it): stop it, start anew
+			 * (one that exited, its socket closed first, is the pidfd
+			 * event's: a crash) */
 			proc_signal(p, SIGTERM);
 			p->state = P_STOPPING;
 			p->t_stop = now;
