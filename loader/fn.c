@@ -523,6 +523,10 @@ static void fn_print(json_t *f)
 		       json_integer_value(json_object_get(v, "starts")),
 		       json_integer_value(json_object_get(v, "failures")),
 		       json_integer_value(json_object_get(v, "crashes")));
+		if (json_integer_value(json_object_get(v, "template_pid")) > 0)
+			printf("\ttemplate pid %lld  spare pid %lld (processes, not instances)\n",
+			       json_integer_value(json_object_get(v, "template_pid")),
+			       json_integer_value(json_object_get(v, "spare_pid")));
 		if (json_string_length(json_object_get(v, "last_decision")))
 			printf("\tlast decision: %s\n",
 			       json_string_value(json_object_get(v, "last_decision")));

@@ -270,8 +270,9 @@ TP=$(scale el whoami template_pid); SP=$(scale el whoami spare_pid)
 [ "$(scale el whoami start)" = template ] && [ "${TP:-0}" -gt 0 ] && [ "${SP:-0}" -gt 0 ] &&
 	[ "$(ps -o ppid= -p "$TP" | tr -d ' ')" = "$SPRYD_PID" ] &&
 	[ "$(cat /proc/"$TP"/comm)" = "T:fn_whoami" ] && [ "$(n_children "$WHOAMI")" -eq 1 ] &&
-	[ "$(scale el whoami pids | jq length)" -eq 1 ]
-tap_ok $? "whoami starts by its template: template $TP and spare $SP listed apart, named T:, one instance" ||
+	[ "$(scale el whoami pids | jq length)" -eq 1 ] &&
+	spry fn show chain el | grep -q "template pid $TP  spare pid [0-9]* (processes, not instances)"
+tap_ok $? "whoami starts by its template: template $TP and spare $SP listed apart (status, spry fn show), named T:, one instance" ||
 	tap_diag "$(ps -o pid,ppid,comm,args --ppid "$SPRYD_PID")"
 kill -KILL "$TP"
 t0=$(date +%s%N)
