@@ -249,6 +249,9 @@ spry chain add mute hops upper >/dev/null &&
 wait_for 8 grep -aq 'fn mute/upper: instance pid [0-9]* did not register within 3000 ms: killed' \
 	"$TMP/spryd.log"
 tap_ok $? "never registers: killed after the start timeout, error logged"
+wait_for 3 grep -aq 'fn mute/upper: template pid [0-9]* not ready within 3000 ms: is /bin/sh a libspry function' \
+	"$TMP/spryd.log"
+tap_ok $? "its template (start template, the default) never ready: stopped after the start timeout, the reason logged"
 spry fn undeclare mute upper >/dev/null
 
 OLD=$WHO

@@ -46,6 +46,7 @@ struct spawner {
 	/* the function's template (use_template), started with the spawner */
 	struct tmpl	*tmpl;
 	uint64_t	tmpl_retry_ns;	/* a failed template is started again then */
+	uint64_t	tmpl_started_ns;	/* READY expected within --start-timeout */
 	uint64_t	tmpl_backoff_ns;
 	bool		tmpl_said_ready;
 	bool		last_cloned;	/* the last instance: the template's clone */
@@ -237,6 +238,7 @@ static void tmpl_start(struct spawner *s, uint64_t now)
 		return;
 	}
 	s->changed = true;
+	s->tmpl_started_ns = now;
 	/* its READY, its spares and its death are seen by spryd's loop */
 	s->ep.ops = &tmpl_ops;
 	s->ep.fd = tmpl__fd(s->tmpl);
@@ -292,7 +294,27 @@ static void tmpl_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
 
 void spawner__timer(struct spawner *s, uint64_t now, uint64_t *next)
 {
-	if (!s || !s->use_template || s->tmpl)
+	uint64_t due;
+
+	if (!s || !s->use_template)
+		return;
+	if (s->tmpl && !s->tmpl_said_ready) {
+		/* started, not READY yet: stopped if it stays silent as long as
+		 * an instance may take to register (--start-timeout) */
+		due = s->tmpl_started_ns + s->d->sv_opts.start_timeout_ns;
+		if (now >= due) {
+			spryd_log("fn %s/%s: template pid %d not ready within %llu ms: is %s a libspry function? (else declare it start exec)",
+				  s->chain, s->fn, (int)tmpl__pid(s->tmpl),
+				  (unsigned long long)(s->d->sv_opts.start_timeout_ns / 1000000ULL),
+				  s->argv[0]);
+			kill(tmpl__pid(s->tmpl), SIGKILL);	/* silent: no grace */
+			tmpl_failed(s, -ETIMEDOUT, now);
+		} else if (!*next || due < *next) {
+			*next = due;
+		}
+		return;
+	}
+	if (s->tmpl)
 		return;
 	if (now >= s->tmpl_retry_ns) {
 		tmpl_start(s, now);
