@@ -4,12 +4,14 @@
  * functions").
  *
  * Every loop iteration (a timer hook): the declarations are read again
- * when their directory changed (at most every 500 ms), chains whose
- * requests are held get their missing functions started at once and their
- * requests released as soon as every declared function has a routable
- * instance; every tick (--scale-tick) each function's instances are
- * checked (registered? start timeout? idle drained ones stopped?), the
- * autoscaler decides, and the difference is started or drained.
+ * when their directory changed (inotify; at most every 500 ms), chains
+ * whose requests are held get their missing functions started at once and
+ * their requests released as soon as every declared function has a
+ * routable instance; every tick (--scale-tick) each busy function's
+ * instances are checked (registered? start timeout? idle drained ones
+ * stopped?), the autoscaler decides, and the difference is started or
+ * drained.  With every function at rest at zero no tick is asked for
+ * (fn_busy()): spryd sleeps until an event.
  *
  * Instances: a process of ours is STARTING from spawn to its REGISTER
  * (matched by the SO_PEERCRED pid the registrar recorded), READY while
@@ -367,10 +369,9 @@ static void pidfd_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
 
 static void fn_start(struct spryd *d, struct sv_fn *f, uint64_t now)
 {
+	uint64_t t0 = spryd_now_ns();
 	pid_t pid;
 	int err;
-
-	uint64_t t0 = spryd_now_ns();
 
 	if (!f->sp)
 		return;
@@ -907,9 +908,10 @@ static void activation(struct spryd *d, uint64_t now)
 /*
  * Does @f need the tick?  Not when it is at rest at zero: no process of
  * ours, none routable (a hand-started instance is sampled), nothing held,
- * nothing wanted, and min 0 (a declaration that raised min is seen here).  Then spryd sleeps (docs/ELASTIC.md, "Idle"): a request
- * for the chain, a declaration change, a registration or a child's exit
- * wakes the loop, and the timer hooks run after every wake-up.
+ * nothing wanted, and min 0 (a declaration that raised min is seen here).
+ * Then spryd sleeps (docs/ELASTIC.md, "At rest"): a request for the
+ * chain, a declaration change, a registration or a child's exit wakes the
+ * loop, and the timer hooks run after every wake-up.
  */
 static bool fn_busy(struct spryd *d, const struct sv_fn *f)
 {
