@@ -143,18 +143,11 @@ struct geom {
 	uint32_t nslots, max_keys, chunk_size, nchunks;
 };
 
-/* The geometry of a store of @size bytes holding @max_keys keys. */
-static int geom_make(uint64_t size, uint32_t max_keys, struct geom *g)
+/* The geometry of a store of @size bytes with @n slots per index. */
+static int geom_fill(uint64_t size, uint32_t n, struct geom *g)
 {
-	uint64_t want;
-	uint32_t n = STATE_MIN_SLOTS;
-
-	if (size < SPRY_STATE_MIN_SIZE || size > SPRY_STATE_MAX_SIZE || size % 4096)
-		return -EINVAL;
-	want = (uint64_t)max_keys * 4 / 3 + 1;
-	while (n < want && n < STATE_MAX_SLOTS)
-		n <<= 1;
-	if (want > n)
+	if (size < SPRY_STATE_MIN_SIZE || size > SPRY_STATE_MAX_SIZE || size % 4096 ||
+	    n < STATE_MIN_SLOTS || n > STATE_MAX_SLOTS || (n & (n - 1)))
 		return -EINVAL;
 	g->size = size;
 	g->nslots = n;
@@ -165,6 +158,19 @@ static int geom_make(uint64_t size, uint32_t max_keys, struct geom *g)
 	if (g->heap_off + 64 * 1024 > size)
 		return -EINVAL;
 	return 0;
+}
+
+/* The geometry of a store of @size bytes holding @max_keys keys. */
+static int geom_make(uint64_t size, uint32_t max_keys, struct geom *g)
+{
+	uint64_t want = (uint64_t)max_keys * 4 / 3 + 1;
+	uint32_t n = STATE_MIN_SLOTS;
+
+	while (n < want && n < STATE_MAX_SLOTS)
+		n <<= 1;
+	if (want > n)
+		return -EINVAL;
+	return geom_fill(size, n, g);
 }
 
 /* ------------------------------------------------------------ classes */
@@ -295,7 +301,7 @@ static inline uint64_t rec_need(size_t klen, uint64_t vlen)
  * The record at @off if it is one (checked, its header and key in
  * memory), else NULL.  Bounded by top, which is within the file.
  */
-static struct state_rec *rec_at(struct spry_state *st, uint64_t off)
+static struct state_rec *rec_at_err(struct spry_state *st, uint64_t off, int *err)
 {
 	uint64_t top = state_hdr(st)->top;
 	struct state_rec *r;
@@ -303,7 +309,8 @@ static struct state_rec *rec_at(struct spry_state *st, uint64_t off)
 	if (top > st->size || off < st->heap_off || off % STATE_ALIGN ||
 	    off >= top || top - off < sizeof(*r))
 		return NULL;
-	if (state_ensure(st, off, sizeof(*r)))
+	*err = state_ensure(st, off, sizeof(*r));
+	if (*err)
 		return NULL;
 	r = (struct state_rec *)(st->base + off);
 	if (r->magic != REC_MAGIC || r->hcrc != rec_crc(r, off))
@@ -312,9 +319,17 @@ static struct state_rec *rec_at(struct spry_state *st, uint64_t off)
 	    r->cap > top - off || r->vlen > r->cap ||
 	    rec_need(r->klen, r->vlen) > r->cap)
 		return NULL;
-	if (state_ensure(st, off, sizeof(*r) + r->klen))
+	*err = state_ensure(st, off, sizeof(*r) + r->klen);
+	if (*err)
 		return NULL;
 	return r;
+}
+
+static struct state_rec *rec_at(struct spry_state *st, uint64_t off)
+{
+	int err = 0;
+
+	return rec_at_err(st, off, &err);
 }
 
 static inline uint8_t *rec_key(struct state_rec *r)
@@ -366,7 +381,10 @@ static int lookup(struct spry_state *st, const void *key, size_t klen, uint64_t 
 		}
 		if (SLOT_TAG(s) != SLOT_TAG(h))
 			continue;
-		r = rec_at(st, s & SLOT_OFF_MASK);
+		err = 0;
+		r = rec_at_err(st, s & SLOT_OFF_MASK, &err);
+		if (err)
+			return err;	/* its part of the swap file is damaged */
 		if (r && r->hash == (uint32_t)h && r->klen == klen &&
 		    !memcmp(rec_key(r), key, klen)) {
 			p->slot = i;
@@ -651,7 +669,7 @@ static bool hdr_valid(const struct spry_state_hdr *h, uint64_t fsize, struct geo
 	    h->hdr_size != STATE_HDR_SIZE || h->size != fsize ||
 	    h->hdr_check != state_hdr_check(h))
 		return false;
-	if (geom_make(h->size, h->max_keys, g))
+	if (geom_fill(h->size, h->nslots, g))
 		return false;
 	return g->nslots == h->nslots && g->max_keys == h->max_keys &&
 	       g->heap_off == h->heap_off && g->chunk_size == h->chunk_size &&
@@ -821,6 +839,16 @@ static struct spry_state *open_fd(int fd, const char *path, bool created,
 		errno = -err;
 		return NULL;
 	}
+	/* the path may have been swapped out (removed) while we waited */
+	{
+		struct stat a, b;
+
+		if (fstat(fd, &a) || stat(path, &b) || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+			close(fd);
+			errno = ESTALE;
+			return NULL;
+		}
+	}
 	st = state_map(fd, path, 0, sole || created, created, opts);
 	if (!st) {
 		err = errno;
@@ -845,8 +873,13 @@ SPRY_API struct spry_state *spry_state_open(const char *path, const struct spry_
 	}
 	for (tries = 0; tries < 8; tries++) {
 		fd = open(path, O_RDWR | O_CLOEXEC);
-		if (fd >= 0)
-			return open_fd(fd, path, false, opts);
+		if (fd >= 0) {
+			struct spry_state *st = open_fd(fd, path, false, opts);
+
+			if (st || errno != ESTALE)
+				return st;
+			continue;
+		}
 		if (errno != ENOENT || !opts || !opts->size) {
 			err = errno;
 			state_seterr(err, "%s", path);

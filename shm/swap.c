@@ -182,9 +182,9 @@ static int swap_read_hdr(int fd, const char *name, const char *app,
 		state_seterr(0, "swap file %s: inconsistent sizes", name);
 		return -EBADMSG;
 	}
-	need = sh->data_off;
-	if ((uint64_t)sb.st_size < need) {
-		state_seterr(0, "swap file %s: truncated (%lld of at least %llu bytes)", name,
+	need = sh->data_off + sh->image_len;
+	if ((uint64_t)sb.st_size != need) {
+		state_seterr(0, "swap file %s: %lld bytes, its header says %llu (truncated?)", name,
 			     (long long)sb.st_size, (unsigned long long)need);
 		return -EBADMSG;
 	}
