@@ -474,6 +474,8 @@ static int heap_alloc_once(struct spry_state *st, uint64_t need, uint64_t *off)
 	ret = pop_class(st, c, need, off);
 	if (ret <= 0)
 		return ret;
+	if (hd->top % STATE_ALIGN || hd->top < st->heap_off)
+		return -EUCLEAN;
 	if (hd->top <= st->size && need <= st->size - hd->top) {
 		*off = hd->top;
 		hd->top += need;
@@ -630,6 +632,15 @@ static int rehash(struct spry_state *st)
 }
 
 /* ------------------------------------------------------------ open */
+
+/* The header's mutable fields are possible ones (else: rebuild). */
+bool state_mutable_ok(const struct spry_state *st)
+{
+	const struct spry_state_hdr *h = state_hdr(st);
+
+	return h->top <= st->size && h->top >= st->heap_off && !(h->top % STATE_ALIGN) &&
+	       h->used_slots <= st->nslots && h->nkeys <= h->used_slots && !h->writing;
+}
 
 static int read_boot_id(char out[40])
 {
@@ -791,7 +802,7 @@ struct spry_state *state_map(int fd, const char *path, uint64_t expect_size,
 			if (err)
 				goto fail_nofd;
 		}
-		if (repair || h->top > st->size || h->top < st->heap_off) {
+		if (repair || !state_mutable_ok(st)) {
 			pthread_mutex_lock(state_mutex(st));
 			err = state_rebuild(st);
 			pthread_mutex_unlock(state_mutex(st));

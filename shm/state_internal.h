@@ -161,6 +161,7 @@ int state_lock(struct spry_state *st);
 void state_unlock(struct spry_state *st);
 int state_ensure(struct spry_state *st, uint64_t off, uint64_t len);
 int state_rebuild(struct spry_state *st);
+bool state_mutable_ok(const struct spry_state *st);
 void state_free_handle(struct spry_state *st);
 
 /* swap.c, used by state.c: read chunk @c from the swap file (locked). */

@@ -387,6 +387,7 @@ struct spry_state *state_wake_fd(int swap_fd, int state_fd, const char *swap_pat
 		pthread_mutex_init((pthread_mutex_t *)(void *)hd->lock_area, &a);
 		pthread_mutexattr_destroy(&a);
 	}
+	hd->writing = 0;
 	loaded = st->base + STATE_LOADED_OFF;
 	nimg = (uint32_t)((sh.image_len + sh.chunk_size - 1) / sh.chunk_size);
 	hd->chunks_loaded = 1;
@@ -402,8 +403,19 @@ struct spry_state *state_wake_fd(int swap_fd, int state_fd, const char *swap_pat
 		free(st->swap_sums);
 		st->swap_sums = NULL;
 	}
-	/* a store swapped out in a change (it cannot be: swap holds the
-	 * lock) would be repaired at its first lock */
+	/* an image whose counters are impossible (a swap holds the lock, so
+	 * only a forged file has them): rebuilt, reading what it must */
+	if (!state_mutable_ok(st)) {
+		pthread_mutex_lock((pthread_mutex_t *)(void *)hd->lock_area);
+		err = state_rebuild(st);
+		pthread_mutex_unlock((pthread_mutex_t *)(void *)hd->lock_area);
+		if (err) {
+			st->fd = -1;
+			state_free_handle(st);	/* closes swap_fd, frees sums */
+			errno = -err;
+			return NULL;
+		}
+	}
 	return st;
 
 fail:
