@@ -186,17 +186,6 @@ static unsigned int class_of(uint64_t cap)
 	return 16 + (e - 4) * 4 + (unsigned int)((u >> (e - 2)) & 3);
 }
 
-/* Smallest cap (bytes) of class @c. */
-static uint64_t class_lo(unsigned int c)
-{
-	unsigned int e;
-
-	if (c < 16)
-		return (uint64_t)c * STATE_ALIGN;
-	e = (c - 16) / 4 + 4;
-	return ((uint64_t)(4 + (c - 16) % 4) << (e - 2)) * STATE_ALIGN;
-}
-
 /* ------------------------------------------------------------ locking */
 
 static pthread_mutex_t *state_mutex(struct spry_state *st)
@@ -345,6 +334,7 @@ static inline uint8_t *rec_val(struct state_rec *r)
 struct probe {
 	uint64_t	slot;		/* found: its slot; else where to insert */
 	uint64_t	off;		/* found: the record */
+	struct state_rec *rec;		/* found: the record, checked */
 	bool		found;
 	bool		have_free;	/* slot is a place to insert */
 	bool		free_empty;	/* that place is empty (not a tombstone) */
@@ -389,6 +379,7 @@ static int lookup(struct spry_state *st, const void *key, size_t klen, uint64_t 
 		    !memcmp(rec_key(r), key, klen)) {
 			p->slot = i;
 			p->off = s & SLOT_OFF_MASK;
+			p->rec = r;
 			p->found = true;
 			return 0;
 		}
@@ -466,14 +457,17 @@ static int heap_alloc_once(struct spry_state *st, uint64_t need, uint64_t *off)
 	unsigned int c = class_of(need), s;
 	int ret;
 
-	for (s = class_lo(c) < need ? c + 1 : c; s < STATE_N_CLASSES; s++) {
+	/* the block's own class first (a freed value of the same size) */
+	ret = pop_class(st, c, need, off);
+	if (ret <= 0)
+		return ret;
+	for (s = c + 1; s < STATE_N_CLASSES; s++) {
+		if (!hd->free_head[s])
+			continue;
 		ret = pop_class(st, s, need, off);
 		if (ret <= 0)
 			return ret;
 	}
-	ret = pop_class(st, c, need, off);
-	if (ret <= 0)
-		return ret;
 	if (hd->top % STATE_ALIGN || hd->top < st->heap_off)
 		return -EUCLEAN;
 	if (hd->top <= st->size && need <= st->size - hd->top) {
@@ -1001,11 +995,8 @@ static int put_locked(struct spry_state *st, const void *key, size_t klen, const
 			}
 		}
 	} else {
-		r = rec_at(st, p.off);
-		if (!r)
-			return -EUCLEAN;
 		old = p.off;
-		oldcap = r->cap;
+		oldcap = p.rec->cap;
 	}
 	err = heap_alloc(st, need, &off);
 	if (err) {
@@ -1116,9 +1107,7 @@ static int find_locked(struct spry_state *st, const void *key, size_t klen,
 	err = lookup(st, key, klen, state_hash(key, klen), p);
 	if (err)
 		return err;
-	r = rec_at(st, p->off);
-	if (!r)
-		return -EUCLEAN;
+	r = p->rec;
 	err = state_ensure(st, p->off, sizeof(*r) + align_up(r->klen, 8) + r->vlen);
 	if (err)
 		return err;
