@@ -227,6 +227,8 @@ int state_load_chunk(struct spry_state *st, uint32_t c)
 		return -EBADMSG;
 	}
 	if (len) {
+		/* the pages at once rather than a fault each (best effort) */
+		madvise(dst, len, MADV_POPULATE_WRITE);
 		err = pread_full(st->swap_fd, dst, len, st->swap_data_off + (uint64_t)c * st->chunk_size);
 		if (err) {
 			state_seterr(-err, "swap file %s: chunk %u", hd->swap_path, c);
