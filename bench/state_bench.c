@@ -353,9 +353,9 @@ static int run_swap(const char *dir, const char *swapdir, uint64_t max)
 	printf("| state | values | swap out ms | wake ms | first get ms | wake + first get ms | rest loaded ms | swap file MiB |\n");
 	printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (size = 1 << 20; size <= max; size *= 4) {
-		struct spry_state_opts o = { .size = size + size / 16 + (4 << 20),
-					     .max_keys = 8192 };
 		int nv = (int)(size / (64 << 10)), i, err;
+		struct spry_state_opts o = { .size = size + size / 16 + (4 << 20),
+					     .max_keys = (uint32_t)nv + 1024 };
 		double t0, t_out, t_wake, t_first, t_rest;
 		struct spry_state *st;
 		size_t vl;

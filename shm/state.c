@@ -485,6 +485,7 @@ static int heap_alloc(struct spry_state *st, uint64_t need, uint64_t *off)
 	if (ret == -ENOSPC || ret == -EUCLEAN) {
 		/* coalesce the free space (or repair a damaged list), retry */
 		ret = state_rebuild(st);
+		state_hdr(st)->writing = 1;	/* still inside the caller's change */
 		if (!ret)
 			ret = heap_alloc_once(st, need, off);
 		if (ret == -EUCLEAN)
