@@ -208,7 +208,7 @@ static void case_basic(void)
 	uint8_t *z;
 
 	st = mk("basic", 1 << 20, 0);
-	ASSERT_TRUE(st != NULL, "create a 1 MiB store (%s)", spry_state_error());
+	ASSERT_TRUE(st != NULL, "create a 1 MiB store (%s)", st ? "ok" : spry_state_error());
 	EXPECT_EQ(putk(st, "a", "hello", 5), 0, "put a");
 	EXPECT_EQ(spry_state_get(st, "a", 1, buf, sizeof(buf), &n), 0, "get a");
 	EXPECT_EQ(n, 5);
@@ -308,7 +308,7 @@ static void case_model(void)
 
 	memset(seq, 0, sizeof(seq));
 	st = mk("model", 4 << 20, 512);
-	ASSERT_TRUE(st != NULL, "%s", spry_state_error());
+	ASSERT_TRUE(st != NULL, "open (%s)", st ? "ok" : spry_state_error());
 	for (i = 0; i < MODEL_OPS; i++) {
 		uint32_t key = (uint32_t)(rnd() % MODEL_KEYS);
 		int op = (int)(rnd() % 10), ret;
@@ -370,7 +370,7 @@ static void case_full(void)
 	uint64_t sq;
 
 	st = mk("full", 256 << 10, 0);
-	ASSERT_TRUE(st != NULL, "%s", spry_state_error());
+	ASSERT_TRUE(st != NULL, "open (%s)", st ? "ok" : spry_state_error());
 	for (i = 0; i < 1000; i++) {
 		snprintf(k, sizeof(k), "f%d", i);
 		fill_value(v, sizeof(v) - 64, (uint32_t)i, 1);
@@ -402,7 +402,7 @@ static void case_full(void)
 	}
 	fill_value(v, sizeof(v), 1, 2);
 	ret = putk(st, "bigger", v, sizeof(v));
-	EXPECT_EQ(ret, 0, "freed space is used again (%s)", spry_state_error());
+	EXPECT_EQ(ret, 0, "freed space is used again (%s)", ret ? spry_state_error() : "ok");
 	spry_state_stats(st, &s);
 	spry_state_close(st);
 
@@ -793,7 +793,7 @@ static void case_swap(void)
 	t0 = now_s();
 	st = spry_state_open_swap(p, diskdir, "appA", NULL);
 	t1 = now_s();
-	ASSERT_TRUE(st != NULL, "wake (%s)", spry_state_error());
+	ASSERT_TRUE(st != NULL, "wake (%s)", st ? "ok" : spry_state_error());
 	EXPECT_EQ(spry_state_get(st, "s77", 3, buf, sizeof(buf), &n), -EMSGSIZE, "first get");
 	tap_diag("wake %.2f ms, first get %.2f ms", (t1 - t0) * 1e3, (now_s() - t1) * 1e3);
 	spry_state_stats(st, &s);
@@ -826,7 +826,7 @@ static void case_swap(void)
 	spry_state_close(st);
 	rm_f(p);	/* what a reboot does to /dev/shm */
 	st = spry_state_open_swap(p, diskdir, "appA", NULL);
-	ASSERT_TRUE(st != NULL, "after a 'reboot': %s", spry_state_error());
+	ASSERT_TRUE(st != NULL, "after a 'reboot': %s", st ? "opened" : spry_state_error());
 	EXPECT_EQ(spry_state_get(st, "after-swap", 10, buf, sizeof(buf), &n), -ENOENT,
 		  "reboot: a put after the last swap is gone");
 	EXPECT_EQ(spry_state_get(st, "new", 3, buf, sizeof(buf), &n), 0,
@@ -1141,7 +1141,7 @@ static void case_bad_swap(void)
 	/* the file repaired (say, restored from a backup): nothing was lost */
 	ASSERT_EQ(write_file(sp, good, len), 0);
 	st = spry_state_open_swap(p, diskdir, "dmg", NULL);
-	ASSERT_TRUE(st != NULL, "the half-woken store resumes (%s)", spry_state_error());
+	ASSERT_TRUE(st != NULL, "the half-woken store resumes (%s)", st ? "ok" : spry_state_error());
 	EXPECT_EQ(sw_check(st, 40, SW_LEN, 9), 0, "then every value is whole");
 	spry_state_close(st);
 
@@ -1414,7 +1414,7 @@ static void case_big(void)
 	path_in(p, sizeof(p), memdir, "big");
 	rm_f(p);
 	st = spry_state_open(p, &o);
-	ASSERT_TRUE(st != NULL, "a 1 GiB store (%s)", spry_state_error());
+	ASSERT_TRUE(st != NULL, "a 1 GiB store (%s)", st ? "ok" : spry_state_error());
 	v = malloc(BIG_LEN);
 	ASSERT_TRUE(v != NULL);
 	fill_value(v, BIG_LEN, 0, 7);
@@ -1438,7 +1438,7 @@ static void case_big(void)
 	t0 = now_s();
 	st = spry_state_open_swap(p, diskdir, "big", NULL);
 	t_wake = now_s() - t0;
-	ASSERT_TRUE(st != NULL, "wake (%s)", spry_state_error());
+	ASSERT_TRUE(st != NULL, "wake (%s)", st ? "ok" : spry_state_error());
 	t0 = now_s();
 	ret = spry_state_get(st, "b500", 4, v, BIG_LEN, &n);
 	t_first = now_s() - t0;

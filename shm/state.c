@@ -1021,6 +1021,12 @@ static int put_locked(struct spry_state *st, const void *key, size_t klen, const
 		free_block(st, off, need);
 		return err;
 	}
+	if (need >= (64u << 10)) {
+		/* a big value: its pages at once rather than a fault each */
+		uint64_t a = off & ~4095ULL;
+
+		madvise(st->base + a, align_up(off + need, 4096) - a, MADV_POPULATE_WRITE);
+	}
 	r = (struct state_rec *)(st->base + off);
 	r->magic = REC_MAGIC;
 	r->klen = (uint32_t)klen;
