@@ -179,6 +179,8 @@ static int count_files(const char *dir)
 	return n;
 }
 
+static int write_file(const char *path, const uint8_t *data, size_t len);
+
 static struct spry_state *mk(const char *name, uint64_t size, uint32_t max_keys)
 {
 	struct spry_state_opts o = { .size = size, .max_keys = max_keys };
@@ -833,7 +835,16 @@ static void case_swap(void)
 		  "reboot: the last swap is back");
 	EXPECT_EQ(sw_check(st, SW_KEYS, SW_LEN, 1), 0);
 	spry_state_close(st);
+	{
+		char junk[200];
+
+		snprintf(junk, sizeof(junk), "%s.new.99999", p);
+		write_file(junk, (const uint8_t *)"x", 1);
+		snprintf(junk, sizeof(junk), "%s.wake.99998", p);
+		write_file(junk, (const uint8_t *)"x", 1);
+	}
 	EXPECT_EQ(spry_state_unlink(p, diskdir), 0, "unlink store and swap file");
+	EXPECT_EQ(count_files(memdir), 0, "and what a killed create or wake left");
 	EXPECT_EQ(count_files(diskdir), 0, "nothing left");
 	errno = 0;
 	EXPECT_TRUE(spry_state_open_swap(p, diskdir, "appA", NULL) == NULL && errno == ENOENT,

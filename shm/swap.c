@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -765,12 +766,21 @@ SPRY_API int spry_state_unlink(const char *path, const char *swap_dir)
 	char final[PATH_MAX], tmp[PATH_MAX];
 	struct spry_state fake = { .path = (char *)path };
 	int err = 0, e;
+	glob_t g;
+	size_t i;
 
 	if (!path || !*path)
 		return -EINVAL;
 	if (unlink(path) && errno != ENOENT) {
 		err = -errno;
 		state_seterr(errno, "%s", path);
+	}
+	/* what a process killed while creating or waking it left */
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.[nw][ea][wk]*.[0-9]*", path) < sizeof(tmp) &&
+	    !glob(tmp, GLOB_NOSORT, NULL, &g)) {
+		for (i = 0; i < g.gl_pathc; i++)
+			unlink(g.gl_pathv[i]);
+		globfree(&g);
 	}
 	if (swap_dir && *swap_dir) {
 		e = swap_paths(&fake, swap_dir, final, tmp, sizeof(final));
