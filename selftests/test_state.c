@@ -489,6 +489,83 @@ static void case_share(void)
 	rm_f(p);
 }
 
+/* Gets without the lock while another process puts, then is killed. */
+static void case_concurrent(void)
+{
+	static uint8_t buf[70000], v[70000];
+	struct spry_state *st;
+	int i, bad = 0, gets = 0, missing = 0, ready[2];
+	char p[128], k[16], c;
+	double end;
+	uint64_t sq;
+	size_t n;
+	pid_t pid;
+
+	st = mk("conc", 8 << 20, 0);
+	ASSERT_TRUE(st != NULL);
+	path_in(p, sizeof(p), memdir, "conc");
+	for (i = 0; i < 32; i++) {
+		snprintf(k, sizeof(k), "c%d", i);
+		fill_value(v, 100, (uint32_t)i, 1);
+		putk(st, k, v, 100);
+	}
+	ASSERT_EQ(pipe(ready), 0);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct spry_state *w = spry_state_open(p, NULL);
+		uint64_t q;
+
+		alarm(30);
+		if (!w || write(ready[1], "r", 1) != 1)
+			_exit(2);
+		for (q = 2;; q++) {
+			uint32_t key = (uint32_t)(q % 32);
+			size_t l = 16 + (size_t)(q * 7919 % 60000);
+
+			snprintf(k, sizeof(k), "c%u", key);
+			fill_value(v, l, key, q);
+			if (spry_state_put(w, k, strlen(k), v, l))
+				_exit(3);
+			if (q % 5 == 0 && spry_state_del(w, k, strlen(k)))
+				_exit(4);
+		}
+	}
+	close(ready[1]);
+	ASSERT_EQ(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	end = now_s() + 1.5;
+	while (now_s() < end) {
+		for (i = 0; i < 32; i++) {
+			int ret;
+
+			snprintf(k, sizeof(k), "c%d", i);
+			ret = spry_state_get(st, k, strlen(k), buf, sizeof(buf), &n);
+			gets++;
+			if (ret == -ENOENT)
+				missing++;
+			else if (ret || check_value(buf, n, (uint32_t)i, &sq))
+				bad++;
+		}
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	EXPECT_EQ(bad, 0, "%d gets while another process put and deleted: every value whole "
+		  "(%d absent)", gets, missing);
+	for (i = 0, bad = 0; i < 32; i++) {
+		int ret;
+
+		snprintf(k, sizeof(k), "c%d", i);
+		ret = spry_state_get(st, k, strlen(k), buf, sizeof(buf), &n);
+		if (ret != -ENOENT && (ret || check_value(buf, n, (uint32_t)i, &sq)))
+			bad++;
+	}
+	EXPECT_EQ(bad, 0, "after the writer's kill -9, gets still whole (repaired if needed)");
+	EXPECT_EQ(putk(st, "after", "x", 1), 0, "and puts work");
+	spry_state_close(st);
+	rm_f(p);
+}
+
 /* ------------------------------------------------- a process holding a store */
 
 struct holder {
@@ -1542,6 +1619,7 @@ static const struct tap_case cases[] = {
 	TAP_CASE(case_model, "20000 random operations against a model, then reopened"),
 	TAP_CASE(case_full, "a full store and a full index: ENOSPC, nothing lost, space reused"),
 	TAP_CASE(case_share, "two processes on one store"),
+	TAP_CASE(case_concurrent, "gets without the lock while another process puts and dies"),
 	TAP_CASE(case_kill_put, "kill -9 in the middle of puts: every acknowledged put kept"),
 	TAP_CASE(case_swap, "swap out, lazy wake, prefetch, apps, reboot, unlink"),
 	TAP_CASE(case_kill_swap, "kill -9 during a swap out: the state is whole"),

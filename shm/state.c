@@ -249,6 +249,31 @@ static inline bool pending(const struct spry_state *st)
 	return state_hdr(st)->flags & STATE_F_SWAP_PENDING;
 }
 
+/*
+ * The change counter of lock-free gets (a seqlock): odd while a change
+ * runs.  A writer that dies leaves it odd: gets then take the lock, whose
+ * repair ends the change.
+ */
+static inline void change_begin(struct spry_state *st)
+{
+	struct spry_state_hdr *hd = state_hdr(st);
+	uint32_t v = atomic_load_explicit(&hd->seq, memory_order_relaxed);
+
+	hd->writing = 1;
+	atomic_store_explicit(&hd->seq, v | 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+static inline void change_end(struct spry_state *st)
+{
+	struct spry_state_hdr *hd = state_hdr(st);
+	uint32_t v = atomic_load_explicit(&hd->seq, memory_order_relaxed);
+
+	/* even first: a death in between leaves writing set, which repairs */
+	atomic_store_explicit(&hd->seq, (v | 1) + 1, memory_order_release);
+	hd->writing = 0;
+}
+
 /* Make [off, off + len) of the mapping hold the state (read it from the
  * swap file when it is not in memory yet).  Locked. */
 int state_ensure(struct spry_state *st, uint64_t off, uint64_t len)
@@ -485,7 +510,7 @@ static int heap_alloc(struct spry_state *st, uint64_t need, uint64_t *off)
 	if (ret == -ENOSPC || ret == -EUCLEAN) {
 		/* coalesce the free space (or repair a damaged list), retry */
 		ret = state_rebuild(st);
-		state_hdr(st)->writing = 1;	/* still inside the caller's change */
+		change_begin(st);	/* still inside the caller's change */
 		if (!ret)
 			ret = heap_alloc_once(st, need, off);
 		if (ret == -EUCLEAN)
@@ -520,7 +545,7 @@ int state_rebuild(struct spry_state *st)
 	struct live *lv;
 	int err;
 
-	hd->writing = 1;
+	change_begin(st);
 	if (atomic_load(&hd->idx_sel) > 1)
 		atomic_store(&hd->idx_sel, 0);
 	idx = slots(st);
@@ -583,7 +608,7 @@ int state_rebuild(struct spry_state *st)
 	hd->used_bytes = bytes;
 	hd->recoveries++;
 	free(lv);
-	hd->writing = 0;
+	change_end(st);
 	return 0;
 }
 
@@ -783,6 +808,8 @@ struct spry_state *state_map(int fd, const char *path, uint64_t expect_size,
 	if (sole) {
 		bool repair = h->writing;
 
+		if (atomic_load(&h->seq) & 1)
+			repair = true;	/* a change that never ended */
 		err = mutex_init(st);
 		if (err) {
 			state_seterr(-err, "%s: mutex", name);
@@ -1069,9 +1096,9 @@ SPRY_API int spry_state_put(struct spry_state *st, const void *key, size_t klen,
 	err = state_lock(st);
 	if (err)
 		return err;
-	state_hdr(st)->writing = 1;
+	change_begin(st);
 	err = put_locked(st, key, klen, val ? val : "", vlen, &r);
-	state_hdr(st)->writing = 0;
+	change_end(st);
 	state_unlock(st);
 	return err;
 }
@@ -1093,9 +1120,9 @@ SPRY_API void *spry_state_alloc(struct spry_state *st, const void *key, size_t k
 		errno = -err;
 		return NULL;
 	}
-	state_hdr(st)->writing = 1;
+	change_begin(st);
 	err = put_locked(st, key, klen, NULL, vlen, &r);
-	state_hdr(st)->writing = 0;
+	change_end(st);
 	state_unlock(st);
 	if (err) {
 		errno = -err;
@@ -1122,18 +1149,79 @@ static int find_locked(struct spry_state *st, const void *key, size_t klen,
 	return 0;
 }
 
+/*
+ * A get without the lock: a seqlock read.  Every byte read from the
+ * mapping may be changing under it, so each value used to address memory
+ * is read once into a local and checked against the file's bounds, and the
+ * result counts only if no change ran meanwhile.  -EAGAIN: take the lock.
+ */
+static int get_fast(struct spry_state *st, const void *key, size_t klen, uint64_t h,
+		    void *buf, size_t cap, size_t *vlen)
+{
+	struct spry_state_hdr *hd = state_hdr(st);
+	uint64_t mask = st->nslots - 1, i, n, s, off, vl;
+	const _Atomic uint64_t *idx;
+	struct state_rec rec;
+	uint32_t s1;
+	int ret;
+
+	s1 = atomic_load_explicit(&hd->seq, memory_order_acquire);
+	if ((s1 & 1) || pending(st))
+		return -EAGAIN;
+	idx = (const _Atomic uint64_t *)slots(st);
+	ret = -ENOENT;
+	for (n = 0, i = h & mask; n < st->nslots; n++, i = (i + 1) & mask) {
+		s = atomic_load_explicit(&idx[i], memory_order_relaxed);
+		if (s == SLOT_EMPTY)
+			break;
+		if (s == SLOT_TOMB || SLOT_TAG(s) != SLOT_TAG(h))
+			continue;
+		off = s & SLOT_OFF_MASK;
+		if (off < st->heap_off || off % STATE_ALIGN || off > st->size - sizeof(rec))
+			return -EAGAIN;
+		memcpy(&rec, st->base + off, sizeof(rec));
+		if (rec.magic != REC_MAGIC || rec.hcrc != rec_crc(&rec, off) ||
+		    rec.klen != klen || rec.hash != (uint32_t)h)
+			continue;
+		vl = rec.vlen;
+		if (rec.cap > st->size - off ||
+		    sizeof(rec) + align_up(klen, 8) + vl > rec.cap)
+			return -EAGAIN;
+		if (memcmp(st->base + off + sizeof(rec), key, klen))
+			continue;
+		if (vlen)
+			*vlen = (size_t)vl;
+		if (vl > cap) {
+			ret = -EMSGSIZE;
+		} else {
+			memcpy(buf, st->base + off + sizeof(rec) + align_up(klen, 8), (size_t)vl);
+			ret = 0;
+		}
+		break;
+	}
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(&hd->seq, memory_order_relaxed) != s1)
+		return -EAGAIN;
+	return ret;
+}
+
 SPRY_API int spry_state_get(struct spry_state *st, const void *key, size_t klen,
 			    void *buf, size_t cap, size_t *vlen)
 {
 	struct state_rec *r;
 	struct probe p;
-	int err;
+	int err, tries;
 
 	if (!st || (!buf && cap))
 		return -EINVAL;
 	err = key_check(key, klen);
 	if (err)
 		return err;
+	for (tries = 0; tries < 3; tries++) {
+		err = get_fast(st, key, klen, state_hash(key, klen), buf, cap, vlen);
+		if (err != -EAGAIN)
+			return err;
+	}
 	err = state_lock(st);
 	if (err)
 		return err;
@@ -1196,7 +1284,7 @@ SPRY_API int spry_state_del(struct spry_state *st, const void *key, size_t klen)
 	if (err)
 		return err;
 	hd = state_hdr(st);
-	hd->writing = 1;
+	change_begin(st);
 	err = lookup(st, key, klen, state_hash(key, klen), &p);
 	if (!err) {
 		r = rec_at(st, p.off);
@@ -1210,7 +1298,7 @@ SPRY_API int spry_state_del(struct spry_state *st, const void *key, size_t klen)
 		if (hd->nkeys)
 			hd->nkeys--;
 	}
-	hd->writing = 0;
+	change_end(st);
 	state_unlock(st);
 	return err;
 }

@@ -94,7 +94,7 @@ struct spry_state_hdr {
 	uint32_t	flags;		/* STATE_F_* */
 	uint32_t	chunks_loaded;
 	uint32_t	writing;	/* 1 inside a change: a dead writer's mark */
-	uint32_t	pad0;
+	_Atomic uint32_t seq;	/* odd while a change runs (lock-free gets) */
 	uint64_t	swap_id;	/* the swap file being read (pending) */
 	uint64_t	image_len;	/* bytes of the swap image */
 	char		app[64];	/* app tag ("" none) */

@@ -391,6 +391,7 @@ struct spry_state *state_wake_fd(int swap_fd, int state_fd, const char *swap_pat
 		pthread_mutexattr_destroy(&a);
 	}
 	hd->writing = 0;
+	atomic_store(&hd->seq, 0);
 	loaded = st->base + STATE_LOADED_OFF;
 	nimg = (uint32_t)((sh.image_len + sh.chunk_size - 1) / sh.chunk_size);
 	hd->chunks_loaded = 1;
