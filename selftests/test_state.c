@@ -1226,6 +1226,25 @@ static void case_bad_swap(void)
 			    spry_state_error());
 	}
 	spry_state_close(st);
+	/* a writer dies in a change of the half-woken store: the repair
+	 * cannot read the damaged chunk, so it refuses, and drops nothing */
+	{
+		int fd = open(p, O_RDWR);
+		struct spry_state_hdr *h;
+
+		ASSERT_TRUE(fd >= 0);
+		h = mmap(NULL, STATE_HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
+		ASSERT_TRUE(h != MAP_FAILED);
+		h->writing = 1;
+		munmap(h, STATE_HDR_SIZE);
+		errno = 0;
+		st = spry_state_open_swap(p, diskdir, "dmg", NULL);
+		EXPECT_TRUE(st == NULL && errno == EBADMSG,
+			    "a repair that needs a damaged chunk: EBADMSG (%s)",
+			    st ? "opened" : spry_state_error());
+		spry_state_close(st);
+	}
 	/* the file repaired (say, restored from a backup): nothing was lost */
 	ASSERT_EQ(write_file(sp, good, len), 0);
 	st = spry_state_open_swap(p, diskdir, "dmg", NULL);

@@ -540,7 +540,7 @@ static int live_cmp(const void *a, const void *b)
 int state_rebuild(struct spry_state *st)
 {
 	struct spry_state_hdr *hd = state_hdr(st);
-	uint64_t i, n = 0, tombs = 0, prev, bytes = 0, *idx;
+	uint64_t i, n = 0, tombs = 0, prev, bytes = 0, *idx, old_top;
 	struct state_rec *r;
 	struct live *lv;
 	int err;
@@ -552,13 +552,14 @@ int state_rebuild(struct spry_state *st)
 	err = state_ensure(st, (uint64_t)((uint8_t *)idx - st->base), (uint64_t)st->nslots * 8);
 	if (err)
 		return err;
-	/* records are looked for in the whole heap; top is found again */
-	hd->top = st->size;
 	lv = calloc(st->nslots, sizeof(*lv));
 	if (!lv) {
 		state_seterr(ENOMEM, "state rebuild");
 		return -ENOMEM;
 	}
+	/* records are looked for in the whole heap; top is found again */
+	old_top = hd->top;
+	hd->top = st->size;
 	for (i = 0; i < st->nslots; i++) {
 		if (idx[i] == SLOT_EMPTY)
 			continue;
@@ -566,7 +567,15 @@ int state_rebuild(struct spry_state *st)
 			tombs++;
 			continue;
 		}
-		r = rec_at(st, idx[i] & SLOT_OFF_MASK);
+		err = 0;
+		r = rec_at_err(st, idx[i] & SLOT_OFF_MASK, &err);
+		if (err) {
+			/* not readable now (a damaged swap chunk): keep it,
+			 * change nothing, fail */
+			hd->top = old_top;
+			free(lv);
+			return err;
+		}
 		if (!r) {
 			idx[i] = SLOT_TOMB;
 			tombs++;
@@ -992,7 +1001,7 @@ static int put_locked(struct spry_state *st, const void *key, size_t klen, const
 		      uint64_t vlen, struct state_rec **out)
 {
 	struct spry_state_hdr *hd = state_hdr(st);
-	uint64_t h = state_hash(key, klen), need = rec_need(klen, vlen), off, old = 0, oldcap = 0;
+	uint64_t h = state_hash(key, klen), need = rec_need(klen, vlen), off, old = 0, oldcap = 0, top0;
 	struct state_rec *r;
 	struct probe p;
 	int err;
@@ -1026,6 +1035,7 @@ static int put_locked(struct spry_state *st, const void *key, size_t klen, const
 		old = p.off;
 		oldcap = p.rec->cap;
 	}
+	top0 = hd->top;
 	err = heap_alloc(st, need, &off);
 	if (err) {
 		if (err == -ENOSPC)
@@ -1048,8 +1058,9 @@ static int put_locked(struct spry_state *st, const void *key, size_t klen, const
 		free_block(st, off, need);
 		return err;
 	}
-	if (need >= (64u << 10)) {
-		/* a big value: its pages at once rather than a fault each */
+	if (need >= (64u << 10) && off >= top0) {
+		/* a big value in new space: its pages at once rather than a
+		 * fault each (reused space has its pages) */
 		uint64_t a = off & ~4095ULL;
 
 		madvise(st->base + a, align_up(off + need, 4096) - a, MADV_POPULATE_WRITE);
