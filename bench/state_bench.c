@@ -47,12 +47,11 @@ struct lat {
 	double p50, p99, ops;	/* us, us, operations/s */
 };
 
-static void summarize(double *t, int n, double total_us, struct lat *l)
+static void summarize(double *t, int n, struct lat *l)
 {
 	qsort(t, n, sizeof(*t), cmp_d);
 	l->p50 = t[n / 2];
 	l->p99 = t[(int)(n * 0.99)];
-	l->ops = n / (total_us / 1e6);
 }
 
 /* ----------------------------------------------------------------- redis */
@@ -277,7 +276,10 @@ static int run_kv(const char *dir, uint16_t port, double secs)
 			for (int op = 0; op < 2; op++) {
 				struct lat *l = sys ? &rd[si][op] : &sp[si][op];
 
-				for (int pass = 0; pass < 2; pass++) {
+				/* pass 0: latency; 1..3: throughput, the best of three
+				 * (a shared machine preempts a loop now and then) */
+				l->ops = 0;
+				for (int pass = 0; pass < 4; pass++) {
 					tall = now_us();
 					for (i = 0; i < n; i++) {
 						const char *k = keys[i % N_KEYS];
@@ -301,9 +303,12 @@ static int run_kv(const char *dir, uint16_t port, double secs)
 						}
 					}
 					if (!pass) {
-						summarize(t, n, now_us() - tall, l);
+						summarize(t, n, l);
 					} else {
-						l->ops = n / ((now_us() - tall) / 1e6);
+						double ops = n / ((now_us() - tall) / 1e6);
+
+						if (ops > l->ops)
+							l->ops = ops;
 					}
 				}
 				if (op == 1 && memcmp(out, val, sz)) {
