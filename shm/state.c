@@ -1195,7 +1195,7 @@ static int get_fast(struct spry_state *st, const void *key, size_t klen, uint64_
 		    rec.klen != klen || rec.hash != (uint32_t)h)
 			continue;
 		vl = rec.vlen;
-		if (rec.cap > st->size - off ||
+		if (rec.cap > st->size - off || vl > rec.cap ||
 		    sizeof(rec) + align_up(klen, 8) + vl > rec.cap)
 			return -EAGAIN;
 		if (memcmp(st->base + off + sizeof(rec), key, klen))
