@@ -9,7 +9,9 @@
  * kill -9 during a swap out and during a lazy wake, swap and lazy wake of
  * 1 GiB byte-exact by checksums, ENOSPC on the swap directory (a 1 MiB
  * tmpfs), damaged, missing, truncated and other-app swap files, damaged
- * store files, a reboot (boot id and lost tmpfs), the environment binding.
+ * store files, a reboot (boot id and lost tmpfs), a store on hugetlbfs
+ * (nr_hugepages restored), lock-free gets racing a writer, the environment
+ * binding.
  *
  * Every step that opens a store after a crash runs in a child with a
  * deadline: a hang fails the point instead of the run.  Stores live in a
@@ -39,8 +41,9 @@
 #define TEST_TIMEOUT	170	/* seconds, the whole program */
 #define CHILD_DEADLINE	20	/* seconds, a check after a crash */
 
-static char memdir[64], diskdir[64], smalldir[96];
-static bool small_mounted;
+static char memdir[64], diskdir[64], smalldir[96], hugedir[128];
+static bool small_mounted, huge_mounted;
+static long huge_old = -1;	/* >= 0: nr_hugepages to restore */
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
 /* ---------------------------------------------------------------- helpers */
@@ -1567,6 +1570,82 @@ static void case_big(void)
 	spry_state_unlink(p, diskdir);
 }
 
+/* ------------------------------------------------------------ hugetlbfs */
+
+static int write_long(const char *path, long v)
+{
+	char b[32];
+	int fd = open(path, O_WRONLY), n, ret;
+
+	if (fd < 0)
+		return -1;
+	n = snprintf(b, sizeof(b), "%ld\n", v);
+	ret = write(fd, b, (size_t)n) == n ? 0 : -1;
+	close(fd);
+	return ret;
+}
+
+static void case_huge(void)
+{
+	struct spry_state_opts o = { .size = 3 << 20 };
+	struct spry_state_stats s;
+	struct spry_state *st;
+	char dir[128], p[160];
+	long old = -1;
+	uint8_t buf[64];
+	size_t n;
+	FILE *f;
+
+	if (getuid() != 0) {
+		tap_skip_case("needs root (mount hugetlbfs, nr_hugepages)");
+		return;
+	}
+	f = fopen("/proc/sys/vm/nr_hugepages", "r");
+	if (!f || fscanf(f, "%ld", &old) != 1) {
+		if (f)
+			fclose(f);
+		tap_skip_case("no /proc/sys/vm/nr_hugepages");
+		return;
+	}
+	fclose(f);
+	snprintf(dir, sizeof(dir), "%s/huge", diskdir);
+	snprintf(hugedir, sizeof(hugedir), "%s", dir);
+	mkdir(dir, 0700);
+	huge_old = old;
+	if (write_long("/proc/sys/vm/nr_hugepages", old + 8) ||
+	    mount("spry-test", dir, "hugetlbfs", 0, "pagesize=2M,mode=0700")) {
+		write_long("/proc/sys/vm/nr_hugepages", old);
+		huge_old = -1;
+		rmdir(dir);
+		tap_skip_case("cannot mount hugetlbfs with 2 MiB pages");
+		return;
+	}
+	huge_mounted = true;
+	snprintf(p, sizeof(p), "%s/st", dir);
+	st = spry_state_open(p, &o);
+	EXPECT_TRUE(st != NULL, "a store on hugetlbfs (%s)", st ? "ok" : spry_state_error());
+	if (st) {
+		spry_state_stats(st, &s);
+		EXPECT_EQ(s.size, 4 << 20, "3 MiB asked: 4 MiB, whole huge pages");
+		EXPECT_EQ(putk(st, "k", "hello", 5), 0);
+		EXPECT_EQ(spry_state_swap_out(st, diskdir, "h"), 0, "swapped out from hugetlbfs");
+		st = spry_state_open_swap(p, diskdir, "h", NULL);
+		EXPECT_TRUE(st != NULL, "woken into hugetlbfs (%s)", st ? "ok" : spry_state_error());
+		if (st) {
+			EXPECT_EQ(spry_state_get(st, "k", 1, buf, sizeof(buf), &n), 0);
+			EXPECT_MEMEQ(buf, "hello", 5, "the value back");
+			EXPECT_EQ(spry_state_prefetch(st, UINT64_MAX), 0);
+			spry_state_close(st);
+		}
+		spry_state_unlink(p, diskdir);
+	}
+	umount2(dir, MNT_DETACH);
+	huge_mounted = false;
+	rmdir(dir);
+	EXPECT_EQ(write_long("/proc/sys/vm/nr_hugepages", old), 0, "nr_hugepages back to %ld", old);
+	huge_old = -1;
+}
+
 /* ------------------------------------------------------- environment */
 
 static int env_child(void *arg)
@@ -1647,6 +1726,7 @@ static const struct tap_case cases[] = {
 	TAP_CASE(case_bad_swap, "damaged, truncated, missing and other-app swap files"),
 	TAP_CASE(case_bad_store, "damaged store files: refused or repaired, never a hang"),
 	TAP_CASE(case_big, "1 GiB swapped out and woken, byte-exact by checksums"),
+	TAP_CASE(case_huge, "a store on hugetlbfs: create, swap out, wake"),
 	TAP_CASE(case_env, "spry_fn_state(): the store named by the environment"),
 };
 
@@ -1682,6 +1762,26 @@ static void on_fatal(int sig)
 		_exit(1);
 	if (small_mounted)
 		umount2(smalldir, MNT_DETACH);
+	if (huge_mounted)
+		umount2(hugedir, MNT_DETACH);
+	if (huge_old >= 0) {
+		/* what write_long() does, with async-signal-safe calls only */
+		char b[24];
+		int i = sizeof(b), fd;
+		long v = huge_old;
+
+		b[--i] = '\n';
+		do {
+			b[--i] = (char)('0' + v % 10);
+			v /= 10;
+		} while (v && i > 0);
+		fd = open("/proc/sys/vm/nr_hugepages", O_WRONLY);
+		if (fd >= 0) {
+			if (write(fd, b + i, sizeof(b) - (size_t)i) < 0)
+				i = 0;
+			close(fd);
+		}
+	}
 	/* the stores may hold a GiB of memory: removed even now */
 	pid = fork();
 	if (pid == 0) {

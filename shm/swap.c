@@ -326,7 +326,8 @@ struct spry_state *state_wake_fd(int swap_fd, int state_fd, const char *swap_pat
 	}
 	/* chunk 0 holds the store's header: read and check it first */
 	{
-		uint8_t *m = mmap(NULL, sh.chunk_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		/* the whole file (hugetlbfs maps whole huge pages only) */
+		uint8_t *m = mmap(NULL, sh.state_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 				  state_fd, 0);
 
 		if (m == MAP_FAILED) {
@@ -354,7 +355,7 @@ struct spry_state *state_wake_fd(int swap_fd, int state_fd, const char *swap_pat
 				strcpy(hd->swap_path, swap_path);
 			memset(m + STATE_LOADED_OFF, 0, STATE_MAX_CHUNKS);
 		}
-		munmap(m, sh.chunk_size);
+		munmap(m, sh.state_size);
 		if (err)
 			goto fail;
 	}
