@@ -197,7 +197,7 @@ SYSTEMDUNITDIR	?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR	?= /etc
 INSTALL		?= install
 
-SPRY_HEADERS	:= $(SRC)/include/spry/spry.h $(SRC)/include/spry/abi.h
+SPRY_HEADERS	:= $(SRC)/include/spry/spry.h $(SRC)/include/spry/abi.h $(SRC)/include/spry/state.h
 SPRY_MAN8	:= spry.8 spryd.8
 SPRY_MAN3	:= libspry.3
 SPRY_UNITS	:= spryd.service spry-apply.service

@@ -161,4 +161,6 @@ trap - EXIT
 "$SRC/bench/coldstart_bench.sh" || fail=1
 # spryd's HTTP fronts, epoll against io_uring (bench/results/front.md)
 "$SRC/bench/front_bench.sh" || fail=1
+# cloud-process state against Redis, and its swap (bench/results/state.md)
+"$SRC/bench/state_bench.sh" || fail=1
 exit $fail

@@ -179,3 +179,24 @@ put("fuzz_parse", "secs", parse(b"0.000000001"))
 put("fuzz_parse", "v4", parse(b"127.0.0.1:8080"))
 put("fuzz_parse", "v6", parse(b"[2001:db8::1]:65535"))
 put("fuzz_parse", "port0", parse(b"[::ffff:1.2.3.4]:0"))
+
+
+# --- fuzz_swap: [0] mode (bit 0 build through the API, bit 1 fix the
+# checksums), then keys and damage (off:u32, xor:u8) or a raw swap file ---
+def damage(*pairs):
+    return b"".join(struct.pack("<IB", off, x) for off, x in pairs)
+
+
+put("fuzz_swap", "build", bytes([1, 5, 1, 2, 3, 40, 255]))
+put("fuzz_swap", "build_many", bytes([1, 23]) + bytes(range(7, 30)))
+put("fuzz_swap", "build_empty", bytes([1, 0]))
+put("fuzz_swap", "damage_hdr", bytes([1, 3, 9, 9, 9]) + damage((8, 1), (100, 0x80)))
+put("fuzz_swap", "damage_data_fixed", bytes([3, 4, 50, 60, 70, 80]) +
+    damage((8192 + 9000, 0x11), (8192 + 4096 + 64, 0xff), (8192 + 40000, 1)))
+put("fuzz_swap", "damage_index_fixed", bytes([3, 6, 1, 1, 1, 1, 1, 1]) +
+    damage((8192 + 8192 + 8, 0x40), (8192 + 8192 + 64, 0x01)))
+put("fuzz_swap", "damage_store_hdr_fixed", bytes([3, 2, 10, 10]) +
+    damage((8192 + 72, 0xff), (8192 + 1300, 0x20)))
+put("fuzz_swap", "raw_magic", bytes([0]) + struct.pack("<QII", 0x5041575359525053, 1, 4096))
+put("fuzz_swap", "raw_fixed", bytes([2]) + struct.pack("<QII", 0x5041575359525053, 1, 4096) +
+    bytes(4096))

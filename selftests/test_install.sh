@@ -90,6 +90,7 @@ expected=$(sort <<EOF
 /usr/lib/libspry.so.$ver
 /usr/include/spry/spry.h
 /usr/include/spry/abi.h
+/usr/include/spry/state.h
 /usr/lib/pkgconfig/libspry.pc
 /usr/share/man/man8/spry.8
 /usr/share/man/man8/spryd.8
@@ -114,12 +115,12 @@ soname=$(readelf -d "$LIB/libspry.so.$ver" 2>/dev/null | sed -n 's/.*(SONAME).*\
 	[ "$(stat -c %a "$INC/spry/spry.h")" = 644 ]
 tap_ok $? "libspry.so -> libspry.so.$major -> libspry.so.$ver, soname '$soname'; modes"
 
-# 4: the exported symbols are the functions spry.h declares SPRY_API
+# 4: the exported symbols are the functions the headers declare SPRY_API
 exported=$(nm -D --defined-only "$LIB/libspry.so.$ver" | awk '{ print $3 }' | sort)
-declared=$(tr '\n' ' ' <"$INC/spry/spry.h" | grep -o 'SPRY_API [^;(]*(' |
+declared=$(cat "$INC"/spry/*.h | tr '\n' ' ' | grep -o 'SPRY_API [^;(]*(' |
 	sed 's/.*[ *]\([a-z_0-9]*\)($/\1/' | grep '^spry_[a-z_0-9]*$' | sort)
 [ -n "$exported" ] && [ "$exported" = "$declared" ]
-tap_ok $? "libspry.so exports exactly the $(echo "$declared" | wc -l) functions spry.h declares" ||
+tap_ok $? "libspry.so exports exactly the $(echo "$declared" | wc -l) functions spry.h and state.h declare" ||
 	diff <(echo "$declared") <(echo "$exported") | sed 's/^/# /'
 
 # 5: every installed header compiles alone, C and C++, with the staging
@@ -292,7 +293,8 @@ MANWIDTH=80 man -l "$DEST/usr/share/man/man8/spry.8" 2>/dev/null | grep -q 'spry
 	MANWIDTH=80 man -l "$DEST/usr/share/man/man8/spry.8" 2>/dev/null | grep -q 'spry mesh attach' &&
 	MANWIDTH=80 man -l "$DEST/usr/share/man/man8/spryd.8" 2>/dev/null |
 		grep -q 'spry_invoke_refused_total' &&
-	MANWIDTH=80 man -l "$DEST/usr/share/man/man3/libspry.3" 2>/dev/null | grep -q 'SPRY_EXIT_GONE' ||
+	MANWIDTH=80 man -l "$DEST/usr/share/man/man3/libspry.3" 2>/dev/null | grep -q 'SPRY_EXIT_GONE' &&
+	MANWIDTH=80 man -l "$DEST/usr/share/man/man3/libspry.3" 2>/dev/null | grep -q 'spry_state_swap_out' ||
 	warn="$warn (content)"
 [ -z "$warn" ]
 tap_ok $? "man pages spry(8), spryd(8), libspry(3) render without warnings${warn:+:$warn}"
