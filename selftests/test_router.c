@@ -88,7 +88,7 @@ static int n_drops;		/* drops the test caused: one event each */
 
 static const char *const vnames[SPRY_V_MAX] = {
 	"FORWARD", "CALL", "REPLY", "DONE", "ERROR", "NO_INSTANCE",
-	"NO_CHAIN", "NO_CALLER", "FALLBACK", "DROP_SHORT", "DROP_VERSION",
+	"NO_CHAIN", "NO_CALLER", "NO_PROCESS", "FALLBACK", "DROP_SHORT", "DROP_VERSION",
 	"DROP_SENDER", "DROP_CHAIN", "DROP_HOP", "DROP_AUTH", "DROP_BOUNDS",
 	"DROP_FLOOD",
 };

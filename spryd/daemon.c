@@ -46,7 +46,7 @@ struct spryd *spryd_new(void)
 	d->ctl_ep.fd = d->tcp_ep.fd = d->events_ep.fd = -1;
 	d->maps.socks = d->maps.senders = d->maps.chains = d->maps.fns = -1;
 	d->maps.auth = d->maps.inst = d->maps.verdicts = d->maps.fn_stats = -1;
-	d->maps.reqloc = d->maps.events = -1;
+	d->maps.reqloc = d->maps.events = d->maps.procs = -1;
 	d->n_origins = 1;
 	gateway_opts_default(&d->http);
 	supervisor_opts_default(d);
