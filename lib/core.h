@@ -81,6 +81,7 @@ struct spry_chain_spec {
 	__u32	n_invoke_gids;
 	__u32	invoke_gids[SPRY_MAX_INVOKERS];
 	bool	http_off;		/* not served by spryd's HTTP front */
+	bool	app;			/* an app's chain (SPRY_CF_APP, lib/app.h) */
 	/*
 	 * Functions spryd starts itself (lib/decl.h): not in the maps but in
 	 * the state directory's file of the chain.

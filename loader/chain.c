@@ -21,7 +21,7 @@ static void chain_help(FILE *f)
 		"                 [http on|off]\n"
 		"       spry chain del NAME\n"
 		"       spry chain show [NAME]\n"
-		"       spry chain invoke NAME [data STRING | file PATH|-] [sock PATH]\n"
+		"       spry chain invoke NAME [data STRING | file PATH|-] [fn FN [process ID]] [sock PATH]\n"
 		"       spry chain help\n"
 		"\n"
 		"add creates a chain, or replaces the chain of that name: functions\n"

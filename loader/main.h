@@ -130,6 +130,8 @@ int do_auth(int argc, char **argv);
 int do_stats(int argc, char **argv);
 int do_apply(int argc, char **argv);
 int do_invoke(int argc, char **argv);	/* spry chain invoke */
+int do_app(int argc, char **argv);	/* spry app (loader/app.c) */
+int do_process(int argc, char **argv);	/* spry process (loader/app.c) */
 int do_down(int argc, char **argv);
 int do_ingress(int argc, char **argv);
 

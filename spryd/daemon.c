@@ -34,6 +34,7 @@
 #include "spryd/privs.h"
 #include "spryd/registrar.h"
 #include "spryd/spryd.h"
+#include "spryd/process.h"
 #include "spryd/supervisor.h"
 
 struct spryd *spryd_new(void)
@@ -77,6 +78,7 @@ static int hooks_init(struct spryd *d)
 	err = err ?: loop_on_timer(d, core_timer);
 	err = err ?: loop_on_timer(d, registrar_timer);
 	err = err ?: loop_on_timer(d, supervisor_timer);
+	err = err ?: loop_on_timer(d, process_timer);
 	err = err ?: loop_on_timer(d, front_timer_all);
 	err = err ?: loop_on_tick(d, front_run_all);
 	err = err ?: loop_on_tick(d, origin_flush);
@@ -133,6 +135,7 @@ static void shutdown_all(struct spryd *d)
 	registrar_stop(d);
 	entry_shutdown(d);
 	front_shutdown_all(d);
+	process_fini(d);
 	supervisor_fini(d);
 	registrar_fini(d);
 	origin_fini(d);
@@ -190,6 +193,11 @@ int spryd_run(struct spryd *d)
 		err = supervisor_init(d);
 		if (err)
 			spryd_log("supervisor: %s", strerror(-err));
+	}
+	if (!err) {
+		err = process_init(d);
+		if (err)
+			spryd_log("processes: %s", strerror(-err));
 	}
 	if (err) {
 		front_shutdown_all(d);

@@ -103,7 +103,7 @@ fail:
 }
 
 /* In the child, between fork and exec: async-signal-safe calls only. */
-static void child(const struct spawner *s, int errfd)
+static void child(const struct spawner *s, int errfd, char *const *envp)
 {
 	struct sigaction sa = { .sa_handler = SIG_DFL };
 	sigset_t none;
@@ -130,7 +130,10 @@ static void child(const struct spawner *s, int errfd)
 		goto fail;
 	if (close_range((unsigned int)errfd + 1, ~0U, 0))
 		goto fail;
-	execv(s->argv[0], s->argv);
+	if (envp)
+		execve(s->argv[0], s->argv, envp);
+	else
+		execv(s->argv[0], s->argv);
 fail:
 	e = errno;
 	if (write(errfd, &e, sizeof(e)) != sizeof(e))
@@ -208,32 +211,84 @@ static pid_t tmpl_instance(struct spawner *s)
 	return pid;
 }
 
+extern char **environ;
+
+/*
+ * spryd's environment with @env's "KEY=VALUE" entries added (replacing a
+ * variable of the same name): built before the fork, so the child only
+ * execs.  NULL + errno.
+ */
+static char **env_merge(char *const *env)
+{
+	size_t n_env = 0, n_add = 0, i, k, n = 0, klen;
+	char **out;
+
+	for (i = 0; environ && environ[i]; i++)
+		n_env++;
+	for (i = 0; env[i]; i++)
+		n_add++;
+	out = calloc(n_env + n_add + 1, sizeof(*out));
+	if (!out)
+		return NULL;
+	for (i = 0; i < n_env; i++) {
+		for (k = 0; k < n_add; k++) {
+			klen = strcspn(env[k], "=") + 1;
+			if (!strncmp(environ[i], env[k], klen))
+				break;
+		}
+		if (k == n_add)
+			out[n++] = environ[i];
+	}
+	for (k = 0; k < n_add; k++)
+		out[n++] = env[k];
+	out[n] = NULL;
+	return out;
+}
+
 pid_t spawner__start(struct spawner *s)
 {
+	return spawner__start_env(s, NULL);
+}
+
+pid_t spawner__start_env(struct spawner *s, char *const *env)
+{
+	char **envp = NULL;
 	int pfd[2], e = 0;
 	ssize_t n;
 	pid_t pid;
 
 	if (!s)
 		return -EINVAL;
+	if (env) {
+		/* a template's clones inherit its environment: exec these */
+		envp = env_merge(env);
+		if (!envp)
+			return -ENOMEM;
+		goto exec;
+	}
 	if (s->use_template) {
 		pid = tmpl_instance(s);
 		if (pid > 0)
 			return pid;
 	}
-	if (pipe2(pfd, O_CLOEXEC))
+exec:
+	if (pipe2(pfd, O_CLOEXEC)) {
+		free(envp);
 		return -errno;
+	}
 	pid = fork();
 	if (pid < 0) {
 		e = -errno;
 		close(pfd[0]);
 		close(pfd[1]);
+		free(envp);
 		return e;
 	}
 	if (!pid) {
 		close(pfd[0]);
-		child(s, pfd[1]);
+		child(s, pfd[1], envp);
 	}
+	free(envp);
 	close(pfd[1]);
 	do {
 		n = read(pfd[0], &e, sizeof(e));

@@ -26,6 +26,11 @@ struct spawner *spawner__new(const struct spawn_fn *f);
  * reported here, synchronously.
  */
 pid_t spawner__start(struct spawner *s);
+/*
+ * spawner__start() by fork + exec with @env ("KEY=VALUE", NULL-terminated)
+ * added to spryd's environment: a cloud process (spryd/process.c).
+ */
+pid_t spawner__start_env(struct spawner *s, char *const *env);
 /* Never kills instances. */
 void spawner__free(struct spawner *s);
 
