@@ -149,6 +149,44 @@ sys.exit(1 if bad else 0)
 tap_ok $? "400 requests from 16 clients over 4 processes: each answered by the process it named"
 [ -s "$TMP/load.err" ] && tap_diag "$(head -5 "$TMP/load.err")"
 
+# --- crash, idle swap, more processes than instance slots -------------------
+P7=$(pshow a1 id 11 | jq -r '.list[0].pid')
+kill -KILL "$P7" 2>/dev/null
+wait_for 5 sh -c "[ \"\$('$SPRY' -P '$PIN' -j process show a1 id 11 sock '$SOCK' | jq -r '.list[0].state')\" = allocated ]"
+tap_ok $? "kill -9 of process 11's OS process: allocated again"
+expect_eq "$(trans a1 crashed)" 1 "the crash is counted"
+expect_eq "$(post a1/11/whoami)" 11 "the next request restarts process 11"
+
+spry app add a4 fns whoami exec "$CTR" idle 0.3 >/dev/null
+wait_for 5 sh -c "'$SPRY' -P '$PIN' process create a4 id 1 sock '$SOCK' >/dev/null 2>&1"
+expect_eq "$(post a4/1/whoami)" 1 "app a4 (idle 0.3 s): process 1 answers"
+wait_for 5 sh -c "[ \"\$('$SPRY' -P '$PIN' -j process show a4 id 1 sock '$SOCK' | jq -r '.list[0].state')\" = swapped ]"
+tap_ok $? "idle for 0.3 s: swapped by spryd"
+expect_eq "$(post a4/1/whoami)" 1 "and woken by the next request"
+
+# 40 processes, 32 instance slots: the least recently used idle ones are swapped
+ok=0
+for i in $(seq 301 340); do
+	spry process create a2 id $i sock "$SOCK" >/dev/null &&
+		[ "$(post a2/$i/whoami)" = "$i" ] || { ok=1; tap_diag "process $i"; }
+done
+tap_ok $ok "40 processes of one app, one request each: each answered by itself"
+J=$(pshow a2)
+json_check "$J" '.processes.active + .processes.starting <= 32 and .transitions.swapped >= 8' \
+	"at most 32 running at once: the least recently used were swapped to make room"
+for i in $(seq 301 340); do spry process del a2 id $i sock "$SOCK" >/dev/null; done
+zombies() { ps -o stat= --ppid "$SPRYD_PID" 2>/dev/null | grep -c '^Z'; }
+n_ctr() {
+	local n=0 p
+	for p in $(pgrep -P "$SPRYD_PID" 2>/dev/null); do
+		[ "$(readlink /proc/$p/exe 2>/dev/null)" = "$CTR" ] && n=$((n + 1))
+	done
+	echo $n
+}
+wait_for 10 sh -c "[ \$(ps -o stat= --ppid $SPRYD_PID | grep -c '^Z') -eq 0 ]"
+expect_eq "$(zombies)" 0 "deleted processes: no zombie left"
+expect_eq "$(pshow a2 | jq '[.processes[]] | add')" 1 "only a2's first process is left"
+
 # --- 10,000 processes ---------------------------------------------------------
 nfds() { ls /proc/"$SPRYD_PID"/fd | wc -l; }
 rss() { awk '/^VmRSS/ {print $2}' /proc/"$SPRYD_PID"/status; }
