@@ -434,6 +434,14 @@ static int do_del(int argc, char **argv)
 	lock = pin_lock();
 	if (lock < 0)
 		goto out_maps;
+	{
+		struct spry_chain c;
+
+		if (!spry_chain__lookup(&m, name, NULL, &c) && (c.flags & SPRY_CF_APP)) {
+			p_err("'%s' is an app: spry app del %s", name, name);
+			goto out_unlock;
+		}
+	}
 	err = spry_chain__del(&m, name);
 	if (err == -ENOENT) {
 		p_err("no chain '%s'", name);
