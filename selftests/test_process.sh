@@ -104,6 +104,21 @@ spry app add a1 fns whoami,incr,echo exec "$CTR" max 64 idle 0 create manual >/d
 	spry app add a3 fns whoami exec "$CTR" max 65536 create manual >/dev/null
 tap_ok $? "apps a1, a2, a3 added again"
 
+# bash completion of app and process (in the tree only)
+COMP=${SPRY_SRC:+$SPRY_SRC/bash-completion/spry}
+if [ -n "$COMP" ] && [ -f "$COMP" ]; then
+	cw() { ( . "$COMP"; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+		 COMPREPLY=(); _spry; printf '%s\n' "${COMPREPLY[@]}" | sort | paste -sd' ' ); }
+	c1=$(cw "$SPRY" pro) c2=$(cw "$SPRY" process "") c3=$(cw "$SPRY" -P "$PIN" process swap "")
+	c4=$(cw "$SPRY" -P "$PIN" app add x fns a exec /x "")
+	[ "$c1" = process ] && [ "$c2" = "create del help show swap wake" ] &&
+		[ "$c3" = "a1 a2 a3" ] && [ "$c4" = "args create idle max state-size swap-dir user" ]
+	tap_ok $? "bash completion: app and process commands, keywords, app names" ||
+		tap_diag "'$c1' '$c2' '$c3' '$c4'"
+else
+	tap_skip "bash completion" "not in spry's tree"
+fi
+
 start_spryd --http 127.0.0.1:$PORT --start-timeout 3 --stop-timeout 1 -v
 wait_for 5 sh -c "'$SPRY' -P '$PIN' process show a1 sock '$SOCK' >/dev/null 2>&1"
 tap_ok $? "spryd read the apps"
