@@ -161,4 +161,6 @@ trap - EXIT
 "$SRC/bench/coldstart_bench.sh" || fail=1
 # spryd's HTTP fronts, epoll against io_uring (bench/results/front.md)
 "$SRC/bench/front_bench.sh" || fail=1
+# a cloud process's local invocation latency at 10 B (bench/results/process.md)
+"$SRC/bench/proc_bench.sh" || fail=1
 exit $fail

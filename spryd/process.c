@@ -80,6 +80,8 @@ struct proc {
 
 struct app {
 	bool			used, seen;
+	bool			gone;		/* removed: only its exiting OS
+						 * processes keep the slot */
 	struct spry_app_decl	decl;
 	uint16_t		chain_id, fn_id;
 	struct spawner		*sp;
@@ -168,7 +170,7 @@ static struct app *app_by_chain(struct spryd_procs *ps, uint16_t chain)
 	unsigned int i;
 
 	for (i = 0; i < SPRYD_MAX_APPS; i++)
-		if (ps->apps[i].used && ps->apps[i].chain_id == chain)
+		if (ps->apps[i].used && !ps->apps[i].gone && ps->apps[i].chain_id == chain)
 			return &ps->apps[i];
 	return NULL;
 }
@@ -178,7 +180,7 @@ static struct app *app_by_name(struct spryd_procs *ps, const char *name)
 	unsigned int i;
 
 	for (i = 0; i < SPRYD_MAX_APPS; i++)
-		if (ps->apps[i].used && !strcmp(ps->apps[i].decl.name, name))
+		if (ps->apps[i].used && !ps->apps[i].gone && !strcmp(ps->apps[i].decl.name, name))
 			return &ps->apps[i];
 	return NULL;
 }
@@ -610,10 +612,10 @@ static void app_forget(struct spryd *d, struct app *a)
 	}
 	spawner__free(a->sp);
 	a->sp = NULL;
-	if (!a->n_live) {
-		a->pub->used = false;
+	a->gone = true;
+	a->pub->used = false;
+	if (!a->n_live)
 		a->used = false;
-	}
 }
 
 static void scan_app(struct spryd *d, const char *name, uint64_t now)
@@ -638,11 +640,11 @@ static void scan_app(struct spryd *d, const char *name, uint64_t now)
 		goto out;	/* its chain is not there (yet) */
 	a = app_by_name(ps, name);
 	if (a && (a->chain_id != cid || a->fn_id != fid)) {
-		app_forget(d, a);	/* replaced under the same name: next scan */
-		goto out;
+		app_forget(d, a);	/* replaced under the same name: a new one */
+		a = NULL;
 	}
 	if (!a) {
-		for (i = 0; i < SPRYD_MAX_APPS && ps->apps[i].used; i++)
+		for (i = 0; i < SPRYD_MAX_APPS && (ps->apps[i].used || d->apps[i].used); i++)
 			;
 		if (i == SPRYD_MAX_APPS) {
 			spryd_log("more than %d apps: %s ignored", SPRYD_MAX_APPS, name);
@@ -713,14 +715,13 @@ static void scan(struct spryd *d, uint64_t now)
 	for (i = 0; i < SPRYD_MAX_APPS; i++) {
 		struct app *a = &ps->apps[i];
 
-		if (a->used && !a->seen && (a->sp || a->n_procs)) {
+		if (a->used && !a->gone && !a->seen) {
 			spryd_log("app %s removed: deleting its %u processes", a->decl.name,
 				  a->n_procs);
 			app_forget(d, a);
-		} else if (a->used && !a->seen && !a->n_live) {
-			a->used = false;
-			a->pub->used = false;
 		}
+		if (a->used && a->gone && !a->n_live)
+			a->used = false;
 	}
 }
 
