@@ -161,6 +161,52 @@ printf '%s\n' "$M" | grep -q '^spry_app_process_transitions_total{app="a1",trans
 	printf '%s\n' "$M" | grep -q '^spry_app_processes{app="a1",state="active"} 0$'
 tap_ok $? "/metrics: spry_app_processes and spry_app_process_transitions_total"
 
+# hostile paths and PROC messages: answered, never a crash
+expect_eq "$(code a1//whoami) $(code a1/0/whoami) $(code a1/99999999999999999999/whoami)" \
+	"404 400 400" "empty segment 404, id 0 and an id past 2^63-1: 400"
+expect_eq "$(code a1/9223372036854775808/whoami) $(code a1/11 )" "400 404" \
+	"id 2^63: 400; an id without a function: 404"
+python3 - "$SOCK" <<'PY' 2>"$TMP/proc_hostile.err"
+import socket, struct, sys
+def call(body, typ=9, ver=4, ln=None):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sys.argv[1])
+    s.send(struct.pack("=IHHIi", 0x53505259, typ, ver, len(body) if ln is None else ln, 0) + body)
+    s.settimeout(5)
+    try:
+        r = s.recv(300000)
+    except ConnectionResetError:
+        return None
+    return struct.unpack("=IHHIi", r[:16]) if len(r) >= 16 else None
+def proc(app, pid, op, flags=0):
+    return struct.pack("=32sQII", app, pid, op, flags)
+cases = [
+    ("short", proc(b"a1", 1, 3)[:40], -22),
+    ("long", proc(b"a1", 1, 3) + b"x", -22),
+    ("op 0", proc(b"a1", 1, 0), -22),
+    ("op 99", proc(b"a1", 1, 99), -22),
+    ("flags", proc(b"a1", 1, 3, 1), -22),
+    ("name without NUL", struct.pack("=32sQII", b"a" * 32, 1, 3, 0), -22),
+    ("bad name", proc(b"a/1", 1, 3), -22),
+    ("id past 2^63-1", proc(b"a1", 1 << 63, 3), -22),
+    ("del without id", proc(b"a1", 0, 2), -22),
+    ("unknown app", proc(b"zz", 1, 3), -19),
+    ("unknown process", proc(b"a1", 424242, 4), -2),
+]
+bad = 0
+for name, body, want in cases:
+    r = call(body)
+    if r is None or r[1] != 10 or r[4] != want:
+        print("%s: %r (want status %d)" % (name, r, want), file=sys.stderr)
+        bad += 1
+sys.exit(bad)
+PY
+tap_ok $? "malformed PROC messages: each refused with its errno, spryd carries on"
+[ -s "$TMP/proc_hostile.err" ] && tap_diag "$(cat "$TMP/proc_hostile.err")"
+spry process create a1 id 12 sock "$SOCK" >/dev/null
+expect_eq "$(post a1/12/whoami)" 12 "spryd still answers after them"
+spry process del a1 id 12 sock "$SOCK" >/dev/null
+
 # create manual: no id and no process -> 404; a2 (create auto) makes one
 expect_eq "$(code a1/whoami)" 404 "app with create manual, no process: 404"
 expect_eq "$(post a2/whoami)" 1 "app with create auto: a request without id creates process 1"
