@@ -307,7 +307,13 @@ T0=$(date +%s%N)
 many 1 "$N_MANY" && many 4 "$N_MANY" && many 2 "$N_MANY"
 tap_ok $? "$N_MANY processes created, swapped and deleted ($(( ($(date +%s%N) - T0) / 1000000 )) ms)"
 expect_eq "$(nfds)" "$FD0" "spryd's fds back to where they were"
-expect_num "$(( $(rss) - RSS0 ))" -lt 2048 "spryd's RSS within 2 MiB of where it was (was ${RSS0} KiB, now $(rss) KiB)"
+if grep -q libasan "/proc/$SPRYD_PID/maps" 2>/dev/null; then
+	# ASan keeps freed memory in quarantine: its leak check at spryd's exit says more
+	tap_skip "spryd's RSS back where it was" "ASan's allocator holds freed memory"
+else
+	expect_num "$(( $(rss) - RSS0 ))" -lt 2048 \
+		"spryd's RSS within 2 MiB of where it was (was ${RSS0} KiB, now $(rss) KiB)"
+fi
 json_eq "$(pshow a3)" '[.processes.allocated, .processes.swapped, .transitions.deleted]' \
 	"[0,0,$((N_MANY + 500))]" "no process of the $N_MANY left, each deletion counted"
 
