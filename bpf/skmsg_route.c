@@ -422,6 +422,7 @@ static __always_inline __u32 run_scan(struct spry_desc *d, void *data_end,
 			/* One redirect: to the first one's origin. */
 			if (e->origin != d->origin)
 				break;
+			e->inst = d->inst;	/* the sender, as for the first */
 			continue;
 		}
 		e->hop = d->hop;
@@ -589,6 +590,9 @@ static __always_inline int deliver(struct sk_msg_md *msg, const struct spry_send
 		}
 	}
 
+	/* Back at the origin, inst says who sent it (an app's answer names its process). */
+	if (s->role == SPRY_ROLE_FN)
+		d->inst = s->inst;
 	okey.inst = d->origin;
 	if (bpf_msg_redirect_hash(msg, &SPRY_MAP_SOCKS, &okey, BPF_F_INGRESS) ==
 	    SK_PASS) {

@@ -210,6 +210,8 @@ spry process del a1 id 12 sock "$SOCK" >/dev/null
 # create manual: no id and no process -> 404; a2 (create auto) makes one
 expect_eq "$(code a1/whoami)" 404 "app with create manual, no process: 404"
 expect_eq "$(post a2/whoami)" 1 "app with create auto: a request without id creates process 1"
+H=$(curl -s -m 10 -D - -o /dev/null -d x "$URL/a2/whoami" | tr -d '\r' | grep -i '^spry-process:')
+expect_eq "$H" "Spry-Process: 1" "the answer names the process that gave it (Spry-Process header)"
 
 # --- two apps --------------------------------------------------------------
 spry process create a1 id 11 sock "$SOCK" >/dev/null

@@ -2014,16 +2014,17 @@ static void test_process(void)
 		d.flags = SPRY_DF_STICKY;
 		d.key = i & 1 ? 101 : 100;
 		ok = send_ok(origin.a, &d, 1) && recv_descs(want->a, &r, 1, WAIT_MS) == 1 &&
-		     r.req_id == d.req_id && r.inst == want->inst && r.hop == 0 &&
-		     send_ok(want->a, &r, 1) && recv_descs(origin.a, &r, 1, WAIT_MS) == 1 &&
-		     r.status == SPRY_ST_OK;
+		     r.req_id == d.req_id && r.inst == want->inst && r.hop == 0;
+		r.inst = 31;	/* forged: back at the origin, inst is the sender's */
+		ok = ok && send_ok(want->a, &r, 1) && recv_descs(origin.a, &r, 1, WAIT_MS) == 1 &&
+		     r.status == SPRY_ST_OK && r.inst == want->inst;
 		at_a += ok && want == &pa;
 		at_b += ok && want == &pb;
 	}
 	tap_ok(ok && at_a == 50 && at_b == 50 &&
 	       verdicts_moved2(before, SPRY_V_FORWARD, 100, SPRY_V_DONE, 100),
-	       "process: 100 requests to processes 100 and 101, each at its own instance "
-	       "(%d / %d)", at_b, at_a);
+	       "process: 100 requests to processes 100 and 101, each at its own instance, "
+	       "back with the sender's instance (%d / %d)", at_b, at_a);
 	EXPECT_EQ(inflight(&pa) + inflight(&pb), 0, "process: nothing left in flight");
 
 	no_process(C4, 999, "unknown process 999");

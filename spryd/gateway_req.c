@@ -626,7 +626,16 @@ answer:
 	c->buf_off = desc->off;
 	c->buf_gen = desc->gen;
 	cs->held++;
-	gw_respond(d, c, status, ct, meta + desc->meta_len, desc->len, NULL, now);
+	/* an app's answer names the process that gave it (the router's inst) */
+	if (cs->app && desc->inst < SPRY_MAX_INST && cs->app_proc[desc->inst]) {
+		char extra[48];
+
+		snprintf(extra, sizeof(extra), "Spry-Process: %llu\r\n",
+			 (unsigned long long)cs->app_proc[desc->inst]);
+		gw_respond(d, c, status, ct, meta + desc->meta_len, desc->len, extra, now);
+	} else {
+		gw_respond(d, c, status, ct, meta + desc->meta_len, desc->len, NULL, now);
+	}
 	gw_resume_later(d, c);
 	return true;
 }

@@ -190,6 +190,10 @@ static void map_set(struct spryd *d, struct proc *p, bool active)
 {
 	struct spry_proc_key key = { .chain = p->app->chain_id, .id = p->id };
 	struct spry_proc val = { .flags = SPRY_PF_ACTIVE, .inst = p->inst };
+	uint64_t *slot = &d->chains[p->app->chain_id].app_proc[p->inst % SPRY_MAX_INST];
+
+	if (!active && *slot == p->id)
+		*slot = 0;
 
 	if (active) {
 		if (bpf_map_update_elem(d->maps.procs, &key, &val, BPF_ANY))
@@ -474,6 +478,7 @@ static void hook_reg_done(struct spryd *d, struct spryd_inst *in)
 		return;
 	}
 	set_state(p, SPRY_PS_ACTIVE, now);
+	d->chains[a->chain_id].app_proc[p->inst] = p->id;
 	p->activations++;
 	a->pub->st.activated++;
 	map_set(d, p, true);

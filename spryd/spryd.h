@@ -211,6 +211,8 @@ struct spryd_chain {
 	 */
 	const struct spry_app_decl *app;
 	uint16_t		app_fn;
+	uint64_t		app_proc[SPRY_MAX_INST];	/* process id of each
+						 * active instance (0: none) */
 	uint32_t		n_proc_wait;
 	struct spryd_list	live;		/* by deadline (start order) */
 	struct spryd_list	zombie;		/* by reap time */

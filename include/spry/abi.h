@@ -82,7 +82,8 @@ struct spry_desc {
 	__u32	cap;		/* buffer capacity in bytes */
 	__u64	key;		/* routing key (process id for sticky routing) */
 	__u16	origin;		/* (router) origin instance that started it */
-	__u16	inst;		/* (router) instance it was delivered to */
+	__u16	inst;		/* (router) instance it was delivered to; back at
+				 * the origin from a function: the sender's */
 	__u16	ret_fn;		/* (router) caller fn with SPRY_DF_CALL */
 	__u16	ret_inst;	/* (router) caller instance with SPRY_DF_CALL */
 	__u32	meta_len;	/* metadata bytes at the start of the buffer */
