@@ -163,4 +163,6 @@ trap - EXIT
 "$SRC/bench/front_bench.sh" || fail=1
 # cloud-process state against Redis, and its swap (bench/results/state.md)
 "$SRC/bench/state_bench.sh" || fail=1
+# a cloud process's local invocation latency at 10 B (bench/results/process.md)
+"$SRC/bench/proc_bench.sh" || fail=1
 exit $fail

@@ -95,6 +95,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } SPRY_MAP_REQLOC SEC(".maps");
 
+/* Cloud processes: {app chain, process id} -> instance (docs/PROCESS.md). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SPRY_MAX_PROCS);
+	__type(key, struct spry_proc_key);
+	__type(value, struct spry_proc);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} SPRY_MAP_PROCS SEC(".maps");
+
 /* Quarantine events for spryd. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -422,6 +422,7 @@ static __always_inline __u32 run_scan(struct spry_desc *d, void *data_end,
 			/* One redirect: to the first one's origin. */
 			if (e->origin != d->origin)
 				break;
+			e->inst = d->inst;	/* the sender, as for the first */
 			continue;
 		}
 		e->hop = d->hop;
@@ -575,10 +576,23 @@ static __always_inline int deliver(struct sk_msg_md *msg, const struct spry_send
 			count_verdict(r->verdict, 1);
 			return SK_PASS;
 		}
-		r->verdict = SPRY_V_NO_CALLER;
-		d->status = SPRY_ST_NO_CALLER;
+		/*
+		 * A named process whose socket just closed (spryd has not yet
+		 * seen it die) is as absent as one not in spry_procs; a reply's
+		 * caller is gone.  Either way back to the origin, to no one else.
+		 */
+		if (s->role == SPRY_ROLE_ORIGIN) {
+			r->verdict = SPRY_V_NO_PROCESS;
+			d->status = SPRY_ST_NO_PROCESS;
+		} else {
+			r->verdict = SPRY_V_NO_CALLER;
+			d->status = SPRY_ST_NO_CALLER;
+		}
 	}
 
+	/* Back at the origin, inst says who sent it (an app's answer names its process). */
+	if (s->role == SPRY_ROLE_FN)
+		d->inst = s->inst;
 	okey.inst = d->origin;
 	if (bpf_msg_redirect_hash(msg, &SPRY_MAP_SOCKS, &okey, BPF_F_INGRESS) ==
 	    SK_PASS) {
@@ -617,6 +631,31 @@ static __always_inline __u32 to_fn(struct route *r, __u32 v, __u16 fn)
  * drop() and deliver() are inlined once each.
  */
 
+/*
+ * A request naming a process of an app (docs/PROCESS.md): to that
+ * process's instance of the app's function @fn and to no other.  Not in
+ * spry_procs (unknown, deleted) or not active (allocated, swapped,
+ * starting): back to the origin with SPRY_ST_NO_PROCESS, where spryd wakes
+ * it or answers 404.  One hash lookup; no instance choice.
+ */
+static __always_inline __u32 route_process(struct spry_desc *d, struct route *r,
+					   __u32 cid, __u16 fn)
+{
+	struct spry_proc_key key = { .chain = cid, .id = d->key };
+	struct spry_proc *p;
+
+	p = bpf_map_lookup_elem(&SPRY_MAP_PROCS, &key);
+	if (!p || !(p->flags & SPRY_PF_ACTIVE) || p->inst >= SPRY_MAX_INST) {
+		d->status = SPRY_ST_NO_PROCESS;
+		return to_origin(r, SPRY_V_NO_PROCESS);
+	}
+	r->verdict = SPRY_V_FORWARD;
+	r->to = TO_INST;
+	r->fn = fn;
+	r->inst = p->inst;
+	return SPRY_V_FORWARD;
+}
+
 /* The origin (spryd) starts a request: to an instance of hops[0]. */
 static __always_inline __u32 route_origin(const struct spry_sender *s,
 					  struct spry_desc *d, struct route *r)
@@ -649,6 +688,8 @@ static __always_inline __u32 route_origin(const struct spry_sender *s,
 	first = c->hops[0];
 	if (!authorized(cid, SPRY_FN_ORIGIN, first))
 		return SPRY_V_DROP_AUTH;
+	if ((c->flags & SPRY_CF_APP) && (d->flags & SPRY_DF_STICKY))
+		return route_process(d, r, cid, first);
 	return to_fn(r, SPRY_V_FORWARD, first);
 }
 

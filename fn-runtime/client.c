@@ -100,21 +100,42 @@ SPRY_API void spry_client_close(struct spry_client *c)
 	free(c);
 }
 
+static int client_invoke(struct spry_client *c, const char *chain, const char *fn,
+			 uint64_t key, const void *in, size_t in_len, void *out,
+			 size_t out_cap, size_t *out_len, uint32_t *status);
+
 SPRY_API int spry_client_invoke(struct spry_client *c, const char *chain,
 				const void *in, size_t in_len, void *out,
 				size_t out_cap, size_t *out_len, uint32_t *status)
+{
+	return client_invoke(c, chain, NULL, 0, in, in_len, out, out_cap, out_len, status);
+}
+
+SPRY_API int spry_client_invoke_proc(struct spry_client *c, const char *app,
+				     const char *fn, uint64_t id, const void *in,
+				     size_t in_len, void *out, size_t out_cap,
+				     size_t *out_len, uint32_t *status)
+{
+	if (!fn || !*fn)
+		return -EINVAL;
+	return client_invoke(c, app, fn, id, in, in_len, out, out_cap, out_len, status);
+}
+
+static int client_invoke(struct spry_client *c, const char *chain, const char *fn,
+			 uint64_t key, const void *in, size_t in_len, void *out,
+			 size_t out_cap, size_t *out_len, uint32_t *status)
 {
 	const size_t body_max = SPRY_CTL_MAX_MSG - sizeof(struct spry_ctl_hdr);
 	struct spry_ctl_invoke *inv;
 	struct spry_ctl_result res;
 	struct spry_ctl_hdr hdr;
-	size_t clen;
+	size_t clen, flen = fn ? strlen(fn) : 0;
 	int ret;
 
 	if (!c || !chain || (in_len && !in) || (out_cap && !out))
 		return -EINVAL;
 	clen = strlen(chain);
-	if (!clen || clen >= SPRY_NAME_LEN)
+	if (!clen || clen >= SPRY_NAME_LEN || flen >= SPRY_NAME_LEN)
 		return -EINVAL;
 	if (in_len > body_max - sizeof(*inv))
 		return -EMSGSIZE;
@@ -127,6 +148,12 @@ SPRY_API int spry_client_invoke(struct spry_client *c, const char *chain,
 	inv = (struct spry_ctl_invoke *)c->tx;
 	memset(inv, 0, sizeof(*inv));
 	memcpy(inv->chain, chain, clen);
+	if (flen)
+		memcpy(inv->fn, fn, flen);
+	if (key) {
+		inv->key = key;
+		inv->flags = SPRY_DF_STICKY;
+	}
 	inv->len = in_len;
 	if (in_len)
 		memcpy(c->tx + sizeof(*inv), in, in_len);

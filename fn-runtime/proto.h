@@ -9,6 +9,7 @@
  *   REGISTER + fd  ->  REG_ACK + pool fd     (fd: the function's TCP socket)
  *   INVOKE         ->  RESULT                (request entry; payload inline)
  *   TEMPLATE       ->  TEMPLATE_ACK + pool fd (a template: no instance)
+ *   PROC           ->  PROC_ACK              (cloud processes: docs/PROCESS.md)
  *
  * Closing the control connection deregisters every instance it registered.
  *
@@ -43,6 +44,8 @@ enum spry_ctl_type {
 	SPRY_CTL_RESULT		= 6,
 	SPRY_CTL_TEMPLATE	= 7,
 	SPRY_CTL_TEMPLATE_ACK	= 8,
+	SPRY_CTL_PROC		= 9,
+	SPRY_CTL_PROC_ACK	= 10,
 };
 
 /* Messages on a template's pair (spryd <-> template), never on the socket. */
@@ -134,14 +137,82 @@ struct spry_ctl_template_ack {
 };
 _Static_assert(sizeof(struct spry_ctl_template_ack) == 24, "template_ack size");
 
-/* INVOKE: payload follows. */
+/*
+ * INVOKE: payload follows.  For an app (SPRY_CF_APP), @fn names one of its
+ * functions (required) and SPRY_DF_STICKY with @key a process; spryd puts
+ * "fn: NAME" in the request's metadata.  Empty @fn for a chain.
+ */
 struct spry_ctl_invoke {
 	char		chain[SPRY_NAME_LEN];
 	uint64_t	key;		/* routing key (0: none) */
 	uint32_t	flags;		/* SPRY_DF_STICKY allowed */
 	uint32_t	len;		/* payload bytes that follow */
+	char		fn[SPRY_NAME_LEN];	/* app function, "" for a chain */
 };
-_Static_assert(sizeof(struct spry_ctl_invoke) == 48, "invoke size");
+_Static_assert(sizeof(struct spry_ctl_invoke) == 80, "invoke size");
+
+/*
+ * PROC: a command on an app's processes (`spry process`), from root or
+ * the app's user.  PROC_ACK: hdr.status 0 or -errno; on success a struct
+ * spry_ctl_proc_app, then n struct spry_ctl_proc_info (SHOW: the process
+ * @id, or every process up to what one datagram holds, truncated set;
+ * CREATE: the new process; DEL/SWAP/WAKE: the process after the command).
+ */
+enum spry_proc_op {
+	SPRY_PROC_CREATE	= 1,	/* id 0: spryd picks one */
+	SPRY_PROC_DEL		= 2,
+	SPRY_PROC_SHOW		= 3,	/* id 0: all */
+	SPRY_PROC_SWAP		= 4,
+	SPRY_PROC_WAKE		= 5,
+	SPRY_PROC_OP_MAX,
+};
+
+enum spry_proc_state {
+	SPRY_PS_ALLOCATED	= 0,	/* created, never ran (or its OS process exited) */
+	SPRY_PS_STARTING	= 1,	/* OS process started, not registered yet */
+	SPRY_PS_ACTIVE		= 2,	/* registered: requests reach it */
+	SPRY_PS_SWAPPED		= 3,	/* state in the swap directory, no OS process */
+	SPRY_PS_DELETED		= 4,	/* only in counters */
+	SPRY_PS_MAX,
+};
+
+struct spry_ctl_proc {
+	char		app[SPRY_NAME_LEN];
+	uint64_t	id;		/* process id, 0: none (CREATE: pick one) */
+	uint32_t	op;		/* enum spry_proc_op */
+	uint32_t	flags;		/* 0 */
+};
+_Static_assert(sizeof(struct spry_ctl_proc) == 48, "ctl_proc size");
+
+/* Every life-cycle transition of an app's processes, counted. */
+struct spry_ctl_proc_app {
+	uint32_t	n[SPRY_PS_MAX];	/* processes in each state (DELETED: 0) */
+	uint32_t	max;		/* the app's max processes */
+	uint32_t	n_info;		/* entries that follow */
+	uint32_t	truncated;	/* 1: more processes than entries */
+	uint64_t	created;	/* -> allocated */
+	uint64_t	started;	/* -> starting (an OS process spawned) */
+	uint64_t	activated;	/* starting -> active */
+	uint64_t	swapped;	/* -> swapped */
+	uint64_t	woken;		/* swapped -> starting */
+	uint64_t	deleted;	/* -> deleted */
+	uint64_t	crashed;	/* active/starting -> allocated: exited on its own */
+	uint64_t	failed;		/* starts that failed (exec, timeout) */
+};
+_Static_assert(sizeof(struct spry_ctl_proc_app) == 96, "ctl_proc_app size");
+
+struct spry_ctl_proc_info {
+	uint64_t	id;
+	uint32_t	state;		/* enum spry_proc_state */
+	int32_t		pid;		/* OS process, 0 none */
+	uint16_t	inst;		/* instance while active */
+	uint16_t	pad;
+	uint32_t	requests;	/* held for it now (waking) */
+	uint64_t	activations;	/* times it became active */
+	uint64_t	swaps;		/* times it was swapped */
+	uint64_t	idle_ms;	/* since its last request or transition */
+};
+_Static_assert(sizeof(struct spry_ctl_proc_info) == 48, "ctl_proc_info size");
 
 /* RESULT: hdr.status 0 or -errno (spryd side); desc status and payload. */
 struct spry_ctl_result {

@@ -586,6 +586,8 @@ int spry_chain__add(struct spry_maps *m, const struct spry_chain_spec *spec, __u
 	name_copy(rec.name, spec->name);
 	if (spec->http_off)
 		rec.flags |= SPRY_CF_NO_HTTP;
+	if (spec->app)
+		rec.flags |= SPRY_CF_APP;
 	if (spec->invoke_set) {
 		rec.n_invoke_uids = spec->n_invoke_uids;
 		memcpy(rec.invoke_uids, spec->invoke_uids,

@@ -30,11 +30,12 @@ struct spry_maps {
 	int	fn_stats;
 	int	reqloc;
 	int	events;
+	int	procs;
 	char	dir[PATH_MAX];
 };
 
 /* Number of pinned maps, and their pin names in struct spry_maps order. */
-#define SPRY_N_MAPS	10
+#define SPRY_N_MAPS	11
 extern const char *const spry_map_pin_names[SPRY_N_MAPS + 1];	/* NULL-terminated */
 
 /* Pin directory: @override, else $SPRY_PIN_DIR, else SPRY_PIN_DIR_DEFAULT. */
@@ -80,6 +81,7 @@ struct spry_chain_spec {
 	__u32	n_invoke_gids;
 	__u32	invoke_gids[SPRY_MAX_INVOKERS];
 	bool	http_off;		/* not served by spryd's HTTP front */
+	bool	app;			/* an app's chain (SPRY_CF_APP, lib/app.h) */
 	/*
 	 * Functions spryd starts itself (lib/decl.h): not in the maps but in
 	 * the state directory's file of the chain.

@@ -46,6 +46,8 @@ static const struct map_desc map_descs[SPRY_N_MAPS] = {
 	MAP_DESC(SPRY_MAP_REQLOC, reqloc, BPF_MAP_TYPE_ARRAY,
 		 sizeof(__u32), sizeof(struct spry_reqloc), SPRY_REQ_SLOTS),
 	MAP_DESC(SPRY_MAP_EVENTS, events, BPF_MAP_TYPE_RINGBUF, 0, 0, 0),
+	MAP_DESC(SPRY_MAP_PROCS, procs, BPF_MAP_TYPE_HASH, sizeof(struct spry_proc_key),
+		 sizeof(struct spry_proc), SPRY_MAX_PROCS),
 };
 
 const char *const spry_map_pin_names[SPRY_N_MAPS + 1] = {
@@ -59,6 +61,7 @@ const char *const spry_map_pin_names[SPRY_N_MAPS + 1] = {
 	SPRY_STR(SPRY_MAP_FN_STATS),
 	SPRY_STR(SPRY_MAP_REQLOC),
 	SPRY_STR(SPRY_MAP_EVENTS),
+	SPRY_STR(SPRY_MAP_PROCS),
 	NULL,
 };
 

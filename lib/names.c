@@ -23,6 +23,7 @@ static const char *const verdict_names[SPRY_V_MAX] = {
 	[SPRY_V_NO_INSTANCE]	= "no_instance",
 	[SPRY_V_NO_CHAIN]	= "no_chain",
 	[SPRY_V_NO_CALLER]	= "no_caller",
+	[SPRY_V_NO_PROCESS]	= "no_process",
 	[SPRY_V_FALLBACK]	= "fallback",
 	[SPRY_V_DROP_SHORT]	= "drop_short",
 	[SPRY_V_DROP_VERSION]	= "drop_version",
@@ -42,6 +43,7 @@ static const char *const status_names[SPRY_ST_MAX] = {
 	[SPRY_ST_NO_CALLER]	= "no_caller",
 	[SPRY_ST_BAD_DESC]	= "bad_desc",
 	[SPRY_ST_TOO_BIG]	= "too_big",
+	[SPRY_ST_NO_PROCESS]	= "no_process",
 };
 
 const char *spry_verdict_name(unsigned int v)

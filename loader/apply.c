@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/app.h"
 #include "loader/apply.h"
 #include "loader/main.h"
 
@@ -20,7 +21,7 @@ static void apply_help(FILE *f)
 		"Usage: spry apply FILE [--prune]\n"
 		"       spry apply help\n"
 		"\n"
-		"Add or replace every chain of the YAML FILE ('-': stdin).  The\n"
+		"Add or replace every chain and app of the YAML FILE ('-': stdin).  The\n"
 		"whole file is validated (and the free ids counted) before any\n"
 		"change.  --prune also deletes the chains the file does not name.\n"
 		"\n"
@@ -50,7 +51,18 @@ static void apply_help(FILE *f)
 		"        max: 4\n"
 		"        target: 8               # requests in flight per instance\n"
 		"        idle: 30                # seconds\n"
-		"        cpus: 1\n",
+		"        cpus: 1\n"
+		"apps:                           # cloud processes (spry app help)\n"
+		"  - name: shop                  # required, a chain name too\n"
+		"    functions: [cart, checkout] # required\n"
+		"    exec: build/examples/counter   # required, relative to the file\n"
+		"    args: [--quiet]\n"
+		"    user: root                  # default root\n"
+		"    max: 1024                   # processes at most\n"
+		"    state-size: 1048576         # bytes per process\n"
+		"    swap-dir: /var/lib/spry/swap\n"
+		"    idle: 60                    # seconds before a swap (0: never)\n"
+		"    create: auto                # a request without id may create one\n",
 		SPRY_MAX_HOPS, SPRY_DEF_N_BUFS, SPRY_DEF_BUF_SIZE,
 		SPRY_DEF_MAX_INFLIGHT, SPRY_DEF_DEADLINE_MS, SPRY_MAX_INVOKERS);
 }
@@ -152,9 +164,52 @@ static int capacity_check(const struct spry_maps *m, const struct spry_chain_spe
 	return ret;
 }
 
+/* Apps' executables relative to the file made absolute, then checked. */
+static int apps_resolve(struct spry_app_decl *apps, int n_apps, const char *base)
+{
+	struct spry_app_decl tmp;
+	char path[PATH_MAX * 2], msg[256];
+	const char *exe;
+	__u32 k;
+	int i;
+
+	for (i = 0; i < n_apps; i++) {
+		exe = spry_app_decl__arg(&apps[i], 0);
+		if (exe[0] != '/') {
+			if (!base) {
+				p_err("app %s: exec '%s' is relative and the file is stdin",
+				      apps[i].name, exe);
+				return -1;
+			}
+			snprintf(path, sizeof(path), "%s/%s", base, exe);
+			tmp = apps[i];
+			tmp.argc = 0;
+			memset(tmp.args, 0, sizeof(tmp.args));
+			if (spry_app_decl__add_arg(&tmp, path)) {
+				p_err("app %s: exec path too long", apps[i].name);
+				return -1;
+			}
+			for (k = 1; k < apps[i].argc; k++) {
+				if (spry_app_decl__add_arg(&tmp, spry_app_decl__arg(&apps[i], k))) {
+					p_err("app %s: args too long", apps[i].name);
+					return -1;
+				}
+			}
+			apps[i] = tmp;
+		}
+		if (spry_app_decl__check(&apps[i], msg, sizeof(msg))) {
+			p_err("%s", msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int do_apply(int argc, char **argv)
 {
-	struct spry_chain_spec *specs = NULL;
+	struct spry_app_decl *apps = NULL;
+	struct spry_chain_spec *specs = NULL, *all = NULL;
+	int n_apps = 0;
 	const char *file = NULL;
 	json_t *o = NULL, *added = NULL, *pruned = NULL;
 	struct spry_chain c;
@@ -199,7 +254,7 @@ int do_apply(int argc, char **argv)
 	buf = read_file(file, &len);
 	if (!buf)
 		return -1;
-	err = spry_apply_parse(buf, len, &specs, &n, msg, sizeof(msg));
+	err = spry_apply_parse_apps(buf, len, &specs, &n, &apps, &n_apps, msg, sizeof(msg));
 	free(buf);
 	if (err == -ENOMEM) {
 		p_err("out of memory");
@@ -217,12 +272,27 @@ int do_apply(int argc, char **argv)
 		}
 		base = dirname(fpath);
 	}
+	if (apps_resolve(apps, n_apps, base))
+		goto out_specs;
+	/* the capacity an app needs: its chain and its one function */
+	all = calloc((size_t)n + n_apps + 1, sizeof(*all));
+	if (!all) {
+		p_err("out of memory");
+		goto out_specs;
+	}
+	if (n)
+		memcpy(all, specs, (size_t)n * sizeof(*all));
+	for (i = 0; i < n_apps; i++) {
+		snprintf(all[n + i].name, SPRY_NAME_LEN, "%s", apps[i].name);
+		all[n + i].n_hops = 1;
+		snprintf(all[n + i].hops[0], SPRY_NAME_LEN, "%s", SPRY_APP_FN);
+	}
 	if (maps_open(&m))
 		goto out_specs;
 	lock = pin_lock();
 	if (lock < 0)
 		goto out_maps;
-	if (capacity_check(&m, specs, n))
+	if (capacity_check(&m, all, n + n_apps))
 		goto out_unlock;
 	added = json_array();
 	pruned = json_array();
@@ -252,6 +322,17 @@ int do_apply(int argc, char **argv)
 					     "id", id, "replaced", existed)))
 			goto out_unlock;
 	}
+	for (i = 0; i < n_apps; i++) {
+		err = spry_chain__lookup(&m, apps[i].name, NULL, NULL);
+		existed = !err;
+		if (app_store(&m, &apps[i], &id))
+			goto out_unlock;
+		if (!json_output)
+			printf("app %s %s (id %u)\n", apps[i].name, existed ? "replaced" : "added", id);
+		if (jappend(added, json_pack("{s:s,s:i,s:b,s:b}", "name", apps[i].name, "id", id,
+					     "replaced", existed, "app", 1)))
+			goto out_unlock;
+	}
 	for (k = 1; prune && k < SPRY_MAX_CHAINS; k++) {
 		err = spry_chain__get(&m, k, &c);
 		if (err == -ENOENT)
@@ -261,11 +342,18 @@ int do_apply(int argc, char **argv)
 			goto out_unlock;
 		}
 		c.name[SPRY_NAME_LEN - 1] = '\0';
-		for (i = 0; i < n; i++)
-			if (!strcmp(specs[i].name, c.name))
+		for (i = 0; i < n + n_apps; i++)
+			if (!strcmp(all[i].name, c.name))
 				break;
-		if (i < n)
+		if (i < n + n_apps)
 			continue;
+		if (c.flags & SPRY_CF_APP) {
+			char adir[PATH_MAX];
+
+			if (decl_dir(ddir, sizeof(ddir)) || spry_app_dir(ddir, adir, sizeof(adir)) ||
+			    spry_app__remove(adir, c.name))
+				p_info("app %s: declaration not removed", c.name);
+		}
 		err = spry_chain__del(&m, c.name);
 		if (err) {
 			p_errno(err, "cannot delete chain '%s'", c.name);
@@ -304,6 +392,8 @@ out_unlock:
 out_maps:
 	spry_maps__close(&m);
 out_specs:
+	free(all);
+	free(apps);
 	free(specs);
 	return ret;
 }

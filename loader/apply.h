@@ -31,6 +31,19 @@
  *           idle: 30                       # seconds without work: scale down
  *           cpus: 1                        # default: the chain's
  *
+ *
+ *   apps:                                  # cloud processes (docs/PROCESS.md)
+ *     - name: shop                         # required; also a chain's name
+ *       functions: [cart, checkout]        # required: what requests may name
+ *       exec: build/examples/counter       # required, relative to the file
+ *       args: [--quiet]
+ *       user: root                         # default root
+ *       max: 1024                          # processes at most
+ *       state-size: 1048576                # bytes per process
+ *       swap-dir: /var/lib/spry/swap
+ *       idle: 60                           # seconds before a swap (0: never)
+ *       create: auto                       # or manual
+ *
  * Unknown keys, wrong types, out-of-range numbers, duplicate keys, chains,
  * functions or calls, and YAML aliases are errors.
  */
@@ -49,5 +62,15 @@
  */
 int spry_apply_parse(const char *buf, size_t len, struct spry_chain_spec **specs,
 		     int *n, char *err, size_t errlen);
+
+/*
+ * The same with the file's apps too: *@apps (malloc'd, *@n_apps entries;
+ * free() it), each with its executable as written (relative to the file
+ * or absolute; not yet spry_app_decl__check()ed).
+ */
+struct spry_app_decl;
+int spry_apply_parse_apps(const char *buf, size_t len, struct spry_chain_spec **specs,
+			  int *n, struct spry_app_decl **apps, int *n_apps, char *err,
+			  size_t errlen);
 
 #endif /* SPRY_LOADER_APPLY_H */

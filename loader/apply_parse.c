@@ -13,6 +13,7 @@
 
 #include "fn-runtime/cpus.h"
 #include "fn-runtime/parse.h"
+#include "lib/app.h"
 #include "loader/apply.h"
 
 struct parser {
@@ -698,8 +699,204 @@ static int chain_node(struct parser *p, yaml_node_t *node, struct spry_chain_spe
 	return 0;
 }
 
-static int parse_doc(struct parser *p, struct spry_chain_spec **specs, int *n)
+/* ------------------------------------------------------------ apps */
+
+enum { A_NAME, A_FNS, A_EXEC, A_ARGS, A_USER, A_MAX, A_STATE, A_SWAP, A_IDLE, A_CREATE, A_N };
+static const char *const app_keys[A_N] = {
+	[A_NAME] = "name", [A_FNS] = "functions", [A_EXEC] = "exec", [A_ARGS] = "args",
+	[A_USER] = "user", [A_MAX] = "max", [A_STATE] = "state-size",
+	[A_SWAP] = "swap-dir", [A_IDLE] = "idle", [A_CREATE] = "create",
+};
+
+static int app_fn_take(struct parser *p, yaml_node_t *item, __u32 n, void *ctx)
 {
+	struct spry_app_decl *a = ctx;
+	const char *s = NULL;
+	int err;
+
+	(void)n;
+	err = scalar(p, item, "functions", &s);
+	if (err)
+		return err;
+	err = spry_app_decl__add_fn(a, s);
+	if (err == -EEXIST)
+		return fail(p, item, "functions: '%.40s' given twice", s);
+	if (err)
+		return fail(p, item, "functions: invalid name '%.40s' (A-Z a-z 0-9 _ . -, "
+			    "not digits only)", s);
+	return 0;
+}
+
+static int arg_take(struct parser *p, yaml_node_t *item, __u32 n, void *ctx)
+{
+	struct spry_app_decl *a = ctx;
+	const char *s = NULL;
+	int err;
+
+	(void)n;
+	err = scalar(p, item, "args", &s);
+	if (err)
+		return err;
+	if (spry_app_decl__add_arg(a, s))
+		return fail(p, item, "args: more than %d arguments or %d bytes",
+			    SPRY_DECL_MAX_ARGS - 1, SPRY_DECL_ARGS_BYTES);
+	return 0;
+}
+
+/*
+ * An app (lib/app.h).  Its exec may be relative (to the file: the loader
+ * makes it absolute), so spry_app_decl__check() is the loader's, after.
+ */
+static int app_node(struct parser *p, yaml_node_t *node, struct spry_app_decl *a)
+{
+	yaml_node_t *vals[A_N] = {}, *k, *v;
+	yaml_node_pair_t *pair;
+	const char *key = NULL, *s = NULL;
+	uint64_t x;
+	int err, kw;
+
+	spry_app_decl__init(a);
+	if (node->type != YAML_MAPPING_NODE)
+		return fail(p, node, "apps: expected a mapping per app, found %s",
+			    node_kind(node));
+	for (pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		err = node_get(p, node, pair->key, &k);
+		if (!err)
+			err = scalar(p, k, "app key", &key);
+		if (!err)
+			err = node_get(p, node, pair->value, &v);
+		if (err)
+			return err;
+		for (kw = 0; kw < A_N; kw++)
+			if (!strcmp(key, app_keys[kw]))
+				break;
+		if (kw == A_N)
+			return fail(p, k, "unknown key '%.64s' in an app (name, functions, exec, "
+				    "args, user, max, state-size, swap-dir, idle, create)", key);
+		if (vals[kw])
+			return fail(p, k, "'%s' given twice", key);
+		vals[kw] = v;
+	}
+	if (!vals[A_NAME])
+		return fail(p, node, "app without 'name'");
+	err = name_node(p, vals[A_NAME], "name", a->name);
+	if (err)
+		return err;
+	if (!vals[A_FNS] || !vals[A_EXEC])
+		return fail(p, node, "app %s: missing '%s'", a->name,
+			    !vals[A_FNS] ? "functions" : "exec");
+	err = list_each(p, vals[A_FNS], "functions", SPRY_APP_MAX_FNS, app_fn_take, a);
+	if (err)
+		return err;
+	if (!a->n_fns)
+		return fail(p, vals[A_FNS], "app %s: no functions", a->name);
+	err = scalar(p, vals[A_EXEC], "exec", &s);
+	if (err)
+		return err;
+	if (!*s || spry_app_decl__add_arg(a, s))
+		return fail(p, vals[A_EXEC], "app %s: empty or too long 'exec'", a->name);
+	if (vals[A_ARGS] &&
+	    (err = list_each(p, vals[A_ARGS], "args", SPRY_DECL_MAX_ARGS - 1, arg_take, a)))
+		return err;
+	if (vals[A_USER]) {
+		err = user_node(p, vals[A_USER], &a->uid);
+		if (err)
+			return err;
+		a->has_uid = true;
+	}
+	if (vals[A_MAX] &&
+	    (err = uint_node(p, vals[A_MAX], "max", 1, SPRY_MAX_PROCS, &a->max_procs)))
+		return err;
+	if (vals[A_STATE]) {
+		err = scalar(p, vals[A_STATE], "state-size", &s);
+		if (err)
+			return err;
+		if (vals[A_STATE]->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
+		    spry_num__parse(s, NULL, 4096, SPRY_APP_MAX_STATE, &x))
+			return fail(p, vals[A_STATE], "state-size: '%.32s' is not a number of "
+				    "bytes in 4096..%llu", s,
+				    (unsigned long long)SPRY_APP_MAX_STATE);
+		a->state_size = x;
+	}
+	if (vals[A_SWAP]) {
+		err = scalar(p, vals[A_SWAP], "swap-dir", &s);
+		if (err)
+			return err;
+		if (s[0] != '/' || strlen(s) >= sizeof(a->swap_dir))
+			return fail(p, vals[A_SWAP], "swap-dir: '%.64s' is not an absolute path "
+				    "(at most %d bytes)", s, SPRY_APP_SWAP_LEN - 1);
+		snprintf(a->swap_dir, sizeof(a->swap_dir), "%s", s);
+	}
+	if (vals[A_IDLE]) {
+		err = scalar(p, vals[A_IDLE], "idle", &s);
+		if (err)
+			return err;
+		if (!strcmp(s, "0"))
+			a->idle_ms = 0;
+		else if (spry_secs__parse(s, 1000000ULL, SPRY_DECL_MAX_IDLE_MS * 1000000ULL, &x))
+			return fail(p, vals[A_IDLE], "idle: '%.32s' is not a time in seconds "
+				    "(0, or 0.001-86400)", s);
+		else
+			a->idle_ms = (__u32)(x / 1000000ULL);
+	}
+	if (vals[A_CREATE]) {
+		err = scalar(p, vals[A_CREATE], "create", &s);
+		if (err)
+			return err;
+		if (strcmp(s, "auto") && strcmp(s, "manual"))
+			return fail(p, vals[A_CREATE], "create: '%.32s' is neither 'auto' nor "
+				    "'manual'", s);
+		a->autocreate = !strcmp(s, "auto");
+	}
+	return 0;
+}
+
+static int apps_node(struct parser *p, yaml_node_t *v, struct spry_app_decl **apps,
+		     int *n_apps, const struct spry_chain_spec *specs, int n)
+{
+	struct spry_app_decl *out;
+	yaml_node_item_t *it;
+	yaml_node_t *item;
+	int i, j, count, err;
+
+	if (v->type == YAML_SCALAR_NODE && !v->data.scalar.length &&
+	    v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+		return 0;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(p, v, "apps: expected a list, found %s", node_kind(v));
+	count = v->data.sequence.items.top - v->data.sequence.items.start;
+	if (count > SPRY_MAX_CHAINS - 1)
+		return fail(p, v, "apps: %d apps, at most %d", count, SPRY_MAX_CHAINS - 1);
+	if (!count)
+		return 0;
+	out = calloc(count, sizeof(*out));
+	if (!out)
+		return -ENOMEM;
+	for (i = 0, it = v->data.sequence.items.start; i < count; i++, it++) {
+		err = node_get(p, v, *it, &item);
+		if (!err)
+			err = app_node(p, item, &out[i]);
+		for (j = 0; !err && j < i; j++)
+			if (!strcmp(out[j].name, out[i].name))
+				err = fail(p, item, "app '%s' defined twice", out[i].name);
+		for (j = 0; !err && j < n; j++)
+			if (!strcmp(specs[j].name, out[i].name))
+				err = fail(p, item, "'%s' is both a chain and an app", out[i].name);
+		if (err) {
+			free(out);
+			return err;
+		}
+	}
+	*apps = out;
+	*n_apps = count;
+	return 0;
+}
+
+static int parse_doc(struct parser *p, struct spry_chain_spec **specs, int *n,
+		     struct spry_app_decl **apps, int *n_apps)
+{
+	yaml_node_t *va = NULL;
 	struct spry_chain_spec *out = NULL;
 	yaml_node_t *root, *k, *v = NULL, *item;
 	yaml_node_pair_t *pair;
@@ -721,22 +918,30 @@ static int parse_doc(struct parser *p, struct spry_chain_spec **specs, int *n)
 			err = scalar(p, k, "key", &key);
 		if (err)
 			return err;
+		if (!strcmp(key, "apps")) {
+			if (va)
+				return fail(p, k, "'apps' given twice");
+			err = node_get(p, root, pair->value, &va);
+			if (err)
+				return err;
+			continue;
+		}
 		if (strcmp(key, "chains"))
-			return fail(p, k, "unknown key '%.64s' (expected 'chains')", key);
+			return fail(p, k, "unknown key '%.64s' (expected 'chains' or 'apps')", key);
 		if (v)
 			return fail(p, k, "'chains' given twice");
 		err = node_get(p, root, pair->value, &v);
 		if (err)
 			return err;
 	}
-	if (!v)
+	if (!v && !va)
 		return fail(p, root, "missing 'chains'");
-	/* "chains:" with nothing after it is an empty list. */
-	if (v->type == YAML_SCALAR_NODE && !v->data.scalar.length &&
-	    v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+	/* "chains:" with nothing after it (or none) is an empty list. */
+	if (!v || (v->type == YAML_SCALAR_NODE && !v->data.scalar.length &&
+		   v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)) {
 		*specs = NULL;
 		*n = 0;
-		return 0;
+		return va ? apps_node(p, va, apps, n_apps, NULL, 0) : 0;
 	}
 	if (v->type != YAML_SEQUENCE_NODE)
 		return fail(p, v, "chains: expected a list, found %s", node_kind(v));
@@ -767,6 +972,13 @@ static int parse_doc(struct parser *p, struct spry_chain_spec **specs, int *n)
 			return err;
 		}
 	}
+	if (va) {
+		err = apps_node(p, va, apps, n_apps, out, count);
+		if (err) {
+			free(out);
+			return err;
+		}
+	}
 	*specs = out;
 	*n = count;
 	return 0;
@@ -788,6 +1000,18 @@ static int yaml_error(const yaml_parser_t *parser, char *err, size_t errlen)
 int spry_apply_parse(const char *buf, size_t len, struct spry_chain_spec **specs,
 		     int *n, char *err, size_t errlen)
 {
+	struct spry_app_decl *apps = NULL;
+	int n_apps = 0, ret;
+
+	ret = spry_apply_parse_apps(buf, len, specs, n, &apps, &n_apps, err, errlen);
+	free(apps);
+	return ret;
+}
+
+int spry_apply_parse_apps(const char *buf, size_t len, struct spry_chain_spec **specs,
+			  int *n, struct spry_app_decl **apps, int *n_apps, char *err,
+			  size_t errlen)
+{
 	struct parser p = { .err = err, .errlen = errlen };
 	yaml_document_t doc, extra;
 	yaml_parser_t parser;
@@ -796,6 +1020,8 @@ int spry_apply_parse(const char *buf, size_t len, struct spry_chain_spec **specs
 
 	*specs = NULL;
 	*n = 0;
+	*apps = NULL;
+	*n_apps = 0;
 	if (err && errlen)
 		err[0] = '\0';
 	if (!yaml_parser_initialize(&parser))
@@ -827,7 +1053,7 @@ int spry_apply_parse(const char *buf, size_t len, struct spry_chain_spec **specs
 		ret = -ENOMEM;
 		goto out_doc;
 	}
-	ret = parse_doc(&p, specs, n);
+	ret = parse_doc(&p, specs, n, apps, n_apps);
 	free(p.seen);
 out_doc:
 	yaml_document_delete(&doc);

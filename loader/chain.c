@@ -21,7 +21,7 @@ static void chain_help(FILE *f)
 		"                 [http on|off]\n"
 		"       spry chain del NAME\n"
 		"       spry chain show [NAME]\n"
-		"       spry chain invoke NAME [data STRING | file PATH|-] [sock PATH]\n"
+		"       spry chain invoke NAME [data STRING | file PATH|-] [fn FN [process ID]] [sock PATH]\n"
 		"       spry chain help\n"
 		"\n"
 		"add creates a chain, or replaces the chain of that name: functions\n"
@@ -436,6 +436,14 @@ static int do_del(int argc, char **argv)
 	lock = pin_lock();
 	if (lock < 0)
 		goto out_maps;
+	{
+		struct spry_chain c;
+
+		if (!spry_chain__lookup(&m, name, NULL, &c) && (c.flags & SPRY_CF_APP)) {
+			p_err("'%s' is an app: spry app del %s", name, name);
+			goto out_unlock;
+		}
+	}
 	err = spry_chain__del(&m, name);
 	if (err == -ENOENT) {
 		p_err("no chain '%s'", name);

@@ -14,6 +14,7 @@
 #include <spry/spry.h>
 
 #include "fn-runtime/proto.h"
+#include "fn-runtime/parse.h"
 #include "loader/main.h"
 
 /* Bigger than any payload one control datagram can carry. */
@@ -59,8 +60,10 @@ static int read_input(const char *path, char *buf, size_t cap, size_t *len)
 
 int do_invoke(int argc, char **argv)
 {
-	static const char *const keys[] = { "sock", "data", "file", NULL };
-	const char *sock = NULL, *data = NULL, *file = NULL;
+	static const char *const keys[] = { "sock", "data", "file", "fn", "process", NULL };
+	const char *sock = NULL, *data = NULL, *file = NULL, *fn = NULL, *proc = NULL;
+	char fname[SPRY_NAME_LEN];
+	uint64_t pid = 0;
 	char name[SPRY_NAME_LEN], *in = NULL, *out = NULL;
 	size_t in_len = 0, out_len = 0;
 	struct spry_client *c = NULL;
@@ -85,12 +88,30 @@ int do_invoke(int argc, char **argv)
 		case 2:
 			GET_VALUE(file);
 			break;
+		case 3:
+			GET_VALUE(fn);
+			break;
+		case 4:
+			GET_VALUE(proc);
+			break;
 		default:
 			return -1;
 		}
 	}
 	if (data && file) {
 		p_err("give 'data' or 'file', not both");
+		return -1;
+	}
+	/* an app's function, in process ID (docs/PROCESS.md) */
+	if (fn && parse_name(fn, "function", fname))
+		return -1;
+	if (proc && spry_num__parse(proc, NULL, 1, (1ULL << 63) - 1, &pid)) {
+		p_err("process: '%s' is not a process id (1-%llu)", proc,
+		      (unsigned long long)((1ULL << 63) - 1));
+		return -1;
+	}
+	if (proc && !fn) {
+		p_err("'process ID' needs 'fn FN' (an app's function)");
 		return -1;
 	}
 
@@ -117,7 +138,20 @@ int do_invoke(int argc, char **argv)
 		      strerror(errno));
 		goto out;
 	}
-	err = spry_client_invoke(c, name, in, in_len, out, INVOKE_MAX, &out_len, &status);
+	if (fn)
+		err = spry_client_invoke_proc(c, name, fname, pid, in, in_len, out, INVOKE_MAX,
+					      &out_len, &status);
+	else
+		err = spry_client_invoke(c, name, in, in_len, out, INVOKE_MAX, &out_len,
+					 &status);
+	if (err == -ENOENT && fn) {
+		if (pid)
+			p_err("app '%s': no process %llu (or no function %s)", name,
+			      (unsigned long long)pid, fname);
+		else
+			p_err("app '%s': no function %s, or no process to run it", name, fname);
+		goto out;
+	}
 	if (err == -EACCES) {
 		/* spryd judged this process's credentials (docs/SECURITY.md). */
 		p_err("user %u may not invoke chain '%s' (%s; see its 'invoke users/groups')",

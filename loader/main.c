@@ -76,8 +76,8 @@ static void usage(FILE *f)
 		"Usage: spry [OPTIONS] OBJECT COMMAND [ARGS]\n"
 		"       spry OBJECT help\n"
 		"\n"
-		"OBJECT := { load | unload | chain | fn | auth | ingress | mesh | stats | apply |\n"
-		"           down | version | help }\n"
+		"OBJECT := { load | unload | chain | fn | auth | ingress | mesh | app | process |\n"
+		"           stats | apply | down | version | help }\n"
 		"  load                   load the router, pin it and its maps, attach it\n"
 		"  unload                 detach and unpin everything load pinned\n"
 		"  chain { add | del | show | invoke | help }\n"
@@ -88,6 +88,10 @@ static void usage(FILE *f)
 		"                         the gateway's XDP filter on network devices\n"
 		"  mesh { show | attach | detach | allow | deny | del | set | help }\n"
 		"                         sockmap acceleration of local TCP (any program)\n"
+		"  app { add | del | show | help }\n"
+		"                         apps: functions run together in cloud processes\n"
+		"  process { create | del | show | swap | wake | help }\n"
+		"                         an app's processes (in spryd)\n"
 		"  stats                  router verdicts and per-function counters\n"
 		"  apply FILE [--prune]   add/replace the chains of a YAML file\n"
 		"  down                   stop the main job (make demo) and all it made\n"
@@ -586,6 +590,8 @@ static const struct cmd objects[] = {
 	{ "down",	do_down },
 	{ "ingress",	do_ingress },
 	{ "mesh",	do_mesh },
+	{ "app",	do_app },
+	{ "process",	do_process },
 	{ NULL,		NULL },
 };
 

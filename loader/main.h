@@ -130,6 +130,11 @@ int do_auth(int argc, char **argv);
 int do_stats(int argc, char **argv);
 int do_apply(int argc, char **argv);
 int do_invoke(int argc, char **argv);	/* spry chain invoke */
+int do_app(int argc, char **argv);	/* spry app (loader/app.c) */
+int do_process(int argc, char **argv);	/* spry process (loader/app.c) */
+struct spry_app_decl;
+/* App @a's chain and declaration written (the pin lock held): 0 or -1 (p_err). */
+int app_store(struct spry_maps *m, const struct spry_app_decl *a, __u16 *id);
 int do_down(int argc, char **argv);
 int do_ingress(int argc, char **argv);
 

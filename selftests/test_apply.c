@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/app.h"
 #include "loader/apply.h"
 #include "selftests/tap.h"
 
@@ -187,6 +188,74 @@ int main(void)
 		       dc->fns[1].idle_ms == SPRY_DECL_DEF_IDLE_MS && !dc->fns[1].has_uid,
 		       "run: defaults; a relative exec is kept for the loader to resolve");
 		free(specs);
+	}
+
+	/* Apps (lib/app.h, docs/PROCESS.md). */
+	{
+		static const char apps_yaml[] =
+			"chains:\n  - name: c\n    hops: [a]\n"
+			"apps:\n  - name: shop\n    functions: [cart, checkout]\n"
+			"    exec: rel/shop\n    args: [--quiet]\n    user: root\n    max: 100\n"
+			"    state-size: 65536\n    swap-dir: /var/swap\n    idle: 0\n"
+			"    create: manual\n  - name: two\n    functions: [f]\n    exec: /bin/two\n";
+		static const struct {
+			const char *name, *yaml, *want;
+		} bad_apps[] = {
+			{ "digits-only function", "apps:\n  - name: a\n    functions: [12]\n    exec: /x\n",
+			  "line 3: functions: invalid name '12'" },
+			{ "duplicate function", "apps:\n  - name: a\n    functions: [f, f]\n    exec: /x\n",
+			  "functions: 'f' given twice" },
+			{ "no functions", "apps:\n  - name: a\n    exec: /x\n", "missing 'functions'" },
+			{ "no exec", "apps:\n  - name: a\n    functions: [f]\n", "missing 'exec'" },
+			{ "max 0", "apps:\n  - name: a\n    functions: [f]\n    exec: /x\n    max: 0\n",
+			  "max: 0 out of range" },
+			{ "small state", "apps:\n  - name: a\n    functions: [f]\n    exec: /x\n"
+			  "    state-size: 12\n", "state-size: '12'" },
+			{ "relative swap-dir", "apps:\n  - name: a\n    functions: [f]\n    exec: /x\n"
+			  "    swap-dir: rel\n", "swap-dir: 'rel' is not an absolute path" },
+			{ "bad create", "apps:\n  - name: a\n    functions: [f]\n    exec: /x\n"
+			  "    create: sometimes\n", "neither 'auto' nor 'manual'" },
+			{ "unknown key", "apps:\n  - name: a\n    functions: [f]\n    exec: /x\n    fns: [g]\n",
+			  "unknown key 'fns' in an app" },
+			{ "app twice", "apps:\n  - {name: a, functions: [f], exec: /x}\n"
+			  "  - {name: a, functions: [f], exec: /x}\n", "app 'a' defined twice" },
+			{ "chain and app", "chains:\n  - {name: a, hops: [f]}\n"
+			  "apps:\n  - {name: a, functions: [f], exec: /x}\n", "both a chain and an app" },
+			{ "apps not a list", "apps: {name: a}\n", "apps: expected a list" },
+		};
+		struct spry_app_decl *apps = NULL;
+		int n_apps = 0;
+
+		ret = spry_apply_parse_apps(apps_yaml, strlen(apps_yaml), &specs, &n, &apps,
+					    &n_apps, err, sizeof(err));
+		tap_ok(ret == 0 && n == 1 && n_apps == 2 && !strcmp(apps[0].name, "shop") &&
+		       apps[0].n_fns == 2 && !strcmp(apps[0].fns[1], "checkout") &&
+		       apps[0].argc == 2 && !strcmp(spry_app_decl__arg(&apps[0], 0), "rel/shop") &&
+		       !strcmp(spry_app_decl__arg(&apps[0], 1), "--quiet") &&
+		       apps[0].has_uid && apps[0].uid == 0 && apps[0].max_procs == 100 &&
+		       apps[0].state_size == 65536 && !strcmp(apps[0].swap_dir, "/var/swap") &&
+		       apps[0].idle_ms == 0 && !apps[0].autocreate,
+		       "apps: every field of an app (ret %d: %s)", ret, ret ? err : "");
+		tap_ok(ret == 0 && n_apps == 2 && apps[1].max_procs == SPRY_APP_DEF_MAX &&
+		       apps[1].state_size == SPRY_APP_DEF_STATE &&
+		       apps[1].idle_ms == SPRY_APP_DEF_IDLE_MS && apps[1].autocreate &&
+		       !apps[1].has_uid && !spry_app_decl__check(&apps[1], NULL, 0),
+		       "apps: defaults, and the app passes the check");
+		free(specs);
+		free(apps);
+		static const char only[] = "apps:\n  - {name: a, functions: [f], exec: /x}\n";
+
+		ret = spry_apply_parse(only, strlen(only), &specs, &n, err, sizeof(err));
+		tap_ok(ret == 0 && n == 0, "a file of apps only: no chains (ret %d: %s)", ret,
+		       ret ? err : "");
+		free(specs);
+		for (i = 0; i < sizeof(bad_apps) / sizeof(bad_apps[0]); i++) {
+			apps = NULL;
+			ret = spry_apply_parse_apps(bad_apps[i].yaml, strlen(bad_apps[i].yaml),
+						    &specs, &n, &apps, &n_apps, err, sizeof(err));
+			tap_ok(ret == -EINVAL && !specs && !apps && has(err, bad_apps[i].want),
+			       "apps: %s refused: %s", bad_apps[i].name, err);
+		}
 	}
 
 	ret = spry_apply_parse("chains: []\n", 11, &specs, &n, err, sizeof(err));

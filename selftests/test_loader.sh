@@ -46,7 +46,7 @@ done
 tap_ok $ok "every map and the program pinned, directory mode 0700"
 expect_cmd -o '"already": ?true' "second load is a no-op success" -- spry -j load
 expect_cmd -o '^spry ' "version (text)" -- spry version
-json_eq "$(spry -j version)" .abi 3 "version (JSON): ABI 3"
+json_eq "$(spry -j version)" .abi 4 "version (JSON): ABI 4"
 
 # --- chain add/show/replace/del ---------------------------------------------------
 spry chain add demo hops upper,reverse functions helper calls upper:helper \
@@ -113,7 +113,7 @@ json_check "$(spry -j fn show)" '
 		 has("instances") and has("stats")) and
 	all(.[] | select(.id != 0); .flags | index("active"))' "fn show JSON"
 json_check "$(spry -j stats)" '
-	(.verdicts | length == 17 and has("drop_flood") and .forward >= 0 and has("drop_auth")) and
+	(.verdicts | length == 18 and has("drop_flood") and has("no_process") and .forward >= 0 and has("drop_auth")) and
 	([.functions[].name] | sort) == ["upper", "wc"]' "stats JSON: every verdict, every function"
 spry ch sh demo | grep -q 'upper' && spry fn sh >/dev/null && spry st >/dev/null
 tap_ok $? "unambiguous prefixes (ch sh, fn sh, st)"

@@ -60,6 +60,10 @@
 #define F5	30
 #define F6	31
 #define H	32
+#define C4	4	/* an app: P's instances are its processes */
+#define C5	5	/* another app: Q */
+#define P	40
+#define Q	50
 
 struct inst {
 	int	a;		/* registered end: the function's (or origin's) */
@@ -73,7 +77,7 @@ struct inst {
 
 static struct skmsg_route *skel;
 static int m_socks, m_senders, m_chains, m_fns, m_auth, m_inst;
-static int m_verdicts, m_stats, m_reqloc;
+static int m_verdicts, m_stats, m_reqloc, m_procs;
 static struct ring_buffer *rb;
 static int prog_fd = -1, stats_fd = -1;
 static int listen_fd = -1;
@@ -88,7 +92,7 @@ static int n_drops;		/* drops the test caused: one event each */
 
 static const char *const vnames[SPRY_V_MAX] = {
 	"FORWARD", "CALL", "REPLY", "DONE", "ERROR", "NO_INSTANCE",
-	"NO_CHAIN", "NO_CALLER", "FALLBACK", "DROP_SHORT", "DROP_VERSION",
+	"NO_CHAIN", "NO_CALLER", "NO_PROCESS", "FALLBACK", "DROP_SHORT", "DROP_VERSION",
 	"DROP_SENDER", "DROP_CHAIN", "DROP_HOP", "DROP_AUTH", "DROP_BOUNDS",
 	"DROP_FLOOD",
 };
@@ -1872,6 +1876,7 @@ static int load(void)
 	m_verdicts = bpf_map__fd(skel->maps.spry_verdicts);
 	m_stats = bpf_map__fd(skel->maps.spry_fn_stats);
 	m_reqloc = bpf_map__fd(skel->maps.spry_reqloc);
+	m_procs = bpf_map__fd(skel->maps.spry_procs);
 	prog_fd = bpf_program__fd(skel->progs.skmsg_route);
 	/* run_cnt counts while this fd is open (kernel.bpf_stats_enabled). */
 	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
@@ -1930,6 +1935,123 @@ static void test_setup(void)
 		tap_skip_rest("no test world");
 }
 
+/* ------------------------------------------------------------ processes */
+
+static int proc_put(__u16 chain, __u64 id, __u16 inst, bool active)
+{
+	struct spry_proc_key key = { .chain = chain, .id = id };
+	struct spry_proc val = { .flags = active ? SPRY_PF_ACTIVE : 0, .inst = inst };
+
+	return bpf_map_update_elem(m_procs, &key, &val, BPF_ANY) ? -errno : 0;
+}
+
+static int app_put(__u16 id, __u16 fn)
+{
+	struct spry_chain c;
+	__u32 key = id;
+	int err;
+
+	err = chain_put(id, &fn, 1, true);
+	if (err)
+		return err;
+	if (bpf_map_lookup_elem(m_chains, &key, &c))
+		return -errno;
+	c.flags |= SPRY_CF_APP;
+	if (bpf_map_update_elem(m_chains, &key, &c, BPF_ANY))
+		return -errno;
+	return auth_set(id, 0, fn, true) ?: auth_set(id, fn, 0, true);
+}
+
+static struct inst pa, pb, qa;
+
+/* A process request back at the origin with NO_PROCESS, no instance had it. */
+static bool no_process(__u16 chain, __u64 id, const char *what)
+{
+	struct spry_desc d = mkdesc(chain, next_req++), r;
+	__u64 before[SPRY_V_MAX];
+	bool ok;
+
+	d.flags = SPRY_DF_STICKY;
+	d.key = id;
+	verdicts_read(before);
+	ok = send_ok(origin.a, &d, 1) && recv_descs(origin.a, &r, 1, WAIT_MS) == 1;
+	ok = ok && verdicts_moved(before, SPRY_V_NO_PROCESS, 1) &&
+	     r.status == SPRY_ST_NO_PROCESS && r.req_id == d.req_id &&
+	     quiet(pa.a, 20) && quiet(pb.a, 0) && quiet(qa.a, 0);
+	return tap_ok(ok, "%s: NO_PROCESS back to the origin, no process had it", what);
+}
+
+/*
+ * Cloud processes (docs/PROCESS.md): a request naming a process of an app
+ * goes to that process's instance and no other; one that names a process
+ * missing, not active, of another app, or whose socket closed goes back
+ * to the origin with NO_PROCESS; a process cannot send into another app.
+ */
+static void test_process(void)
+{
+	const struct inst *lp[] = { &pa, &pb }, *lq[] = { &qa };
+	struct spry_desc d, r;
+	__u64 before[SPRY_V_MAX];
+	int i, at_a = 0, at_b = 0;
+	bool ok = true;
+
+	if (app_put(C4, P) || app_put(C5, Q) ||
+	    inst_new(&pa, C4, P, 0, SPRY_ROLE_FN, true) ||
+	    inst_new(&pb, C4, P, 1, SPRY_ROLE_FN, true) ||
+	    inst_new(&qa, C5, Q, 0, SPRY_ROLE_FN, true) ||
+	    fn_put(P, C4, lp, 2) || fn_put(Q, C5, lq, 1) ||
+	    proc_put(C4, 100, pb.inst, true) || proc_put(C4, 101, pa.inst, true) ||
+	    proc_put(C4, 102, pa.inst, false) || proc_put(C5, 200, qa.inst, true)) {
+		tap_ok(0, "process: setup");
+		return;
+	}
+	/* 100 requests alternating processes 100 and 101: each to its own. */
+	verdicts_read(before);
+	for (i = 0; i < 100 && ok; i++) {
+		struct inst *want = i & 1 ? &pa : &pb;
+
+		d = mkdesc(C4, next_req++);
+		d.flags = SPRY_DF_STICKY;
+		d.key = i & 1 ? 101 : 100;
+		ok = send_ok(origin.a, &d, 1) && recv_descs(want->a, &r, 1, WAIT_MS) == 1 &&
+		     r.req_id == d.req_id && r.inst == want->inst && r.hop == 0;
+		r.inst = 31;	/* forged: back at the origin, inst is the sender's */
+		ok = ok && send_ok(want->a, &r, 1) && recv_descs(origin.a, &r, 1, WAIT_MS) == 1 &&
+		     r.status == SPRY_ST_OK && r.inst == want->inst;
+		at_a += ok && want == &pa;
+		at_b += ok && want == &pb;
+	}
+	tap_ok(ok && at_a == 50 && at_b == 50 &&
+	       verdicts_moved2(before, SPRY_V_FORWARD, 100, SPRY_V_DONE, 100),
+	       "process: 100 requests to processes 100 and 101, each at its own instance, "
+	       "back with the sender's instance (%d / %d)", at_b, at_a);
+	EXPECT_EQ(inflight(&pa) + inflight(&pb), 0, "process: nothing left in flight");
+
+	no_process(C4, 999, "unknown process 999");
+	no_process(C4, 102, "process 102 not active (allocated, swapped)");
+	no_process(C4, 200, "app C4 naming C5's process 200");
+	no_process(C5, 100, "app C5 naming C4's process 100");
+
+	/* Without a key: any live process of the app, by load. */
+	d = mkdesc(C4, next_req++);
+	ok = send_ok(origin.a, &d, 1) && recv_any((struct inst *[]){ &pa, &pb }, 2, &r,
+						  WAIT_MS) >= 0;
+	ok = ok && send_ok(r.inst == pa.inst ? pa.a : pb.a, &r, 1) &&
+	     recv_descs(origin.a, &r, 1, WAIT_MS) == 1 && r.status == SPRY_ST_OK;
+	tap_ok(ok, "process: a request naming none goes to a live process of the app");
+
+	/* A process's socket closed before spryd saw it: never another one. */
+	inst_close(&pb);
+	no_process(C4, 100, "process 100's socket closed, still in spry_procs");
+
+	/* A process of C4 sending into app C5: dropped, quarantined. */
+	d = mkdesc(C5, next_req++);
+	inflight_set(&pa, 1);
+	expect_drop(&pa, &d, sizeof(d), SPRY_V_DROP_CHAIN, "process of C4 sends into app C5");
+	inst_close(&pa);
+	inst_close(&qa);
+}
+
 static void test_batch_16(void) { test_batch(16, 0); }
 static void test_batch_64(void) { test_batch(64, 0); }
 static void test_batch_600(void) { test_batch(600, 0); }
@@ -1956,6 +2078,7 @@ static const struct tap_case cases[] = {
 	TAP_CASE(test_flood, "the flood bound: descriptors never given are DROP_FLOOD, quarantine"),
 	TAP_CASE(test_errors, "ERROR, NO_CHAIN, NO_INSTANCE, FALLBACK: back to the origin or its TCP peer, sender fine"),
 	TAP_CASE(test_revoke, "a revoked hand-off quarantines its sender, others carry on"),
+	TAP_CASE(test_process, "cloud processes: a request naming a process reaches it and no other"),
 	TAP_CASE(test_wakeup_epoll, "a thread blocked in epoll_wait wakes for a redirect"),
 	TAP_CASE(test_wakeup_recv, "a thread blocked in recv wakes for a redirect"),
 	TAP_CASE(test_final, "the end: nothing in flight, one event per drop"),

@@ -279,6 +279,8 @@ static uint16_t reply_type(uint16_t req_type)
 		return SPRY_CTL_RESULT;
 	case SPRY_CTL_TEMPLATE:
 		return SPRY_CTL_TEMPLATE_ACK;
+	case SPRY_CTL_PROC:
+		return SPRY_CTL_PROC_ACK;
 	default:
 		return SPRY_CTL_REG_ACK;
 	}
@@ -301,11 +303,16 @@ static void reply_malformed(struct spryd *d, struct spryd_conn *c, uint16_t type
 		spryd_conn_send(d, c, rt, err, &hack, sizeof(hack), NULL, 0, -1);
 	else if (rt == SPRY_CTL_TEMPLATE_ACK)
 		spryd_conn_send(d, c, rt, err, &tack, sizeof(tack), NULL, 0, -1);
+	else if (rt == SPRY_CTL_PROC_ACK)
+		spryd_conn_send(d, c, rt, err, NULL, 0, NULL, 0, -1);
 	else
 		spryd_conn_send(d, c, rt, err, &ack, sizeof(ack), NULL, 0, -1);
 }
 
 /* ------------------------------------------------------------ INVOKE */
+
+/* An app's metadata: "fn: NAME\n" (at most 36 bytes), padded. */
+#define INVOKE_META_LEN		64
 
 static void refuse(struct spryd *d, struct spryd_conn *c, int err, const char *why)
 {
@@ -418,6 +425,7 @@ static void invoke(struct spryd *d, struct spryd_conn *c, const void *body, uint
 	struct spry_ctl_invoke inv;
 	struct spry_chain rec;
 	struct spryd_req *r;
+	uint32_t meta_len = 0;
 	uint16_t id;
 	void *p;
 	int err;
@@ -439,6 +447,10 @@ static void invoke(struct spryd *d, struct spryd_conn *c, const void *body, uint
 		refuse(d, c, -EINVAL, "bad flags");
 		return;
 	}
+	if (!memchr(inv.fn, '\0', sizeof(inv.fn)) || (inv.fn[0] && spry_name_check(inv.fn))) {
+		refuse(d, c, -EINVAL, "bad function name");
+		return;
+	}
 	if (c->n_reqs >= SPRYD_CONN_MAX_REQS) {
 		refuse(d, c, -EBUSY, "connection's in-flight bound");
 		return;
@@ -453,17 +465,48 @@ static void invoke(struct spryd *d, struct spryd_conn *c, const void *body, uint
 		refuse(d, c, err, "not allowed to invoke the chain");
 		return;
 	}
-	err = entry_prepare(d, id, &rec, inv.len, (uint8_t)d->ctl_front,
+	/*
+	 * An app's request names one of its functions (metadata "fn", a
+	 * 64-byte line) and a process by its key, 0 (none) or 1..2^63-1.
+	 */
+	if (rec.flags & SPRY_CF_APP) {
+		const struct spry_app_decl *app = d->chains[id].app;
+
+		if (!app || spry_app_decl__find_fn(app, inv.fn, strlen(inv.fn)) < 0) {
+			refuse(d, c, -ENOENT, "no such function in the app");
+			return;
+		}
+		if ((inv.flags & SPRY_DF_STICKY) && (!inv.key || inv.key > SPRY_PROC_ID_MAX)) {
+			refuse(d, c, -EINVAL, "bad process id");
+			return;
+		}
+		if (!inv.key)
+			inv.flags = 0;
+		meta_len = INVOKE_META_LEN;
+	} else if (inv.fn[0]) {
+		refuse(d, c, -EINVAL, "a function name for a chain that is no app");
+		return;
+	}
+	if (inv.len > UINT32_MAX - meta_len) {
+		refuse(d, c, -EMSGSIZE, "too big");
+		return;
+	}
+	err = entry_prepare(d, id, &rec, meta_len + inv.len, (uint8_t)d->ctl_front,
 			    (uint32_t)(c - d->conns), c->gen, &r, &p);
 	if (err) {
 		refuse(d, c, err, err == -EBUSY ? "in-flight bound" :
 				  err == -ENOSPC || err == -EMSGSIZE ? "no buffer" : "no pool");
 		return;
 	}
+	if (meta_len) {
+		int m = snprintf(p, meta_len, "fn: %s\n", inv.fn);
+
+		memset((char *)p + m, '\n', meta_len - (uint32_t)m);
+	}
 	if (inv.len)
-		memcpy(p, (const uint8_t *)body + sizeof(inv), inv.len);
+		memcpy((char *)p + meta_len, (const uint8_t *)body + sizeof(inv), inv.len);
 	c->n_reqs++;
-	entry_submit(d, r, 0, inv.len, (uint8_t)(inv.flags & SPRY_DF_STICKY), inv.key);
+	entry_submit(d, r, meta_len, inv.len, (uint8_t)(inv.flags & SPRY_DF_STICKY), inv.key);
 }
 
 /* Receive one datagram: 1 handled, 0 nothing more now, -1 connection gone. */
@@ -561,6 +604,12 @@ static int conn_recv_one(struct spryd *d, struct spryd_conn *c)
 		break;
 	case SPRY_CTL_INVOKE:
 		invoke(d, c, d->rxbuf + sizeof(hdr), hdr.len);
+		break;
+	case SPRY_CTL_PROC:
+		if (d->proc_hooks)
+			d->proc_hooks->ctl(d, c, d->rxbuf + sizeof(hdr), hdr.len);
+		else
+			reply_malformed(d, c, type, -EOPNOTSUPP, "no process room");
 		break;
 	default:
 		reply_malformed(d, c, type, -EINVAL, "unknown type");

@@ -34,6 +34,7 @@
 #include "spryd/privs.h"
 #include "spryd/registrar.h"
 #include "spryd/spryd.h"
+#include "spryd/process.h"
 #include "spryd/supervisor.h"
 
 struct spryd *spryd_new(void)
@@ -46,7 +47,7 @@ struct spryd *spryd_new(void)
 	d->ctl_ep.fd = d->tcp_ep.fd = d->events_ep.fd = -1;
 	d->maps.socks = d->maps.senders = d->maps.chains = d->maps.fns = -1;
 	d->maps.auth = d->maps.inst = d->maps.verdicts = d->maps.fn_stats = -1;
-	d->maps.reqloc = d->maps.events = -1;
+	d->maps.reqloc = d->maps.events = d->maps.procs = -1;
 	d->n_origins = 1;
 	gateway_opts_default(&d->http);
 	supervisor_opts_default(d);
@@ -77,6 +78,7 @@ static int hooks_init(struct spryd *d)
 	err = err ?: loop_on_timer(d, core_timer);
 	err = err ?: loop_on_timer(d, registrar_timer);
 	err = err ?: loop_on_timer(d, supervisor_timer);
+	err = err ?: loop_on_timer(d, process_timer);
 	err = err ?: loop_on_timer(d, front_timer_all);
 	err = err ?: loop_on_tick(d, front_run_all);
 	err = err ?: loop_on_tick(d, origin_flush);
@@ -133,6 +135,7 @@ static void shutdown_all(struct spryd *d)
 	registrar_stop(d);
 	entry_shutdown(d);
 	front_shutdown_all(d);
+	process_fini(d);
 	supervisor_fini(d);
 	registrar_fini(d);
 	origin_fini(d);
@@ -190,6 +193,11 @@ int spryd_run(struct spryd *d)
 		err = supervisor_init(d);
 		if (err)
 			spryd_log("supervisor: %s", strerror(-err));
+	}
+	if (!err) {
+		err = process_init(d);
+		if (err)
+			spryd_log("processes: %s", strerror(-err));
 	}
 	if (err) {
 		front_shutdown_all(d);

@@ -300,6 +300,29 @@ int entry_chain_pool(struct spryd *d, uint16_t id, const struct spry_chain *rec,
 
 /* ------------------------------------------------------- requests */
 
+/* @r no longer waits for a process (process.c). */
+static void proc_unwait(struct spryd *d, struct spryd_chain *cs, struct spryd_req *r)
+{
+	if (!r->proc_wait)
+		return;
+	r->proc_wait = 0;
+	if (cs->n_proc_wait)
+		cs->n_proc_wait--;
+	if (d->n_proc_wait)
+		d->n_proc_wait--;
+}
+
+/* Hold @r (its buffer as sent) for an app's process: process.c decides. */
+static void proc_hold(struct spryd *d, struct spryd_chain *cs, struct spryd_req *r)
+{
+	r->state = REQ_HELD;
+	if (!r->proc_wait) {
+		r->proc_wait = 1;
+		cs->n_proc_wait++;
+		d->n_proc_wait++;
+	}
+}
+
 static void release(struct spryd *d, struct spryd_req *r)
 {
 	struct spryd_chain *cs = &d->chains[r->chain];
@@ -309,6 +332,7 @@ static void release(struct spryd *d, struct spryd_req *r)
 	if (r->hold && cs->n_held)
 		cs->n_held--;
 	r->hold = 0;
+	proc_unwait(d, cs, r);
 	if (r->copy.cap) {
 		spry_pool_free(cs->pool, r->copy.off, r->copy.gen);
 		r->copy.cap = 0;
@@ -481,6 +505,73 @@ uint32_t entry_hold_fail(struct spryd *d, uint16_t chain, int err)
 	return n;
 }
 
+/* ------------------------------------------------------- processes */
+
+bool entry_proc_next(struct spryd *d, uint16_t chain, uint32_t *cursor, uint64_t *key)
+{
+	struct spryd_chain *cs = &d->chains[chain];
+	struct spryd_req *r;
+	uint32_t i;
+
+	i = *cursor == SPRYD_NIL ? cs->live.head : d->reqs[*cursor].next;
+	for (; i != SPRYD_NIL; i = r->next) {
+		r = &d->reqs[i];
+		if (r->state == REQ_HELD && r->proc_wait) {
+			*cursor = i;
+			*key = (r->desc.flags & SPRY_DF_STICKY) ? r->desc.key : 0;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Held for the process @key (0: any process). */
+static bool proc_waits_for(const struct spryd_req *r, uint64_t key)
+{
+	if (r->state != REQ_HELD || !r->proc_wait)
+		return false;
+	if (r->desc.flags & SPRY_DF_STICKY)
+		return r->desc.key == key;
+	return !key;
+}
+
+uint32_t entry_proc_release(struct spryd *d, uint16_t chain, uint64_t key)
+{
+	struct spryd_chain *cs = &d->chains[chain];
+	struct spryd_req *r;
+	uint32_t i, n = 0;
+
+	for (i = cs->live.head; i != SPRYD_NIL && cs->n_proc_wait; i = r->next) {
+		r = &d->reqs[i];
+		if (!proc_waits_for(r, key))
+			continue;
+		proc_unwait(d, cs, r);
+		r->state = REQ_QUEUED;
+		sendq_push(d, r->req_id);
+		n++;
+	}
+	return n;
+}
+
+uint32_t entry_proc_fail(struct spryd *d, uint16_t chain, uint64_t key, int err)
+{
+	struct spryd_chain *cs = &d->chains[chain];
+	struct spryd_req *r;
+	uint32_t i, next, n = 0;
+
+	for (i = cs->live.head; i != SPRYD_NIL && cs->n_proc_wait; i = next) {
+		r = &d->reqs[i];
+		next = r->next;
+		if (!proc_waits_for(r, key))
+			continue;
+		answer_error(d, r, err, SPRY_ST_NO_PROCESS);
+		spry_pool_free(cs->pool, r->desc.off, r->desc.gen);
+		release(d, r);
+		n++;
+	}
+	return n;
+}
+
 int entry_prepare(struct spryd *d, uint16_t id, const struct spry_chain *rec,
 		  uint32_t size, uint8_t owner, uint32_t conn, uint32_t gen,
 		  struct spryd_req **out, void **ptr)
@@ -580,6 +671,21 @@ void entry_submit(struct spryd *d, struct spryd_req *r, uint32_t meta_len,
 	}
 	list_add_tail(d, &cs->live, r, RL_LIVE);
 	d->st.invoked++;
+	/*
+	 * An app's request naming no process while none is active waits for
+	 * process.c to wake or create one.  One naming a process goes to the
+	 * router, which alone knows whether it is active (never a lookup
+	 * here): it comes back SPRY_ST_NO_PROCESS when not (entry_return()).
+	 */
+	if (cs->app && !(flags & SPRY_DF_STICKY) && d->fn_routable &&
+	    !d->fn_routable[cs->app_fn]) {
+		if (r->hold) {
+			r->hold = 0;
+			cs->n_held--;
+		}
+		proc_hold(d, cs, r);
+		return;
+	}
 	if (must_hold(d, cs) && (r->hold || cs->n_held < cs->hold_max)) {
 		/* Activation: sent once the functions have instances. */
 		if (!r->hold)
@@ -742,6 +848,23 @@ void entry_return(struct spryd *d, const struct spry_desc *desc)
 	}
 	if (rehold(d, cs, r, desc))
 		return;
+	if (cs->app) {
+		struct spry_reqloc loc;
+
+		/*
+		 * The named process is not active: hold the request as sent
+		 * (no function had it) for process.c to wake the process, or
+		 * to answer 404 when there is none.
+		 */
+		if (desc->status == SPRY_ST_NO_PROCESS && r->state == REQ_SENT &&
+		    desc->off == r->desc.off && !reqloc_at(d, r, &loc)) {
+			proc_hold(d, cs, r);
+			return;
+		}
+		if (desc->inst < SPRY_MAX_INST && cs->app_fn)
+			d->insts[(uint32_t)cs->app_fn * SPRY_MAX_INST + desc->inst].last_ns =
+				spryd_now_ns();
+	}
 	total = (uint64_t)desc->meta_len + desc->len;
 	p = desc->version == SPRY_DESC_VERSION ?
 		spry_pool_ptr(cs->pool, desc->off, total) : NULL;

@@ -85,6 +85,17 @@ bool entry_chain_ready(const struct spryd *d, const struct spryd_chain *cs);
 void entry_hold_release(struct spryd *d, uint16_t chain);
 uint32_t entry_hold_fail(struct spryd *d, uint16_t chain, int err);
 
+/*
+ * Requests held for an app's processes (process.c; docs/PROCESS.md).
+ * entry_proc_next: the next held one after *@cursor (SPRYD_NIL: from the
+ * start) and the process it waits for in *@key (0: any); false at the end.
+ * entry_proc_release: send those waiting for @key; how many.
+ * entry_proc_fail: answer them @err (-ENOENT: 404); how many.
+ */
+bool entry_proc_next(struct spryd *d, uint16_t chain, uint32_t *cursor, uint64_t *key);
+uint32_t entry_proc_release(struct spryd *d, uint16_t chain, uint64_t key);
+uint32_t entry_proc_fail(struct spryd *d, uint16_t chain, uint64_t key, int err);
+
 /* The send queue (origin.c empties it). */
 bool entry_sendq_pop(struct spryd *d, struct spryd_req **out);
 void entry_sendq_unpop(struct spryd *d, uint64_t req_id);

@@ -85,6 +85,7 @@ struct gw_conn {
 	uint16_t		chain;		/* stats slot; GW_NO_CHAIN */
 	char			*body;		/* the body sink in the pool */
 	uint32_t		meta_len;
+	uint64_t		proc_key;	/* an app's process (0: none) */
 
 	/* the response */
 	struct iovec		iov[2];

@@ -186,6 +186,57 @@ static int prep_error_status(int err)
 }
 
 /*
+ * An app's request (docs/PROCESS.md): /APP/FN[/...] with an optional
+ * Spry-Process header, or /APP/ID/FN[/...].  The function must be one of
+ * the app's; *@key the process id (0: none, any live process).  @mreq's
+ * path becomes what follows FN.  0, or the HTTP status to answer.
+ */
+static int app_route(struct spryd *d, const struct spry_http_req *rq, uint16_t id,
+		     struct spry_http_req *mreq, const char **fn, size_t *fn_len,
+		     uint64_t *key)
+{
+	const struct spry_app_decl *app = d->chains[id].app;
+	const char *p = mreq->path, *end = p + mreq->path_len, *seg;
+	uint64_t hkey = 0;
+	size_t n;
+
+	if (!app)
+		return 404;	/* spryd has not read its declaration (yet) */
+	if (rq->well_known[SPRY_HDR_SPRY_PROCESS] >= 0) {
+		const struct spry_http_header *h =
+			&rq->headers[rq->well_known[SPRY_HDR_SPRY_PROCESS]];
+
+		if (spry_parse_u64(h->value, h->value_len, 1, SPRY_PROC_ID_MAX, &hkey))
+			return 400;
+	}
+	*key = 0;
+	for (;;) {
+		if (p == end || *p != '/')
+			return 404;
+		seg = ++p;
+		while (p < end && *p != '/')
+			p++;
+		n = (size_t)(p - seg);
+		if (*key || !n || seg[0] < '0' || seg[0] > '9')
+			break;
+		/* a segment of digits first: the process id */
+		if (spry_parse_u64(seg, n, 1, SPRY_PROC_ID_MAX, key))
+			return spry_app_decl__find_fn(app, seg, n) >= 0 ? 404 : 400;
+	}
+	if (hkey && *key && hkey != *key)
+		return 400;	/* two different processes named */
+	if (hkey)
+		*key = hkey;
+	if (spry_app_decl__find_fn(app, seg, n) < 0)
+		return 404;
+	*fn = seg;
+	*fn_len = n;
+	mreq->path = p;
+	mreq->path_len = (size_t)(end - p);
+	return 0;
+}
+
+/*
  * Route, look up the chain, take a buffer and write the metadata: at HEAD
  * (a body follows) or DONE (none).  0: c->req prepared; else an answer
  * was queued (with close when a body is pending).
@@ -201,7 +252,9 @@ static int start_request(struct spryd *d, struct gw_conn *c, bool body_follows,
 	struct spryd_req *r;
 	char allow[64];
 	uint64_t size, body_cap;
-	size_t mlen;
+	const char *app_fn = NULL;
+	size_t mlen, app_fn_len = 0;
+	int status;
 	uint32_t meta_len;
 	uint16_t id;
 	void *p;
@@ -237,7 +290,26 @@ static int start_request(struct spryd *d, struct gw_conn *c, bool body_follows,
 	mreq = *rq;
 	mreq.path = rt.rest;
 	mreq.path_len = rt.rest_len;
+	c->proc_key = 0;
+	if (rec.flags & SPRY_CF_APP) {
+		status = app_route(d, rq, id, &mreq, &app_fn, &app_fn_len, &c->proc_key);
+		if (status) {
+			gw_respond_error(d, c, status, body_follows, NULL, now);
+			return -1;
+		}
+	}
 	err = spry_http_meta_build(&mreq, gw->meta, sizeof(gw->meta), &mlen);
+	if (!err && app_fn_len) {
+		/* the function the app's process runs (spry_req_fn()) */
+		if (sizeof(gw->meta) - mlen < app_fn_len + 6) {
+			err = -ENOSPC;
+		} else {
+			memcpy(gw->meta + mlen, "fn: ", 4);
+			memcpy(gw->meta + mlen + 4, app_fn, app_fn_len);
+			gw->meta[mlen + 4 + app_fn_len] = '\n';
+			mlen += app_fn_len + 5;
+		}
+	}
 	if (err) {
 		gw_respond_error(d, c, 431, true, NULL, now);
 		return -1;
@@ -311,7 +383,8 @@ static void submit(struct spryd *d, struct gw_conn *c)
 	c->dl_kind = DL_NONE;
 	c->deadline = 0;
 	c->body = NULL;
-	entry_submit(d, r, c->meta_len, (uint32_t)rq->body_len, 0, 0);
+	entry_submit(d, r, c->meta_len, (uint32_t)rq->body_len,
+		     c->proc_key ? SPRY_DF_STICKY : 0, c->proc_key);
 }
 
 /* Parse what is in the read buffer; returns false when nothing more now. */
@@ -463,6 +536,8 @@ static int err_status(int err)
 	case -ESHUTDOWN:
 	case -EAGAIN:	/* its functions could not start (activation) */
 		return 503;
+	case -ENOENT:	/* no such process (an app's: docs/PROCESS.md) */
+		return 404;
 	default:
 		return 502;	/* -ECONNRESET, -EBADMSG, -EIO */
 	}
@@ -474,6 +549,7 @@ static int desc_status(uint8_t st)
 	case SPRY_ST_NO_INSTANCE:
 		return 503;
 	case SPRY_ST_NO_CHAIN:
+	case SPRY_ST_NO_PROCESS:
 		return 404;
 	case SPRY_ST_FN_ERROR:
 		return 500;
@@ -550,7 +626,16 @@ answer:
 	c->buf_off = desc->off;
 	c->buf_gen = desc->gen;
 	cs->held++;
-	gw_respond(d, c, status, ct, meta + desc->meta_len, desc->len, NULL, now);
+	/* an app's answer names the process that gave it (the router's inst) */
+	if (cs->app && desc->inst < SPRY_MAX_INST && cs->app_proc[desc->inst]) {
+		char extra[48];
+
+		snprintf(extra, sizeof(extra), "Spry-Process: %llu\r\n",
+			 (unsigned long long)cs->app_proc[desc->inst]);
+		gw_respond(d, c, status, ct, meta + desc->meta_len, desc->len, extra, now);
+	} else {
+		gw_respond(d, c, status, ct, meta + desc->meta_len, desc->len, NULL, now);
+	}
 	gw_resume_later(d, c);
 	return true;
 }

@@ -58,6 +58,7 @@ static const struct {
 	[SPRY_HDR_EXPECT]		= WK("expect"),
 	[SPRY_HDR_ACCEPT]		= WK("accept"),
 	[SPRY_HDR_REQUEST_ID]		= WK("x-request-id"),
+	[SPRY_HDR_SPRY_PROCESS]		= WK("spry-process"),
 };
 
 #define X_SPRY_PREFIX	"x-spry-"

@@ -107,6 +107,7 @@ enum spry_http_hdr_id {
 	SPRY_HDR_EXPECT,
 	SPRY_HDR_ACCEPT,
 	SPRY_HDR_REQUEST_ID,	/* x-request-id */
+	SPRY_HDR_SPRY_PROCESS,	/* spry-process: an app's process id */
 	SPRY_HDR_N_WELL_KNOWN,
 	SPRY_HDR_X_SPRY = SPRY_HDR_N_WELL_KNOWN,	/* any x-spry-* */
 };

@@ -226,6 +226,46 @@ static void metrics_scale(struct spryd *d, struct mbuf *m)
 	}
 }
 
+/* Apps' processes (process.c): per state, and every transition counted. */
+static void metrics_apps(struct spryd *d, struct mbuf *m)
+{
+	static const char *const states[] = { "allocated", "starting", "active", "swapped" };
+	static const char *const trans[] = {
+		"created", "started", "activated", "swapped", "woken", "deleted", "crashed",
+		"failed",
+	};
+	const struct spryd_app_pub *a;
+	unsigned int i, k;
+
+	if (!d->apps)
+		return;
+	mb_printf(m, "# HELP spry_app_processes An app's processes in each state.\n"
+		  "# TYPE spry_app_processes gauge\n");
+	for (i = 0; i < SPRYD_MAX_APPS; i++) {
+		a = &d->apps[i];
+		for (k = 0; a->used && k < 4; k++)
+			mb_printf(m, "spry_app_processes{app=\"%s\",state=\"%s\"} %u\n", a->app,
+				  states[k], a->st.n[k]);
+	}
+	mb_printf(m, "# HELP spry_app_process_transitions_total Life-cycle transitions of an "
+		  "app's processes (created: -> allocated, started: -> starting, activated: "
+		  "-> active, swapped, woken: swapped -> starting, deleted, crashed: exited on "
+		  "its own, failed: a start that failed).\n"
+		  "# TYPE spry_app_process_transitions_total counter\n");
+	for (i = 0; i < SPRYD_MAX_APPS; i++) {
+		const uint64_t v[8] = {
+			d->apps[i].st.created, d->apps[i].st.started, d->apps[i].st.activated,
+			d->apps[i].st.swapped, d->apps[i].st.woken, d->apps[i].st.deleted,
+			d->apps[i].st.crashed, d->apps[i].st.failed,
+		};
+
+		a = &d->apps[i];
+		for (k = 0; a->used && k < 8; k++)
+			mb_printf(m, "spry_app_process_transitions_total{app=\"%s\",transition=\"%s\"} %llu\n",
+				  a->app, trans[k], (unsigned long long)v[k]);
+	}
+}
+
 int metrics_render(struct spryd *d, struct mbuf *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -238,6 +278,7 @@ int metrics_render(struct spryd *d, struct mbuf *m)
 	metrics_router(d, m);
 	metrics_retries(d, m);
 	metrics_scale(d, m);
+	metrics_apps(d, m);
 	if (m->oom) {
 		free(m->p);
 		m->p = NULL;

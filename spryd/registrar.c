@@ -474,6 +474,16 @@ static void registrar_register(struct spryd *d, struct spryd_conn *c, const void
 		reg_refuse(d, c, err, req.chain, req.fn, why);
 		goto out;
 	}
+	/* An app's instances are its processes: only those spryd started. */
+	if (chain.flags & SPRY_CF_APP) {
+		err = d->proc_hooks ? d->proc_hooks->reg_check(d, chain_id,
+							      (uint32_t)c->cred.pid) : -EIDRM;
+		if (err) {
+			reg_refuse(d, c, err, req.chain, req.fn,
+				   "not a process spryd started for the app");
+			goto out;
+		}
+	}
 	err = check_socket(d, fd, &local, &why);
 	if (err) {
 		reg_refuse(d, c, err, req.chain, req.fn, why);
@@ -546,6 +556,8 @@ static void registrar_register(struct spryd *d, struct spryd_conn *c, const void
 	spryd_log("registered %s/%s inst %u (chain %u fn %u) pid %u uid %u cookie %llu",
 		  req.chain, req.fn, idx, chain_id, fn_id, in->pid, in->uid,
 		  (unsigned long long)in->cookie);
+	if ((chain.flags & SPRY_CF_APP) && d->proc_hooks)
+		d->proc_hooks->reg_done(d, in);
 	n_tab = reg_fn_table(d, chain_id, fn_tab);
 	spryd_conn_send(d, c, SPRY_CTL_REG_ACK, 0, &ack, sizeof(ack), fn_tab,
 			n_tab * (uint32_t)sizeof(fn_tab[0]), spry_pool_fd(cs->pool));
@@ -633,6 +645,9 @@ static void inst_remove(struct spryd *d, struct spryd_inst *in, const char *why,
 	if (!in->draining && d->fn_routable && d->fn_routable[fn])
 		d->fn_routable[fn]--;
 	in->draining = false;
+	/* A process: out of spry_procs before its slot can be taken again. */
+	if (d->chains[chain].app && d->proc_hooks)
+		d->proc_hooks->removed(d, in);
 	socks_delete(d, fn, idx);
 	/* Results already on their way back count as done, not lost. */
 	origin_drain(d);

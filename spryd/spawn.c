@@ -144,6 +144,7 @@ fail:
  */
 struct child_args {
 	const struct spawner	*s;
+	char *const		*envp;	/* the environment to exec with */
 	int			errfd, tfd;
 };
 
@@ -206,7 +207,7 @@ static NO_SAN int child(void *arg)
 		goto fail;
 	if (tfd > 2 && tfd != errfd && syscall(SYS_fcntl, tfd, F_SETFD, 0))
 		goto fail;
-	syscall(SYS_execve, s->argv[0], s->argv, environ);
+	syscall(SYS_execve, s->argv[0], s->argv, ca->envp);
 fail:
 	/* a raw syscall that failed left its error in errno: read it once */
 	e = errno;
@@ -374,9 +375,47 @@ bool spawner__cloned(const struct spawner *s)
 	return s && s->last_cloned;
 }
 
+/*
+ * spryd's environment with @env's "KEY=VALUE" entries added (replacing a
+ * variable of the same name): built before the clone, so the child only
+ * execs.  NULL + errno.
+ */
+static char **env_merge(char *const *env)
+{
+	size_t n_env = 0, n_add = 0, i, k, n = 0, klen;
+	char **out;
+
+	for (i = 0; environ && environ[i]; i++)
+		n_env++;
+	for (i = 0; env[i]; i++)
+		n_add++;
+	out = calloc(n_env + n_add + 1, sizeof(*out));
+	if (!out)
+		return NULL;
+	for (i = 0; i < n_env; i++) {
+		for (k = 0; k < n_add; k++) {
+			klen = strcspn(env[k], "=") + 1;
+			if (!strncmp(environ[i], env[k], klen))
+				break;
+		}
+		if (k == n_add)
+			out[n++] = environ[i];
+	}
+	for (k = 0; k < n_add; k++)
+		out[n++] = env[k];
+	out[n] = NULL;
+	return out;
+}
+
 pid_t spawner__start(struct spawner *s)
 {
+	return spawner__start_env(s, NULL);
+}
+
+pid_t spawner__start_env(struct spawner *s, char *const *env)
+{
 	struct child_args ca;
+	char **envp = NULL;
 	int pfd[2], e = 0;
 	ssize_t n;
 	pid_t pid;
@@ -384,16 +423,24 @@ pid_t spawner__start(struct spawner *s)
 	if (!s)
 		return -EINVAL;
 	s->last_cloned = false;
-	if (s->use_template) {
+	if (env) {
+		/* a template's clones inherit its environment: exec these */
+		envp = env_merge(env);
+		if (!envp)
+			return -ENOMEM;
+	} else if (s->use_template) {
 		pid = tmpl_instance(s);
 		if (pid > 0) {
 			s->last_cloned = true;
 			return pid;
 		}
 	}
-	if (pipe2(pfd, O_CLOEXEC))
+	if (pipe2(pfd, O_CLOEXEC)) {
+		free(envp);
 		return -errno;
+	}
 	ca.s = s;
+	ca.envp = envp ? envp : environ;
 	ca.errfd = pfd[1];
 	ca.tfd = spryd_trace_fd();
 	if (!s->stack) {
@@ -411,6 +458,7 @@ pid_t spawner__start(struct spawner *s)
 		e = -errno;
 		goto out_pipe;
 	}
+	free(envp);
 	close(pfd[1]);
 	do {
 		n = read(pfd[0], &e, sizeof(e));
@@ -424,6 +472,7 @@ pid_t spawner__start(struct spawner *s)
 	}
 	return pid;
 out_pipe:
+	free(envp);
 	close(pfd[0]);
 	close(pfd[1]);
 	return e;

@@ -40,6 +40,11 @@ pid_t spawner__template_pid(const struct spawner *s);
 pid_t spawner__spare_pid(const struct spawner *s);
 /* True once after either pid changed (the supervisor's status). */
 bool spawner__take_changed(struct spawner *s);
+/*
+ * spawner__start() by fork + exec with @env ("KEY=VALUE", NULL-terminated)
+ * added to spryd's environment: a cloud process (spryd/process.c).
+ */
+pid_t spawner__start_env(struct spawner *s, char *const *env);
 /* Never kills instances. */
 void spawner__free(struct spawner *s);
 

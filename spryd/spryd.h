@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "lib/app.h"
 #include "lib/core.h"
 #include "fn-runtime/proto.h"
 #include "spry/spry.h"
@@ -106,6 +107,7 @@ struct spryd_inst {
 	uint64_t		reg_ns;
 	bool			draining;	/* out of spry_fns (supervisor.c
 						 * stops it once idle) */
+	uint64_t		last_ns;	/* an app's process: its last answer */
 	char			name[SPRY_NAME_LEN];	/* function name, for logs */
 	struct spryd_stream	in;
 };
@@ -152,6 +154,9 @@ struct spryd_req {
 	uint8_t			retried;	/* resubmitted once (idempotent hops) */
 	uint8_t			hold;		/* counts in its chain's n_held
 						 * (from entry_prepare) */
+	uint8_t			proc_wait;	/* held for an app's process
+						 * (desc.key; 0: any), counts in
+						 * its chain's n_proc_wait */
 	struct spry_desc	desc;		/* as sent */
 	struct spry_buf		copy;		/* the input, kept for a retry
 						 * (cap 0: none); tag req_id |
@@ -198,6 +203,17 @@ struct spryd_chain {
 	uint64_t		held_total;	/* requests ever held */
 	uint64_t		hold_refused;	/* refused: queue full */
 	uint64_t		hold_failed;	/* answered -EAGAIN: start failed */
+	/*
+	 * An app's chain (SPRY_CF_APP; process.c sets these): its
+	 * declaration (the functions requests may name) and its function's
+	 * id.  Requests for a process that is not active are held
+	 * (REQ_HELD, proc_wait) until process.c wakes it or answers 404.
+	 */
+	const struct spry_app_decl *app;
+	uint16_t		app_fn;
+	uint64_t		app_proc[SPRY_MAX_INST];	/* process id of each
+						 * active instance (0: none) */
+	uint32_t		n_proc_wait;
 	struct spryd_list	live;		/* by deadline (start order) */
 	struct spryd_list	zombie;		/* by reap time */
 };
@@ -275,8 +291,33 @@ struct spryd_fn_scale {
 };
 #define SPRYD_SV_MAX_FNS	128
 
+/*
+ * An app's processes as /metrics shows them (process.c writes, metrics.c
+ * reads): processes per state and every transition counted.
+ */
+struct spryd_app_pub {
+	bool		used;
+	char		app[SPRY_NAME_LEN];
+	struct spry_ctl_proc_app st;
+};
+#define SPRYD_MAX_APPS	64
+
+/* The process room's hooks into the registrar and the control socket. */
+struct spryd_proc_hooks {
+	/* an app's instance registering from @pid: 0, or -errno to refuse */
+	int	(*reg_check)(struct spryd *d, uint16_t chain, uint32_t pid);
+	/* it registered (in->idx is its instance) */
+	void	(*reg_done)(struct spryd *d, struct spryd_inst *in);
+	/* an app's instance is gone (socket or control connection closed) */
+	void	(*removed)(struct spryd *d, struct spryd_inst *in);
+	/* a PROC control message */
+	void	(*ctl)(struct spryd *d, struct spryd_conn *c, const void *body,
+		       uint32_t len);
+};
+
 struct spryd_sv;
 struct spryd_gw;
+struct spryd_procs;
 struct spryd_ctl_handlers;
 struct spryd_dg;
 
@@ -340,6 +381,11 @@ struct spryd {
 	struct spryd_sv		*sv;
 	struct spryd_sv_opts	sv_opts;
 	struct spryd_fn_scale	*scale;		/* SPRYD_SV_MAX_FNS */
+	/* process.c (apps and their processes), NULL: none */
+	struct spryd_procs	*procs;
+	const struct spryd_proc_hooks *proc_hooks;
+	struct spryd_app_pub	*apps;		/* SPRYD_MAX_APPS */
+	uint32_t		n_proc_wait;	/* requests held for processes */
 };
 
 #endif /* SPRYD_SPRYD_H */

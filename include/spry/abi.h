@@ -23,7 +23,7 @@
 #define _Static_assert(expr, msg) static_assert(expr, msg)
 #endif
 
-#define SPRY_ABI_VERSION	3
+#define SPRY_ABI_VERSION	4
 #define SPRY_DESC_VERSION	1
 
 /* Limits. */
@@ -38,6 +38,7 @@
 #define SPRY_EVENTS_BYTES	(256 * 1024)
 #define SPRY_RUN_MAX		256	/* descriptors per router verdict (a run) */
 #define SPRY_MAX_INVOKERS	8	/* users, and groups, a chain lets invoke it */
+#define SPRY_MAX_PROCS		65536	/* cloud processes, all apps together */
 
 #define SPRY_FN_ORIGIN		0	/* fn id of spryd's origin sockets */
 
@@ -56,6 +57,7 @@
 #define SPRY_MAP_FN_STATS	spry_fn_stats	/* PERCPU_ARRAY fn id -> fn_stats */
 #define SPRY_MAP_REQLOC		spry_reqloc	/* ARRAY req slot -> where the request is */
 #define SPRY_MAP_EVENTS		spry_events	/* RINGBUF of spry_event (quarantines) */
+#define SPRY_MAP_PROCS		spry_procs	/* HASH proc_key -> proc (sticky processes) */
 
 #define SPRY_PROG_SKMSG		"skmsg_route"	/* pin name of the SK_MSG program */
 #define SPRY_PIN_DIR_DEFAULT	"/sys/fs/bpf/spry"
@@ -80,7 +82,8 @@ struct spry_desc {
 	__u32	cap;		/* buffer capacity in bytes */
 	__u64	key;		/* routing key (process id for sticky routing) */
 	__u16	origin;		/* (router) origin instance that started it */
-	__u16	inst;		/* (router) instance it was delivered to */
+	__u16	inst;		/* (router) instance it was delivered to; back at
+				 * the origin from a function: the sender's */
 	__u16	ret_fn;		/* (router) caller fn with SPRY_DF_CALL */
 	__u16	ret_inst;	/* (router) caller instance with SPRY_DF_CALL */
 	__u32	meta_len;	/* metadata bytes at the start of the buffer */
@@ -103,6 +106,7 @@ enum spry_status {
 	SPRY_ST_NO_CALLER	= 4,	/* reply's caller is gone */
 	SPRY_ST_BAD_DESC	= 5,	/* a runtime refused the descriptor */
 	SPRY_ST_TOO_BIG		= 6,	/* response does not fit any buffer */
+	SPRY_ST_NO_PROCESS	= 7,	/* the named process is not active (or none) */
 	SPRY_ST_MAX,
 };
 
@@ -136,6 +140,8 @@ _Static_assert(sizeof(struct spry_sender) == 8, "spry_sender size");
 enum spry_chain_flags {
 	SPRY_CF_ACTIVE		= 1 << 0,
 	SPRY_CF_NO_HTTP		= 1 << 1,	/* spryd's HTTP front: 404, as if absent */
+	SPRY_CF_APP		= 1 << 2,	/* an app: its instances are processes
+						 * (docs/PROCESS.md), a sticky key names one */
 };
 
 /* Value of SPRY_MAP_CHAINS, indexed by chain id. */
@@ -225,6 +231,35 @@ struct spry_fn_stats {
 };
 _Static_assert(sizeof(struct spry_fn_stats) == 32, "spry_fn_stats size");
 
+/*
+ * Cloud processes (docs/PROCESS.md).  An app is a chain flagged
+ * SPRY_CF_APP whose one hop's instances are its processes; a request with
+ * SPRY_DF_STICKY names a process by desc.key and the router delivers it to
+ * that process's instance and no other.  spryd keeps SPRY_MAP_PROCS: an
+ * entry while the process exists, SPRY_PF_ACTIVE while its OS process is
+ * registered at instance @inst.  Missing or not active: the descriptor goes
+ * back to the origin with SPRY_ST_NO_PROCESS (spryd wakes it, or answers
+ * 404), never to another process.
+ */
+struct spry_proc_key {
+	__u16	chain;		/* the app's chain id */
+	__u16	pad;
+	__u32	pad2;
+	__u64	id;		/* process id (1..2^63-1) */
+};
+_Static_assert(sizeof(struct spry_proc_key) == 16, "spry_proc_key size");
+
+enum spry_proc_flags {
+	SPRY_PF_ACTIVE		= 1 << 0,	/* registered: route to inst */
+};
+
+struct spry_proc {
+	__u32	flags;		/* SPRY_PF_* */
+	__u16	inst;		/* instance of the app's function */
+	__u16	pad;
+};
+_Static_assert(sizeof(struct spry_proc) == 8, "spry_proc size");
+
 /* Router verdicts: indexes of SPRY_MAP_VERDICTS. */
 enum spry_verdict {
 	SPRY_V_FORWARD = 0,	/* to the next hop */
@@ -235,6 +270,7 @@ enum spry_verdict {
 	SPRY_V_NO_INSTANCE,	/* recoverable: no live instance, to origin */
 	SPRY_V_NO_CHAIN,	/* recoverable: chain gone, to origin */
 	SPRY_V_NO_CALLER,	/* recoverable: caller gone, to origin */
+	SPRY_V_NO_PROCESS,	/* recoverable: the named process is not active */
 	SPRY_V_FALLBACK,	/* origin unreachable: passed to spryd's peer */
 	SPRY_V_DROP_SHORT,	/* fewer bytes than a descriptor */
 	SPRY_V_DROP_VERSION,	/* bad version or flags */

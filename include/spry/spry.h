@@ -314,6 +314,44 @@ SPRY_API int spry_client_invoke(struct spry_client *c, const char *chain,
 				const void *in, size_t in_len, void *out,
 				size_t out_cap, size_t *out_len, uint32_t *status);
 
+/*
+ * Run function @fn of app @app (docs/PROCESS.md) in process @id, or, with
+ * @id 0, in a live process chosen by load (created when the app allows
+ * it).  As spry_client_invoke(); *@status SPRY_ST_NO_PROCESS when the
+ * process does not exist (never another process's answer).
+ */
+SPRY_API int spry_client_invoke_proc(struct spry_client *c, const char *app,
+				     const char *fn, uint64_t id, const void *in,
+				     size_t in_len, void *out, size_t out_cap,
+				     size_t *out_len, uint32_t *status);
+
+/* ------------------------------------------------------------------- apps */
+
+/*
+ * An app's process hosts several functions in one OS process.  The handler
+ * of a request is the entry whose @name is the request's function
+ * (metadata "fn", set by spryd from /APP/FN, /APP/ID/FN or INVOKE); an
+ * unknown one is answered 404.
+ */
+struct spry_app_fn {
+	const char	*name;
+	spry_handler_t	handler;
+};
+
+/*
+ * main() of an app's process: spry_fn_main() dispatching on the
+ * function's name among @fns[0..@n).
+ */
+SPRY_API int spry_app_main(int argc, char **argv, const struct spry_app_fn *fns,
+			   size_t n, void *user);
+/* The function a request names ("" when none): its metadata "fn". */
+SPRY_API const char *spry_req_fn(const struct spry_req *req, size_t *len);
+/*
+ * This process's id (from spryd: SPRY_PROCESS_ID in the environment), 0
+ * when it is not an app's process.  Its state lives at SPRY_STATE_PATH.
+ */
+SPRY_API uint64_t spry_process_id(void);
+
 /* ---------------------------------------------------------------- numbers */
 
 /*

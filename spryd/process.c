@@ -1,0 +1,1156 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * spryd's process room (process.h): apps and their cloud processes.
+ *
+ * A process is a record here (id, state, counters) and, while it runs, an
+ * OS process started with fork + exec (spawn.c) with SPRY_STATE_PATH,
+ * SPRY_PROCESS_ID, SPRY_APP, SPRY_SWAP_DIR and SPRY_STATE_SIZE in its
+ * environment, watched by a pidfd.  It registers as an instance of the
+ * app's function (SPRY_APP_FN); the registrar asks reg_check() whether its
+ * pid is one of ours (only processes spryd started serve an app), then
+ * reg_done() makes it ACTIVE: spry_procs[{chain, id}] = {ACTIVE, inst}, and
+ * the requests held for it go.  spry_procs holds exactly the active
+ * processes, so the router sends a request naming any other back to the
+ * origin (SPRY_ST_NO_PROCESS), where the request core holds it
+ * (entry_proc_*) and process_timer() wakes the process, or answers 404
+ * when there is none.  Nothing here runs per request that reaches an
+ * active process.
+ *
+ * Swap: the OS process is stopped (SIGTERM, SIGKILL after the stop
+ * timeout); once it exited, swap_out() is the one call that puts its state
+ * in the app's swap directory; the process is SWAPPED.  Delete: out of the
+ * table at once (its id is free, held requests 404), the OS process
+ * stopped, state_release() drops its state.
+ *
+ * At most SPRY_MAX_INST OS processes per app run at once (the instance
+ * slots of one function): a wake beyond that swaps the least recently used
+ * idle active process first and waits for its slot.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+
+#include "lib/app.h"
+#include "lib/core.h"
+#include "spryd/ctl.h"
+#include "spryd/entry.h"
+#include "spryd/loop.h"
+#include "spryd/process.h"
+#include "spryd/spawn.h"
+#include "spryd/spryd.h"
+
+#define PROC_BUCKETS		65536		/* power of two */
+#define PROC_SCAN_NS		(500ULL * SPRYD_NS_PER_MS)
+#define PROC_TICK_NS		(100ULL * SPRYD_NS_PER_MS)
+#define PROC_MAX_LIVE		SPRY_MAX_INST	/* OS processes per app */
+#define PROC_STATE_ENV		"SPRY_PROC_STATE_DIR"
+
+struct app;
+
+struct proc {
+	struct spryd_ep	ep;		/* pidfd; fd -1: no OS process */
+	struct proc	*hnext;		/* hash bucket / deleted list */
+	struct app	*app;
+	uint64_t	id;
+	uint8_t		state;		/* enum spry_proc_state */
+	uint8_t		after;		/* state once the OS process is gone */
+	bool		stopping;	/* signalled: swap or delete */
+	bool		deleted;	/* out of the table, OS process exiting */
+	bool		has_inst;	/* registered: inst is its slot */
+	uint16_t	inst;
+	pid_t		pid;
+	uint64_t	t_state;	/* last transition (or request) */
+	uint64_t	t_start;	/* spawn */
+	uint64_t	t_stop;		/* SIGTERM */
+	uint64_t	activations;
+	uint64_t	swaps;
+};
+
+struct app {
+	bool			used, seen;
+	bool			gone;		/* removed: only its exiting OS
+						 * processes keep the slot */
+	struct spry_app_decl	decl;
+	uint16_t		chain_id, fn_id;
+	struct spawner		*sp;
+	struct spryd_app_pub	*pub;
+	uint32_t		n_procs;
+	uint64_t		next_id;
+	uint32_t		n_live;
+	struct proc		*live[PROC_MAX_LIVE * 2];	/* with an OS process */
+	char			state_dir[PATH_MAX];	/* <state>/<app> */
+};
+
+struct spryd_procs {
+	char			dir[PATH_MAX];		/* the apps' declarations */
+	char			state_dir[PATH_MAX];	/* processes' state */
+	struct app		apps[SPRYD_MAX_APPS];
+	struct proc		**buckets;
+	struct proc		*deleted;	/* OS processes of deleted ones */
+	uint64_t		next_scan, next_tick;
+	struct timespec		dir_mtime;
+};
+
+static void pidfd_event(struct spryd *d, struct spryd_ep *ep, uint32_t events);
+static const struct spryd_ep_ops pidfd_ops = { .name = "process-pidfd", .event = pidfd_event };
+
+/* ------------------------------------------------------------ table */
+
+static uint32_t bucket_of(const struct app *a, uint64_t id)
+{
+	uint64_t k = id * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)a;
+
+	k ^= k >> 29;
+	return (uint32_t)k & (PROC_BUCKETS - 1);
+}
+
+static struct proc *proc_find(struct spryd_procs *ps, struct app *a, uint64_t id)
+{
+	struct proc *p;
+
+	for (p = ps->buckets[bucket_of(a, id)]; p; p = p->hnext)
+		if (p->app == a && p->id == id)
+			return p;
+	return NULL;
+}
+
+static void set_state(struct proc *p, uint8_t s, uint64_t now)
+{
+	struct spry_ctl_proc_app *st = &p->app->pub->st;
+
+	if (st->n[p->state])
+		st->n[p->state]--;
+	p->state = s;
+	if (s != SPRY_PS_DELETED)
+		st->n[s]++;
+	p->t_state = now;
+}
+
+static void live_add(struct app *a, struct proc *p)
+{
+	a->live[a->n_live++] = p;
+}
+
+static void live_del(struct app *a, struct proc *p)
+{
+	uint32_t i;
+
+	for (i = 0; i < a->n_live; i++) {
+		if (a->live[i] == p) {
+			a->live[i] = a->live[--a->n_live];
+			return;
+		}
+	}
+}
+
+static struct proc *live_by_pid(struct app *a, uint32_t pid)
+{
+	uint32_t i;
+
+	for (i = 0; i < a->n_live; i++)
+		if ((uint32_t)a->live[i]->pid == pid)
+			return a->live[i];
+	return NULL;
+}
+
+static struct app *app_by_chain(struct spryd_procs *ps, uint16_t chain)
+{
+	unsigned int i;
+
+	for (i = 0; i < SPRYD_MAX_APPS; i++)
+		if (ps->apps[i].used && !ps->apps[i].gone && ps->apps[i].chain_id == chain)
+			return &ps->apps[i];
+	return NULL;
+}
+
+static struct app *app_by_name(struct spryd_procs *ps, const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < SPRYD_MAX_APPS; i++)
+		if (ps->apps[i].used && !ps->apps[i].gone && !strcmp(ps->apps[i].decl.name, name))
+			return &ps->apps[i];
+	return NULL;
+}
+
+/* spry_procs: exactly the active processes. */
+static void map_set(struct spryd *d, struct proc *p, bool active)
+{
+	struct spry_proc_key key = { .chain = p->app->chain_id, .id = p->id };
+	struct spry_proc val = { .flags = SPRY_PF_ACTIVE, .inst = p->inst };
+	uint64_t *slot = &d->chains[p->app->chain_id].app_proc[p->inst % SPRY_MAX_INST];
+
+	if (!active && *slot == p->id)
+		*slot = 0;
+
+	if (active) {
+		if (bpf_map_update_elem(d->maps.procs, &key, &val, BPF_ANY))
+			spryd_log("app %s: process %" PRIu64 ": spry_procs update: %s",
+				  p->app->decl.name, p->id, strerror(errno));
+	} else if (bpf_map_delete_elem(d->maps.procs, &key) && errno != ENOENT) {
+		spryd_log("app %s: process %" PRIu64 ": spry_procs delete: %s",
+			  p->app->decl.name, p->id, strerror(errno));
+	}
+}
+
+static void proc_signal(struct proc *p, int sig)
+{
+	if (p->ep.fd >= 0)
+		syscall(SYS_pidfd_send_signal, p->ep.fd, sig, NULL, 0);
+}
+
+/* ------------------------------------------------- state integration */
+
+/*
+ * The process's state after its OS process stopped for a swap: written
+ * to the app's swap directory by the state store (shm/swap.c; the process
+ * keeps it at SPRY_STATE_PATH meanwhile).  The one call site of a swap-out:
+ * 0 or -errno (the process then stays allocated, its state in place).
+ */
+static int swap_out(struct spryd *d, struct app *a, struct proc *p)
+{
+	(void)d;
+	(void)a;
+	(void)p;
+	return 0;
+}
+
+/* A deleted process's state path goes (a file, or an empty directory). */
+static void state_release(struct app *a, struct proc *p)
+{
+	char path[PATH_MAX + 32];
+
+	if (snprintf(path, sizeof(path), "%s/%" PRIu64, a->state_dir, p->id) <
+	    (int)sizeof(path) && remove(path) && errno != ENOENT)
+		spryd_log("app %s: process %" PRIu64 ": removing %s: %s", a->decl.name,
+			  p->id, path, strerror(errno));
+}
+
+/* ------------------------------------------------------- life cycle */
+
+static int proc_start(struct spryd *d, struct proc *p, uint64_t now);
+
+static struct proc *proc_new(struct spryd_procs *ps, struct app *a, uint64_t id,
+			     uint64_t now, int *err)
+{
+	struct proc *p;
+	uint32_t b;
+
+	if (a->n_procs >= a->decl.max_procs) {
+		*err = -ENOSPC;
+		return NULL;
+	}
+	if (!id) {
+		do {
+			id = ++a->next_id;
+			if (id > SPRY_PROC_ID_MAX)
+				id = a->next_id = 1;
+		} while (proc_find(ps, a, id));
+	} else if (id > SPRY_PROC_ID_MAX) {
+		*err = -EINVAL;
+		return NULL;
+	} else if (proc_find(ps, a, id)) {
+		*err = -EEXIST;
+		return NULL;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	p->ep.fd = -1;
+	p->app = a;
+	p->id = id;
+	p->state = SPRY_PS_DELETED;
+	set_state(p, SPRY_PS_ALLOCATED, now);
+	b = bucket_of(a, id);
+	p->hnext = ps->buckets[b];
+	ps->buckets[b] = p;
+	a->n_procs++;
+	a->pub->st.created++;
+	return p;
+}
+
+static void proc_unlink(struct spryd_procs *ps, struct proc *p)
+{
+	struct proc **pp = &ps->buckets[bucket_of(p->app, p->id)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == p) {
+			*pp = p->hnext;
+			break;
+		}
+	}
+	p->hnext = NULL;
+	p->app->n_procs--;
+}
+
+/* Swap the least recently used idle active process to free a slot. */
+static void make_room(struct spryd *d, struct app *a, uint64_t now)
+{
+	struct proc *best = NULL;
+	uint64_t t, best_t = UINT64_MAX;
+	uint32_t i;
+
+	for (i = 0; i < a->n_live; i++) {
+		struct proc *p = a->live[i];
+		const struct spryd_inst *in;
+
+		if (p->stopping)
+			return;		/* one is on its way out already */
+		if (p->state != SPRY_PS_ACTIVE || !p->has_inst)
+			continue;
+		if (d->inst_mem &&
+		    d->inst_mem[(uint32_t)a->fn_id * SPRY_MAX_INST + p->inst].inflight > 0)
+			continue;
+		in = &d->insts[(uint32_t)a->fn_id * SPRY_MAX_INST + p->inst];
+		t = in->last_ns > p->t_state ? in->last_ns : p->t_state;
+		if (t < best_t) {
+			best_t = t;
+			best = p;
+		}
+	}
+	if (!best)
+		return;
+	spryd_vlog(d, "app %s: %u processes running: swapping process %" PRIu64
+		   " (least recently used)", a->decl.name, a->n_live, best->id);
+	best->stopping = true;
+	best->after = SPRY_PS_SWAPPED;
+	best->t_stop = now;
+	proc_signal(best, SIGTERM);
+}
+
+static int proc_start(struct spryd *d, struct proc *p, uint64_t now)
+{
+	struct app *a = p->app;
+	char e_state[PATH_MAX + 64], e_id[64], e_app[64], e_swap[SPRY_APP_SWAP_LEN + 32];
+	char e_size[64];
+	char *env[] = { e_state, e_id, e_app, e_swap, e_size, NULL };
+	bool woken = p->state == SPRY_PS_SWAPPED;
+	pid_t pid;
+	int fd;
+
+	if (p->state != SPRY_PS_ALLOCATED && p->state != SPRY_PS_SWAPPED)
+		return 0;
+	if (!a->sp)
+		return -ENOEXEC;
+	if (a->n_live >= PROC_MAX_LIVE) {
+		make_room(d, a, now);
+		return -EAGAIN;
+	}
+	snprintf(e_state, sizeof(e_state), "%s=%s/%" PRIu64, SPRY_STATE_PATH_ENV,
+		 a->state_dir, p->id);
+	snprintf(e_id, sizeof(e_id), "%s=%" PRIu64, SPRY_PROCESS_ID_ENV, p->id);
+	snprintf(e_app, sizeof(e_app), "%s=%s", SPRY_APP_ENV, a->decl.name);
+	snprintf(e_swap, sizeof(e_swap), "%s=%s", SPRY_SWAP_DIR_ENV, a->decl.swap_dir);
+	snprintf(e_size, sizeof(e_size), "%s=%llu", SPRY_STATE_SIZE_ENV,
+		 (unsigned long long)a->decl.state_size);
+	pid = spawner__start_env(a->sp, env);
+	if (pid < 0) {
+		a->pub->st.failed++;
+		spryd_log("app %s: process %" PRIu64 ": start: %s", a->decl.name, p->id,
+			  strerror(-pid));
+		return pid;
+	}
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0 || (p->ep.ops = &pidfd_ops, p->ep.fd = fd, spryd_ep_add(d, &p->ep, EPOLLIN))) {
+		int err = fd < 0 ? -errno : -EIO;
+
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		if (fd >= 0)
+			close(fd);
+		p->ep.fd = -1;
+		a->pub->st.failed++;
+		return err;
+	}
+	p->pid = pid;
+	p->t_start = now;
+	p->stopping = false;
+	p->after = woken ? SPRY_PS_SWAPPED : SPRY_PS_ALLOCATED;
+	live_add(a, p);
+	set_state(p, SPRY_PS_STARTING, now);
+	a->pub->st.started++;
+	if (woken)
+		a->pub->st.woken++;
+	spryd_vlog(d, "app %s: process %" PRIu64 " %s: pid %d", a->decl.name, p->id,
+		   woken ? "woken" : "started", pid);
+	return 0;
+}
+
+/* Stop @p's OS process; @after: SWAPPED (a swap) or DELETED. */
+static void proc_stop(struct proc *p, uint8_t after, uint64_t now)
+{
+	p->after = after;
+	if (p->stopping)
+		return;
+	p->stopping = true;
+	p->t_stop = now;
+	proc_signal(p, SIGTERM);
+}
+
+static int proc_swap(struct spryd *d, struct proc *p, uint64_t now)
+{
+	int err;
+
+	switch (p->state) {
+	case SPRY_PS_SWAPPED:
+		return 0;
+	case SPRY_PS_ALLOCATED:
+		/* nothing runs: its state (if any) goes to swap as it is */
+		err = swap_out(d, p->app, p);
+		if (err)
+			return err;
+		set_state(p, SPRY_PS_SWAPPED, now);
+		p->swaps++;
+		p->app->pub->st.swapped++;
+		return 0;
+	default:
+		proc_stop(p, SPRY_PS_SWAPPED, now);
+		return 0;
+	}
+}
+
+static void proc_del(struct spryd *d, struct proc *p, uint64_t now)
+{
+	struct spryd_procs *ps = d->procs;
+	struct app *a = p->app;
+	uint32_t n;
+
+	proc_unlink(ps, p);
+	if (p->has_inst)
+		map_set(d, p, false);
+	set_state(p, SPRY_PS_DELETED, now);
+	a->pub->st.deleted++;
+	n = entry_proc_fail(d, a->chain_id, p->id, -ENOENT);
+	if (n)
+		spryd_vlog(d, "app %s: process %" PRIu64 " deleted: %u held requests 404",
+			   a->decl.name, p->id, n);
+	state_release(a, p);
+	if (p->ep.fd >= 0) {
+		p->deleted = true;
+		proc_stop(p, SPRY_PS_DELETED, now);
+		p->hnext = ps->deleted;
+		ps->deleted = p;
+		return;
+	}
+	free(p);
+}
+
+/* ------------------------------------------------- registrar hooks */
+
+static int hook_reg_check(struct spryd *d, uint16_t chain, uint32_t pid)
+{
+	struct app *a = app_by_chain(d->procs, chain);
+	struct proc *p = a ? live_by_pid(a, pid) : NULL;
+
+	if (!p || p->deleted || p->state != SPRY_PS_STARTING)
+		return -EIDRM;
+	return 0;
+}
+
+static void hook_reg_done(struct spryd *d, struct spryd_inst *in)
+{
+	struct app *a = app_by_chain(d->procs, in->chain);
+	struct proc *p = a ? live_by_pid(a, in->pid) : NULL;
+	uint64_t now = spryd_now_ns();
+
+	if (!p)
+		return;
+	p->has_inst = true;
+	p->inst = in->idx;
+	in->last_ns = now;
+	if (p->stopping) {
+		/* swapped or deleted while it started: it goes again */
+		return;
+	}
+	set_state(p, SPRY_PS_ACTIVE, now);
+	d->chains[a->chain_id].app_proc[p->inst] = p->id;
+	p->activations++;
+	a->pub->st.activated++;
+	map_set(d, p, true);
+	spryd_vlog(d, "app %s: process %" PRIu64 " active (pid %d inst %u, %llu us)",
+		   a->decl.name, p->id, p->pid, p->inst,
+		   (unsigned long long)((now - p->t_start) / 1000));
+	entry_proc_release(d, a->chain_id, p->id);
+	entry_proc_release(d, a->chain_id, 0);
+}
+
+static void hook_removed(struct spryd *d, struct spryd_inst *in)
+{
+	struct app *a = app_by_chain(d->procs, in->chain);
+	struct proc *p = a ? live_by_pid(a, in->pid) : NULL;
+
+	if (!p || !p->has_inst || p->inst != in->idx)
+		return;
+	map_set(d, p, false);
+	p->has_inst = false;
+	if (!p->stopping) {
+		/* it left on its own: make sure the OS process is gone too */
+		p->after = SPRY_PS_ALLOCATED;
+		proc_signal(p, SIGKILL);
+	}
+}
+
+/* ---------------------------------------------------------- pidfd */
+
+static void pidfd_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
+{
+	struct spryd_procs *ps = d->procs;
+	struct proc *p = (struct proc *)ep, **pp;
+	struct app *a = p->app;
+	uint64_t now = spryd_now_ns();
+	siginfo_t si = {};
+	int ret, err;
+
+	(void)events;
+	ret = waitid(P_PIDFD, (id_t)ep->fd, &si, WEXITED | WNOHANG);
+	if (!ret && !si.si_pid)
+		return;
+	spryd_ep_close(d, &p->ep);
+	live_del(a, p);
+	if (p->has_inst) {
+		map_set(d, p, false);
+		p->has_inst = false;
+	}
+	if (p->deleted) {
+		for (pp = &ps->deleted; *pp; pp = &(*pp)->hnext) {
+			if (*pp == p) {
+				*pp = p->hnext;
+				break;
+			}
+		}
+		free(p);
+		return;
+	}
+	if (p->stopping && p->after == SPRY_PS_SWAPPED) {
+		err = swap_out(d, a, p);
+		if (err) {
+			spryd_log("app %s: process %" PRIu64 ": swap: %s (kept allocated)",
+				  a->decl.name, p->id, strerror(-err));
+			set_state(p, SPRY_PS_ALLOCATED, now);
+		} else {
+			set_state(p, SPRY_PS_SWAPPED, now);
+			p->swaps++;
+			a->pub->st.swapped++;
+		}
+	} else if (p->state == SPRY_PS_STARTING) {
+		a->pub->st.failed++;
+		spryd_log("app %s: process %" PRIu64 " (pid %d) exited before registering",
+			  a->decl.name, p->id, p->pid);
+		set_state(p, p->after, now);
+		entry_proc_fail(d, a->chain_id, p->id, -EAGAIN);
+	} else {
+		a->pub->st.crashed++;
+		spryd_log("app %s: process %" PRIu64 " (pid %d) exited on its own (status %d)",
+			  a->decl.name, p->id, p->pid, si.si_status);
+		set_state(p, SPRY_PS_ALLOCATED, now);
+	}
+	p->stopping = false;
+	p->pid = 0;
+}
+
+/* ------------------------------------------------------ declarations */
+
+static struct spawner *make_spawner(struct spryd *d, struct app *a)
+{
+	char *argv[SPRY_DECL_MAX_ARGS + 8];
+	struct spawn_fn sf = {};
+	struct passwd *pw;
+	struct spawner *sp;
+	__u32 i, n = 0;
+
+	for (i = 0; i < a->decl.argc; i++)
+		argv[n++] = (char *)spry_app_decl__arg(&a->decl, i);
+	argv[n++] = "--chain";
+	argv[n++] = a->decl.name;
+	argv[n++] = "--fn";
+	argv[n++] = SPRY_APP_FN;
+	if (strcmp(d->sock_path, SPRY_CTL_SOCK_DEFAULT)) {
+		argv[n++] = "--sock";
+		argv[n++] = d->sock_path;
+	}
+	argv[n] = NULL;
+	sf.chain = a->decl.name;
+	sf.fn = SPRY_APP_FN;
+	sf.argv = argv;
+	sf.uid = a->decl.has_uid ? a->decl.uid : 0;
+	pw = getpwuid(sf.uid);
+	sf.gid = pw ? pw->pw_gid : sf.uid;
+	sp = spawner__new(d, &sf);
+	if (!sp)
+		spryd_log("app %s: spawner: %s", a->decl.name, strerror(errno));
+	return sp;
+}
+
+static void app_forget(struct spryd *d, struct app *a)
+{
+	struct spryd_procs *ps = d->procs;
+	uint64_t now = spryd_now_ns();
+	uint32_t b;
+	struct proc *p, *next;
+
+	for (b = 0; b < PROC_BUCKETS && a->n_procs; b++) {
+		for (p = ps->buckets[b]; p; p = next) {
+			next = p->hnext;
+			if (p->app == a)
+				proc_del(d, p, now);
+		}
+	}
+	if (a->chain_id && d->chains[a->chain_id].app == &a->decl) {
+		entry_proc_fail(d, a->chain_id, 0, -ENOENT);
+		d->chains[a->chain_id].app = NULL;
+		d->chains[a->chain_id].app_fn = 0;
+	}
+	spawner__free(a->sp);
+	a->sp = NULL;
+	a->gone = true;
+	a->pub->used = false;
+	if (!a->n_live)
+		a->used = false;
+}
+
+static void scan_app(struct spryd *d, const char *name, uint64_t now)
+{
+	struct spryd_procs *ps = d->procs;
+	struct spry_app_decl *dc;
+	struct spry_chain rec;
+	char err[256];
+	struct app *a;
+	__u16 cid, fid;
+	unsigned int i;
+
+	dc = malloc(sizeof(*dc));
+	if (!dc)
+		return;
+	if (spry_app__read(ps->dir, name, dc, err, sizeof(err))) {
+		spryd_log("app %s: %s", name, err);
+		goto out;
+	}
+	if (spry_chain__lookup(&d->maps, name, &cid, &rec) || !(rec.flags & SPRY_CF_APP) ||
+	    spry_fn__lookup(&d->maps, cid, SPRY_APP_FN, &fid, NULL))
+		goto out;	/* its chain is not there (yet) */
+	a = app_by_name(ps, name);
+	if (a && (a->chain_id != cid || a->fn_id != fid)) {
+		app_forget(d, a);	/* replaced under the same name: a new one */
+		a = NULL;
+	}
+	if (!a) {
+		for (i = 0; i < SPRYD_MAX_APPS && (ps->apps[i].used || d->apps[i].used); i++)
+			;
+		if (i == SPRYD_MAX_APPS) {
+			spryd_log("more than %d apps: %s ignored", SPRYD_MAX_APPS, name);
+			goto out;
+		}
+		a = &ps->apps[i];
+		memset(a, 0, sizeof(*a));
+		a->used = true;
+		a->pub = &d->apps[i];
+		memset(a->pub, 0, sizeof(*a->pub));
+		a->pub->used = true;
+		snprintf(a->pub->app, sizeof(a->pub->app), "%s", name);
+		a->decl = *dc;
+		a->chain_id = cid;
+		a->fn_id = fid;
+		if (strlen(ps->state_dir) + 1 + strlen(name) >= sizeof(a->state_dir))
+			spryd_log("app %s: state path too long", name);
+		else
+			sprintf(a->state_dir, "%s/%s", ps->state_dir, name);
+		if (mkdir(ps->state_dir, 0711) && errno != EEXIST)
+			spryd_log("app %s: mkdir %s: %s", name, ps->state_dir, strerror(errno));
+		if (mkdir(a->state_dir, 0700) && errno != EEXIST)
+			spryd_log("app %s: mkdir %s: %s", name, a->state_dir, strerror(errno));
+		else if (chown(a->state_dir, a->decl.has_uid ? a->decl.uid : 0, (gid_t)-1))
+			spryd_log("app %s: chown %s: %s", name, a->state_dir, strerror(errno));
+		spryd_log("app %s: %u functions, max %u processes, exec %s", name,
+			  a->decl.n_fns, a->decl.max_procs, spry_app_decl__arg(&a->decl, 0));
+	} else if (memcmp(&a->decl, dc, sizeof(*dc))) {
+		a->decl = *dc;
+		spawner__free(a->sp);
+		a->sp = NULL;
+		spryd_log("app %s: declaration changed", name);
+	}
+	a->seen = true;
+	a->pub->st.max = a->decl.max_procs;
+	if (!a->sp)
+		a->sp = make_spawner(d, a);
+	d->chains[cid].app = &a->decl;
+	d->chains[cid].app_fn = fid;
+	(void)now;
+out:
+	free(dc);
+}
+
+static void scan(struct spryd *d, uint64_t now)
+{
+	struct spryd_procs *ps = d->procs;
+	char name[SPRY_NAME_LEN];
+	struct dirent *de;
+	unsigned int i;
+	size_t n;
+	DIR *dir;
+
+	for (i = 0; i < SPRYD_MAX_APPS; i++)
+		ps->apps[i].seen = false;
+	dir = opendir(ps->dir);
+	while (dir && (de = readdir(dir))) {
+		n = strlen(de->d_name);
+		if (n <= 5 || n - 5 >= SPRY_NAME_LEN || strcmp(de->d_name + n - 5, ".json"))
+			continue;
+		memcpy(name, de->d_name, n - 5);
+		name[n - 5] = '\0';
+		if (!spry_name_check(name))
+			scan_app(d, name, now);
+	}
+	if (dir)
+		closedir(dir);
+	for (i = 0; i < SPRYD_MAX_APPS; i++) {
+		struct app *a = &ps->apps[i];
+
+		if (a->used && !a->gone && !a->seen) {
+			spryd_log("app %s removed: deleting its %u processes", a->decl.name,
+				  a->n_procs);
+			app_forget(d, a);
+		}
+		if (a->used && a->gone && !a->n_live)
+			a->used = false;
+	}
+}
+
+/* ------------------------------------------------------ held requests */
+
+/* Any process of @a that may serve a request naming none: one to wake. */
+static struct proc *pick_inactive(struct spryd_procs *ps, struct app *a)
+{
+	struct proc *p;
+	uint32_t b;
+
+	for (b = 0; b < PROC_BUCKETS; b++)
+		for (p = ps->buckets[b]; p; p = p->hnext)
+			if (p->app == a && (p->state == SPRY_PS_ALLOCATED ||
+					    p->state == SPRY_PS_SWAPPED))
+				return p;
+	return NULL;
+}
+
+/* What to do for requests held for process @key of @a: true if any was answered. */
+static bool resolve(struct spryd *d, struct app *a, uint64_t key, uint64_t now)
+{
+	struct spryd_procs *ps = d->procs;
+	struct proc *p;
+	uint32_t i;
+	int err;
+
+	if (key) {
+		p = proc_find(ps, a, key);
+		if (!p)
+			return entry_proc_fail(d, a->chain_id, key, -ENOENT) > 0;
+		if (p->state == SPRY_PS_ACTIVE && !p->stopping)
+			return entry_proc_release(d, a->chain_id, key) > 0;
+		if (p->state == SPRY_PS_STARTING || p->stopping)
+			return false;	/* its registration (or exit) releases them */
+		err = proc_start(d, p, now);
+		if (err && err != -EAGAIN)
+			return entry_proc_fail(d, a->chain_id, key, -EAGAIN) > 0;
+		return false;
+	}
+	if (d->fn_routable[a->fn_id])
+		return entry_proc_release(d, a->chain_id, 0) > 0;
+	for (i = 0; i < a->n_live; i++)
+		if (a->live[i]->state == SPRY_PS_STARTING && !a->live[i]->stopping)
+			return false;
+	p = pick_inactive(ps, a);
+	if (!p && a->decl.autocreate) {
+		p = proc_new(ps, a, 0, now, &err);
+		if (!p)
+			return entry_proc_fail(d, a->chain_id, 0,
+					       err == -ENOSPC ? -EAGAIN : err) > 0;
+	}
+	if (!p)
+		return entry_proc_fail(d, a->chain_id, 0, -ENOENT) > 0;
+	err = proc_start(d, p, now);
+	if (err && err != -EAGAIN)
+		return entry_proc_fail(d, a->chain_id, 0, -EAGAIN) > 0;
+	return false;
+}
+
+static void held(struct spryd *d, uint64_t now)
+{
+	struct spryd_procs *ps = d->procs;
+	unsigned int i, budget;
+	uint32_t cursor;
+	uint64_t key;
+
+	for (i = 0; i < SPRYD_MAX_APPS && d->n_proc_wait; i++) {
+		struct app *a = &ps->apps[i];
+
+		if (!a->used || !a->seen || !d->chains[a->chain_id].n_proc_wait)
+			continue;
+		/* an answer changes the list: start again (bounded) */
+		budget = d->chains[a->chain_id].n_proc_wait * 2 + 8;
+		cursor = SPRYD_NIL;
+		while (budget-- && entry_proc_next(d, a->chain_id, &cursor, &key))
+			if (resolve(d, a, key, now))
+				cursor = SPRYD_NIL;
+	}
+}
+
+/* Start and stop timeouts, idle swaps. */
+static void tick(struct spryd *d, uint64_t now)
+{
+	struct spryd_procs *ps = d->procs;
+	unsigned int i, k;
+
+	for (i = 0; i < SPRYD_MAX_APPS; i++) {
+		struct app *a = &ps->apps[i];
+
+		for (k = 0; a->used && k < a->n_live; k++) {
+			struct proc *p = a->live[k];
+			const struct spryd_inst *in;
+			uint64_t last;
+
+			if (p->stopping && now - p->t_stop > d->sv_opts.stop_timeout_ns) {
+				proc_signal(p, SIGKILL);
+				continue;
+			}
+			if (p->state == SPRY_PS_STARTING && !p->stopping &&
+			    now - p->t_start > d->sv_opts.start_timeout_ns) {
+				spryd_log("app %s: process %" PRIu64 " (pid %d) did not register: killed",
+					  a->decl.name, p->id, p->pid);
+				proc_signal(p, SIGKILL);
+				continue;
+			}
+			if (p->state != SPRY_PS_ACTIVE || p->stopping || !p->has_inst ||
+			    !a->decl.idle_ms)
+				continue;
+			in = &d->insts[(uint32_t)a->fn_id * SPRY_MAX_INST + p->inst];
+			last = in->last_ns > p->t_state ? in->last_ns : p->t_state;
+			if (now - last < (uint64_t)a->decl.idle_ms * SPRYD_NS_PER_MS)
+				continue;
+			if (d->inst_mem &&
+			    d->inst_mem[(uint32_t)a->fn_id * SPRY_MAX_INST + p->inst].inflight > 0)
+				continue;
+			spryd_vlog(d, "app %s: process %" PRIu64 " idle for %u ms: swapping",
+				   a->decl.name, p->id, a->decl.idle_ms);
+			proc_stop(p, SPRY_PS_SWAPPED, now);
+		}
+	}
+	/* deleted processes whose OS process is slow to go */
+	for (struct proc *p = ps->deleted; p; p = p->hnext)
+		if (now - p->t_stop > d->sv_opts.stop_timeout_ns)
+			proc_signal(p, SIGKILL);
+}
+
+void process_timer(struct spryd *d, uint64_t now, uint64_t *next)
+{
+	struct spryd_procs *ps = d->procs;
+
+	if (!ps)
+		return;
+	if (now >= ps->next_scan) {
+		struct stat st;
+
+		if (stat(ps->dir, &st) || st.st_mtim.tv_sec != ps->dir_mtime.tv_sec ||
+		    st.st_mtim.tv_nsec != ps->dir_mtime.tv_nsec || !ps->next_scan ||
+		    now - ps->next_scan > 10 * PROC_SCAN_NS) {
+			ps->dir_mtime = st.st_mtim;
+			scan(d, now);
+		}
+		ps->next_scan = now + PROC_SCAN_NS;
+	}
+	if (d->n_proc_wait)
+		held(d, now);
+	if (now >= ps->next_tick) {
+		tick(d, now);
+		ps->next_tick = now + PROC_TICK_NS;
+	}
+	if (!*next || ps->next_scan < *next)
+		*next = ps->next_scan;
+	if (ps->next_tick < *next)
+		*next = ps->next_tick;
+}
+
+/* ------------------------------------------------------------- PROC */
+
+static void info_of(const struct proc *p, uint64_t now, struct spry_ctl_proc_info *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->id = p->id;
+	o->state = p->state;
+	o->pid = p->pid;
+	o->inst = p->has_inst ? p->inst : 0xffff;
+	o->activations = p->activations;
+	o->swaps = p->swaps;
+	o->idle_ms = (now - p->t_state) / SPRYD_NS_PER_MS;
+}
+
+static int info_cmp(const void *x, const void *y)
+{
+	const struct spry_ctl_proc_info *a = x, *b = y;
+
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+#define PROC_INFO_MAX	((SPRY_CTL_MAX_MSG - sizeof(struct spry_ctl_hdr) - \
+			  sizeof(struct spry_ctl_proc_app)) / sizeof(struct spry_ctl_proc_info))
+
+static void ctl_reply(struct spryd *d, struct spryd_conn *c, int err, struct app *a,
+		      struct proc *one, bool all, uint64_t now)
+{
+	struct spryd_procs *ps = d->procs;
+	struct spry_ctl_proc_info *infos = NULL;
+	struct spry_ctl_proc_app sum;
+	uint32_t n = 0, b;
+	struct proc *p;
+
+	if (err || !a) {
+		spryd_conn_send(d, c, SPRY_CTL_PROC_ACK, err ? err : -ENOENT, NULL, 0, NULL, 0, -1);
+		return;
+	}
+	sum = a->pub->st;
+	sum.n_info = 0;
+	sum.truncated = 0;
+	if (one || all) {
+		infos = calloc(one ? 1 : PROC_INFO_MAX, sizeof(*infos));
+		if (!infos) {
+			spryd_conn_send(d, c, SPRY_CTL_PROC_ACK, -ENOMEM, NULL, 0, NULL, 0, -1);
+			return;
+		}
+	}
+	if (one) {
+		info_of(one, now, &infos[n++]);
+	} else if (all) {
+		for (b = 0; b < PROC_BUCKETS; b++) {
+			for (p = ps->buckets[b]; p; p = p->hnext) {
+				if (p->app != a)
+					continue;
+				if (n == PROC_INFO_MAX) {
+					sum.truncated = 1;
+					break;
+				}
+				info_of(p, now, &infos[n++]);
+			}
+		}
+		qsort(infos, n, sizeof(*infos), info_cmp);
+	}
+	sum.n_info = n;
+	spryd_conn_send(d, c, SPRY_CTL_PROC_ACK, 0, &sum, sizeof(sum), infos,
+			n * (uint32_t)sizeof(*infos), -1);
+	free(infos);
+}
+
+static void hook_ctl(struct spryd *d, struct spryd_conn *c, const void *body, uint32_t len)
+{
+	struct spryd_procs *ps = d->procs;
+	uint64_t now = spryd_now_ns();
+	struct spry_ctl_proc req;
+	struct spry_ctl_proc_info gone;
+	struct proc *p = NULL;
+	struct app *a;
+	int err = 0;
+
+	if (len != sizeof(req)) {
+		ctl_reply(d, c, -EINVAL, NULL, NULL, false, now);
+		return;
+	}
+	memcpy(&req, body, sizeof(req));
+	if (!memchr(req.app, '\0', sizeof(req.app)) || spry_name_check(req.app) ||
+	    req.flags || !req.op || req.op >= SPRY_PROC_OP_MAX || req.id > SPRY_PROC_ID_MAX ||
+	    (!req.id && req.op != SPRY_PROC_CREATE && req.op != SPRY_PROC_SHOW)) {
+		ctl_reply(d, c, -EINVAL, NULL, NULL, false, now);
+		return;
+	}
+	a = app_by_name(ps, req.app);
+	if (!a || !a->seen) {
+		ctl_reply(d, c, -ENODEV, NULL, NULL, false, now);
+		return;
+	}
+	if (c->cred.uid != 0 && (!a->decl.has_uid || c->cred.uid != a->decl.uid)) {
+		ctl_reply(d, c, -EPERM, NULL, NULL, false, now);
+		return;
+	}
+	if (req.op == SPRY_PROC_CREATE) {
+		p = proc_new(ps, a, req.id, now, &err);
+		if (p)
+			spryd_vlog(d, "app %s: process %" PRIu64 " created", a->decl.name, p->id);
+		ctl_reply(d, c, err, a, p, false, now);
+		return;
+	}
+	if (req.id) {
+		p = proc_find(ps, a, req.id);
+		if (!p) {
+			ctl_reply(d, c, -ENOENT, a, NULL, false, now);
+			return;
+		}
+	}
+	switch (req.op) {
+	case SPRY_PROC_SHOW:
+		ctl_reply(d, c, 0, a, p, !p, now);
+		return;
+	case SPRY_PROC_SWAP:
+		err = proc_swap(d, p, now);
+		break;
+	case SPRY_PROC_WAKE:
+		err = proc_start(d, p, now);
+		if (err == -EAGAIN)
+			err = -EBUSY;	/* every slot taken; one is being swapped */
+		break;
+	case SPRY_PROC_DEL:
+		info_of(p, now, &gone);
+		proc_del(d, p, now);
+		gone.state = SPRY_PS_DELETED;
+		{
+			struct spry_ctl_proc_app sum = a->pub->st;
+
+			sum.n_info = 1;
+			sum.truncated = 0;
+			spryd_conn_send(d, c, SPRY_CTL_PROC_ACK, 0, &sum, sizeof(sum), &gone,
+					sizeof(gone), -1);
+		}
+		return;
+	}
+	ctl_reply(d, c, err, a, err ? NULL : p, false, now);
+}
+
+static const struct spryd_proc_hooks hooks = {
+	.reg_check = hook_reg_check,
+	.reg_done = hook_reg_done,
+	.removed = hook_removed,
+	.ctl = hook_ctl,
+};
+
+/* ---------------------------------------------------------- init/fini */
+
+int process_init(struct spryd *d)
+{
+	struct spryd_procs *ps;
+	char state[PATH_MAX];
+	const char *env;
+	int err;
+
+	ps = calloc(1, sizeof(*ps));
+	d->apps = calloc(SPRYD_MAX_APPS, sizeof(*d->apps));
+	if (ps)
+		ps->buckets = calloc(PROC_BUCKETS, sizeof(*ps->buckets));
+	if (!ps || !d->apps || !ps->buckets) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	if (d->sv_opts.state_dir) {
+		if (strlen(d->sv_opts.state_dir) >= sizeof(state)) {
+			err = -ENAMETOOLONG;
+			goto fail;
+		}
+		snprintf(state, sizeof(state), "%s", d->sv_opts.state_dir);
+	} else {
+		err = spry_state_dir(d->pin_dir, state, sizeof(state));
+		if (err)
+			goto fail;
+	}
+	err = spry_app_dir(state, ps->dir, sizeof(ps->dir));
+	if (err)
+		goto fail;
+	env = getenv(PROC_STATE_ENV);
+	if (snprintf(ps->state_dir, sizeof(ps->state_dir), "%s",
+		     env && *env ? env : state) >= (int)sizeof(ps->state_dir) - 16) {
+		err = -ENAMETOOLONG;
+		goto fail;
+	}
+	if (!env || !*env)
+		strcat(ps->state_dir, "/procs");
+	d->procs = ps;
+	d->proc_hooks = &hooks;
+	spryd_log("apps: %s, process state: %s", ps->dir, ps->state_dir);
+	return 0;
+fail:
+	if (ps)
+		free(ps->buckets);
+	free(ps);
+	free(d->apps);
+	d->apps = NULL;
+	return err;
+}
+
+void process_fini(struct spryd *d)
+{
+	struct spryd_procs *ps = d->procs;
+	struct proc *p, *next;
+	uint64_t end;
+	unsigned int i, k, left;
+	uint32_t b;
+
+	if (!ps)
+		return;
+	for (i = 0; i < SPRYD_MAX_APPS; i++)
+		for (k = 0; ps->apps[i].used && k < ps->apps[i].n_live; k++)
+			proc_signal(ps->apps[i].live[k], SIGTERM);
+	end = spryd_now_ns() + d->sv_opts.stop_timeout_ns;
+	do {
+		left = 0;
+		for (i = 0; i < SPRYD_MAX_APPS; i++) {
+			struct app *a = &ps->apps[i];
+
+			for (k = 0; a->used && k < a->n_live; k++) {
+				struct pollfd pfd = { .fd = a->live[k]->ep.fd, .events = POLLIN };
+
+				if (spryd_now_ns() >= end)
+					proc_signal(a->live[k], SIGKILL);
+				if (poll(&pfd, 1, 10) > 0) {
+					siginfo_t si = {};
+
+					waitid(P_PIDFD, (id_t)pfd.fd, &si, WEXITED | WNOHANG);
+					if (!si.si_pid)
+						continue;
+					p = a->live[k];
+					if (p->has_inst)
+						map_set(d, p, false);
+					spryd_ep_close(d, &p->ep);
+					live_del(a, p);
+					k--;
+					if (p->deleted) {
+						struct proc **pp;
+
+						for (pp = &ps->deleted; *pp; pp = &(*pp)->hnext)
+							if (*pp == p) {
+								*pp = p->hnext;
+								break;
+							}
+						free(p);
+					}
+					continue;
+				}
+				left++;
+			}
+		}
+	} while (left);
+	for (b = 0; b < PROC_BUCKETS; b++) {
+		for (p = ps->buckets[b]; p; p = next) {
+			next = p->hnext;
+			free(p);
+		}
+	}
+	for (i = 0; i < SPRYD_MAX_APPS; i++) {
+		spawner__free(ps->apps[i].sp);
+		if (ps->apps[i].used && ps->apps[i].chain_id)
+			d->chains[ps->apps[i].chain_id].app = NULL;
+	}
+	free(ps->buckets);
+	free(ps);
+	d->procs = NULL;
+	d->proc_hooks = NULL;
+	free(d->apps);
+	d->apps = NULL;
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * spryd's process room (process.c): apps and their cloud processes
+ * (docs/PROCESS.md).  Reads the apps' declarations (lib/app.h), keeps
+ * every process's life cycle (allocated -> starting -> active -> swapped
+ * ... -> deleted), starts and stops their OS processes (spawn.c, watched by
+ * pidfd), keeps the router's spry_procs map equal to the set of active
+ * processes, answers `spry process` (PROC control messages), wakes the
+ * process a held request names, swaps idle ones, and counts every
+ * transition for /metrics.
+ */
+#ifndef SPRYD_PROCESS_H
+#define SPRYD_PROCESS_H
+
+#include <stdint.h>
+
+struct spryd;
+
+int process_init(struct spryd *d);
+/* Loop timer hook: declarations, held requests, start/stop timeouts, idle swaps. */
+void process_timer(struct spryd *d, uint64_t now, uint64_t *next);
+/* Stop (SIGTERM, then SIGKILL) every OS process it started; free all. */
+void process_fini(struct spryd *d);
+
+#endif /* SPRYD_PROCESS_H */
