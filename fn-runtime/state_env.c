@@ -20,10 +20,10 @@ static struct spry_state *fn_state;
 
 static struct spry_state *fn_state_open(void)
 {
-	const char *path = getenv("SPRY_STATE_PATH");
-	const char *dir = getenv("SPRY_STATE_SWAP_DIR");
-	const char *app = getenv("SPRY_STATE_APP");
-	const char *size = getenv("SPRY_STATE_SIZE");
+	const char *path = getenv(SPRY_STATE_PATH_ENV);
+	const char *dir = getenv(SPRY_STATE_SWAP_DIR_ENV);
+	const char *app = getenv(SPRY_STATE_APP_ENV);
+	const char *size = getenv(SPRY_STATE_SIZE_ENV);
 	struct spry_state_opts o = { .size = STATE_DEFAULT_SIZE };
 	int err;
 

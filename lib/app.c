@@ -127,9 +127,10 @@ int spry_app_decl__check(const struct spry_app_decl *a, char *err, size_t errlen
 			      a->max_procs, SPRY_MAX_PROCS);
 		return -EINVAL;
 	}
-	if (a->state_size < 4096 || a->state_size > SPRY_APP_MAX_STATE) {
-		spry_err__set(err, errlen, "app %s: state size %llu out of range 4096..%llu",
-			      a->name, (unsigned long long)a->state_size,
+	/* the state store's own bounds (include/spry/state.h) */
+	if (a->state_size < SPRY_STATE_MIN_SIZE || a->state_size > SPRY_APP_MAX_STATE) {
+		spry_err__set(err, errlen, "app %s: state size %llu out of range %u..%llu",
+			      a->name, (unsigned long long)a->state_size, SPRY_STATE_MIN_SIZE,
 			      (unsigned long long)SPRY_APP_MAX_STATE);
 		return -EINVAL;
 	}

@@ -20,6 +20,7 @@
 #include <linux/types.h>
 
 #include "spry/abi.h"
+#include "spry/state.h"
 #include "lib/decl.h"
 
 #define SPRY_APP_FN		"proc"		/* the app chain's one function */
@@ -27,17 +28,16 @@
 #define SPRY_APP_MAX_FNS	32		/* functions an app hosts */
 #define SPRY_APP_DEF_MAX	1024		/* processes of an app */
 #define SPRY_APP_DEF_STATE	(1ULL << 20)	/* state bytes per process */
-#define SPRY_APP_MAX_STATE	(1ULL << 40)
+#define SPRY_APP_MAX_STATE	SPRY_STATE_MAX_SIZE
 #define SPRY_APP_DEF_IDLE_MS	60000		/* idle before swap */
 #define SPRY_APP_SWAP_LEN	512		/* swap directory path */
 #define SPRY_PROC_ID_MAX	((1ULL << 63) - 1)	/* process ids 1..this */
 
-/* The environment of a process's OS process (set by spryd). */
-#define SPRY_STATE_PATH_ENV	"SPRY_STATE_PATH"	/* <state dir>/<app>/<id> */
+/*
+ * The environment of a process's OS process (set by spryd): its id, and
+ * the state store's SPRY_STATE_*_ENV (include/spry/state.h).
+ */
 #define SPRY_PROCESS_ID_ENV	"SPRY_PROCESS_ID"	/* decimal process id */
-#define SPRY_APP_ENV		"SPRY_APP"		/* the app's name */
-#define SPRY_SWAP_DIR_ENV	"SPRY_SWAP_DIR"		/* the app's swap directory */
-#define SPRY_STATE_SIZE_ENV	"SPRY_STATE_SIZE"	/* bytes, decimal */
 
 struct spry_app_decl {
 	char	name[SPRY_NAME_LEN];

@@ -196,7 +196,7 @@ int main(void)
 			"chains:\n  - name: c\n    hops: [a]\n"
 			"apps:\n  - name: shop\n    functions: [cart, checkout]\n"
 			"    exec: rel/shop\n    args: [--quiet]\n    user: root\n    max: 100\n"
-			"    state-size: 65536\n    swap-dir: /var/swap\n    idle: 0\n"
+			"    state-size: 262144\n    swap-dir: /var/swap\n    idle: 0\n"
 			"    create: manual\n  - name: two\n    functions: [f]\n    exec: /bin/two\n";
 		static const struct {
 			const char *name, *yaml, *want;
@@ -233,7 +233,7 @@ int main(void)
 		       apps[0].argc == 2 && !strcmp(spry_app_decl__arg(&apps[0], 0), "rel/shop") &&
 		       !strcmp(spry_app_decl__arg(&apps[0], 1), "--quiet") &&
 		       apps[0].has_uid && apps[0].uid == 0 && apps[0].max_procs == 100 &&
-		       apps[0].state_size == 65536 && !strcmp(apps[0].swap_dir, "/var/swap") &&
+		       apps[0].state_size == 262144 && !strcmp(apps[0].swap_dir, "/var/swap") &&
 		       apps[0].idle_ms == 0 && !apps[0].autocreate,
 		       "apps: every field of an app (ret %d: %s)", ret, ret ? err : "");
 		tap_ok(ret == 0 && n_apps == 2 && apps[1].max_procs == SPRY_APP_DEF_MAX &&

@@ -99,7 +99,8 @@ tap_ok $? "spry apply: an unknown app key refused"
 printf 'chains: []\n' >"$TMP/none.yaml"
 expect_cmd -o 'chain y1 deleted' "spry apply --prune removes an app the file does not name" -- \
 	spry apply "$TMP/none.yaml" --prune
-spry app add a1 fns whoami,incr,echo exec "$CTR" max 64 idle 0 create manual >/dev/null &&
+spry app add a1 fns whoami,incr,echo exec "$CTR" max 64 idle 0 create manual \
+	swap-dir "$TMP/swap" >/dev/null &&
 	spry app add a2 fns whoami,incr exec "$CTR" idle 0 >/dev/null &&
 	spry app add a3 fns whoami exec "$CTR" max 65536 create manual >/dev/null
 tap_ok $? "apps a1, a2, a3 added again"
@@ -141,11 +142,16 @@ expect_eq "$(spry chain invoke a1 fn incr process 7 data xyz sock "$SOCK")" "7 4
 	"spry chain invoke ... process 7: the same process"
 expect_cmd -o 'process 7 swapped' "process swap waits for swapped" -- \
 	spry process swap a1 id 7 sock "$SOCK"
+[ -s "$TMP/swap/7.swap" ] && [ "$(stat -c %u "$TMP/swap/7.swap")" = 0 ]
+tap_ok $? "the swap wrote process 7's state to the app's swap directory"
 expect_eq "$(post a1/7/whoami)" 7 "a request wakes the swapped process"
+expect_eq "$(post a1/incr 'Spry-Process: 7')" "7 5" "woken from its swap file: the counter in its state is back"
 expect_cmd -o 'process 7 swapped' "swap again" -- spry process swap a1 id 7 sock "$SOCK"
 expect_cmd -o 'process 7 active' "process wake waits for active" -- \
 	spry process wake a1 id 7 sock "$SOCK"
 expect_cmd -o 'process 7 deleted' "process del" -- spry process del a1 id 7 sock "$SOCK"
+[ ! -e "$TMP/swap/7.swap" ]
+tap_ok $? "a deleted process's swap file is gone"
 expect_eq "$(code a1/7/whoami)" 404 "deleted process: 404"
 expect_eq "$(code a1/8/whoami)" 404 "unknown process: 404"
 expect_eq "$(code a1/7/nofn)" 404 "unknown function: 404"
@@ -242,12 +248,15 @@ tap_ok $? "400 requests from 16 clients over 4 processes: each answered by the p
 [ -s "$TMP/load.err" ] && tap_diag "$(head -5 "$TMP/load.err")"
 
 # --- crash, idle swap, more processes than instance slots -------------------
+C11=$(post a1/11/incr)
 P7=$(pshow a1 id 11 | jq -r '.list[0].pid')
 kill -KILL "$P7" 2>/dev/null
 wait_for 5 sh -c "[ \"\$('$SPRY' -P '$PIN' -j process show a1 id 11 sock '$SOCK' | jq -r '.list[0].state')\" = allocated ]"
 tap_ok $? "kill -9 of process 11's OS process: allocated again"
 expect_eq "$(trans a1 crashed)" 1 "the crash is counted"
 expect_eq "$(post a1/11/whoami)" 11 "the next request restarts process 11"
+expect_eq "$(post a1/11/incr)" "11 $(( ${C11#11 } + 1 ))" \
+	"after kill -9 its state keeps every completed put (counter $C11 + 1)"
 
 spry app add a4 fns whoami exec "$CTR" idle 0.3 >/dev/null
 wait_for 5 sh -c "'$SPRY' -P '$PIN' process create a4 id 1 sock '$SOCK' >/dev/null 2>&1"

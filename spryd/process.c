@@ -4,7 +4,7 @@
  *
  * A process is a record here (id, state, counters) and, while it runs, an
  * OS process started with fork + exec (spawn.c) with SPRY_STATE_PATH,
- * SPRY_PROCESS_ID, SPRY_APP, SPRY_SWAP_DIR and SPRY_STATE_SIZE in its
+ * SPRY_PROCESS_ID, SPRY_STATE_APP, SPRY_STATE_SWAP_DIR and SPRY_STATE_SIZE in its
  * environment, watched by a pidfd.  It registers as an instance of the
  * app's function (SPRY_APP_FN); the registrar asks reg_check() whether its
  * pid is one of ours (only processes spryd started serve an app), then
@@ -44,6 +44,7 @@
 
 #include "lib/app.h"
 #include "lib/core.h"
+#include "spry/state.h"
 #include "spryd/ctl.h"
 #include "spryd/entry.h"
 #include "spryd/loop.h"
@@ -213,29 +214,68 @@ static void proc_signal(struct proc *p, int sig)
 
 /* ------------------------------------------------- state integration */
 
+static uid_t app_uid(const struct app *a)
+{
+	return a->decl.has_uid ? a->decl.uid : 0;
+}
+
 /*
- * The process's state after its OS process stopped for a swap: written
- * to the app's swap directory by the state store (shm/swap.c; the process
- * keeps it at SPRY_STATE_PATH meanwhile).  The one call site of a swap-out:
- * 0 or -errno (the process then stays allocated, its state in place).
+ * The process's state after its OS process stopped for a swap: the store
+ * at <state dir>/<id> written to the app's swap directory (shm/swap.c:
+ * atomic, fsync'd, then the store's memory freed) and left to the process
+ * (its user's) to wake lazily.  No swap directory: the state stays where
+ * it is.  The one call site of a swap-out: 0 or -errno (the process then
+ * stays allocated, its state in place: nothing acknowledged is lost).
  */
 static int swap_out(struct spryd *d, struct app *a, struct proc *p)
 {
+	char path[PATH_MAX + 32], file[PATH_MAX + SPRY_APP_SWAP_LEN];
+	struct spry_state *st;
+	int err;
+
 	(void)d;
-	(void)a;
-	(void)p;
+	if (!a->decl.swap_dir[0])
+		return 0;
+	if (snprintf(path, sizeof(path), "%s/%" PRIu64, a->state_dir, p->id) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	st = spry_state_open(path, NULL);
+	if (!st) {
+		/* never used its state, or already swapped: nothing to write */
+		if (errno == ENOENT)
+			return 0;
+		err = -errno;
+		spryd_log("app %s: process %" PRIu64 ": swap: opening %s: %s", a->decl.name,
+			  p->id, path, spry_state_error());
+		return err;
+	}
+	err = spry_state_swap_out(st, a->decl.swap_dir, a->decl.name);
+	if (err) {
+		spryd_log("app %s: process %" PRIu64 ": swap to %s: %s", a->decl.name, p->id,
+			  a->decl.swap_dir, spry_state_error());
+		spry_state_close(st);
+		return err;
+	}
+	/* the process wakes it as the app's user, and unlinks it once read */
+	snprintf(file, sizeof(file), "%s/%" PRIu64 ".swap", a->decl.swap_dir, p->id);
+	if (chown(file, app_uid(a), (gid_t)-1))
+		spryd_log("app %s: chown %s: %s", a->decl.name, file, strerror(errno));
 	return 0;
 }
 
-/* A deleted process's state path goes (a file, or an empty directory). */
+/* A deleted process's state goes: its store and its swap file. */
 static void state_release(struct app *a, struct proc *p)
 {
 	char path[PATH_MAX + 32];
+	int err;
 
-	if (snprintf(path, sizeof(path), "%s/%" PRIu64, a->state_dir, p->id) <
-	    (int)sizeof(path) && remove(path) && errno != ENOENT)
-		spryd_log("app %s: process %" PRIu64 ": removing %s: %s", a->decl.name,
-			  p->id, path, strerror(errno));
+	if (snprintf(path, sizeof(path), "%s/%" PRIu64, a->state_dir, p->id) >=
+	    (int)sizeof(path))
+		return;
+	err = spry_state_unlink(path, a->decl.swap_dir[0] ? a->decl.swap_dir : NULL);
+	if (err && err != -ENOENT)
+		spryd_log("app %s: process %" PRIu64 ": removing its state: %s",
+			  a->decl.name, p->id, strerror(-err));
 }
 
 /* ------------------------------------------------------- life cycle */
@@ -353,8 +393,8 @@ static int proc_start(struct spryd *d, struct proc *p, uint64_t now)
 	snprintf(e_state, sizeof(e_state), "%s=%s/%" PRIu64, SPRY_STATE_PATH_ENV,
 		 a->state_dir, p->id);
 	snprintf(e_id, sizeof(e_id), "%s=%" PRIu64, SPRY_PROCESS_ID_ENV, p->id);
-	snprintf(e_app, sizeof(e_app), "%s=%s", SPRY_APP_ENV, a->decl.name);
-	snprintf(e_swap, sizeof(e_swap), "%s=%s", SPRY_SWAP_DIR_ENV, a->decl.swap_dir);
+	snprintf(e_app, sizeof(e_app), "%s=%s", SPRY_STATE_APP_ENV, a->decl.name);
+	snprintf(e_swap, sizeof(e_swap), "%s=%s", SPRY_STATE_SWAP_DIR_ENV, a->decl.swap_dir);
 	snprintf(e_size, sizeof(e_size), "%s=%llu", SPRY_STATE_SIZE_ENV,
 		 (unsigned long long)a->decl.state_size);
 	pid = spawner__start_env(a->sp, env);
@@ -673,8 +713,12 @@ static void scan_app(struct spryd *d, const char *name, uint64_t now)
 			spryd_log("app %s: mkdir %s: %s", name, ps->state_dir, strerror(errno));
 		if (mkdir(a->state_dir, 0700) && errno != EEXIST)
 			spryd_log("app %s: mkdir %s: %s", name, a->state_dir, strerror(errno));
-		else if (chown(a->state_dir, a->decl.has_uid ? a->decl.uid : 0, (gid_t)-1))
+		else if (chown(a->state_dir, app_uid(a), (gid_t)-1))
 			spryd_log("app %s: chown %s: %s", name, a->state_dir, strerror(errno));
+		/* a swap directory spryd makes is the app's user's (it wakes there) */
+		if (a->decl.swap_dir[0] && !mkdir(a->decl.swap_dir, 0700) &&
+		    chown(a->decl.swap_dir, app_uid(a), (gid_t)-1))
+			spryd_log("app %s: chown %s: %s", name, a->decl.swap_dir, strerror(errno));
 		spryd_log("app %s: %u functions, max %u processes, exec %s", name,
 			  a->decl.n_fns, a->decl.max_procs, spry_app_decl__arg(&a->decl, 0));
 	} else if (memcmp(&a->decl, dc, sizeof(*dc))) {

@@ -33,6 +33,12 @@ struct spry_state;
 #define SPRY_STATE_MIN_SIZE	(256u << 10)	/* smallest store */
 #define SPRY_STATE_MAX_SIZE	(1ULL << 40)	/* largest store */
 
+/* The environment spry_fn_state() reads (spryd sets it for a process). */
+#define SPRY_STATE_PATH_ENV	"SPRY_STATE_PATH"	/* the store's file */
+#define SPRY_STATE_SWAP_DIR_ENV	"SPRY_STATE_SWAP_DIR"	/* where it is swapped */
+#define SPRY_STATE_APP_ENV	"SPRY_STATE_APP"	/* the app tag */
+#define SPRY_STATE_SIZE_ENV	"SPRY_STATE_SIZE"	/* bytes of a new store */
+
 struct spry_state_opts {
 	/*
 	 * Size of the store's file in bytes (header, index and values),
