@@ -363,10 +363,14 @@ static __always_inline __u64 peer_queued(const struct spry_mesh_conn *c)
  * queues behind whatever the reader's current recvmsg holds (it takes the
  * reader's socket lock).  copied_seq only grows, so the equality stays
  * true until this socket sends by TCP again, which only this program
- * decides, under this lock.  The other conditions follow from it (all
- * sent bytes acknowledged, nothing received unread, both psock queues and
- * the receive queue empty); they are checked as a guard against a reader
- * whose state the record misreads.
+ * decides, under this lock.  The other conditions follow from it (nothing
+ * sent is unsent, nothing received is unread, the receive queue and both
+ * psock queues are empty) and are checked as a guard against a record
+ * that misreads the reader.  That the sender has seen the ACK (snd_una)
+ * is not needed, and is not required: the sender's own socket lock holds
+ * ACKs in its backlog while it sends, so requiring it would only delay
+ * the comeback; a later retransmission of acknowledged-by-reading bytes
+ * is dropped by the reader as old.
  */
 static __always_inline bool comeback_ok(struct sk_msg_md *msg, const struct spry_mesh_conn *c)
 {
@@ -385,7 +389,7 @@ static __always_inline bool comeback_ok(struct sk_msg_md *msg, const struct spry
 	if (!me)
 		return false;
 	wseq = me->write_seq;
-	if (me->snd_una != wseq || me->snd_nxt != wseq)
+	if (me->snd_nxt != wseq)
 		return false;
 	if (peer_psock(c, &ps, &psk) != PEER_OK)
 		return false;

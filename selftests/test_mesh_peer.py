@@ -28,10 +28,12 @@ a line on stderr on failure.  Every wait has a timeout: nothing hangs.
                               back to the redirect (one comeback); every
                               byte checked by position
   stallxfer [--bytes N] [--dir D] [--pause-every B] [--pause S]
+            [--wpause-every W]
                               N bytes each way, readers that stop for S
-                              seconds after every B bytes and writers that
-                              pause briefly: many fallbacks and comebacks;
-                              sha256 checked
+                              seconds after every B bytes, writers that wait
+                              for their reader to catch up after every W
+                              bytes: many fallbacks and comebacks; sha256
+                              checked
   halfmapped --deny-cgroup DIR
                               the server end in this cgroup, the client end
                               made in DIR (a denied cgroup): only one end is
@@ -118,11 +120,12 @@ def pair(host="127.0.0.1", bind=None, family=4, port=0, cport=0, client_cgroup=N
     ls.settimeout(TIMEOUT)
     port = ls.getsockname()[1]
     home = None
+    cfam = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
     if client_cgroup:
         home = own_cgroup()
         move_to(client_cgroup)
     try:
-        c = socket.socket(fam, socket.SOCK_STREAM)
+        c = socket.socket(cfam, socket.SOCK_STREAM)
     finally:
         if home:
             move_to(home)
@@ -618,6 +621,7 @@ def cmd_stallxfer(a):
     want = expected_sha(n)
     res = {}
     errs = []
+    progress = {"client->server": 0, "server->client": 0}
 
     def writer(sock, name):
         try:
@@ -625,8 +629,12 @@ def cmd_stallxfer(a):
             for b in stream_bytes(n):
                 sock.sendall(b)
                 sent += len(b)
-                if sent % (4 << 20) == 0:
-                    time.sleep(a.pause / 10)
+                if sent % a.wpause_every == 0:
+                    # wait for the reader to catch up: the next send may
+                    # come back to the redirect
+                    deadline = time.time() + TIMEOUT
+                    while progress[name] < sent and time.time() < deadline:
+                        time.sleep(0.001)
         except OSError as e:
             errs.append("%s writer: %s" % (name, e))
 
@@ -641,6 +649,7 @@ def cmd_stallxfer(a):
                     break
                 h.update(b)
                 got += len(b)
+                progress[name] = got
                 if got >= mark:
                     time.sleep(a.pause)
                     mark += a.pause_every
@@ -727,6 +736,7 @@ def main():
     sx.add_argument("--dir", choices=("up", "down", "both"), default="both")
     sx.add_argument("--pause-every", type=int, default=16 << 20)
     sx.add_argument("--pause", type=float, default=0.02)
+    sx.add_argument("--wpause-every", type=int, default=8 << 20)
     hm = sub.add_parser("halfmapped")
     hm.add_argument("--deny-cgroup", required=True)
     a = p.parse_args()
