@@ -40,6 +40,8 @@ a line on stderr on failure.  Every wait has a timeout: nothing hangs.
                               mapped; FIONREAD and MSG_PEEK answer as on TCP
                               each way
 
+  gen --bytes N               the stream's first N bytes on stdout
+
 xfer also takes --cport P (the client's port), --seed S (another stream)
 and --ready F --go F (establish, create F(ready), wait for F(go)).
 """
@@ -701,6 +703,14 @@ def cmd_halfmapped(a):
     print("ok halfmapped")
 
 
+def cmd_gen(a):
+    """The stream's first N bytes on stdout (a file for iperf3 -F)."""
+    out = sys.stdout.buffer
+    for b in stream_bytes(a.bytes):
+        out.write(b)
+    out.flush()
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -737,6 +747,8 @@ def main():
     sx.add_argument("--pause-every", type=int, default=16 << 20)
     sx.add_argument("--pause", type=float, default=0.02)
     sx.add_argument("--wpause-every", type=int, default=8 << 20)
+    g = sub.add_parser("gen")
+    g.add_argument("--bytes", type=int, required=True)
     hm = sub.add_parser("halfmapped")
     hm.add_argument("--deny-cgroup", required=True)
     a = p.parse_args()
