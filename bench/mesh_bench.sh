@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # spry mesh on against off, measured in the same run (`make bench`, its own
-# section; docs/MESH.md).  Every point runs twice in a row, mesh off then
-# on (the mesh attached to a cgroup this script makes and runs in; servers
-# stay up, every point opens new connections, which the mesh judges when
-# they are established):
+# section; docs/MESH.md).  Every point runs BENCH_MESH_ROUNDS times (3) with
+# the mesh off and on, interleaved (off on, on off, off on, ...), and the
+# table shows the median of each (the mesh attached to a cgroup this script
+# makes and runs in; servers stay up, every run opens new connections,
+# which the mesh judges when they are established):
 #
-#   iperf3      1 and 4 streams, Gbit/s, and machine CPU time per GB
+#   iperf3      1 and 4 streams, Gbit/s, and machine CPU time per GB; and
+#               1 stream with max-queued 64 MiB (spry mesh set max-queued)
 #   sockperf    TCP ping-pong, 64 B, 1 KiB, 16 KiB, 64000 B: p50 and p99 us
 #   nginx+wrk   1 KiB static file, 32 connections: requests/s, p99, CPU
 #               time per request
@@ -20,7 +22,8 @@
 # time is the whole machine's (/proc/stat), so other load on it shows.
 # Needs root; runs in a private network namespace with its own pin
 # directory and cgroup, and stops everything it started.
-# Environment: OUT (build dir), BENCH_SECS (5 s per point),
+# Environment: OUT (build dir), BENCH_SECS (5 s per run),
+# BENCH_MESH_ROUNDS (3 runs each way per point),
 # BENCH_MESH_QUICK=1 (1 s points, fewer sizes, no chains: a smoke test),
 # BENCH_MESH_CHAINS=0 (skip the chains).
 set -u
@@ -28,12 +31,14 @@ set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$SRC/build}
 SECS=${BENCH_SECS:-5}
+ROUNDS=${BENCH_MESH_ROUNDS:-3}
 QUICK=${BENCH_MESH_QUICK:-}
 CHAINS=${BENCH_MESH_CHAINS:-1}
 SPRY=$OUT/spry
 SIZES="64 1024 16384 64000"
 if [ -n "$QUICK" ]; then
 	SECS=1
+	ROUNDS=1
 	SIZES="64 16384"
 	CHAINS=0
 fi
@@ -91,7 +96,12 @@ mesh() {	# mesh on|off
 	return 0
 }
 busy_us() { awk '/^cpu / { printf "%.0f\n", ($2 + $3 + $4 + $7 + $8) * 1e6 / 100 }' /proc/stat; }
-redirected() { spry -j mesh show | jq .counters.redirected_bytes; }
+counters() { spry -j mesh show | jq -r '.counters | "\(.redirected_bytes) \(.passed_bytes) \(.fallback_stalled) \(.comeback)"'; }
+# median V...: the median of numbers
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
+		END { if (!NR) exit; if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
 
 ROWS=()
 row() {	# row NAME METRIC OFF ON: a line of the table
@@ -139,34 +149,56 @@ measure_chains() {	# compare.sh's HTTP and sidecar chains, 4 hops (its results.t
 		END { print ""; exit n ? 0 : 1 }' "$TMP/compare/results.tsv"
 }
 
-# point NAME CMD...: run CMD with the mesh off, then on; one row per metric
+# point NAME CMD...: run CMD ROUNDS times with the mesh off and on,
+# interleaved; one row per metric, the medians
 point() {
-	local name=$1 off on r0 r1 k
+	local name=$1 out k i m keys="" c0 c1 red=0 pas=0 fb=0 cb=0
 	shift
-	mesh off
-	off=$("$@") || { echo "mesh_bench: $name (off) failed" >&2; return; }
-	mesh on
-	r0=$(redirected)
-	on=$("$@") || { echo "mesh_bench: $name (on) failed" >&2; mesh off; return; }
-	r1=$(redirected)
-	mesh off
-	declare -A A=() B=()
-	for k in $off; do A[${k%%=*}]=${k#*=}; done
-	for k in $on; do B[${k%%=*}]=${k#*=}; done
-	for k in $off; do
-		k=${k%%=*}
-		row "$name" "$k" "${A[$k]}" "${B[$k]:-}"
+	declare -A V=()
+	for i in $(seq "$ROUNDS"); do
+		for m in $( ((i % 2)) && echo off on || echo on off); do
+			mesh "$m"
+			[ "$m" = on ] && c0=$(counters)
+			out=$("$@") || { echo "mesh_bench: $name ($m) failed" >&2; mesh off; return; }
+			if [ "$m" = on ]; then
+				c1=$(counters)
+				read -r -a a0 <<<"$c0"
+				read -r -a a1 <<<"$c1"
+				red=$((red + a1[0] - a0[0])) pas=$((pas + a1[1] - a0[1]))
+				fb=$((fb + a1[2] - a0[2])) cb=$((cb + a1[3] - a0[3]))
+			fi
+			mesh off
+			for k in $out; do
+				[ "$m" = off ] && [ "$i" = 1 ] && keys="$keys ${k%%=*}"
+				V[$m.${k%%=*}]="${V[$m.${k%%=*}]:-} ${k#*=}"
+			done
+		done
 	done
-	echo "mesh_bench: $name: off $off / on $on (redirected $((r1 - r0)) bytes)" >&2
+	for k in $keys; do
+		# shellcheck disable=SC2086
+		row "$name" "$k" "$(median ${V[off.$k]})" "$(median ${V[on.$k]:-})"
+		echo "mesh_bench: $name $k: off${V[off.$k]} / on${V[on.$k]:-}" >&2
+	done
+	echo "mesh_bench: $name: mesh on redirected $red bytes, passed $pas, $fb fallbacks, $cb comebacks" >&2
 }
 
-echo "mesh_bench: $SECS s per point, mesh off then on" >&2
+measure_iperf3_q() {	# PORT STREAMS MAX_QUEUED: measure_iperf3 with that max-queued
+	local r
+	spry mesh set max-queued "$3" >/dev/null || return 1
+	measure_iperf3 "$1" "$2"
+	r=$?
+	spry mesh set max-queued 0 >/dev/null
+	return $r
+}
+
+echo "mesh_bench: $SECS s per run, $ROUNDS runs each way per point, interleaved" >&2
 
 if have iperf3; then
 	start "$TMP/iperf3.log" iperf3 -s -p 15201 -B 127.0.0.1
 	if wait_port 15201; then
 		point "iperf3 1 stream" measure_iperf3 15201 1
 		point "iperf3 4 streams" measure_iperf3 15201 4
+		point "iperf3 1 stream, max-queued 64 MiB" measure_iperf3_q 15201 1 $((64 << 20))
 	fi
 else
 	echo "mesh_bench: iperf3 not installed: skipped" >&2
@@ -229,7 +261,7 @@ if [ "$CHAINS" = 1 ]; then
 fi
 
 echo
-echo "## spry mesh: local TCP, mesh on vs off ($SECS s per point)"
+echo "## spry mesh: local TCP, mesh on vs off (medians of $ROUNDS runs of $SECS s each way, interleaved)"
 echo
 echo "| point | metric | off | on | on/off |"
 echo "|---|---|---:|---:|---:|"
