@@ -59,8 +59,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /*
  * Set by the loader when this kernel's tcp_sock.copied_seq counts only the
  * bytes a socket's own TCP stack received ("bpf, sockmap: Fix incorrect
- * copied_seq calculation", which added __sk_msg_recvmsg; 6.18.14 and
- * later): the proof of comeback_ok() rests on it.  Off: a stalled
+ * copied_seq calculation", mainline b40cc5adaa80, which added
+ * __sk_msg_recvmsg; in 6.18 stable since February 2026): the proof of
+ * comeback_ok() rests on it.  Off: a stalled
  * direction stays on TCP for good.
  */
 const volatile bool spry_mesh_comeback_ok = false;

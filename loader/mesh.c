@@ -134,7 +134,9 @@ static void mesh_help(FILE *f)
 		"  prefix      server address, IPv4 or IPv6 ADDRESS[/LEN]\n"
 		"  cgroup      a cgroup v2 directory (and its descendants)\n"
 		"  max-queued  unread redirected bytes a receiver may hold before its\n"
-		"              peer's sends fall back to TCP (default %u; 0: default)\n",
+		"              peer's sends fall back to TCP (default %u; 0: default);\n"
+		"              they come back once the reader has read every byte\n"
+		"              sent by TCP (where the kernel allows: show says)\n",
 		SPRY_MESH_LINK_PREFIX, SPRY_MESH_DEF_MAX_QUEUED);
 }
 
@@ -260,8 +262,9 @@ static bool btf_has_member(const struct btf *btf, const char *name, const char *
  * (bpf/mesh.c comeback_ok, docs/MESH.md "Ordering"): its proof needs a
  * mapped reader's tcp_sock.copied_seq to count only bytes its own TCP stack
  * received.  The kernel fix that made it so ("bpf, sockmap: Fix incorrect
- * copied_seq calculation", 6.18.14 and later stable kernels) added
- * __sk_msg_recvmsg; the program also reads these sk_psock members.
+ * copied_seq calculation", mainline b40cc5adaa80, in 6.18 stable since
+ * February 2026) added __sk_msg_recvmsg; the program also reads these
+ * sk_psock members.
  */
 static bool mesh_comeback_supported(void)
 {
