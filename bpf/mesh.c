@@ -429,6 +429,7 @@ int mesh_msg(struct sk_msg_md *msg)
 	__u32 size = msg->size, zero = 0, mode;
 	struct spry_mesh_config *cfg;
 	struct spry_mesh_conn *c;
+	bool back = false;
 	__u64 max;
 
 	if (!sk)
@@ -453,7 +454,7 @@ int mesh_msg(struct sk_msg_md *msg)
 	 */
 	if (mode == SPRY_MESH_TCP_STALLED && size <= max && comeback_ok(msg, c)) {
 		mode = SPRY_MESH_REDIRECT;
-		count(SPRY_MESH_S_COMEBACK, 1);
+		back = true;
 	} else if (mode != SPRY_MESH_UNDECIDED && mode != SPRY_MESH_REDIRECT) {
 		return pass(c, mode < SPRY_MESH_MODE_MAX ? mode_stat[mode] :
 			    SPRY_MESH_S_PASS_NO_CONN, size);
@@ -475,6 +476,8 @@ int mesh_msg(struct sk_msg_md *msg)
 	}
 	c->mode = SPRY_MESH_REDIRECT;
 	c->redirected += size;
+	if (back)
+		count(SPRY_MESH_S_COMEBACK, 1);
 	count(SPRY_MESH_S_REDIRECTED, 1);
 	count(SPRY_MESH_S_REDIRECTED_BYTES, size);
 	return SK_PASS;
