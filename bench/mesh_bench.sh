@@ -23,7 +23,8 @@
 # Needs root; runs in a private network namespace with its own pin
 # directory and cgroup, and stops everything it started.
 # Environment: OUT (build dir), BENCH_SECS (5 s per run),
-# BENCH_MESH_ROUNDS (3 runs each way per point),
+# BENCH_MESH_ROUNDS (3 runs each way per point), BENCH_MESH_POINTS (the
+# sections to run, of "iperf3 sockperf nginx redis chains"; default all),
 # BENCH_MESH_QUICK=1 (1 s points, fewer sizes, no chains: a smoke test),
 # BENCH_MESH_CHAINS=0 (skip the chains).
 set -u
@@ -34,6 +35,7 @@ SECS=${BENCH_SECS:-5}
 ROUNDS=${BENCH_MESH_ROUNDS:-3}
 QUICK=${BENCH_MESH_QUICK:-}
 CHAINS=${BENCH_MESH_CHAINS:-1}
+POINTS=" ${BENCH_MESH_POINTS:-iperf3 sockperf nginx redis chains} "
 SPRY=$OUT/spry
 SIZES="64 1024 16384 64000"
 if [ -n "$QUICK" ]; then
@@ -45,6 +47,7 @@ fi
 
 die() { echo "mesh_bench: $*" >&2; exit 1; }
 have() { command -v "$1" >/dev/null; }
+want() { [[ "$POINTS" == *" $1 "* ]]; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (sock_ops on a cgroup)"
 [ -x "$SPRY" ] || die "$SPRY not built (make)"
@@ -193,7 +196,9 @@ measure_iperf3_q() {	# PORT STREAMS MAX_QUEUED: measure_iperf3 with that max-que
 
 echo "mesh_bench: $SECS s per run, $ROUNDS runs each way per point, interleaved" >&2
 
-if have iperf3; then
+if ! want iperf3; then
+	:
+elif have iperf3; then
 	start "$TMP/iperf3.log" iperf3 -s -p 15201 -B 127.0.0.1
 	if wait_port 15201; then
 		point "iperf3 1 stream" measure_iperf3 15201 1
@@ -204,7 +209,9 @@ else
 	echo "mesh_bench: iperf3 not installed: skipped" >&2
 fi
 
-if have sockperf; then
+if ! want sockperf; then
+	:
+elif have sockperf; then
 	start "$TMP/sockperf.log" sockperf sr --tcp -i 127.0.0.1 -p 15202
 	if wait_port 15202; then
 		for s in $SIZES; do
@@ -216,7 +223,9 @@ else
 fi
 
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-if have wrk && [ -x "$NGINX" ]; then
+if ! want nginx; then
+	:
+elif have wrk && [ -x "$NGINX" ]; then
 	mkdir -p "$TMP/www" "$TMP/nginx"
 	head -c 1024 /dev/urandom >"$TMP/www/1k.bin"
 	cat >"$TMP/nginx.conf" <<-EOF
@@ -244,7 +253,9 @@ else
 	echo "mesh_bench: wrk or nginx not installed: skipped" >&2
 fi
 
-if have redis-server && have redis-benchmark; then
+if ! want redis; then
+	:
+elif have redis-server && have redis-benchmark; then
 	start "$TMP/redis.log" redis-server --port 15204 --bind 127.0.0.1 --save "" \
 		--appendonly no --dir "$TMP"
 	wait_port 15204 && point "redis-benchmark" measure_redis 15204
@@ -252,7 +263,7 @@ else
 	echo "mesh_bench: redis-server or redis-benchmark not installed: skipped" >&2
 fi
 
-if [ "$CHAINS" = 1 ]; then
+if [ "$CHAINS" = 1 ] && want chains; then
 	if [ -x "$OUT/bench/httpchain" ]; then
 		point "HTTP chains, 4 hops, 1 KiB, c=32" measure_chains
 	else
