@@ -58,7 +58,7 @@ delta() {	# (a counter missing from either side is an error, not 0)
 expect() {
 	local d
 	d=$(delta "$1") || { tap_diag "no counter $1 in spry mesh show"; return 1; }
-	[ "$d" "$2" "$3" ] && return 0
+	test "$d" "$2" "$3" && return 0
 	tap_diag "counter $1 grew by $d, expected $2 $3"
 	return 1
 }
@@ -165,10 +165,10 @@ if command -v iperf3 >/dev/null; then
 		rm -f "$TMP/ip.dst"
 		if [ $dir = up ]; then
 			start iperf3 "$TMP/iperf3.log" -s -1 -p "$port" -B 127.0.0.1 --logfile "$TMP/ip.srv" -F "$TMP/ip.dst"
-			srv=$TMP/ip.dst cli=$TMP/ip.src rev=()
+			cli=$TMP/ip.src rev=()
 		else
 			start iperf3 "$TMP/iperf3.log" -s -1 -p "$port" -B 127.0.0.1 --logfile "$TMP/ip.srv" -F "$TMP/ip.src"
-			srv=$TMP/ip.src cli=$TMP/ip.dst rev=(-R)
+			cli=$TMP/ip.dst rev=(-R)
 		fi
 		IPERF=$LAST
 		{ wait_for 10 listening "$port" &&
