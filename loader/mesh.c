@@ -1185,7 +1185,7 @@ static void show_text(json_t *o)
 		       json_string_value(json_object_get(c, "default")),
 		       json_integer_value(json_object_get(c, "max_queued")),
 		       json_is_true(json_object_get(c, "comeback")) ? "yes" :
-		       "no (this kernel's copied_seq counts redirected bytes)");
+		       "no (this kernel lacks the sockmap copied_seq fix, docs/MESH.md)");
 	printf("cgroups:\n");
 	json_array_foreach(json_object_get(o, "cgroups"), i, e) {
 		const char *p = json_string_value(json_object_get(e, "cgroup"));
