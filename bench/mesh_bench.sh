@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # spry mesh on against off, measured in the same run (`make bench`, its own
-# section; docs/MESH.md).  Every point runs twice in a row, mesh off then
-# on (the mesh attached to a cgroup this script makes and runs in; servers
-# stay up, every point opens new connections, which the mesh judges when
-# they are established):
+# section; docs/MESH.md).  Every point runs BENCH_MESH_ROUNDS times (3) with
+# the mesh off and on, interleaved (off on, on off, off on, ...), and the
+# table shows the median of each (the mesh attached to a cgroup this script
+# makes and runs in; servers stay up, every run opens new connections,
+# which the mesh judges when they are established):
 #
-#   iperf3      1 and 4 streams, Gbit/s, and machine CPU time per GB
+#   iperf3      1 and 4 streams, Gbit/s, and machine CPU time per GB; and
+#               1 stream with max-queued 64 MiB (spry mesh set max-queued)
 #   sockperf    TCP ping-pong, 64 B, 1 KiB, 16 KiB, 64000 B: p50 and p99 us
 #   nginx+wrk   1 KiB static file, 32 connections: requests/s, p99, CPU
 #               time per request
@@ -20,7 +22,9 @@
 # time is the whole machine's (/proc/stat), so other load on it shows.
 # Needs root; runs in a private network namespace with its own pin
 # directory and cgroup, and stops everything it started.
-# Environment: OUT (build dir), BENCH_SECS (5 s per point),
+# Environment: OUT (build dir), BENCH_SECS (5 s per run),
+# BENCH_MESH_ROUNDS (3 runs each way per point), BENCH_MESH_POINTS (the
+# sections to run, of "iperf3 sockperf nginx redis chains"; default all),
 # BENCH_MESH_QUICK=1 (1 s points, fewer sizes, no chains: a smoke test),
 # BENCH_MESH_CHAINS=0 (skip the chains).
 set -u
@@ -28,18 +32,22 @@ set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$SRC/build}
 SECS=${BENCH_SECS:-5}
+ROUNDS=${BENCH_MESH_ROUNDS:-3}
 QUICK=${BENCH_MESH_QUICK:-}
 CHAINS=${BENCH_MESH_CHAINS:-1}
+POINTS=" ${BENCH_MESH_POINTS:-iperf3 sockperf nginx redis chains} "
 SPRY=$OUT/spry
 SIZES="64 1024 16384 64000"
 if [ -n "$QUICK" ]; then
 	SECS=1
+	ROUNDS=1
 	SIZES="64 16384"
 	CHAINS=0
 fi
 
 die() { echo "mesh_bench: $*" >&2; exit 1; }
 have() { command -v "$1" >/dev/null; }
+want() { [[ "$POINTS" == *" $1 "* ]]; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (sock_ops on a cgroup)"
 [ -x "$SPRY" ] || die "$SPRY not built (make)"
@@ -91,7 +99,12 @@ mesh() {	# mesh on|off
 	return 0
 }
 busy_us() { awk '/^cpu / { printf "%.0f\n", ($2 + $3 + $4 + $7 + $8) * 1e6 / 100 }' /proc/stat; }
-redirected() { spry -j mesh show | jq .counters.redirected_bytes; }
+counters() { spry -j mesh show | jq -r '.counters | "\(.redirected_bytes) \(.passed_bytes) \(.fallback_stalled) \(.comeback)"'; }
+# median V...: the median of numbers
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
+		END { if (!NR) exit; if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
 
 ROWS=()
 row() {	# row NAME METRIC OFF ON: a line of the table
@@ -139,40 +152,66 @@ measure_chains() {	# compare.sh's HTTP and sidecar chains, 4 hops (its results.t
 		END { print ""; exit n ? 0 : 1 }' "$TMP/compare/results.tsv"
 }
 
-# point NAME CMD...: run CMD with the mesh off, then on; one row per metric
+# point NAME CMD...: run CMD ROUNDS times with the mesh off and on,
+# interleaved; one row per metric, the medians
 point() {
-	local name=$1 off on r0 r1 k
+	local name=$1 out k i m keys="" c0 c1 red=0 pas=0 fb=0 cb=0
 	shift
-	mesh off
-	off=$("$@") || { echo "mesh_bench: $name (off) failed" >&2; return; }
-	mesh on
-	r0=$(redirected)
-	on=$("$@") || { echo "mesh_bench: $name (on) failed" >&2; mesh off; return; }
-	r1=$(redirected)
-	mesh off
-	declare -A A=() B=()
-	for k in $off; do A[${k%%=*}]=${k#*=}; done
-	for k in $on; do B[${k%%=*}]=${k#*=}; done
-	for k in $off; do
-		k=${k%%=*}
-		row "$name" "$k" "${A[$k]}" "${B[$k]:-}"
+	declare -A V=()
+	for i in $(seq "$ROUNDS"); do
+		for m in $( ((i % 2)) && echo off on || echo on off); do
+			mesh "$m"
+			[ "$m" = on ] && c0=$(counters)
+			out=$("$@") || { echo "mesh_bench: $name ($m) failed" >&2; mesh off; return; }
+			if [ "$m" = on ]; then
+				c1=$(counters)
+				read -r -a a0 <<<"$c0"
+				read -r -a a1 <<<"$c1"
+				red=$((red + a1[0] - a0[0])) pas=$((pas + a1[1] - a0[1]))
+				fb=$((fb + a1[2] - a0[2])) cb=$((cb + a1[3] - a0[3]))
+			fi
+			mesh off
+			for k in $out; do
+				[ "$m" = off ] && [ "$i" = 1 ] && keys="$keys ${k%%=*}"
+				V[$m.${k%%=*}]="${V[$m.${k%%=*}]:-} ${k#*=}"
+			done
+		done
 	done
-	echo "mesh_bench: $name: off $off / on $on (redirected $((r1 - r0)) bytes)" >&2
+	for k in $keys; do
+		# shellcheck disable=SC2086
+		row "$name" "$k" "$(median ${V[off.$k]})" "$(median ${V[on.$k]:-})"
+		echo "mesh_bench: $name $k: off${V[off.$k]} / on${V[on.$k]:-}" >&2
+	done
+	echo "mesh_bench: $name: mesh on redirected $red bytes, passed $pas, $fb fallbacks, $cb comebacks" >&2
 }
 
-echo "mesh_bench: $SECS s per point, mesh off then on" >&2
+measure_iperf3_q() {	# PORT STREAMS MAX_QUEUED: measure_iperf3 with that max-queued
+	local r
+	spry mesh set max-queued "$3" >/dev/null || return 1
+	measure_iperf3 "$1" "$2"
+	r=$?
+	spry mesh set max-queued 0 >/dev/null
+	return $r
+}
 
-if have iperf3; then
+echo "mesh_bench: $SECS s per run, $ROUNDS runs each way per point, interleaved" >&2
+
+if ! want iperf3; then
+	:
+elif have iperf3; then
 	start "$TMP/iperf3.log" iperf3 -s -p 15201 -B 127.0.0.1
 	if wait_port 15201; then
 		point "iperf3 1 stream" measure_iperf3 15201 1
 		point "iperf3 4 streams" measure_iperf3 15201 4
+		point "iperf3 1 stream, max-queued 64 MiB" measure_iperf3_q 15201 1 $((64 << 20))
 	fi
 else
 	echo "mesh_bench: iperf3 not installed: skipped" >&2
 fi
 
-if have sockperf; then
+if ! want sockperf; then
+	:
+elif have sockperf; then
 	start "$TMP/sockperf.log" sockperf sr --tcp -i 127.0.0.1 -p 15202
 	if wait_port 15202; then
 		for s in $SIZES; do
@@ -184,7 +223,9 @@ else
 fi
 
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-if have wrk && [ -x "$NGINX" ]; then
+if ! want nginx; then
+	:
+elif have wrk && [ -x "$NGINX" ]; then
 	mkdir -p "$TMP/www" "$TMP/nginx"
 	head -c 1024 /dev/urandom >"$TMP/www/1k.bin"
 	cat >"$TMP/nginx.conf" <<-EOF
@@ -212,7 +253,9 @@ else
 	echo "mesh_bench: wrk or nginx not installed: skipped" >&2
 fi
 
-if have redis-server && have redis-benchmark; then
+if ! want redis; then
+	:
+elif have redis-server && have redis-benchmark; then
 	start "$TMP/redis.log" redis-server --port 15204 --bind 127.0.0.1 --save "" \
 		--appendonly no --dir "$TMP"
 	wait_port 15204 && point "redis-benchmark" measure_redis 15204
@@ -220,7 +263,7 @@ else
 	echo "mesh_bench: redis-server or redis-benchmark not installed: skipped" >&2
 fi
 
-if [ "$CHAINS" = 1 ]; then
+if [ "$CHAINS" = 1 ] && want chains; then
 	if [ -x "$OUT/bench/httpchain" ]; then
 		point "HTTP chains, 4 hops, 1 KiB, c=32" measure_chains
 	else
@@ -229,7 +272,7 @@ if [ "$CHAINS" = 1 ]; then
 fi
 
 echo
-echo "## spry mesh: local TCP, mesh on vs off ($SECS s per point)"
+echo "## spry mesh: local TCP, mesh on vs off (medians of $ROUNDS runs of $SECS s each way, interleaved)"
 echo
 echo "| point | metric | off | on | on/off |"
 echo "|---|---|---:|---:|---:|"

@@ -17,14 +17,16 @@
  *
  * The decisions are per connection and per direction, never per message:
  * redirected bytes are read before TCP bytes queued earlier, so a
- * direction that has sent anything by TCP must never redirect again.  A
- * direction therefore decides at its first send (REDIRECT when the peer is
- * mapped, else TCP for good) and may later only fall back from REDIRECT to
- * TCP: when its peer left the map, or when the peer holds max_queued unread
- * redirected bytes (the reader stalled; BPF_F_INGRESS knows no receive
- * window, TCP does).  Anything that cannot or may not be redirected is
- * passed (SK_PASS), never dropped: SK_DROP fails every later send of the
- * socket with EACCES.
+ * direction may redirect only while none of the bytes it sent by TCP is
+ * still unread.  A direction decides at its first send (REDIRECT when the
+ * peer is mapped, else TCP for good) and falls back from REDIRECT to TCP
+ * when its peer left the map (for good), or when the peer holds max_queued
+ * unread redirected bytes (the reader stalled; BPF_F_INGRESS knows no
+ * receive window, TCP does).  A stalled direction comes back to REDIRECT
+ * once the peer has copied to user space every byte this socket ever gave
+ * TCP (comeback_ok(); docs/MESH.md, "Ordering").  Anything that cannot or
+ * may not be redirected is passed (SK_PASS), never dropped: SK_DROP fails
+ * every later send of the socket with EACCES.
  *
  * Counters are per CPU, added atomically (sock_ops runs in softirq and may
  * interrupt an SK_MSG run on the same CPU).
@@ -53,6 +55,16 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * verifier rejects ("dereference of modified ctx ptr").
  */
 #define CTX(ops, f)		(*(volatile __u32 *)&(ops)->f)
+
+/*
+ * Set by the loader when this kernel's tcp_sock.copied_seq counts only the
+ * bytes a socket's own TCP stack received ("bpf, sockmap: Fix incorrect
+ * copied_seq calculation", mainline b40cc5adaa80, which added
+ * __sk_msg_recvmsg; in 6.18 stable since February 2026): the proof of
+ * comeback_ok() rests on it.  Off: a stalled
+ * direction stays on TCP for good.
+ */
+const volatile bool spry_mesh_comeback_ok = false;
 
 static __always_inline void count(__u32 stat, __u64 n)
 {
@@ -334,6 +346,67 @@ static __always_inline __u64 peer_queued(const struct spry_mesh_conn *c)
 	return q;
 }
 
+/*
+ * Whether a stalled direction may come back to REDIRECT without any byte
+ * overtaking another.  Runs in the sender's SK_MSG program, so under the
+ * sender's socket lock: its write_seq cannot move meanwhile.  The peer's
+ * fields are read without its lock, through the psock record.
+ *
+ * The proof rests on one equality: peer.copied_seq == write_seq.  On this
+ * kernel a mapped reader's copied_seq moves only when recvmsg has copied
+ * to user space bytes its own TCP stack received (redirected bytes do not
+ * count; spry_mesh_comeback_ok), under the reader's socket lock, after
+ * the copy.  write_seq counts every byte this socket ever gave TCP, and
+ * the peer's TCP bytes are exactly those.  So the equality says no TCP
+ * byte of this direction is anywhere but in the reader's user buffer: not
+ * in flight, not in the receive queue, not between tcp_read_skb and the
+ * psock, not in the psock's backlog or message queue.  The redirect then
+ * queues behind whatever the reader's current recvmsg holds (it takes the
+ * reader's socket lock).  copied_seq only grows, so the equality stays
+ * true until this socket sends by TCP again, which only this program
+ * decides, under this lock.  The other conditions follow from it (nothing
+ * sent is unsent, nothing received is unread, the receive queue and both
+ * psock queues are empty) and are checked as a guard against a record
+ * that misreads the reader.  That the sender has seen the ACK (snd_una)
+ * is not needed, and is not required: the sender's own socket lock holds
+ * ACKs in its backlog while it sends, so requiring it would only delay
+ * the comeback; a later retransmission of acknowledged-by-reading bytes
+ * is dropped by the reader as old.
+ */
+static __always_inline bool comeback_ok(struct sk_msg_md *msg, const struct spry_mesh_conn *c)
+{
+	struct sk_psock *ps = NULL;
+	struct tcp_sock *me, *peer;
+	struct sock *psk = NULL;
+	__u32 wseq, copied, rcv_nxt, tot, rq, bq;
+	unsigned long head, next;
+
+	if (!spry_mesh_comeback_ok || !msg->sk)
+		return false;
+	if (!bpf_core_field_exists(ps->msg_tot_len) || !bpf_core_field_exists(ps->ingress_msg) ||
+	    !bpf_core_field_exists(ps->ingress_skb))
+		return false;
+	me = bpf_skc_to_tcp_sock(msg->sk);
+	if (!me)
+		return false;
+	wseq = me->write_seq;
+	if (me->snd_nxt != wseq)
+		return false;
+	if (peer_psock(c, &ps, &psk) != PEER_OK)
+		return false;
+	peer = (struct tcp_sock *)psk;
+	copied = BPF_CORE_READ(peer, copied_seq);
+	if (copied != wseq)
+		return false;
+	rcv_nxt = BPF_CORE_READ(peer, rcv_nxt);
+	rq = BPF_CORE_READ(psk, sk_receive_queue.qlen);
+	tot = BPF_CORE_READ(ps, msg_tot_len);
+	bq = BPF_CORE_READ(ps, ingress_skb.qlen);
+	next = (unsigned long)BPF_CORE_READ(ps, ingress_msg.next);
+	head = (unsigned long)ps + bpf_core_field_offset(ps->ingress_msg);
+	return rcv_nxt == copied && !rq && !tot && !bq && next == head;
+}
+
 static __always_inline int pass(struct spry_mesh_conn *c, __u32 stat, __u32 size)
 {
 	count(stat, 1);
@@ -356,6 +429,7 @@ int mesh_msg(struct sk_msg_md *msg)
 	__u32 size = msg->size, zero = 0, mode;
 	struct spry_mesh_config *cfg;
 	struct spry_mesh_conn *c;
+	bool back = false;
 	__u64 max;
 
 	if (!sk)
@@ -370,21 +444,21 @@ int mesh_msg(struct sk_msg_md *msg)
 	c = bpf_sk_storage_get(&SPRY_MAP_MESH_CONN, sk, 0, 0);
 	if (!c)
 		return pass(NULL, SPRY_MESH_S_PASS_NO_CONN, size);
-	/*
-	 * A direction that fell back to TCP stays on TCP: coming back to the
-	 * redirect cannot be proven safe from here (a segment can sit between
-	 * the peer's receive queue and its psock, counted in neither, while
-	 * its ACK is already seen), and one such race reordered a 1 GiB
-	 * stream under load.
-	 */
 	mode = c->mode;
-	if (mode != SPRY_MESH_UNDECIDED && mode != SPRY_MESH_REDIRECT)
+	cfg = bpf_map_lookup_elem(&SPRY_MAP_MESH_CONFIG, &zero);
+	max = cfg && cfg->max_queued ? cfg->max_queued : SPRY_MESH_DEF_MAX_QUEUED;
+	/*
+	 * A stalled direction comes back once the reader has copied out every
+	 * byte this socket gave TCP (comeback_ok); the other TCP modes are
+	 * for good (no peer, or it is gone).
+	 */
+	if (mode == SPRY_MESH_TCP_STALLED && size <= max && comeback_ok(msg, c)) {
+		mode = SPRY_MESH_REDIRECT;
+		back = true;
+	} else if (mode != SPRY_MESH_UNDECIDED && mode != SPRY_MESH_REDIRECT) {
 		return pass(c, mode < SPRY_MESH_MODE_MAX ? mode_stat[mode] :
 			    SPRY_MESH_S_PASS_NO_CONN, size);
-
-	if (mode == SPRY_MESH_REDIRECT) {
-		cfg = bpf_map_lookup_elem(&SPRY_MAP_MESH_CONFIG, &zero);
-		max = cfg && cfg->max_queued ? cfg->max_queued : SPRY_MESH_DEF_MAX_QUEUED;
+	} else if (mode == SPRY_MESH_REDIRECT) {
 		if (peer_queued(c) + size > max) {
 			/* Stalled reader: TCP's window bounds the rest, behind the queue. */
 			c->mode = SPRY_MESH_TCP_STALLED;
@@ -402,6 +476,8 @@ int mesh_msg(struct sk_msg_md *msg)
 	}
 	c->mode = SPRY_MESH_REDIRECT;
 	c->redirected += size;
+	if (back)
+		count(SPRY_MESH_S_COMEBACK, 1);
 	count(SPRY_MESH_S_REDIRECTED, 1);
 	count(SPRY_MESH_S_REDIRECTED_BYTES, size);
 	return SK_PASS;

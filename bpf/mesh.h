@@ -16,7 +16,7 @@
 #include <linux/types.h>
 #endif
 
-#define SPRY_MESH_ABI_VERSION	1
+#define SPRY_MESH_ABI_VERSION	2
 
 /* Limits. */
 #define SPRY_MESH_MAX_SOCKS	65536	/* mapped sockets (two per connection) */
@@ -156,7 +156,8 @@ enum spry_mesh_stat {
 	SPRY_MESH_S_PASS_PEER_GONE,	/* messages of TCP_PEER_GONE directions */
 	SPRY_MESH_S_PASS_STALLED,	/* messages of TCP_STALLED directions */
 	SPRY_MESH_S_PASS_NO_CONN,	/* mapped socket without storage */
-	SPRY_MESH_S_FALLBACK_STALLED,	/* directions that fell back to TCP (for good) */
+	SPRY_MESH_S_FALLBACK_STALLED,	/* REDIRECT -> TCP on a stalled reader */
+	SPRY_MESH_S_COMEBACK,		/* TCP_STALLED -> REDIRECT, every TCP byte read */
 	SPRY_MESH_S_MAX,
 };
 

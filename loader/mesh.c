@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "loader/main.h"
@@ -88,6 +89,7 @@ static const char *const mstat_names[SPRY_MESH_S_MAX] = {
 	[SPRY_MESH_S_PASS_STALLED]	= "pass_stalled",
 	[SPRY_MESH_S_PASS_NO_CONN]	= "pass_no_conn",
 	[SPRY_MESH_S_FALLBACK_STALLED]	= "fallback_stalled",
+	[SPRY_MESH_S_COMEBACK]		= "comeback",
 };
 
 static const char *const action_names[] = { "none", "allow", "deny", NULL };
@@ -132,7 +134,9 @@ static void mesh_help(FILE *f)
 		"  prefix      server address, IPv4 or IPv6 ADDRESS[/LEN]\n"
 		"  cgroup      a cgroup v2 directory (and its descendants)\n"
 		"  max-queued  unread redirected bytes a receiver may hold before its\n"
-		"              peer's sends fall back to TCP (default %u; 0: default)\n",
+		"              peer's sends fall back to TCP (default %u; 0: default);\n"
+		"              they come back once the reader has read every byte\n"
+		"              sent by TCP (where the kernel allows: show says)\n",
 		SPRY_MESH_LINK_PREFIX, SPRY_MESH_DEF_MAX_QUEUED);
 }
 
@@ -231,6 +235,54 @@ static int mesh_unpin_all(void)
 	return progs < 0 || maps < 0 ? -1 : progs + maps;
 }
 
+/* Whether struct @name of @btf has a member @member. */
+static bool btf_has_member(const struct btf *btf, const char *name, const char *member)
+{
+	const struct btf_member *m;
+	const struct btf_type *t;
+	__s32 id;
+	int i;
+
+	id = btf__find_by_name_kind(btf, name, BTF_KIND_STRUCT);
+	if (id <= 0)
+		return false;
+	t = btf__type_by_id(btf, id);
+	m = btf_members(t);
+	for (i = 0; i < btf_vlen(t); i++, m++) {
+		const char *n = btf__name_by_offset(btf, m->name_off);
+
+		if (n && !strcmp(n, member))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether a stalled direction may come back to the redirect on this kernel
+ * (bpf/mesh.c comeback_ok, docs/MESH.md "Ordering"): its proof needs a
+ * mapped reader's tcp_sock.copied_seq to count only bytes its own TCP stack
+ * received.  The kernel fix that made it so ("bpf, sockmap: Fix incorrect
+ * copied_seq calculation", mainline b40cc5adaa80, in 6.18 stable since
+ * February 2026) added __sk_msg_recvmsg; the program also reads these
+ * sk_psock members.
+ */
+static bool mesh_comeback_supported(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool ok;
+
+	if (!btf)
+		return false;
+	ok = btf__find_by_name_kind(btf, "__sk_msg_recvmsg", BTF_KIND_FUNC) > 0 &&
+	     btf_has_member(btf, "sk_psock", "msg_tot_len") &&
+	     btf_has_member(btf, "sk_psock", "ingress_msg") &&
+	     btf_has_member(btf, "sk_psock", "ingress_skb") &&
+	     btf_has_member(btf, "tcp_sock", "copied_seq") &&
+	     btf_has_member(btf, "tcp_sock", "write_seq");
+	btf__free(btf);
+	return ok;
+}
+
 /*
  * Load and pin the object unless every pin is there: 0 (and @f open), or
  * -1 after p_err.  *@loaded_now tells whether this call loaded it.
@@ -268,6 +320,7 @@ static int mesh_load(struct mesh_fds *f, bool *loaded_now)
 	skel = mesh__open_opts(&opts);
 	if (!skel)
 		return p_errno(-errno, "cannot open the mesh object");
+	skel->rodata->spry_mesh_comeback_ok = mesh_comeback_supported();
 	err = mesh__load(skel);
 	if (err) {
 		p_errno(err, "cannot load the mesh programs (maps of another version in %s? 'spry unload' first)",
@@ -1128,9 +1181,11 @@ static void show_text(json_t *o)
 
 	printf("loaded: %s\n", json_is_true(json_object_get(o, "loaded")) ? "yes" : "no");
 	if (json_is_object(c))
-		printf("default %s, max-queued %lld\n",
+		printf("default %s, max-queued %lld, comeback after a stall %s\n",
 		       json_string_value(json_object_get(c, "default")),
-		       json_integer_value(json_object_get(c, "max_queued")));
+		       json_integer_value(json_object_get(c, "max_queued")),
+		       json_is_true(json_object_get(c, "comeback")) ? "yes" :
+		       "no (this kernel lacks the sockmap copied_seq fix, docs/MESH.md)");
 	printf("cgroups:\n");
 	json_array_foreach(json_object_get(o, "cgroups"), i, e) {
 		const char *p = json_string_value(json_object_get(e, "cgroup"));
@@ -1194,6 +1249,7 @@ static int do_show(int argc, char **argv)
 						  "deny" : "allow")) ||
 		    jset(c, "max_queued", json_integer(cfg.max_queued ? cfg.max_queued :
 						       SPRY_MESH_DEF_MAX_QUEUED)) ||
+		    jset(c, "comeback", json_boolean(mesh_comeback_supported())) ||
 		    show_ports(f.map[MM_PORTS], rules) ||
 		    show_prefixes(f.map[MM_POL4], AF_INET, rules) ||
 		    show_prefixes(f.map[MM_POL6], AF_INET6, rules) ||

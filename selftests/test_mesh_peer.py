@@ -21,14 +21,39 @@ a line on stderr on failure.  Every wait has a timeout: nothing hangs.
   stall [--bytes N]           reader stops; the sender is bounded (blocks)
                               before N bytes; FIONREAD counts what arrived;
                               the reader resumes; all arrive
+  comeback [--cycles N]       step by step, with the counters of
+                              `spry mesh show` ($TEST_MESH_SPRY, $TEST_MESH_PIN)
+                              after each step: redirect; the reader stalls
+                              (one fallback); it drains; the next send comes
+                              back to the redirect (one comeback); every
+                              byte checked by position
+  stallxfer [--bytes N] [--dir D] [--pause-every B] [--pause S]
+            [--wpause-every W]
+                              N bytes each way, readers that stop for S
+                              seconds after every B bytes, writers that wait
+                              for their reader to catch up after every W
+                              bytes: many fallbacks and comebacks; sha256
+                              checked
+  halfmapped --deny-cgroup DIR
+                              the server end in this cgroup, the client end
+                              made in DIR (a denied cgroup): only one end is
+                              mapped; FIONREAD and MSG_PEEK answer as on TCP
+                              each way
+
+  gen --bytes N               the stream's first N bytes on stdout
+
+xfer also takes --cport P (the client's port), --seed S (another stream)
+and --ready F --go F (establish, create F(ready), wait for F(go)).
 """
 import argparse
 import fcntl
 import hashlib
+import json
 import os
 import select
 import socket
 import struct
+import subprocess
 import sys
 import termios
 import threading
@@ -43,9 +68,13 @@ def fail(msg):
     sys.exit(1)
 
 
+SEED = 0
+
+
 def pattern(i):
     """Chunk i of the stream: unique per position, so reordering shows."""
-    seed = hashlib.sha256(struct.pack("<Q", i)).digest()
+    key = struct.pack("<Q", i) if not SEED else struct.pack("<QQ", SEED, i)
+    seed = hashlib.sha256(key).digest()
     return (seed * (CHUNK // len(seed)))[:CHUNK]
 
 
@@ -59,6 +88,18 @@ def stream_bytes(n):
         yield b
 
 
+def stream_at(off, n):
+    """Bytes off..off+n of the stream."""
+    out = []
+    while n > 0:
+        i, o = divmod(off, CHUNK)
+        b = pattern(i)[o:o + n]
+        out.append(b)
+        off += len(b)
+        n -= len(b)
+    return b"".join(out)
+
+
 def expected_sha(n):
     h = hashlib.sha256()
     for b in stream_bytes(n):
@@ -66,8 +107,11 @@ def expected_sha(n):
     return h.hexdigest()
 
 
-def pair(host="127.0.0.1", bind=None, family=4, port=0):
-    """A connected (client, server) pair; the listener is closed."""
+def pair(host="127.0.0.1", bind=None, family=4, port=0, cport=0, client_cgroup=None):
+    """A connected (client, server) pair; the listener is closed.
+
+    client_cgroup: make the client socket in that cgroup (a socket's
+    cgroup is its maker's at socket()), then come back."""
     fam = socket.AF_INET6 if family == 6 else socket.AF_INET
     ls = socket.socket(fam, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -77,11 +121,47 @@ def pair(host="127.0.0.1", bind=None, family=4, port=0):
     ls.listen(16)
     ls.settimeout(TIMEOUT)
     port = ls.getsockname()[1]
-    c = socket.create_connection((host, port), timeout=TIMEOUT)
+    home = None
+    cfam = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    if client_cgroup:
+        home = own_cgroup()
+        move_to(client_cgroup)
+    try:
+        c = socket.socket(cfam, socket.SOCK_STREAM)
+    finally:
+        if home:
+            move_to(home)
+    c.settimeout(TIMEOUT)
+    if cport:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        c.bind((host, cport))
+    c.connect((host, port))
     s, _ = ls.accept()
     s.settimeout(TIMEOUT)
     ls.close()
     return c, s
+
+
+def cgroup2_root():
+    with open("/proc/mounts") as f:
+        for line in f:
+            w = line.split()
+            if w[2] == "cgroup2":
+                return w[1]
+    fail("no cgroup2 mount")
+
+
+def own_cgroup():
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            if line.startswith("0::"):
+                return cgroup2_root() + line[3:].strip()
+    fail("no cgroup v2 line in /proc/self/cgroup")
+
+
+def move_to(cg):
+    with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+        f.write(str(os.getpid()))
 
 
 def send_stream(sock, n):
@@ -140,7 +220,10 @@ def xfer_on(c, s, n, direction):
 
 
 def cmd_xfer(a):
-    c, s = pair(a.host, a.bind, a.family, a.port)
+    c, s = pair(a.host, a.bind, a.family, a.port, a.cport)
+    if a.ready:
+        open(a.ready, "w").close()
+        wait_file(a.go)
     xfer_on(c, s, a.bytes, a.dir)
     c.close()
     s.close()
@@ -408,6 +491,226 @@ def cmd_stall(a):
     print("ok stall %d bytes" % n)
 
 
+def counters():
+    """The mesh counters, from `spry -j mesh show`."""
+    cmd = [os.environ.get("TEST_MESH_SPRY", "spry")]
+    if os.environ.get("TEST_MESH_PIN"):
+        cmd += ["-P", os.environ["TEST_MESH_PIN"]]
+    r = subprocess.run(cmd + ["-j", "mesh", "show"], capture_output=True, timeout=30)
+    if r.returncode:
+        fail("spry mesh show: %s" % r.stderr.decode().strip())
+    return json.loads(r.stdout)["counters"]
+
+
+class Delta:
+    """Counter growth since the last mark."""
+
+    def __init__(self):
+        self.mark()
+
+    def mark(self):
+        self.base = counters()
+
+    def check(self, step, **want):
+        """want: name=N (grew by exactly N) or name=(">=", N)."""
+        now = counters()
+        for name, w in want.items():
+            d = now[name] - self.base[name]
+            op, n = w if isinstance(w, tuple) else ("==", w)
+            ok = d >= n if op == ">=" else d == n
+            if not ok:
+                fail("%s: counter %s grew by %d, expected %s %d" % (step, name, d, op, n))
+        self.base = now
+
+
+class Reader:
+    """Reads the stream on a socket, checking each byte by its position."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.pos = 0
+
+    def read(self, n, step):
+        while n > 0:
+            b = self.sock.recv(min(n, 1 << 20))
+            if not b:
+                fail("%s: EOF at byte %d" % (step, self.pos))
+            if b != stream_at(self.pos, len(b)):
+                fail("%s: bytes %d..%d are not the stream's (reordered or lost)" %
+                     (step, self.pos, self.pos + len(b)))
+            self.pos += len(b)
+            n -= len(b)
+
+
+def send_until_blocked(c, off):
+    """Non-blocking sends of the stream from off until the socket stays
+    unwritable for 1 s: the new offset."""
+    c.setblocking(False)
+    pending = b""
+    while off < (1 << 30):
+        if not pending:
+            pending = stream_at(off, CHUNK)
+        try:
+            k = c.send(pending)
+            off += k
+            pending = pending[k:]
+        except BlockingIOError:
+            _, w, _ = select.select([], [c], [], 1.0)
+            if not w:
+                break
+    c.setblocking(True)
+    c.settimeout(TIMEOUT)
+    return off
+
+
+def wait_acked(c, step):
+    deadline = time.time() + TIMEOUT
+    while outqueue(c) and time.time() < deadline:
+        time.sleep(0.01)
+    if outqueue(c):
+        fail("%s: %d bytes still unacknowledged after the drain" % (step, outqueue(c)))
+
+
+def cmd_comeback(a):
+    c, s = pair()
+    d = Delta()
+    r = Reader(s)
+    off = 0
+    c.sendall(stream_at(off, 256 << 10))
+    off += 256 << 10
+    r.read(256 << 10, "redirect")
+    d.check("redirect", redirected_bytes=(">=", 256 << 10), fallback_stalled=0, comeback=0,
+            passed_bytes=0)
+    for cycle in range(a.cycles):
+        step = "cycle %d" % (cycle + 1)
+        # the reader stalls: the sender falls back once, then TCP's window stops it
+        start = off
+        off = send_until_blocked(c, off)
+        d.check(step + " stall", fallback_stalled=1, pass_stalled=(">=", 1), comeback=0)
+        # the reader drains everything, in order; the sender's bytes are acknowledged
+        r.read(off - start, step + " drain")
+        wait_acked(c, step)
+        d.check(step + " drain", comeback=0, fallback_stalled=0)
+        # The next send comes back to the redirect, behind everything read.
+        # Unless the stall's last send failed inside the kernel's push to
+        # TCP: then the kernel reuses that verdict (pass) for one more send
+        # without running the program (no counter moves), and the send
+        # after that one comes back.
+        for attempt in (1, 2):
+            c.sendall(stream_at(off, 64 << 10))
+            off += 64 << 10
+            r.read(64 << 10, step + " after the drain")
+            now = counters()
+            if attempt == 1 and all(now[k] == d.base[k] for k in
+                                    ("comeback", "pass_stalled", "redirected", "passed_bytes")):
+                wait_acked(c, step)
+                d.mark()
+                continue
+            break
+        d.check(step + " comeback", comeback=1, redirected_bytes=(">=", 64 << 10),
+                pass_stalled=0, passed_bytes=0)
+    c.close()
+    if s.recv(1):
+        fail("bytes after the end of the stream")
+    s.close()
+    print("ok comeback: %d cycles, %d bytes in order" % (a.cycles, off))
+
+
+def cmd_stallxfer(a):
+    """Both directions at once; readers stall, writers pause."""
+    c, s = pair()
+    n = a.bytes
+    want = expected_sha(n)
+    res = {}
+    errs = []
+    progress = {"client->server": 0, "server->client": 0}
+
+    def writer(sock, name):
+        try:
+            sent = 0
+            for b in stream_bytes(n):
+                sock.sendall(b)
+                sent += len(b)
+                if sent % a.wpause_every == 0:
+                    # wait for the reader to catch up: the next send may
+                    # come back to the redirect
+                    deadline = time.time() + TIMEOUT
+                    while progress[name] < sent and time.time() < deadline:
+                        time.sleep(0.001)
+        except OSError as e:
+            errs.append("%s writer: %s" % (name, e))
+
+    def reader(sock, name):
+        h = hashlib.sha256()
+        got = 0
+        mark = a.pause_every
+        try:
+            while got < n:
+                b = sock.recv(min(1 << 20, n - got))
+                if not b:
+                    break
+                h.update(b)
+                got += len(b)
+                progress[name] = got
+                if got >= mark:
+                    time.sleep(a.pause)
+                    mark += a.pause_every
+        except OSError as e:
+            errs.append("%s reader: %s" % (name, e))
+        res[name] = (got, h.hexdigest())
+    targets = []
+    if a.dir in ("up", "both"):
+        targets += [lambda: writer(c, "client->server"), lambda: reader(s, "client->server")]
+    if a.dir in ("down", "both"):
+        targets += [lambda: writer(s, "server->client"), lambda: reader(c, "server->client")]
+    run_threads(*targets)
+    if errs:
+        fail(errs[0])
+    for name, (got, sha) in res.items():
+        if got != n or sha != want:
+            fail("%s: %d of %d bytes, sha256 %s, expected %s" % (name, got, n, sha, want))
+    c.close()
+    s.close()
+    print("ok stallxfer %d bytes %s sha256 %s" % (n, a.dir, want))
+
+
+def cmd_halfmapped(a):
+    """One end mapped (the server), the other refused (made in a denied
+    cgroup): FIONREAD and MSG_PEEK answer as on plain TCP each way."""
+    c, s = pair(client_cgroup=a.deny_cgroup)
+    for x, y, name in ((c, s, "client->server (mapped reader)"),
+                       (s, c, "server->client (unmapped reader)")):
+        data = stream_at(0, 3000)
+        x.sendall(data)
+        deadline = time.time() + TIMEOUT
+        while fionread(y) < len(data) and time.time() < deadline:
+            time.sleep(0.01)
+        n = fionread(y)
+        if n != len(data):
+            fail("%s: FIONREAD %d, expected %d" % (name, n, len(data)))
+        p = y.recv(len(data), socket.MSG_PEEK)
+        if p != data[:len(p)] or not p:
+            fail("%s: MSG_PEEK returned %d bytes, not the first ones sent" % (name, len(p)))
+        if fionread(y) != len(data):
+            fail("%s: FIONREAD %d after MSG_PEEK, expected %d" % (name, fionread(y), len(data)))
+        got = recv_upto(y, len(data))
+        if got != data:
+            fail("%s: recv after MSG_PEEK returned other bytes" % name)
+        if fionread(y) != 0:
+            fail("%s: FIONREAD %d after reading all, expected 0" % (name, fionread(y)))
+    c.close()
+    s.close()
+    print("ok halfmapped")
+
+
+def cmd_gen(a):
+    """The stream's first N bytes on stdout (a file for iperf3 -F)."""
+    out = sys.stdout.buffer
+    for b in stream_bytes(a.bytes):
+        out.write(b)
+    out.flush()
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -418,6 +721,10 @@ def main():
     x.add_argument("--bind")
     x.add_argument("--family", type=int, choices=(4, 6), default=4)
     x.add_argument("--port", type=int, default=0)
+    x.add_argument("--cport", type=int, default=0)
+    x.add_argument("--seed", type=int, default=0)
+    x.add_argument("--ready")
+    x.add_argument("--go")
     h = sub.add_parser("hold")
     h.add_argument("--ready", required=True)
     h.add_argument("--go", required=True)
@@ -432,7 +739,21 @@ def main():
     m.add_argument("--n", type=int, default=1000)
     st = sub.add_parser("stall")
     st.add_argument("--bytes", type=int, default=96 << 20)
+    cb = sub.add_parser("comeback")
+    cb.add_argument("--cycles", type=int, default=3)
+    sx = sub.add_parser("stallxfer")
+    sx.add_argument("--bytes", type=int, default=1 << 30)
+    sx.add_argument("--dir", choices=("up", "down", "both"), default="both")
+    sx.add_argument("--pause-every", type=int, default=16 << 20)
+    sx.add_argument("--pause", type=float, default=0.02)
+    sx.add_argument("--wpause-every", type=int, default=8 << 20)
+    g = sub.add_parser("gen")
+    g.add_argument("--bytes", type=int, required=True)
+    hm = sub.add_parser("halfmapped")
+    hm.add_argument("--deny-cgroup", required=True)
     a = p.parse_args()
+    global SEED
+    SEED = getattr(a, "seed", 0)
     try:
         globals()["cmd_" + a.cmd](a)
     except (OSError, socket.timeout) as e:
