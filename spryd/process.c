@@ -46,6 +46,7 @@
 #include "lib/core.h"
 #include "spry/state.h"
 #include "spryd/ctl.h"
+#include "spryd/dirwatch.h"
 #include "spryd/entry.h"
 #include "spryd/loop.h"
 #include "spryd/process.h"
@@ -102,6 +103,7 @@ struct spryd_procs {
 	struct proc		*deleted;	/* OS processes of deleted ones */
 	uint64_t		next_scan, next_tick;
 	struct timespec		dir_mtime;
+	struct spryd_dirwatch	watch;		/* inotify on dir: apps changed */
 };
 
 static void pidfd_event(struct spryd *d, struct spryd_ep *ep, uint32_t events);
@@ -898,33 +900,68 @@ static void tick(struct spryd *d, uint64_t now)
 			proc_signal(p, SIGKILL);
 }
 
+/*
+ * Anything the tick must look after: an OS process running (idle swaps,
+ * start and stop timeouts), a deleted one still going, a held request.
+ * Otherwise the room asks for no wake-up at all.
+ */
+static bool procs_busy(const struct spryd *d)
+{
+	const struct spryd_procs *ps = d->procs;
+	unsigned int i;
+
+	if (ps->deleted || d->n_proc_wait)
+		return true;
+	for (i = 0; i < SPRYD_MAX_APPS; i++)
+		if (ps->apps[i].used && ps->apps[i].n_live)
+			return true;
+	return false;
+}
+
+static void lower(uint64_t *next, uint64_t t)
+{
+	if (!*next || t < *next)
+		*next = t;
+}
+
 void process_timer(struct spryd *d, uint64_t now, uint64_t *next)
 {
 	struct spryd_procs *ps = d->procs;
+	bool busy;
 
 	if (!ps)
 		return;
-	if (now >= ps->next_scan) {
+	busy = procs_busy(d);
+	/*
+	 * The apps' declarations: read again after a change inotify saw (at
+	 * most every PROC_SCAN_NS); by the directory's mtime while busy or
+	 * without inotify.
+	 */
+	if (now >= ps->next_scan && (ps->watch.due || busy || !dirwatch__watching(&ps->watch))) {
 		struct stat st;
+		bool due = dirwatch__take(&ps->watch);
 
-		if (stat(ps->dir, &st) || st.st_mtim.tv_sec != ps->dir_mtime.tv_sec ||
-		    st.st_mtim.tv_nsec != ps->dir_mtime.tv_nsec || !ps->next_scan ||
-		    now - ps->next_scan > 10 * PROC_SCAN_NS) {
-			ps->dir_mtime = st.st_mtim;
+		if (!dirwatch__watching(&ps->watch))
+			dirwatch__start(d, &ps->watch);
+		if (due || stat(ps->dir, &st) || st.st_mtim.tv_sec != ps->dir_mtime.tv_sec ||
+		    st.st_mtim.tv_nsec != ps->dir_mtime.tv_nsec) {
+			if (!stat(ps->dir, &st))
+				ps->dir_mtime = st.st_mtim;
 			scan(d, now);
 		}
 		ps->next_scan = now + PROC_SCAN_NS;
 	}
 	if (d->n_proc_wait)
 		held(d, now);
-	if (now >= ps->next_tick) {
+	busy = procs_busy(d);
+	if (busy && now >= ps->next_tick) {
 		tick(d, now);
 		ps->next_tick = now + PROC_TICK_NS;
 	}
-	if (!*next || ps->next_scan < *next)
-		*next = ps->next_scan;
-	if (ps->next_tick < *next)
-		*next = ps->next_tick;
+	if (busy)
+		lower(next, ps->next_tick);
+	if (ps->watch.due || busy || !dirwatch__watching(&ps->watch))
+		lower(next, ps->next_scan);
 }
 
 /* ------------------------------------------------------------- PROC */
@@ -1115,8 +1152,13 @@ int process_init(struct spryd *d)
 	}
 	if (!env || !*env)
 		strcat(ps->state_dir, "/procs");
+	dirwatch__init(&ps->watch, ps->dir, NULL);
 	d->procs = ps;
 	d->proc_hooks = &hooks;
+	err = dirwatch__start(d, &ps->watch);
+	if (err)
+		spryd_log("inotify on %s: %s: apps read every %llu ms", ps->dir, strerror(-err),
+			  (unsigned long long)(PROC_SCAN_NS / SPRYD_NS_PER_MS));
 	spryd_log("apps: %s, process state: %s", ps->dir, ps->state_dir);
 	return 0;
 fail:
@@ -1191,6 +1233,7 @@ void process_fini(struct spryd *d)
 		if (ps->apps[i].used && ps->apps[i].chain_id)
 			d->chains[ps->apps[i].chain_id].app = NULL;
 	}
+	spryd_ep_close(d, &ps->watch.ep);
 	free(ps->buckets);
 	free(ps);
 	d->procs = NULL;

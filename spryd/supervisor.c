@@ -42,7 +42,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -57,6 +56,7 @@
 #include "spryd/registrar.h"
 #include "spryd/spawn.h"
 #include "spryd/spryd.h"
+#include "spryd/dirwatch.h"
 #include "spryd/supervisor.h"
 
 #define SV_SCAN_NS	(500ULL * SPRYD_NS_PER_MS)
@@ -104,8 +104,7 @@ struct sv_known {
 };
 
 struct spryd_sv {
-	struct spryd_ep		watch;		/* inotify on dir: declarations changed */
-	bool			scan_due;	/* a change seen, or the first scan */
+	struct spryd_dirwatch	watch;		/* inotify on dir: declarations changed */
 	bool			scan_retry;	/* a declaration waits for its chain */
 	char			dir[PATH_MAX];
 	struct sv_fn		fns[SPRYD_SV_MAX_FNS];
@@ -118,9 +117,6 @@ struct spryd_sv {
 
 static void pidfd_event(struct spryd *d, struct spryd_ep *ep, uint32_t events);
 static const struct spryd_ep_ops pidfd_ops = { .name = "instance-pidfd", .event = pidfd_event };
-static void watch_event(struct spryd *d, struct spryd_ep *ep, uint32_t events);
-static int watch_start(struct spryd *d);
-static const struct spryd_ep_ops watch_ops = { .name = "declarations-inotify", .event = watch_event };
 
 void supervisor_opts_default(struct spryd *d)
 {
@@ -948,18 +944,19 @@ void supervisor_timer(struct spryd *d, uint64_t now, uint64_t *next)
 	 * directory's mtime moved (no inotify, or a missed event); while a
 	 * declaration waits for its chain, every SV_SCAN_NS.
 	 */
-	if (now >= sv->next_scan && (sv->scan_due || sv->scan_retry || busy || sv->watch.fd < 0)) {
+	if (now >= sv->next_scan && (sv->watch.due || sv->scan_retry || busy ||
+				     !dirwatch__watching(&sv->watch))) {
 		struct stat st;
+		bool due = dirwatch__take(&sv->watch);
 
 		/* the directory's mtime moves with every rename() into it */
-		if (sv->scan_due || sv->scan_retry || stat(sv->dir, &st) ||
+		if (due || sv->scan_retry || stat(sv->dir, &st) ||
 		    st.st_mtim.tv_sec != sv->dir_mtime.tv_sec ||
 		    st.st_mtim.tv_nsec != sv->dir_mtime.tv_nsec) {
 			if (!stat(sv->dir, &st))
 				sv->dir_mtime = st.st_mtim;
-			sv->scan_due = false;
-			if (sv->watch.fd < 0)
-				watch_start(d);
+			if (!dirwatch__watching(&sv->watch))
+				dirwatch__start(d, &sv->watch);
 			scan(d, now);
 		}
 		sv->next_scan = now + SV_SCAN_NS;
@@ -1000,65 +997,14 @@ void supervisor_timer(struct spryd *d, uint64_t now, uint64_t *next)
 	}
 	if (busy)
 		lower(next, sv->next_tick);
-	if (sv->scan_due || sv->scan_retry || busy || sv->watch.fd < 0)
+	if (sv->watch.due || sv->scan_retry || busy || !dirwatch__watching(&sv->watch))
 		lower(next, sv->next_scan);
 	if (sv->dirty)
 		lower(next, sv->next_status);
 }
 
-/* Any change in the state directory but our own status file's. */
-static void watch_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
-{
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	const struct inotify_event *ev;
-	ssize_t n;
-	char *p;
-
-	(void)events;
-	while ((n = read(ep->fd, buf, sizeof(buf))) > 0) {
-		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
-			ev = (const struct inotify_event *)p;
-			if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
-				/* the directory went away: watch it again when it is back */
-				spryd_ep_close(d, ep);
-				d->sv->scan_due = true;
-				return;
-			}
-			if (ev->len && (!strcmp(ev->name, SPRY_DECL_STATUS) ||
-					!strcmp(ev->name, "." SPRY_DECL_STATUS ".tmp")))
-				continue;
-			d->sv->scan_due = true;
-		}
-	}
-}
-
-/* inotify on the state directory (made if missing); -errno: scans by mtime. */
-static int watch_start(struct spryd *d)
-{
-	struct spryd_sv *sv = d->sv;
-	int fd, err;
-
-	if (mkdir(sv->dir, 0700) && errno != EEXIST)
-		return -errno;
-	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (inotify_add_watch(fd, sv->dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
-			      IN_CREATE | IN_DELETE | IN_ATTRIB | IN_DELETE_SELF |
-			      IN_MOVE_SELF | IN_ONLYDIR) < 0) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	sv->watch.ops = &watch_ops;
-	sv->watch.fd = fd;
-	err = spryd_ep_add(d, &sv->watch, EPOLLIN);
-	if (err) {
-		close(fd);
-		sv->watch.fd = -1;
-	}
-	return err;
-}
+/* Changes in the state directory but our own status file's. */
+static const char *const sv_own_files[] = { SPRY_DECL_STATUS, "." SPRY_DECL_STATUS ".tmp", NULL };
 
 int supervisor_init(struct spryd *d)
 {
@@ -1087,10 +1033,9 @@ int supervisor_init(struct spryd *d)
 		}
 	}
 	known_read(sv);
-	sv->watch.fd = -1;
-	sv->scan_due = true;
+	dirwatch__init(&sv->watch, sv->dir, sv_own_files);
 	d->sv = sv;
-	err = watch_start(d);
+	err = dirwatch__start(d, &sv->watch);
 	if (err)
 		spryd_log("inotify on %s: %s: declarations read every %llu ms", sv->dir,
 			  strerror(-err), (unsigned long long)(SV_SCAN_NS / SPRYD_NS_PER_MS));
@@ -1140,7 +1085,7 @@ void supervisor_fini(struct spryd *d)
 		if (sv->fns[i].used)
 			fn_release(d, &sv->fns[i]);
 	status_write(d);
-	spryd_ep_close(d, &sv->watch);
+	spryd_ep_close(d, &sv->watch.ep);
 	free(sv);
 	d->sv = NULL;
 	free(d->scale);
