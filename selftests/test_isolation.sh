@@ -123,7 +123,8 @@ BFD=$(pool_fd bravo)
 if [ $HUGE -eq 1 ]; then
 	st=$(stat -c '%a %u' "$POOLS/spry-bravo")
 	[ "$st" = "600 $UID_B" ]
-	tap_ok $? "bravo's pool is a hugetlbfs file, mode 0600, owned by uid $UID_B ($st)"
+	tap_ok $? "bravo's pool is a hugetlbfs file, mode 0600, owned by uid $UID_B ($st)" ||
+		tap_diag "$(grep -a 'pool' "$TMP/spryd.log"; grep '^HugePages' /proc/meminfo)"
 	out=$(as $UID_A "$HOSTILE" open "$POOLS/spry-bravo")
 	[ "$out" = "open EACCES" ]
 	tap_ok $? "alpha's user cannot open bravo's pool file ($out)"

@@ -14,6 +14,10 @@
 #
 # The installed run repeats the whole suite, so it runs once: in the plain
 # build (`make check`), skipped under ASan+UBSan (`make SAN=1 check`).
+# Run by run_tests.sh (SPRY_KSFT_LOG set), the installed run's output and,
+# after it, a line "# time: NAME Ns" per test go to SPRY_KSFT_LOG too:
+# run_tests.sh reports each installed test from it instead of running the
+# test a second time.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -108,6 +112,26 @@ done
 cd "$T" || exit
 # appended: kselftest's runner reopens /dev/stdout for the tests' output
 : >"$T/run.log"
+# each installed test's time, read from run.log as the runner writes it
+# (its own output has none): "NAME SECONDS" lines; it ends after the run,
+# or with this test
+perl -e '($f, $done, $parent) = @ARGV; open(F, "<", $f) or die "$f: $!\n"; $| = 1;
+	while (kill(0, $parent)) {
+		$fin = -e $done;
+		while (defined($l = <F>)) {
+			$part .= $l;
+			next unless $part =~ /\n\z/;
+			($l, $part) = ($part, "");
+			if ($l =~ m{^# selftests: spry: (\S+)$}) { $t{$1} = time }
+			elsif ($l =~ m{^(?:not )?ok \d+ selftests: spry: (\S+)} && defined $t{$1}) {
+				print "$1 ", time - $t{$1}, "\n";
+			}
+		}
+		last if $fin;
+		select(undef, undef, undef, 0.2);
+		seek(F, 0, 1);
+	}' "$T/run.log" "$T/run.done" $$ >"$T/times" &
+TIMES=$!
 env -u SPRY_SRC -u SPRY_OUT -u SPRY_TEST_NETNS unshare -m bash -c '
 	inst=$1
 	shift
@@ -116,6 +140,11 @@ env -u SPRY_SRC -u SPRY_OUT -u SPRY_TEST_NETNS unshare -m bash -c '
 	done
 	exec "$inst/run_kselftest.sh" -c spry' hide "$INST" "${hide[@]}" >>"$T/run.log" 2>&1
 st=$?
+touch "$T/run.done"
+wait $TIMES
+if [ -n "${SPRY_KSFT_LOG:-}" ]; then
+	{ cat "$T/run.log"; sed 's/^\(.*\) \([0-9]*\)$/# time: \1 \2s/' "$T/times"; } >"$SPRY_KSFT_LOG"
+fi
 tap_diag "installed suite done in ${SECONDS}s: its tests' own points:" \
 	"$(grep -cE '^# ok [0-9]+ ' "$T/run.log") ok," \
 	"$(grep -cE '^# ok [0-9]+ .*# SKIP' "$T/run.log") of them skipped," \
@@ -127,8 +156,13 @@ grep -E '^(not )?ok [0-9]+ selftests: spry: ' "$T/run.log" | sed 's/^/# /'
 [ $st -eq 0 ] && [ "$n_ok" -eq "$n" ] && [ "$n_notok" -eq 0 ] &&
 	grep -qx "1\.\.$n" "$T/run.log"
 tap_ok $? "run_kselftest.sh -c spry from the install: $n_ok of $n ok, $n_notok not ok" || {
-	tap_diag "run_kselftest.sh: exit $st; its output:"
-	sed 's/^/# /' "$T/run.log"
+	tap_diag "run_kselftest.sh: exit $st"
+	if [ -n "${SPRY_KSFT_LOG:-}" ]; then
+		tap_diag "each installed test's output: under its own result (run_tests.sh)"
+	else
+		tap_diag "its output:"
+		sed 's/^/# /' "$T/run.log"
+	fi
 }
 
 # A test that skips because a program or file it runs was not found next
