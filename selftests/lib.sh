@@ -21,7 +21,6 @@
 #   SPRY_HELPERS    the test helper programs (e2e_client, fn_meta, ...)
 #   SPRY_SELFTESTS  this directory: the test scripts, python helpers
 #   SPRY_DATA       the examples' yaml and data files (boutique/boutique.yaml)
-#   spry_san        true when they are built with ASan+UBSan (loop sizes)
 # In spry's tree: SPRY_SRC (the repo root) and SPRY_OUT (default build/)
 # from the environment.  Installed by kselftest (`make install`, or built
 # in a kernel tree): everything next to this file, SPRY_SRC unset, and a
@@ -70,14 +69,6 @@ epoll|uring) ;;
 *) echo "1..0 # SKIP SPRY_FRONT='$SPRY_FRONT': epoll or uring"; exit 4 ;;
 esac
 SPRYD_FRONT=(--front "$SPRY_FRONT")
-
-# spry_san: the programs under test are built with ASan+UBSan (make SAN=1).
-# A loop that repeats a case many times runs a sanity-sized count there,
-# e.g. N=$(spry_san && echo 200 || echo 1000): the plain build (make check)
-# keeps the full count, the sanitizers need the case, not the repetitions.
-spry_san() {
-	nm -D "$SPRYD" 2>/dev/null | grep -q ' __asan_init$'
-}
 
 _tap_n=0
 _tap_fail=0
