@@ -22,43 +22,13 @@
 
 #include "lib/app.h"
 #include "lib/core.h"
+#include "lib/jsonfile.h"
 
 int spry_app_dir(const char *state_dir, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "%s/%s", state_dir, SPRY_APP_DIR);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-static int app_path(const char *dir, const char *name, const char *suffix, char *buf,
-		    size_t len)
-{
-	int n;
-
-	if (spry_name_check(name))
-		return -EINVAL;
-	n = snprintf(buf, len, "%s/%s.json%s", dir, name, suffix);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-static int mkdir_p(const char *dir)
-{
-	char tmp[PATH_MAX];
-	size_t n = strlen(dir), i;
-
-	if (n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, dir, n + 1);
-	for (i = 1; i <= n; i++) {
-		if (tmp[i] != '/' && tmp[i] != '\0')
-			continue;
-		tmp[i] = '\0';
-		if (mkdir(tmp, 0700) && errno != EEXIST)
-			return -errno;
-		if (i < n)
-			tmp[i] = '/';
-	}
-	return 0;
 }
 
 static json_t *app_json(const struct spry_app_decl *a)
@@ -104,47 +74,16 @@ fail:
 
 int spry_app__write(const char *dir, const struct spry_app_decl *a)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
-	json_t *root;
-	int fd, err;
+	json_t *root = app_json(a);
 
-	err = app_path(dir, a->name, "", path, sizeof(path));
-	err = err ?: app_path(dir, a->name, ".tmp", tmp, sizeof(tmp));
-	err = err ?: mkdir_p(dir);
-	if (err)
-		return err;
-	root = app_json(a);
 	if (!root)
 		return -ENOMEM;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		err = -errno;
-		json_decref(root);
-		return err;
-	}
-	err = json_dumpfd(root, fd, JSON_INDENT(1) | JSON_SORT_KEYS) ? -EIO : 0;
-	json_decref(root);
-	if (!err && (write(fd, "\n", 1) != 1 || fsync(fd)))
-		err = errno ? -errno : -EIO;
-	if (close(fd) && !err)
-		err = -errno;
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
+	return spry_jsonfile__write(dir, a->name, root);
 }
 
 int spry_app__remove(const char *dir, const char *name)
 {
-	char path[PATH_MAX];
-	int err = app_path(dir, name, "", path, sizeof(path));
-
-	if (err)
-		return err;
-	if (unlink(path) && errno != ENOENT)
-		return -errno;
-	return 0;
+	return spry_jsonfile__remove(dir, name);
 }
 
 static int num_field(json_t *o, const char *key, __u64 min, __u64 max, __u64 *out,
@@ -267,7 +206,7 @@ int spry_app__read(const char *dir, const char *name, struct spry_app_decl *out,
 	int e;
 
 	spry_app_decl__init(out);
-	e = app_path(dir, name, "", path, sizeof(path));
+	e = spry_jsonfile__path(dir, name, "", path, sizeof(path));
 	if (e) {
 		spry_err__set(err, errlen, "bad app name or path");
 		return e;

@@ -25,37 +25,7 @@
 #include "fn-runtime/cpus.h"
 #include "lib/core.h"
 #include "lib/decl.h"
-
-static int mkdir_p(const char *dir)
-{
-	char tmp[PATH_MAX];
-	size_t n = strlen(dir), i;
-
-	if (n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, dir, n + 1);
-	for (i = 1; i <= n; i++) {
-		if (tmp[i] != '/' && tmp[i] != '\0')
-			continue;
-		tmp[i] = '\0';
-		if (mkdir(tmp, 0700) && errno != EEXIST)
-			return -errno;
-		if (i < n)
-			tmp[i] = '/';
-	}
-	return 0;
-}
-
-static int file_path(const char *dir, const char *chain, const char *suffix,
-		     char *buf, size_t len)
-{
-	int n;
-
-	if (spry_name_check(chain))
-		return -EINVAL;
-	n = snprintf(buf, len, "%s/%s.json%s", dir, chain, suffix);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
+#include "lib/jsonfile.h"
 
 static json_t *fn_json(const struct spry_fn_decl *f)
 {
@@ -95,18 +65,11 @@ fail_o:
 
 int spry_decls__write(const char *dir, const char *chain, const struct spry_chain_decls *d)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
-	json_t *root = NULL, *fns;
-	int fd, err;
+	json_t *root, *fns;
 	__u32 i;
 
 	if (!d->n)
 		return spry_decls__remove(dir, chain);
-	err = file_path(dir, chain, "", path, sizeof(path));
-	err = err ?: file_path(dir, chain, ".tmp", tmp, sizeof(tmp));
-	err = err ?: mkdir_p(dir);
-	if (err)
-		return err;
 	root = json_object();
 	fns = json_array();
 	if (!root || !fns || json_object_set_new(root, "chain", json_string(chain)) ||
@@ -121,35 +84,12 @@ int spry_decls__write(const char *dir, const char *chain, const struct spry_chai
 			return -ENOMEM;
 		}
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		err = -errno;
-		json_decref(root);
-		return err;
-	}
-	err = json_dumpfd(root, fd, JSON_INDENT(1) | JSON_SORT_KEYS) ? -EIO : 0;
-	json_decref(root);
-	if (!err && (write(fd, "\n", 1) != 1 || fsync(fd)))
-		err = -errno ? -errno : -EIO;
-	if (close(fd) && !err)
-		err = -errno;
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
+	return spry_jsonfile__write(dir, chain, root);
 }
 
 int spry_decls__remove(const char *dir, const char *chain)
 {
-	char path[PATH_MAX];
-	int err = file_path(dir, chain, "", path, sizeof(path));
-
-	if (err)
-		return err;
-	if (unlink(path) && errno != ENOENT)
-		return -errno;
-	return 0;
+	return spry_jsonfile__remove(dir, chain);
 }
 
 static int u32_field(json_t *o, const char *key, __u32 min, __u32 max, __u32 *out,
@@ -259,7 +199,7 @@ int spry_decls__read(const char *dir, const char *chain, struct spry_chain_decls
 	int e;
 
 	memset(out, 0, sizeof(*out));
-	e = file_path(dir, chain, "", path, sizeof(path));
+	e = spry_jsonfile__path(dir, chain, "", path, sizeof(path));
 	if (e)
 		return e;
 	if (access(path, F_OK))

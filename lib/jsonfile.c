@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Declaration files: path, atomic write, removal (lib/jsonfile.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/core.h"
+#include "lib/jsonfile.h"
+
+int spry_jsonfile__path(const char *dir, const char *name, const char *suffix,
+			char *buf, size_t len)
+{
+	int n;
+
+	if (spry_name_check(name))
+		return -EINVAL;
+	n = snprintf(buf, len, "%s/%s.json%s", dir, name, suffix);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int mkdir_p(const char *dir)
+{
+	char tmp[PATH_MAX];
+	size_t n = strlen(dir), i;
+
+	if (n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, dir, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		tmp[i] = '\0';
+		if (mkdir(tmp, 0700) && errno != EEXIST)
+			return -errno;
+		if (i < n)
+			tmp[i] = '/';
+	}
+	return 0;
+}
+
+int spry_jsonfile__write(const char *dir, const char *name, json_t *root)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	int fd, err;
+
+	err = spry_jsonfile__path(dir, name, "", path, sizeof(path));
+	err = err ?: spry_jsonfile__path(dir, name, ".tmp", tmp, sizeof(tmp));
+	err = err ?: mkdir_p(dir);
+	if (err)
+		goto out;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	err = json_dumpfd(root, fd, JSON_INDENT(1) | JSON_SORT_KEYS) ? -EIO : 0;
+	if (!err && (write(fd, "\n", 1) != 1 || fsync(fd)))
+		err = errno ? -errno : -EIO;
+	if (close(fd) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+out:
+	json_decref(root);
+	return err;
+}
+
+int spry_jsonfile__remove(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	int err = spry_jsonfile__path(dir, name, "", path, sizeof(path));
+
+	if (err)
+		return err;
+	if (unlink(path) && errno != ENOENT)
+		return -errno;
+	return 0;
+}

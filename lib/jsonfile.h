@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Root's declaration files, DIR/NAME.json (the declared functions' and the
+ * apps'): the path of a checked name, an atomic write (0600, fsync,
+ * rename) and a removal.  What goes in a file is its owner's (decl_file.c,
+ * app_file.c).
+ */
+#ifndef SPRY_LIB_JSONFILE_H
+#define SPRY_LIB_JSONFILE_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+/* DIR/NAME.jsonSUFFIX; -EINVAL a bad name, -ENAMETOOLONG. */
+int spry_jsonfile__path(const char *dir, const char *name, const char *suffix,
+			char *buf, size_t len);
+/*
+ * Write @root (taken: always released) to DIR/NAME.json through
+ * DIR/NAME.json.tmp, DIR made 0700 if missing.  0 or -errno; a failure
+ * leaves the old file.
+ */
+int spry_jsonfile__write(const char *dir, const char *name, json_t *root);
+/* Remove DIR/NAME.json; 0 when it is not there. */
+int spry_jsonfile__remove(const char *dir, const char *name);
+
+#endif
