@@ -215,6 +215,49 @@ static int id_list(struct parser *p, yaml_node_t *node, const char *what,
 }
 
 /*
+ * The values of mapping @node by keyword: vals[k] the value node of
+ * keys[k] (@n keys), untouched where absent.  Keys are scalars (@kwhat in
+ * messages); an unknown key fails as "CTXunknown key 'K' in WHERE (k1, k2,
+ * ...)" (no "in WHERE" when NULL), a repeated one as "CTX'K' given twice".
+ */
+static int mapping_vals(struct parser *p, yaml_node_t *node, const char *kwhat,
+			const char *ctx, const char *where, const char *const *keys, int n,
+			yaml_node_t **vals)
+{
+	yaml_node_pair_t *pair;
+	yaml_node_t *k, *v;
+	const char *key;
+	char list[256];
+	size_t len;
+	int err, kw;
+
+	for (pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		err = node_get(p, node, pair->key, &k);
+		if (!err)
+			err = scalar(p, k, kwhat, &key);
+		if (!err)
+			err = node_get(p, node, pair->value, &v);
+		if (err)
+			return err;
+		for (kw = 0; kw < n; kw++)
+			if (!strcmp(key, keys[kw]))
+				break;
+		if (kw == n) {
+			for (list[0] = '\0', len = 0, kw = 0; kw < n && len < sizeof(list); kw++)
+				len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+							kw ? ", " : "", keys[kw]);
+			return fail(p, k, "%sunknown key '%.64s'%s%s (%s)", ctx, key,
+				    where ? " in " : "", where ? where : "", list);
+		}
+		if (vals[kw])
+			return fail(p, k, "%s'%s' given twice", ctx, key);
+		vals[kw] = v;
+	}
+	return 0;
+}
+
+/*
  * Pair @pair of mapping @node, whose key must be one of the two @keys and
  * each key at most once (@have): the key's index, with the value node in
  * *@v, or the error of fail().  @what names the mapping in messages.
@@ -403,12 +446,11 @@ static int run_fn_node(struct parser *p, yaml_node_t *knode, yaml_node_t *node,
 		       struct spry_chain_spec *spec, struct spry_fn_decl *f)
 {
 	yaml_node_t *vals[R_N] = {}, *k, *v;
-	yaml_node_pair_t *pair;
 	yaml_node_item_t *it;
-	const char *key = NULL, *s = NULL;
+	const char *s = NULL;
 	char msg[256];
 	uint64_t ns;
-	int err, kw;
+	int err;
 
 	spry_fn_decl__init(f);
 	err = name_node(p, knode, "run", f->fn);
@@ -420,25 +462,10 @@ static int run_fn_node(struct parser *p, yaml_node_t *knode, yaml_node_t *node,
 	if (node->type != YAML_MAPPING_NODE)
 		return fail(p, node, "run: %s: expected a mapping {exec: PATH, ...}, found %s",
 			    f->fn, node_kind(node));
-	for (pair = node->data.mapping.pairs.start;
-	     pair < node->data.mapping.pairs.top; pair++) {
-		err = node_get(p, node, pair->key, &k);
-		if (!err)
-			err = scalar(p, k, "run key", &key);
-		if (!err)
-			err = node_get(p, node, pair->value, &v);
-		if (err)
-			return err;
-		for (kw = 0; kw < R_N; kw++)
-			if (!strcmp(key, run_keys[kw]))
-				break;
-		if (kw == R_N)
-			return fail(p, k, "run: %s: unknown key '%.64s' (exec, args, user, min, max, target, idle, cpus, start)",
-				    f->fn, key);
-		if (vals[kw])
-			return fail(p, k, "run: %s: '%s' given twice", f->fn, key);
-		vals[kw] = v;
-	}
+	snprintf(msg, sizeof(msg), "run: %s: ", f->fn);
+	err = mapping_vals(p, node, "run key", msg, NULL, run_keys, R_N, vals);
+	if (err)
+		return err;
 	if (!vals[R_EXEC])
 		return fail(p, node, "run: %s: missing 'exec'", f->fn);
 	err = scalar(p, vals[R_EXEC], "exec", &s);
@@ -566,11 +593,9 @@ static int chain_node(struct parser *p, yaml_node_t *node, struct spry_chain_spe
 {
 	yaml_node_t *vals[K_N] = {}, *k, *v;
 	char idem[SPRY_MAX_HOPS][SPRY_NAME_LEN], msg[256];
-	yaml_node_pair_t *pair;
 	yaml_node_item_t *it;
 	__u32 n_idem, i, h;
-	const char *key;
-	int err, kw;
+	int err;
 
 	if (node->type != YAML_MAPPING_NODE)
 		return fail(p, node, "chains: expected a mapping per chain, found %s",
@@ -578,24 +603,9 @@ static int chain_node(struct parser *p, yaml_node_t *node, struct spry_chain_spe
 	memset(spec, 0, sizeof(*spec));
 	spec->uid = getuid();
 	/* Collect first: calls and idempotent depend on hops and functions. */
-	for (pair = node->data.mapping.pairs.start;
-	     pair < node->data.mapping.pairs.top; pair++) {
-		err = node_get(p, node, pair->key, &k);
-		if (!err)
-			err = scalar(p, k, "chain key", &key);
-		if (!err)
-			err = node_get(p, node, pair->value, &v);
-		if (err)
-			return err;
-		for (kw = 0; kw < K_N; kw++)
-			if (!strcmp(key, chain_keys[kw]))
-				break;
-		if (kw == K_N)
-			return fail(p, k, "unknown key '%.64s' in a chain", key);
-		if (vals[kw])
-			return fail(p, k, "'%s' given twice", key);
-		vals[kw] = v;
-	}
+	err = mapping_vals(p, node, "chain key", "", "a chain", chain_keys, K_N, vals);
+	if (err)
+		return err;
 	if (!vals[K_NAME])
 		return fail(p, node, "chain without 'name'");
 	err = name_node(p, vals[K_NAME], "name", spec->name);
@@ -749,35 +759,18 @@ static int arg_take(struct parser *p, yaml_node_t *item, __u32 n, void *ctx)
  */
 static int app_node(struct parser *p, yaml_node_t *node, struct spry_app_decl *a)
 {
-	yaml_node_t *vals[A_N] = {}, *k, *v;
-	yaml_node_pair_t *pair;
-	const char *key = NULL, *s = NULL;
+	yaml_node_t *vals[A_N] = {};
+	const char *s = NULL;
 	uint64_t x;
-	int err, kw;
+	int err;
 
 	spry_app_decl__init(a);
 	if (node->type != YAML_MAPPING_NODE)
 		return fail(p, node, "apps: expected a mapping per app, found %s",
 			    node_kind(node));
-	for (pair = node->data.mapping.pairs.start;
-	     pair < node->data.mapping.pairs.top; pair++) {
-		err = node_get(p, node, pair->key, &k);
-		if (!err)
-			err = scalar(p, k, "app key", &key);
-		if (!err)
-			err = node_get(p, node, pair->value, &v);
-		if (err)
-			return err;
-		for (kw = 0; kw < A_N; kw++)
-			if (!strcmp(key, app_keys[kw]))
-				break;
-		if (kw == A_N)
-			return fail(p, k, "unknown key '%.64s' in an app (name, functions, exec, "
-				    "args, user, max, state-size, swap-dir, idle, create)", key);
-		if (vals[kw])
-			return fail(p, k, "'%s' given twice", key);
-		vals[kw] = v;
-	}
+	err = mapping_vals(p, node, "app key", "", "an app", app_keys, A_N, vals);
+	if (err)
+		return err;
 	if (!vals[A_NAME])
 		return fail(p, node, "app without 'name'");
 	err = name_node(p, vals[A_NAME], "name", a->name);
