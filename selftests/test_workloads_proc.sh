@@ -164,6 +164,13 @@ assert doc2 != doc1 and doc2.count("(edited)") == 1
 open(d + "/doc1", "w").write(doc1)
 open(d + "/doc2", "w").write(doc2)
 open(d + "/doc3", "w").write("# only\n---\n")
+# random lines of the subset's tokens, any bytes but NUL (seeded: the same each run)
+import random
+r = random.Random(12)
+tok = [b"#", b"##", b"###", b"####", b" ", b"- ", b"-", b"*", b"**", b"`", b"&", b"<", b">",
+       b'"', b"---", b"word", b"\xc3\xa9", b"\xff", b"\t", b"\r"]
+lines = [b"".join(r.choice(tok) for _ in range(r.randrange(0, 9))) for _ in range(3000)]
+open(d + "/doc4", "wb").write(b"\n".join(lines))
 PY
 
 tap_plan
@@ -232,8 +239,11 @@ expect_eq "$(head -1 "$TMP/o2c")" "docbuild sections 12 rebuilt 0 cached 12" \
 expect_eq "$(build 2 "$TMP/doc3" "$TMP/o3")" 200 "a marker as the last line"
 same "$TMP/r3" "$TMP/o3" && [ "$(head -1 "$TMP/o3")" = "docbuild sections 2 rebuilt 2 cached 0" ]
 tap_ok $? "... gives an empty last section, as the reference"
-expect_eq "$(curl -s -m 10 -d x "$URL/docbuild/2/forget")" "forgot 13" \
-	"forget drops process 2's cached sections (11 of doc2, 2 of doc3)"
+python3 "$TMP/ref.py" "$TMP/doc4" "$TMP/c4" "$TMP/r4" &&
+	[ "$(build 2 "$TMP/doc4" "$TMP/o4")" = 200 ] && same "$TMP/r4" "$TMP/o4"
+tap_ok $? "3,000 random lines of the subset's tokens: equal to the reference ($(head -1 "$TMP/o4" | cut -d' ' -f2-3))"
+expect_eq "$(curl -s -m 10 -d x "$URL/docbuild/2/forget")" "forgot $((13 + $(head -1 "$TMP/r4" | cut -d' ' -f5)))" \
+	"forget drops process 2's cached sections (11 of doc2, 2 of doc3, doc4's)"
 build 2 "$TMP/doc2" "$TMP/o2d" >/dev/null
 expect_eq "$(head -1 "$TMP/o2d")" "docbuild sections 12 rebuilt 11 cached 1" "and the next build is cold"
 expect_eq "$(code docbuild/9 build)" 404 "an unknown docbuild process: 404"
