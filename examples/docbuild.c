@@ -360,8 +360,8 @@ static int build(struct spry_req *req, void *user)
 		goto out;
 	}
 	err = spry_req_reply(req, 0, "text/html", out.p, out.len);
-	if (err == -EMSGSIZE || err == -ENOSPC)
-		err = spry_req_error(req, 413, err, "the rendered document (%zu bytes) does not fit a buffer",
+	if (err == -EMSGSIZE || err == -ENOSPC)	/* -EFBIG: -EMSGSIZE would drop our answer */
+		err = spry_req_error(req, 413, -EFBIG, "the rendered document (%zu bytes) does not fit a buffer",
 				     out.len);
 out:
 	free(out.p);

@@ -171,6 +171,7 @@ tok = [b"#", b"##", b"###", b"####", b" ", b"- ", b"-", b"*", b"**", b"`", b"&",
        b'"', b"---", b"word", b"\xc3\xa9", b"\xff", b"\t", b"\r"]
 lines = [b"".join(r.choice(tok) for _ in range(r.randrange(0, 9))) for _ in range(3000)]
 open(d + "/doc4", "wb").write(b"\n".join(lines))
+open(d + "/doc5", "w").write('"' * 16000)   # 96,105 bytes rendered: more than a pool buffer
 PY
 
 tap_plan
@@ -247,6 +248,9 @@ expect_eq "$(curl -s -m 10 -d x "$URL/docbuild/2/forget")" "forgot $((13 + $(hea
 build 2 "$TMP/doc2" "$TMP/o2d" >/dev/null
 expect_eq "$(head -1 "$TMP/o2d")" "docbuild sections 12 rebuilt 11 cached 1" "and the next build is cold"
 expect_eq "$(code docbuild/9 build)" 404 "an unknown docbuild process: 404"
+C5=$(build 2 "$TMP/doc5" "$TMP/o5")
+expect_eq "$C5 $(cat "$TMP/o5")" "413 error: the rendered document (96105 bytes) does not fit a buffer" \
+	"a rendering too big for a buffer: 413 with the reason"
 
 # --- (c) cart sessions ----------------------------------------------------------
 expect_eq "$(cart 1 add 'P1 P3')" "OK 2" "session 1: add P1 P3"
