@@ -287,6 +287,8 @@ expect_eq "$(cart 2 empty)" "OK 0" "session 2 emptied"
 expect_eq "$(cart 2 get)" "" "session 2's cart is empty"
 expect_eq "$(cart 1 get)" "$A1"$'\nP7 1' "session 1's cart kept"
 
+seq 40 | xargs -P 8 -I{} curl -s -m 10 -o /dev/null --data-binary P8 "$URL/cart/1/add"
+expect_eq "$(cart 1 get)" "$A1"$'\nP7 1\nP8 40' "40 adds from 8 clients at once: none lost"
 expect_eq "$(code cart/99 get) $(code cart/99 add P1)" "404 404" "an unknown session: 404"
 spry process del cart id 2 sock "$SOCK" >/dev/null
 expect_eq "$(code cart/2 get)" 404 "a deleted session: 404, never another's cart"
