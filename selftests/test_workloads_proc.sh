@@ -14,7 +14,8 @@
 #
 # (c) the boutique cart as sessions (boutique --service cart-session): one
 # cart per process, in its state, named by the process id; two sessions
-# see only their own items, over several requests, across a swap, a wake
+# see only their own items, over several requests (also concurrent ones),
+# across a swap, a wake
 # and the kill -9 of the OS process; an unknown session is 404.
 #
 # Private network namespace, pin directory, state directory, control socket.
@@ -46,6 +47,7 @@ spry_test_cleanup_extra() {
 
 pshow() { spry -j process show "$@" sock "$SOCK"; }
 state_of() { pshow "$1" id "$2" | jq -r '.list[0].state'; }
+trans_crashed() { pshow cart | jq -r '.transitions.crashed'; }
 # build ID FILE OUT: POST FILE to docbuild process ID, the answer into OUT
 build() { curl -s -m 10 --data-binary @"$2" -o "$3" -w '%{http_code}' "$URL/docbuild/$1/build"; }
 # cart ID FN [DATA]: the answer's body of FN in session ID
@@ -290,6 +292,38 @@ expect_eq "$(cart 1 get)" "$A1"$'\nP7 1' "session 1's cart kept"
 seq 40 | xargs -P 8 -I{} curl -s -m 10 -o /dev/null --data-binary P8 "$URL/cart/1/add"
 expect_eq "$(cart 1 get)" "$A1"$'\nP7 1\nP8 40' "40 adds from 8 clients at once: none lost"
 expect_eq "$(code cart/99 get) $(code cart/99 add P1)" "404 404" "an unknown session: 404"
+
+# kill -9 in the middle of a stream of adds: every acknowledged add is
+# kept (and at most the one in flight besides)
+python3 - "$URL" >"$TMP/acked" 2>"$TMP/stream.err" <<'PY' &
+import sys, urllib.request, urllib.error
+acked = 0
+for i in range(800):		# 10 ids, 80 each (a line holds 99 at most)
+    try:
+        r = urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/cart/2/add",
+                                   data=b"P%d" % (9 + i % 10)), timeout=10)
+        if r.read().startswith(b"OK "):
+            acked += 1
+    except urllib.error.HTTPError as e:
+        print("add %d: HTTP %d" % (i, e.code), file=sys.stderr)
+print(acked)
+PY
+STREAM=$!
+is_state() { [ "$(state_of "$1" "$2")" = "$3" ]; }
+wait_for 5 is_state cart 2 active
+cart_sum() { [ "$(cart 2 get | awk '{n += $2} END {print n + 0}')" -ge "$1" ]; }
+CR0=$(trans_crashed)
+wait_for 10 cart_sum 100	# a tenth of the way
+kill -0 "$STREAM" 2>/dev/null
+MID=$?
+kill -KILL "$(pshow cart id 2 | jq -r '.list[0].pid')" 2>/dev/null
+wait "$STREAM"
+ACK=$(cat "$TMP/acked")
+GOT=$(cart 2 get | awk '{n += $2} END {print n + 0}')
+[ $MID -eq 0 ] && [ -n "$ACK" ] && [ "$GOT" -ge "$ACK" ] 2>/dev/null &&
+	[ "$GOT" -le $((ACK + 1)) ] && [ "$(trans_crashed)" -gt "$CR0" ]
+tap_ok $? "kill -9 during 800 adds: $ACK acknowledged, the cart has $GOT (every acknowledged add, at most the one in flight more)" ||
+	tap_diag "$(head -3 "$TMP/stream.err")"
 spry process del cart id 2 sock "$SOCK" >/dev/null
 expect_eq "$(code cart/2 get)" 404 "a deleted session: 404, never another's cart"
 spry process create cart id 2 sock "$SOCK" >/dev/null
