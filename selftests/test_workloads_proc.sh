@@ -15,8 +15,9 @@
 # (c) the boutique cart as sessions (boutique --service cart-session): one
 # cart per process, in its state, named by the process id; two sessions
 # see only their own items, over several requests (also concurrent ones),
-# across a swap, a wake
-# and the kill -9 of the OS process; an unknown session is 404.
+# across a swap, a wake and the kill -9 of the OS process (also in the
+# middle of a stream of adds: every acknowledged one kept); an unknown
+# session is 404.
 #
 # Private network namespace, pin directory, state directory, control socket.
 
