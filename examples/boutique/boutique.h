@@ -72,6 +72,9 @@ int bq_parse_u64(const char *s, uint64_t max, uint64_t *out);
 int bq_catalog(struct spry_req *req, void *user);
 int bq_currency(struct spry_req *req, void *user);
 int bq_cart(struct spry_req *req, void *user);
+/* The cart as an app whose processes are sessions (--service cart-session). */
+extern const struct spry_app_fn bq_cart_session_fns[];
+extern const size_t bq_cart_session_nfns;
 int bq_recommendation(struct spry_req *req, void *user);
 int bq_checkout(struct spry_req *req, void *user);
 int bq_frontend(struct spry_req *req, void *user);

@@ -6,6 +6,11 @@
  *
  * NAME: frontend, catalog, currency, cart, recommendation or checkout
  * (default: the function name).
+ *
+ *   boutique --service cart-session --chain APP --fn proc [--sock PATH]
+ *
+ * runs the cart as an app's process (docs/PROCESS.md): one cart per
+ * process, in its state; functions add, get, empty (cart.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -99,6 +104,11 @@ int main(int argc, char **argv)
 		else
 			args[n++] = argv[i];
 	}
+	if (service && !strcmp(service, "cart-session")) {
+		ret = spry_app_main(n, args, bq_cart_session_fns, bq_cart_session_nfns, NULL);
+		free(args);
+		return ret;
+	}
 	if (spry_fn_opts_parse(&opts, n, args)) {
 		fprintf(stderr, "usage: %s [--service NAME] --chain NAME --fn NAME [--sock PATH] [--batch N] [--quiet]\n",
 			argv[0]);
@@ -111,7 +121,7 @@ int main(int argc, char **argv)
 		if (!strcmp(services[i].name, service))
 			handler = services[i].handler;
 	if (!handler) {
-		fprintf(stderr, "%s: unknown service '%s' (frontend, catalog, currency, cart, recommendation, checkout)\n",
+		fprintf(stderr, "%s: unknown service '%s' (frontend, catalog, currency, cart, recommendation, checkout, cart-session)\n",
 			argv[0], service);
 		free(args);
 		return 2;
