@@ -34,22 +34,7 @@ command -v python3 >/dev/null || die "python3 not installed"
 . "$SRC/bench/lib.sh"
 bench_private_netns docbuild_bench "$@"
 
-PIN=/sys/fs/bpf/spry-bench-doc-$$
-TMP=$(mktemp -d /tmp/spry-bench-doc-XXXXXX)
-SOCK=$TMP/ctl.sock
-PIDS=()
-export SPRY_STATE_DIR=$TMP/state
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	"$SPRY" -P "$PIN" unload >/dev/null 2>&1
-	rm -rf "$PIN" "$TMP"
-}
-trap cleanup EXIT
-
-"$SPRY" -P "$PIN" load >/dev/null || die "spry load failed"
+bench_spry_env docbuild_bench
 "$SPRY" -P "$PIN" app add docbuild fns build,forget exec "$DOC" idle 0 create manual \
 	state-size $((16 << 20)) >/dev/null || die "app add failed"
 bench_start "$TMP/spryd.log" "$SPRYD" -P "$PIN" -s "$SOCK" --http 127.0.0.1:$PORT

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# Helpers of the benchmarks (sourced by bench/compare.sh, bench/ab.sh and
-# bench/mesh_bench.sh): a private network namespace, starting processes, spry's placement, a spry set-up (router,
+# Helpers of the benchmarks (sourced by bench/compare.sh, bench/ab.sh,
+# bench/mesh_bench.sh, proc_bench.sh, docbuild_bench.sh ...): a private
+# network namespace, a spry of its own (bench_spry_env), starting
+# processes, spry's placement, a spry set-up (router,
 # chains, spryd with its HTTP front, the functions) and one wrk point with
 # the CPU time of the processes measured.  The caller defines PIDS=() (what
 # it started, for its cleanup), SRC (the source tree: bench/post.lua) and
@@ -21,6 +23,31 @@ bench_private_netns() {
 	fi
 	ip link set lo up || { echo "$name: cannot bring lo up" >&2; exit 1; }
 	ulimit -n 65536 2>/dev/null
+}
+
+# bench_spry_env NAME: a spry of this benchmark's own: PIN (its pin
+# directory), TMP (a scratch directory), SOCK (spryd's control socket),
+# PIDS=() and SPRY_STATE_DIR in TMP; at exit the processes in PIDS are
+# ended (TERM, waited for), the router unloaded, PIN and TMP removed; the
+# router loaded.  SPRY is the CLI.  Exits 1 with NAME's error if the load
+# fails.
+bench_spry_env() {
+	local name=$1
+	PIN=/sys/fs/bpf/spry-bench-$name-$$
+	TMP=$(mktemp -d "/tmp/spry-bench-$name-XXXXXX")
+	SOCK=$TMP/ctl.sock
+	PIDS=()
+	export SPRY_STATE_DIR=$TMP/state
+	trap bench_spry_cleanup EXIT
+	"$SPRY" -P "$PIN" load >/dev/null || { echo "$name: spry load failed" >&2; exit 1; }
+}
+
+bench_spry_cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	"$SPRY" -P "$PIN" unload >/dev/null 2>&1
+	rm -rf "$PIN" "$TMP"
 }
 
 # bench_start LOG CMD...: in the background, remembered in PIDS, pid in LAST

@@ -30,22 +30,7 @@ done
 . "$SRC/bench/lib.sh"
 bench_private_netns proc_bench "$@"
 
-PIN=/sys/fs/bpf/spry-bench-proc-$$
-TMP=$(mktemp -d /tmp/spry-bench-proc-XXXXXX)
-SOCK=$TMP/ctl.sock
-PIDS=()
-export SPRY_STATE_DIR=$TMP/state
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	"$SPRY" -P "$PIN" unload >/dev/null 2>&1
-	rm -rf "$PIN" "$TMP"
-}
-trap cleanup EXIT
-
-"$SPRY" -P "$PIN" load >/dev/null || die "spry load failed"
+bench_spry_env proc_bench
 "$SPRY" -P "$PIN" app add papp fns echo exec "$OUT/examples/counter" idle 0 >/dev/null ||
 	die "app add failed"
 "$SPRY" -P "$PIN" chain add plain hops upper >/dev/null || die "chain add failed"
