@@ -36,7 +36,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #endif
 
 #define DESC_SIZE		sizeof(struct spry_desc)
-#define DF_ALL			(SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_STICKY)
+#define DF_ALL			(SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_STICKY | \
+				 SPRY_DF_NEXT | SPRY_DF_FAN)
 
 /*
  * How many instances to try, at most, before giving up with NO_INSTANCE.
@@ -59,6 +60,36 @@ struct {
 	__type(value, __u32);
 } spry_rr SEC(".maps");
 
+/*
+ * Workflows (docs/WORKFLOWS.md): the fan-out branches each instance has
+ * out, SPRY_FAN_MAX at most.  A branch (CALL|FAN) leaves the caller's
+ * in-flight count alone (the caller still holds its request) and takes
+ * one here; its reply (REPLY|FAN) gives it back and is not counted in the
+ * caller's in-flight either.  A slot belongs to one registration of the
+ * instance: @cookie is the instance's spry_inst cookie when it was taken,
+ * and a new registration starts from 0.  Private, not pinned.
+ */
+struct fan_slot {
+	__u64	cookie;
+	__s32	out;
+	__u32	pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SPRY_MAX_FNS * SPRY_MAX_INST);
+	__type(key, __u32);
+	__type(value, struct fan_slot);
+} spry_fan SEC(".maps");
+
+/* What a descriptor does to the fan-out accounting. */
+enum fan_kind {
+	FAN_NONE,	/* not a branch: in-flight counts as usual */
+	FAN_CALL,	/* a branch out: the caller's in-flight untouched */
+	FAN_REPLY,	/* a branch's answer: the caller's in-flight untouched */
+	FAN_BOUNCE,	/* a branch refused back to its caller: neither count */
+};
+
 /* Where a routed descriptor goes. */
 enum route_to {
 	TO_FN,		/* an instance of fn, chosen by pick_inst() */
@@ -79,6 +110,7 @@ struct route {
 	__u32	to;		/* enum route_to */
 	__u16	fn;
 	__u16	inst;
+	__u32	fan;		/* enum fan_kind */
 };
 
 static __always_inline void count_verdict(__u32 v, __u32 n)
@@ -112,6 +144,102 @@ static __always_inline bool authorized(__u16 chain, __u16 from, __u16 to)
 
 	return bpf_map_lookup_elem(&SPRY_MAP_AUTH, &key) != NULL;
 }
+
+/* ---- workflows (docs/WORKFLOWS.md) ---- */
+
+/*
+ * The hop a conditional next goes to: the hop after @hop whose function
+ * is @target, when chain @cid lets @from pick it (SPRY_AK_NEXT); -1 when
+ * not.  A global function, verified once on its own.
+ */
+__noinline int next_hop(__u32 cid, __u32 hop, __u32 target, __u32 from)
+{
+	struct spry_auth_key key = {};
+	struct spry_chain *c;
+	__u32 j, n;
+
+	if (!cid || cid >= SPRY_MAX_CHAINS || !target || target >= SPRY_MAX_FNS ||
+	    from >= SPRY_MAX_FNS)
+		return -1;
+	key.chain = cid;
+	key.from = from;
+	key.to = target;
+	key.kind = SPRY_AK_NEXT;
+	if (!bpf_map_lookup_elem(&SPRY_MAP_AUTH, &key))
+		return -1;
+	c = bpf_map_lookup_elem(&SPRY_MAP_CHAINS, &cid);
+	if (!c)
+		return -1;
+	n = c->n_hops;
+	for (j = 0; j < SPRY_MAX_HOPS; j++) {
+		if (j >= n)
+			break;
+		if (j > hop && c->hops[j] == target)
+			return j;
+	}
+	return -1;
+}
+
+/* The fan slot of {fn, inst} for its current registration. */
+static __always_inline struct fan_slot *fan_slot(__u16 fn, __u16 inst, bool claim)
+{
+	struct spry_inst_state *st;
+	struct fan_slot *f;
+	__u64 cookie;
+	__u32 key;
+
+	if (fn >= SPRY_MAX_FNS || inst >= SPRY_MAX_INST)
+		return NULL;
+	key = (__u32)fn * SPRY_MAX_INST + inst;
+	f = bpf_map_lookup_elem(&spry_fan, &key);
+	st = bpf_map_lookup_elem(&SPRY_MAP_INST, &key);
+	if (!f || !st)
+		return NULL;
+	cookie = st->cookie;
+	if (f->cookie != cookie) {
+		if (!claim)
+			return NULL;	/* a reply for an earlier registration */
+		/* Only the caller's own (serialized) sends claim. */
+		f->cookie = cookie;
+		f->out = 0;
+	}
+	return f;
+}
+
+/* Take a branch for caller {fn, inst}: false when SPRY_FAN_MAX are out. */
+static __always_inline bool fan_take(__u16 fn, __u16 inst)
+{
+	struct fan_slot *f = fan_slot(fn, inst, true);
+
+	if (!f || f->out >= SPRY_FAN_MAX)
+		return false;
+	__sync_fetch_and_add(&f->out, 1);
+	return true;
+}
+
+/* Give a branch of caller {fn, inst} back (its reply, or a refusal). */
+static __always_inline void fan_give(__u16 fn, __u16 inst)
+{
+	struct fan_slot *f = fan_slot(fn, inst, false);
+
+	if (f && f->out > 0)
+		__sync_fetch_and_sub(&f->out, 1);
+}
+
+/* Turn a branch into its refusal, back to its caller {fn, inst}. */
+static __always_inline void fan_bounce(struct spry_desc *d, struct route *r,
+				       __u16 fn, __u16 inst, __u8 status, __u32 v)
+{
+	d->flags = SPRY_DF_REPLY | SPRY_DF_FAN;
+	d->status = status;
+	r->fan = FAN_BOUNCE;
+	r->verdict = v;
+	r->to = TO_INST;
+	r->fn = fn;
+	r->inst = inst;
+}
+
+/* ---- end of workflows ---- */
 
 /*
  * The buffer a descriptor names must lie inside the chain's pool:
@@ -348,14 +476,18 @@ static __always_inline void reqloc_set(const struct spry_desc *d, __u16 fn,
 	}
 }
 
-/* A descriptor was redirected into instance {fn, inst}. */
-static __always_inline void delivered(struct spry_desc *d, __u16 fn, __u16 inst)
+/*
+ * A descriptor was redirected into instance {fn, inst}; a branch's answer
+ * (@fan FAN_REPLY, FAN_BOUNCE) is not counted in its caller's in-flight.
+ */
+static __always_inline void delivered(struct spry_desc *d, __u16 fn, __u16 inst,
+				      __u32 fan)
 {
 	struct spry_inst_state *st = inst_state(fn, inst);
 	struct spry_fn_stats *fs = fn_stats(fn);
 
 	d->inst = inst;
-	if (st)
+	if (st && fan != FAN_REPLY && fan != FAN_BOUNCE)
 		__sync_fetch_and_add(&st->inflight, 1);
 	if (fs)
 		__sync_fetch_and_add(&fs->delivered, 1);
@@ -544,7 +676,9 @@ static __always_inline int deliver(struct sk_msg_md *msg, const struct spry_send
 		from = inst_key(s->fn, s->inst);
 		st = inst_state(s->fn, s->inst);
 		if (st) {
-			__sync_fetch_and_sub(&st->inflight, 1);
+			/* A fan-out branch out: the caller still holds its request. */
+			if (r->fan != FAN_CALL && r->fan != FAN_BOUNCE)
+				__sync_fetch_and_sub(&st->inflight, 1);
 			/* It answers again: healthy (docs/DESIGN.md). */
 			__sync_fetch_and_and(&st->flags, ~(__u32)SPRY_IF_UNHEALTHY);
 		}
@@ -558,7 +692,7 @@ static __always_inline int deliver(struct sk_msg_md *msg, const struct spry_send
 
 	if (r->to == TO_FN) {
 		if (!pick_inst(msg, r->fn, d, &inst)) {
-			delivered(d, r->fn, inst);
+			delivered(d, r->fn, inst, r->fan);
 			count_verdict(r->verdict, 1);
 			kind = run_kind(s, d, r->verdict);
 			if (kind != RUN_NONE)
@@ -567,12 +701,19 @@ static __always_inline int deliver(struct sk_msg_md *msg, const struct spry_send
 		}
 		r->verdict = SPRY_V_NO_INSTANCE;
 		d->status = SPRY_ST_NO_INSTANCE;
-	} else if (r->to == TO_INST) {
+		/* A branch without a callee fails alone: back to its caller. */
+		if (r->fan == FAN_CALL) {
+			fan_give(s->fn, s->inst);
+			fan_bounce(d, r, s->fn, s->inst, SPRY_ST_NO_INSTANCE,
+				   SPRY_V_NO_INSTANCE);
+		}
+	}
+	if (r->to == TO_INST) {
 		struct spry_inst_key key = { .fn = r->fn, .inst = r->inst };
 
 		if (bpf_msg_redirect_hash(msg, &SPRY_MAP_SOCKS, &key,
 					  BPF_F_INGRESS) == SK_PASS) {
-			delivered(d, r->fn, r->inst);
+			delivered(d, r->fn, r->inst, r->fan);
 			count_verdict(r->verdict, 1);
 			return SK_PASS;
 		}
@@ -665,7 +806,7 @@ static __always_inline __u32 route_origin(const struct spry_sender *s,
 	__u16 first;
 
 	/* Origins start plain requests; calls and replies are functions'. */
-	if (d->flags & (SPRY_DF_CALL | SPRY_DF_REPLY))
+	if (d->flags & (SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_NEXT | SPRY_DF_FAN))
 		return SPRY_V_DROP_VERSION;
 	if (cid == 0 || cid >= SPRY_MAX_CHAINS)
 		return SPRY_V_DROP_CHAIN;
@@ -747,8 +888,12 @@ static __always_inline __u32 route_fn(const struct spry_sender *s,
 	if ((d->flags & SPRY_DF_REPLY) && d->fn != s->fn)
 		return SPRY_V_DROP_AUTH;
 
-	/* A failed request goes straight back to its origin. */
-	if (d->status != SPRY_ST_OK)
+	/*
+	 * A failed request goes straight back to its origin; a failed
+	 * fan-out branch to its caller (which reports it per branch).
+	 */
+	if (d->status != SPRY_ST_OK &&
+	    (d->flags & (SPRY_DF_REPLY | SPRY_DF_FAN)) != (SPRY_DF_REPLY | SPRY_DF_FAN))
 		return to_origin(r, SPRY_V_ERROR);
 
 	if (d->flags & SPRY_DF_CALL) {
@@ -768,6 +913,14 @@ static __always_inline __u32 route_fn(const struct spry_sender *s,
 			return SPRY_V_DROP_AUTH;
 		d->ret_fn = s->fn;
 		d->ret_inst = s->inst;
+		if (d->flags & SPRY_DF_FAN) {
+			if (!fan_take(s->fn, s->inst)) {
+				fan_bounce(d, r, s->fn, s->inst, SPRY_ST_FAN_LIMIT,
+					   SPRY_V_FAN_REFUSED);
+				return SPRY_V_FAN_REFUSED;
+			}
+			r->fan = FAN_CALL;
+		}
 		return to_fn(r, SPRY_V_CALL, d->fn);
 	}
 
@@ -784,7 +937,24 @@ static __always_inline __u32 route_fn(const struct spry_sender *s,
 		r->to = TO_INST;
 		r->fn = d->ret_fn;
 		r->inst = d->ret_inst;
+		if (d->flags & SPRY_DF_FAN) {
+			r->fan = FAN_REPLY;
+			fan_give(d->ret_fn, d->ret_inst);
+		}
 		return SPRY_V_REPLY;
+	}
+
+	/* A conditional next (docs/WORKFLOWS.md): one of the sender's set. */
+	if (d->flags & SPRY_DF_NEXT) {
+		int j = next_hop(cid, hop, d->fn, s->fn);
+
+		d->flags &= ~SPRY_DF_NEXT;
+		if (j < 0 || j >= SPRY_MAX_HOPS) {
+			d->status = SPRY_ST_NEXT_REFUSED;
+			return to_origin(r, SPRY_V_NEXT_REFUSED);
+		}
+		d->hop = j;
+		return to_fn(r, SPRY_V_NEXT, c->hops[j & (SPRY_MAX_HOPS - 1)]);
 	}
 
 	if (hop + 1 < n_hops) {
@@ -822,7 +992,11 @@ int skmsg_route(struct sk_msg_md *msg)
 		/* Unregistered, or quarantined and yet re-inserted by someone. */
 		v = SPRY_V_DROP_SENDER;
 	else if (d->version != SPRY_DESC_VERSION || (d->flags & ~DF_ALL) ||
-		 (d->flags & SPRY_DF_CALL && d->flags & SPRY_DF_REPLY))
+		 (d->flags & SPRY_DF_CALL && d->flags & SPRY_DF_REPLY) ||
+		 /* a next is a plain send; a fan branch is a call or reply */
+		 (d->flags & SPRY_DF_NEXT && d->flags & (SPRY_DF_CALL | SPRY_DF_REPLY |
+							 SPRY_DF_FAN)) ||
+		 (d->flags & SPRY_DF_FAN && !(d->flags & (SPRY_DF_CALL | SPRY_DF_REPLY))))
 		v = SPRY_V_DROP_VERSION;
 	else if (s->role == SPRY_ROLE_ORIGIN)
 		v = route_origin(s, d, &r);

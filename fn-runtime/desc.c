@@ -10,7 +10,7 @@
 #include "fn-runtime/desc.h"
 #include "spry/spry.h"
 
-#define DESC_KNOWN_FLAGS	(SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_STICKY)
+#define DESC_KNOWN_FLAGS	(SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_STICKY | SPRY_DF_FAN)
 
 enum spry_desc_verdict spry_desc_check(const struct spry_desc *d,
 				       uint16_t chain, uint16_t fn,

@@ -53,7 +53,7 @@
 #define RT_RX_ROUNDS		16
 #define RT_CTL_TIMEOUT_S	5
 
-#define RT_KNOWN_FLAGS		(SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_STICKY)
+#define RT_KNOWN_FLAGS		(SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_STICKY | SPRY_DF_FAN)
 /* Descriptors kept while a handler waits for a reply (64 KiB). */
 #define RT_PEND_MAX		1024u
 /* Descriptors read per recv() while waiting for a reply. */
@@ -73,6 +73,7 @@ struct spry_req {
 	size_t			len;	/* current payload length */
 	bool			quiet;
 	struct rt		*rt;	/* for calls */
+	uint16_t		next_fn;	/* spry_req_next(): 0 none */
 };
 
 struct rt {
@@ -109,7 +110,22 @@ struct rt {
 	int			tmpl;		/* a template's pair (-1: none) */
 	/* Sleep in a blocking recv() on the data socket (SPRY_FN_WAIT). */
 	bool			block;
+	/* Workflows (docs/WORKFLOWS.md): input batching, fan-out tags. */
+	spry_batch_handler_t	bhandler;	/* NULL: one request per call */
+	unsigned int		bmax, bwait_us;
+	struct spry_desc	*bdesc;		/* bmax: the batch being run */
+	struct spry_req		*breq;		/* bmax */
+	struct spry_req		**bptr;		/* bmax */
+	int			*bret;		/* bmax */
+	uint64_t		n_batches, n_batched;
+	uint64_t		fan_seq;	/* branch tags (desc.t_start) */
 };
+
+/* Workflows (at the end of this file). */
+static void rt_finish(struct rt *rt, struct spry_desc *d, struct spry_req *req,
+		      int ret, bool call);
+static int rt_run_grouped(struct rt *rt, int nd);
+static int rt_batch_gather(struct rt *rt, int nd);
 
 enum { EV_TCP = 1, EV_CTL, EV_SIG };
 
@@ -907,16 +923,7 @@ static bool rt_handle(struct rt *rt, struct spry_desc *d)
 		.rt = rt,
 	};
 	ret = rt->handler(&req, rt->user);
-	/* resize keeps desc and req consistent; set_len keeps len <= room */
-	d->len = req.len;
-	if (ret) {
-		d->status = ret == -EMSGSIZE ? SPRY_ST_TOO_BIG : SPRY_ST_FN_ERROR;
-		rt->n_err++;
-	} else {
-		rt->n_ok++;
-	}
-	if (call)
-		d->flags = (d->flags & ~SPRY_DF_CALL) | SPRY_DF_REPLY;
+	rt_finish(rt, d, &req, ret, call);
 	return true;
 
 bad_call:
@@ -1034,6 +1041,8 @@ static int rt_run_batch(struct rt *rt, int nd)
 {
 	int i, ret;
 
+	if (rt->bhandler)
+		return rt_run_grouped(rt, nd);
 	for (i = 0; i < nd; i++) {
 		ret = rt_run_one(rt, (const struct spry_desc *)(rt->rx + (size_t)i * RT_DESC));
 		if (ret)
@@ -1055,6 +1064,7 @@ static int rt_rx(struct rt *rt)
 			return 0;
 		if (nd < 0)
 			return nd;
+		nd = rt_batch_gather(rt, nd);
 		ret = rt_run_batch(rt, nd);
 		if (ret)
 			return ret;
@@ -1367,6 +1377,7 @@ static int rt_loop_block(struct rt *rt)
 			continue;
 		if (nd < 0)
 			return nd;
+		nd = rt_batch_gather(rt, nd);
 		ret = rt_run_batch(rt, nd);
 		if (ret)
 			return ret;
@@ -1937,8 +1948,12 @@ static int rt_tmpl_env(void)
 	return (int)fd;
 }
 
-SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler,
-			 void *user)
+static int rt_batch_one(struct spry_req *req, void *user);
+
+/* spry_fn_run(), or spry_fn_run_batch() with @bopts. */
+static int rt_run(const struct spry_fn_opts *opts, spry_handler_t handler,
+		  const struct spry_batch_opts *bopts, spry_batch_handler_t bhandler,
+		  void *user)
 {
 	struct rt rt = {
 		.opts = opts, .handler = handler, .user = user,
@@ -1949,7 +1964,7 @@ SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler
 	sigset_t mask, old;
 	int ret;
 
-	if (!opts || !handler || !opts->chain || !opts->fn ||
+	if (!opts || (!handler && !bhandler) || !opts->chain || !opts->fn ||
 	    !*opts->chain || !*opts->fn)
 		return -EINVAL;
 	if (strlen(opts->chain) >= SPRY_NAME_LEN || strlen(opts->fn) >= SPRY_NAME_LEN)
@@ -1957,10 +1972,31 @@ SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler
 	rt.batch = opts->batch ? opts->batch : RT_BATCH_DEFAULT;
 	if (rt.batch > RT_BATCH_MAX)
 		return -EINVAL;
+	if (bhandler) {
+		if (!bopts || !bopts->max || bopts->max > SPRY_BATCH_MAX ||
+		    bopts->wait_us > SPRY_BATCH_WAIT_MAX_US)
+			return -EINVAL;
+		rt.handler = rt_batch_one;	/* calls: a batch of one */
+		rt.bhandler = bhandler;
+		rt.bmax = bopts->max;
+		rt.bwait_us = bopts->wait_us;
+		if (rt.batch < rt.bmax)
+			rt.batch = rt.bmax;
+		rt.bdesc = calloc(rt.bmax, sizeof(*rt.bdesc));
+		rt.breq = calloc(rt.bmax, sizeof(*rt.breq));
+		rt.bptr = calloc(rt.bmax, sizeof(*rt.bptr));
+		rt.bret = calloc(rt.bmax, sizeof(*rt.bret));
+		if (!rt.bdesc || !rt.breq || !rt.bptr || !rt.bret) {
+			ret = -ENOMEM;
+			goto out_batch;
+		}
+	}
 	rt_trace_init();
 	rt.tmpl = rt_tmpl_env();
-	if (rt.tmpl < -1)
-		return rt.tmpl;
+	if (rt.tmpl < -1) {
+		ret = rt.tmpl;
+		goto out_batch;
+	}
 	if (rt.tmpl < 0)
 		rt_trace_mark(TR_START);
 
@@ -1970,7 +2006,7 @@ SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler
 	sigaddset(&mask, SIGINT);
 	ret = -pthread_sigmask(SIG_BLOCK, &mask, &old);
 	if (ret)
-		return ret;
+		goto out_batch;
 	rt.sig = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (rt.sig < 0) {
 		ret = -errno;
@@ -2028,6 +2064,9 @@ session:
 	       (unsigned long long)rt.n_calls, (unsigned long long)rt.n_late,
 	       (unsigned long long)rt.n_refused,
 	       ret ? ": " : "", ret ? strerror(-ret) : "");
+	if (rt.bhandler)
+		rt_log(&rt, "%llu batches of %llu requests", (unsigned long long)rt.n_batches,
+		       (unsigned long long)rt.n_batched);
 out:
 	/* The TCP socket first (it leaves the sockhash), then the control
 	 * connection, whose close deregisters the instance. */
@@ -2054,5 +2093,399 @@ out:
 		__atomic_store_n(&rt_block_owner, 0, __ATOMIC_RELEASE);
 out_mask:
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+out_batch:
+	free(rt.bdesc);
+	free(rt.breq);
+	free(rt.bptr);
+	free(rt.bret);
 	return ret;
+}
+
+SPRY_API int spry_fn_run(const struct spry_fn_opts *opts, spry_handler_t handler,
+			 void *user)
+{
+	if (!handler)
+		return -EINVAL;
+	return rt_run(opts, handler, NULL, NULL, user);
+}
+
+SPRY_API int spry_fn_run_batch(const struct spry_fn_opts *opts,
+			       const struct spry_batch_opts *bopts,
+			       spry_batch_handler_t handler, void *user)
+{
+	if (!handler)
+		return -EINVAL;
+	return rt_run(opts, NULL, bopts, handler, user);
+}
+
+/* ------------------------------------------------------------ workflows */
+
+/*
+ * Workflows (docs/WORKFLOWS.md): conditional next (spry_req_next), fan-out
+ * and fan-in (spry_req_fanout), input batching (spry_fn_run_batch).
+ */
+
+/* What a handler's result makes of the outgoing descriptor @d. */
+static void rt_finish(struct rt *rt, struct spry_desc *d, struct spry_req *req,
+		      int ret, bool call)
+{
+	/* resize keeps desc and req consistent; set_len keeps len <= room */
+	d->len = req->len;
+	if (ret) {
+		d->status = ret == -EMSGSIZE ? SPRY_ST_TOO_BIG : SPRY_ST_FN_ERROR;
+		rt->n_err++;
+	} else {
+		rt->n_ok++;
+		/* The router checks the pick (SPRY_AK_NEXT) and clears the flag. */
+		if (req->next_fn && !call) {
+			d->flags |= SPRY_DF_NEXT;
+			d->fn = req->next_fn;
+		}
+	}
+	if (call)
+		d->flags = (d->flags & ~SPRY_DF_CALL) | SPRY_DF_REPLY;
+}
+
+SPRY_API int spry_req_next(struct spry_req *req, const char *fn)
+{
+	const struct spry_ctl_fn_entry *e;
+
+	if (!req || !req->rt)
+		return -EINVAL;
+	if (!fn) {
+		req->next_fn = 0;
+		return 0;
+	}
+	/* A callee answers its caller; it has no next. */
+	if (req->desc->flags & SPRY_DF_CALL)
+		return -EPERM;
+	e = rt_fn_find(req->rt, fn);
+	if (!e)
+		return -ENOENT;
+	req->next_fn = e->id;
+	return 0;
+}
+
+/* A CALL to a batch function: a batch of one. */
+static int rt_batch_one(struct spry_req *req, void *user)
+{
+	struct spry_req *one = req;
+	int ret = 0;
+
+	req->rt->bhandler(&one, &ret, 1, user);
+	return ret;
+}
+
+/* Run the @n requests gathered in rt->breq/bdesc as one batch; queue their answers. */
+static int rt_batch_flush(struct rt *rt, size_t n)
+{
+	size_t i;
+	int ret;
+
+	if (!n)
+		return 0;
+	for (i = 0; i < n; i++) {
+		rt->bptr[i] = &rt->breq[i];
+		rt->bret[i] = 0;
+	}
+	rt->bhandler(rt->bptr, rt->bret, n, rt->user);
+	rt->n_batches++;
+	rt->n_batched += n;
+	for (i = 0; i < n; i++) {
+		rt_finish(rt, &rt->bdesc[i], &rt->breq[i], rt->bret[i], false);
+		/* the handler may have flushed rt->tx (a call) */
+		rt->tx[rt->tx_n++] = rt->bdesc[i];
+		if (rt->tx_n == rt->batch) {
+			ret = rt_flush(rt);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+/*
+ * rt_run_batch() for a batch handler: the plain requests among the @nd
+ * descriptors in rt->rx go to the handler together, bmax at most per call;
+ * everything else (calls, replies, refusals) one by one as usual.
+ */
+static int rt_run_grouped(struct rt *rt, int nd)
+{
+	const struct spry_desc *in;
+	struct spry_desc *d;
+	size_t n = 0;
+	void *buf;
+	int i, ret;
+
+	for (i = 0; i < nd; i++) {
+		in = (const struct spry_desc *)(rt->rx + (size_t)i * RT_DESC);
+		d = &rt->bdesc[n];
+		*d = *in;
+		if ((d->flags & SPRY_DF_CALL) ||
+		    spry_desc_check(d, rt->chain, rt->fn, rt->pool, &buf) != SPRY_DESC_RUN) {
+			ret = rt_run_one(rt, in);
+			if (ret)
+				return ret;
+			continue;
+		}
+		rt->breq[n] = (struct spry_req){
+			.pool = rt->pool,
+			.desc = d,
+			.buf = buf,
+			.len = d->len,
+			.quiet = rt->opts->quiet,
+			.rt = rt,
+		};
+		if (++n == rt->bmax) {
+			ret = rt_batch_flush(rt, n);
+			if (ret)
+				return ret;
+			n = 0;
+		}
+	}
+	ret = rt_batch_flush(rt, n);
+	return ret ?: rt_drain_pending(rt);
+}
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * A batch handler's wait: with @nd descriptors in rt->rx and fewer than
+ * bmax, read what else arrives within bwait_us of now, until bmax.
+ * Returns the new count (a receive error is left for the next read).
+ */
+static int rt_batch_gather(struct rt *rt, int nd)
+{
+	struct pollfd pfd = { .fd = rt->tcp, .events = POLLIN };
+	int64_t deadline, left;
+	struct timespec ts;
+	int got, ret;
+
+	if (!rt->bhandler || !rt->bwait_us || nd <= 0 || (unsigned int)nd >= rt->bmax)
+		return nd;
+	deadline = mono_us() + rt->bwait_us;
+	while ((unsigned int)nd < rt->bmax && !rt_sig_stop) {
+		left = deadline - mono_us();
+		if (left <= 0)
+			break;
+		ts.tv_sec = left / 1000000;
+		ts.tv_nsec = (left % 1000000) * 1000;
+		ret = ppoll(&pfd, 1, &ts, NULL);
+		if (ret < 0 && errno != EINTR)
+			break;
+		if (ret <= 0)
+			continue;
+		got = rt_recv_descs(rt, rt->rx + (size_t)nd * RT_DESC, rt->bmax - nd,
+				    NULL, MSG_DONTWAIT);
+		if (got == -EAGAIN)
+			continue;
+		if (got < 0)
+			break;
+		nd += got;
+	}
+	return nd;
+}
+
+/* errno of a branch's answer status. */
+static int rt_fan_status(uint8_t st)
+{
+	switch (st) {
+	case SPRY_ST_OK:
+		return 0;
+	case SPRY_ST_FAN_LIMIT:
+		return -EBUSY;
+	case SPRY_ST_NO_INSTANCE:
+		return -EHOSTUNREACH;
+	case SPRY_ST_NO_PROCESS:
+		return -ESRCH;
+	case SPRY_ST_TOO_BIG:
+		return -EMSGSIZE;
+	default:
+		return -EREMOTEIO;
+	}
+}
+
+/* Take branch @b's answer @reply to @call: copy it out, free the buffers. */
+static void rt_fan_take(struct rt *rt, struct spry_fanout *b, const struct spry_desc *call,
+			const struct spry_desc *reply)
+{
+	const uint8_t *rp = NULL;
+	int err;
+
+	if (reply->meta_len <= reply->cap && reply->len <= reply->cap - reply->meta_len)
+		rp = spry_pool_ptr(rt->pool, reply->off, reply->cap);
+	if (!rp) {
+		rt_log(rt, "fan-out to %s: malformed answer (off %#llx len %u meta %u cap %u)",
+		       b->fn, (unsigned long long)reply->off, reply->len, reply->meta_len,
+		       reply->cap);
+		b->err = -EBADMSG;
+		return;
+	}
+	b->err = rt_fan_status(reply->status);
+	if (!b->err && reply->len > b->out_cap)
+		b->err = -EMSGSIZE;
+	if (!b->err) {
+		if (reply->len)
+			memcpy(b->out, rp + reply->meta_len, reply->len);
+		b->out_len = reply->len;
+	}
+	err = spry_pool_free(rt->pool, reply->off, reply->gen);
+	if (err && !rt->opts->quiet)
+		rt_log(rt, "fan-out to %s: freeing the answer's buffer: %s", b->fn,
+		       strerror(-err));
+	if (reply->off != call->off) {
+		err = spry_pool_free(rt->pool, call->off, call->gen);
+		if (err && err != -ESTALE)
+			rt_log(rt, "fan-out to %s: freeing the call buffer: %s", b->fn,
+			       strerror(-err));
+	}
+}
+
+SPRY_API int spry_req_fanout(struct spry_req *req, struct spry_fanout *br, size_t n,
+			     unsigned int timeout_ms)
+{
+	struct spry_desc calls[SPRY_FAN_MAX], sent[SPRY_FAN_MAX];
+	uint8_t buf[RT_CALL_RX * sizeof(struct spry_desc)];
+	size_t idx[SPRY_FAN_MAX], n_sent = 0, left_n, i, k;
+	struct pollfd pfd;
+	const struct spry_ctl_fn_entry *callee;
+	const struct spry_desc *d;
+	int64_t deadline, left;
+	struct spry_buf b;
+	struct rt *rt;
+	int ok = 0, nd, ret, j, fail = -ETIMEDOUT;
+	uint8_t *p;
+
+	if (!req || !req->rt || (!br && n))
+		return -EINVAL;
+	if (n > SPRY_FAN_MAX)
+		return -E2BIG;
+	rt = req->rt;
+	/* One level of calls (docs/DESIGN.md): a callee does not call on. */
+	if (req->desc->flags & SPRY_DF_CALL)
+		return -EPERM;
+	for (i = 0; i < n; i++) {
+		br[i].out_len = 0;
+		br[i].err = -EINPROGRESS;
+		callee = br[i].fn ? rt_fn_find(rt, br[i].fn) : NULL;
+		if (!br[i].fn || (!br[i].in && br[i].in_len) || (!br[i].out && br[i].out_cap)) {
+			br[i].err = -EINVAL;
+			continue;
+		}
+		if (!callee) {
+			br[i].err = -ENOENT;
+			continue;
+		}
+		if (br[i].in_len > UINT32_MAX) {
+			br[i].err = -EMSGSIZE;
+			continue;
+		}
+		ret = spry_pool_alloc(rt->pool, br[i].in_len ? (uint32_t)br[i].in_len : 1,
+				      req->desc->req_id, &b);
+		if (ret) {
+			br[i].err = ret;
+			continue;
+		}
+		p = spry_pool_ptr(rt->pool, b.off, b.cap);
+		if (!p || b.cap < br[i].in_len) {
+			spry_pool_free(rt->pool, b.off, b.gen);
+			br[i].err = -EFAULT;
+			continue;
+		}
+		if (br[i].in_len)
+			memcpy(p, br[i].in, br[i].in_len);
+		calls[n_sent] = *req->desc;
+		calls[n_sent].flags = SPRY_DF_CALL | SPRY_DF_FAN |
+				      (br[i].key ? SPRY_DF_STICKY : 0);
+		calls[n_sent].key = br[i].key;
+		calls[n_sent].fn = callee->id;
+		calls[n_sent].status = SPRY_ST_OK;
+		calls[n_sent].off = b.off;
+		calls[n_sent].cap = b.cap;
+		calls[n_sent].gen = b.gen;
+		calls[n_sent].len = (uint32_t)br[i].in_len;
+		calls[n_sent].meta_len = 0;
+		/* The branch's tag, echoed in its answer (docs/WORKFLOWS.md). */
+		calls[n_sent].t_start = ++rt->fan_seq;
+		idx[n_sent++] = i;
+	}
+	if (!n_sent)
+		return 0;
+
+	/* What earlier requests of the batch produced goes on first. */
+	ret = rt_flush(rt);
+	ret = ret ?: rt_send_descs(rt, calls, n_sent);
+	if (ret) {
+		/*
+		 * Part of the send may have been routed: the buffers are left
+		 * to spryd, which reclaims those tagged with the request's id
+		 * when it ends.
+		 */
+		for (k = 0; k < n_sent; k++)
+			br[idx[k]].err = ret;
+		return ret;
+	}
+	rt->n_calls += n_sent;
+	memcpy(sent, calls, n_sent * sizeof(calls[0]));
+
+	pfd = (struct pollfd){ .fd = rt->tcp, .events = POLLIN };
+	deadline = mono_ms() + timeout_ms;
+	left_n = n_sent;
+	while (left_n) {
+		left = deadline - mono_ms();
+		if (left <= 0)
+			break;
+		ret = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (ret < 0 && errno != EINTR) {
+			fail = -errno;
+			break;
+		}
+		if (ret <= 0)
+			continue;
+		nd = rt_recv_descs(rt, buf, RT_CALL_RX, NULL, MSG_DONTWAIT);
+		if (nd == -EAGAIN)
+			continue;
+		if (nd < 0) {
+			fail = nd;
+			break;
+		}
+		for (j = 0; j < nd; j++) {
+			d = (const struct spry_desc *)(buf + (size_t)j * RT_DESC);
+			for (k = 0; k < n_sent; k++) {
+				if (sent[k].t_start && d->req_id == sent[k].req_id &&
+				    d->t_start == sent[k].t_start && d->chain == rt->chain &&
+				    d->version == SPRY_DESC_VERSION &&
+				    (d->flags & (SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_FAN)) ==
+				    (SPRY_DF_REPLY | SPRY_DF_FAN))
+					break;
+			}
+			if (k < n_sent) {
+				rt_fan_take(rt, &br[idx[k]], &sent[k], d);
+				sent[k].t_start = 0;	/* answered */
+				left_n--;
+				continue;
+			}
+			ret = rt_keep(rt, d);
+			if (ret) {
+				fail = ret;
+				goto out;
+			}
+		}
+	}
+out:
+	/* Not answered in time: their buffers go with the late answers
+	 * (rt_late_reply frees them). */
+	for (k = 0; k < n_sent; k++)
+		if (sent[k].t_start)
+			br[idx[k]].err = fail;
+	for (i = 0; i < n; i++)
+		if (!br[i].err)
+			ok++;
+	return ok;
 }

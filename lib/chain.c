@@ -94,6 +94,51 @@ static int ids_check(const char *chain, const char *what, const __u32 *ids, __u3
 	return 0;
 }
 
+/*
+ * Conditional nexts (docs/WORKFLOWS.md): F and G hops of the chain, G
+ * after F (a request only moves forward, so it cannot loop), each pair
+ * once, at most SPRY_MAX_ALLOW.  Not allowed in an app (one hop).
+ */
+static int next_check(const struct spry_chain_spec *spec, char *err, size_t errlen)
+{
+	__u32 i, j;
+	int from, to;
+
+	if (spec->n_next > SPRY_MAX_ALLOW) {
+		spry_err__set(err, errlen, "chain '%s': %u nexts, at most %d",
+			      spec->name, spec->n_next, SPRY_MAX_ALLOW);
+		return -EINVAL;
+	}
+	for (i = 0; i < spec->n_next; i++) {
+		if (fn_name_check("function", spec->next[i][0], err, errlen) ||
+		    fn_name_check("function", spec->next[i][1], err, errlen))
+			return -EINVAL;
+		from = spec_fn_index(spec, spec->next[i][0]);
+		to = spec_fn_index(spec, spec->next[i][1]);
+		if (from < 0 || from >= (int)spec->n_hops || to < 0 ||
+		    to >= (int)spec->n_hops) {
+			spry_err__set(err, errlen, "chain '%s': next %s:%s: both must be hops of the chain",
+				      spec->name, spec->next[i][0], spec->next[i][1]);
+			return -EINVAL;
+		}
+		if (to <= from) {
+			spry_err__set(err, errlen, "chain '%s': next %s:%s: '%s' must be a later hop than '%s' (a request never goes back)",
+				      spec->name, spec->next[i][0], spec->next[i][1],
+				      spec->next[i][1], spec->next[i][0]);
+			return -EINVAL;
+		}
+		for (j = 0; j < i; j++) {
+			if (name_eq(spec->next[i][0], spec->next[j][0]) &&
+			    name_eq(spec->next[i][1], spec->next[j][1])) {
+				spry_err__set(err, errlen, "chain '%s': next %s:%s listed twice",
+					      spec->name, spec->next[i][0], spec->next[i][1]);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
 int spry_chain_spec__check(const struct spry_chain_spec *spec, char *err,
 			   size_t errlen)
 {
@@ -153,6 +198,8 @@ int spry_chain_spec__check(const struct spry_chain_spec *spec, char *err,
 			}
 		}
 	}
+	if (next_check(spec, err, errlen))
+		return -EINVAL;
 	if (spec->n_hops < 32 && spec->idempotent_mask >> spec->n_hops) {
 		spry_err__set(err, errlen, "chain '%s': idempotent mask 0x%x names hops beyond %u",
 			      spec->name, spec->idempotent_mask, spec->n_hops);
@@ -395,7 +442,8 @@ struct auth_set {
 
 static bool auth_key_eq(const struct spry_auth_key *a, const struct spry_auth_key *b)
 {
-	return a->chain == b->chain && a->from == b->from && a->to == b->to;
+	return a->chain == b->chain && a->from == b->from && a->to == b->to &&
+	       a->kind == b->kind;
 }
 
 static bool auth_set_has(const struct auth_set *s, const struct spry_auth_key *k)
@@ -408,9 +456,11 @@ static bool auth_set_has(const struct auth_set *s, const struct spry_auth_key *k
 	return false;
 }
 
-static int auth_set_add(struct auth_set *s, __u16 chain, __u16 from, __u16 to)
+static int auth_set_add_kind(struct auth_set *s, __u16 chain, __u16 from,
+			     __u16 to, __u16 kind)
 {
-	struct spry_auth_key k = { .chain = chain, .from = from, .to = to };
+	struct spry_auth_key k = { .chain = chain, .from = from, .to = to,
+				   .kind = kind };
 	struct spry_auth_key *keys;
 	size_t cap;
 
@@ -426,6 +476,11 @@ static int auth_set_add(struct auth_set *s, __u16 chain, __u16 from, __u16 to)
 	}
 	s->keys[s->n++] = k;
 	return 0;
+}
+
+static int auth_set_add(struct auth_set *s, __u16 chain, __u16 from, __u16 to)
+{
+	return auth_set_add_kind(s, chain, from, to, SPRY_AK_HANDOFF);
 }
 
 /* Delete every authorization of @chain not in @keep (NULL: all of them). */
@@ -444,7 +499,7 @@ static int auth_prune(const struct spry_maps *m, __u16 chain,
 		key = next;
 		if (key.chain != chain || (keep && auth_set_has(keep, &key)))
 			continue;
-		err = auth_set_add(&stale, key.chain, key.from, key.to);
+		err = auth_set_add_kind(&stale, key.chain, key.from, key.to, key.kind);
 		if (err)
 			goto out;
 	}
@@ -531,6 +586,11 @@ int spry_chain__add(struct spry_maps *m, const struct spry_chain_spec *spec, __u
 		err = auth_set_add(&auth, cid,
 				   fn_ids[spec_fn_index(spec, spec->allow[i][0])],
 				   fn_ids[spec_fn_index(spec, spec->allow[i][1])]);
+	for (i = 0; !err && i < spec->n_next; i++)
+		err = auth_set_add_kind(&auth, cid,
+					fn_ids[spec_fn_index(spec, spec->next[i][0])],
+					fn_ids[spec_fn_index(spec, spec->next[i][1])],
+					SPRY_AK_NEXT);
 	if (err)
 		goto out;
 
@@ -564,7 +624,8 @@ int spry_chain__add(struct spry_maps *m, const struct spry_chain_spec *spec, __u
 			goto out;
 	}
 	for (i = 0; i < auth.n; i++) {
-		err = spry_auth__set(m, cid, auth.keys[i].from, auth.keys[i].to, true);
+		err = spry_auth__set_kind(m, cid, auth.keys[i].from, auth.keys[i].to,
+					  auth.keys[i].kind, true);
 		if (err)
 			goto out;
 	}

@@ -69,6 +69,10 @@ struct spry_chain_spec {
 	char	extra[SPRY_MAX_HOPS][SPRY_NAME_LEN];
 	__u32	n_allow;		/* extra hand-offs (calls) */
 	char	allow[SPRY_MAX_HOPS * 2][2][SPRY_NAME_LEN];
+	/* Conditional nexts (docs/WORKFLOWS.md): hops[] F may pick hops[] G,
+	 * G after F (SPRY_AK_NEXT authorizations). */
+	__u32	n_next;
+	char	next[SPRY_MAX_HOPS * 2][2][SPRY_NAME_LEN];	/* SPRY_MAX_ALLOW */
 	__u32	idempotent_mask;	/* bit i: hops[i] may be retried */
 	__u64	cpus[SPRY_CPU_WORDS];	/* placement; none set: any CPU */
 	/*
@@ -146,6 +150,9 @@ int spry_fn__get(const struct spry_maps *m, __u16 id, struct spry_fn *fn);
 int spry_fn__put(const struct spry_maps *m, __u16 id, const struct spry_fn *fn);
 
 /* Authorization of a hand-off within a chain (to 0 = origin). */
+/* As spry_auth__set() for a key of @kind (enum spry_auth_kind). */
+int spry_auth__set_kind(const struct spry_maps *m, __u16 chain, __u16 from,
+			__u16 to, __u16 kind, bool allow);
 int spry_auth__set(const struct spry_maps *m, __u16 chain, __u16 from, __u16 to,
 		   bool allow);
 /* 0 when allowed, -ENOENT when not. */

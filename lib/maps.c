@@ -145,11 +145,18 @@ void spry_maps__close(struct spry_maps *m)
 int spry_auth__set(const struct spry_maps *m, __u16 chain, __u16 from, __u16 to,
 		   bool allow)
 {
-	struct spry_auth_key key = { .chain = chain, .from = from, .to = to };
+	return spry_auth__set_kind(m, chain, from, to, SPRY_AK_HANDOFF, allow);
+}
+
+int spry_auth__set_kind(const struct spry_maps *m, __u16 chain, __u16 from,
+			__u16 to, __u16 kind, bool allow)
+{
+	struct spry_auth_key key = { .chain = chain, .from = from, .to = to,
+				     .kind = kind };
 	__u32 one = 1;
 
 	if (!chain || chain >= SPRY_MAX_CHAINS || from >= SPRY_MAX_FNS ||
-	    to >= SPRY_MAX_FNS)
+	    to >= SPRY_MAX_FNS || kind > SPRY_AK_NEXT)
 		return -EINVAL;
 	if (allow)
 		return bpf_map_update_elem(m->auth, &key, &one, BPF_ANY) ? -errno : 0;

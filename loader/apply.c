@@ -31,6 +31,8 @@ static void apply_help(FILE *f)
 		"    hops: [upper, reverse]      # required, 1-%d functions\n"
 		"    functions: [helper]         # reachable only by calls\n"
 		"    calls: [{from: upper, to: helper}]\n"
+		"    next: [{from: upper, to: wc}]   # upper may pick wc, a later hop,\n"
+		"                                # as its next (docs/WORKFLOWS.md)\n"
 		"    buffers: %d\n"
 		"    buffer-size: %d\n"
 		"    max-inflight: %d\n"

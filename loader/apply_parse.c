@@ -384,9 +384,18 @@ static bool spec_has_fn(const struct spry_chain_spec *spec, const char *name)
 	return false;
 }
 
-static int call_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec *spec)
+/*
+ * One {from: F, to: G} of calls: (@what "calls", into spec->allow) or of
+ * next: (@what "next", into spec->next: conditional nexts,
+ * docs/WORKFLOWS.md).
+ */
+static int pair_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec *spec,
+		     const char *what)
 {
 	static const char *const keys[] = { "from", "to" };
+	bool is_next = !strcmp(what, "next");
+	char (*list)[2][SPRY_NAME_LEN] = is_next ? spec->next : spec->allow;
+	__u32 *n = is_next ? &spec->n_next : &spec->n_allow;
 	char names[2][SPRY_NAME_LEN];
 	bool have[2] = {};
 	yaml_node_pair_t *pair;
@@ -395,33 +404,32 @@ static int call_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec
 	__u32 j;
 
 	if (node->type != YAML_MAPPING_NODE)
-		return fail(p, node, "calls: expected a mapping {from: F, to: G}, found %s",
-			    node_kind(node));
+		return fail(p, node, "%s: expected a mapping {from: F, to: G}, found %s",
+			    what, node_kind(node));
 	for (pair = node->data.mapping.pairs.start;
 	     pair < node->data.mapping.pairs.top; pair++) {
-		i = pair_of_two(p, node, pair, "calls", keys, have, &v);
+		i = pair_of_two(p, node, pair, what, keys, have, &v);
 		if (i < 0)
 			return i;
-		err = name_node(p, v, "calls", names[i]);
+		err = name_node(p, v, what, names[i]);
 		if (err)
 			return err;
 		if (!spec_has_fn(spec, names[i]))
-			return fail(p, v, "calls: '%s' is not a function of chain '%s' (hops or functions)",
-				    names[i], spec->name);
+			return fail(p, v, "%s: '%s' is not a function of chain '%s' (hops or functions)",
+				    what, names[i], spec->name);
 	}
 	for (i = 0; i < 2; i++)
 		if (!have[i])
-			return fail(p, node, "calls: missing '%s'", keys[i]);
-	for (j = 0; j < spec->n_allow; j++)
-		if (!strcmp(spec->allow[j][0], names[0]) &&
-		    !strcmp(spec->allow[j][1], names[1]))
-			return fail(p, node, "calls: %s -> %s listed twice", names[0],
+			return fail(p, node, "%s: missing '%s'", what, keys[i]);
+	for (j = 0; j < *n; j++)
+		if (!strcmp(list[j][0], names[0]) && !strcmp(list[j][1], names[1]))
+			return fail(p, node, "%s: %s -> %s listed twice", what, names[0],
 				    names[1]);
-	if (spec->n_allow >= SPRY_MAX_ALLOW)
-		return fail(p, node, "calls: more than %d entries", SPRY_MAX_ALLOW);
-	memcpy(spec->allow[spec->n_allow][0], names[0], SPRY_NAME_LEN);
-	memcpy(spec->allow[spec->n_allow][1], names[1], SPRY_NAME_LEN);
-	spec->n_allow++;
+	if (*n >= SPRY_MAX_ALLOW)
+		return fail(p, node, "%s: more than %d entries", what, SPRY_MAX_ALLOW);
+	memcpy(list[*n][0], names[0], SPRY_NAME_LEN);
+	memcpy(list[*n][1], names[1], SPRY_NAME_LEN);
+	(*n)++;
 	return 0;
 }
 
@@ -568,7 +576,7 @@ static int run_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec 
 enum {
 	K_NAME, K_USER, K_HOPS, K_FUNCTIONS, K_CALLS, K_BUFFERS, K_BUF_SIZE,
 	K_MAX_INFLIGHT, K_DEADLINE, K_IDEMPOTENT, K_CPUS, K_INVOKE, K_HTTP,
-	K_RUN, K_QUEUE, K_N,
+	K_RUN, K_QUEUE, K_NEXT, K_N,
 };
 
 static const char *const chain_keys[K_N] = {
@@ -587,6 +595,7 @@ static const char *const chain_keys[K_N] = {
 	[K_HTTP]		= "http",
 	[K_RUN]			= "run",
 	[K_QUEUE]		= "queue",
+	[K_NEXT]		= "next",
 };
 
 static int chain_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec *spec)
@@ -649,16 +658,20 @@ static int chain_node(struct parser *p, yaml_node_t *node, struct spry_chain_spe
 	    (err = uint_node(p, vals[K_DEADLINE], "deadline-ms", 1,
 			     SPRY_MAX_DEADLINE_MS, &spec->deadline_ms)))
 		return err;
-	if (vals[K_CALLS]) {
-		v = vals[K_CALLS];
+	for (i = 0; i < 2; i++) {
+		const char *what = i ? "next" : "calls";
+
+		v = vals[i ? K_NEXT : K_CALLS];
+		if (!v)
+			continue;
 		if (v->type != YAML_SEQUENCE_NODE)
-			return fail(p, v, "calls: expected a list, found %s",
+			return fail(p, v, "%s: expected a list, found %s", what,
 				    node_kind(v));
 		for (it = v->data.sequence.items.start;
 		     it < v->data.sequence.items.top; it++) {
 			err = node_get(p, v, *it, &k);
 			if (!err)
-				err = call_node(p, k, spec);
+				err = pair_node(p, k, spec, what);
 			if (err)
 				return err;
 		}

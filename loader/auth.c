@@ -16,7 +16,8 @@ static void auth_help(FILE *f)
 		"The hand-offs the router allows within a chain: F may send to G\n"
 		"(next hop, call or reply).  F or G may be 'origin' (spryd).  'chain\n"
 		"add' and 'apply' reset a chain's hand-offs to its definition.\n"
-		"Denying a hand-off that is not allowed is not an error.\n");
+		"Denying a hand-off that is not allowed is not an error.  Entries\n"
+		"marked (next) are conditional nexts ('chain add ... next F:G').\n");
 }
 
 static int do_help(int argc, char **argv)
@@ -27,12 +28,15 @@ static int do_help(int argc, char **argv)
 
 static void auth_print(json_t *a)
 {
-	printf("%s: %s(%lld) -> %s(%lld)\n",
+	const char *kind = json_string_value(json_object_get(a, "kind"));
+
+	printf("%s: %s(%lld) -> %s(%lld)%s\n",
 	       json_string_value(json_object_get(a, "chain")),
 	       json_string_value(json_object_get(a, "from")),
 	       json_integer_value(json_object_get(a, "from_id")),
 	       json_string_value(json_object_get(a, "to")),
-	       json_integer_value(json_object_get(a, "to_id")));
+	       json_integer_value(json_object_get(a, "to_id")),
+	       kind && !strcmp(kind, "next") ? "  (next)" : "");
 }
 
 static int do_show(int argc, char **argv)
@@ -57,10 +61,11 @@ static int do_show(int argc, char **argv)
 
 		if (chain >= 0 && k->chain != chain)
 			continue;
-		a = json_pack("{s:s,s:i,s:s,s:i,s:s,s:i}", "chain", cname,
+		a = json_pack("{s:s,s:i,s:s,s:i,s:s,s:i,s:s}", "chain", cname,
 			      "chain_id", k->chain, "from", snapshot__fn_name(s, k->from),
 			      "from_id", k->from, "to", snapshot__fn_name(s, k->to),
-			      "to_id", k->to);
+			      "to_id", k->to, "kind",
+			      k->kind == SPRY_AK_NEXT ? "next" : "handoff");
 		if (jappend(arr, a))
 			goto out;
 	}

@@ -15,6 +15,7 @@ static void chain_help(FILE *f)
 {
 	fprintf(f,
 		"Usage: spry chain add NAME hops F1,F2,... [functions G1,...] [calls F:G,...]\n"
+		"                 [next F:G,...]\n"
 		"                 [user USER|UID] [buffers N] [buffer-size BYTES]\n"
 		"                 [max-inflight N] [deadline MS] [idempotent F,...]\n"
 		"                 [cpus LIST] [invoke users U,...] [invoke groups G,...]\n"
@@ -31,6 +32,8 @@ static void chain_help(FILE *f)
 		"  hops        the functions a request visits, in order (1-%d)\n"
 		"  functions   functions reachable only by calls (at most %d)\n"
 		"  calls       F may call G (both functions of the chain)\n"
+		"  next        hop F may pick hop G, a later one, as its next at run\n"
+		"              time (spry_req_next(); docs/WORKFLOWS.md)\n"
 		"  user        the user the functions run as (default: the caller)\n"
 		"  buffers     buffers in the chain's pool (1-%u, default %d)\n"
 		"  buffer-size bytes per buffer (%u-%u, default %d)\n"
@@ -184,6 +187,34 @@ static int parse_calls(const char *arg, struct spry_chain_spec *spec)
 	return parse_list(arg, "calls", call_item, &o);
 }
 
+/* next F:G,...: conditional nexts (docs/WORKFLOWS.md). */
+static int next_item(char *tok, void *ctx)
+{
+	struct list_out *o = ctx;
+	struct spry_chain_spec *spec = o->spec;
+	char *colon = strchr(tok, ':');
+
+	if (!colon || strchr(colon + 1, ':')) {
+		p_err("next: '%s' is not F:G", tok);
+		return -1;
+	}
+	*colon = '\0';
+	if (list_full(o) ||
+	    parse_name(tok, "function", spec->next[spec->n_next][0]) ||
+	    parse_name(colon + 1, "function", spec->next[spec->n_next][1]))
+		return -1;
+	spec->n_next++;
+	return 0;
+}
+
+static int parse_next(const char *arg, struct spry_chain_spec *spec)
+{
+	struct list_out o = { .what = "next", .max = SPRY_MAX_ALLOW,
+			      .n = &spec->n_next, .spec = spec };
+
+	return parse_list(arg, "next", next_item, &o);
+}
+
 static int hop_index(const struct spry_chain_spec *spec, const char *name)
 {
 	__u32 i;
@@ -197,12 +228,12 @@ static int hop_index(const struct spry_chain_spec *spec, const char *name)
 static const char *const add_keywords[] = {
 	"hops", "functions", "calls", "user", "buffers", "buffer-size",
 	"max-inflight", "deadline", "idempotent", "cpus", "invoke users",
-	"invoke groups", "http", NULL,
+	"invoke groups", "http", "next", NULL,
 };
 
 enum { KW_HOPS, KW_FUNCTIONS, KW_CALLS, KW_USER, KW_BUFFERS, KW_BUF_SIZE,
        KW_MAX_INFLIGHT, KW_DEADLINE, KW_IDEMPOTENT, KW_CPUS, KW_INVOKE_USERS,
-       KW_INVOKE_GROUPS, KW_HTTP, KW_N };
+       KW_INVOKE_GROUPS, KW_HTTP, KW_NEXT, KW_N };
 
 static int parse_add(int argc, char **argv, struct spry_chain_spec *spec)
 {
@@ -287,6 +318,10 @@ static int parse_add(int argc, char **argv, struct spry_chain_spec *spec)
 			spec->invoke_set = true;
 			if (parse_id_list(val, "invoke groups", SPRY_ID_GROUP,
 					  spec->invoke_gids, &spec->n_invoke_gids))
+				return -1;
+			break;
+		case KW_NEXT:
+			if (parse_next(val, spec))
 				return -1;
 			break;
 		case KW_HTTP:
@@ -537,7 +572,7 @@ static json_t *invoke_json(const struct spry_chain *c)
 static json_t *chain_json(const struct snapshot *s, __u16 id)
 {
 	const struct spry_chain *c = &s->chains[id];
-	json_t *o, *hops, *fns, *calls, *h;
+	json_t *o, *hops, *fns, *calls, *next, *h;
 	unsigned int i;
 	char uname[64], cpus[SPRY_MAX_CPUS * 4];
 	size_t k;
@@ -546,7 +581,8 @@ static json_t *chain_json(const struct snapshot *s, __u16 id)
 	hops = json_array();
 	fns = json_array();
 	calls = json_array();
-	if (!o || !hops || !fns || !calls)
+	next = json_array();
+	if (!o || !hops || !fns || !calls || !next)
 		goto err;
 	for (i = 0; i < c->n_hops && i < SPRY_MAX_HOPS; i++) {
 		h = json_pack("{s:i,s:s,s:b}", "id", c->hops[i], "name",
@@ -566,9 +602,9 @@ static json_t *chain_json(const struct snapshot *s, __u16 id)
 	for (k = 0; k < s->n_auth; k++) {
 		const struct spry_auth_key *a = &s->auth[k];
 
-		if (a->chain != id || auth_is_path(c, a))
+		if (a->chain != id || (a->kind == SPRY_AK_HANDOFF && auth_is_path(c, a)))
 			continue;
-		if (jappend(calls, json_pack("{s:s,s:s}", "from",
+		if (jappend(a->kind == SPRY_AK_NEXT ? next : calls, json_pack("{s:s,s:s}", "from",
 					     snapshot__fn_name(s, a->from), "to",
 					     snapshot__fn_name(s, a->to))))
 			goto err;
@@ -595,6 +631,8 @@ static json_t *chain_json(const struct snapshot *s, __u16 id)
 	if (jset(o, "functions", fns))
 		goto err_calls;
 	if (jset(o, "calls", calls))
+		goto err_next;
+	if (jset(o, "next", next))
 		goto err_obj;
 	return o;
 err:
@@ -603,6 +641,8 @@ err_parts:
 	json_decref(fns);
 err_calls:
 	json_decref(calls);
+err_next:
+	json_decref(next);
 err_obj:
 	json_decref(o);
 	return NULL;
@@ -658,6 +698,13 @@ static void chain_print(json_t *c)
 	if (json_array_size(json_object_get(c, "calls"))) {
 		printf("\tcalls");
 		json_array_foreach(json_object_get(c, "calls"), i, v)
+			printf(" %s:%s", json_string_value(json_object_get(v, "from")),
+			       json_string_value(json_object_get(v, "to")));
+		printf("\n");
+	}
+	if (json_array_size(json_object_get(c, "next"))) {
+		printf("\tnext");
+		json_array_foreach(json_object_get(c, "next"), i, v)
 			printf(" %s:%s", json_string_value(json_object_get(v, "from")),
 			       json_string_value(json_object_get(v, "to")));
 		printf("\n");

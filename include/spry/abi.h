@@ -96,7 +96,16 @@ enum spry_desc_flags {
 	SPRY_DF_CALL	= 1 << 0,	/* deliver to fn (a call), reply comes back */
 	SPRY_DF_REPLY	= 1 << 1,	/* reply to the caller in ret_fn/ret_inst */
 	SPRY_DF_STICKY	= 1 << 2,	/* choose the instance by key */
+	/* Workflows (docs/WORKFLOWS.md). */
+	SPRY_DF_NEXT	= 1 << 3,	/* the sender picks the next function: fn,
+					 * one of its SPRY_AK_NEXT set (router clears) */
+	SPRY_DF_FAN	= 1 << 4,	/* with CALL/REPLY: a fan-out branch (the
+					 * caller's in-flight count is not touched;
+					 * SPRY_FAN_MAX branches out per instance) */
 };
+
+/* Fan-out branches one instance may have out at once (router-enforced). */
+#define SPRY_FAN_MAX		64
 
 enum spry_status {
 	SPRY_ST_OK		= 0,
@@ -107,6 +116,9 @@ enum spry_status {
 	SPRY_ST_BAD_DESC	= 5,	/* a runtime refused the descriptor */
 	SPRY_ST_TOO_BIG		= 6,	/* response does not fit any buffer */
 	SPRY_ST_NO_PROCESS	= 7,	/* the named process is not active (or none) */
+	/* Workflows (docs/WORKFLOWS.md). */
+	SPRY_ST_NEXT_REFUSED	= 8,	/* DF_NEXT named a function not allowed there */
+	SPRY_ST_FAN_LIMIT	= 9,	/* SPRY_FAN_MAX branches already out */
 	SPRY_ST_MAX,
 };
 
@@ -187,14 +199,23 @@ struct spry_fn {
 };
 _Static_assert(sizeof(struct spry_fn) == 104, "spry_fn size");
 
-/* Key of SPRY_MAP_AUTH: chain's function @from may hand to @to (0 = origin). */
+/*
+ * Key of SPRY_MAP_AUTH: chain's function @from may hand to @to (0 = origin)
+ * in the way @kind says (enum spry_auth_kind).
+ */
 struct spry_auth_key {
 	__u16	chain;
 	__u16	from;
 	__u16	to;
-	__u16	pad;
+	__u16	kind;		/* enum spry_auth_kind */
 };
 _Static_assert(sizeof(struct spry_auth_key) == 8, "spry_auth_key size");
+
+enum spry_auth_kind {
+	SPRY_AK_HANDOFF		= 0,	/* next hop, call, reply */
+	SPRY_AK_NEXT		= 1,	/* a conditional next (SPRY_DF_NEXT):
+					 * @to is a later hop of the chain */
+};
 
 enum spry_inst_flags {
 	SPRY_IF_LIVE		= 1 << 0,
@@ -272,6 +293,10 @@ enum spry_verdict {
 	SPRY_V_NO_CALLER,	/* recoverable: caller gone, to origin */
 	SPRY_V_NO_PROCESS,	/* recoverable: the named process is not active */
 	SPRY_V_FALLBACK,	/* origin unreachable: passed to spryd's peer */
+	/* Workflows (docs/WORKFLOWS.md). */
+	SPRY_V_NEXT,		/* a conditional next, to the function picked */
+	SPRY_V_NEXT_REFUSED,	/* recoverable: next not allowed, to origin */
+	SPRY_V_FAN_REFUSED,	/* recoverable: fan-out bound, back to the caller */
 	SPRY_V_DROP_SHORT,	/* fewer bytes than a descriptor */
 	SPRY_V_DROP_VERSION,	/* bad version or flags */
 	SPRY_V_DROP_SENDER,	/* socket not registered */

@@ -291,6 +291,86 @@ SPRY_API int spry_fn_main(int argc, char **argv, spry_handler_t handler, void *u
 /* Parse the common function command line (--chain, --fn, --sock, --batch). */
 SPRY_API int spry_fn_opts_parse(struct spry_fn_opts *opts, int argc, char **argv);
 
+/* -------------------------------------------------------------- workflows */
+
+/*
+ * Workflows (docs/WORKFLOWS.md).
+ *
+ * Conditional next: the request goes on to function @fn, a later hop of
+ * the chain that the chain lets this function pick ("spry chain add ...
+ * next F:G", apply's "next:"), instead of the next hop; NULL forgets an
+ * earlier pick.  Taken when the handler returns 0.  The router checks the
+ * pick: one not allowed ends the request at the origin with
+ * SPRY_ST_NEXT_REFUSED (HTTP 502), counted as verdict next_refused.
+ * 0, -ENOENT (no such function in the chain), -EPERM (answering a call:
+ * a callee has no next), -EINVAL.
+ */
+SPRY_API int spry_req_next(struct spry_req *req, const char *fn);
+
+/* One branch of spry_req_fanout(). */
+struct spry_fanout {
+	const char	*fn;		/* function of the chain to call */
+	uint64_t	key;		/* routing key (sticky), 0: any instance */
+	const void	*in;		/* its input */
+	size_t		in_len;
+	void		*out;		/* its answer, copied here */
+	size_t		out_cap;
+	size_t		out_len;	/* (out) bytes of the answer */
+	int		err;		/* (out) 0 or -errno: see spry_req_fanout() */
+	int		pad;
+};
+
+/*
+ * Fan-out and fan-in: call the @n branches (at most SPRY_FAN_MAX) in
+ * parallel, each authorized like a call by the chain's `calls`, and wait
+ * up to @timeout_ms for all their answers.  Never waits longer: a branch
+ * that has not answered by then gets -ETIMEDOUT, and its late answer is
+ * dropped when it comes (its buffers freed).  Each branch's outcome is in
+ * its @err: 0 (answer in @out, @out_len bytes), -ENOENT unknown function,
+ * -EINVAL bad branch, -ENOSPC no pool buffer, -EMSGSIZE answer over
+ * @out_cap, -EREMOTEIO the callee failed, -EHOSTUNREACH no live instance
+ * of it, -ESRCH no such process, -EBUSY the router's bound of
+ * SPRY_FAN_MAX branches out per instance, -ETIMEDOUT.
+ * Returns how many branches answered with 0, or -errno for the whole
+ * call: -EINVAL, -E2BIG (@n > SPRY_FAN_MAX), -EPERM (answering a call),
+ * or the send's error (every branch then has it).  Like spry_req_call(),
+ * descriptors arriving meanwhile are handled after the current request.
+ */
+SPRY_API int spry_req_fanout(struct spry_req *req, struct spry_fanout *br, size_t n,
+			     unsigned int timeout_ms);
+
+/*
+ * Input batching: a handler given up to @max requests at once.  Each
+ * reqs[i] is a request of its own (its payload, metadata, answer, next);
+ * rets[i] (0 on entry) is its result, as a handler's return value.  The
+ * answers go back one by one, each to its own caller.
+ */
+typedef void (*spry_batch_handler_t)(struct spry_req *const *reqs, int *rets,
+				     size_t n, void *user);
+
+#define SPRY_BATCH_MAX		256	/* requests per batch */
+#define SPRY_BATCH_WAIT_MAX_US	1000000	/* the longest wait for a batch */
+
+struct spry_batch_opts {
+	unsigned int	max;		/* requests per batch, 1..SPRY_BATCH_MAX */
+	/*
+	 * How long the first request of a batch may wait for others
+	 * (0..SPRY_BATCH_WAIT_MAX_US): the batch runs when @max are there or
+	 * the wait is over, whichever comes first; 0: what arrived together.
+	 */
+	unsigned int	wait_us;
+};
+
+/*
+ * spry_fn_run() with a batch handler: the plain requests that arrive
+ * within @bopts->wait_us of the first, up to @bopts->max, are handled by
+ * one call of @handler.  A call (SPRY_DF_CALL) to the function is a batch
+ * of one.  -EINVAL for bad @bopts; else as spry_fn_run().
+ */
+SPRY_API int spry_fn_run_batch(const struct spry_fn_opts *opts,
+			       const struct spry_batch_opts *bopts,
+			       spry_batch_handler_t handler, void *user);
+
 /* ---------------------------------------------------------------- client */
 
 /*
