@@ -92,7 +92,8 @@ static int n_drops;		/* drops the test caused: one event each */
 
 static const char *const vnames[SPRY_V_MAX] = {
 	"FORWARD", "CALL", "REPLY", "DONE", "ERROR", "NO_INSTANCE",
-	"NO_CHAIN", "NO_CALLER", "NO_PROCESS", "FALLBACK", "DROP_SHORT", "DROP_VERSION",
+	"NO_CHAIN", "NO_CALLER", "NO_PROCESS", "FALLBACK", "NEXT", "NEXT_REFUSED",
+	"FAN_REFUSED", "DROP_SHORT", "DROP_VERSION",
 	"DROP_SENDER", "DROP_CHAIN", "DROP_HOP", "DROP_AUTH", "DROP_BOUNDS",
 	"DROP_FLOOD",
 };
@@ -260,6 +261,15 @@ static int auth_set(__u16 chain, __u16 from, __u16 to, bool allow)
 	if (allow)
 		return bpf_map_update_elem(m_auth, &key, &one, BPF_ANY) ? -errno : 0;
 	return bpf_map_delete_elem(m_auth, &key) ? -errno : 0;
+}
+
+static int auth_set_next(__u16 chain, __u16 from, __u16 to)
+{
+	struct spry_auth_key key = { .chain = chain, .from = from, .to = to,
+				     .kind = SPRY_AK_NEXT };
+	__u32 one = 1;
+
+	return bpf_map_update_elem(m_auth, &key, &one, BPF_ANY) ? -errno : 0;
 }
 
 static bool sender_quarantined(const struct inst *x)
@@ -1593,6 +1603,198 @@ static void test_call(void)
 	       "no caller: the callee is not quarantined, its next reply is routed");
 }
 
+/* ------------------------------------------------------------ workflows */
+
+#define G2	14	/* a callee of C1 without instances */
+
+/* Conditional next (docs/WORKFLOWS.md): f1 may pick f3 (SPRY_AK_NEXT). */
+static void test_next(void)
+{
+	struct spry_desc r, d;
+	struct inst *x, f1c;
+	__u64 before[SPRY_V_MAX];
+	bool ok;
+
+	if (auth_set_next(C1, F1, F3)) {
+		tap_ok(0, "next: setup");
+		return;
+	}
+	/* Allowed: f1 -> f3, skipping f2; hop 2 at f3, plain descriptor. */
+	x = start_req(&r);
+	verdicts_read(before);
+	r.flags = SPRY_DF_NEXT;
+	r.fn = F3;
+	ok = x && send_ok(x->a, &r, 1) && recv_descs(f3a.a, &d, 1, WAIT_MS) == 1;
+	tap_ok(ok && verdicts_moved(before, SPRY_V_NEXT, 1) && d.hop == 2 && d.flags == 0 &&
+	       d.inst == f3a.inst && quiet(f2a.a, 0) && inflight(&f3a) == 1 &&
+	       inflight(x) == 0,
+	       "next: f1 picks f3 (allowed): delivered at hop 2 (got %u), flags cleared (got %#x), f2 skipped, NEXT +1",
+	       d.hop, d.flags);
+	ok = ok && send_ok(f3a.a, &d, 1) && recv_descs(origin.a, &d, 1, WAIT_MS) == 1;
+	tap_ok(ok && d.status == SPRY_ST_OK && inflight(&f3a) == 0,
+	       "next: f3 hands back to the origin as the last hop");
+
+	/* Not allowed: f2 (no SPRY_AK_NEXT), g (not a hop), 0, a bad id. */
+	{
+		static const __u16 bad[] = { F2, G, 0, SPRY_MAX_FNS + 5 };
+		unsigned int i;
+
+		for (i = 0; i < 4; i++) {
+			x = start_req(&r);
+			verdicts_read(before);
+			r.flags = SPRY_DF_NEXT;
+			r.fn = bad[i];
+			ok = x && send_ok(x->a, &r, 1) &&
+			     recv_descs(origin.a, &d, 1, WAIT_MS) == 1;
+			tap_ok(ok && verdicts_moved(before, SPRY_V_NEXT_REFUSED, 1) &&
+			       d.status == SPRY_ST_NEXT_REFUSED && d.req_id == r.req_id &&
+			       !(d.flags & SPRY_DF_NEXT) && !sender_quarantined(x) &&
+			       inflight(x) == 0 && quiet(f2a.a, 0) && quiet(f3a.a, 0),
+			       "next: f1 picks fn %u (not allowed): status next_refused (got %u) to the origin, NEXT_REFUSED +1, not quarantined",
+			       bad[i], d.status);
+		}
+	}
+	/* Backwards: f3 may not pick f1 (declared or not, the router looks forward). */
+	ok = !auth_set_next(C1, F3, F1);
+	x = start_req(&r);
+	r.flags = 0;
+	ok = ok && x && send_ok(x->a, &r, 1) && relay(&f2a, &r, 1) &&
+	     recv_descs(f3a.a, &r, 1, WAIT_MS) == 1;
+	verdicts_read(before);
+	r.flags = SPRY_DF_NEXT;
+	r.fn = F1;
+	ok = ok && send_ok(f3a.a, &r, 1) && recv_descs(origin.a, &d, 1, WAIT_MS) == 1;
+	tap_ok(ok && d.status == SPRY_ST_NEXT_REFUSED && quiet(f1a.a, 0) && quiet(f1b.a, 0) &&
+	       verdicts_moved(before, SPRY_V_NEXT_REFUSED, 1),
+	       "next: f3 picks f1, an earlier hop, even authorized: refused (got status %u)",
+	       d.status);
+	auth_set(C1, F3, F1, false);
+
+	/* A forged hop is still a forgery: quarantined. */
+	if (inst_new(&f1c, C1, F1, 2, SPRY_ROLE_FN, true) || inflight_set(&f1c, 1)) {
+		tap_ok(0, "next: forged hop setup");
+		return;
+	}
+	d = mkdesc(C1, next_req++);
+	d.hop = 1;	/* f2's hop */
+	d.flags = SPRY_DF_NEXT;
+	d.fn = F3;
+	expect_drop(&f1c, &d, sizeof(d), SPRY_V_DROP_HOP, "next: from a hop not the sender's");
+	inst_close(&f1c);
+	/* next with call or reply, fan without either: malformed. */
+	{
+		static const __u8 fl[] = { SPRY_DF_NEXT | SPRY_DF_CALL, SPRY_DF_NEXT | SPRY_DF_FAN,
+					   SPRY_DF_FAN };
+		unsigned int i;
+
+		for (i = 0; i < 3; i++) {
+			if (inst_new(&f1c, C1, F1, 2, SPRY_ROLE_FN, true) ||
+			    inflight_set(&f1c, 1)) {
+				tap_ok(0, "next: flags setup");
+				return;
+			}
+			d = mkdesc(C1, next_req++);
+			d.flags = fl[i];
+			d.fn = F3;
+			expect_drop(&f1c, &d, sizeof(d), SPRY_V_DROP_VERSION,
+				    i == 0 ? "flags next|call" : i == 1 ? "flags next|fan" :
+				    "flags fan alone");
+			inst_close(&f1c);
+		}
+	}
+}
+
+/* Send @n CALL|FAN from @x to @fn (tags 1..n in t_start). */
+static bool fan_send(struct inst *x, const struct spry_desc *req, __u16 fn, int n)
+{
+	struct spry_desc c[SPRY_FAN_MAX + 4];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		c[i] = *req;
+		c[i].flags = SPRY_DF_CALL | SPRY_DF_FAN;
+		c[i].fn = fn;
+		c[i].t_start = i + 1;
+	}
+	return send_ok(x->a, c, n);
+}
+
+/* Fan-out: branches leave the caller's in-flight alone, bounded per instance. */
+static void test_fan(void)
+{
+	struct spry_desc r, c[SPRY_FAN_MAX + 4], a[SPRY_FAN_MAX + 4];
+	__u64 before[SPRY_V_MAX];
+	struct inst *x;
+	bool ok, tags = true;
+	int i, n;
+
+	if (fn_put(G2, C1, NULL, 0) || auth_set(C1, F1, G2, true)) {
+		tap_ok(0, "fan: setup");
+		return;
+	}
+	x = start_req(&r);
+	verdicts_read(before);
+	ok = x && fan_send(x, &r, G, 3) && recv_descs(ga.a, c, 3, WAIT_MS) == 3;
+	for (i = 0; ok && i < 3; i++)
+		tags &= c[i].t_start == (__u64)i + 1 && c[i].flags == (SPRY_DF_CALL | SPRY_DF_FAN) &&
+			c[i].ret_fn == F1 && c[i].ret_inst == x->inst;
+	tap_ok(ok && tags && inflight(x) == 1 && inflight(&ga) == 3 &&
+	       verdicts_moved(before, SPRY_V_CALL, 3),
+	       "fan: 3 branches f1 -> g in one send: g has 3 (%d), f1 still 1 in flight (%d), tags echoed",
+	       ok ? inflight(&ga) : -1, ok ? inflight(x) : -1);
+	/* g answers: two fine, one failed; all three go back to the caller. */
+	for (i = 0; i < 3; i++) {
+		c[i].flags = SPRY_DF_REPLY | SPRY_DF_FAN;
+		c[i].status = i == 1 ? SPRY_ST_FN_ERROR : SPRY_ST_OK;
+	}
+	verdicts_read(before);
+	ok = ok && send_ok(ga.a, c, 3) && recv_descs(x->a, a, 3, WAIT_MS) == 3;
+	tap_ok(ok && a[1].status == SPRY_ST_FN_ERROR && a[0].t_start == 1 && a[2].t_start == 3 &&
+	       inflight(x) == 1 && inflight(&ga) == 0 && quiet(origin.a, 0) &&
+	       verdicts_moved(before, SPRY_V_REPLY, 3),
+	       "fan: 3 answers (one failed) back to the caller, not the origin; f1 still 1, g 0");
+
+	/* The bound: SPRY_FAN_MAX out, the rest refused back to the caller. */
+	n = SPRY_FAN_MAX + 2;
+	verdicts_read(before);
+	ok = ok && fan_send(x, &r, G, n) &&
+	     recv_descs(ga.a, c, SPRY_FAN_MAX, WAIT_MS) == SPRY_FAN_MAX &&
+	     recv_descs(x->a, a, 2, WAIT_MS) == 2;
+	tap_ok(ok && a[0].status == SPRY_ST_FAN_LIMIT && a[1].status == SPRY_ST_FAN_LIMIT &&
+	       a[0].flags == (SPRY_DF_REPLY | SPRY_DF_FAN) && a[0].t_start == SPRY_FAN_MAX + 1 &&
+	       inflight(x) == 1 && inflight(&ga) == SPRY_FAN_MAX &&
+	       verdicts_moved2(before, SPRY_V_CALL, SPRY_FAN_MAX, SPRY_V_FAN_REFUSED, 2) &&
+	       !sender_quarantined(x),
+	       "fan: %d branches: %d delivered, 2 back with status fan_limit (got %u), FAN_REFUSED +2, caller fine",
+	       n, SPRY_FAN_MAX, ok ? a[0].status : 0);
+	for (i = 0; i < SPRY_FAN_MAX; i++)
+		c[i].flags = SPRY_DF_REPLY | SPRY_DF_FAN;
+	ok = ok && send_ok(ga.a, c, SPRY_FAN_MAX) &&
+	     recv_descs(x->a, a, SPRY_FAN_MAX, WAIT_MS) == SPRY_FAN_MAX;
+	/* answered: the budget is back */
+	ok = ok && fan_send(x, &r, G, 1) && recv_descs(ga.a, c, 1, WAIT_MS) == 1;
+	c[0].flags = SPRY_DF_REPLY | SPRY_DF_FAN;
+	ok = ok && send_ok(ga.a, c, 1) && recv_descs(x->a, a, 1, WAIT_MS) == 1;
+	tap_ok(ok && inflight(x) == 1 && inflight(&ga) == 0,
+	       "fan: the answers give the budget back: one more branch goes out");
+
+	/* No instance of the callee: that branch fails alone, back to the caller. */
+	verdicts_read(before);
+	ok = ok && fan_send(x, &r, G2, 1) && recv_descs(x->a, a, 1, WAIT_MS) == 1;
+	tap_ok(ok && a[0].status == SPRY_ST_NO_INSTANCE && a[0].flags == (SPRY_DF_REPLY | SPRY_DF_FAN) &&
+	       quiet(origin.a, 0) && inflight(x) == 1 &&
+	       verdicts_moved(before, SPRY_V_NO_INSTANCE, 1),
+	       "fan: a branch to a function without instances comes back no_instance (got %u) to the caller",
+	       ok ? a[0].status : 0);
+	/* The request goes on. */
+	r.flags = 0;
+	ok = ok && send_ok(x->a, &r, 1) && relay(&f2a, &r, 1) && relay(&f3a, &r, 1) &&
+	     recv_descs(origin.a, &r, 1, WAIT_MS) == 1;
+	tap_ok(ok && r.status == SPRY_ST_OK && inflight(x) == 0,
+	       "fan: the caller hands its request on, nothing left in flight");
+	auth_set(C1, F1, G2, false);
+}
+
 static void test_errors(void)
 {
 	const struct inst *l2[] = { &f2a }, *l3[] = { &f3a };
@@ -2076,6 +2278,8 @@ static const struct tap_case cases[] = {
 	TAP_CASE(test_call, "calls: f1 -> g -> back to the very f1 instance that called"),
 	TAP_CASE(test_forged, "forged descriptors (bad flags, hops, bounds, calls, senders) dropped, each with its verdict"),
 	TAP_CASE(test_flood, "the flood bound: descriptors never given are DROP_FLOOD, quarantine"),
+	TAP_CASE(test_next, "conditional next: an allowed pick goes there, a refused one to the origin"),
+	TAP_CASE(test_fan, "fan-out: branches out and back without touching the caller's in-flight, bounded"),
 	TAP_CASE(test_errors, "ERROR, NO_CHAIN, NO_INSTANCE, FALLBACK: back to the origin or its TCP peer, sender fine"),
 	TAP_CASE(test_revoke, "a revoked hand-off quarantines its sender, others carry on"),
 	TAP_CASE(test_process, "cloud processes: a request naming a process reaches it and no other"),
