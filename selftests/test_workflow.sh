@@ -1,0 +1,181 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Workflows (docs/WORKFLOWS.md) end to end, with examples/workflow.c on a
+# real spryd and router: the declared set of conditional nexts (chain add,
+# apply, chain show, refusals), a function picking its next at run time
+# (allowed picks followed, a refused one answered next_refused and
+# counted), fan-out and fan-in (three branches in parallel, a failed one
+# and one past the deadline reported per branch, never hung, the late
+# answer's buffers back in the pool), and input batching (concurrent
+# requests handled in batches of at most --batch-max, every answer back
+# to its own caller byte for byte).
+#
+# Runs in a private network namespace with its own pin directory, control
+# socket and temporary directory; kills only what it started.
+
+. "$(dirname "$0")/lib.sh"
+
+require_root_bpf
+spry_private_netns
+
+WF=$SPRY_OUT/examples/workflow
+require_bins "$SPRY" "$SPRYD" "$WF"
+command -v jq >/dev/null || tap_skip_all "jq not installed"
+command -v python3 >/dev/null || tap_skip_all "python3 not installed"
+command -v curl >/dev/null || tap_skip_all "curl not installed"
+
+spry_test_env workflow
+HTTP_PORT=18093
+BATCH_MAX=4
+
+tap_plan
+
+# --- the declared set ------------------------------------------------------
+spry load >/dev/null
+tap_ok $? "setup: router loaded" || tap_finish
+
+spry_fails "next backwards" chain add bad hops a,b,c next c:a &&
+	grep -q "later hop" "$TMP/err"
+tap_ok $? "chain add: next to an earlier hop refused ($(cat "$TMP/err"))"
+spry_fails "next to itself" chain add bad hops a,b next a:a
+tap_ok $? "chain add: next to itself refused"
+spry_fails "next to a call-only function" chain add bad hops a,b functions g next a:g &&
+	grep -q "hops of the chain" "$TMP/err"
+tap_ok $? "chain add: next to a function that is not a hop refused"
+spry_fails "next malformed" chain add bad hops a,b next a-b
+tap_ok $? "chain add: next 'a-b' (not F:G) refused"
+spry_fails "next twice" chain add bad hops a,b,c next a:c,a:c
+tap_ok $? "chain add: the same next twice refused"
+spry_fails "next unknown" chain add bad hops a,b next a:zz
+tap_ok $? "chain add: next naming no function of the chain refused"
+
+cat >"$TMP/bad.yaml" <<'EOF'
+chains:
+  - name: bad
+    hops: [a, b]
+    next:
+      - {from: b, to: a}
+EOF
+spry_fails "apply bad next" apply "$TMP/bad.yaml" && grep -q "later hop" "$TMP/err"
+tap_ok $? "apply: a backwards next refused with its reason ($(cat "$TMP/err"))"
+cat >"$TMP/bad2.yaml" <<'EOF'
+chains:
+  - name: bad
+    hops: [a, b]
+    next:
+      - {from: a, to: nope}
+EOF
+spry_fails "apply unknown next" apply "$TMP/bad2.yaml" && grep -q "line 5" "$TMP/err"
+tap_ok $? "apply: a next naming no function refused at its line"
+
+spry apply "$SPRY_DATA/workflow.yaml" >/dev/null
+tap_ok $? "apply examples/workflow.yaml"
+got=$(spry chain show workflow | grep -E '^[[:space:]]next')
+expect_eq "$got" "$(printf '\tnext route:long route:tally short:tally')" "chain show: the nexts"
+got=$(spry -j chain show workflow | jq -c '[.next[] | "\(.from):\(.to)"]')
+expect_eq "$got" '["route:long","route:tally","short:tally"]' "chain show -j: the nexts"
+got=$(spry -j chain show workflow | jq -c '[.calls[] | "\(.from):\(.to)"]')
+expect_eq "$got" '["long:words","long:chars","long:lines"]' "chain show -j: calls apart from nexts"
+# replaced without them: gone from the router too
+spry chain add wf2 hops a,b,c next a:c >/dev/null &&
+	[ "$(spry -j auth show chain wf2 | jq '[.[] | select(.kind == "next")] | length')" = 1 ] &&
+	spry chain add wf2 hops a,b,c >/dev/null &&
+	[ "$(spry -j auth show chain wf2 | jq '[.[] | select(.kind == "next")] | length')" = 0 ] &&
+	spry chain del wf2 >/dev/null
+tap_ok $? "chain add again without next: its SPRY_AK_NEXT authorizations removed"
+
+# --- the chain running -------------------------------------------------------
+start_spryd --http 127.0.0.1:$HTTP_PORT
+tap_ok $? "spryd listening" || { tap_diag "$(cat "$TMP/spryd.log")"; tap_finish; }
+for f in route short long words chars lines; do
+	start "$WF" "$TMP/fn-$f.log" --chain workflow --fn "$f" --sock "$SOCK"
+done
+start "$WF" "$TMP/fn-tally.log" --chain workflow --fn tally --sock "$SOCK" \
+	--batch-max $BATCH_MAX --batch-wait-us 20000
+wait_for 5 live_is workflow 7
+tap_ok $? "7 functions registered"
+
+verdict() { spry -j stats | jq ".verdicts.$1"; }
+inv() { spry chain invoke workflow data "$1" sock "$SOCK"; }
+
+n0=$(verdict next)
+expect_eq "$(inv 'hi there')" "$(printf 'HI THERE\n(batch 1)')" \
+	"short payload: route -> short (next hop) -> tally (picked)"
+expect_eq "$(inv 'a longer text of words, seven of')" "$(printf 'words 7 chars 32 lines 1\n(batch 1)')" \
+	"long payload: route -> long (picked) -> fan-out -> tally"
+expect_eq "$(inv '#skip')" "$(printf '#skip\n(batch 1)')" \
+	"'#' payload: route -> tally directly (picked)"
+expect_num "$(( $(verdict next) - n0 ))" -eq 3 "verdict next counted the 3 picks (short's, route's two)"
+
+r0=$(verdict next_refused)
+spry chain invoke workflow data '?x' sock "$SOCK" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+[ $rc -ne 0 ] && grep -q "next_refused" "$TMP/err"
+tap_ok $? "a pick the chain does not allow: answered with status next_refused (rc $rc: $(cat "$TMP/err"))"
+expect_num "$(( $(verdict next_refused) - r0 ))" -eq 1 "verdict next_refused +1"
+code=$(curl -s -o /dev/null -w '%{http_code}' -d '?y' http://127.0.0.1:$HTTP_PORT/workflow)
+expect_eq "$code" 502 "HTTP: a refused next is 502"
+[ "$(spry -j fn show chain workflow | jq '[.[] | .instances[]? | select(.flags | index("quarantined"))] | length')" = 0 ]
+tap_ok $? "nobody quarantined by a refused next"
+
+# --- fan-out: partial failure, deadline --------------------------------------
+expect_eq "$(inv 'this one will FAIL to count')" "$(printf 'words error chars 27 lines 1\n(batch 1)')" \
+	"fan-out: a failed branch reported as error, the others answered"
+t0=$(date +%s%N)
+got=$(inv 'this one is SLOW to count lines')
+t1=$(date +%s%N)
+expect_eq "$got" "$(printf 'words 7 chars 31 lines timeout\n(batch 1)')" \
+	"fan-out: a branch past the deadline reported as timeout"
+ms=$(( (t1 - t0) / 1000000 ))
+expect_num "$ms" -lt 480 "fan-out: answered at the deadline (200 ms), not the slow branch's 500 ms (took $ms ms)"
+# the late answer comes at 500 ms: its buffers must come back
+wait_for 3 pool_whole workflow
+tap_ok $? "after the late answer: every pool buffer free ($POOL)"
+grep -q "late reply" "$TMP/fn-long.log"
+tap_ok $? "the late answer was dropped by the caller (its log: late reply)"
+# a fan-out right after: no stale answer mixed in
+expect_eq "$(inv "$(printf 'two lines\nof text here')")" "$(printf 'words 5 chars 22 lines 2\n(batch 1)')" \
+	"fan-out after a late answer: the right answers"
+
+# --- batching ----------------------------------------------------------------
+python3 - "$HTTP_PORT" >"$TMP/batch.out" 2>&1 <<'EOF'
+import http.client, sys, threading
+port = int(sys.argv[1])
+N = 24
+res = [None] * N
+def one(i):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    body = ("#req-%02d" % i).encode()
+    c.request("POST", "/workflow", body=body)
+    r = c.getresponse()
+    res[i] = (r.status, r.read().decode())
+    c.close()
+for rnd in range(2):
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(N)]
+    for t in ts: t.start()
+    for t in ts: t.join()
+    for i in range(N):
+        st, text = res[i]
+        head, _, tail = text.partition("\n")
+        print(i, st, head, tail)
+EOF
+tap_ok $? "48 concurrent requests over HTTP answered" || tap_diag "$(tail -5 "$TMP/batch.out")"
+bad=$(awk '{ want = sprintf("#req-%02d", $1); if ($2 != 200 || $3 != want) print }' "$TMP/batch.out" | head -3)
+expect_eq "$bad" "" "batching: each answer is its own request's (no mix-up)"
+sizes=$(awk '{ print $5 }' "$TMP/batch.out" | tr -d ')' | sort -n | uniq -c | awk '{ printf "%s%dx%d", (NR > 1 ? " " : ""), $1, $2 }')
+maxb=$(awk '{ print $5 }' "$TMP/batch.out" | tr -d ')' | sort -n | tail -1)
+expect_num "$maxb" -le $BATCH_MAX "batching: no batch over --batch-max $BATCH_MAX (requests x batch size: $sizes)"
+expect_num "$maxb" -ge 2 "batching: requests were batched (largest batch $maxb)"
+wait_for 3 pool_whole workflow
+tap_ok $? "after the batches: every pool buffer free ($POOL)"
+
+# --- the end -----------------------------------------------------------------
+[ "$(spry -j fn show chain workflow | jq '[.[] | .instances[]? | select(.flags | index("quarantined"))] | length')" = 0 ]
+tap_ok $? "no instance quarantined"
+wait_for 3 all_idle workflow 7
+tap_ok $? "nothing left in flight"
+term_all "${PIDS[@]:1}"
+tap_ok $? "the functions leave cleanly on SIGTERM"
+grep -h "batches of" "$TMP/fn-tally.log" | tail -1 | sed 's/^/# /'
+tap_finish
