@@ -168,4 +168,7 @@ trap - EXIT
 # the incremental document build: cold, one section changed, cached
 # (examples/docbuild; bench/results/docbuild.md)
 "$SRC/bench/docbuild_bench.sh" || fail=1
+# workflows: fan-out against sequential calls, batched against unbatched
+# (docs/WORKFLOWS.md; bench/results/workflow.md)
+"$SRC/bench/flow_bench.sh" || fail=1
 exit $fail
