@@ -64,7 +64,7 @@ fn --chain one0 --fn one --call-us 0
 fn --chain many0 --fn many --call-us 0 --batch-max 32 --batch-wait-us 0
 want=$(( 1 + 8 + 1 + 1 + 4 ))
 for i in $(seq 100); do
-	live=$(spry -j fn show | jq '[.[] | .instances[]? | select(.flags | index("live"))] | length')
+	live=$(spry -j fn show | jq '[.[] | select(.chain != null) | .instances[]? | select(.listed and (.flags | index("live")))] | length')
 	[ "$live" = "$want" ] && break
 	sleep 0.05
 done
