@@ -717,6 +717,20 @@ static __always_inline int deliver(struct sk_msg_md *msg, const struct spry_send
 			count_verdict(r->verdict, 1);
 			return SK_PASS;
 		}
+		/* A branch to a process whose socket just closed: to its caller. */
+		if (r->fan == FAN_CALL) {
+			fan_give(s->fn, s->inst);
+			fan_bounce(d, r, s->fn, s->inst, SPRY_ST_NO_PROCESS,
+				   SPRY_V_NO_PROCESS);
+			key.fn = r->fn;
+			key.inst = r->inst;
+			if (bpf_msg_redirect_hash(msg, &SPRY_MAP_SOCKS, &key,
+						  BPF_F_INGRESS) == SK_PASS) {
+				delivered(d, r->fn, r->inst, r->fan);
+				count_verdict(r->verdict, 1);
+				return SK_PASS;
+			}
+		}
 		/*
 		 * A named process whose socket just closed (spryd has not yet
 		 * seen it die) is as absent as one not in spry_procs; a reply's
@@ -920,6 +934,25 @@ static __always_inline __u32 route_fn(const struct spry_sender *s,
 				return SPRY_V_FAN_REFUSED;
 			}
 			r->fan = FAN_CALL;
+		}
+		/*
+		 * A call naming a process of this app (docs/WORKFLOWS.md): to
+		 * that process and no other, as a request from the origin;
+		 * not active: a branch comes back to its caller, a plain call
+		 * ends at the origin, with NO_PROCESS.
+		 */
+		if ((c->flags & SPRY_CF_APP) && (d->flags & SPRY_DF_STICKY)) {
+			route_process(d, r, cid, d->fn);
+			if (r->to != TO_ORIGIN) {
+				r->verdict = SPRY_V_CALL;
+				return SPRY_V_CALL;
+			}
+			if (r->fan == FAN_CALL) {
+				fan_give(s->fn, s->inst);
+				fan_bounce(d, r, s->fn, s->inst, SPRY_ST_NO_PROCESS,
+					   SPRY_V_NO_PROCESS);
+			}
+			return r->verdict;
 		}
 		return to_fn(r, SPRY_V_CALL, d->fn);
 	}

@@ -8,6 +8,12 @@
  *            (spry_fn_state(), include/spry/state.h), so it survives a
  *            crash, a swap and a wake; run by hand (no state), in memory
  *   echo     the payload back
+ *   gather   fan-out over processes (docs/WORKFLOWS.md): asks the processes
+ *            whose ids the payload lists (blank-separated, at most 16)
+ *            for their whoami in parallel (1 s deadline) and answers a
+ *            line "ID: ANSWER" for each, in order; ANSWER is "no process"
+ *            for one that is not active (a branch does not wake it),
+ *            "timeout", or "error" for another failure
  *
  *   spry app add counter fns whoami,incr,echo exec build/examples/counter
  *   curl -d x -H 'Spry-Process: 7' http://127.0.0.1:8080/counter/incr
@@ -60,6 +66,58 @@ static int incr(struct spry_req *req, void *user)
 	return spry_req_reply(req, 0, "text/plain", out, (size_t)n);
 }
 
+#define GATHER_MAX	16
+
+static int gather(struct spry_req *req, void *user)
+{
+	struct spry_fanout br[GATHER_MAX];
+	char ans[GATHER_MAX][32], out[GATHER_MAX * 64];
+	uint64_t ids[GATHER_MAX];
+	const char *p, *end, *w;
+	size_t len, n = 0, i, o = 0;
+	int ret;
+
+	(void)user;
+	p = spry_req_data(req, &len);
+	end = p + len;
+	while (p < end) {
+		while (p < end && (*p == ' ' || *p == '\n'))
+			p++;
+		for (w = p; p < end && *p != ' ' && *p != '\n'; p++)
+			;
+		if (p == w)
+			break;
+		if (n == GATHER_MAX)
+			return spry_req_error(req, 400, -E2BIG, "at most %d ids", GATHER_MAX);
+		if (spry_parse_u64(w, (size_t)(p - w), 1, (1ULL << 63) - 1, &ids[n]))
+			return spry_req_error(req, 400, -EINVAL, "'%.*s' is not a process id",
+					      (int)(p - w > 32 ? 32 : p - w), w);
+		n++;
+	}
+	memset(br, 0, sizeof(br));
+	for (i = 0; i < n; i++) {
+		br[i].fn = "whoami";
+		br[i].key = ids[i];
+		br[i].out = ans[i];
+		br[i].out_cap = sizeof(ans[i]);
+	}
+	ret = spry_req_fanout(req, br, n, 1000);
+	if (ret < 0)
+		return spry_req_error(req, 502, ret, "fan-out: %s", strerror(-ret));
+	for (i = 0; i < n; i++) {
+		const char *what = br[i].err == -ESRCH ? "no process" :
+				   br[i].err == -ETIMEDOUT ? "timeout" : "error";
+		size_t al = br[i].out_len;
+
+		if (!br[i].err && al && ans[i][al - 1] == '\n')
+			al--;
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%" PRIu64 ": %.*s\n", ids[i],
+				      br[i].err ? (int)strlen(what) : (int)al,
+				      br[i].err ? what : ans[i]);
+	}
+	return spry_req_reply(req, 0, "text/plain", out, o);
+}
+
 static int echo(struct spry_req *req, void *user)
 {
 	(void)req;
@@ -73,6 +131,7 @@ int main(int argc, char **argv)
 		{ "whoami",	whoami },
 		{ "incr",	incr },
 		{ "echo",	echo },
+		{ "gather",	gather },
 	};
 
 	return spry_app_main(argc, argv, fns, sizeof(fns) / sizeof(fns[0]), NULL);

@@ -2292,6 +2292,17 @@ static int rt_batch_gather(struct rt *rt, int nd)
 	return nd;
 }
 
+/*
+ * An app's process (docs/PROCESS.md): its chain's one function is
+ * SPRY_APP_FN ("proc", lib/app.h), this one; its handlers are named in
+ * the metadata "fn".
+ */
+static bool rt_is_app(const struct rt *rt)
+{
+	return rt->n_fns == 1 && rt->fns[0].id == rt->fn &&
+	       !strncmp(rt->fns[0].name, "proc", SPRY_NAME_LEN);
+}
+
 /* errno of a branch's answer status. */
 static int rt_fan_status(uint8_t st)
 {
@@ -2352,7 +2363,7 @@ SPRY_API int spry_req_fanout(struct spry_req *req, struct spry_fanout *br, size_
 {
 	struct spry_desc calls[SPRY_FAN_MAX], sent[SPRY_FAN_MAX];
 	uint8_t buf[RT_CALL_RX * sizeof(struct spry_desc)];
-	size_t idx[SPRY_FAN_MAX], n_sent = 0, left_n, i, k;
+	size_t idx[SPRY_FAN_MAX], n_sent = 0, left_n, i, k, meta_len;
 	struct pollfd pfd;
 	const struct spry_ctl_fn_entry *callee;
 	const struct spry_desc *d;
@@ -2373,33 +2384,56 @@ SPRY_API int spry_req_fanout(struct spry_req *req, struct spry_fanout *br, size_
 	for (i = 0; i < n; i++) {
 		br[i].out_len = 0;
 		br[i].err = -EINPROGRESS;
-		callee = br[i].fn ? rt_fn_find(rt, br[i].fn) : NULL;
 		if (!br[i].fn || (!br[i].in && br[i].in_len) || (!br[i].out && br[i].out_cap)) {
 			br[i].err = -EINVAL;
 			continue;
+		}
+		callee = rt_fn_find(rt, br[i].fn);
+		meta_len = 0;
+		if (!callee && rt_is_app(rt)) {
+			/*
+			 * A handler of another process of this app: the key names
+			 * the process (never this one: it would wait for itself).
+			 */
+			if (!br[i].key || strlen(br[i].fn) > RT_META_VAL_MAX) {
+				br[i].err = -EINVAL;
+				continue;
+			}
+			if (br[i].key == spry_process_id()) {
+				br[i].err = -EDEADLK;
+				continue;
+			}
+			callee = &rt->fns[0];
+			meta_len = 4 + strlen(br[i].fn) + 1;	/* "fn: NAME\n" */
 		}
 		if (!callee) {
 			br[i].err = -ENOENT;
 			continue;
 		}
-		if (br[i].in_len > UINT32_MAX) {
+		if (br[i].in_len > UINT32_MAX - meta_len) {
 			br[i].err = -EMSGSIZE;
 			continue;
 		}
-		ret = spry_pool_alloc(rt->pool, br[i].in_len ? (uint32_t)br[i].in_len : 1,
+		ret = spry_pool_alloc(rt->pool, br[i].in_len + meta_len ?
+				      (uint32_t)(br[i].in_len + meta_len) : 1,
 				      req->desc->req_id, &b);
 		if (ret) {
 			br[i].err = ret;
 			continue;
 		}
 		p = spry_pool_ptr(rt->pool, b.off, b.cap);
-		if (!p || b.cap < br[i].in_len) {
+		if (!p || b.cap < br[i].in_len + meta_len) {
 			spry_pool_free(rt->pool, b.off, b.gen);
 			br[i].err = -EFAULT;
 			continue;
 		}
+		if (meta_len) {
+			memcpy(p, "fn: ", 4);
+			memcpy(p + 4, br[i].fn, meta_len - 5);
+			p[meta_len - 1] = '\n';
+		}
 		if (br[i].in_len)
-			memcpy(p, br[i].in, br[i].in_len);
+			memcpy(p + meta_len, br[i].in, br[i].in_len);
 		calls[n_sent] = *req->desc;
 		calls[n_sent].flags = SPRY_DF_CALL | SPRY_DF_FAN |
 				      (br[i].key ? SPRY_DF_STICKY : 0);
@@ -2410,7 +2444,7 @@ SPRY_API int spry_req_fanout(struct spry_req *req, struct spry_fanout *br, size_
 		calls[n_sent].cap = b.cap;
 		calls[n_sent].gen = b.gen;
 		calls[n_sent].len = (uint32_t)br[i].in_len;
-		calls[n_sent].meta_len = 0;
+		calls[n_sent].meta_len = (uint32_t)meta_len;
 		/* The branch's tag, echoed in its answer (docs/WORKFLOWS.md). */
 		calls[n_sent].t_start = ++rt->fan_seq;
 		idx[n_sent++] = i;

@@ -206,6 +206,10 @@ int app_store(struct spry_maps *m, const struct spry_app_decl *a, __u16 *id)
 	spec->uid = a->has_uid ? a->uid : 0;
 	spec->n_hops = 1;
 	snprintf(spec->hops[0], SPRY_NAME_LEN, "%s", SPRY_APP_FN);
+	/* Its processes may call each other (fan-out, docs/WORKFLOWS.md). */
+	spec->n_allow = 1;
+	snprintf(spec->allow[0][0], SPRY_NAME_LEN, "%s", SPRY_APP_FN);
+	snprintf(spec->allow[0][1], SPRY_NAME_LEN, "%s", SPRY_APP_FN);
 	spec->app = true;
 	err = spry_chain__add(m, spec, id);
 	free(spec);

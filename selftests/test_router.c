@@ -2164,7 +2164,7 @@ static int app_put(__u16 id, __u16 fn)
 	return auth_set(id, 0, fn, true) ?: auth_set(id, fn, 0, true);
 }
 
-static struct inst pa, pb, qa;
+static struct inst pa, pb, qa, pc, pd;
 
 /* A process request back at the origin with NO_PROCESS, no instance had it. */
 static bool no_process(__u16 chain, __u64 id, const char *what)
@@ -2254,6 +2254,73 @@ static void test_process(void)
 	inst_close(&qa);
 }
 
+/*
+ * Fan-out over the processes of an app (docs/WORKFLOWS.md): a branch naming
+ * a process reaches that process and no other; one naming a process not
+ * active, unknown, of another app, or whose socket closed comes back to
+ * its caller with NO_PROCESS.
+ */
+static void test_fan_process(void)
+{
+	const struct inst *lp[] = { &pc, &pd };
+	struct inst pe;
+	struct spry_desc d, c, a;
+	__u64 before[SPRY_V_MAX];
+	bool ok;
+	static const struct { __u64 id; const char *what; } gone[] = {
+		{ 302, "not active" }, { 999, "unknown" }, { 200, "of another app" },
+		{ 303, "whose socket closed" },
+	};
+	unsigned int i;
+
+	if (auth_set(C4, P, P, true) || inst_new(&pc, C4, P, 2, SPRY_ROLE_FN, true) ||
+	    inst_new(&pd, C4, P, 3, SPRY_ROLE_FN, true) ||
+	    inst_new(&pe, C4, P, 4, SPRY_ROLE_FN, true) || fn_put(P, C4, lp, 2) ||
+	    proc_put(C4, 300, pc.inst, true) || proc_put(C4, 301, pd.inst, true) ||
+	    proc_put(C4, 302, pd.inst, false) || proc_put(C4, 303, pe.inst, true)) {
+		tap_ok(0, "fan process: setup");
+		return;
+	}
+	inst_close(&pe);
+	/* process 300 holds a request from the origin */
+	d = mkdesc(C4, next_req++);
+	d.flags = SPRY_DF_STICKY;
+	d.key = 300;
+	ok = send_ok(origin.a, &d, 1) && recv_descs(pc.a, &d, 1, WAIT_MS) == 1;
+	c = d;
+	c.flags = SPRY_DF_CALL | SPRY_DF_FAN | SPRY_DF_STICKY;
+	c.fn = P;
+	c.key = 301;
+	c.t_start = 7;
+	verdicts_read(before);
+	ok = ok && send_ok(pc.a, &c, 1) && recv_descs(pd.a, &a, 1, WAIT_MS) == 1;
+	tap_ok(ok && a.ret_inst == pc.inst && a.key == 301 && a.t_start == 7 &&
+	       quiet(pc.a, 0) && verdicts_moved(before, SPRY_V_CALL, 1) &&
+	       inflight(&pc) == 1 && inflight(&pd) == 1,
+	       "fan process: a branch of process 300 naming process 301 reaches it");
+	a.flags = SPRY_DF_REPLY | SPRY_DF_FAN | SPRY_DF_STICKY;
+	ok = ok && send_ok(pd.a, &a, 1) && recv_descs(pc.a, &a, 1, WAIT_MS) == 1;
+	tap_ok(ok && a.status == SPRY_ST_OK && a.t_start == 7 && inflight(&pc) == 1 &&
+	       inflight(&pd) == 0, "fan process: its answer back at process 300");
+	for (i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
+		c.key = gone[i].id;
+		verdicts_read(before);
+		ok = ok && send_ok(pc.a, &c, 1) && recv_descs(pc.a, &a, 1, WAIT_MS) == 1;
+		tap_ok(ok && a.status == SPRY_ST_NO_PROCESS &&
+		       a.flags == (SPRY_DF_REPLY | SPRY_DF_FAN) && quiet(pd.a, 0) &&
+		       quiet(origin.a, 0) && inflight(&pc) == 1 &&
+		       verdicts_moved(before, SPRY_V_NO_PROCESS, 1),
+		       "fan process: a branch naming process %llu (%s) back to its caller, no_process",
+		       (unsigned long long)gone[i].id, gone[i].what);
+	}
+	/* The request goes back to the origin: nothing left in flight. */
+	ok = ok && send_ok(pc.a, &d, 1) && recv_descs(origin.a, &d, 1, WAIT_MS) == 1;
+	tap_ok(ok && d.status == SPRY_ST_OK && inflight(&pc) == 0 && inflight(&pd) == 0 &&
+	       !sender_quarantined(&pc), "fan process: the request done, nothing in flight");
+	inst_close(&pc);
+	inst_close(&pd);
+}
+
 static void test_batch_16(void) { test_batch(16, 0); }
 static void test_batch_64(void) { test_batch(64, 0); }
 static void test_batch_600(void) { test_batch(600, 0); }
@@ -2283,6 +2350,7 @@ static const struct tap_case cases[] = {
 	TAP_CASE(test_errors, "ERROR, NO_CHAIN, NO_INSTANCE, FALLBACK: back to the origin or its TCP peer, sender fine"),
 	TAP_CASE(test_revoke, "a revoked hand-off quarantines its sender, others carry on"),
 	TAP_CASE(test_process, "cloud processes: a request naming a process reaches it and no other"),
+	TAP_CASE(test_fan_process, "fan-out over processes: a branch reaches the process it names, else back to its caller"),
 	TAP_CASE(test_wakeup_epoll, "a thread blocked in epoll_wait wakes for a redirect"),
 	TAP_CASE(test_wakeup_recv, "a thread blocked in recv wakes for a redirect"),
 	TAP_CASE(test_final, "the end: nothing in flight, one event per drop"),
@@ -2291,7 +2359,7 @@ static const struct tap_case cases[] = {
 int main(void)
 {
 	struct inst *xs[] = { &origin, &f1a, &f1b, &f2a, &f3a, &ga, &f4a, &f4b,
-			      &origin2, &f5a, &f6a, &ha };
+			      &origin2, &f5a, &f6a, &ha, &pc, &pd };
 	unsigned int i;
 	int ret;
 
