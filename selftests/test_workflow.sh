@@ -9,7 +9,9 @@
 # and one past the deadline reported per branch, never hung, the late
 # answer's buffers back in the pool), and input batching (concurrent
 # requests handled in batches of at most --batch-max, every answer back
-# to its own caller byte for byte).
+# to its own caller byte for byte), and a fan-out over the processes of an
+# app (examples/counter's gather: each branch reaches the process it
+# names; one not active is reported so, never answered by another).
 #
 # Runs in a private network namespace with its own pin directory, control
 # socket and temporary directory; kills only what it started.
@@ -20,12 +22,22 @@ require_root_bpf
 spry_private_netns
 
 WF=$SPRY_OUT/examples/workflow
-require_bins "$SPRY" "$SPRYD" "$WF"
+CTR=$SPRY_OUT/examples/counter
+require_bins "$SPRY" "$SPRYD" "$WF" "$CTR"
 command -v jq >/dev/null || tap_skip_all "jq not installed"
 command -v python3 >/dev/null || tap_skip_all "python3 not installed"
 command -v curl >/dev/null || tap_skip_all "curl not installed"
 
 spry_test_env workflow
+export SPRY_STATE_DIR=$TMP/state
+
+# the app's processes are spryd's children (counter): none left behind
+spry_test_cleanup_extra() {
+	local p
+	for p in $(pgrep -P "${SPRYD_PID:-0}" 2>/dev/null); do
+		[ "$(readlink /proc/$p/exe 2>/dev/null)" = "$CTR" ] && kill -KILL "$p" 2>/dev/null
+	done
+}
 HTTP_PORT=18093
 BATCH_MAX=4
 
@@ -170,11 +182,32 @@ expect_num "$maxb" -ge 2 "batching: requests were batched (largest batch $maxb)"
 wait_for 3 pool_whole workflow
 tap_ok $? "after the batches: every pool buffer free ($POOL)"
 
+# --- fan-out over processes ----------------------------------------------------
+URL=http://127.0.0.1:$HTTP_PORT
+spry app add wfapp fns whoami,gather exec "$CTR" idle 0 create manual \
+	swap-dir "$TMP/swap" >/dev/null
+tap_ok $? "app wfapp added (counter: whoami, gather)"
+wait_for 5 sh -c "'$SPRY' -P '$PIN' process show wfapp sock '$SOCK' >/dev/null 2>&1"
+for i in 1 2 3 4; do spry process create wfapp id $i sock "$SOCK" >/dev/null || break; done &&
+	for i in 1 2 3; do spry process wake wfapp id $i sock "$SOCK" >/dev/null || break; done
+tap_ok $? "processes 1-4 created, 1-3 active, 4 allocated"
+got=$(curl -s -m 10 -d '2 3 4 77' "$URL/wfapp/1/gather")
+expect_eq "$got" "$(printf '2: 2\n3: 3\n4: no process\n77: no process')" \
+	"process 1 gathers 2, 3, 4, 77: each active one answers for itself, the others 'no process'"
+got=$(curl -s -m 10 -d '3 2 3' "$URL/wfapp/2/gather")
+expect_eq "$got" "$(printf '3: 3\n2: error\n3: 3')" \
+	"process 2 gathers 3, itself, 3: itself refused (it would wait for itself), 3 twice"
+expect_eq "$(spry -j process show wfapp id 4 sock "$SOCK" | jq -r '.list[0].state')" allocated \
+	"a branch to an allocated process did not wake it"
+wait_for 3 pool_whole wfapp
+tap_ok $? "the app's pool whole after the fan-outs ($POOL)"
+
 # --- the end -----------------------------------------------------------------
 [ "$(spry -j fn show chain workflow | jq '[.[] | .instances[]? | select(.flags | index("quarantined"))] | length')" = 0 ]
 tap_ok $? "no instance quarantined"
 wait_for 3 all_idle workflow 7
 tap_ok $? "nothing left in flight"
+spry app del wfapp >/dev/null
 term_all "${PIDS[@]:1}"
 tap_ok $? "the functions leave cleanly on SIGTERM"
 grep -h "batches of" "$TMP/fn-tally.log" | tail -1 | sed 's/^/# /'
