@@ -257,7 +257,7 @@ c5=$(complete_words "$SPRY" -P "$PIN" chain add x hops a,b "")
 c6=$(complete_words "$SPRY" --pin-dir = "$PIN" fn show chain i)
 [ "$c1" = chain ] && [ "$c2" = "add del help invoke show" ] && [ "$c3" = inst ] &&
 	[ "$c4" = "origin rev upper" ] &&
-	[ "$c5" = "buffer-size buffers calls cpus deadline functions http idempotent invoke max-inflight user" ] &&
+	[ "$c5" = "buffer-size buffers calls cpus deadline functions http idempotent invoke max-inflight next user" ] &&
 	[ "$c6" = inst ]
 tap_ok $? "completion: objects, commands, keywords, chain and function names from the pins" || {
 	tap_diag "ch -> '$c1'; chain -> '$c2'; invoke -> '$c3'"
