@@ -130,6 +130,12 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -d '?y' http://127.0.0.1:$HTTP_POR
 expect_eq "$code" 502 "HTTP: a refused next is 502"
 [ "$(spry -j fn show chain workflow | jq '[.[] | .instances[]? | select(.flags | index("quarantined"))] | length')" = 0 ]
 tap_ok $? "nobody quarantined by a refused next"
+M=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics")
+printf '%s\n' "$M" | grep -q "^spry_router_verdicts_total{verdict=\"next\"} $(verdict next)\$" &&
+	printf '%s\n' "$M" | grep -q "^spry_router_verdicts_total{verdict=\"next_refused\"} $(verdict next_refused)\$" &&
+	printf '%s\n' "$M" | grep -q '^spry_router_verdicts_total{verdict="fan_refused"} 0$'
+tap_ok $? "/metrics: the next, next_refused and fan_refused verdicts" ||
+	tap_diag "$(printf '%s\n' "$M" | grep -E 'verdict="(next|fan)')"
 
 # --- fan-out: partial failure, deadline --------------------------------------
 expect_eq "$(inv 'this one will FAIL to count')" "$(printf 'words error chars 27 lines 1\n(batch 1)')" \
