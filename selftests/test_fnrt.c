@@ -186,6 +186,58 @@ static int op_call(struct spry_req *req)
 	return reply_str(req, res);
 }
 
+/* op next: spry_req_next("to"); op next2: a pick, then another, then NULL. */
+static int op_next(struct spry_req *req, bool twice)
+{
+	char to[40];
+	int ret;
+
+	meta_str(req, "to", to, sizeof(to));
+	if (twice) {
+		ret = spry_req_next(req, "callee");
+		ret = ret ?: spry_req_next(req, "other");
+		return ret ?: spry_req_next(req, NULL);
+	}
+	return spry_req_next(req, to);
+}
+
+/*
+ * op fan: branches to callee and other with the payload, "timeout" ms
+ * (default 1000); the payload becomes "n=<ret> a:<answer or err> b:<...>".
+ */
+static int op_fan(struct spry_req *req)
+{
+	struct spry_fanout br[2];
+	char tmo[16], out[2][64], res[200];
+	size_t len;
+	uint64_t t = 1000;
+	void *in;
+	int ret, i, o;
+
+	meta_str(req, "timeout", tmo, sizeof(tmo));
+	if (*tmo && spry_num__parse(tmo, NULL, 0, UINT32_MAX, &t))
+		return -EINVAL;
+	in = spry_req_data(req, &len);
+	memset(br, 0, sizeof(br));
+	for (i = 0; i < 2; i++) {
+		br[i].fn = i ? "other" : "callee";
+		br[i].in = in;
+		br[i].in_len = len;
+		br[i].out = out[i];
+		br[i].out_cap = sizeof(out[i]);
+	}
+	ret = spry_req_fanout(req, br, 2, (unsigned int)t);
+	o = snprintf(res, sizeof(res), "n=%d", ret);
+	for (i = 0; i < 2; i++) {
+		if (br[i].err)
+			o += snprintf(res + o, sizeof(res) - o, " %c:err%d", 'a' + i, br[i].err);
+		else
+			o += snprintf(res + o, sizeof(res) - o, " %c:%.*s", 'a' + i,
+				      (int)br[i].out_len, out[i]);
+	}
+	return reply_str(req, res);
+}
+
 /*
  * What the handler does is chosen by the request's metadata "op":
  * upper, fail, toobig, grow (to 1000 bytes), meta (echo "x-echo"),
@@ -226,6 +278,12 @@ static int test_handler(struct spry_req *req, void *user)
 		return op_badmeta(req);
 	if (oplen == 4 && !memcmp(op, "call", 4))
 		return op_call(req);
+	if (oplen == 4 && !memcmp(op, "next", 4))
+		return op_next(req, false);
+	if (oplen == 5 && !memcmp(op, "next2", 5))
+		return op_next(req, true);
+	if (oplen == 3 && !memcmp(op, "fan", 3))
+		return op_fan(req);
 	if ((oplen == 5 && (!memcmp(op, "reply", 5) || !memcmp(op, "slice", 5) ||
 			    !memcmp(op, "error", 5))))
 		return op_reply(req, op, oplen);
@@ -572,6 +630,14 @@ static int parse(struct spry_fn_opts *o, const char *a, const char *b,
 	return spry_fn_opts_parse(o, argc, argv);
 }
 
+static void batch_nop(struct spry_req *const *reqs, int *rets, size_t n, void *user)
+{
+	(void)reqs;
+	(void)rets;
+	(void)n;
+	(void)user;
+}
+
 static void test_opts(void)
 {
 	struct spry_fn_opts o;
@@ -612,6 +678,22 @@ static void test_opts(void)
 	dup2(err, 2);
 	close(err);
 	tap_ok(ok, "opts: unknown options, stray arguments, bad numbers, missing values: -EINVAL");
+
+	{
+		struct spry_fn_opts fo = { .chain = "c", .fn = "f", .sock_path = "/nonexistent" };
+		struct spry_batch_opts b0 = { .max = 0 }, b1 = { .max = SPRY_BATCH_MAX + 1 },
+				       b2 = { .max = 8, .wait_us = SPRY_BATCH_WAIT_MAX_US + 1 };
+
+		ok = spry_fn_run_batch(&fo, NULL, batch_nop, NULL) == -EINVAL &&
+		     spry_fn_run_batch(&fo, &b0, batch_nop, NULL) == -EINVAL &&
+		     spry_fn_run_batch(&fo, &b1, batch_nop, NULL) == -EINVAL &&
+		     spry_fn_run_batch(&fo, &b2, batch_nop, NULL) == -EINVAL &&
+		     spry_fn_run_batch(&fo, &b0, NULL, NULL) == -EINVAL &&
+		     spry_req_next(NULL, "x") == -EINVAL &&
+		     spry_req_fanout(NULL, NULL, 0, 0) == -EINVAL;
+		tap_ok(ok, "workflows: bad batch options (none, max 0, max %d, wait over %d us), no handler, no request: -EINVAL",
+		       SPRY_BATCH_MAX + 1, SPRY_BATCH_WAIT_MAX_US);
+	}
 }
 
 /* ---------------------------------------------------- the tests */
@@ -1119,6 +1201,100 @@ static void case_calls(void)
 	       "call: 1024 descriptors kept meanwhile and run after, in order; the ones past the bound refused at once");
 }
 
+/* Workflows (docs/WORKFLOWS.md): the runtime's side of next and fan-out. */
+static void case_workflows(void)
+{
+	int ret, i, ok, n;
+
+	free1 = n_free(&f);
+	/* next: the flag and the picked id; unknown name: the handler's error */
+	ret = mkreq(&f, 0xa0001, "op: next\nto: other\n", "n", &d[0]);
+	ret = ret ?: mkreq(&f, 0xa0002, "op: next\nto: nobody\n", "n", &d[1]);
+	ret = ret ?: mkreq(&f, 0xa0003, "op: next2\n", "n", &d[2]);
+	ret = ret ?: wr(f.b, d, 3 * sizeof(d[0]));
+	n = ret ? 0 : rd(f.b, r, 3, TIMEOUT_MS);
+	tap_ok(n == 3 && r[0].flags == SPRY_DF_NEXT && r[0].fn == OTHER_ID &&
+	       r[0].status == SPRY_ST_OK && r[1].flags == 0 && r[1].status == SPRY_ST_FN_ERROR &&
+	       r[2].flags == 0 && r[2].status == SPRY_ST_OK,
+	       "next: sent with SPRY_DF_NEXT and the picked id (%u); an unknown name fails the request; NULL forgets a pick",
+	       n ? r[0].fn : 0);
+	for (i = 0; i < n; i++)
+		spry_pool_free(f.pool, r[i].off, r[i].gen);
+	/* a callee has no next */
+	ret = mkreq(&f, 0xa0004, "op: next\nto: other\n", "n", &d[0]);
+	d[0].flags = SPRY_DF_CALL;
+	d[0].fn = FN_ID;
+	ret = ret ?: wr(f.b, d, sizeof(d[0]));
+	n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
+	tap_ok(n == 1 && r[0].flags == SPRY_DF_REPLY && r[0].status == SPRY_ST_FN_ERROR,
+	       "next: answering a call, the pick is refused (-EPERM), the reply fails");
+	for (i = 0; i < n; i++)
+		spry_pool_free(f.pool, r[i].off, r[i].gen);
+
+	/* fan-out: two branches in one send, answered out of order, one failed,
+	 * a stray answer (another tag) freed on the way */
+	ret = mkreq(&f, 0xa0011, "op: fan\n", "xy", &d[0]);
+	ret = ret ?: wr(f.b, d, sizeof(d[0]));
+	n = ret ? 0 : rd(f.b, r, 2, TIMEOUT_MS);
+	ok = n == 2 && r[0].flags == (SPRY_DF_CALL | SPRY_DF_FAN) && r[0].fn == CALLEE_ID &&
+	     r[1].flags == (SPRY_DF_CALL | SPRY_DF_FAN) && r[1].fn == OTHER_ID &&
+	     r[0].t_start && r[1].t_start && r[0].t_start != r[1].t_start &&
+	     r[0].req_id == 0xa0011 && payload_is(&f, &r[0], "xy") && payload_is(&f, &r[1], "xy");
+	tap_ok(ok, "fan-out: two CALL|FAN branches, distinct tags, the input in each");
+	if (ok) {
+		struct spry_buf sb;
+
+		d[1] = r[1];
+		d[1].flags = SPRY_DF_REPLY | SPRY_DF_FAN;
+		memcpy(spry_pool_ptr(f.pool, d[1].off, 2), "BB", 2);
+		ret = spry_pool_alloc(f.pool, 10, 0xa0011, &sb);
+		d[2] = r[0];
+		d[2].flags = SPRY_DF_REPLY | SPRY_DF_FAN;
+		d[2].t_start = 0xdead;	/* no branch of this fan-out */
+		d[2].off = sb.off;
+		d[2].gen = sb.gen;
+		d[2].cap = sb.cap;
+		d[3] = r[0];
+		d[3].flags = SPRY_DF_REPLY | SPRY_DF_FAN;
+		d[3].status = SPRY_ST_FN_ERROR;
+		ret = ret ?: wr(f.b, &d[1], 3 * sizeof(d[0]));
+		n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
+		ok = n == 1 && r[0].req_id == 0xa0011 && r[0].flags == 0 &&
+		     payload_is(&f, &r[0], "n=1 a:err-121 b:BB");
+		if (n == 1)
+			spry_pool_free(f.pool, r[0].off, r[0].gen);
+	}
+	tap_ok(ok && n_free(&f) == free1,
+	       "fan-out: answers matched by tag in any order, a failed branch -EREMOTEIO, a stray answer freed");
+
+	/* the deadline: one branch never answers in time; its late answer freed */
+	ret = mkreq(&f, 0xa0021, "op: fan\ntimeout: 150\n", "z", &d[0]);
+	ret = ret ?: wr(f.b, d, sizeof(d[0]));
+	n = ret ? 0 : rd(f.b, r, 2, TIMEOUT_MS);
+	ok = n == 2;
+	if (ok) {
+		d[1] = r[0];
+		d[1].flags = SPRY_DF_REPLY | SPRY_DF_FAN;
+		d[2] = r[1];
+		d[2].flags = SPRY_DF_REPLY | SPRY_DF_FAN;
+		ret = wr(f.b, &d[1], sizeof(d[1]));
+		n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
+		ok = n == 1 && payload_is(&f, &r[0], "n=1 a:z b:err-110");
+		if (n == 1)
+			spry_pool_free(f.pool, r[0].off, r[0].gen);
+		/* the late one, then a request: once answered, the late one was seen */
+		ret = wr(f.b, &d[2], sizeof(d[2]));
+		ret = ret ?: mkreq(&f, 0xa0022, "op: upper\n", "late", &d[3]);
+		ret = ret ?: wr(f.b, &d[3], sizeof(d[3]));
+		n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
+		ok = ok && n == 1 && payload_is(&f, &r[0], "LATE");
+		if (n == 1)
+			spry_pool_free(f.pool, r[0].off, r[0].gen);
+	}
+	tap_ok(ok && n_free(&f) == free1,
+	       "fan-out: past the deadline -ETIMEDOUT at once; the late answer freed, not sent");
+}
+
 static void case_sigterm(void)
 {
 	int ret, ok;
@@ -1230,6 +1406,7 @@ static const struct tap_case cases[] = {
 	TAP_CASE(case_resize, "resize: a large buffer tagged with the request id, the old one freed"),
 	TAP_CASE(case_meta, "metadata: lookup, spry_req_set_meta in place, moved or grown, spry_req_reply/error bytes, bad keys refused"),
 	TAP_CASE(case_calls, "calls: CALL and REPLY, queueing during a call, errors, timeouts, bounds"),
+	TAP_CASE(case_workflows, "workflows: next sent with its flag and id, fan-out branches matched by tag, deadline, late answers freed"),
 	TAP_CASE(case_sigterm, "SIGTERM while idle: exit 0, both connections closed"),
 	TAP_CASE(case_registration, "registration refused, spryd gone and back, a torn table, no spryd"),
 	TAP_CASE(case_no_leak, "every pool buffer free at the end"),
