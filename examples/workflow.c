@@ -18,7 +18,7 @@
  *           one that missed the deadline as "timeout".
  *   words, chars, lines
  *           count them; a payload containing "FAIL" makes words fail, one
- *           containing "SLOW" makes lines answer after 500 ms.
+ *           containing "SLOW" makes lines answer after 2 s.
  *   tally   input batching: up to --batch-max requests (default 8) that
  *           arrive within --batch-wait-us (default 2000) of the first are
  *           handled by one call; each answer is its own payload followed by
@@ -37,7 +37,7 @@
 #include "transforms.h"	/* beside this file: builds out of the tree */
 
 #define SHORT_MAX	16
-#define SLOW_MS		500
+#define SLOW_MS		2000
 
 static unsigned int fan_timeout_ms = 200;
 
@@ -161,7 +161,8 @@ static int lines(struct spry_req *req, void *user)
 	(void)user;
 	p = spry_req_data(req, &len);
 	if (has(p, len, "SLOW")) {
-		struct timespec ts = { .tv_sec = 0, .tv_nsec = SLOW_MS * 1000000L };
+		struct timespec ts = { .tv_sec = SLOW_MS / 1000,
+				       .tv_nsec = (SLOW_MS % 1000) * 1000000L };
 
 		while (nanosleep(&ts, &ts) && errno == EINTR)
 			;

@@ -146,9 +146,11 @@ t1=$(date +%s%N)
 expect_eq "$got" "$(printf 'words 7 chars 31 lines timeout\n(batch 1)')" \
 	"fan-out: a branch past the deadline reported as timeout"
 ms=$(( (t1 - t0) / 1000000 ))
-expect_num "$ms" -lt 480 "fan-out: answered at the deadline (200 ms), not the slow branch's 500 ms (took $ms ms)"
-# the late answer comes at 500 ms: its buffers must come back
-wait_for 3 pool_whole workflow
+# not a timing test: 1.5 s of slack for a loaded machine or a sanitizer
+# build, and still well before the slow branch's 2 s
+expect_num "$ms" -lt 1500 "fan-out: answered at the deadline (200 ms), not after the slow branch's 2 s (took $ms ms)"
+# the late answer comes at 2 s: its buffers must come back
+wait_for 6 pool_whole workflow
 tap_ok $? "after the late answer: every pool buffer free ($POOL)"
 grep -q "late reply" "$TMP/fn-long.log"
 tap_ok $? "the late answer was dropped by the caller (its log: late reply)"
