@@ -316,6 +316,43 @@ static pid_t start_fn(const char *sock_path, const char *chain)
 	_exit(ret ? (-ret) & 0xff : 0);
 }
 
+/*
+ * A batch handler (spry_fn_run_batch): each answer is "PAYLOAD|i/n", i
+ * its place in a batch of n; a payload "bad" fails alone (-EIO).
+ */
+static void batch_handler(struct spry_req *const *reqs, int *rets, size_t n, void *user)
+{
+	char out[96];
+	size_t i, len;
+	const char *p;
+
+	(void)user;
+	for (i = 0; i < n; i++) {
+		p = spry_req_data(reqs[i], &len);
+		if (len == 3 && !memcmp(p, "bad", 3)) {
+			rets[i] = -EIO;
+			continue;
+		}
+		snprintf(out, sizeof(out), "%.*s|%zu/%zu", (int)(len > 32 ? 32 : len), p, i, n);
+		rets[i] = reply_str(reqs[i], out);
+	}
+}
+
+static pid_t start_fn_batch(const char *sock_path, unsigned int max, unsigned int wait_us)
+{
+	struct spry_fn_opts opts = {
+		.chain = "c1", .fn = "f1", .sock_path = sock_path, .quiet = 1,
+	};
+	struct spry_batch_opts bo = { .max = max, .wait_us = wait_us };
+	pid_t pid = fork();
+	int ret;
+
+	if (pid)
+		return pid;
+	ret = spry_fn_run_batch(&opts, &bo, batch_handler, NULL);
+	_exit(ret ? (-ret) & 0xff : 0);
+}
+
 /* Exit status of @pid within @ms, or -1 (still running: killed). */
 static int wait_exit(pid_t pid, int ms)
 {
@@ -1295,6 +1332,100 @@ static void case_workflows(void)
 	       "fan-out: past the deadline -ETIMEDOUT at once; the late answer freed, not sent");
 }
 
+/* Each answer "PAYLOAD|i/n": parse i and n; false when it is not that. */
+static bool batch_answer(struct fake *fk, const struct spry_desc *d, const char *want,
+			 unsigned int *i, unsigned int *n)
+{
+	const uint8_t *p = payload(fk, d);
+	char buf[96];
+	size_t wl = strlen(want);
+
+	if (!p || d->len >= sizeof(buf) || d->len <= wl || memcmp(p, want, wl) || p[wl] != '|')
+		return false;
+	memcpy(buf, p, d->len);
+	buf[d->len] = '\0';
+	return sscanf(buf + wl + 1, "%u/%u", i, n) == 2 && *i < *n;
+}
+
+/*
+ * Input batching (spry_fn_run_batch) against a fake spryd of its own: a
+ * burst split into batches of at most max, each answer its own, a failed
+ * one alone; the wait gathers requests written apart; without a wait they
+ * run as they come.
+ */
+static void case_batch(void)
+{
+	static const unsigned int modes[][2] = { { 4, 0 }, { 8, 600000 }, { 8, 0 } };
+	struct fake fb;
+	unsigned int m, i, k, bi, bn, seen[8];
+	int ret, n, ok;
+	char pl[16];
+
+	for (m = 0; m < 3; m++) {
+		ret = fake_init(&fb);
+		if (ret) {
+			tap_ok(0, "batch: fake spryd: %s", strerror(-ret));
+			return;
+		}
+		fb.pid = start_fn_batch(fb.path, modes[m][0], modes[m][1]);
+		ret = fake_register(&fb, 0, TAB_FNS);
+		ok = !ret;
+		if (m == 0) {
+			/* a burst of 10 in one write, the 5th "bad" */
+			for (i = 0; ok && i < 10; i++) {
+				snprintf(pl, sizeof(pl), i == 4 ? "bad" : "r%u", i);
+				ok = !mkreq(&fb, 0xc0000 + i, "", pl, &d[i]);
+			}
+			ok = ok && !wr(fb.b, d, 10 * sizeof(d[0]));
+			n = ok ? rd(fb.b, r, 10, TIMEOUT_MS) : 0;
+			ok = n == 10;
+			memset(seen, 0, sizeof(seen));
+			for (k = 0; ok && k < 10; k++) {
+				i = (unsigned int)(r[k].req_id - 0xc0000);
+				snprintf(pl, sizeof(pl), "r%u", i);
+				if (i == 4)
+					ok = r[k].status == SPRY_ST_FN_ERROR;
+				else
+					ok = i < 10 && r[k].status == SPRY_ST_OK &&
+					     batch_answer(&fb, &r[k], pl, &bi, &bn) && bn <= 4;
+			}
+			tap_ok(ok, "batch: a burst of 10 with max 4: each answer its own request's, every batch of 4 at most, the bad one failed alone");
+		} else {
+			/* three requests written 50 ms apart */
+			for (i = 0; ok && i < 3; i++) {
+				snprintf(pl, sizeof(pl), "w%u", i);
+				ok = !mkreq(&fb, 0xc1000 + i, "", pl, &d[i]) &&
+				     !wr(fb.b, &d[i], sizeof(d[i]));
+				if (i < 2)
+					usleep(50 * 1000);
+			}
+			n = ok ? rd(fb.b, r, 3, TIMEOUT_MS) : 0;
+			ok = n == 3;
+			for (k = 0; ok && k < 3; k++) {
+				i = (unsigned int)(r[k].req_id - 0xc1000);
+				snprintf(pl, sizeof(pl), "w%u", i);
+				ok = i < 3 && batch_answer(&fb, &r[k], pl, &bi, &bn) &&
+				     bn == (m == 1 ? 3u : 1u);
+			}
+			tap_ok(ok, m == 1 ?
+			       "batch: wait 600 ms: three requests written 50 ms apart run as one batch of 3" :
+			       "batch: no wait: three requests written 50 ms apart run as three batches of 1");
+		}
+		for (k = 0; k < (unsigned int)n; k++)
+			spry_pool_free(fb.pool, r[k].off, r[k].gen);
+		kill(fb.pid, SIGTERM);
+		ok = wait_exit(fb.pid, TIMEOUT_MS) == 0;
+		{
+			struct spry_pool_stats st;
+
+			ok = ok && !spry_pool_stats(fb.pool, &st) && st.n_free == st.n_bufs &&
+			     st.n_large_free == st.n_large;
+		}
+		tap_ok(ok, "batch: the function leaves on SIGTERM, every pool buffer free");
+		fake_fini(&fb);
+	}
+}
+
 static void case_sigterm(void)
 {
 	int ret, ok;
@@ -1407,6 +1538,7 @@ static const struct tap_case cases[] = {
 	TAP_CASE(case_meta, "metadata: lookup, spry_req_set_meta in place, moved or grown, spry_req_reply/error bytes, bad keys refused"),
 	TAP_CASE(case_calls, "calls: CALL and REPLY, queueing during a call, errors, timeouts, bounds"),
 	TAP_CASE(case_workflows, "workflows: next sent with its flag and id, fan-out branches matched by tag, deadline, late answers freed"),
+	TAP_CASE(case_batch, "input batching: bounded batches, each answer its own, the wait gathers, a failure alone"),
 	TAP_CASE(case_sigterm, "SIGTERM while idle: exit 0, both connections closed"),
 	TAP_CASE(case_registration, "registration refused, spryd gone and back, a torn table, no spryd"),
 	TAP_CASE(case_no_leak, "every pool buffer free at the end"),
