@@ -883,7 +883,8 @@ static __always_inline __u32 mail_send(struct sk_msg_md *msg, struct spry_desc *
 
 	if (d->hop >= SPRY_MAIL_BOXES)
 		return SPRY_V_DROP_HOP;
-	if (!in_pool(d, pool_size))
+	/* in_pool() without meta_len: a mail's holds the sender's proof */
+	if (d->off >= pool_size || d->len > d->cap || d->cap > pool_size - d->off)
 		return SPRY_V_DROP_BOUNDS;
 	/* The proof of reading (read unread before the token: see mail_answered). */
 	unread = *(volatile __u32 *)&me->mail_unread;
@@ -945,7 +946,8 @@ static __always_inline __u32 mail_answer(struct sk_msg_md *msg, struct spry_desc
 		peer = inst_state(fn, to);
 		if (peer && mail_redirect(msg, fn, to) == SK_PASS) {
 			d->meta_len = mail_answered(peer);
-			count_verdict(SPRY_V_MAIL_ANSWER, 1);
+			count_verdict(d->status == SPRY_ST_MAILBOX_FULL ? SPRY_V_MAIL_FULL :
+				      SPRY_V_MAIL_ANSWER, 1);
 			return SPRY_V_MAIL_ANSWER;
 		}
 	}

@@ -27,6 +27,7 @@ static const char *const verdict_names[SPRY_V_MAX] = {
 	[SPRY_V_FALLBACK]	= "fallback",
 	[SPRY_V_MAIL]		= "mail",
 	[SPRY_V_MAIL_ANSWER]	= "mail_answer",
+	[SPRY_V_MAIL_FULL]	= "mail_full",
 	[SPRY_V_MAIL_BOUNCE]	= "mail_bounce",
 	[SPRY_V_MAIL_ORPHAN]	= "mail_orphan",
 	[SPRY_V_DROP_SHORT]	= "drop_short",

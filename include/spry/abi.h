@@ -312,7 +312,8 @@ enum spry_verdict {
 	SPRY_V_NO_PROCESS,	/* recoverable: the named process is not active */
 	SPRY_V_FALLBACK,	/* origin unreachable: passed to spryd's peer */
 	SPRY_V_MAIL,		/* a mail to the named process */
-	SPRY_V_MAIL_ANSWER,	/* a mail's answer to its sender */
+	SPRY_V_MAIL_ANSWER,	/* a mail's answer to its sender (accepted) */
+	SPRY_V_MAIL_FULL,	/* a mail's answer: refused, its mailbox full */
 	SPRY_V_MAIL_BOUNCE,	/* a mail whose process is not active: back */
 	SPRY_V_MAIL_ORPHAN,	/* an answer whose sender is gone: to spryd */
 	SPRY_V_DROP_SHORT,	/* fewer bytes than a descriptor */
