@@ -128,3 +128,36 @@ set -- $r
 [ $# = 3 ] && [ "$1" -gt 0 ] && [ "$2" -ge "$1" ]
 tap_ok $? "200 round trips through process 4's own thread: p50 $(( ${1:-0} / 1000 )) us p99 $(( ${2:-0} / 1000 )) us" ||
 	tap_diag "$r"
+
+# --- a receiver that never answers, then dies --------------------------------
+pid_of() { pshow_j | jq -r --argjson i "$1" '.list[] | select(.id == $i) | .pid'; }
+pshow_j() { spry -j process show m1 sock "$SOCK"; }
+P3=$(pid_of 3)
+kill -STOP "$P3" && STOPPED+=("$P3")
+t0=$(date +%s%N)
+expect_eq "$(call m1 1 send '3 0 to-a-stopped-one')" "-110" \
+	"a receiver that does not answer (SIGSTOP): -ETIMEDOUT at the deadline"
+t1=$(date +%s%N)
+ms=$(( (t1 - t0) / 1000000 ))
+[ $ms -ge 2900 ] && [ $ms -lt 8000 ]
+tap_ok $? "... after the 3 s deadline ($ms ms)"
+mail_of() { spry -j fn show chain m1 | jq -r --argjson i "$1" \
+	'[.[].instances[]? | select(.mail.process == $i) | .mail | "\(.out) \(.in)"][0]'; }
+expect_eq "$(mail_of 1) $(mail_of 3)" "1 0 0 1" \
+	"the router counts it: 1 out at the sender, 1 in at the receiver (spry fn show)"
+kill -KILL "$P3"
+kill -CONT "$P3" 2>/dev/null
+wait_for 5 sh -c "'$SPRY' -P '$PIN' -j process show m1 id 3 sock '$SOCK' | grep -q allocated"
+tap_ok $? "the receiver killed: its process allocated again"
+wait_for 5 sh -c "[ \"\$('$SPRY' -P '$PIN' -j fn show chain m1 | jq -r '[.[].instances[]? | select(.mail.process == 1) | .mail.out][0]')\" = 0 ]"
+tap_ok $? "spryd answered for it: the sender's count back to 0 (out $(mail_of 1))"
+curl -s "$URL/metrics" | grep -q '^spry_mail_given_back_total 1$'
+tap_ok $? "/metrics: spry_mail_given_back_total 1"
+expect_eq "$(call m1 1 flood '4 2 64')" "64 0 0" "the sender's window is whole: 64 more mails accepted"
+n=0
+while r=$(call m1 4 recv '2 0 8') && [ "${r%% *}" = 1 ]; do n=$((n + 1)); done
+expect_eq "$n" 64 "... and read"
+
+# --- at the end: the router's mail counts all back at 0 ----------------------
+expect_eq "$(spry -j fn show chain m1 | jq -c '[.[].instances[]? | select(.mail) | .mail.out + .mail.in] | add')" 0 \
+	"every live process: nothing out, nothing in"
