@@ -44,7 +44,7 @@ tap_plan
 
 
 spry load >/dev/null
-spry app add m1 fns whoami,send,sendall,recv,flood,thread,ping exec "$MB" idle 0 create manual >/dev/null &&
+spry app add m1 fns whoami,send,sendall,recv,flood,thread,ping,echo exec "$MB" idle 0 create manual >/dev/null &&
 	spry app add m2 fns whoami,send,recv exec "$MB" idle 0 create manual >/dev/null
 tap_ok $? "apps m1 and m2 added"
 SPRY_MAIL_TIMEOUT_MS=3000 start_spryd --http 127.0.0.1:$PORT --start-timeout 3 --stop-timeout 1 -v
@@ -128,6 +128,18 @@ set -- $r
 [ $# = 3 ] && [ "$1" -gt 0 ] && [ "$2" -ge "$1" ]
 tap_ok $? "200 round trips through process 4's own thread: p50 $(( ${1:-0} / 1000 )) us p99 $(( ${2:-0} / 1000 )) us" ||
 	tap_diag "$r"
+# a handler waiting in spry_recv() while the mail it waits for came in the
+# same read as its request: mails of a batch are taken first
+ok=0
+for r in 1 2 3 4 5 6; do
+	curl -s -m 20 -d '8 9 200' "$URL/m1/2/echo" >"$TMP/echo.out" &
+	e=$!
+	out=$(call m1 1 ping '2 8 9 200 64')
+	wait $e
+	set -- $out
+	[ $# = 3 ] && [ "$(cat "$TMP/echo.out")" = 200 ] && ok=$((ok + 1))
+done
+expect_eq "$ok" 6 "6 rounds of 200 round trips between two handlers (echo started with ping)"
 
 # --- a receiver that never answers, then dies --------------------------------
 pid_of() { pshow_j | jq -r --argjson i "$1" '.list[] | select(.id == $i) | .pid'; }
