@@ -7,10 +7,12 @@
 # order, poll and timeout, a too small buffer keeping the message, bad
 # mailbox, unknown, swapped and deleted receivers (-ESRCH), two apps that
 # cannot send to each other, a full mailbox (-EAGAIN at the 65th, nothing
-# lost), send-to-all, a process's own thread, a process deleted with
-# unread messages giving their buffers back (the pool's free count back to
-# where it was), a receiver killed with mails unanswered (its senders
-# answered by spryd), the router's counters back at zero, /metrics.
+# lost), send-to-all, a process's own thread, handlers echoing to each
+# other, a process deleted with unread messages giving their buffers back
+# (the pool's free count back to where it was), a receiver stopped then
+# killed with mails unanswered (its senders answered by spryd), the new
+# control message (PROC SHOW of the active processes) exact and fuzzed,
+# the router's counters back at zero, /metrics.
 #
 # Private network namespace, pin directory, control socket.
 
