@@ -144,6 +144,19 @@ for r in 1 2 3 4 5 6; do
 done
 expect_eq "$ok" 6 "6 rounds of 200 round trips between two handlers (echo started with ping)"
 
+# --- too big, and the pool exhausted -----------------------------------------
+expect_eq "$(call m1 1 flood '4 1 1 70000')" "0 0 -90" \
+	"a mail larger than the pool's largest buffer (64 KiB): -EMSGSIZE"
+expect_eq "$(call m1 1 flood '4 1 64 60000')" "64 0 0" "64 mails of 60000 bytes: every large buffer in use"
+expect_eq "$(call m1 1 flood '4 2 1 60000')" "0 0 -105" "one more: no pool buffer, -ENOBUFS"
+n=0
+for i in $(seq 64); do
+	[ "$(call m1 4 recv '1 0 65536' | head -c 8)" = "1 60000 " ] && n=$((n + 1))
+done
+expect_eq "$n" 64 "the 64 read back whole"
+expect_eq "$(call m1 1 flood '4 2 1 60000')" "1 0 0" "and a buffer is free again"
+expect_eq "$(call m1 4 recv '2 0 65536' | head -c 8)" "1 60000 " "... that one read too"
+
 # --- a receiver that never answers, then dies --------------------------------
 pid_of() { pshow_j | jq -r --argjson i "$1" '.list[] | select(.id == $i) | .pid'; }
 pshow_j() { spry -j process show m1 sock "$SOCK"; }
