@@ -1225,13 +1225,12 @@ static int rt_mail_answer(struct rt *rt, const struct spry_desc *d, uint8_t stat
 /* A mail for one of our mailboxes (under rt_mail.mu). */
 static int rt_mail_take(struct rt *rt, const struct spry_desc *d)
 {
+	enum spry_mail_verdict v = spry_mail_check(d, rt->chain, rt->pool);
 	struct rt_mail_box *b;
 	struct rt_mail_msg *m;
-	bool buf_ok;
 
-	buf_ok = d->len <= d->cap && spry_pool_ptr(rt->pool, d->off, d->cap);
-	if (d->hop >= SPRY_MAILBOXES || !buf_ok) {
-		if (buf_ok)
+	if (v != SPRY_MAIL_TAKE) {
+		if (v == SPRY_MAIL_BAD_BOX)
 			spry_pool_free(rt->pool, d->off, d->gen);
 		rt->n_bad++;
 		return rt_mail_answer(rt, d, SPRY_ST_BAD_DESC);
@@ -1312,8 +1311,9 @@ static bool rt_mail_in(struct rt *rt, const struct spry_desc *d)
 		pthread_mutex_unlock(&rt_mail.mu);
 		return false;
 	}
-	if (d->version != SPRY_DESC_VERSION || d->chain != rt->chain) {
-		rt->n_dropped++;
+	/* checks: spry_mail_check() (fn-runtime/desc.c) */
+	if (spry_mail_check(d, rt->chain, rt->pool) == SPRY_MAIL_FOREIGN) {
+		rt->n_dropped++;	/* the router never delivers one */
 	} else if (d->flags & SPRY_DF_REPLY) {
 		rt_mail_answered(rt, d);
 	} else {
@@ -1738,7 +1738,7 @@ SPRY_API ssize_t spry_recv(uint32_t mailbox, void *buf, size_t cap, int timeout_
 		ret = -EMSGSIZE;	/* it stays queued */
 		goto out;
 	}
-	p = spry_pool_ptr(rt->pool, m->off, m->len ? m->len : 1);
+	p = spry_pool_ptr(rt->pool, m->off, m->len);
 	if (p && m->len)
 		memcpy(buf, p, m->len);
 	ret = p ? (ssize_t)m->len : -EFAULT;
