@@ -21,6 +21,10 @@
  *   echo IN OUT N                N times: a mail of mailbox IN back to its
  *                                sender's mailbox OUT (10 s each): "N"
  *   drain IN N                   N mails of mailbox IN read (10 s each): "N"
+ *   exchange MAILBOX ROUNDS      each round: "ROUND" to every other process
+ *                                (spry_send_all), then one mail from each
+ *                                of them; every sender's rounds checked in
+ *                                order: "ROUNDS MAILS", or "bad ..."
  *
  *   spry app add mbox fns whoami,send,recv exec build/examples/mailbox
  *   curl -d '2 0 hello' http://127.0.0.1:8080/mbox/1/send
@@ -373,6 +377,52 @@ static int f_drain(struct spry_req *req, void *user)
 	return reply_line(req, "%" PRIu64 "\n", i);
 }
 
+#define PEERS_MAX	64
+
+static int f_exchange(struct spry_req *req, void *user)
+{
+	uint64_t v[2], r, from, peer[PEERS_MAX], next[PEERS_MAX], got, total = 0;
+	unsigned int failed, n_peers = 0, k;
+	char msg[24];
+	ssize_t n;
+	int sent;
+
+	(void)user;
+	n = words(req, 2, v, NULL, NULL);
+	if (n)
+		return (int)n;
+	for (r = 0; r < v[1]; r++) {
+		n = snprintf(msg, sizeof(msg), "%" PRIu64, r);
+		sent = spry_send_all((uint32_t)v[0] % SPRY_MAILBOXES, msg, (size_t)n, &failed);
+		if (sent < 0 || failed)
+			return reply_line(req, "bad send_all %d failed %u round %" PRIu64 "\n",
+					  sent, failed, r);
+		for (got = 0; got < (uint64_t)sent; got++) {
+			n = spry_recv((uint32_t)v[0] % SPRY_MAILBOXES, msg, sizeof(msg) - 1, 10000,
+				      &from);
+			if (n < 0)
+				return reply_line(req, "bad recv %zd round %" PRIu64 "\n", n, r);
+			msg[n] = '\0';
+			for (k = 0; k < n_peers && peer[k] != from; k++)
+				;
+			if (k == n_peers) {
+				if (n_peers == PEERS_MAX)
+					return reply_line(req, "bad: too many peers\n");
+				peer[k] = from;
+				next[k] = 0;
+				n_peers++;
+			}
+			/* each sender's rounds in order, none missed or doubled */
+			if (strtoull(msg, NULL, 10) != next[k])
+				return reply_line(req, "bad: from %" PRIu64 " '%s', expected %" PRIu64 "\n",
+						  from, msg, next[k]);
+			next[k]++;
+			total++;
+		}
+	}
+	return reply_line(req, "%" PRIu64 " %" PRIu64 "\n", r, total);
+}
+
 static const struct spry_app_fn fns[] = {
 	{ "whoami", f_whoami },
 	{ "send", f_send },
@@ -384,6 +434,7 @@ static const struct spry_app_fn fns[] = {
 	{ "stream", f_stream },
 	{ "echo", f_echo },
 	{ "drain", f_drain },
+	{ "exchange", f_exchange },
 };
 
 int main(int argc, char **argv)

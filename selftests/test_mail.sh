@@ -47,7 +47,7 @@ tap_plan
 
 
 spry load >/dev/null
-spry app add m1 fns whoami,send,sendall,recv,flood,thread,ping,echo exec "$MB" idle 0 create manual >/dev/null &&
+spry app add m1 fns whoami,send,sendall,recv,flood,thread,ping,echo,exchange exec "$MB" idle 0 create manual >/dev/null &&
 	spry app add m2 fns whoami,send,recv exec "$MB" idle 0 create manual >/dev/null
 tap_ok $? "apps m1 and m2 added"
 SPRY_MAIL_TIMEOUT_MS=3000 start_spryd --http 127.0.0.1:$PORT --start-timeout 3 --stop-timeout 1 -v
@@ -149,6 +149,18 @@ for r in 1 2 3 4 5 6; do
 	[ $# = 3 ] && [ "$(cat "$TMP/echo.out")" = 200 ] && ok=$((ok + 1))
 done
 expect_eq "$ok" 6 "6 rounds of 200 round trips between two handlers (echo started with ping)"
+
+# K-Means' exchange: every process sends to all and reads one mail from each
+# other, 30 rounds, the four at once (process 4's thread reads mailbox 8,
+# not 10)
+for i in 1 2 3 4; do
+	curl -s -m 30 -d '10 30' "$URL/m1/$i/exchange" >"$TMP/ex.$i" &
+	eval "ex$i=\$!"
+done
+wait $ex1 $ex2 $ex3 $ex4
+expect_eq "$(cat "$TMP/ex.1") $(cat "$TMP/ex.2") $(cat "$TMP/ex.3") $(cat "$TMP/ex.4")" \
+	"30 90 30 90 30 90 30 90" \
+	"4 processes exchanging through send to all, 30 rounds: each got 90 mails, every sender's in order"
 
 # --- too big, and the pool exhausted -----------------------------------------
 expect_eq "$(call m1 1 flood '4 1 1 70000')" "0 0 -90" \
