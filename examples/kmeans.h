@@ -11,9 +11,9 @@
  * The data set (N points of D coordinates, K clusters, a 64-bit SEED):
  *   mix(x)        splitmix64's finalizer of x + 0x9e3779b97f4a7c15
  *   rnd(i)        mix(SEED ^ mix(i)) (all arithmetic modulo 2^64)
- *   center c, d   2^15 + rnd(2^62 + c*D + d) % (2^20 - 2^16)
+ *   center c, d   2^17 + rnd(2^62 + c*D + d) % (2^20 - 2^18)
  *   point g:      cluster c = rnd(g*(D+1)) % K, coordinate d =
- *                 center(c, d) + rnd(g*(D+1) + 1 + d) % 2^16 - 2^15
+ *                 center(c, d) + rnd(g*(D+1) + 1 + d) % 2^18 - 2^17
  *                 (every coordinate in [0, 2^20))
  * Iteration i (from 1), from centroids C (at first: points 0..K-1):
  *   each point goes to the centroid at the least squared distance (the
@@ -113,10 +113,10 @@ static inline void km_point(const struct km_params *p, uint64_t g, int32_t *x)
 	uint32_t c = (uint32_t)(km_rnd(p->seed, base) % p->k), d;
 
 	for (d = 0; d < p->dim; d++) {
-		uint64_t center = (1u << 15) +
-			km_rnd(p->seed, (1ULL << 62) + (uint64_t)c * p->dim + d) % ((1u << 20) - (1u << 16));
+		uint64_t center = (1u << 17) +
+			km_rnd(p->seed, (1ULL << 62) + (uint64_t)c * p->dim + d) % ((1u << 20) - (1u << 18));
 
-		x[d] = (int32_t)(center + km_rnd(p->seed, base + 1 + d) % (1u << 16)) - (1 << 15);
+		x[d] = (int32_t)(center + km_rnd(p->seed, base + 1 + d) % (1u << 18)) - (1 << 17);
 	}
 }
 

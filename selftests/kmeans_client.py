@@ -38,13 +38,13 @@ def rnd(seed, i):
 
 
 def points(n, d, k, seed):
-    centers = [[(1 << 15) + rnd(seed, (1 << 62) + c * d + j) % ((1 << 20) - (1 << 16))
+    centers = [[(1 << 17) + rnd(seed, (1 << 62) + c * d + j) % ((1 << 20) - (1 << 18))
                 for j in range(d)] for c in range(k)]
     pts = []
     for g in range(n):
         base = g * (d + 1)
         c = rnd(seed, base) % k
-        pts.append([centers[c][j] + rnd(seed, base + 1 + j) % (1 << 16) - (1 << 15)
+        pts.append([centers[c][j] + rnd(seed, base + 1 + j) % (1 << 18) - (1 << 17)
                     for j in range(d)])
     return pts
 
