@@ -168,4 +168,7 @@ trap - EXIT
 # the incremental document build: cold, one section changed, cached
 # (examples/docbuild; bench/results/docbuild.md)
 "$SRC/bench/docbuild_bench.sh" || fail=1
+# K-Means over P processes (state + mailboxes) against the same algorithm
+# keeping its state in Redis (examples/kmeans; bench/results/kmeans.md)
+"$SRC/bench/kmeans_bench.sh" || fail=1
 exit $fail
