@@ -37,7 +37,7 @@
 #define KM_DIM_MAX	16
 #define KM_K_MAX	64
 #define KM_N_MAX	(1ULL << 26)	/* points of a data set */
-#define KM_P_MAX	256		/* processes sharing one */
+#define KM_P_MAX	64		/* processes sharing one (a mailbox holds 64 mails) */
 #define KM_ITER_MAX	100000
 /* the longest text of one iteration */
 #define KM_TEXT_MAX	(64 + KM_K_MAX * (21 + KM_DIM_MAX * 8))
@@ -91,7 +91,7 @@ static inline int km_params_check(const struct km_params *p, const char **why)
 	if (p->n < p->k || p->n > KM_N_MAX)
 		return *why = "N must be K..2^26", -EINVAL;
 	if (p->nproc < 1 || p->nproc > KM_P_MAX)
-		return *why = "P must be 1..256", -EINVAL;
+		return *why = "P must be 1..64", -EINVAL;
 	if (p->rank >= p->nproc)
 		return *why = "the rank must be below P", -EINVAL;
 	if (p->n < p->nproc)
