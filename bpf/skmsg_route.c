@@ -36,7 +36,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #endif
 
 #define DESC_SIZE		sizeof(struct spry_desc)
-#define DF_ALL			(SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_STICKY)
+#define DF_ALL			(SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_STICKY | SPRY_DF_MAIL)
 
 /*
  * How many instances to try, at most, before giving up with NO_INSTANCE.
@@ -800,6 +800,226 @@ static __always_inline __u32 route_fn(const struct spry_sender *s,
 	return to_origin(r, SPRY_V_DONE);
 }
 
+/* ------------------------------------------------------------ mailboxes */
+
+/*
+ * Mails between the processes of an app (docs/PROCESS.md, "Mailboxes"):
+ * routed here, apart from requests, on their own counters in spry_inst
+ * (never inflight, which the flood bound, the autoscaler and idle swaps
+ * read).  The bounds, against a hostile process on either end:
+ *
+ *   - a sender has mail_out (mails delivered, not answered) + mail_unread
+ *     (answers delivered since it last proved it read them) below
+ *     SPRY_MAIL_OUT_MAX, else DROP_FLOOD.  The proof: each answer carries
+ *     a random token, XORed into the sender's mail_tok; a mail that shows
+ *     (in meta_len) the XOR of every answer delivered so far can only come
+ *     from a sender that read them all (its socket is FIFO), and settles
+ *     mail_unread.  So what waits unread in a sender's socket, mails it
+ *     could still get answers for included, never passes the bound;
+ *   - a receiver holds at most what senders may have out (32 instances
+ *     of the app times SPRY_MAIL_OUT_MAX), and may answer only mails it
+ *     was given (mail_in, and mail_from[] of the sender it names), else
+ *     DROP_FLOOD: it cannot make answers up, nor send one to another
+ *     instance than the mail's sender;
+ *   - an answer names no buffer (the router zeroes it): the receiver
+ *     keeps the mail's buffer, or freed it before answering.
+ */
+
+/* *@p -= 1 unless it is 0; true when it was decremented. */
+static __always_inline bool mail_take(__u32 *p)
+{
+	__u32 v, old;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < 4; i++) {
+		v = *(volatile __u32 *)p;
+		if (!v)
+			return false;
+		old = __sync_val_compare_and_swap(p, v, v - 1);
+		if (old == v)
+			return true;
+	}
+	return false;
+}
+
+/* An answer reaches sender @st: its count moves to unread; the token. */
+static __always_inline __u32 mail_answered(struct spry_inst_state *st)
+{
+	__u32 tok = bpf_get_prandom_u32() | 1;
+
+	mail_take(&st->mail_out);
+	/* the token first: a proof read before it cannot cover this answer */
+	__sync_fetch_and_xor(&st->mail_tok, tok);
+	__sync_fetch_and_add(&st->mail_unread, 1);
+	return tok;
+}
+
+static __always_inline int mail_redirect(struct sk_msg_md *msg, __u16 fn, __u16 inst)
+{
+	struct spry_inst_key key = { .fn = fn, .inst = inst };
+
+	return bpf_msg_redirect_hash(msg, &SPRY_MAP_SOCKS, &key, BPF_F_INGRESS);
+}
+
+/* An answer names no buffer. */
+static __always_inline void mail_no_buffer(struct spry_desc *d)
+{
+	d->off = 0;
+	d->cap = 0;
+	d->len = 0;
+	d->gen = 0;
+}
+
+/* A process @me (instance @inst of the app's function @fn) sends a mail. */
+static __always_inline __u32 mail_send(struct sk_msg_md *msg, struct spry_desc *d,
+				       struct spry_inst_state *me, __u16 fn, __u16 inst,
+				       __u32 cid, __u64 pool_size)
+{
+	struct spry_proc_key key = { .chain = cid, .id = d->key };
+	struct spry_inst_state *peer;
+	struct spry_proc *p;
+	__u32 unread;
+
+	if (d->hop >= SPRY_MAIL_BOXES)
+		return SPRY_V_DROP_HOP;
+	/* in_pool() without meta_len: a mail's holds the sender's proof */
+	if (d->off >= pool_size || d->len > d->cap || d->cap > pool_size - d->off)
+		return SPRY_V_DROP_BOUNDS;
+	/* The proof of reading (read unread before the token: see mail_answered). */
+	unread = *(volatile __u32 *)&me->mail_unread;
+	if (unread && d->meta_len == *(volatile __u32 *)&me->mail_tok)
+		__sync_fetch_and_sub(&me->mail_unread, unread);
+	if (me->mail_out + me->mail_unread >= SPRY_MAIL_OUT_MAX)
+		return SPRY_V_DROP_FLOOD;
+	__sync_fetch_and_add(&me->mail_out, 1);
+	d->ret_fn = fn;
+	d->ret_inst = inst;
+	d->status = SPRY_ST_OK;
+
+	p = bpf_map_lookup_elem(&SPRY_MAP_PROCS, &key);
+	if (p && (p->flags & SPRY_PF_ACTIVE) && p->inst < SPRY_MAX_INST) {
+		peer = inst_state(fn, p->inst);
+		if (peer) {
+			/* counted before the receiver can answer */
+			__sync_fetch_and_add(&peer->mail_in, 1);
+			__sync_fetch_and_add(&peer->mail_from[inst & (SPRY_MAX_INST - 1)], 1);
+			if (mail_redirect(msg, fn, p->inst) == SK_PASS) {
+				d->inst = p->inst;
+				/* the receiver learns who sent it from the router */
+				d->key = me->proc_id;
+				count_verdict(SPRY_V_MAIL, 1);
+				return SPRY_V_MAIL;
+			}
+			mail_take(&peer->mail_from[inst & (SPRY_MAX_INST - 1)]);
+			mail_take(&peer->mail_in);
+		}
+	}
+	/* Not active (swapped, deleted, another app's id, closing): back. */
+	d->status = SPRY_ST_NO_PROCESS;
+	d->inst = inst;
+	if (mail_redirect(msg, fn, inst) == SK_PASS) {
+		d->meta_len = mail_answered(me);
+		count_verdict(SPRY_V_MAIL_BOUNCE, 1);
+		return SPRY_V_MAIL_BOUNCE;
+	}
+	mail_take(&me->mail_out);
+	count_verdict(SPRY_V_FALLBACK, 1);
+	return SPRY_V_FALLBACK;
+}
+
+/* Receiver @me (instance @inst) answers a mail of instance d->ret_inst. */
+static __always_inline __u32 mail_answer(struct sk_msg_md *msg, struct spry_desc *d,
+					 struct spry_inst_state *me, __u16 fn, __u16 inst)
+{
+	struct spry_inst_state *peer;
+	__u16 to = d->ret_inst;
+
+	if (to >= SPRY_MAX_INST)
+		return SPRY_V_DROP_HOP;
+	if (!mail_take(&me->mail_in))
+		return SPRY_V_DROP_FLOOD;
+	mail_no_buffer(d);
+	d->inst = inst;
+	d->key = me->proc_id;
+	if (mail_take(&me->mail_from[to & (SPRY_MAX_INST - 1)])) {
+		peer = inst_state(fn, to);
+		if (peer && mail_redirect(msg, fn, to) == SK_PASS) {
+			d->meta_len = mail_answered(peer);
+			count_verdict(d->status == SPRY_ST_MAILBOX_FULL ? SPRY_V_MAIL_FULL :
+				      SPRY_V_MAIL_ANSWER, 1);
+			return SPRY_V_MAIL_ANSWER;
+		}
+	}
+	/*
+	 * Its sender is gone (spryd zeroed its column): on the socket's own
+	 * TCP to spryd, which reads and counts it (flow-controlled).
+	 */
+	count_verdict(SPRY_V_MAIL_ORPHAN, 1);
+	return SPRY_V_MAIL_ORPHAN;
+}
+
+/*
+ * spryd answers for a receiver that died with mails unanswered (it read
+ * the receiver's mail_from[] before clearing the slot): to the sender
+ * d->ret_inst, as the receiver would have.
+ */
+static __always_inline __u32 mail_from_spryd(struct sk_msg_md *msg, struct spry_desc *d,
+					     __u16 fn)
+{
+	struct spry_inst_state *peer;
+	__u16 to = d->ret_inst;
+
+	if (!(d->flags & SPRY_DF_REPLY) || to >= SPRY_MAX_INST)
+		return SPRY_V_DROP_VERSION;
+	mail_no_buffer(d);
+	peer = inst_state(fn, to);
+	if (peer && mail_redirect(msg, fn, to) == SK_PASS) {
+		d->meta_len = mail_answered(peer);
+		count_verdict(SPRY_V_MAIL_ANSWER, 1);
+		return SPRY_V_MAIL_ANSWER;
+	}
+	count_verdict(SPRY_V_MAIL_ORPHAN, 1);
+	return SPRY_V_MAIL_ORPHAN;
+}
+
+/*
+ * A descriptor flagged SPRY_DF_MAIL: within one app (a chain flagged
+ * SPRY_CF_APP; another chain's id is DROP_CHAIN, as for a forged hop),
+ * from its function's instances, or from spryd.  Returns a drop verdict,
+ * or the verdict carried out (redirect set, or none: the bytes go on the
+ * socket's TCP to spryd).
+ */
+static __always_inline __u32 mail_route(struct sk_msg_md *msg, const struct spry_sender *s,
+					struct spry_desc *d)
+{
+	struct spry_inst_state *me;
+	struct spry_chain *c;
+	__u32 cid = d->chain;
+	__u16 fn;
+
+	if (d->flags & ~(SPRY_DF_MAIL | SPRY_DF_REPLY))
+		return SPRY_V_DROP_VERSION;
+	if (cid == 0 || cid >= SPRY_MAX_CHAINS)
+		return SPRY_V_DROP_CHAIN;
+	if (s->role == SPRY_ROLE_FN && cid != s->chain)
+		return SPRY_V_DROP_CHAIN;
+	c = bpf_map_lookup_elem(&SPRY_MAP_CHAINS, &cid);
+	if (!c || !(c->flags & SPRY_CF_APP) || c->n_hops < 1)
+		return SPRY_V_DROP_CHAIN;
+	fn = c->hops[0];
+	if (s->role == SPRY_ROLE_ORIGIN)
+		return mail_from_spryd(msg, d, fn);
+	if (s->role != SPRY_ROLE_FN || s->fn != fn || s->inst >= SPRY_MAX_INST)
+		return SPRY_V_DROP_HOP;
+	me = inst_state(fn, s->inst);
+	if (!me)
+		return SPRY_V_DROP_SENDER;
+	if (d->flags & SPRY_DF_REPLY)
+		return mail_answer(msg, d, me, fn, s->inst);
+	return mail_send(msg, d, me, fn, s->inst, cid, c->pool_size);
+}
+
 SEC("sk_msg")
 int skmsg_route(struct sk_msg_md *msg)
 {
@@ -824,7 +1044,12 @@ int skmsg_route(struct sk_msg_md *msg)
 	else if (d->version != SPRY_DESC_VERSION || (d->flags & ~DF_ALL) ||
 		 (d->flags & SPRY_DF_CALL && d->flags & SPRY_DF_REPLY))
 		v = SPRY_V_DROP_VERSION;
-	else if (s->role == SPRY_ROLE_ORIGIN)
+	else if (d->flags & SPRY_DF_MAIL) {
+		/* carried out in mail_route() (its own counters, never inflight) */
+		v = mail_route(msg, s, d);
+		if (v < SPRY_V_FIRST_DROP)
+			return SK_PASS;
+	} else if (s->role == SPRY_ROLE_ORIGIN)
 		v = route_origin(s, d, &r);
 	else if (s->role == SPRY_ROLE_FN && s->fn != SPRY_FN_ORIGIN &&
 		 s->fn < SPRY_MAX_FNS && s->inst < SPRY_MAX_INST)

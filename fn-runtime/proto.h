@@ -176,11 +176,18 @@ enum spry_proc_state {
 	SPRY_PS_MAX,
 };
 
+/* PROC flags. */
+enum spry_ctl_proc_flags {
+	/* SHOW, id 0: the active processes only (at most SPRY_MAX_INST; the
+	 * mailboxes' spry_send_all() asks so, as the app's user) */
+	SPRY_PROC_F_ACTIVE	= 1 << 0,
+};
+
 struct spry_ctl_proc {
 	char		app[SPRY_NAME_LEN];
 	uint64_t	id;		/* process id, 0: none (CREATE: pick one) */
 	uint32_t	op;		/* enum spry_proc_op */
-	uint32_t	flags;		/* 0 */
+	uint32_t	flags;		/* SPRY_PROC_F_* (SHOW only), else 0 */
 };
 _Static_assert(sizeof(struct spry_ctl_proc) == 48, "ctl_proc size");
 

@@ -29,6 +29,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -112,6 +113,11 @@ struct rt {
 };
 
 enum { EV_TCP = 1, EV_CTL, EV_SIG };
+
+/* Every send on the data socket: whole descriptors, one thread at a time. */
+static pthread_mutex_t rt_tx_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Mailboxes (below): a mail or a mail's answer read from the socket. */
+static bool rt_mail_in(struct rt *rt, const struct spry_desc *d);
 
 /*
  * The blocking wait (SPRY_FN_WAIT=block, the default): an instance whose
@@ -663,6 +669,8 @@ static int rt_fn_table(struct rt *rt, const uint8_t *body, size_t len)
 
 static void rt_place(struct rt *rt, const __u64 cpus[SPRY_CPU_WORDS]);
 static int rt_register_port(struct rt *rt, uint16_t port);
+static void rt_mail_start(struct rt *rt);
+static void rt_mail_stop(void);
 
 static int rt_register(struct rt *rt)
 {
@@ -794,6 +802,7 @@ static int rt_register_port(struct rt *rt, uint16_t port)
 		       (unsigned long long)spry_pool_size(rt->pool),
 		       (unsigned long long)ack.pool_size);
 	rt->registered = true;
+	rt_mail_start(rt);
 	rt_log(rt, "registered: chain %u fn %u instance %u, pid %d, %u functions in the chain",
 	       rt->chain, rt->fn, rt->inst, (int)getpid(), rt->n_fns);
 	rt_trace("registered");
@@ -944,20 +953,25 @@ static int rt_send_descs(struct rt *rt, const struct spry_desc *descs, size_t n)
 	const uint8_t *p = (const uint8_t *)descs;
 	size_t left = n * RT_DESC;
 	ssize_t w;
+	int err = 0;
 
+	/* other threads send mails: never a descriptor split between two */
+	pthread_mutex_lock(&rt_tx_mu);
 	while (left) {
 		w = send(rt->tcp, p, left, MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
+			err = -errno;
 			if (errno == EACCES)
 				rt_log(rt, "send refused (EACCES): the router quarantined this instance");
-			return -errno;
+			break;
 		}
 		p += w;
 		left -= w;
 	}
-	return 0;
+	pthread_mutex_unlock(&rt_tx_mu);
+	return err;
 }
 
 /* Send what is ready in rt->tx. */
@@ -974,6 +988,8 @@ static int rt_run_one(struct rt *rt, const struct spry_desc *in)
 {
 	struct spry_desc cur = *in;
 
+	if (rt_mail_in(rt, in))
+		return 0;
 	if (!rt_handle(rt, &cur))
 		return 0;
 	/* the handler may have flushed rt->tx (a call) */
@@ -1068,6 +1084,654 @@ static int rt_rx(struct rt *rt)
 	return 0;
 }
 
+/* ------------------------------------------------------------ mailboxes */
+
+/*
+ * Mailboxes (docs/PROCESS.md, "Mailboxes"; the router's side is in
+ * bpf/skmsg_route.c).  A mail is a descriptor flagged SPRY_DF_MAIL naming a
+ * pool buffer tagged SPRY_MAIL_TAG(receiver) that holds the payload; the
+ * router takes it to the receiving process, whose runtime queues it in the
+ * mailbox (the buffer stays there until spry_recv() copies it out) or
+ * refuses it (mailbox full: the buffer freed), and answers through the
+ * router either way.  The sender waits for that answer.
+ *
+ * Only the runtime's own thread reads the data socket: in its loop, while
+ * a handler waits for a call's reply, or inside spry_send()/spry_recv()
+ * called from a handler.  Another thread of the process waits on a
+ * condition the runtime's thread signals when it reads what it waits for.
+ *
+ * The router bounds a sender (SPRY_MAIL_OUT_MAX): its mails not answered
+ * plus the answers delivered to it since it last proved it read them.
+ * Every answer carries a token; a mail shows the XOR of every token read
+ * so far.  The runtime keeps its own account, never below the router's:
+ * unanswered (mails whose answer it has not read) plus unproven (answers
+ * read since a mail surely proved them: one sent with nothing unanswered,
+ * when no answer can be on its way).
+ */
+#define RT_MAIL_SLOTS		32u	/* mails waiting for their answer */
+#define RT_MAIL_RX		16u	/* descriptors per read while waiting */
+
+enum { MS_FREE, MS_WAIT, MS_ABANDONED, MS_ANSWERED };
+
+struct rt_mail_msg {
+	uint64_t	from;
+	uint64_t	off;
+	uint32_t	gen;
+	uint32_t	len;
+};
+
+struct rt_mail_box {
+	struct rt_mail_msg	q[SPRY_MAIL_DEPTH];
+	uint32_t		head, n;
+};
+
+struct rt_mail_out {
+	uint64_t	seq;
+	uint64_t	pid;		/* receiving process */
+	uint64_t	off;		/* its buffer */
+	uint32_t	gen;
+	uint8_t		state;		/* MS_* */
+	uint8_t		status;		/* the answer's enum spry_status */
+};
+
+static struct {
+	pthread_mutex_t		mu;
+	pthread_cond_t		cv;
+	struct rt		*rt;		/* NULL: not a registered process */
+	pthread_t		owner;		/* the thread reading the socket */
+	uint64_t		self;		/* this process's id */
+	int			timeout_ms;
+	struct rt_mail_box	box[SPRY_MAILBOXES];
+	struct rt_mail_out	out[RT_MAIL_SLOTS];
+	uint32_t		unanswered;	/* out[] in MS_WAIT or MS_ABANDONED */
+	uint32_t		unproven;
+	uint32_t		tok;		/* XOR of the answer tokens read */
+	uint64_t		seq;
+	uint64_t		n_in, n_full, n_sent;
+} rt_mail = {
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+	.cv = PTHREAD_COND_INITIALIZER,
+};
+
+_Static_assert(SPRY_MAILBOXES == SPRY_MAIL_BOXES, "mailbox count");
+_Static_assert(RT_MAIL_SLOTS < SPRY_MAIL_OUT_MAX, "mail window");
+
+static int rt_keep(struct rt *rt, const struct spry_desc *d);
+
+/* After registration: mailboxes on for an app's process (SPRY_PROCESS_ID). */
+static void rt_mail_start(struct rt *rt)
+{
+	const char *v = getenv("SPRY_MAIL_TIMEOUT_MS");
+	uint32_t ms;
+
+	pthread_mutex_lock(&rt_mail.mu);
+	memset(rt_mail.box, 0, sizeof(rt_mail.box));
+	memset(rt_mail.out, 0, sizeof(rt_mail.out));
+	rt_mail.unanswered = rt_mail.unproven = rt_mail.tok = 0;
+	rt_mail.self = spry_process_id();
+	rt_mail.timeout_ms = SPRY_MAIL_TIMEOUT_MS;
+	if (v && !spry_num__parse_u32(v, 1, 3600 * 1000, &ms))
+		rt_mail.timeout_ms = (int)ms;
+	rt_mail.owner = pthread_self();
+	rt_mail.rt = rt_mail.self ? rt : NULL;
+	pthread_mutex_unlock(&rt_mail.mu);
+}
+
+/*
+ * The registration is gone (spryd lost, or the end): what was queued
+ * belonged to it (spryd reclaims the buffers of a process that went away);
+ * waiters fail.
+ */
+static void rt_mail_stop(void)
+{
+	pthread_mutex_lock(&rt_mail.mu);
+	rt_mail.rt = NULL;
+	pthread_cond_broadcast(&rt_mail.cv);
+	pthread_mutex_unlock(&rt_mail.mu);
+}
+
+static bool rt_mail_owner(void)
+{
+	return pthread_equal(pthread_self(), rt_mail.owner);
+}
+
+/* Answer mail @d with @status (the router takes it to its sender). */
+static int rt_mail_answer(struct rt *rt, const struct spry_desc *d, uint8_t status)
+{
+	struct spry_desc a = *d;
+
+	a.flags = SPRY_DF_MAIL | SPRY_DF_REPLY;
+	a.status = status;
+	a.off = 0;
+	a.cap = a.len = a.gen = 0;
+	return rt_send_descs(rt, &a, 1);
+}
+
+/* A mail for one of our mailboxes (under rt_mail.mu). */
+static int rt_mail_take(struct rt *rt, const struct spry_desc *d)
+{
+	struct rt_mail_box *b;
+	struct rt_mail_msg *m;
+	bool buf_ok;
+
+	buf_ok = d->len <= d->cap && spry_pool_ptr(rt->pool, d->off, d->cap);
+	if (d->hop >= SPRY_MAILBOXES || !buf_ok) {
+		if (buf_ok)
+			spry_pool_free(rt->pool, d->off, d->gen);
+		rt->n_bad++;
+		return rt_mail_answer(rt, d, SPRY_ST_BAD_DESC);
+	}
+	b = &rt_mail.box[d->hop];
+	if (b->n == SPRY_MAIL_DEPTH) {
+		/* full: nothing queued, the buffer back, the sender told */
+		spry_pool_free(rt->pool, d->off, d->gen);
+		rt_mail.n_full++;
+		return rt_mail_answer(rt, d, SPRY_ST_MAILBOX_FULL);
+	}
+	m = &b->q[(b->head + b->n) % SPRY_MAIL_DEPTH];
+	m->from = d->key;	/* the router wrote the sender's process id */
+	m->off = d->off;
+	m->gen = d->gen;
+	m->len = d->len;
+	b->n++;
+	rt_mail.n_in++;
+	pthread_cond_broadcast(&rt_mail.cv);
+	return rt_mail_answer(rt, d, SPRY_ST_OK);
+}
+
+/* The answer to one of our mails (under rt_mail.mu). */
+static void rt_mail_answered(struct rt *rt, const struct spry_desc *d)
+{
+	struct rt_mail_out *o = NULL;
+	uint32_t i;
+
+	/* the router counted it delivered: account for it whatever it is */
+	rt_mail.tok ^= d->meta_len;
+	rt_mail.unproven++;
+	for (i = 0; i < RT_MAIL_SLOTS; i++) {
+		struct rt_mail_out *c = &rt_mail.out[i];
+
+		if (c->state != MS_WAIT && c->state != MS_ABANDONED)
+			continue;
+		/* spryd's answer for a dead receiver names it, not a mail: its oldest */
+		if (d->req_id ? c->seq == d->req_id :
+		    c->pid == d->key && (!o || c->seq < o->seq))
+			o = c;
+		if (o && d->req_id)
+			break;
+	}
+	if (!o)
+		return;
+	/*
+	 * A bounce from the router comes back with our buffer; a refusal of
+	 * the receiver's runtime (bad) leaves it ours too.  An accepted mail's
+	 * buffer is the receiver's, a full mailbox's was freed by it, a dead
+	 * receiver's was reclaimed by spryd.
+	 */
+	if ((d->status == SPRY_ST_NO_PROCESS && d->cap && d->off == o->off && d->gen == o->gen) ||
+	    d->status == SPRY_ST_BAD_DESC)
+		spry_pool_free(rt->pool, o->off, o->gen);
+	rt_mail.unanswered--;
+	if (o->state == MS_ABANDONED) {
+		o->state = MS_FREE;
+	} else {
+		o->state = MS_ANSWERED;
+		o->status = d->status;
+	}
+	pthread_cond_broadcast(&rt_mail.cv);
+}
+
+/*
+ * A descriptor read from the data socket that is a mail or a mail's
+ * answer: handled here (true); anything else is the caller's (false).
+ */
+static bool rt_mail_in(struct rt *rt, const struct spry_desc *d)
+{
+	int err = 0;
+
+	if (!(d->flags & SPRY_DF_MAIL))
+		return false;
+	pthread_mutex_lock(&rt_mail.mu);
+	if (!rt_mail.rt || d->version != SPRY_DESC_VERSION || d->chain != rt->chain) {
+		rt->n_dropped++;
+	} else if (d->flags & SPRY_DF_REPLY) {
+		rt_mail_answered(rt, d);
+	} else {
+		err = rt_mail_take(rt, d);
+	}
+	pthread_mutex_unlock(&rt_mail.mu);
+	if (err)
+		rt_log(rt, "answering a mail: %s", strerror(-err));
+	return true;
+}
+
+static int64_t mono_ms(void);
+
+/*
+ * The runtime's thread waits for mail traffic: reads what comes within
+ * @wait_ms (mails and answers handled, other descriptors kept for after
+ * the handler).  Called without rt_mail.mu.  0 or -errno.
+ */
+static int rt_mail_pump(struct rt *rt, int wait_ms)
+{
+	uint8_t buf[RT_MAIL_RX * sizeof(struct spry_desc)];
+	struct pollfd pfd = { .fd = rt->tcp, .events = POLLIN };
+	int nd, i, ret;
+
+	ret = poll(&pfd, 1, wait_ms);
+	if (ret < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (!ret)
+		return 0;
+	nd = rt_recv_descs(rt, buf, RT_MAIL_RX, NULL, MSG_DONTWAIT);
+	if (nd == -EAGAIN)
+		return 0;
+	if (nd < 0)
+		return nd;
+	for (i = 0; i < nd; i++) {
+		const struct spry_desc *d = (const struct spry_desc *)(buf + i * RT_DESC);
+
+		if (rt_mail_in(rt, d))
+			continue;
+		ret = rt_keep(rt, d);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Wait (under rt_mail.mu, which it may drop) until @ready() or @deadline
+ * (CLOCK_MONOTONIC ms): the runtime's thread reads the socket, another
+ * waits for it.  0 when ready, -ETIMEDOUT, -ENOTCONN (registration gone)
+ * or -errno.
+ */
+static int rt_mail_wait(bool (*ready)(void *), void *arg, int64_t deadline)
+{
+	struct timespec ts;
+	int64_t left;
+	int ret;
+
+	for (;;) {
+		if (!rt_mail.rt)
+			return -ENOTCONN;
+		if (ready(arg))
+			return 0;
+		left = deadline - mono_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (rt_mail_owner()) {
+			struct rt *rt = rt_mail.rt;
+
+			pthread_mutex_unlock(&rt_mail.mu);
+			ret = rt_mail_pump(rt, left > INT_MAX ? INT_MAX : (int)left);
+			pthread_mutex_lock(&rt_mail.mu);
+			if (ret)
+				return ret;
+			continue;
+		}
+		ts.tv_sec = deadline / 1000;
+		ts.tv_nsec = (deadline % 1000) * 1000000;
+		ret = pthread_cond_timedwait(&rt_mail.cv, &rt_mail.mu, &ts);
+		if (ret && ret != ETIMEDOUT)
+			return -ret;
+	}
+}
+
+static bool rt_mail_window(void *arg)
+{
+	(void)arg;
+	/* the router's count is at most unanswered + unproven (see above) */
+	return rt_mail.unanswered < RT_MAIL_SLOTS &&
+	       (!rt_mail.unanswered ||
+		rt_mail.unanswered + rt_mail.unproven + 1 < SPRY_MAIL_OUT_MAX);
+}
+
+static bool rt_mail_done(void *arg)
+{
+	return ((struct rt_mail_out *)arg)->state == MS_ANSWERED;
+}
+
+/*
+ * Send a mail in buffer @b (@len bytes, tagged for @pid) once the window
+ * allows; under rt_mail.mu.  The slot waiting for its answer, or NULL with
+ * *@err (the buffer is then still the caller's).
+ */
+static struct rt_mail_out *rt_mail_post(uint64_t pid, uint32_t mailbox,
+					const struct spry_buf *b, uint32_t len,
+					int64_t deadline, int *err)
+{
+	struct rt_mail_out *o = NULL;
+	struct spry_desc d = {};
+	struct rt *rt;
+	bool sure;
+	uint32_t i;
+
+	*err = rt_mail_wait(rt_mail_window, NULL, deadline);
+	if (*err)
+		return NULL;
+	rt = rt_mail.rt;
+	for (i = 0; i < RT_MAIL_SLOTS && !o; i++)
+		if (rt_mail.out[i].state == MS_FREE)
+			o = &rt_mail.out[i];
+	if (!o) {
+		*err = -EAGAIN;	/* cannot be: the window is below the slots */
+		return NULL;
+	}
+	sure = !rt_mail.unanswered;
+	d.version = SPRY_DESC_VERSION;
+	d.flags = SPRY_DF_MAIL;
+	d.hop = (uint8_t)mailbox;
+	d.chain = rt->chain;
+	d.fn = rt->fn;
+	d.req_id = ++rt_mail.seq;
+	d.off = b->off;
+	d.cap = b->cap;
+	d.gen = b->gen;
+	d.len = len;
+	d.key = pid;
+	d.meta_len = rt_mail.tok;	/* the proof that every answer was read */
+	*err = rt_send_descs(rt, &d, 1);
+	if (*err)
+		return NULL;
+	rt_mail.n_sent++;
+	if (sure)
+		rt_mail.unproven = 0;
+	rt_mail.unanswered++;
+	*o = (struct rt_mail_out){
+		.seq = d.req_id, .pid = pid, .off = b->off, .gen = b->gen, .state = MS_WAIT,
+	};
+	return o;
+}
+
+/* The answer of slot @o (under rt_mail.mu): 0 or -errno; the slot freed. */
+static int rt_mail_result(struct rt_mail_out *o, int64_t deadline)
+{
+	int err = rt_mail_wait(rt_mail_done, o, deadline);
+
+	if (err) {
+		/* no answer yet: it still counts until one comes (or spryd's) */
+		if (o->state == MS_WAIT)
+			o->state = MS_ABANDONED;
+		return err == -ENOTCONN ? -ETIMEDOUT : err;
+	}
+	o->state = MS_FREE;
+	switch (o->status) {
+	case SPRY_ST_OK:
+		return 0;
+	case SPRY_ST_MAILBOX_FULL:
+		return -EAGAIN;
+	case SPRY_ST_NO_PROCESS:
+		return -ESRCH;
+	case SPRY_ST_BAD_DESC:
+		return -EINVAL;
+	default:
+		return -EPROTO;
+	}
+}
+
+/* A buffer for @len bytes to @pid, filled: 0 or -errno. */
+static int rt_mail_buf(struct rt *rt, uint64_t pid, const void *data, size_t len,
+		       struct spry_buf *b)
+{
+	uint8_t *p;
+	int err;
+
+	if (len > UINT32_MAX)
+		return -EMSGSIZE;
+	err = spry_pool_alloc(rt->pool, len ? (uint32_t)len : 1, SPRY_MAIL_TAG(pid), b);
+	if (err)
+		return err == -ENOSPC ? -ENOBUFS : err;
+	p = spry_pool_ptr(rt->pool, b->off, b->cap);
+	if (!p || b->cap < len) {
+		spry_pool_free(rt->pool, b->off, b->gen);
+		return -EFAULT;
+	}
+	if (len)
+		memcpy(p, data, len);
+	return 0;
+}
+
+/* The common checks: the registered runtime, under rt_mail.mu; or -errno. */
+static int rt_mail_enter(uint32_t mailbox, struct rt **rtp)
+{
+	pthread_mutex_lock(&rt_mail.mu);
+	if (!rt_mail.rt) {
+		pthread_mutex_unlock(&rt_mail.mu);
+		return -EPERM;
+	}
+	if (mailbox >= SPRY_MAILBOXES) {
+		pthread_mutex_unlock(&rt_mail.mu);
+		return -EINVAL;
+	}
+	*rtp = rt_mail.rt;
+	return 0;
+}
+
+SPRY_API int spry_send(uint64_t pid, uint32_t mailbox, const void *data, size_t len)
+{
+	struct rt_mail_out *o;
+	struct spry_buf b;
+	int64_t deadline;
+	struct rt *rt;
+	int err;
+
+	if (len && !data)
+		return -EINVAL;
+	err = rt_mail_enter(mailbox, &rt);
+	if (err)
+		return err;
+	if (!pid || pid > (1ULL << 63) - 1) {
+		err = -ESRCH;
+		goto out;
+	}
+	deadline = mono_ms() + rt_mail.timeout_ms;
+	err = rt_mail_buf(rt, pid, data, len, &b);
+	if (err)
+		goto out;
+	o = rt_mail_post(pid, mailbox, &b, (uint32_t)len, deadline, &err);
+	if (!o) {
+		if (rt_mail.rt == rt)
+			spry_pool_free(rt->pool, b.off, b.gen);
+		goto out;
+	}
+	err = rt_mail_result(o, deadline);
+out:
+	pthread_mutex_unlock(&rt_mail.mu);
+	return err;
+}
+
+/* This app's active processes from spryd (PROC SHOW, active only). */
+static int rt_mail_peers(struct rt *rt, uint64_t *ids, uint32_t max, uint32_t *n)
+{
+	size_t size = sizeof(struct spry_ctl_proc_app) +
+		      (size_t)SPRY_MAX_INST * sizeof(struct spry_ctl_proc_info);
+	struct spry_ctl_proc req = { .op = SPRY_PROC_SHOW, .flags = SPRY_PROC_F_ACTIVE };
+	struct timeval tv = { .tv_sec = RT_CTL_TIMEOUT_S };
+	struct spry_ctl_proc_app sum;
+	struct spry_ctl_proc_info info;
+	struct spry_ctl_hdr hdr;
+	uint8_t *body;
+	uint32_t i;
+	int fd, ret;
+
+	snprintf(req.app, sizeof(req.app), "%s", rt->opts->chain);
+	body = malloc(size);
+	if (!body)
+		return -ENOMEM;
+	fd = spry_ctl_connect(rt->opts->sock_path);
+	if (fd < 0) {
+		free(body);
+		return fd;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv))) {
+		ret = -errno;
+		goto out;
+	}
+	ret = spry_ctl_send(fd, SPRY_CTL_PROC, 0, &req, sizeof(req), -1);
+	if (ret)
+		goto out;
+	ret = spry_ctl_recv(fd, body, (uint32_t)size, &hdr, NULL);
+	if (ret < 0)
+		goto out;
+	if (hdr.type != SPRY_CTL_PROC_ACK || (hdr.status && hdr.status > 0)) {
+		ret = -EPROTO;
+		goto out;
+	}
+	if (hdr.status) {
+		ret = hdr.status;
+		goto out;
+	}
+	if ((size_t)ret < sizeof(sum)) {
+		ret = -EPROTO;
+		goto out;
+	}
+	memcpy(&sum, body, sizeof(sum));
+	if (sum.n_info > SPRY_MAX_INST ||
+	    (size_t)ret != sizeof(sum) + (size_t)sum.n_info * sizeof(info)) {
+		ret = -EPROTO;
+		goto out;
+	}
+	*n = 0;
+	for (i = 0; i < sum.n_info && *n < max; i++) {
+		memcpy(&info, body + sizeof(sum) + i * sizeof(info), sizeof(info));
+		if (info.state == SPRY_PS_ACTIVE && info.id != rt_mail.self)
+			ids[(*n)++] = info.id;
+	}
+	ret = 0;
+out:
+	close(fd);
+	free(body);
+	return ret;
+}
+
+SPRY_API int spry_send_all(uint32_t mailbox, const void *data, size_t len, unsigned *failed)
+{
+	uint64_t ids[SPRY_MAX_INST];
+	struct rt_mail_out *slot[SPRY_MAX_INST];
+	struct spry_buf b;
+	uint32_t n = 0, i;
+	unsigned int bad = 0;
+	int64_t deadline;
+	struct rt *rt;
+	int err, delivered = 0;
+
+	if (failed)
+		*failed = 0;
+	if (len && !data)
+		return -EINVAL;
+	err = rt_mail_enter(mailbox, &rt);
+	if (err)
+		return err;
+	if (len > UINT32_MAX) {
+		pthread_mutex_unlock(&rt_mail.mu);
+		return -EMSGSIZE;
+	}
+	/* spryd's answer without the lock: the runtime's thread keeps reading */
+	pthread_mutex_unlock(&rt_mail.mu);
+	err = rt_mail_peers(rt, ids, SPRY_MAX_INST, &n);
+	if (err)
+		return err;
+	pthread_mutex_lock(&rt_mail.mu);
+	if (rt_mail.rt != rt) {
+		pthread_mutex_unlock(&rt_mail.mu);
+		return -ECONNRESET;
+	}
+	deadline = mono_ms() + rt_mail.timeout_ms;
+	/* all sent first (the window allowing), then every answer */
+	for (i = 0; i < n; i++) {
+		slot[i] = NULL;
+		err = rt_mail_buf(rt, ids[i], data, len, &b);
+		if (err) {
+			/* the same for every receiver: nothing was sent */
+			if (!i && (err == -EMSGSIZE || err == -EFAULT))
+				goto out;
+			bad++;
+			continue;
+		}
+		slot[i] = rt_mail_post(ids[i], mailbox, &b, (uint32_t)len, deadline, &err);
+		if (!slot[i]) {
+			if (rt_mail.rt == rt)
+				spry_pool_free(rt->pool, b.off, b.gen);
+			bad++;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (!slot[i])
+			continue;
+		if (rt_mail_result(slot[i], deadline))
+			bad++;
+		else
+			delivered++;
+	}
+	err = delivered;
+out:
+	pthread_mutex_unlock(&rt_mail.mu);
+	if (failed)
+		*failed = bad;
+	return err;
+}
+
+static bool rt_mail_has(void *arg)
+{
+	return rt_mail.box[*(uint32_t *)arg].n > 0;
+}
+
+SPRY_API ssize_t spry_recv(uint32_t mailbox, void *buf, size_t cap, int timeout_ms,
+			   uint64_t *from)
+{
+	struct rt_mail_box *b;
+	struct rt_mail_msg *m;
+	const uint8_t *p;
+	int64_t deadline;
+	struct rt *rt;
+	ssize_t ret;
+	int err;
+
+	if (cap && !buf)
+		return -EINVAL;
+	err = rt_mail_enter(mailbox, &rt);
+	if (err)
+		return err;
+	b = &rt_mail.box[mailbox];
+	/* what already waits in the socket first, even for a poll */
+	if (!b->n && rt_mail_owner()) {
+		pthread_mutex_unlock(&rt_mail.mu);
+		err = rt_mail_pump(rt, 0);
+		pthread_mutex_lock(&rt_mail.mu);
+		if (err) {
+			ret = err;
+			goto out;
+		}
+	}
+	if (timeout_ms < 0)
+		deadline = INT64_MAX;
+	else
+		deadline = mono_ms() + timeout_ms;
+	err = rt_mail_wait(rt_mail_has, &mailbox, deadline);
+	if (err) {
+		ret = err == -ENOTCONN ? -ETIMEDOUT : err;
+		goto out;
+	}
+	m = &b->q[b->head];
+	if (m->len > cap) {
+		ret = -EMSGSIZE;	/* it stays queued */
+		goto out;
+	}
+	p = spry_pool_ptr(rt->pool, m->off, m->len ? m->len : 1);
+	if (p && m->len)
+		memcpy(buf, p, m->len);
+	ret = p ? (ssize_t)m->len : -EFAULT;
+	if (from)
+		*from = m->from;
+	spry_pool_free(rt->pool, m->off, m->gen);
+	b->head = (b->head + 1) % SPRY_MAIL_DEPTH;
+	b->n--;
+out:
+	pthread_mutex_unlock(&rt_mail.mu);
+	return ret;
+}
+
 /* ---------------------------------------------------------------- calls */
 
 /*
@@ -1079,6 +1743,8 @@ static int rt_keep(struct rt *rt, const struct spry_desc *d)
 {
 	struct spry_desc r;
 
+	if (rt_mail_in(rt, d))
+		return 0;
 	if (d->version == SPRY_DESC_VERSION && d->chain == rt->chain &&
 	    (d->flags & (SPRY_DF_CALL | SPRY_DF_REPLY)) == SPRY_DF_REPLY) {
 		rt_late_reply(rt, d);
@@ -1425,6 +2091,7 @@ static int rt_session_block(struct rt *rt, const sigset_t *sigs)
  */
 static void rt_disconnect(struct rt *rt)
 {
+	rt_mail_stop();
 	if (rt->ep >= 0)
 		close(rt->ep);
 	if (rt->tcp >= 0)
@@ -2029,6 +2696,7 @@ session:
 	       (unsigned long long)rt.n_refused,
 	       ret ? ": " : "", ret ? strerror(-ret) : "");
 out:
+	rt_mail_stop();
 	/* The TCP socket first (it leaves the sockhash), then the control
 	 * connection, whose close deregisters the instance. */
 	if (rt.ep >= 0)

@@ -25,6 +25,11 @@ static const char *const verdict_names[SPRY_V_MAX] = {
 	[SPRY_V_NO_CALLER]	= "no_caller",
 	[SPRY_V_NO_PROCESS]	= "no_process",
 	[SPRY_V_FALLBACK]	= "fallback",
+	[SPRY_V_MAIL]		= "mail",
+	[SPRY_V_MAIL_ANSWER]	= "mail_answer",
+	[SPRY_V_MAIL_FULL]	= "mail_full",
+	[SPRY_V_MAIL_BOUNCE]	= "mail_bounce",
+	[SPRY_V_MAIL_ORPHAN]	= "mail_orphan",
 	[SPRY_V_DROP_SHORT]	= "drop_short",
 	[SPRY_V_DROP_VERSION]	= "drop_version",
 	[SPRY_V_DROP_SENDER]	= "drop_sender",
@@ -44,6 +49,7 @@ static const char *const status_names[SPRY_ST_MAX] = {
 	[SPRY_ST_BAD_DESC]	= "bad_desc",
 	[SPRY_ST_TOO_BIG]	= "too_big",
 	[SPRY_ST_NO_PROCESS]	= "no_process",
+	[SPRY_ST_MAILBOX_FULL]	= "mailbox_full",
 };
 
 const char *spry_verdict_name(unsigned int v)

@@ -163,6 +163,21 @@ static void metrics_retries(struct spryd *d, struct mbuf *m)
 		  "# TYPE spry_registrations_refused_total counter\n"
 		  "spry_registrations_refused_total %llu\n",
 		  (unsigned long long)d->st.registered, (unsigned long long)d->st.reg_refused);
+	/* Mailboxes (spryd/mail.c); mails sent and refused are router verdicts. */
+	mb_printf(m, "# HELP spry_mail_given_back_total Mails spryd answered (no process) "
+		  "for a receiver that died or was swapped or deleted before answering them.\n"
+		  "# TYPE spry_mail_given_back_total counter\n"
+		  "spry_mail_given_back_total %llu\n"
+		  "# HELP spry_mail_reclaimed_total Pool buffers of mails to a process that "
+		  "went away (unread ones included), freed by spryd.\n"
+		  "# TYPE spry_mail_reclaimed_total counter\n"
+		  "spry_mail_reclaimed_total %llu\n"
+		  "# HELP spry_mail_orphans_total Mail answers whose sender had gone.\n"
+		  "# TYPE spry_mail_orphans_total counter\n"
+		  "spry_mail_orphans_total %llu\n",
+		  (unsigned long long)d->st.mail_given_back,
+		  (unsigned long long)d->st.mail_reclaimed,
+		  (unsigned long long)d->st.mail_orphans);
 }
 
 /* Declared functions (supervisor.c): instances and the autoscaler's decisions. */

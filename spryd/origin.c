@@ -33,6 +33,7 @@
 #include <bpf/bpf.h>
 
 #include "spryd/entry.h"
+#include "spryd/mail.h"
 #include "spryd/origin.h"
 #include "spryd/spryd.h"
 
@@ -67,6 +68,8 @@ int origin_read_stream(struct spryd *d, int fd, struct spryd_stream *s,
 		have = s->rem_len + (size_t)n;
 		for (pos = 0; pos + DESC_SZ <= have; pos += DESC_SZ) {
 			memcpy(&desc, stream_buf + pos, DESC_SZ);
+			if (mail_desc_seen(d, &desc))
+				continue;
 			if (only_chain && desc.chain != only_chain) {
 				d->st.unknown++;
 				spryd_vlog(d, "descriptor for chain %u on a chain %u socket: ignored",
@@ -201,6 +204,27 @@ static int pick_origin(struct spryd *d)
 		}
 	}
 	return -1;
+}
+
+int origin_send_descs(struct spryd *d, const struct spry_desc *descs, unsigned int n)
+{
+	size_t total = (size_t)n * DESC_SZ;
+	ssize_t w;
+	int k;
+
+	k = pick_origin(d);
+	if (k < 0)
+		return -EAGAIN;
+	do {
+		w = send(d->origins[k].o.fd, descs, total, MSG_DONTWAIT | MSG_NOSIGNAL);
+	} while (w < 0 && errno == EINTR);
+	if (w == (ssize_t)total)
+		return 0;
+	if (w < 0 && errno == EACCES)
+		origin_recover(d, (unsigned int)k);
+	else if (w > 0 && (size_t)w % DESC_SZ)
+		origin_recover(d, (unsigned int)k);	/* split: reset, as origin_flush() */
+	return w < 0 ? -errno : -EAGAIN;
 }
 
 void origin_flush(struct spryd *d)

@@ -521,6 +521,10 @@ static void hook_reg_done(struct spryd *d, struct spryd_inst *in)
 	}
 	set_state(p, SPRY_PS_ACTIVE, now);
 	d->chains[a->chain_id].app_proc[p->inst] = p->id;
+	/* who sent a mail, for the router to tell its receiver */
+	if (d->inst_mem)
+		__atomic_store_n(&d->inst_mem[(uint32_t)a->fn_id * SPRY_MAX_INST + p->inst].proc_id,
+				 p->id, __ATOMIC_RELEASE);
 	p->activations++;
 	a->pub->st.activated++;
 	map_set(d, p, true);
@@ -989,7 +993,7 @@ static int info_cmp(const void *x, const void *y)
 			  sizeof(struct spry_ctl_proc_app)) / sizeof(struct spry_ctl_proc_info))
 
 static void ctl_reply(struct spryd *d, struct spryd_conn *c, int err, struct app *a,
-		      struct proc *one, bool all, uint64_t now)
+		      struct proc *one, bool all, uint64_t now, bool active)
 {
 	struct spryd_procs *ps = d->procs;
 	struct spry_ctl_proc_info *infos = NULL;
@@ -1016,7 +1020,7 @@ static void ctl_reply(struct spryd *d, struct spryd_conn *c, int err, struct app
 	} else if (all) {
 		for (b = 0; b < PROC_BUCKETS; b++) {
 			for (p = ps->buckets[b]; p; p = p->hnext) {
-				if (p->app != a)
+				if (p->app != a || (active && p->state != SPRY_PS_ACTIVE))
 					continue;
 				if (n == PROC_INFO_MAX) {
 					sum.truncated = 1;
@@ -1044,42 +1048,43 @@ static void hook_ctl(struct spryd *d, struct spryd_conn *c, const void *body, ui
 	int err = 0;
 
 	if (len != sizeof(req)) {
-		ctl_reply(d, c, -EINVAL, NULL, NULL, false, now);
+		ctl_reply(d, c, -EINVAL, NULL, NULL, false, now, false);
 		return;
 	}
 	memcpy(&req, body, sizeof(req));
 	if (!memchr(req.app, '\0', sizeof(req.app)) || spry_name_check(req.app) ||
-	    req.flags || !req.op || req.op >= SPRY_PROC_OP_MAX || req.id > SPRY_PROC_ID_MAX ||
+	    (req.flags & ~(uint32_t)SPRY_PROC_F_ACTIVE) ||
+	    (req.flags && (req.op != SPRY_PROC_SHOW || req.id)) || !req.op || req.op >= SPRY_PROC_OP_MAX || req.id > SPRY_PROC_ID_MAX ||
 	    (!req.id && req.op != SPRY_PROC_CREATE && req.op != SPRY_PROC_SHOW)) {
-		ctl_reply(d, c, -EINVAL, NULL, NULL, false, now);
+		ctl_reply(d, c, -EINVAL, NULL, NULL, false, now, false);
 		return;
 	}
 	a = app_by_name(ps, req.app);
 	if (!a || !a->seen) {
-		ctl_reply(d, c, -ENODEV, NULL, NULL, false, now);
+		ctl_reply(d, c, -ENODEV, NULL, NULL, false, now, false);
 		return;
 	}
 	if (c->cred.uid != 0 && (!a->decl.has_uid || c->cred.uid != a->decl.uid)) {
-		ctl_reply(d, c, -EPERM, NULL, NULL, false, now);
+		ctl_reply(d, c, -EPERM, NULL, NULL, false, now, false);
 		return;
 	}
 	if (req.op == SPRY_PROC_CREATE) {
 		p = proc_new(ps, a, req.id, now, &err);
 		if (p)
 			spryd_vlog(d, "app %s: process %" PRIu64 " created", a->decl.name, p->id);
-		ctl_reply(d, c, err, a, p, false, now);
+		ctl_reply(d, c, err, a, p, false, now, false);
 		return;
 	}
 	if (req.id) {
 		p = proc_find(ps, a, req.id);
 		if (!p) {
-			ctl_reply(d, c, -ENOENT, a, NULL, false, now);
+			ctl_reply(d, c, -ENOENT, a, NULL, false, now, false);
 			return;
 		}
 	}
 	switch (req.op) {
 	case SPRY_PROC_SHOW:
-		ctl_reply(d, c, 0, a, p, !p, now);
+		ctl_reply(d, c, 0, a, p, !p, now, req.flags & SPRY_PROC_F_ACTIVE);
 		return;
 	case SPRY_PROC_SWAP:
 		err = proc_swap(d, p, now);
@@ -1103,7 +1108,7 @@ static void hook_ctl(struct spryd *d, struct spryd_conn *c, const void *body, ui
 		}
 		return;
 	}
-	ctl_reply(d, c, err, a, err ? NULL : p, false, now);
+	ctl_reply(d, c, err, a, err ? NULL : p, false, now, false);
 }
 
 static const struct spryd_proc_hooks hooks = {

@@ -42,6 +42,7 @@
 
 #include "spryd/ctl.h"
 #include "spryd/entry.h"
+#include "spryd/mail.h"
 #include "spryd/origin.h"
 #include "spryd/registrar.h"
 #include "spryd/spryd.h"
@@ -645,6 +646,8 @@ static void inst_remove(struct spryd *d, struct spryd_inst *in, const char *why,
 	if (!in->draining && d->fn_routable && d->fn_routable[fn])
 		d->fn_routable[fn]--;
 	in->draining = false;
+	/* Its mails answered and reclaimed while its process id is known. */
+	mail_inst_gone(d, in);
 	/* A process: out of spry_procs before its slot can be taken again. */
 	if (d->chains[chain].app && d->proc_hooks)
 		d->proc_hooks->removed(d, in);

@@ -234,6 +234,9 @@ struct spryd_stats {
 	uint64_t	conns_refused;
 	uint64_t	send_errors;
 	uint64_t	retried;	/* resubmitted after an instance died */
+	uint64_t	mail_given_back;	/* mails answered for a dead receiver */
+	uint64_t	mail_reclaimed;	/* mail buffers freed for a dead receiver */
+	uint64_t	mail_orphans;	/* mail answers whose sender was gone */
 };
 
 /*

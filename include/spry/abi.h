@@ -23,7 +23,7 @@
 #define _Static_assert(expr, msg) static_assert(expr, msg)
 #endif
 
-#define SPRY_ABI_VERSION	4
+#define SPRY_ABI_VERSION	5
 #define SPRY_DESC_VERSION	1
 
 /* Limits. */
@@ -96,7 +96,26 @@ enum spry_desc_flags {
 	SPRY_DF_CALL	= 1 << 0,	/* deliver to fn (a call), reply comes back */
 	SPRY_DF_REPLY	= 1 << 1,	/* reply to the caller in ret_fn/ret_inst */
 	SPRY_DF_STICKY	= 1 << 2,	/* choose the instance by key */
+	/*
+	 * A mail between the processes of an app (docs/PROCESS.md,
+	 * "Mailboxes"), routed apart from requests: it never touches
+	 * inflight.  Alone: a mail (key = receiving process id; the router
+	 * hands it over with key = the sender's process id); with
+	 * SPRY_DF_REPLY: its answer (status OK, MAILBOX_FULL, ...).
+	 * The mail fields: hop = mailbox, req_id = the sender's sequence
+	 * number (echoed by the answer), meta_len = the token of the last
+	 * answer the sender read (router: the answer's new token), ret_inst =
+	 * (router) the sending instance.  An answer names no buffer.
+	 */
+	SPRY_DF_MAIL	= 1 << 7,
 };
+
+/* Mailbox bounds (docs/PROCESS.md, "Mailboxes"). */
+#define SPRY_MAIL_BOXES		16	/* mailboxes per process: hop 0..15 */
+#define SPRY_MAIL_OUT_MAX	64	/* a sender's mails not yet answered, plus
+					 * answers delivered it has not shown read */
+/* Pool tag of a mail buffer: the receiving process's id with bit 63 set. */
+#define SPRY_MAIL_TAG(pid)	((__u64)(pid) | (1ULL << 63))
 
 enum spry_status {
 	SPRY_ST_OK		= 0,
@@ -107,6 +126,7 @@ enum spry_status {
 	SPRY_ST_BAD_DESC	= 5,	/* a runtime refused the descriptor */
 	SPRY_ST_TOO_BIG		= 6,	/* response does not fit any buffer */
 	SPRY_ST_NO_PROCESS	= 7,	/* the named process is not active (or none) */
+	SPRY_ST_MAILBOX_FULL	= 8,	/* a mail's answer: the mailbox is full */
 	SPRY_ST_MAX,
 };
 
@@ -202,15 +222,34 @@ enum spry_inst_flags {
 	SPRY_IF_UNHEALTHY	= 1 << 2,	/* set by spryd (missed deadlines) */
 };
 
-/* Value of SPRY_MAP_INST, indexed by fn * SPRY_MAX_INST + inst. */
+/*
+ * Value of SPRY_MAP_INST, indexed by fn * SPRY_MAX_INST + inst.
+ *
+ * The mail_* counts are the mailboxes' own (docs/PROCESS.md, "Mailboxes"):
+ * mails never touch inflight, which the flood bound, the autoscaler and
+ * idle swaps read.  A sender may have mail_out + mail_unread <
+ * SPRY_MAIL_OUT_MAX (else DROP_FLOOD): mail_out mails not answered yet,
+ * mail_unread answers delivered to it since it last showed the token of
+ * the latest one (mail_tok) in a mail, i.e. since it last proved it read
+ * them, so what waits unread in either socket stays bounded.  A receiver
+ * may answer only mails it was given (mail_in, and mail_from[i] of them
+ * from instance i).  spryd zeroes them with the slot, and answers for a
+ * receiver that died with mails unanswered.
+ */
 struct spry_inst_state {
 	__s32	inflight;	/* (router) delivered minus sent on */
 	__u32	flags;		/* SPRY_IF_* */
 	__u64	cookie;		/* socket cookie (SO_COOKIE), for display */
 	__u32	pid;		/* registering process, from SO_PEERCRED */
 	__u32	uid;
+	__u64	proc_id;	/* (spryd) the cloud process it runs; 0: none */
+	__u32	mail_out;	/* (router) its mails delivered, not answered */
+	__u32	mail_unread;	/* (router) answers delivered since its last proof */
+	__u32	mail_tok;	/* (router) token of the last answer delivered */
+	__u32	mail_in;	/* (router) mails delivered to it, not answered */
+	__u32	mail_from[SPRY_MAX_INST];	/* (router) of mail_in, by sender */
 };
-_Static_assert(sizeof(struct spry_inst_state) == 24, "spry_inst_state size");
+_Static_assert(sizeof(struct spry_inst_state) == 176, "spry_inst_state size");
 
 /* Value of SPRY_MAP_REQLOC, indexed by req_id & (SPRY_REQ_SLOTS - 1). */
 struct spry_reqloc {
@@ -272,6 +311,11 @@ enum spry_verdict {
 	SPRY_V_NO_CALLER,	/* recoverable: caller gone, to origin */
 	SPRY_V_NO_PROCESS,	/* recoverable: the named process is not active */
 	SPRY_V_FALLBACK,	/* origin unreachable: passed to spryd's peer */
+	SPRY_V_MAIL,		/* a mail to the named process */
+	SPRY_V_MAIL_ANSWER,	/* a mail's answer to its sender (accepted) */
+	SPRY_V_MAIL_FULL,	/* a mail's answer: refused, its mailbox full */
+	SPRY_V_MAIL_BOUNCE,	/* a mail whose process is not active: back */
+	SPRY_V_MAIL_ORPHAN,	/* an answer whose sender is gone: to spryd */
 	SPRY_V_DROP_SHORT,	/* fewer bytes than a descriptor */
 	SPRY_V_DROP_VERSION,	/* bad version or flags */
 	SPRY_V_DROP_SENDER,	/* socket not registered */

@@ -352,6 +352,47 @@ SPRY_API const char *spry_req_fn(const struct spry_req *req, size_t *len);
  */
 SPRY_API uint64_t spry_process_id(void);
 
+/* -------------------------------------------------------------- mailboxes */
+
+/*
+ * Mailboxes between the processes of one app (docs/PROCESS.md,
+ * "Mailboxes").  Callable from a cloud process (spry_process_id() != 0),
+ * inside a handler or from the process's own thread.  Payload travels in
+ * the chain's pool: a mail is a descriptor the router takes to the
+ * receiving process, which acknowledges it through the router.
+ */
+#define SPRY_MAILBOXES		16	/* mailbox numbers 0..15 per process */
+#define SPRY_MAIL_DEPTH		64	/* unread messages per mailbox at most */
+#define SPRY_MAIL_TIMEOUT_MS	5000	/* send deadline (SPRY_MAIL_TIMEOUT_MS env) */
+
+/*
+ * Send @len bytes to mailbox @mailbox of process @pid of the same app.
+ * 0 when the receiver's runtime has accepted it (acknowledged through the
+ * router), or -errno: -EAGAIN the receiver's mailbox is full (nothing
+ * queued), -ESRCH no such live process in this app (or another app's id),
+ * -EMSGSIZE larger than a pool buffer, -ENOBUFS no pool buffer, -EINVAL bad
+ * mailbox, -ETIMEDOUT no ack within the send deadline, -EPERM not a cloud
+ * process.
+ */
+SPRY_API int spry_send(uint64_t pid, uint32_t mailbox, const void *data, size_t len);
+
+/*
+ * Send to every other live process of this app: the number of processes
+ * it was delivered to (>= 0), or -errno for a failure before any was sent.
+ * Per-receiver failures are counted in @failed when non-NULL.
+ */
+SPRY_API int spry_send_all(uint32_t mailbox, const void *data, size_t len, unsigned *failed);
+
+/*
+ * Receive the oldest message of @mailbox into @buf (at most @cap bytes).
+ * Waits up to @timeout_ms (-1: forever, 0: poll).  Returns its length, or
+ * -errno: -ETIMEDOUT, -EMSGSIZE (@cap too small; the message stays
+ * queued), -EINVAL bad mailbox, -EPERM not a cloud process.  *@from, when
+ * non-NULL, gets the sender's process id.
+ */
+SPRY_API ssize_t spry_recv(uint32_t mailbox, void *buf, size_t cap, int timeout_ms,
+			   uint64_t *from);
+
 /* ---------------------------------------------------------------- numbers */
 
 /*

@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * mailbox: an app (docs/PROCESS.md) whose processes talk through their
+ * mailboxes (spry_send, spry_send_all, spry_recv).  Each function takes
+ * its arguments as words of the payload (numbers in decimal) and answers
+ * one line:
+ *
+ *   whoami                       "ID"
+ *   send PID MAILBOX DATA...     spry_send()'s result ("0" or "-ERRNO")
+ *   sendall MAILBOX DATA...      "DELIVERED FAILED", or "-ERRNO"
+ *   recv MAILBOX TIMEOUT_MS CAP  "FROM LEN DATA" (spry_recv), or "-ERRNO"
+ *   flood PID MAILBOX N          N sends of 8 bytes: "OK FIRST_ERROR_AT ERROR"
+ *   thread MODE IN OUT           a thread of the process, once: MODE echo
+ *                                answers each mail of mailbox IN to its
+ *                                sender's mailbox OUT; drain just reads IN
+ *   ping PEER IN OUT N SIZE      N round trips (send SIZE bytes to PEER's
+ *                                mailbox IN, wait for the echo on OUT):
+ *                                "p50_ns p99_ns total_ns"
+ *   stream PEER MAILBOX N SIZE   N sends of SIZE bytes one after the other
+ *                                (each acknowledged): "total_ns"
+ *
+ *   spry app add mbox fns whoami,send,recv exec build/examples/mailbox
+ *   curl -d '2 0 hello' http://127.0.0.1:8080/mbox/1/send
+ *   curl -d '0 1000 64' http://127.0.0.1:8080/mbox/2/recv    # 1 5 hello
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <spry/spry.h>
+
+#define ARGS_MAX	6
+#define DATA_MAX	(1u << 20)
+
+/* The payload's first @n words into @v (numbers), *@rest after them. */
+static int words(struct spry_req *req, unsigned int n, uint64_t *v, const char **rest,
+		 size_t *rest_len)
+{
+	size_t len, i = 0, s;
+	const char *p = spry_req_data(req, &len);
+	unsigned int k;
+
+	for (k = 0; k < n; k++) {
+		while (i < len && p[i] == ' ')
+			i++;
+		s = i;
+		while (i < len && p[i] != ' ' && p[i] != '\n')
+			i++;
+		if (spry_parse_u64(p + s, i - s, 0, UINT64_MAX, &v[k]))
+			return spry_req_error(req, 400, -EINVAL, "argument %u: not a number", k + 1);
+	}
+	if (i < len && p[i] == ' ')
+		i++;
+	if (rest) {
+		*rest = p + i;
+		*rest_len = len - i;
+	}
+	return 0;
+}
+
+static int reply_line(struct spry_req *req, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int reply_line(struct spry_req *req, const char *fmt, ...)
+{
+	char out[160];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, sizeof(out), fmt, ap);
+	va_end(ap);
+	return spry_req_reply(req, 0, "text/plain", out, n < 0 ? 0 : (size_t)n);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int f_whoami(struct spry_req *req, void *user)
+{
+	(void)user;
+	return reply_line(req, "%" PRIu64 "\n", spry_process_id());
+}
+
+static int f_send(struct spry_req *req, void *user)
+{
+	const char *data;
+	uint64_t v[2];
+	size_t len;
+	int err;
+
+	(void)user;
+	err = words(req, 2, v, &data, &len);
+	if (err)
+		return err;
+	return reply_line(req, "%d\n", spry_send(v[0], (uint32_t)(v[1] > UINT32_MAX ? UINT32_MAX : v[1]),
+						 data, len));
+}
+
+static int f_sendall(struct spry_req *req, void *user)
+{
+	const char *data;
+	unsigned int failed;
+	uint64_t v[1];
+	size_t len;
+	int err, n;
+
+	(void)user;
+	err = words(req, 1, v, &data, &len);
+	if (err)
+		return err;
+	n = spry_send_all((uint32_t)(v[0] > UINT32_MAX ? UINT32_MAX : v[0]), data, len, &failed);
+	if (n < 0)
+		return reply_line(req, "%d\n", n);
+	return reply_line(req, "%d %u\n", n, failed);
+}
+
+static int f_recv(struct spry_req *req, void *user)
+{
+	uint64_t v[3], from = 0;
+	char *buf, *out;
+	ssize_t n;
+	size_t cap;
+	int err, hl;
+
+	(void)user;
+	err = words(req, 3, v, NULL, NULL);
+	if (err)
+		return err;
+	if (v[2] > DATA_MAX)
+		return spry_req_error(req, 400, -EINVAL, "cap over %u", DATA_MAX);
+	cap = (size_t)v[2];
+	buf = malloc(cap + 48);
+	if (!buf)
+		return -ENOMEM;
+	n = spry_recv((uint32_t)(v[0] > UINT32_MAX ? UINT32_MAX : v[0]), buf + 48, cap,
+		      v[1] > INT32_MAX ? -1 : (int)v[1], &from);
+	if (n < 0) {
+		free(buf);
+		return reply_line(req, "%zd\n", n);
+	}
+	/* "FROM LEN " right before the data */
+	hl = snprintf(buf, 48, "%" PRIu64 " %zd ", from, n);
+	out = buf + 48 - hl;
+	memmove(out, buf, (size_t)hl);
+	err = spry_req_reply(req, 0, "application/octet-stream", out, (size_t)hl + (size_t)n);
+	free(buf);
+	return err;
+}
+
+static int f_flood(struct spry_req *req, void *user)
+{
+	uint64_t v[3], i, ok = 0, at = 0;
+	char m[8];
+	int err, first = 0;
+
+	(void)user;
+	err = words(req, 3, v, NULL, NULL);
+	if (err)
+		return err;
+	for (i = 0; i < v[2]; i++) {
+		memcpy(m, &i, sizeof(m));
+		err = spry_send(v[0], (uint32_t)(v[1] > UINT32_MAX ? UINT32_MAX : v[1]), m, sizeof(m));
+		if (!err) {
+			ok++;
+		} else if (!first) {
+			first = err;
+			at = i;
+		}
+	}
+	return reply_line(req, "%" PRIu64 " %" PRIu64 " %d\n", ok, at, first);
+}
+
+struct thr {
+	uint32_t	in, out;
+	bool		echo;
+};
+
+static void *thread_main(void *arg)
+{
+	struct thr *t = arg;
+	static char buf[DATA_MAX];
+	uint64_t from;
+	ssize_t n;
+
+	for (;;) {
+		n = spry_recv(t->in, buf, sizeof(buf), -1, &from);
+		if (n == -EPERM)
+			return NULL;	/* the runtime is leaving */
+		if (n >= 0 && t->echo)
+			spry_send(from, t->out, buf, (size_t)n);
+	}
+}
+
+static int f_thread(struct spry_req *req, void *user)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static struct thr t;
+	static bool started;
+	pthread_t th;
+	uint64_t v[3];
+	int err;
+
+	(void)user;
+	err = words(req, 3, v, NULL, NULL);
+	if (err)
+		return err;
+	pthread_mutex_lock(&mu);
+	if (!started) {
+		t.echo = v[0] == 1;
+		t.in = (uint32_t)(v[1] % SPRY_MAILBOXES);
+		t.out = (uint32_t)(v[2] % SPRY_MAILBOXES);
+		err = pthread_create(&th, NULL, thread_main, &t);
+		if (!err) {
+			pthread_detach(th);
+			started = true;
+		}
+	}
+	pthread_mutex_unlock(&mu);
+	return err ? spry_req_error(req, 500, -err, "pthread_create: %s", strerror(err)) :
+		     reply_line(req, "started\n");
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int f_ping(struct spry_req *req, void *user)
+{
+	uint64_t v[5], i, t0, t, *lat;
+	char *buf;
+	ssize_t n;
+	int err = 0;
+
+	(void)user;
+	err = words(req, 5, v, NULL, NULL);
+	if (err)
+		return err;
+	if (!v[3] || v[3] > 10000000 || v[4] > DATA_MAX)
+		return spry_req_error(req, 400, -EINVAL, "N 1..10^7, SIZE up to %u", DATA_MAX);
+	lat = calloc(v[3], sizeof(*lat));
+	buf = calloc(1, v[4] + 1);
+	if (!lat || !buf) {
+		free(lat);
+		free(buf);
+		return -ENOMEM;
+	}
+	t0 = now_ns();
+	for (i = 0; i < v[3]; i++) {
+		t = now_ns();
+		err = spry_send(v[0], (uint32_t)v[1] % SPRY_MAILBOXES, buf, v[4]);
+		if (err)
+			break;
+		n = spry_recv((uint32_t)v[2] % SPRY_MAILBOXES, buf, v[4] + 1, 5000, NULL);
+		if (n < 0) {
+			err = (int)n;
+			break;
+		}
+		lat[i] = now_ns() - t;
+	}
+	t = now_ns() - t0;
+	if (!err) {
+		qsort(lat, v[3], sizeof(*lat), cmp_u64);
+		err = reply_line(req, "%" PRIu64 " %" PRIu64 " %" PRIu64 "\n", lat[v[3] / 2],
+				 lat[v[3] * 99 / 100], t);
+	} else {
+		err = reply_line(req, "error %d at %" PRIu64 "\n", err, i);
+	}
+	free(lat);
+	free(buf);
+	return err;
+}
+
+static int f_stream(struct spry_req *req, void *user)
+{
+	uint64_t v[4], i, t;
+	char *buf;
+	int err = 0;
+
+	(void)user;
+	err = words(req, 4, v, NULL, NULL);
+	if (err)
+		return err;
+	if (v[3] > DATA_MAX)
+		return spry_req_error(req, 400, -EINVAL, "SIZE up to %u", DATA_MAX);
+	buf = calloc(1, v[3] + 1);
+	if (!buf)
+		return -ENOMEM;
+	t = now_ns();
+	for (i = 0; i < v[2]; i++) {
+		err = spry_send(v[0], (uint32_t)v[1] % SPRY_MAILBOXES, buf, v[3]);
+		/* a full mailbox: the reader is behind; try again */
+		if (err == -EAGAIN) {
+			i--;
+			continue;
+		}
+		if (err)
+			break;
+	}
+	t = now_ns() - t;
+	free(buf);
+	if (err)
+		return reply_line(req, "error %d at %" PRIu64 "\n", err, i);
+	return reply_line(req, "%" PRIu64 "\n", t);
+}
+
+static const struct spry_app_fn fns[] = {
+	{ "whoami", f_whoami },
+	{ "send", f_send },
+	{ "sendall", f_sendall },
+	{ "recv", f_recv },
+	{ "flood", f_flood },
+	{ "thread", f_thread },
+	{ "ping", f_ping },
+	{ "stream", f_stream },
+};
+
+int main(int argc, char **argv)
+{
+	return spry_app_main(argc, argv, fns, sizeof(fns) / sizeof(fns[0]), NULL);
+}
