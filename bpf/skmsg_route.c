@@ -915,7 +915,8 @@ static __always_inline __u32 mail_send(struct sk_msg_md *msg, struct spry_desc *
 			mail_take(&peer->mail_in);
 		}
 	}
-	/* Not active (swapped, deleted, another app's id, closing): back. */
+	/* Not active (swapped, deleted, another app's id, closing): back, as an answer. */
+	d->flags = SPRY_DF_MAIL | SPRY_DF_REPLY;
 	d->status = SPRY_ST_NO_PROCESS;
 	d->inst = inst;
 	if (mail_redirect(msg, fn, inst) == SK_PASS) {

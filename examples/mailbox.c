@@ -18,6 +18,9 @@
  *                                "p50_ns p99_ns total_ns"
  *   stream PEER MAILBOX N SIZE   N sends of SIZE bytes one after the other
  *                                (each acknowledged): "total_ns"
+ *   echo IN OUT N                N times: a mail of mailbox IN back to its
+ *                                sender's mailbox OUT (10 s each): "N"
+ *   drain IN N                   N mails of mailbox IN read (10 s each): "N"
  *
  *   spry app add mbox fns whoami,send,recv exec build/examples/mailbox
  *   curl -d '2 0 hello' http://127.0.0.1:8080/mbox/1/send
@@ -317,6 +320,50 @@ static int f_stream(struct spry_req *req, void *user)
 	return reply_line(req, "%" PRIu64 "\n", t);
 }
 
+static int f_echo(struct spry_req *req, void *user)
+{
+	static char buf[DATA_MAX];
+	uint64_t v[3], i, from;
+	ssize_t n;
+	int err = 0;
+
+	(void)user;
+	err = words(req, 3, v, NULL, NULL);
+	if (err)
+		return err;
+	for (i = 0; i < v[2]; i++) {
+		n = spry_recv((uint32_t)v[0] % SPRY_MAILBOXES, buf, sizeof(buf), 10000, &from);
+		if (n < 0) {
+			err = (int)n;
+			break;
+		}
+		err = spry_send(from, (uint32_t)v[1] % SPRY_MAILBOXES, buf, (size_t)n);
+		if (err)
+			break;
+	}
+	if (err)
+		return reply_line(req, "error %d at %" PRIu64 "\n", err, i);
+	return reply_line(req, "%" PRIu64 "\n", i);
+}
+
+static int f_drain(struct spry_req *req, void *user)
+{
+	static char buf[DATA_MAX];
+	uint64_t v[2], i;
+	ssize_t n = 0;
+
+	(void)user;
+	n = words(req, 2, v, NULL, NULL);
+	if (n)
+		return (int)n;
+	for (i = 0; i < v[1]; i++) {
+		n = spry_recv((uint32_t)v[0] % SPRY_MAILBOXES, buf, sizeof(buf), 10000, NULL);
+		if (n < 0)
+			return reply_line(req, "error %zd at %" PRIu64 "\n", n, i);
+	}
+	return reply_line(req, "%" PRIu64 "\n", i);
+}
+
 static const struct spry_app_fn fns[] = {
 	{ "whoami", f_whoami },
 	{ "send", f_send },
@@ -326,6 +373,8 @@ static const struct spry_app_fn fns[] = {
 	{ "thread", f_thread },
 	{ "ping", f_ping },
 	{ "stream", f_stream },
+	{ "echo", f_echo },
+	{ "drain", f_drain },
 };
 
 int main(int argc, char **argv)

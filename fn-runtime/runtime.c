@@ -1048,10 +1048,24 @@ static int rt_recv_descs(struct rt *rt, uint8_t *buf, size_t max, size_t *got, i
 /* Handle the @nd descriptors received into rt->rx, then those kept during calls. */
 static int rt_run_batch(struct rt *rt, int nd)
 {
+	const struct spry_desc *d;
 	int i, ret;
 
+	/*
+	 * Mails and their answers first: a handler of this batch waiting in
+	 * spry_recv() or spry_send() reads the socket, not what is already
+	 * here (and its sender waits for the answer meanwhile).
+	 */
 	for (i = 0; i < nd; i++) {
-		ret = rt_run_one(rt, (const struct spry_desc *)(rt->rx + (size_t)i * RT_DESC));
+		d = (const struct spry_desc *)(rt->rx + (size_t)i * RT_DESC);
+		if (d->flags & SPRY_DF_MAIL)
+			rt_mail_in(rt, d);
+	}
+	for (i = 0; i < nd; i++) {
+		d = (const struct spry_desc *)(rt->rx + (size_t)i * RT_DESC);
+		if (d->flags & SPRY_DF_MAIL)
+			continue;
+		ret = rt_run_one(rt, d);
 		if (ret)
 			return ret;
 	}

@@ -324,6 +324,15 @@ static json_t *inst_json(__u16 inst, const struct spry_inst_state *st, bool list
 		json_decref(o);
 		return NULL;
 	}
+	/* a cloud process's mailboxes (docs/PROCESS.md, "Mailboxes") */
+	if (o && st->proc_id &&
+	    jset(o, "mail", json_pack("{s:I,s:I,s:I,s:I}", "process", (json_int_t)st->proc_id,
+				      "out", (json_int_t)st->mail_out,
+				      "unread_answers", (json_int_t)st->mail_unread,
+				      "in", (json_int_t)st->mail_in))) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }
 
@@ -496,6 +505,13 @@ static void fn_print(json_t *f)
 			printf(" %s", json_string_value(v));
 		if (!json_is_true(json_object_get(inst, "listed")))
 			printf(" (not routed to)");
+		v = json_object_get(inst, "mail");
+		if (v)
+			printf("\n\t  process %lld  mails out %lld  answers unread %lld  mails in %lld",
+			       json_integer_value(json_object_get(v, "process")),
+			       json_integer_value(json_object_get(v, "out")),
+			       json_integer_value(json_object_get(v, "unread_answers")),
+			       json_integer_value(json_object_get(v, "in")));
 		printf("\n");
 	}
 	v = json_object_get(f, "declared");

@@ -44,7 +44,7 @@ tap_plan
 
 
 spry load >/dev/null
-spry app add m1 fns whoami,send,sendall,recv,flood,thread exec "$MB" idle 0 create manual >/dev/null &&
+spry app add m1 fns whoami,send,sendall,recv,flood,thread,ping,echo exec "$MB" idle 0 create manual >/dev/null &&
 	spry app add m2 fns whoami,send,recv exec "$MB" idle 0 create manual >/dev/null
 tap_ok $? "apps m1 and m2 added"
 SPRY_MAIL_TIMEOUT_MS=3000 start_spryd --http 127.0.0.1:$PORT --start-timeout 3 --stop-timeout 1 -v
@@ -76,3 +76,100 @@ expect_eq "$(call m1 2 recv '16 0 4')" "-22" "recv of mailbox 16: -EINVAL"
 expect_eq "$(call m1 1 send '2 0 ')" 0 "an empty message is sent"
 expect_eq "$(call m1 2 recv '0 0 4')" "1 0 " "... and received empty"
 expect_eq "$(call m1 3 send '3 1 me')$(call m1 3 recv '1 0 8')" "03 2 me" "a process mails itself"
+
+# --- who can be reached -----------------------------------------------------
+expect_eq "$(call m1 1 send '99 0 x')" "-3" "an unknown process: -ESRCH"
+expect_eq "$(call m1 1 send '4 0 x')" "-3" "an allocated process that never ran: -ESRCH (not live)"
+expect_eq "$(call m1 1 send '0 0 x')" "-3" "process id 0: -ESRCH"
+call m2 1 whoami x >/dev/null
+expect_eq "$(call m2 1 send '3 0 x')" "-3" \
+	"app m2's process 1 sends to id 3, which only m1 has: -ESRCH (ids are per app)"
+expect_eq "$(call m1 3 send '1 0 from-m1')" 0 "m1's 3 sends to id 1: m1's process 1 gets it"
+expect_eq "$(call m2 1 recv '0 0 64')" "-110" "... and m2's process 1 got nothing"
+expect_eq "$(call m1 1 recv '0 0 64')" "3 7 from-m1" "... m1's process 1 did"
+expect_cmd -o 'process 3 swapped' "process swap m1 3" -- spry process swap m1 id 3 sock "$SOCK"
+expect_eq "$(call m1 1 send '3 0 x')" "-3" "a swapped process: -ESRCH (not live)"
+
+# --- bounds -----------------------------------------------------------------
+poolfree() { curl -s "$URL/metrics" | sed -n 's/^spry_pool_buffers{chain="m1",state="free"} //p'; }
+free0=$(poolfree)
+expect_eq "$(call m1 1 flood '2 7 70')" "64 64 -11" \
+	"70 mails into one mailbox: 64 accepted, the 65th and after -EAGAIN (mailbox full)"
+expect_eq "$(call m1 2 recv '7 0 8' | cut -d' ' -f1-2)" "1 8" "the first of them is read"
+expect_eq "$(call m1 1 flood '2 7 2')" "1 1 -11" "one more fits, then full again"
+n=0
+while r=$(call m1 2 recv '7 0 8') && [ "${r%% *}" = 1 ]; do n=$((n + 1)); done
+expect_eq "$n" 64 "64 read back, nothing lost or doubled"
+expect_eq "$(poolfree)" "$free0" "every read mail's buffer back in the pool"
+# unread mails of a deleted process
+expect_eq "$(call m1 1 flood '2 4 30')" "30 0 0" "30 mails to process 2, not read"
+[ "$(poolfree)" -le $((free0 - 30)) ]
+tap_ok $? "their buffers are in use ($(poolfree) free of $free0)"
+expect_cmd -o 'process 2 deleted' "process del m1 2 with 30 unread mails" -- \
+	spry process del m1 id 2 sock "$SOCK"
+wait_for 5 sh -c "[ \"\$(curl -s $URL/metrics | sed -n 's/^spry_pool_buffers{chain=\"m1\",state=\"free\"} //p')\" = $free0 ]"
+tap_ok $? "a process deleted with unread mails: their buffers back in the pool ($(poolfree) free)"
+expect_eq "$(call m1 1 send '2 0 x')" "-3" "a deleted process: -ESRCH"
+M=$(curl -s "$URL/metrics")
+printf '%s\n' "$M" | grep -q '^spry_mail_reclaimed_total 30$' &&
+	printf '%s\n' "$M" | grep -q '^spry_router_verdicts_total{verdict="mail_full"} 7$'
+tap_ok $? "/metrics: spry_mail_reclaimed_total 30, the 7 refusals as mail_full" ||
+	tap_diag "$(printf '%s\n' "$M" | grep mail)"
+
+# --- send to all, a process's own thread ------------------------------------
+spry process create m1 id 2 sock "$SOCK" >/dev/null
+for i in 2 3 4; do call m1 $i whoami x >/dev/null; done
+expect_eq "$(call m1 1 sendall '6 to-all')" "3 0" "send to all: delivered to the 3 other live processes"
+expect_eq "$(call m1 2 recv '6 0 64')|$(call m1 3 recv '6 0 64')|$(call m1 4 recv '6 0 64')|$(call m1 1 recv '6 0 64')" \
+	"1 6 to-all|1 6 to-all|1 6 to-all|-110" "each got it once, the sender none"
+expect_eq "$(call m1 4 thread '1 8 9')" started "process 4 starts a thread echoing mailbox 8 to 9"
+r=$(call m1 1 ping '4 8 9 200 100')
+set -- $r
+[ $# = 3 ] && [ "$1" -gt 0 ] && [ "$2" -ge "$1" ]
+tap_ok $? "200 round trips through process 4's own thread: p50 $(( ${1:-0} / 1000 )) us p99 $(( ${2:-0} / 1000 )) us" ||
+	tap_diag "$r"
+# a handler waiting in spry_recv() while the mail it waits for came in the
+# same read as its request: mails of a batch are taken first
+ok=0
+for r in 1 2 3 4 5 6; do
+	curl -s -m 20 -d '8 9 200' "$URL/m1/2/echo" >"$TMP/echo.out" &
+	e=$!
+	out=$(call m1 1 ping '2 8 9 200 64')
+	wait $e
+	set -- $out
+	[ $# = 3 ] && [ "$(cat "$TMP/echo.out")" = 200 ] && ok=$((ok + 1))
+done
+expect_eq "$ok" 6 "6 rounds of 200 round trips between two handlers (echo started with ping)"
+
+# --- a receiver that never answers, then dies --------------------------------
+pid_of() { pshow_j | jq -r --argjson i "$1" '.list[] | select(.id == $i) | .pid'; }
+pshow_j() { spry -j process show m1 sock "$SOCK"; }
+P3=$(pid_of 3)
+kill -STOP "$P3" && STOPPED+=("$P3")
+t0=$(date +%s%N)
+expect_eq "$(call m1 1 send '3 0 to-a-stopped-one')" "-110" \
+	"a receiver that does not answer (SIGSTOP): -ETIMEDOUT at the deadline"
+t1=$(date +%s%N)
+ms=$(( (t1 - t0) / 1000000 ))
+[ $ms -ge 2900 ] && [ $ms -lt 8000 ]
+tap_ok $? "... after the 3 s deadline ($ms ms)"
+mail_of() { spry -j fn show chain m1 | jq -r --argjson i "$1" \
+	'[.[].instances[]? | select(.mail.process == $i) | .mail | "\(.out) \(.in)"][0]'; }
+expect_eq "$(mail_of 1) $(mail_of 3)" "1 0 0 1" \
+	"the router counts it: 1 out at the sender, 1 in at the receiver (spry fn show)"
+kill -KILL "$P3"
+kill -CONT "$P3" 2>/dev/null
+wait_for 5 sh -c "'$SPRY' -P '$PIN' -j process show m1 id 3 sock '$SOCK' | grep -q allocated"
+tap_ok $? "the receiver killed: its process allocated again"
+wait_for 5 sh -c "[ \"\$('$SPRY' -P '$PIN' -j fn show chain m1 | jq -r '[.[].instances[]? | select(.mail.process == 1) | .mail.out][0]')\" = 0 ]"
+tap_ok $? "spryd answered for it: the sender's count back to 0 (out $(mail_of 1))"
+curl -s "$URL/metrics" | grep -q '^spry_mail_given_back_total 1$'
+tap_ok $? "/metrics: spry_mail_given_back_total 1"
+expect_eq "$(call m1 1 flood '4 2 64')" "64 0 0" "the sender's window is whole: 64 more mails accepted"
+n=0
+while r=$(call m1 4 recv '2 0 8') && [ "${r%% *}" = 1 ]; do n=$((n + 1)); done
+expect_eq "$n" 64 "... and read"
+
+# --- at the end: the router's mail counts all back at 0 ----------------------
+expect_eq "$(spry -j fn show chain m1 | jq -c '[.[].instances[]? | select(.mail) | .mail.out + .mail.in] | add')" 0 \
+	"every live process: nothing out, nothing in"

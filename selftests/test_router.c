@@ -64,6 +64,8 @@
 #define C5	5	/* another app: Q */
 #define P	40
 #define Q	50
+#define C6	6	/* an app whose processes mail each other: R */
+#define R	60
 
 struct inst {
 	int	a;		/* registered end: the function's (or origin's) */
@@ -92,7 +94,8 @@ static int n_drops;		/* drops the test caused: one event each */
 
 static const char *const vnames[SPRY_V_MAX] = {
 	"FORWARD", "CALL", "REPLY", "DONE", "ERROR", "NO_INSTANCE",
-	"NO_CHAIN", "NO_CALLER", "NO_PROCESS", "FALLBACK", "DROP_SHORT", "DROP_VERSION",
+	"NO_CHAIN", "NO_CALLER", "NO_PROCESS", "FALLBACK", "MAIL", "MAIL_ANSWER",
+	"MAIL_FULL", "MAIL_BOUNCE", "MAIL_ORPHAN", "DROP_SHORT", "DROP_VERSION",
 	"DROP_SENDER", "DROP_CHAIN", "DROP_HOP", "DROP_AUTH", "DROP_BOUNDS",
 	"DROP_FLOOD",
 };
@@ -2052,6 +2055,309 @@ static void test_process(void)
 	inst_close(&qa);
 }
 
+
+/* ------------------------------------------------------------ mailboxes */
+
+static struct inst ma, mb, mc;
+
+/* spry_inst of @x: its mail counts; proc_id as spryd writes it. */
+static int mail_state(const struct inst *x, struct spry_inst_state *st)
+{
+	return inst_get(x->fn, x->inst, st);
+}
+
+static int proc_id_set(const struct inst *x, __u64 id)
+{
+	__u32 key = (__u32)x->fn * SPRY_MAX_INST + x->inst;
+	struct spry_inst_state st;
+
+	if (inst_get(x->fn, x->inst, &st))
+		return -errno;
+	st.proc_id = id;
+	return bpf_map_update_elem(m_inst, &key, &st, BPF_ANY) ? -errno : 0;
+}
+
+/* A mail of @x's to process @to, mailbox @box, buffer at @off. */
+static struct spry_desc mkmail(__u16 chain, __u64 to, __u8 box, __u64 seq, __u32 proof)
+{
+	struct spry_desc d = {
+		.version = SPRY_DESC_VERSION,
+		.flags = SPRY_DF_MAIL,
+		.hop = box,
+		.chain = chain,
+		.fn = R,
+		.req_id = seq,
+		.off = 4096 * (seq % 64),
+		.len = 5,
+		.cap = 4096,
+		.gen = 7,
+		.key = to,
+		.meta_len = proof,
+	};
+	return d;
+}
+
+/* The receiver's answer to @m (as a runtime writes it). */
+static struct spry_desc mkanswer(const struct spry_desc *m, __u8 status)
+{
+	struct spry_desc a = *m;
+
+	a.flags = SPRY_DF_MAIL | SPRY_DF_REPLY;
+	a.status = status;
+	return a;
+}
+
+static bool mail_world(void)
+{
+	const struct inst *lr[] = { &ma, &mb, &mc };
+
+	return !(app_put(C6, R) ||
+		 inst_new(&ma, C6, R, 0, SPRY_ROLE_FN, true) ||
+		 inst_new(&mb, C6, R, 1, SPRY_ROLE_FN, true) ||
+		 inst_new(&mc, C6, R, 2, SPRY_ROLE_FN, true) ||
+		 fn_put(R, C6, lr, 3) ||
+		 proc_put(C6, 300, ma.inst, true) || proc_put(C6, 301, mb.inst, true) ||
+		 proc_put(C6, 302, mc.inst, true) || proc_put(C6, 303, 7, false) ||
+		 proc_id_set(&ma, 300) || proc_id_set(&mb, 301) || proc_id_set(&mc, 302));
+}
+
+/*
+ * Every instance of @xs (@n of the app's): a sender within its bound, a
+ * receiver holding no more than the senders may have out (by each and in
+ * all), inflight untouched.
+ */
+static bool mail_invariants(const struct inst *const *xs, int n)
+{
+	struct spry_inst_state st;
+	bool ok = true, from_ok;
+	__u64 sum;
+	int i, j;
+
+	for (i = 0; i < n; i++) {
+		if (mail_state(xs[i], &st))
+			return false;
+		from_ok = true;
+		for (sum = 0, j = 0; j < SPRY_MAX_INST; j++) {
+			sum += st.mail_from[j];
+			from_ok &= st.mail_from[j] <= SPRY_MAIL_OUT_MAX;
+		}
+		if (st.mail_out + st.mail_unread > SPRY_MAIL_OUT_MAX || !from_ok ||
+		    st.mail_in > (__u32)n * SPRY_MAIL_OUT_MAX || st.inflight != 0) {
+			tap_diag("inst %u: out %u unread %u in %u (from %llu) inflight %d",
+				 xs[i]->inst, st.mail_out, st.mail_unread, st.mail_in,
+				 (unsigned long long)sum, st.inflight);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+static void test_mail(void)
+{
+	struct spry_desc m, a, r[80];
+	struct spry_inst_state st, st2;
+	__u64 before[SPRY_V_MAX];
+	__u32 tok = 0;
+	int i, n;
+	bool ok;
+
+	if (!mail_world()) {
+		tap_ok(0, "mail: setup");
+		return;
+	}
+	/* a mail: to the named process, the sender's id written by the router */
+	verdicts_read(before);
+	m = mkmail(C6, 301, 3, 1, 0);
+	m.key = 301;
+	m.ret_inst = 17;	/* forged: the router writes the sender */
+	ok = send_ok(ma.a, &m, 1) && recv_descs(mb.a, r, 1, WAIT_MS) == 1 &&
+	     r[0].key == 300 && r[0].ret_inst == ma.inst && r[0].inst == mb.inst &&
+	     r[0].hop == 3 && r[0].off == m.off && r[0].len == 5 && quiet(mc.a, 0);
+	ok = ok && !mail_state(&ma, &st) && st.mail_out == 1 && st.inflight == 0 &&
+	     !mail_state(&mb, &st2) && st2.mail_in == 1 && st2.mail_from[ma.inst] == 1 &&
+	     st2.inflight == 0;
+	tap_ok(ok && verdicts_moved(before, SPRY_V_MAIL, 1),
+	       "mail: 300 -> 301 at 301's instance, from 300 (the router's word), counted "
+	       "apart from inflight");
+	/* its answer: to the sender, without a buffer, with a token */
+	a = mkanswer(&r[0], SPRY_ST_OK);
+	a.off = 8192;	/* forged: an answer names no buffer */
+	a.cap = 4096;
+	verdicts_read(before);
+	ok = send_ok(mb.a, &a, 1) && recv_descs(ma.a, r, 1, WAIT_MS) == 1 &&
+	     r[0].flags == (SPRY_DF_MAIL | SPRY_DF_REPLY) && r[0].req_id == 1 &&
+	     r[0].off == 0 && r[0].cap == 0 && r[0].key == 301 && r[0].meta_len != 0;
+	tok ^= r[0].meta_len;
+	ok = ok && !mail_state(&ma, &st) && st.mail_out == 0 && st.mail_unread == 1 &&
+	     st.mail_tok == tok && !mail_state(&mb, &st2) && st2.mail_in == 0;
+	tap_ok(ok && verdicts_moved(before, SPRY_V_MAIL_ANSWER, 1),
+	       "mail: the answer reaches the sender with no buffer and a token; counts moved");
+	/* a mail showing the token proves the answer was read */
+	m = mkmail(C6, 302, 0, 2, tok);
+	ok = send_ok(ma.a, &m, 1) && recv_descs(mc.a, r, 1, WAIT_MS) == 1 &&
+	     !mail_state(&ma, &st) && st.mail_out == 1 && st.mail_unread == 0;
+	a = mkanswer(&r[0], SPRY_ST_MAILBOX_FULL);
+	verdicts_read(before);
+	ok = ok && send_ok(mc.a, &a, 1) && recv_descs(ma.a, r, 1, WAIT_MS) == 1 &&
+	     r[0].status == SPRY_ST_MAILBOX_FULL && verdicts_moved(before, SPRY_V_MAIL_FULL, 1);
+	tok ^= r[0].meta_len;
+	tap_ok(ok, "mail: the proof settles what was read; a full mailbox's answer counted as mail_full");
+	/* not active, unknown, another app's: back to the sender as an answer */
+	verdicts_read(before);
+	ok = true;
+	for (i = 0; i < 3 && ok; i++) {
+		__u64 to[] = { 303, 999, 100 };
+
+		m = mkmail(C6, to[i], 1, 10 + i, tok);
+		ok = send_ok(ma.a, &m, 1) && recv_descs(ma.a, r, 1, WAIT_MS) == 1 &&
+		     r[0].flags == (SPRY_DF_MAIL | SPRY_DF_REPLY) &&
+		     r[0].status == SPRY_ST_NO_PROCESS && r[0].off == m.off &&
+		     r[0].gen == m.gen && r[0].req_id == m.req_id;
+		tok ^= r[0].meta_len;
+	}
+	/* each mail's proof settled the answer before it: one unproven left */
+	ok = ok && quiet(mb.a, 0) && quiet(mc.a, 0) && !mail_state(&ma, &st) &&
+	     st.mail_out == 0 && st.mail_unread == 1;
+	tap_ok(ok && verdicts_moved(before, SPRY_V_MAIL_BOUNCE, 3),
+	       "mail: to a process not active, unknown, or another app's id: back to the "
+	       "sender with its buffer (NO_PROCESS)");
+	/* a receiver answering another instance than the sender: spryd gets it */
+	m = mkmail(C6, 301, 0, 20, 0);
+	ok = send_ok(mc.a, &m, 1) && recv_descs(mb.a, r, 1, WAIT_MS) == 1;
+	a = mkanswer(&r[0], SPRY_ST_OK);
+	a.ret_inst = ma.inst;	/* forged */
+	verdicts_read(before);
+	ok = ok && send_ok(mb.a, &a, 1) && recv_descs(mb.b, r, 1, WAIT_MS) == 1 &&
+	     quiet(ma.a, 50) && quiet(mc.a, 0) && !mail_state(&mb, &st2) && st2.mail_in == 0 &&
+	     !mail_state(&mc, &st) && st.mail_out == 1;
+	tap_ok(ok && verdicts_moved(before, SPRY_V_MAIL_ORPHAN, 1),
+	       "mail: an answer naming another instance than the sender goes to spryd's peer, "
+	       "not to it");
+	/* spryd answers for a receiver that died: to the sender */
+	a = mkmail(C6, 0, 0, 0, 0);
+	a.flags = SPRY_DF_MAIL | SPRY_DF_REPLY;
+	a.status = SPRY_ST_NO_PROCESS;
+	a.key = 301;
+	a.ret_inst = mc.inst;
+	verdicts_read(before);
+	ok = send_ok(origin.a, &a, 1) && recv_descs(mc.a, r, 1, WAIT_MS) == 1 &&
+	     r[0].status == SPRY_ST_NO_PROCESS && r[0].cap == 0 && !mail_state(&mc, &st) &&
+	     st.mail_out == 0 && st.mail_unread == 1;
+	tap_ok(ok && verdicts_moved(before, SPRY_V_MAIL_ANSWER, 1),
+	       "mail: spryd's answer for a dead receiver gives the sender its count back");
+	tap_ok(mail_invariants((const struct inst *[]){ &ma, &mb, &mc }, 3),
+	       "mail: every bound holds, inflight untouched");
+
+	/* a sender that never reads its answers: at most SPRY_MAIL_OUT_MAX of them */
+	if (!mail_state(&ma, &st))
+		n = SPRY_MAIL_OUT_MAX - (int)(st.mail_out + st.mail_unread);
+	else
+		n = 0;
+	ok = n > 0;
+	for (i = 0; i < n && ok; i++) {
+		m = mkmail(C6, 301, 2, 100 + i, 0);	/* no proof */
+		ok = send_ok(ma.a, &m, 1) && recv_descs(mb.a, r, 1, WAIT_MS) == 1;
+		a = mkanswer(&r[0], SPRY_ST_OK);
+		ok = ok && send_ok(mb.a, &a, 1);
+	}
+	tap_ok(ok, "mail: %d mails answered while the sender reads nothing", n);
+	m = mkmail(C6, 301, 2, 999, 0x1234567);	/* a guessed proof */
+	expect_drop(&ma, &m, sizeof(m), SPRY_V_DROP_FLOOD,
+		    "mail: one more from a sender that did not read its answers");
+	n = recv_descs(ma.a, r, 80, 200);
+	tap_ok(n <= SPRY_MAIL_OUT_MAX, "mail: what waited unread at that sender stayed within "
+	       "the bound (%d answers)", n);
+
+	/* answers without mails, forged mails */
+	a = mkanswer(&m, SPRY_ST_OK);
+	a.ret_inst = mc.inst;
+	expect_drop(&mb, &a, sizeof(a), SPRY_V_DROP_FLOOD, "mail: an answer to no mail");
+	m = mkmail(C4, 100, 0, 1, 0);
+	expect_drop(&mc, &m, sizeof(m), SPRY_V_DROP_CHAIN, "mail: into another app's chain");
+	inst_new(&mc, C6, R, 2, SPRY_ROLE_FN, true);
+	m = mkmail(C6, 300, 16, 1, 0);
+	expect_drop(&mc, &m, sizeof(m), SPRY_V_DROP_HOP, "mail: mailbox 16");
+	inst_new(&mc, C6, R, 2, SPRY_ROLE_FN, true);
+	m = mkmail(C6, 300, 0, 1, 0);
+	m.off = POOL_SIZE - 100;
+	expect_drop(&mc, &m, sizeof(m), SPRY_V_DROP_BOUNDS, "mail: a buffer past the pool");
+	inst_new(&mc, C6, R, 2, SPRY_ROLE_FN, true);
+	m = mkmail(C6, 300, 0, 1, 0);
+	m.flags |= SPRY_DF_CALL;
+	expect_drop(&mc, &m, sizeof(m), SPRY_V_DROP_VERSION, "mail: MAIL with CALL");
+	m = mkmail(C1, 300, 0, 1, 0);
+	inflight_set(&f1a, 1);
+	expect_drop(&f1a, &m, sizeof(m), SPRY_V_DROP_CHAIN, "mail: from a chain that is no app");
+	inst_new(&f1a, C1, F1, 0, SPRY_ROLE_FN, true);
+	m = mkmail(C6, 301, 0, 1, 0);
+	m.flags = SPRY_DF_MAIL;
+	expect_drop(&origin2, &m, sizeof(m), SPRY_V_DROP_VERSION, "mail: a mail from an origin");
+	inst_close(&ma);
+	inst_close(&mb);
+	inst_close(&mc);
+}
+
+/* Random mail descriptors from the app's instances: never a bound broken. */
+static void test_mail_fuzz(void)
+{
+	struct inst *xs[] = { &ma, &mb, &mc };
+	struct spry_desc d, r[64];
+	unsigned int seed = 12;
+	int i, k, drops = 0, passed = 0;
+	bool ok = true;
+
+	if (!mail_world()) {
+		tap_ok(0, "mail fuzz: setup");
+		return;
+	}
+	for (i = 0; i < 1500 && ok; i++) {
+		int xi = rand_r(&seed) % 3;
+		struct inst *x = xs[xi];
+		ssize_t w;
+
+		for (k = 0; k < DSZ; k++)
+			((__u8 *)&d)[k] = (__u8)rand_r(&seed);
+		d.version = rand_r(&seed) % 16 ? SPRY_DESC_VERSION : d.version;
+		d.flags = rand_r(&seed) % 8 ? SPRY_DF_MAIL | (rand_r(&seed) % 2 ? SPRY_DF_REPLY : 0)
+					    : d.flags | SPRY_DF_MAIL;
+		d.chain = rand_r(&seed) % 8 ? C6 : d.chain;
+		d.hop %= rand_r(&seed) % 8 ? SPRY_MAIL_BOXES : 256;
+		d.key = 300 + rand_r(&seed) % (rand_r(&seed) % 8 ? 4 : 1000);
+		d.ret_inst %= rand_r(&seed) % 4 ? 3 : 65535;
+		if (rand_r(&seed) % 4) {
+			d.off %= POOL_SIZE;
+			d.cap %= 8192;
+			d.len = d.cap ? d.len % d.cap : 0;
+		}
+		w = send(x->a, &d, sizeof(d), MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno == EACCES) {
+			drops++;
+			n_drops++;
+			inst_close(x);
+			ok = !inst_new(x, C6, R, (__u16)xi, SPRY_ROLE_FN, true) &&
+			     !proc_id_set(x, 300 + xi);
+		} else if (w != sizeof(d)) {
+			tap_diag("send: %zd (%s)", w, w < 0 ? strerror(errno) : "short");
+			ok = false;
+		} else {
+			passed++;
+		}
+		/* whatever arrived is read, as a runtime would (not answered) */
+		for (k = 0; k < 3; k++)
+			while (recv_descs(xs[k]->a, r, 64, 0) > 0)
+				;
+		if (i % 50 == 0)
+			ok = ok && mail_invariants((const struct inst *const *)xs, 3);
+	}
+	ring_buffer__consume(rb);
+	ok = ok && mail_invariants((const struct inst *const *)xs, 3);
+	tap_ok(ok && drops > 0 && passed > 0,
+	       "mail fuzz: 1500 random mail descriptors (%d dropped, %d passed): every "
+	       "bound holds", drops, passed);
+	for (k = 0; k < 3; k++)
+		inst_close(xs[k]);
+}
+
 static void test_batch_16(void) { test_batch(16, 0); }
 static void test_batch_64(void) { test_batch(64, 0); }
 static void test_batch_600(void) { test_batch(600, 0); }
@@ -2079,6 +2385,8 @@ static const struct tap_case cases[] = {
 	TAP_CASE(test_errors, "ERROR, NO_CHAIN, NO_INSTANCE, FALLBACK: back to the origin or its TCP peer, sender fine"),
 	TAP_CASE(test_revoke, "a revoked hand-off quarantines its sender, others carry on"),
 	TAP_CASE(test_process, "cloud processes: a request naming a process reaches it and no other"),
+	TAP_CASE(test_mail, "mailboxes: mails and answers between an app's processes, every bound"),
+	TAP_CASE(test_mail_fuzz, "mailboxes: random mail descriptors never break a bound"),
 	TAP_CASE(test_wakeup_epoll, "a thread blocked in epoll_wait wakes for a redirect"),
 	TAP_CASE(test_wakeup_recv, "a thread blocked in recv wakes for a redirect"),
 	TAP_CASE(test_final, "the end: nothing in flight, one event per drop"),

@@ -37,7 +37,8 @@ void mail_inst_gone(struct spryd *d, struct spryd_inst *in)
 	if (!cs->app || !d->inst_mem || in->fn >= SPRY_MAX_FNS || in->idx >= SPRY_MAX_INST)
 		return;
 	row = &d->inst_mem[(uint32_t)in->fn * SPRY_MAX_INST + in->idx];
-	proc_id = cs->app_proc[in->idx];
+	/* written at its activation (process.c); app_proc may be cleared already */
+	proc_id = __atomic_load_n(&row->proc_id, __ATOMIC_ACQUIRE);
 
 	/*
 	 * Mails it sent that others still hold: their answers would reach
