@@ -127,6 +127,24 @@ static int load(struct spry_req *req, void *user)
 	if (km_params_parse(in, len, &p, parse_u64, &why))
 		return spry_req_error(req, 400, -EINVAL, "%s", why);
 	km_shard(&p, &lo, &hi);
+	/* mails of an earlier data set or of a failed step: not for this one */
+	for (;;) {
+		char junk[64];
+		ssize_t r = spry_recv(KM_MAILBOX, junk, sizeof(junk), 0, NULL);
+
+		if (r == -ETIMEDOUT)
+			break;
+		if (r == -EMSGSIZE) {	/* too big for junk: take it with room enough */
+			size_t cap = 1u << 20;
+			void *big = malloc(cap);
+
+			r = big ? spry_recv(KM_MAILBOX, big, cap, 0, NULL) : -ENOMEM;
+			free(big);
+		}
+		if (r < 0 && r != -ETIMEDOUT)
+			return spry_req_error(req, 500, (int)r, "emptying mailbox %d: %s",
+					      KM_MAILBOX, strerror((int)-r));
+	}
 
 	/* "km/cur" last: a load cut short leaves no data set */
 	err = spry_state_del(st, K_CUR, KLEN(K_CUR));
@@ -165,7 +183,7 @@ fail:
 			      spry_state_error());
 }
 
-static __attribute__((unused)) int64_t ms_left(const struct timespec *deadline)
+static int64_t ms_left(const struct timespec *deadline)
 {
 	struct timespec now;
 
@@ -198,15 +216,6 @@ static unsigned int exchange(const struct km_params *p, uint32_t iter, const str
 
 	if (p->nproc == 1)
 		return 0;
-#ifndef SPRY_MAILBOXES	/* until libspry has them (h/mail) */
-	(void)size; (void)cap; (void)kd; (void)seen; (void)deadline; (void)m; (void)ms;
-	(void)failed; (void)got; (void)status; (void)bad; (void)buf; (void)nb; (void)from;
-	(void)r; (void)left; (void)j; (void)n; (void)iter; (void)mine; (void)sums;
-	(void)counts; (void)changed;
-	*err = -ENOSYS;
-	snprintf(why, whylen, "this libspry has no mailboxes: P > 1 needs them");
-	return 501;
-#else
 	n = spry_send_all(KM_MAILBOX, mine, size, &failed);
 	if (n < 0) {
 		*err = n;
@@ -280,7 +289,6 @@ static unsigned int exchange(const struct km_params *p, uint32_t iter, const str
 	}
 	free(buf);
 	return status;
-#endif
 }
 
 static int step(struct spry_req *req, void *user)
