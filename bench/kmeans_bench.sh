@@ -19,14 +19,15 @@
 # namespace, pins, socket.
 # Environment: OUT (build dir), BENCH_KM_ROUNDS (per system and data set,
 # default 5), BENCH_KM_ITERS (default 20), BENCH_KM_SETS ("N:D:K:P ...",
-# default "20000:4:8:2 200000:4:16:2 200000:4:16:4"), BENCH_RESULTS.
+# default "20000:4:8:2 200000:4:16:2 200000:2:2:2 200000:4:16:4": the third
+# one light on arithmetic, where moving the state dominates), BENCH_RESULTS.
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$SRC/build}
 ROUNDS=${BENCH_KM_ROUNDS:-5}
 ITERS=${BENCH_KM_ITERS:-20}
-SETS=${BENCH_KM_SETS:-20000:4:8:2 200000:4:16:2 200000:4:16:4}
+SETS=${BENCH_KM_SETS:-20000:4:8:2 200000:4:16:2 200000:2:2:2 200000:4:16:4}
 RES=${BENCH_RESULTS:-$SRC/bench/results}
 SEED=7
 SPRY=$OUT/spry
@@ -106,13 +107,15 @@ for s in $SETS; do
 	echo "$n $d $k $p $(grep -c '^iter' "$TMP/ref") $TMP/t.spry.$i $TMP/t.redis.$i" >>"$TMP/rows"
 done
 
-python3 - "$TMP/rows" >"$TMP/table.md" <<'PY' || die "the table failed"
+python3 - "$TMP/rows" "$TMP/kmeans.tsv" >"$TMP/table.md" <<'PY' || die "the table failed"
 import sys
 def stats(path):
     v = sorted(float(l.split()[2]) for l in open(path) if l.strip())
     return v[len(v) // 2], v[min(len(v) - 1, int(len(v) * 0.99))], sum(v) / len(v), len(v)
 print("| points | D | K | P | iterations | spry p50 | spry p99 | spry mean | Redis p50 | Redis p99 | Redis mean | p50 Redis/spry | mean Redis/spry |")
 print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+tsv = open(sys.argv[2], "w")
+tsv.write("# set\tspry_p50_ms\tredis_p50_ms\tspry_mean_ms\tredis_mean_ms\n")
 for line in open(sys.argv[1]):
     n, d, k, p, its, ts, tr = line.split()
     s50, s99, sm, cnt = stats(ts)
@@ -121,10 +124,38 @@ for line in open(sys.argv[1]):
     print("| %s | %s | %s | %s | %s x %d | %s | %s | %s | %s | %s | %s | %.2f | %.2f |" %
           (n, d, k, p, its, cnt // int(its), us(s50), us(s99), us(sm), us(r50), us(r99), us(rm),
            r50 / s50, rm / sm))
+    tsv.write("%s pts D%s K%s P%s\t%.3f\t%.3f\t%.3f\t%.3f\n" %
+              (n, d, k, p, s50 / 1000, r50 / 1000, sm / 1000, rm / 1000))
 PY
 cat "$TMP/table.md"
 
 mkdir -p "$RES"
+cp "$TMP/kmeans.tsv" "$RES/kmeans.tsv"
+plot=
+if command -v gnuplot >/dev/null; then
+	cat >"$TMP/plot.gp" <<EOF
+set terminal pngcairo size 1000,480 noenhanced
+set output "$RES/kmeans.png"
+set title "K-Means: time per iteration (p50), P processes, same run"
+set ylabel "ms per iteration"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set key outside top center horizontal
+set xrange [-0.6:]
+set yrange [0:]
+set grid ytics
+set datafile separator "\t"
+plot "$RES/kmeans.tsv" using 2:xtic(1) title "spry: state in the process, mailboxes", \\
+     "" using 3 title "Redis: state in redis-server, lists"
+EOF
+	if gnuplot "$TMP/plot.gp" 2>"$TMP/gnuplot.err"; then
+		plot=1
+	else
+		echo "kmeans_bench: gnuplot failed: $(cat "$TMP/gnuplot.err")" >&2
+	fi
+fi
 {
 	echo "# Cloud processes: K-Means iteration time, process state and mailboxes against Redis"
 	echo
@@ -147,5 +178,9 @@ mkdir -p "$RES"
 	echo "(a machine shared with other jobs: p99 includes their interference)."
 	echo
 	cat "$TMP/table.md"
+	if [ -n "$plot" ]; then
+		echo
+		echo "![p50 time per iteration](kmeans.png) (data: kmeans.tsv)"
+	fi
 } >"$RES/kmeans.md.new" && mv "$RES/kmeans.md.new" "$RES/kmeans.md"
 echo "kmeans_bench: wrote $RES/kmeans.md" >&2
