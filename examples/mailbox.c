@@ -9,7 +9,7 @@
  *   send PID MAILBOX DATA...     spry_send()'s result ("0" or "-ERRNO")
  *   sendall MAILBOX DATA...      "DELIVERED FAILED", or "-ERRNO"
  *   recv MAILBOX TIMEOUT_MS CAP  "FROM LEN DATA" (spry_recv), or "-ERRNO"
- *   flood PID MAILBOX N          N sends of 8 bytes: "OK FIRST_ERROR_AT ERROR"
+ *   flood PID MAILBOX N [SIZE]   N sends of SIZE (8) bytes: "OK FIRST_ERROR_AT ERROR"
  *   thread MODE IN OUT           a thread of the process, once: MODE echo
  *                                answers each mail of mailbox IN to its
  *                                sender's mailbox OUT; drain just reads IN
@@ -163,17 +163,25 @@ static int f_recv(struct spry_req *req, void *user)
 
 static int f_flood(struct spry_req *req, void *user)
 {
-	uint64_t v[3], i, ok = 0, at = 0;
-	char m[8];
+	uint64_t v[4] = { 0, 0, 0, 8 }, i, ok = 0, at = 0;
+	const char *rest;
+	size_t rest_len, size;
+	char *m;
 	int err, first = 0;
 
 	(void)user;
-	err = words(req, 3, v, NULL, NULL);
+	err = words(req, 3, v, &rest, &rest_len);
+	if (!err && rest_len && spry_parse_u64(rest, rest_len, 8, DATA_MAX, &v[3]))
+		return spry_req_error(req, 400, -EINVAL, "SIZE: 8..%u", DATA_MAX);
 	if (err)
 		return err;
+	size = (size_t)v[3];
+	m = calloc(1, size);
+	if (!m)
+		return -ENOMEM;
 	for (i = 0; i < v[2]; i++) {
-		memcpy(m, &i, sizeof(m));
-		err = spry_send(v[0], (uint32_t)(v[1] > UINT32_MAX ? UINT32_MAX : v[1]), m, sizeof(m));
+		memcpy(m, &i, sizeof(i));
+		err = spry_send(v[0], (uint32_t)(v[1] > UINT32_MAX ? UINT32_MAX : v[1]), m, size);
 		if (!err) {
 			ok++;
 		} else if (!first) {
@@ -181,6 +189,7 @@ static int f_flood(struct spry_req *req, void *user)
 			at = i;
 		}
 	}
+	free(m);
 	return reply_line(req, "%" PRIu64 " %" PRIu64 " %d\n", ok, at, first);
 }
 

@@ -1048,6 +1048,7 @@ static int rt_recv_descs(struct rt *rt, uint8_t *buf, size_t max, size_t *got, i
 /* Handle the @nd descriptors received into rt->rx, then those kept during calls. */
 static int rt_run_batch(struct rt *rt, int nd)
 {
+	bool taken[RT_BATCH_MAX] = { false };
 	const struct spry_desc *d;
 	int i, ret;
 
@@ -1056,14 +1057,14 @@ static int rt_run_batch(struct rt *rt, int nd)
 	 * spry_recv() or spry_send() reads the socket, not what is already
 	 * here (and its sender waits for the answer meanwhile).
 	 */
-	for (i = 0; i < nd; i++) {
+	for (i = 0; i < nd && i < (int)RT_BATCH_MAX; i++) {
 		d = (const struct spry_desc *)(rt->rx + (size_t)i * RT_DESC);
 		if (d->flags & SPRY_DF_MAIL)
-			rt_mail_in(rt, d);
+			taken[i] = rt_mail_in(rt, d);
 	}
 	for (i = 0; i < nd; i++) {
 		d = (const struct spry_desc *)(rt->rx + (size_t)i * RT_DESC);
-		if (d->flags & SPRY_DF_MAIL)
+		if (i < (int)RT_BATCH_MAX && taken[i])
 			continue;
 		ret = rt_run_one(rt, d);
 		if (ret)
@@ -1306,7 +1307,12 @@ static bool rt_mail_in(struct rt *rt, const struct spry_desc *d)
 	if (!(d->flags & SPRY_DF_MAIL))
 		return false;
 	pthread_mutex_lock(&rt_mail.mu);
-	if (!rt_mail.rt || d->version != SPRY_DESC_VERSION || d->chain != rt->chain) {
+	if (!rt_mail.rt) {
+		/* not a cloud process: an unknown flag, refused as any (rt_handle) */
+		pthread_mutex_unlock(&rt_mail.mu);
+		return false;
+	}
+	if (d->version != SPRY_DESC_VERSION || d->chain != rt->chain) {
 		rt->n_dropped++;
 	} else if (d->flags & SPRY_DF_REPLY) {
 		rt_mail_answered(rt, d);

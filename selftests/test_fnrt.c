@@ -572,6 +572,22 @@ static int parse(struct spry_fn_opts *o, const char *a, const char *b,
 	return spry_fn_opts_parse(o, argc, argv);
 }
 
+/* Mailboxes outside a registered cloud process: -EPERM, nothing else. */
+static void test_mail_perm(void)
+{
+	uint64_t from = 7;
+	unsigned int failed = 9;
+	char b[8];
+
+	EXPECT_EQ(spry_send(1, 0, "x", 1), -EPERM, "spry_send outside a cloud process");
+	EXPECT_EQ(spry_send_all(0, "x", 1, &failed), -EPERM,
+		  "spry_send_all outside a cloud process");
+	EXPECT_EQ(failed, 0, "... nothing failed");
+	EXPECT_EQ(spry_recv(0, b, sizeof(b), 0, &from), -EPERM,
+		  "spry_recv outside a cloud process");
+	EXPECT_EQ(from, 7, "... *from untouched");
+}
+
 static void test_opts(void)
 {
 	struct spry_fn_opts o;
@@ -1223,6 +1239,7 @@ static void case_no_leak(void)
 
 static const struct tap_case cases[] = {
 	TAP_CASE(test_opts, "options: --opt V and --opt=V fill every field; bad ones are -EINVAL"),
+	TAP_CASE(test_mail_perm, "mailboxes outside a cloud process: -EPERM"),
 	TAP_CASE(case_register, "the runtime says HELLO, connects over TCP, REGISTERs its names and socket"),
 	TAP_CASE(case_requests, "requests handled in place: one, a batch of 50, one split across reads; idle costs no CPU"),
 	TAP_CASE(case_not_handled, "descriptors it must not handle go back untouched; a CALL for it is answered as REPLY"),

@@ -7,10 +7,12 @@
 # order, poll and timeout, a too small buffer keeping the message, bad
 # mailbox, unknown, swapped and deleted receivers (-ESRCH), two apps that
 # cannot send to each other, a full mailbox (-EAGAIN at the 65th, nothing
-# lost), send-to-all, a process's own thread, a process deleted with
-# unread messages giving their buffers back (the pool's free count back to
-# where it was), a receiver killed with mails unanswered (its senders
-# answered by spryd), the router's counters back at zero, /metrics.
+# lost), send-to-all, a process's own thread, handlers echoing to each
+# other, a process deleted with unread messages giving their buffers back
+# (the pool's free count back to where it was), a receiver stopped then
+# killed with mails unanswered (its senders answered by spryd), the new
+# control message (PROC SHOW of the active processes) exact and fuzzed,
+# the router's counters back at zero, /metrics.
 #
 # Private network namespace, pin directory, control socket.
 
@@ -23,6 +25,7 @@ MB=$SPRY_OUT/examples/mailbox
 require_bins "$SPRY" "$SPRYD" "$MB"
 command -v jq >/dev/null || tap_skip_all "jq not installed"
 command -v curl >/dev/null || tap_skip_all "curl not installed"
+command -v python3 >/dev/null || tap_skip_all "python3 not installed"
 
 spry_test_env mail
 export SPRY_STATE_DIR=$TMP/state
@@ -141,6 +144,19 @@ for r in 1 2 3 4 5 6; do
 done
 expect_eq "$ok" 6 "6 rounds of 200 round trips between two handlers (echo started with ping)"
 
+# --- too big, and the pool exhausted -----------------------------------------
+expect_eq "$(call m1 1 flood '4 1 1 70000')" "0 0 -90" \
+	"a mail larger than the pool's largest buffer (64 KiB): -EMSGSIZE"
+expect_eq "$(call m1 1 flood '4 1 64 60000')" "64 0 0" "64 mails of 60000 bytes: every large buffer in use"
+expect_eq "$(call m1 1 flood '4 2 1 60000')" "0 0 -105" "one more: no pool buffer, -ENOBUFS"
+n=0
+for i in $(seq 64); do
+	[ "$(call m1 4 recv '1 0 65536' | head -c 8)" = "1 60000 " ] && n=$((n + 1))
+done
+expect_eq "$n" 64 "the 64 read back whole"
+expect_eq "$(call m1 1 flood '4 2 1 60000')" "1 0 0" "and a buffer is free again"
+expect_eq "$(call m1 4 recv '2 0 65536' | head -c 8)" "1 60000 " "... that one read too"
+
 # --- a receiver that never answers, then dies --------------------------------
 pid_of() { pshow_j | jq -r --argjson i "$1" '.list[] | select(.id == $i) | .pid'; }
 pshow_j() { spry -j process show m1 sock "$SOCK"; }
@@ -169,6 +185,73 @@ expect_eq "$(call m1 1 flood '4 2 64')" "64 0 0" "the sender's window is whole: 
 n=0
 while r=$(call m1 4 recv '2 0 8') && [ "${r%% *}" = 1 ]; do n=$((n + 1)); done
 expect_eq "$n" 64 "... and read"
+
+# --- the new control message: PROC SHOW of the active processes -------------
+# (spry_send_all's question) exact cases, then 1,000 random PROC datagrams
+# around it: each answered with a valid header, spryd carries on.
+python3 - "$SOCK" <<'PY' 2>"$TMP/proc_fuzz.err"
+import random, socket, struct, sys
+MAGIC, ABI, PROC, PROC_ACK = 0x53505259, 5, 9, 10
+def call(body, typ=PROC):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sys.argv[1])
+    s.settimeout(5)
+    s.send(struct.pack("=IHHIi", MAGIC, typ, ABI, len(body), 0) + body)
+    try:
+        r = s.recv(300000)
+    except (ConnectionResetError, socket.timeout):
+        return None, b""
+    finally:
+        s.close()
+    if len(r) < 16:
+        return None, b""
+    h = struct.unpack("=IHHIi", r[:16])
+    return h, r[16:]
+def proc(app, pid, op, flags):
+    return struct.pack("=32sQII", app, pid, op, flags)
+bad = 0
+h, b = call(proc(b"m1", 0, 3, 1))
+ids = []
+if h and h[4] == 0 and len(b) >= 96:
+    n = struct.unpack_from("=I", b, 4 * 5 + 4)[0]
+    for i in range(n):
+        pid, state = struct.unpack_from("=QI", b, 96 + 48 * i)
+        ids.append((pid, state))
+if not ids or any(st != 2 for _, st in ids) or sorted(p for p, _ in ids) != [1, 2, 4]:
+    print("SHOW active: %r %r" % (h, ids), file=sys.stderr); bad += 1
+for name, body, want in [
+    ("active with an id", proc(b"m1", 1, 3, 1), -22),
+    ("active flag on swap", proc(b"m1", 1, 4, 1), -22),
+    ("active flag on create", proc(b"m1", 0, 1, 1), -22),
+    ("unknown flag", proc(b"m1", 0, 3, 2), -22),
+    ("all flags", proc(b"m1", 0, 3, 0xffffffff), -22),
+    ("active of an unknown app", proc(b"zz", 0, 3, 1), -19),
+]:
+    h, _ = call(body)
+    if not h or h[1] != PROC_ACK or h[4] != want:
+        print("%s: %r (want %d)" % (name, h, want), file=sys.stderr); bad += 1
+rnd = random.Random(5)
+for i in range(1000):
+    app = rnd.choice([b"m1", b"m2", b"zz", b"", b"m1\x00junk", bytes(rnd.randrange(256) for _ in range(32))])
+    pid = rnd.choice([0, 1, 2, 3, 99, (1 << 63) - 1, 1 << 63, rnd.getrandbits(64)])
+    op = rnd.choice([0, 1, 3, 3, 3, 4, 5, 6, rnd.getrandbits(32)])
+    if op in (1, 2, 4, 5):
+        op = 3  # never change the processes: SHOW, or refused ops
+    flags = rnd.choice([0, 1, 1, 2, 3, rnd.getrandbits(32)])
+    body = proc(app[:32].ljust(32, b"\x00") if len(app) < 32 else app[:32], pid, op, flags)
+    cut = rnd.choice([len(body)] * 6 + [0, 8, 40, 47, 49])
+    body = body[:cut] + (b"x" if cut == 49 else b"")
+    h, _ = call(body)
+    if not h or h[0] != MAGIC or h[1] != PROC_ACK:
+        print("random %d: no valid answer to %r" % (i, body), file=sys.stderr); bad += 1
+        if bad > 5:
+            break
+sys.exit(bad)
+PY
+tap_ok $? "PROC SHOW of the active processes: 1, 2, 4 (3 is allocated); flags refused elsewhere; 1,000 random PROC datagrams each answered" ||
+	tap_diag "$(head -5 "$TMP/proc_fuzz.err")"
+expect_eq "$(call m1 1 sendall '6 still')" "2 0" "spryd carries on: send to all (2 and 4) works"
+for i in 2 4; do call m1 $i recv '6 0 64' >/dev/null; done
 
 # --- at the end: the router's mail counts all back at 0 ----------------------
 expect_eq "$(spry -j fn show chain m1 | jq -c '[.[].instances[]? | select(.mail) | .mail.out + .mail.in] | add')" 0 \
