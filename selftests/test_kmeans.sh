@@ -130,6 +130,9 @@ expect_eq "$(km kmeans 1 load "$N $D $K $SEED 0 2")" "loaded shard 0 of 2 points
 	"process 1 loaded as shard 0 of 2 (3 processes live)"
 expect_eq "$(code kmeans 1 step 1)" 503 "its step: 503 (partial sums delivered to 2 processes, 1 wanted)"
 expect_eq "$(km kmeans 1 show x | head -1)" "iter 0 changed 0" "... and its state still at iteration 0"
+# its partial sums wait, unread, in processes 2 and 3: a load empties the mailbox
+drive kmeans 1,2,3 "$TMP/p3c" && same "$TMP/ref" "$TMP/p3c"
+tap_ok $? "loaded again (the stale mails dropped by load): equal to the reference"
 
 term_all "$SPRYD_PID"
 tap_ok $? "spryd stops cleanly"
