@@ -119,6 +119,18 @@ table() {
 }
 table >"$TMP/table.md"
 cat "$TMP/table.md"
+# the medians as rows for the plot: size, system, p50 us, p99 us, msgs/s
+{
+	printf 'size\tsystem\tp50_us\tp99_us\tmsgs_s\n'
+	for size in 64 1024; do
+		for sys in spry redis; do
+			printf '%s\t%s\t%s\t%s\t%s\n' "$size" "$sys" \
+				"$(us "$(echo "${P50[$sys,$size]}" | median)")" \
+				"$(us "$(echo "${P99[$sys,$size]}" | median)")" \
+				"$(echo "${MPS[$sys,$size]}" | median)"
+		done
+	done
+} >"$TMP/mail.tsv"
 drops=$("$SPRY" -P "$PIN" -j stats | jq '[.verdicts | to_entries[] |
 	select(.key | test("^drop_")) | .value] | add' 2>/dev/null)
 mails=$("$SPRY" -P "$PIN" -j stats | jq '.verdicts.mail' 2>/dev/null)
@@ -148,5 +160,34 @@ mkdir -p "$RES"
 	echo "(a machine shared with other jobs: p99 includes their interference)."
 	echo
 	cat "$TMP/table.md"
+	echo
+	echo "Medians as rows: [mail.tsv](mail.tsv); plot: [mail.png](mail.png) (p50 round"
+	echo "trip and messages/s, spry against Redis, per size)."
 } >"$RES/mail.md.new" && mv "$RES/mail.md.new" "$RES/mail.md"
+cp "$TMP/mail.tsv" "$RES/mail.tsv"
+if command -v gnuplot >/dev/null; then
+	cat >"$TMP/plot.gp" <<GP
+set terminal pngcairo size 1000,420 noenhanced
+set output "$RES/mail.png"
+set multiplot layout 1,2 title "spry mailboxes against Redis lists (loopback, same run)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set key top left
+set grid ytics
+set yrange [0:*]
+set title "round trip, p50 (us, lower is better)"
+plot "< awk -F'\t' 'NR > 1 && \$2 == \"spry\" {s[\$1] = \$3} NR > 1 && \$2 == \"redis\" {r[\$1] = \$3} END {print \"64B\", s[64], r[64]; print \"1KiB\", s[1024], r[1024]}' $RES/mail.tsv" \
+	using 2:xtic(1) title "spry", "" using 3 title "Redis"
+set key top right
+set title "messages/s, acknowledged (higher is better)"
+plot "< awk -F'\t' 'NR > 1 && \$2 == \"spry\" {s[\$1] = \$5} NR > 1 && \$2 == \"redis\" {r[\$1] = \$5} END {print \"64B\", s[64], r[64]; print \"1KiB\", s[1024], r[1024]}' $RES/mail.tsv" \
+	using 2:xtic(1) title "spry", "" using 3 title "Redis"
+unset multiplot
+GP
+	gnuplot "$TMP/plot.gp" || echo "mail_bench: gnuplot failed: no plot" >&2
+else
+	echo "mail_bench: gnuplot not installed: no plot" >&2
+fi
 echo "mail_bench: wrote $RES/mail.md" >&2

@@ -44,3 +44,20 @@ enum spry_desc_verdict spry_desc_check(const struct spry_desc *d,
 		*buf = p;
 	return SPRY_DESC_RUN;
 }
+
+enum spry_mail_verdict spry_mail_check(const struct spry_desc *d, uint16_t chain,
+				       const struct spry_pool *pool)
+{
+	if (!(d->flags & SPRY_DF_MAIL))
+		return SPRY_MAIL_NONE;
+	if (d->version != SPRY_DESC_VERSION || d->chain != chain ||
+	    (d->flags & ~(SPRY_DF_MAIL | SPRY_DF_REPLY)))
+		return SPRY_MAIL_FOREIGN;
+	if (d->flags & SPRY_DF_REPLY)
+		return SPRY_MAIL_ANSWER;
+	if (d->len > d->cap || !spry_pool_ptr(pool, d->off, d->cap))
+		return SPRY_MAIL_BAD_BUF;
+	if (d->hop >= SPRY_MAIL_BOXES)
+		return SPRY_MAIL_BAD_BOX;
+	return SPRY_MAIL_TAKE;
+}

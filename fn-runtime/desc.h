@@ -34,4 +34,24 @@ enum spry_desc_verdict spry_desc_check(const struct spry_desc *d,
 				       uint16_t chain, uint16_t fn,
 				       const struct spry_pool *pool, void **buf);
 
+/* What the runtime does with a descriptor flagged SPRY_DF_MAIL. */
+enum spry_mail_verdict {
+	SPRY_MAIL_NONE,		/* not a mail: spry_desc_check()'s */
+	SPRY_MAIL_FOREIGN,	/* bad version, chain or flags: ignored, counted */
+	SPRY_MAIL_ANSWER,	/* the answer to one of this process's mails */
+	SPRY_MAIL_TAKE,		/* a mail to queue: its mailbox and buffer good */
+	SPRY_MAIL_BAD_BOX,	/* mailbox >= SPRY_MAIL_BOXES: the buffer freed, BAD_DESC */
+	SPRY_MAIL_BAD_BUF,	/* len > cap or [off, off + cap) not in one buffer:
+				 * BAD_DESC, the buffer untouched */
+};
+
+/*
+ * Judge @d (a mail, or an answer to one) as a process of chain @chain
+ * whose pool is @pool.  Pure, as spry_desc_check().  With SPRY_MAIL_TAKE
+ * and SPRY_MAIL_BAD_BOX, [d->off, d->off + d->cap) lies inside one buffer
+ * of @pool and d->len <= d->cap.
+ */
+enum spry_mail_verdict spry_mail_check(const struct spry_desc *d, uint16_t chain,
+				       const struct spry_pool *pool);
+
 #endif /* SPRY_FN_RUNTIME_DESC_H */

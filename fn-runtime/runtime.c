@@ -1165,8 +1165,19 @@ static struct {
 	uint64_t		n_in, n_full, n_sent;
 } rt_mail = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
-	.cv = PTHREAD_COND_INITIALIZER,
 };
+static pthread_once_t rt_mail_once = PTHREAD_ONCE_INIT;
+
+/* The condition waits against CLOCK_MONOTONIC, as every deadline here. */
+static void rt_mail_init_cv(void)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&rt_mail.cv, &a);
+	pthread_condattr_destroy(&a);
+}
 
 _Static_assert(SPRY_MAILBOXES == SPRY_MAIL_BOXES, "mailbox count");
 _Static_assert(RT_MAIL_SLOTS < SPRY_MAIL_OUT_MAX, "mail window");
@@ -1179,6 +1190,7 @@ static void rt_mail_start(struct rt *rt)
 	const char *v = getenv("SPRY_MAIL_TIMEOUT_MS");
 	uint32_t ms;
 
+	pthread_once(&rt_mail_once, rt_mail_init_cv);
 	pthread_mutex_lock(&rt_mail.mu);
 	memset(rt_mail.box, 0, sizeof(rt_mail.box));
 	memset(rt_mail.out, 0, sizeof(rt_mail.out));
@@ -1199,6 +1211,7 @@ static void rt_mail_start(struct rt *rt)
  */
 static void rt_mail_stop(void)
 {
+	pthread_once(&rt_mail_once, rt_mail_init_cv);
 	pthread_mutex_lock(&rt_mail.mu);
 	rt_mail.rt = NULL;
 	pthread_cond_broadcast(&rt_mail.cv);
@@ -1225,13 +1238,12 @@ static int rt_mail_answer(struct rt *rt, const struct spry_desc *d, uint8_t stat
 /* A mail for one of our mailboxes (under rt_mail.mu). */
 static int rt_mail_take(struct rt *rt, const struct spry_desc *d)
 {
+	enum spry_mail_verdict v = spry_mail_check(d, rt->chain, rt->pool);
 	struct rt_mail_box *b;
 	struct rt_mail_msg *m;
-	bool buf_ok;
 
-	buf_ok = d->len <= d->cap && spry_pool_ptr(rt->pool, d->off, d->cap);
-	if (d->hop >= SPRY_MAILBOXES || !buf_ok) {
-		if (buf_ok)
+	if (v != SPRY_MAIL_TAKE) {
+		if (v == SPRY_MAIL_BAD_BOX)
 			spry_pool_free(rt->pool, d->off, d->gen);
 		rt->n_bad++;
 		return rt_mail_answer(rt, d, SPRY_ST_BAD_DESC);
@@ -1268,9 +1280,14 @@ static void rt_mail_answered(struct rt *rt, const struct spry_desc *d)
 
 		if (c->state != MS_WAIT && c->state != MS_ABANDONED)
 			continue;
-		/* spryd's answer for a dead receiver names it, not a mail: its oldest */
-		if (d->req_id ? c->seq == d->req_id :
-		    c->pid == d->key && (!o || c->seq < o->seq))
+		/*
+		 * The router wrote who answers (key): a receiver can answer only
+		 * its own mails.  spryd's answer for a dead receiver names it,
+		 * not a mail: its oldest.
+		 */
+		if (c->pid != d->key)
+			continue;
+		if (d->req_id ? c->seq == d->req_id : !o || c->seq < o->seq)
 			o = c;
 		if (o && d->req_id)
 			break;
@@ -1312,8 +1329,9 @@ static bool rt_mail_in(struct rt *rt, const struct spry_desc *d)
 		pthread_mutex_unlock(&rt_mail.mu);
 		return false;
 	}
-	if (d->version != SPRY_DESC_VERSION || d->chain != rt->chain) {
-		rt->n_dropped++;
+	/* checks: spry_mail_check() (fn-runtime/desc.c) */
+	if (spry_mail_check(d, rt->chain, rt->pool) == SPRY_MAIL_FOREIGN) {
+		rt->n_dropped++;	/* the router never delivers one */
 	} else if (d->flags & SPRY_DF_REPLY) {
 		rt_mail_answered(rt, d);
 	} else {
@@ -1390,8 +1408,14 @@ static int rt_mail_wait(bool (*ready)(void *), void *arg, int64_t deadline)
 				return ret;
 			continue;
 		}
-		ts.tv_sec = deadline / 1000;
-		ts.tv_nsec = (deadline % 1000) * 1000000;
+		/* mono_ms() is CLOCK_MONOTONIC, the condition's clock */
+		if (deadline == INT64_MAX) {
+			ts.tv_sec = INT32_MAX;	/* forever, as far as it matters */
+			ts.tv_nsec = 0;
+		} else {
+			ts.tv_sec = deadline / 1000;
+			ts.tv_nsec = (deadline % 1000) * 1000000;
+		}
 		ret = pthread_cond_timedwait(&rt_mail.cv, &rt_mail.mu, &ts);
 		if (ret && ret != ETIMEDOUT)
 			return -ret;
@@ -1738,7 +1762,7 @@ SPRY_API ssize_t spry_recv(uint32_t mailbox, void *buf, size_t cap, int timeout_
 		ret = -EMSGSIZE;	/* it stays queued */
 		goto out;
 	}
-	p = spry_pool_ptr(rt->pool, m->off, m->len ? m->len : 1);
+	p = spry_pool_ptr(rt->pool, m->off, m->len);
 	if (p && m->len)
 		memcpy(buf, p, m->len);
 	ret = p ? (ssize_t)m->len : -EFAULT;

@@ -15,8 +15,12 @@
  *         bit 1: cap := that buffer's cap - low 8 bits of cap
  *         bit 2: gen := that buffer's gen
  *         bit 3: version/chain/flags/status := a runnable descriptor
+ *         bit 4: version/chain := ours, flags := a mail (bit 5: its answer)
  *
  * Asserted (abort() on failure):
+ *   - spry_mail_check()'s verdict equals the one computed here (mailbox,
+ *     buffer inside one recorded buffer, len <= cap); a taken mail's
+ *     payload lies in the pool mapping;
  *   - spry_desc_check()'s verdict equals the one computed here from the
  *     descriptor rules (version, chain, flags, CALL/REPLY, status) and the
  *     recorded buffers: SPRY_DESC_RUN iff meta_len + len <= cap and
@@ -122,9 +126,25 @@ static enum spry_desc_verdict expect(const struct spry_desc *d)
 	return SPRY_DESC_RUN;
 }
 
+/* The mailboxes' judgement (spry_mail_check()), from the same rules. */
+static enum spry_mail_verdict expect_mail(const struct spry_desc *d)
+{
+	if (!(d->flags & SPRY_DF_MAIL))
+		return SPRY_MAIL_NONE;
+	if (d->version != SPRY_DESC_VERSION || d->chain != CHAIN ||
+	    (d->flags & ~(SPRY_DF_MAIL | SPRY_DF_REPLY)))
+		return SPRY_MAIL_FOREIGN;
+	if (d->flags & SPRY_DF_REPLY)
+		return SPRY_MAIL_ANSWER;
+	if (d->len > d->cap || holder(d->off, d->cap) < 0)
+		return SPRY_MAIL_BAD_BUF;
+	return d->hop >= SPRY_MAIL_BOXES ? SPRY_MAIL_BAD_BOX : SPRY_MAIL_TAKE;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	enum spry_mail_verdict mv;
 	enum spry_desc_verdict v;
 	struct spry_desc d;
 	void *p = NULL;
@@ -151,6 +171,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			d.flags &= SPRY_DF_STICKY;
 			d.status = SPRY_ST_OK;
 		}
+		if (f & 16) {
+			d.version = SPRY_DESC_VERSION;
+			d.chain = CHAIN;
+			d.flags = SPRY_DF_MAIL | (f & 32 ? SPRY_DF_REPLY : 0);
+		}
+	}
+
+	/* a mail: the payload range is inside one buffer when it is taken */
+	mv = spry_mail_check(&d, CHAIN, pool);
+	check(mv == expect_mail(&d));
+	if (mv == SPRY_MAIL_TAKE || mv == SPRY_MAIL_BAD_BOX) {
+		pp = spry_pool_ptr(pool, d.off, d.len);
+		check(pp == base0 + d.off);
+		if (d.len)
+			(void)*(volatile uint8_t *)(pp + d.len - 1);
 	}
 
 	v = spry_desc_check(&d, CHAIN, FN, pool, &p);

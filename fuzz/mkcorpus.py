@@ -116,7 +116,8 @@ def desc(off=0, length=0, cap=0, meta=0, flags=0, status=0, chain=7, fn=3,
                      length, cap, key, 0, 0, 0, 0, meta, gen, 0)
 
 
-# steering [64]: 1 rebase off, 2 cap from buffer, 4 gen, 8 runnable
+# steering [64]: 1 rebase off, 2 cap from buffer, 4 gen, 8 runnable, 16 a mail,
+# 32 its answer
 put("fuzz_desc", "run_reg", desc(0, 100, 0, 16) + bytes([1 | 2 | 4, 0]))
 put("fuzz_desc", "run_large", desc(0, 1000, 0, 24) + bytes([1 | 2, 9]))
 put("fuzz_desc", "off_in_buf", desc(64, 10, 128, 0) + bytes([1, 3]))
@@ -126,6 +127,11 @@ put("fuzz_desc", "call_other", desc(0, 1, 0, flags=1, fn=4) + bytes([1 | 2, 2]))
 put("fuzz_desc", "reply", desc(0, 1, 0, flags=2) + bytes([1 | 2 | 4, 5]))
 put("fuzz_desc", "error_status", desc(0, 1, 0, status=3) + bytes([1, 1]))
 put("fuzz_desc", "raw_offsets", desc(0x1000, 8, 256, 0))
+# mails (hop: the mailbox is byte 1): taken, a bad mailbox, an answer
+put("fuzz_desc", "mail", desc(0, 10, 0, 0, flags=0x80) + bytes([1 | 2 | 16, 4]))
+put("fuzz_desc", "mail_box16", desc(0, 10, 0, 0, flags=0x80)[:1] + b"\x10" +
+    desc(0, 10, 0, 0, flags=0x80)[2:] + bytes([1 | 2 | 16, 4]))
+put("fuzz_desc", "mail_answer", desc(0, 0, 0, flags=0x82) + bytes([16 | 32, 0]))
 put("fuzz_desc", "overflow", desc(0xffffffffffffffc0, 0xffffffff, 0xffffffff,
                                   0xffffffff, key=0xffffffffffffffff))
 

@@ -131,6 +131,12 @@ set -- $r
 [ $# = 3 ] && [ "$1" -gt 0 ] && [ "$2" -ge "$1" ]
 tap_ok $? "200 round trips through process 4's own thread: p50 $(( ${1:-0} / 1000 )) us p99 $(( ${2:-0} / 1000 )) us" ||
 	tap_diag "$r"
+# the thread waits in spry_recv(-1) on a condition: asleep, no CPU
+P4=$(spry -j process show m1 id 4 sock "$SOCK" | jq -r '.list[0].pid')
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+c0=$(cpu "$P4"); sleep 1; c1=$(cpu "$P4")
+[ $((c1 - c0)) -le 5 ]
+tap_ok $? "a thread waiting for mail uses no CPU ($((c1 - c0)) ticks in 1 s)"
 # a handler waiting in spry_recv() while the mail it waits for came in the
 # same read as its request: mails of a batch are taken first
 ok=0
