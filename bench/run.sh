@@ -174,4 +174,7 @@ trap - EXIT
 # workflows: fan-out against sequential calls, batched against unbatched
 # (docs/WORKFLOWS.md; bench/results/workflow.md)
 "$SRC/bench/flow_bench.sh" || fail=1
+# K-Means over P processes (state + mailboxes) against the same algorithm
+# keeping its state in Redis (examples/kmeans; bench/results/kmeans.md)
+"$SRC/bench/kmeans_bench.sh" || fail=1
 exit $fail
