@@ -203,7 +203,13 @@ tap_ok $? "and spryd did not adopt it"
 expect_eq "$(post r1/1/incr f)" "1 8" "process 1 restarted on its request, its store kept (7 + 1)"
 expect_num "$(pid_of r1 1)" -ne "$P1" "in a new OS process"
 
-# --- a corrupt table ---------------------------------------------------------
+# --- a torn journal line, a corrupt table -----------------------------------
+stop
+printf '{"del": 1, "next-id": 0' >>"$TABLES/r1.json.log"
+up
+grep -q "app r1: the last line of its table's journal was cut short" "$TMP/spryd.log"
+tap_ok $? "a last journal line cut short (a write never answered): ignored, said in the log"
+expect_eq "$(ids_of r1)" "[1,2,4]" "and nothing else lost"
 stop
 printf '{"app": "r2", "next-id": 3, "processes": [{"id": "x", "state": "allocated"}]}\n' \
 	>"$TABLES/r2.json"
