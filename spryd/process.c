@@ -771,7 +771,8 @@ static void tables_flush(struct spryd *d, uint64_t now, bool all)
 	for (i = 0; i < SPRYD_MAX_APPS; i++) {
 		struct app *a = &ps->apps[i];
 
-		if (!a->used || a->gone || !a->save_at || (!all && a->save_at > now))
+		if (!a->used || a->gone || (!a->save_at && !(all && a->jlines)) ||
+		    (!all && a->save_at > now))
 			continue;
 		if (a->compact || all) {
 			table_save(d, a);
