@@ -9,7 +9,8 @@
 # counter does not go back, and a process whose OS process died meanwhile
 # is restarted with its state by its next request (never another's: the
 # router's stale entries are gone).  After a SIGTERM: the same, every OS
-# process stopped.  A simulated reboot (another boot id, the in-memory
+# process stopped.  A table naming an OS process that was being swapped,
+# gone when spryd is back: swapped at load.  A simulated reboot (another boot id, the in-memory
 # stores removed): a swapped state comes back from its swap file, a pid of
 # another boot is never adopted.  A corrupt table: a clear error, the file
 # kept aside, spryd starts, the other apps lose nothing.  `spry app del`
@@ -171,6 +172,23 @@ expect_eq "$(state_of r1 1) $(state_of r1 2) $(ids_of r1)" "allocated allocated 
 expect_eq "$(post r1/1/incr c)" "1 6" "process 1 restarted on its request with its state (5 + 1)"
 spry process swap r1 id 2 sock "$SOCK" >/dev/null
 expect_eq "$(state_of r1 2)" swapped "process 2 swapped again"
+
+# --- an OS process being swapped when spryd died, gone when it is back -----
+spry process create r1 id 5 sock "$SOCK" >/dev/null
+expect_eq "$(post r1/5/incr a)" "5 1" "process 5 created, its counter 1"
+stop
+sleep 0 & DEAD=$!
+wait "$DEAD"
+jq --argjson p "$DEAD" '(.processes[] | select(.id == 5)) |= (.pid = $p | .swap = true)' \
+	"$TABLES/r1.json" >"$TMP/t.json" && cat "$TMP/t.json" >"$TABLES/r1.json"
+up
+expect_eq "$(state_of r1 5)" swapped \
+	"a table naming process 5's OS process as being swapped, that process gone: swapped at load"
+[ -s "$SWAP/5.swap" ] && grep -q "app r1: 4 processes from its table (0 OS processes adopted, 1 swapped now)" \
+	"$TMP/spryd.log"
+tap_ok $? "its swap file written by the new spryd, said in its log"
+expect_eq "$(post r1/5/incr b)" "5 2" "woken by its request with its state (1 + 1)"
+spry process del r1 id 5 sock "$SOCK" >/dev/null
 
 # --- a reboot (simulated) ----------------------------------------------------
 # what is on disk stays (the tables here, the swap files); the stores in
