@@ -165,6 +165,9 @@ trap - EXIT
 "$SRC/bench/state_bench.sh" || fail=1
 # a cloud process's local invocation latency at 10 B (bench/results/process.md)
 "$SRC/bench/proc_bench.sh" || fail=1
+# a process's cold start (fork + exec) against a declared function's from
+# its template and by fork + exec (bench/results/proc_coldstart.md)
+"$SRC/bench/proc_coldstart_bench.sh" || fail=1
 # the incremental document build: cold, one section changed, cached
 # (examples/docbuild; bench/results/docbuild.md)
 "$SRC/bench/docbuild_bench.sh" || fail=1
