@@ -518,9 +518,17 @@ static int put_string(FILE *f, const char *s)
  * The table one record at a time (each a small json_t dumped and freed):
  * a table of 65536 processes never is one tree of objects in memory.
  */
-static int emit_table(FILE *f, void *ctx)
+struct emit_ctx {
+	const struct spry_proc_table	*t;
+	int				(*next)(void *ctx, struct spry_proc_rec *r);
+	void				*ctx;
+};
+
+static int emit_table(FILE *f, void *arg)
 {
-	const struct spry_proc_table *t = ctx;
+	const struct emit_ctx *ec = arg;
+	const struct spry_proc_table *t = ec->t;
+	struct spry_proc_rec r;
 	json_t *o;
 	uint32_t i;
 	int err;
@@ -530,8 +538,16 @@ static int emit_table(FILE *f, void *ctx)
 	    fprintf(f, ", \"next-id\": %llu, \"processes\": [",
 		    (unsigned long long)t->next_id) < 0)
 		return -EIO;
-	for (i = 0; i < t->n; i++) {
-		o = rec_json(&t->recs[i]);
+	for (i = 0;; i++) {
+		if (ec->next) {
+			if (!ec->next(ec->ctx, &r))
+				break;
+		} else if (i < t->n) {
+			r = t->recs[i];
+		} else {
+			break;
+		}
+		o = rec_json(&r);
 		if (!o)
 			return -ENOMEM;
 		err = fputs(i ? ",\n " : "\n ", f) == EOF ||
@@ -543,9 +559,11 @@ static int emit_table(FILE *f, void *ctx)
 	return fputs("\n]}\n", f) == EOF ? -EIO : 0;
 }
 
-int spry_proc_table__write(const char *dir, const struct spry_proc_table *t, int jfd)
+int spry_proc_table__write(const char *dir, const struct spry_proc_table *t, int jfd,
+			   int (*next)(void *ctx, struct spry_proc_rec *r), void *ctx)
 {
-	int err = spry_jsonfile__write_stream(dir, t->app, emit_table, (void *)t);
+	struct emit_ctx ec = { .t = t, .next = next, .ctx = ctx };
+	int err = spry_jsonfile__write_stream(dir, t->app, emit_table, &ec);
 
 	/* the file holds every line now: the journal starts again */
 	if (!err && jfd >= 0 && ftruncate(jfd, 0))

@@ -88,8 +88,12 @@ int spry_proc_table__read(const char *dir, const char *app, struct spry_proc_tab
 /*
  * Write @t to DIR/<t->app>.json atomically (0600, fsync, rename), then
  * empty the journal @jfd (-1: none): 0 or -errno (the old file kept).
+ * With @next, the records are not t->recs but what @next gives (1: one
+ * in *@r, 0: no more), in any order: a writer's table need not be held
+ * as one array.
  */
-int spry_proc_table__write(const char *dir, const struct spry_proc_table *t, int jfd);
+int spry_proc_table__write(const char *dir, const struct spry_proc_table *t, int jfd,
+			   int (*next)(void *ctx, struct spry_proc_rec *r), void *ctx);
 /* Open DIR/APP.json.log to append (created 0600, DIR made): fd or -errno. */
 int spry_proc_table__journal_open(const char *dir, const char *app);
 /*

@@ -162,7 +162,7 @@ stop
 tap_ok $? "spryd stops cleanly"
 wait_for 5 gone "$P1" && [ -z "$(ours)" ]
 tap_ok $? "its processes' OS processes are stopped"
-json_eq "$(cat "$TABLES/r1.json")" '[.app, [.processes[].id], [.processes[].state], [.processes[].pid]]' \
+json_eq "$(cat "$TABLES/r1.json")" '(.processes | sort_by(.id)) as $p | [.app, [$p[].id], [$p[].state], [$p[].pid]]' \
 	'["r1",[1,2,4],["allocated","allocated","allocated"],[0,0,0]]' \
 	"the table written whole at the stop: ids 1, 2, 4, no OS process"
 expect_eq "$(stat -c %s "$TABLES/r1.json.log")" 0 "and its journal emptied"

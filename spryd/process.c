@@ -709,44 +709,52 @@ static void table_note_del(struct app *a, uint64_t id, uint64_t now)
 	journal_line(a, NULL, id, now);
 }
 
-static int rec_cmp_id(const void *x, const void *y)
-{
-	const struct spry_proc_rec *a = x, *b = y;
+/* The records of an app's processes, one at a time (spry_proc_table__write). */
+struct rec_iter {
+	struct spryd_procs	*ps;
+	struct app		*a;
+	uint32_t		b, left;
+	struct proc		*p;
+};
 
-	return a->id < b->id ? -1 : a->id > b->id;
+static int rec_next(void *ctx, struct spry_proc_rec *r)
+{
+	struct rec_iter *it = ctx;
+
+	while (it->left) {
+		while (!it->p && it->b < PROC_BUCKETS)
+			it->p = it->ps->buckets[it->b++];
+		if (!it->p)
+			return 0;
+		for (; it->p; it->p = it->p->hnext) {
+			if (it->p->app == it->a) {
+				rec_of(it->p, r);
+				it->p = it->p->hnext;
+				it->left--;
+				return 1;
+			}
+		}
+	}
+	return 0;
 }
 
-/* @a's table written whole; its journal emptied. */
+/* @a's table written whole (streamed from the hash); its journal emptied. */
 static int table_save(struct spryd *d, struct app *a)
 {
 	struct spryd_procs *ps = d->procs;
+	struct rec_iter it = { .ps = ps, .a = a, .left = a->n_procs };
 	struct spry_proc_table t = {};
-	uint32_t b, left = a->n_procs;
-	struct spry_proc_rec r;
-	struct proc *p;
 	int err = 0;
 
 	snprintf(t.app, sizeof(t.app), "%s", a->decl.name);
 	snprintf(t.boot, sizeof(t.boot), "%s", ps->boot);
 	t.next_id = a->next_id;
-	for (b = 0; b < PROC_BUCKETS && left && !err; b++) {
-		for (p = ps->buckets[b]; p && !err; p = p->hnext) {
-			if (p->app != a)
-				continue;
-			left--;
-			rec_of(p, &r);
-			err = spry_proc_table__add(&t, &r);
-		}
-	}
-	if (!err && t.n)
-		qsort(t.recs, t.n, sizeof(*t.recs), rec_cmp_id);
-	if (!err && a->jfd < 0) {
+	if (a->jfd < 0) {
 		a->jfd = spry_proc_table__journal_open(ps->table_dir, a->decl.name);
 		if (a->jfd < 0)
 			err = a->jfd;
 	}
-	err = err ?: spry_proc_table__write(ps->table_dir, &t, a->jfd);
-	spry_proc_table__free(&t);
+	err = err ?: spry_proc_table__write(ps->table_dir, &t, a->jfd, rec_next, &it);
 	if (err) {
 		spryd_log("app %s: writing its process table in %s: %s (tried again in %llu ms)",
 			  a->decl.name, ps->table_dir, strerror(-err),
