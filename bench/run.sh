@@ -168,6 +168,9 @@ trap - EXIT
 # mailboxes between cloud processes against Redis lists: round-trip latency
 # and messages/s (bench/results/mail.md)
 "$SRC/bench/mail_bench.sh" || fail=1
+# a process's cold start (fork + exec) against a declared function's from
+# its template and by fork + exec (bench/results/proc_coldstart.md)
+"$SRC/bench/proc_coldstart_bench.sh" || fail=1
 # the incremental document build: cold, one section changed, cached
 # (examples/docbuild; bench/results/docbuild.md)
 "$SRC/bench/docbuild_bench.sh" || fail=1

@@ -206,3 +206,20 @@ put("fuzz_swap", "damage_store_hdr_fixed", bytes([3, 2, 10, 10]) +
 put("fuzz_swap", "raw_magic", bytes([0]) + struct.pack("<QII", 0x5041575359525053, 1, 4096))
 put("fuzz_swap", "raw_fixed", bytes([2]) + struct.pack("<QII", 0x5041575359525053, 1, 4096) +
     bytes(4096))
+
+
+# --- fuzz_proc_table: the table file, then after a NUL its journal ---------
+TABLE = (b'{"app": "a1", "boot": "90649f17-620f-4797-8a23-55201efa2199", "next-id": 12,'
+         b' "processes": [{"id": 1, "state": "allocated", "pid": 870, "swap": false,'
+         b' "activations": 1, "swaps": 0}, {"id": 2, "state": "swapped", "pid": 0,'
+         b' "swap": false, "activations": 3, "swaps": 2}]}\n')
+JOURNAL = (b'{"set": {"id": 4, "state": "allocated", "pid": 0}, "next-id": 12}\n'
+           b'{"del": 2, "next-id": 12}\n'
+           b'{"set": {"id": 1, "state": "allocated", "pid": 901, "swap": true}, "next-id": 13}\n')
+put("fuzz_proc_table", "table", TABLE)
+put("fuzz_proc_table", "table_journal", TABLE + b"\0" + JOURNAL)
+put("fuzz_proc_table", "journal_torn", TABLE + b"\0" + JOURNAL + b'{"del": 4, "ne')
+put("fuzz_proc_table", "journal_alone", b'{"app": "a1", "processes": []}\0' + JOURNAL)
+put("fuzz_proc_table", "dup", b'{"app": "a1", "processes": [{"id": 3, "state": "allocated"},'
+    b' {"id": 3, "state": "swapped"}]}')
+put("fuzz_proc_table", "other_app", b'{"app": "a2", "processes": []}')

@@ -73,7 +73,7 @@ int spry_app__read(const char *dir, const char *name, struct spry_app_decl *out,
 		   char *err, size_t errlen);
 /* Write (mkdir -p 0700, file 0600, fsync, rename). */
 int spry_app__write(const char *dir, const struct spry_app_decl *a);
-/* Remove: 0 (also when absent) or -errno. */
+/* Remove, with its process table (lib/proc_table.h): 0 (also when absent) or -errno. */
 int spry_app__remove(const char *dir, const char *name);
 
 #endif /* SPRY_LIB_APP_H */

@@ -23,6 +23,7 @@
 #include "lib/app.h"
 #include "lib/core.h"
 #include "lib/jsonfile.h"
+#include "lib/proc_table.h"
 
 int spry_app_dir(const char *state_dir, char *buf, size_t len)
 {
@@ -83,7 +84,13 @@ int spry_app__write(const char *dir, const struct spry_app_decl *a)
 
 int spry_app__remove(const char *dir, const char *name)
 {
-	return spry_jsonfile__remove(dir, name);
+	char tdir[PATH_MAX];
+	int err;
+
+	/* its process table first: an app added again later starts afresh */
+	err = spry_proc_table_dir(dir, tdir, sizeof(tdir));
+	err = err ?: spry_proc_table__remove(tdir, name);
+	return err ?: spry_jsonfile__remove(dir, name);
 }
 
 static int num_field(json_t *o, const char *key, __u64 min, __u64 max, __u64 *out,

@@ -42,31 +42,53 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-int spry_jsonfile__write(const char *dir, const char *name, json_t *root)
+int spry_jsonfile__write_stream(const char *dir, const char *name,
+				int (*emit)(FILE *f, void *ctx), void *ctx)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
+	FILE *f = NULL;
 	int fd, err;
 
 	err = spry_jsonfile__path(dir, name, "", path, sizeof(path));
 	err = err ?: spry_jsonfile__path(dir, name, ".tmp", tmp, sizeof(tmp));
 	err = err ?: mkdir_p(dir);
 	if (err)
-		goto out;
+		return err;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
 		err = -errno;
+		close(fd);
 		goto out;
 	}
-	err = json_dumpfd(root, fd, JSON_INDENT(1) | JSON_SORT_KEYS) ? -EIO : 0;
-	if (!err && (write(fd, "\n", 1) != 1 || fsync(fd)))
+	err = emit(f, ctx);
+	if (!err && (fflush(f) || ferror(f)))
 		err = errno ? -errno : -EIO;
-	if (close(fd) && !err)
+	if (!err && fsync(fd))
+		err = -errno;
+	if (fclose(f) && !err)
 		err = -errno;
 	if (!err && rename(tmp, path))
 		err = -errno;
+out:
 	if (err)
 		unlink(tmp);
-out:
+	return err;
+}
+
+static int emit_root(FILE *f, void *ctx)
+{
+	if (json_dumpf(ctx, f, JSON_INDENT(1) | JSON_SORT_KEYS) || fputc('\n', f) == EOF)
+		return -EIO;
+	return 0;
+}
+
+int spry_jsonfile__write(const char *dir, const char *name, json_t *root)
+{
+	int err = spry_jsonfile__write_stream(dir, name, emit_root, root);
+
 	json_decref(root);
 	return err;
 }

@@ -9,6 +9,7 @@
 #define SPRY_LIB_JSONFILE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -21,6 +22,13 @@ int spry_jsonfile__path(const char *dir, const char *name, const char *suffix,
  * leaves the old file.
  */
 int spry_jsonfile__write(const char *dir, const char *name, json_t *root);
+/*
+ * The same with the file's content written by @emit (0 or -errno) to @f:
+ * a file too big to hold as one json_t (a process table) written a
+ * piece at a time.
+ */
+int spry_jsonfile__write_stream(const char *dir, const char *name,
+				int (*emit)(FILE *f, void *ctx), void *ctx);
 /* Remove DIR/NAME.json; 0 when it is not there. */
 int spry_jsonfile__remove(const char *dir, const char *name);
 

@@ -671,7 +671,7 @@ bool state_mutable_ok(const struct spry_state *st)
 	       h->used_slots <= st->nslots && h->nkeys <= h->used_slots && !h->writing;
 }
 
-static int read_boot_id(char out[40])
+int state_boot_id(char out[40])
 {
 	ssize_t n;
 	int fd;
@@ -824,7 +824,7 @@ struct spry_state *state_map(int fd, const char *path, uint64_t expect_size,
 			state_seterr(-err, "%s: mutex", name);
 			goto fail_nofd;
 		}
-		read_boot_id(boot);
+		state_boot_id(boot);
 		if (strncmp(boot, h->boot_id, sizeof(h->boot_id)))
 			repair = true;	/* the machine restarted since: trust nothing */
 		memcpy(h->boot_id, boot, sizeof(h->boot_id));

@@ -163,6 +163,8 @@ int state_ensure(struct spry_state *st, uint64_t off, uint64_t len);
 int state_rebuild(struct spry_state *st);
 bool state_mutable_ok(const struct spry_state *st);
 void state_free_handle(struct spry_state *st);
+/* The kernel's boot id (/proc/sys/kernel/random/boot_id), NUL-terminated: 0 or -errno. */
+int state_boot_id(char out[40]);
 
 /* swap.c, used by state.c: read chunk @c from the swap file (locked). */
 int state_load_chunk(struct spry_state *st, uint32_t c);

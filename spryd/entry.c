@@ -1115,6 +1115,36 @@ void entry_shutdown(struct spryd *d)
 	}
 }
 
+/*
+ * spry_reqloc as an earlier spryd left it: its entries name request ids
+ * this spryd hands out again (seq starts at 1), so a request that never
+ * reached a function would look as if one had it (a NO_PROCESS answer of
+ * a process after a restart would not be held).  Zeroed, in one call when
+ * the kernel has batch updates.
+ */
+static void reqloc_reset(struct spryd *d)
+{
+	struct spry_reqloc *zero = calloc(SPRY_REQ_SLOTS, sizeof(*zero));
+	__u32 *keys = calloc(SPRY_REQ_SLOTS, sizeof(*keys));
+	__u32 i, n = SPRY_REQ_SLOTS;
+
+	if (d->maps.reqloc < 0 || !zero || !keys)
+		goto out;
+	for (i = 0; i < SPRY_REQ_SLOTS; i++)
+		keys[i] = i;
+	if (bpf_map_update_batch(d->maps.reqloc, keys, zero, &n, NULL)) {
+		for (i = 0; i < SPRY_REQ_SLOTS; i++)
+			if (bpf_map_update_elem(d->maps.reqloc, &keys[i], &zero[i], BPF_ANY))
+				break;
+		if (i < SPRY_REQ_SLOTS)
+			spryd_log("spry_reqloc: clearing an earlier spryd's entries: %s",
+				  strerror(errno));
+	}
+out:
+	free(zero);
+	free(keys);
+}
+
 int entry_init(struct spryd *d)
 {
 	uint32_t i;
@@ -1137,6 +1167,7 @@ int entry_init(struct spryd *d)
 		d->chains[i].zombie.head = d->chains[i].zombie.tail = SPRYD_NIL;
 	}
 	d->seq = 1;
+	reqloc_reset(d);
 	d->inst_mem = mmap(NULL, INST_MEM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
 			   d->maps.inst, 0);
 	if (d->inst_mem == MAP_FAILED) {

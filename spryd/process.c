@@ -44,6 +44,9 @@
 
 #include "lib/app.h"
 #include "lib/core.h"
+#include "lib/jsonfile.h"
+#include "lib/proc_table.h"
+#include "shm/state_internal.h"
 #include "spry/state.h"
 #include "spryd/ctl.h"
 #include "spryd/dirwatch.h"
@@ -58,6 +61,7 @@
 #define PROC_TICK_NS		(100ULL * SPRYD_NS_PER_MS)
 #define PROC_MAX_LIVE		SPRY_MAX_INST	/* OS processes per app */
 #define PROC_STATE_ENV		"SPRY_PROC_STATE_DIR"
+#define PROC_SAVE_LAZY_NS	(1000ULL * SPRYD_NS_PER_MS)	/* table: changes no one waits for */
 
 struct app;
 
@@ -93,6 +97,10 @@ struct app {
 	uint32_t		n_live;
 	struct proc		*live[PROC_MAX_LIVE * 2];	/* with an OS process */
 	char			state_dir[PATH_MAX];	/* <state>/<app> */
+	int			jfd;		/* its table's journal (-1: none) */
+	uint32_t		jlines;		/* lines in it */
+	bool			compact;	/* write the table whole (empties it) */
+	uint64_t		save_at;	/* synced or written then (0: clean) */
 };
 
 struct spryd_procs {
@@ -104,10 +112,14 @@ struct spryd_procs {
 	uint64_t		next_scan, next_tick;
 	struct timespec		dir_mtime;
 	struct spryd_dirwatch	watch;		/* inotify on dir: apps changed */
+	char			table_dir[PATH_MAX];	/* the apps' process tables */
+	char			boot[SPRY_BOOT_ID_LEN];	/* this boot's id */
 };
 
 static void pidfd_event(struct spryd *d, struct spryd_ep *ep, uint32_t events);
 static const struct spryd_ep_ops pidfd_ops = { .name = "process-pidfd", .event = pidfd_event };
+static void table_note(struct proc *p, uint64_t now);
+static void table_note_del(struct app *a, uint64_t id, uint64_t now);
 
 /* ------------------------------------------------------------ table */
 
@@ -284,11 +296,30 @@ static void state_release(struct app *a, struct proc *p)
 
 static int proc_start(struct spryd *d, struct proc *p, uint64_t now);
 
+/* A new record for id @id in @a's table: ALLOCATED, no OS process. */
+static struct proc *proc_link(struct spryd_procs *ps, struct app *a, uint64_t id, uint64_t now)
+{
+	struct proc *p = calloc(1, sizeof(*p));
+	uint32_t b;
+
+	if (!p)
+		return NULL;
+	p->ep.fd = -1;
+	p->app = a;
+	p->id = id;
+	p->state = SPRY_PS_DELETED;
+	set_state(p, SPRY_PS_ALLOCATED, now);
+	b = bucket_of(a, id);
+	p->hnext = ps->buckets[b];
+	ps->buckets[b] = p;
+	a->n_procs++;
+	return p;
+}
+
 static struct proc *proc_new(struct spryd_procs *ps, struct app *a, uint64_t id,
 			     uint64_t now, int *err)
 {
 	struct proc *p;
-	uint32_t b;
 
 	if (a->n_procs >= a->decl.max_procs) {
 		*err = -ENOSPC;
@@ -307,21 +338,13 @@ static struct proc *proc_new(struct spryd_procs *ps, struct app *a, uint64_t id,
 		*err = -EEXIST;
 		return NULL;
 	}
-	p = calloc(1, sizeof(*p));
+	p = proc_link(ps, a, id, now);
 	if (!p) {
 		*err = -ENOMEM;
 		return NULL;
 	}
-	p->ep.fd = -1;
-	p->app = a;
-	p->id = id;
-	p->state = SPRY_PS_DELETED;
-	set_state(p, SPRY_PS_ALLOCATED, now);
-	b = bucket_of(a, id);
-	p->hnext = ps->buckets[b];
-	ps->buckets[b] = p;
-	a->n_procs++;
 	a->pub->st.created++;
+	table_note(p, now);
 	return p;
 }
 
@@ -428,6 +451,7 @@ static int proc_start(struct spryd *d, struct proc *p, uint64_t now)
 	a->pub->st.started++;
 	if (woken)
 		a->pub->st.woken++;
+	table_note(p, now);	/* its pid: adopted by a spryd started after this one */
 	spryd_vlog(d, "app %s: process %" PRIu64 " %s: pid %d", a->decl.name, p->id,
 		   woken ? "woken" : "started", pid);
 	return 0;
@@ -442,6 +466,8 @@ static void proc_stop(struct proc *p, uint8_t after, uint64_t now)
 	p->stopping = true;
 	p->t_stop = now;
 	proc_signal(p, SIGTERM);
+	if (!p->deleted)
+		table_note(p, now);
 }
 
 static int proc_swap(struct spryd *d, struct proc *p, uint64_t now)
@@ -459,6 +485,7 @@ static int proc_swap(struct spryd *d, struct proc *p, uint64_t now)
 		set_state(p, SPRY_PS_SWAPPED, now);
 		p->swaps++;
 		p->app->pub->st.swapped++;
+		table_note(p, now);
 		return 0;
 	default:
 		proc_stop(p, SPRY_PS_SWAPPED, now);
@@ -477,6 +504,7 @@ static void proc_del(struct spryd *d, struct proc *p, uint64_t now)
 		map_set(d, p, false);
 	set_state(p, SPRY_PS_DELETED, now);
 	a->pub->st.deleted++;
+	table_note_del(a, p->id, now);
 	n = entry_proc_fail(d, a->chain_id, p->id, -ENOENT);
 	if (n)
 		spryd_vlog(d, "app %s: process %" PRIu64 " deleted: %u held requests 404",
@@ -527,6 +555,7 @@ static void hook_reg_done(struct spryd *d, struct spryd_inst *in)
 				 p->id, __ATOMIC_RELEASE);
 	p->activations++;
 	a->pub->st.activated++;
+	table_note(p, now);
 	map_set(d, p, true);
 	spryd_vlog(d, "app %s: process %" PRIu64 " active (pid %d inst %u, %llu us)",
 		   a->decl.name, p->id, p->pid, p->inst,
@@ -593,6 +622,9 @@ static void pidfd_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
 			p->swaps++;
 			a->pub->st.swapped++;
 		}
+	} else if (p->stopping) {
+		/* stopped by spryd's own stop (process_fini) */
+		set_state(p, p->after, now);
 	} else if (p->state == SPRY_PS_STARTING) {
 		a->pub->st.failed++;
 		spryd_log("app %s: process %" PRIu64 " (pid %d) exited before registering",
@@ -607,6 +639,314 @@ static void pidfd_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
 	}
 	p->stopping = false;
 	p->pid = 0;
+	table_note(p, now);
+}
+
+/* ------------------------------------------ the table on disk (restarts) */
+
+/*
+ * Each app's processes are also on disk, in its table (lib/proc_table.h):
+ * what a spryd started after this one (stopped, killed, or after a
+ * reboot) needs to know them again.  Every change of a process (created,
+ * started with its pid, active, stopping, exited, swapped, deleted) is one
+ * line appended to the table's journal before anything answers it (a
+ * write(2): a kill -9 of spryd right after loses nothing), fdatasync'd
+ * within PROC_SAVE_LAZY_NS; the table is written whole (fsync, rename)
+ * once the journal holds about twice as many lines as processes, at load
+ * and at spryd's stop.  It is read when spryd first sees the app: ids,
+ * states, counters, the last id picked; an OS process still running is
+ * adopted (spawn__adopt(): the same pid, its executable and environment
+ * checked), a pid written in another boot never is.
+ */
+
+static void table_dirty(struct app *a, uint64_t now, bool compact)
+{
+	uint64_t at = compact ? now : now + PROC_SAVE_LAZY_NS;
+
+	if (compact)
+		a->compact = true;
+	if (!at)
+		at = 1;
+	if (!a->save_at || at < a->save_at)
+		a->save_at = at;
+}
+
+static void rec_of(const struct proc *p, struct spry_proc_rec *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->id = p->id;
+	r->activations = p->activations;
+	r->swaps = p->swaps;
+	r->pid = p->ep.fd >= 0 ? p->pid : 0;
+	r->swap = r->pid && p->stopping && p->after == SPRY_PS_SWAPPED;
+	r->state = p->state == SPRY_PS_SWAPPED ? SPRY_PS_SWAPPED : SPRY_PS_ALLOCATED;
+}
+
+static void journal_line(struct app *a, const struct spry_proc_rec *r, uint64_t del_id,
+			 uint64_t now)
+{
+	int err = a->jfd >= 0 ? spry_proc_table__append(a->jfd, r, del_id, a->next_id) : -EBADF;
+
+	if (err) {
+		/* the whole table at once instead */
+		if (!a->compact)
+			spryd_log("app %s: process table journal: %s: writing the table whole",
+				  a->decl.name, strerror(-err));
+		table_dirty(a, now, true);
+		return;
+	}
+	a->jlines++;
+	table_dirty(a, now, a->jlines > 2 * a->n_procs + 1024);
+}
+
+/* @p changed: its line in the journal. */
+static void table_note(struct proc *p, uint64_t now)
+{
+	struct spry_proc_rec r;
+
+	rec_of(p, &r);
+	journal_line(p->app, &r, 0, now);
+}
+
+static void table_note_del(struct app *a, uint64_t id, uint64_t now)
+{
+	journal_line(a, NULL, id, now);
+}
+
+/* The records of an app's processes, one at a time (spry_proc_table__write). */
+struct rec_iter {
+	struct spryd_procs	*ps;
+	struct app		*a;
+	uint32_t		b, left;
+	struct proc		*p;
+};
+
+static int rec_next(void *ctx, struct spry_proc_rec *r)
+{
+	struct rec_iter *it = ctx;
+
+	while (it->left) {
+		while (!it->p && it->b < PROC_BUCKETS)
+			it->p = it->ps->buckets[it->b++];
+		if (!it->p)
+			return 0;
+		for (; it->p; it->p = it->p->hnext) {
+			if (it->p->app == it->a) {
+				rec_of(it->p, r);
+				it->p = it->p->hnext;
+				it->left--;
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* @a's table written whole (streamed from the hash); its journal emptied. */
+static int table_save(struct spryd *d, struct app *a)
+{
+	struct spryd_procs *ps = d->procs;
+	struct rec_iter it = { .ps = ps, .a = a, .left = a->n_procs };
+	struct spry_proc_table t = {};
+	int err = 0;
+
+	snprintf(t.app, sizeof(t.app), "%s", a->decl.name);
+	snprintf(t.boot, sizeof(t.boot), "%s", ps->boot);
+	t.next_id = a->next_id;
+	if (a->jfd < 0) {
+		a->jfd = spry_proc_table__journal_open(ps->table_dir, a->decl.name);
+		if (a->jfd < 0)
+			err = a->jfd;
+	}
+	err = err ?: spry_proc_table__write(ps->table_dir, &t, a->jfd, rec_next, &it);
+	if (err) {
+		spryd_log("app %s: writing its process table in %s: %s (tried again in %llu ms)",
+			  a->decl.name, ps->table_dir, strerror(-err),
+			  (unsigned long long)(PROC_SAVE_LAZY_NS / SPRYD_NS_PER_MS));
+		a->save_at = 0;
+		table_dirty(a, spryd_now_ns(), false);
+		a->compact = true;
+		return err;
+	}
+	a->jlines = 0;
+	a->compact = false;
+	a->save_at = 0;
+	return 0;
+}
+
+/* The journals due by @now (every one: @all) synced, or their tables written whole. */
+static void tables_flush(struct spryd *d, uint64_t now, bool all)
+{
+	struct spryd_procs *ps = d->procs;
+	unsigned int i;
+
+	for (i = 0; i < SPRYD_MAX_APPS; i++) {
+		struct app *a = &ps->apps[i];
+
+		if (!a->used || a->gone || (!a->save_at && !(all && a->jlines)) ||
+		    (!all && a->save_at > now))
+			continue;
+		if (a->compact || all) {
+			table_save(d, a);
+		} else {
+			if (a->jfd >= 0 && fdatasync(a->jfd))
+				spryd_log("app %s: syncing its process table journal: %s",
+					  a->decl.name, strerror(errno));
+			a->save_at = 0;
+		}
+	}
+}
+
+/* The earliest table due. */
+static uint64_t tables_due(const struct spryd_procs *ps)
+{
+	uint64_t due = 0;
+	unsigned int i;
+
+	for (i = 0; i < SPRYD_MAX_APPS; i++) {
+		const struct app *a = &ps->apps[i];
+
+		if (a->used && !a->gone && a->save_at && (!due || a->save_at < due))
+			due = a->save_at;
+	}
+	return due;
+}
+
+/* Watch @p's OS process @pid, started by an earlier spryd. */
+static bool proc_adopt(struct spryd *d, struct proc *p, pid_t pid, bool swap, uint64_t now)
+{
+	struct app *a = p->app;
+	char e_id[64], e_app[64];
+	char *env[] = { e_id, e_app, NULL };
+	int fd;
+
+	snprintf(e_id, sizeof(e_id), "%s=%" PRIu64, SPRY_PROCESS_ID_ENV, p->id);
+	snprintf(e_app, sizeof(e_app), "%s=%s", SPRY_STATE_APP_ENV, a->decl.name);
+	fd = spawn__adopt(pid, spry_app_decl__arg(&a->decl, 0), env);
+	if (fd < 0) {
+		spryd_vlog(d, "app %s: process %" PRIu64 ": pid %d not adopted: %s", a->decl.name,
+			   p->id, pid, strerror(-fd));
+		return false;
+	}
+	if (a->n_live >= sizeof(a->live) / sizeof(a->live[0])) {
+		close(fd);
+		return false;
+	}
+	p->ep.ops = &pidfd_ops;
+	p->ep.fd = fd;
+	if (spryd_ep_add(d, &p->ep, EPOLLIN)) {
+		close(fd);
+		p->ep.fd = -1;
+		return false;
+	}
+	p->pid = pid;
+	p->t_start = now;
+	p->stopping = false;
+	p->after = SPRY_PS_ALLOCATED;
+	live_add(a, p);
+	set_state(p, SPRY_PS_STARTING, now);	/* ACTIVE once it registers again */
+	if (swap)
+		proc_stop(p, SPRY_PS_SWAPPED, now);
+	spryd_log("app %s: process %" PRIu64 ": adopted its OS process (pid %d) of an earlier spryd%s",
+		  a->decl.name, p->id, pid, swap ? ", being swapped" : "");
+	return true;
+}
+
+/* @a's processes from its table: when spryd first sees the app. */
+static void table_load(struct spryd *d, struct app *a, uint64_t now)
+{
+	struct spryd_procs *ps = d->procs;
+	struct spry_proc_table t;
+	unsigned int adopted = 0, swapped = 0;
+	char err[PATH_MAX + 256], bad[PATH_MAX];
+	bool same_boot, torn;
+	struct proc *p;
+	uint32_t i;
+	int e;
+
+	e = spry_proc_table__read(ps->table_dir, a->decl.name, &t, &torn, err, sizeof(err));
+	if (e == -ENOENT) {
+		table_save(d, a);	/* a first table, and its journal */
+		return;
+	}
+	if (e) {
+		spryd_log("app %s: process table unreadable: %s", a->decl.name,
+			  e == -EINVAL || e == -EIO ? err : strerror(-e));
+		spry_proc_table__free(&t);
+		e = spry_proc_table__set_aside(ps->table_dir, a->decl.name, bad, sizeof(bad));
+		if (e)
+			spryd_log("app %s: cannot move its table aside: %s (the next write "
+				  "replaces it)", a->decl.name, strerror(-e));
+		else
+			spryd_log("app %s: the unreadable table is kept as %s (and its journal "
+				  "as .log.bad); the app starts with no process (their states are "
+				  "kept: `spry process create %s id ID` takes one back)",
+				  a->decl.name, bad, a->decl.name);
+		table_save(d, a);
+		return;
+	}
+	if (torn)
+		spryd_log("app %s: the last line of its table's journal was cut short (a "
+			  "write no one was answered for): ignored", a->decl.name);
+	a->jfd = spry_proc_table__journal_open(ps->table_dir, a->decl.name);
+	same_boot = t.boot[0] && !strcmp(t.boot, ps->boot);
+	if (!same_boot && t.n)
+		spryd_log("app %s: process table of another boot (%s): no OS process of it runs, "
+			  "and what its processes kept in memory only is gone: a swapped one "
+			  "wakes from its swap file", a->decl.name, t.boot[0] ? t.boot : "unknown");
+	for (i = 0; i < t.n; i++) {
+		const struct spry_proc_rec *r = &t.recs[i];
+
+		if (proc_find(ps, a, r->id))
+			continue;
+		p = proc_link(ps, a, r->id, now);
+		if (!p) {
+			spryd_log("app %s: process %" PRIu64 ": out of memory", a->decl.name, r->id);
+			break;
+		}
+		p->activations = r->activations;
+		p->swaps = r->swaps;
+		if (r->state == SPRY_PS_SWAPPED)
+			set_state(p, SPRY_PS_SWAPPED, now);
+		if (r->pid && same_boot && proc_adopt(d, p, r->pid, r->swap, now)) {
+			adopted++;
+		} else if (r->swap && p->state != SPRY_PS_SWAPPED) {
+			/* its OS process ended while no spryd was there: the swap, now */
+			if (!proc_swap(d, p, now))
+				swapped++;
+		}
+	}
+	if (t.next_id > a->next_id)
+		a->next_id = t.next_id;
+	if (a->n_procs > a->decl.max_procs)
+		spryd_log("app %s: %u processes in its table, more than its max %u: kept",
+			  a->decl.name, a->n_procs, a->decl.max_procs);
+	spryd_log("app %s: %u processes from its table (%u OS processes adopted, %u swapped "
+		  "now), ids picked from %" PRIu64, a->decl.name, t.n, adopted, swapped,
+		  a->next_id + 1);
+	spry_proc_table__free(&t);
+	table_save(d, a);	/* this boot, pids not adopted dropped, the journal emptied */
+}
+
+/*
+ * spry_procs as an earlier spryd left it (killed): its entries name
+ * instance slots this spryd gives to others.  Emptied before anything
+ * registers; the active processes fill it again.
+ */
+static void procs_map_reset(struct spryd *d)
+{
+	struct spry_proc_key key;
+	unsigned int n = 0;
+
+	while (!bpf_map_get_next_key(d->maps.procs, NULL, &key)) {
+		if (bpf_map_delete_elem(d->maps.procs, &key)) {
+			spryd_log("spry_procs: removing a stale entry: %s", strerror(errno));
+			break;
+		}
+		n++;
+	}
+	if (n)
+		spryd_log("removed %u stale entries of an earlier spryd from spry_procs", n);
 }
 
 /* ------------------------------------------------------ declarations */
@@ -648,6 +988,7 @@ static void app_forget(struct spryd *d, struct app *a)
 	uint64_t now = spryd_now_ns();
 	uint32_t b;
 	struct proc *p, *next;
+	int err;
 
 	for (b = 0; b < PROC_BUCKETS && a->n_procs; b++) {
 		for (p = ps->buckets[b]; p; p = next) {
@@ -665,6 +1006,13 @@ static void app_forget(struct spryd *d, struct app *a)
 	a->sp = NULL;
 	a->gone = true;
 	a->pub->used = false;
+	a->save_at = 0;
+	if (a->jfd >= 0)
+		close(a->jfd);
+	a->jfd = -1;
+	err = spry_proc_table__remove(ps->table_dir, a->decl.name);
+	if (err)
+		spryd_log("app %s: removing its process table: %s", a->decl.name, strerror(-err));
 	if (!a->n_live)
 		a->used = false;
 }
@@ -675,6 +1023,7 @@ static void scan_app(struct spryd *d, const char *name, uint64_t now)
 	struct spry_app_decl *dc;
 	struct spry_chain rec;
 	char err[256];
+	bool fresh = false;
 	struct app *a;
 	__u16 cid, fid;
 	unsigned int i;
@@ -703,6 +1052,7 @@ static void scan_app(struct spryd *d, const char *name, uint64_t now)
 		}
 		a = &ps->apps[i];
 		memset(a, 0, sizeof(*a));
+		a->jfd = -1;
 		a->used = true;
 		a->pub = &d->apps[i];
 		memset(a->pub, 0, sizeof(*a->pub));
@@ -727,6 +1077,7 @@ static void scan_app(struct spryd *d, const char *name, uint64_t now)
 			spryd_log("app %s: chown %s: %s", name, a->decl.swap_dir, strerror(errno));
 		spryd_log("app %s: %u functions, max %u processes, exec %s", name,
 			  a->decl.n_fns, a->decl.max_procs, spry_app_decl__arg(&a->decl, 0));
+		fresh = true;
 	} else if (memcmp(&a->decl, dc, sizeof(*dc))) {
 		a->decl = *dc;
 		spawner__free(a->sp);
@@ -739,7 +1090,8 @@ static void scan_app(struct spryd *d, const char *name, uint64_t now)
 		a->sp = make_spawner(d, a);
 	d->chains[cid].app = &a->decl;
 	d->chains[cid].app_fn = fid;
-	(void)now;
+	if (fresh)
+		table_load(d, a, now);
 out:
 	free(dc);
 }
@@ -966,6 +1318,10 @@ void process_timer(struct spryd *d, uint64_t now, uint64_t *next)
 		lower(next, ps->next_tick);
 	if (ps->watch.due || busy || !dirwatch__watching(&ps->watch))
 		lower(next, ps->next_scan);
+	if (tables_due(ps) && tables_due(ps) <= now)
+		tables_flush(d, now, false);
+	if (tables_due(ps))
+		lower(next, tables_due(ps));
 }
 
 /* ------------------------------------------------------------- PROC */
@@ -1070,9 +1426,12 @@ static void hook_ctl(struct spryd *d, struct spryd_conn *c, const void *body, ui
 	}
 	if (req.op == SPRY_PROC_CREATE) {
 		p = proc_new(ps, a, req.id, now, &err);
-		if (p)
-			spryd_vlog(d, "app %s: process %" PRIu64 " created", a->decl.name, p->id);
-		ctl_reply(d, c, err, a, p, false, now, false);
+		if (!p) {
+			ctl_reply(d, c, err, a, NULL, false, now, false);
+			return;
+		}
+		spryd_vlog(d, "app %s: process %" PRIu64 " created", a->decl.name, p->id);
+		ctl_reply(d, c, 0, a, p, false, now, false);	/* its journal line is written */
 		return;
 	}
 	if (req.id) {
@@ -1157,14 +1516,21 @@ int process_init(struct spryd *d)
 	}
 	if (!env || !*env)
 		strcat(ps->state_dir, "/procs");
+	err = spry_proc_table_dir(ps->dir, ps->table_dir, sizeof(ps->table_dir));
+	if (err)
+		goto fail;
+	if (state_boot_id(ps->boot))
+		spryd_log("no boot id: processes' OS processes are not adopted after a restart");
 	dirwatch__init(&ps->watch, ps->dir, NULL);
 	d->procs = ps;
+	procs_map_reset(d);
 	d->proc_hooks = &hooks;
 	err = dirwatch__start(d, &ps->watch);
 	if (err)
 		spryd_log("inotify on %s: %s: apps read every %llu ms", ps->dir, strerror(-err),
 			  (unsigned long long)(PROC_SCAN_NS / SPRYD_NS_PER_MS));
-	spryd_log("apps: %s, process state: %s", ps->dir, ps->state_dir);
+	spryd_log("apps: %s, process state: %s, process tables: %s", ps->dir, ps->state_dir,
+		  ps->table_dir);
 	return 0;
 fail:
 	if (ps)
@@ -1179,16 +1545,26 @@ void process_fini(struct spryd *d)
 {
 	struct spryd_procs *ps = d->procs;
 	struct proc *p, *next;
-	uint64_t end;
+	uint64_t end, now = spryd_now_ns();
 	unsigned int i, k, left;
 	uint32_t b;
 
 	if (!ps)
 		return;
-	for (i = 0; i < SPRYD_MAX_APPS; i++)
-		for (k = 0; ps->apps[i].used && k < ps->apps[i].n_live; k++)
-			proc_signal(ps->apps[i].live[k], SIGTERM);
-	end = spryd_now_ns() + d->sv_opts.stop_timeout_ns;
+	/*
+	 * Stop every OS process (a swap under way still completes): each
+	 * exit is handled as any (pidfd_event()), quietly; their processes
+	 * stay, allocated or swapped, in the table written last.
+	 */
+	for (i = 0; i < SPRYD_MAX_APPS; i++) {
+		for (k = 0; ps->apps[i].used && k < ps->apps[i].n_live; k++) {
+			p = ps->apps[i].live[k];
+			if (!p->stopping)
+				proc_stop(p, SPRY_PS_ALLOCATED, now);
+			proc_signal(p, SIGTERM);
+		}
+	}
+	end = now + d->sv_opts.stop_timeout_ns;
 	do {
 		left = 0;
 		for (i = 0; i < SPRYD_MAX_APPS; i++) {
@@ -1200,33 +1576,24 @@ void process_fini(struct spryd *d)
 				if (spryd_now_ns() >= end)
 					proc_signal(a->live[k], SIGKILL);
 				if (poll(&pfd, 1, 10) > 0) {
-					siginfo_t si = {};
-
-					waitid(P_PIDFD, (id_t)pfd.fd, &si, WEXITED | WNOHANG);
-					if (!si.si_pid)
-						continue;
-					p = a->live[k];
-					if (p->has_inst)
-						map_set(d, p, false);
-					spryd_ep_close(d, &p->ep);
-					live_del(a, p);
+					/* exited (a child or adopted): out of live[] */
+					pidfd_event(d, &a->live[k]->ep, EPOLLIN);
 					k--;
-					if (p->deleted) {
-						struct proc **pp;
-
-						for (pp = &ps->deleted; *pp; pp = &(*pp)->hnext)
-							if (*pp == p) {
-								*pp = p->hnext;
-								break;
-							}
-						free(p);
-					}
 					continue;
 				}
 				left++;
 			}
 		}
 	} while (left);
+	for (p = ps->deleted; p; p = next) {
+		next = p->hnext;
+		free(p);
+	}
+	ps->deleted = NULL;
+	tables_flush(d, spryd_now_ns(), true);
+	for (i = 0; i < SPRYD_MAX_APPS; i++)
+		if (ps->apps[i].used && ps->apps[i].jfd >= 0)
+			close(ps->apps[i].jfd);
 	for (b = 0; b < PROC_BUCKETS; b++) {
 		for (p = ps->buckets[b]; p; p = next) {
 			next = p->hnext;

@@ -17,7 +17,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
+#include <poll.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -476,4 +479,103 @@ out_pipe:
 	close(pfd[0]);
 	close(pfd[1]);
 	return e;
+}
+
+/* ------------------------------------------------------------ adoption */
+
+/* Does /proc/@pid/environ hold every entry of @env? 0, -ESTALE or -errno. */
+static int environ_has(pid_t pid, char *const *env)
+{
+	char path[64], *buf = NULL, *p, *nb;
+	size_t len = 0, cap = 0;
+	unsigned int i;
+	ssize_t n;
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (cap - len < 4096) {
+			if (cap >= (1U << 24)) {
+				err = -E2BIG;
+				goto out;
+			}
+			nb = realloc(buf, cap + 65536);
+			if (!nb) {
+				err = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+			cap += 65536;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			goto out;
+		}
+		if (!n)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	for (i = 0; env[i]; i++) {
+		for (p = buf; p < buf + len; p += strlen(p) + 1)
+			if (!strcmp(p, env[i]))
+				break;
+		if (p >= buf + len) {
+			err = -ESTALE;
+			goto out;
+		}
+	}
+out:
+	free(buf);
+	close(fd);
+	return err;
+}
+
+int spawn__adopt(pid_t pid, const char *exe, char *const *env)
+{
+	char link[64], path[PATH_MAX];
+	struct pollfd pfd;
+	ssize_t n;
+	int fd, err;
+
+	if (pid <= 1)
+		return -ESRCH;
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0)
+		return errno == ESRCH ? -ESRCH : -errno;
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n <= 0) {
+		err = errno == ENOENT ? -ESRCH : -errno;
+		goto fail;
+	}
+	path[n] = '\0';
+	if (strcmp(path, exe)) {
+		err = -ENOEXEC;
+		goto fail;
+	}
+	if (env) {
+		err = environ_has(pid, env);
+		if (err == -ENOENT)
+			err = -ESRCH;
+		if (err)
+			goto fail;
+	}
+	/* still the process the pidfd names: what /proc said was about it */
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 0) != 0) {
+		err = -ESRCH;
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return err;
 }

@@ -45,6 +45,17 @@ bool spawner__take_changed(struct spawner *s);
  * added to spryd's environment: a cloud process (spryd/process.c).
  */
 pid_t spawner__start_env(struct spawner *s, char *const *env);
+/*
+ * A process an earlier spryd started, to watch again instead of starting
+ * a duplicate (the supervisor's instances, the process room's cloud
+ * processes): a pidfd of @pid if it is alive, runs @exe (/proc/PID/exe)
+ * and, when @env is not NULL, its environment holds every "KEY=VALUE" of
+ * @env (NULL-terminated).  The pidfd is opened first and the process
+ * found alive after the checks, so a pid reused meanwhile cannot pass.
+ * -ESRCH (gone), -ENOEXEC (another executable), -ESTALE (another
+ * environment), or -errno.
+ */
+int spawn__adopt(pid_t pid, const char *exe, char *const *env);
 /* Never kills instances. */
 void spawner__free(struct spawner *s);
 

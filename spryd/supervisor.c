@@ -235,15 +235,20 @@ static struct sv_proc *proc_slot(struct sv_fn *f)
 	return NULL;
 }
 
-static int proc_watch(struct spryd *d, struct sv_fn *f, pid_t pid, bool adopted,
+/* Watch @pid by @fd (its pidfd; -1: open one), which is taken in every case. */
+static int proc_watch(struct spryd *d, struct sv_fn *f, pid_t pid, int fd, bool adopted,
 		      uint64_t now)
 {
 	struct sv_proc *p = proc_slot(f);
-	int fd, err;
+	int err;
 
-	if (!p)
+	if (!p) {
+		if (fd >= 0)
+			close(fd);
 		return -ENOSPC;
-	fd = pidfd_open(pid, 0);
+	}
+	if (fd < 0)
+		fd = pidfd_open(pid, 0);
 	if (fd < 0)
 		return -errno;
 	memset(p, 0, sizeof(*p));
@@ -382,7 +387,7 @@ static void fn_start(struct spryd *d, struct sv_fn *f, uint64_t now)
 		return;
 	}
 	f->pub->starts++;
-	err = proc_watch(d, f, pid, false, now);
+	err = proc_watch(d, f, pid, -1, false, now);
 	if (err) {
 		/* cannot watch it: do not leave it unsupervised */
 		kill(pid, SIGKILL);
@@ -474,25 +479,20 @@ static struct sv_fn *fn_find(struct spryd_sv *sv, const char *chain, const char 
 static void fn_adopt_known(struct spryd *d, struct sv_fn *f, uint64_t now)
 {
 	struct spryd_sv *sv = d->sv;
-	char link[64], exe[PATH_MAX];
 	const char *want = spry_fn_decl__arg(&f->decl, 0);
 	uint32_t i;
-	ssize_t n;
+	int fd;
 
 	for (i = 0; i < sv->n_known; i++) {
 		struct sv_known *k = &sv->known[i];
 
 		if (!k->pid || strcmp(k->chain, f->chain) || strcmp(k->fn, f->decl.fn))
 			continue;
-		snprintf(link, sizeof(link), "/proc/%d/exe", k->pid);
-		n = readlink(link, exe, sizeof(exe) - 1);
-		if (n > 0) {
-			exe[n] = '\0';
-			if (!strcmp(exe, want) && !proc_watch(d, f, k->pid, true, now)) {
-				f->pub->adopted++;
-				spryd_log("fn %s/%s: adopted instance pid %d of an earlier spryd",
-					  f->chain, f->decl.fn, k->pid);
-			}
+		fd = spawn__adopt(k->pid, want, NULL);
+		if (fd >= 0 && !proc_watch(d, f, k->pid, fd, true, now)) {
+			f->pub->adopted++;
+			spryd_log("fn %s/%s: adopted instance pid %d of an earlier spryd",
+				  f->chain, f->decl.fn, k->pid);
 		}
 		k->pid = 0;
 	}
