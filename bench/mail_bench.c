@@ -14,6 +14,7 @@
  * Prints one line: ping "p50_ns p99_ns total_ns", stream "total_ns".
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,15 +74,6 @@ static void *side_main(void *arg)
 	return NULL;
 }
 
-static int redis_del(struct redis *r, const char *k)
-{
-	const char *line;
-	size_t len;
-	int err = redis_cmd(r, "DEL", k, strlen(k), NULL, 0, false);
-
-	return err ?: redis_line(r, &line, &len);
-}
-
 int main(int argc, char **argv)
 {
 	struct side sd = {};
@@ -116,7 +108,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* fresh lists */
-	err = redis_del(&r, "a") ?: redis_del(&r, "b");
+	err = redis_del(&r, "a", 1) ?: redis_del(&r, "b", 1);
 	if (err) {
 		fprintf(stderr, "mail_bench: DEL: %s\n", strerror(-err));
 		return 1;

@@ -175,8 +175,7 @@ static int run_kv(const char *dir, uint16_t port, double secs)
 		}
 	spry_state_close(st);
 	unlink(path);
-	close(r.fd);
-	free(r.buf);
+	redis_close(&r);
 	free(val);
 	free(out);
 	free(t);

@@ -17,7 +17,7 @@ pkgs=(
 	curl wrk gnuplot-nox nginx-light	# demo and benchmarks
 	bpftrace			# bench/hop_trace.bt: where a hop's time goes
 	iperf3 sockperf redis-server redis-tools	# spry mesh: tests and bench
-	libhiredis-dev			# bench/kmeans_redis: the K-Means baseline's Redis client
+	libhiredis-dev			# the benchmarks' Redis client (bench/resp.c, bench/kmeans_redis.c)
 )
 
 missing=()
