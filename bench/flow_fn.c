@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "spry/spry.h"
+#include "examples/opts.h"
 
 #define FAN_N_MAX	SPRY_FAN_MAX
 #define TIMEOUT_MS	5000
@@ -113,40 +114,16 @@ static void many(struct spry_req *const *reqs, int *rets, size_t n, void *user)
 	busy_us(call_us);
 }
 
-/* Take "--NAME VALUE" out of argv. 0, 1 absent, -1 bad. */
-static int take_opt(int *argc, char **argv, const char *name, uint64_t max,
-		    unsigned int *out)
-{
-	uint64_t v;
-	int i;
-
-	for (i = 1; i < *argc; i++) {
-		if (strcmp(argv[i], name))
-			continue;
-		if (i + 1 >= *argc ||
-		    spry_parse_u64(argv[i + 1], strlen(argv[i + 1]), 0, max, &v)) {
-			fprintf(stderr, "flow_fn: %s: expected a number in 0..%llu\n", name,
-				(unsigned long long)max);
-			return -1;
-		}
-		*out = (unsigned int)v;
-		memmove(&argv[i], &argv[i + 2], (size_t)(*argc - i - 2 + 1) * sizeof(*argv));
-		*argc -= 2;
-		return 0;
-	}
-	return 1;
-}
-
 int main(int argc, char **argv)
 {
 	struct spry_batch_opts bopts = { .max = 32, .wait_us = 0 };
 	struct spry_fn_opts opts;
 	int ret;
 
-	if (take_opt(&argc, argv, "--work-us", 1000000, &work_us) < 0 ||
-	    take_opt(&argc, argv, "--call-us", 1000000, &call_us) < 0 ||
-	    take_opt(&argc, argv, "--batch-max", SPRY_BATCH_MAX, &bopts.max) < 0 ||
-	    take_opt(&argc, argv, "--batch-wait-us", SPRY_BATCH_WAIT_MAX_US,
+	if (example_take_u32("flow_fn", &argc, argv, "--work-us", 1000000, &work_us) < 0 ||
+	    example_take_u32("flow_fn", &argc, argv, "--call-us", 1000000, &call_us) < 0 ||
+	    example_take_u32("flow_fn", &argc, argv, "--batch-max", SPRY_BATCH_MAX, &bopts.max) < 0 ||
+	    example_take_u32("flow_fn", &argc, argv, "--batch-wait-us", SPRY_BATCH_WAIT_MAX_US,
 		     &bopts.wait_us) < 0)
 		return 2;
 	memset(&opts, 0, sizeof(opts));

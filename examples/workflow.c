@@ -35,6 +35,7 @@
 
 #include "spry/spry.h"
 #include "transforms.h"	/* beside this file: builds out of the tree */
+#include "opts.h"		/* beside this file too */
 
 #define SHORT_MAX	16
 #define SLOW_MS		2000
@@ -204,30 +205,6 @@ static const struct {
 	{ "words", words }, { "chars", chars }, { "lines", lines },
 };
 
-/* Take "--NAME VALUE" out of argv (numbers: spry_parse_u64). 0, 1 absent, -1. */
-static int take_opt(int *argc, char **argv, const char *name, uint64_t max,
-		    unsigned int *out)
-{
-	uint64_t v;
-	int i;
-
-	for (i = 1; i < *argc; i++) {
-		if (strcmp(argv[i], name))
-			continue;
-		if (i + 1 >= *argc ||
-		    spry_parse_u64(argv[i + 1], strlen(argv[i + 1]), 0, max, &v)) {
-			fprintf(stderr, "workflow: %s: expected a number in 0..%llu\n", name,
-				(unsigned long long)max);
-			return -1;
-		}
-		*out = (unsigned int)v;
-		memmove(&argv[i], &argv[i + 2], (size_t)(*argc - i - 2 + 1) * sizeof(*argv));
-		*argc -= 2;
-		return 0;
-	}
-	return 1;
-}
-
 int main(int argc, char **argv)
 {
 	struct spry_batch_opts bopts = { .max = 8, .wait_us = 2000 };
@@ -235,10 +212,10 @@ int main(int argc, char **argv)
 	size_t i;
 	int ret;
 
-	if (take_opt(&argc, argv, "--batch-max", SPRY_BATCH_MAX, &bopts.max) < 0 ||
-	    take_opt(&argc, argv, "--batch-wait-us", SPRY_BATCH_WAIT_MAX_US,
-		     &bopts.wait_us) < 0 ||
-	    take_opt(&argc, argv, "--fan-timeout-ms", 60000, &fan_timeout_ms) < 0)
+	if (example_take_u32("workflow", &argc, argv, "--batch-max", SPRY_BATCH_MAX, &bopts.max) < 0 ||
+	    example_take_u32("workflow", &argc, argv, "--batch-wait-us", SPRY_BATCH_WAIT_MAX_US,
+			     &bopts.wait_us) < 0 ||
+	    example_take_u32("workflow", &argc, argv, "--fan-timeout-ms", 60000, &fan_timeout_ms) < 0)
 		return 2;
 	if (!bopts.max) {
 		fprintf(stderr, "workflow: --batch-max: at least 1\n");
