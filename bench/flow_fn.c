@@ -124,7 +124,7 @@ int main(int argc, char **argv)
 	    example_take_u32("flow_fn", &argc, argv, "--call-us", 1000000, &call_us) < 0 ||
 	    example_take_u32("flow_fn", &argc, argv, "--batch-max", SPRY_BATCH_MAX, &bopts.max) < 0 ||
 	    example_take_u32("flow_fn", &argc, argv, "--batch-wait-us", SPRY_BATCH_WAIT_MAX_US,
-		     &bopts.wait_us) < 0)
+			     &bopts.wait_us) < 0)
 		return 2;
 	memset(&opts, 0, sizeof(opts));
 	if (spry_fn_opts_parse(&opts, argc, argv) || !bopts.max) {

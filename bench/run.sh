@@ -144,40 +144,49 @@ drops=$("$SPRY" -P "$PIN" -j stats | jq '[.verdicts | to_entries[] |
 echo
 echo "router drops during the run: ${drops:-unknown}"
 
+# One section of its own (a script beside this one): a failure is the
+# run's, and each says how long it took.
+section() {
+	local t0=$SECONDS
+
+	"$SRC/bench/$1" || { fail=1; echo "bench/run.sh: $1 failed" >&2; }
+	echo "bench/run.sh: $1 took $((SECONDS - t0)) s" >&2
+}
+
 # spry against the alternatives (HTTP chain, sidecars, unix sockets):
 # bench/results/results.md and plots.  Its own pins, socket and processes.
 cleanup
 trap - EXIT
-"$SRC/bench/compare.sh" || fail=1
+section compare.sh
 # spry's hop against the bare SK_MSG ring and ping-pong, the runtime's
 # blocking wait against its epoll wait, and the unix chain with and
 # without the HTTP front (bench/results/hop.md)
-"$SRC/bench/hop_bench.sh" || fail=1
+section hop_bench.sh
 # spry mesh: local TCP with the sockmap accelerator on vs off (docs/MESH.md)
-"$SRC/bench/mesh_bench.sh" || fail=1
+section mesh_bench.sh
 # elastic instances: step and burst load traces, idle CPU (issue 11)
-"$SRC/bench/elastic_bench.sh" || fail=1
+section elastic_bench.sh
 # cold start of an instance: template vs fork+exec+connect (docs/ELASTIC.md)
-"$SRC/bench/coldstart_bench.sh" || fail=1
+section coldstart_bench.sh
 # spryd's HTTP fronts, epoll against io_uring (bench/results/front.md)
-"$SRC/bench/front_bench.sh" || fail=1
+section front_bench.sh
 # cloud-process state against Redis, and its swap (bench/results/state.md)
-"$SRC/bench/state_bench.sh" || fail=1
+section state_bench.sh
 # a cloud process's local invocation latency at 10 B (bench/results/process.md)
-"$SRC/bench/proc_bench.sh" || fail=1
+section proc_bench.sh
 # mailboxes between cloud processes against Redis lists: round-trip latency
 # and messages/s (bench/results/mail.md)
-"$SRC/bench/mail_bench.sh" || fail=1
+section mail_bench.sh
 # a process's cold start (fork + exec) against a declared function's from
 # its template and by fork + exec (bench/results/proc_coldstart.md)
-"$SRC/bench/proc_coldstart_bench.sh" || fail=1
+section proc_coldstart_bench.sh
 # the incremental document build: cold, one section changed, cached
 # (examples/docbuild; bench/results/docbuild.md)
-"$SRC/bench/docbuild_bench.sh" || fail=1
+section docbuild_bench.sh
 # workflows: fan-out against sequential calls, batched against unbatched
 # (docs/WORKFLOWS.md; bench/results/workflow.md)
-"$SRC/bench/flow_bench.sh" || fail=1
+section flow_bench.sh
 # K-Means over P processes (state + mailboxes) against the same algorithm
 # keeping its state in Redis (examples/kmeans; bench/results/kmeans.md)
-"$SRC/bench/kmeans_bench.sh" || fail=1
+section kmeans_bench.sh
 exit $fail
