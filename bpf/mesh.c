@@ -219,9 +219,11 @@ static __always_inline __u32 judge(struct bpf_sock_ops *ops, const struct spry_m
 }
 
 /* Record where the socket's psock (made by the insertion) is. */
-static __always_inline void psock_record(struct bpf_sock *sk, const struct spry_mesh_key *key)
+static __always_inline void psock_record(struct bpf_sock *sk, const struct spry_mesh_key *key,
+					 __u64 cookie)
 {
 	struct spry_mesh_psock v = {};
+	struct spry_mesh_rx rx = {};
 	struct tcp_sock *tp;
 	unsigned long ud;
 
@@ -234,6 +236,11 @@ static __always_inline void psock_record(struct bpf_sock *sk, const struct spry_
 	v.psock = ud & SK_USER_DATA_PTRMASK;
 	/* the socket's address, as the psock knows it: a scalar, not a pointer */
 	if (bpf_probe_read_kernel(&v.sk, sizeof(v.sk), &((struct sk_psock *)v.psock)->sk))
+		return;
+	/* nothing queued by TCP yet: the next segment starts at rcv_nxt */
+	rx.end = tp->rcv_nxt;
+	v.cookie = cookie;
+	if (bpf_map_update_elem(&SPRY_MAP_MESH_RX, &cookie, &rx, BPF_ANY))
 		return;
 	bpf_map_update_elem(&SPRY_MAP_MESH_PSOCKS, key, &v, BPF_ANY);
 }
@@ -249,8 +256,12 @@ int mesh_sockops(struct bpf_sock_ops *ops)
 
 	if (op == BPF_SOCK_OPS_STATE_CB) {
 		/* args[1]: the new state; the socket leaves the SOCKHASH by itself */
-		if (CTX(ops, args[1]) == BPF_TCP_CLOSE && read_tuple(ops, &key))
+		if (CTX(ops, args[1]) == BPF_TCP_CLOSE && read_tuple(ops, &key)) {
+			__u64 cookie = bpf_get_socket_cookie(ops);
+
 			bpf_map_delete_elem(&SPRY_MAP_MESH_PSOCKS, &key);
+			bpf_map_delete_elem(&SPRY_MAP_MESH_RX, &cookie);
+		}
 		return 1;
 	}
 	if (op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
@@ -291,7 +302,7 @@ int mesh_sockops(struct bpf_sock_ops *ops)
 		return 1;
 	}
 	count(SPRY_MESH_S_INSERTED, 1);
-	psock_record(sk, &key);
+	psock_record(sk, &key, bpf_get_socket_cookie(ops));
 	bpf_sock_ops_cb_flags_set(ops, BPF_SOCK_OPS_STATE_CB_FLAG);
 	return 1;
 }
@@ -379,7 +390,10 @@ static __always_inline bool comeback_ok(struct sk_msg_md *msg, const struct spry
 	struct tcp_sock *me, *peer;
 	struct sock *psk = NULL;
 	__u32 wseq, copied, rcv_nxt, tot, rq, bq;
+	struct spry_mesh_psock *v;
+	struct spry_mesh_rx *rx;
 	unsigned long head, next;
+	__u64 cookie;
 
 	if (!spry_mesh_comeback_ok || !msg->sk)
 		return false;
@@ -404,7 +418,22 @@ static __always_inline bool comeback_ok(struct sk_msg_md *msg, const struct spry
 	bq = BPF_CORE_READ(ps, ingress_skb.qlen);
 	next = (unsigned long)BPF_CORE_READ(ps, ingress_msg.next);
 	head = (unsigned long)ps + bpf_core_field_offset(ps->ingress_msg);
-	return rcv_nxt == copied && !rq && !tot && !bq && next == head;
+	if (rcv_nxt != copied || rq || tot || bq || next != head)
+		return false;
+	/*
+	 * And what the reader's TCP stack queued to its psock, segment by
+	 * segment (mesh_skb), ends exactly there, contiguous: copied_seq
+	 * counts bytes as they are copied out, so a segment queued twice in
+	 * part (rx_overlap) or a gap would make it say "all read" while TCP
+	 * bytes are still queued.  Read again after the queues: rx_end only
+	 * grows while TCP brings bytes, and none is on its way (rcv_nxt).
+	 */
+	v = bpf_map_lookup_elem(&SPRY_MAP_MESH_PSOCKS, &c->peer);
+	if (!v)
+		return false;
+	cookie = v->cookie;
+	rx = bpf_map_lookup_elem(&SPRY_MAP_MESH_RX, &cookie);
+	return rx && rx->end == copied && !(rx->flags & SPRY_MESH_RX_UNORDERED);
 }
 
 static __always_inline int pass(struct spry_mesh_conn *c, __u32 stat, __u32 size)
@@ -483,8 +512,66 @@ int mesh_msg(struct sk_msg_md *msg)
 	return SK_PASS;
 }
 
+/* bpf_skb_adjust_room() on SK_SKB pops at most this much per call */
+#define SKB_POP_MAX		4095
+#define SKB_POP_CALLS		17	/* 17 * 4095 > 64 KiB, one GSO segment */
+
+/*
+ * Pop n bytes off the head of a segment about to be queued to the psock;
+ * false if it could not.
+ */
+static __always_inline bool skb_pop_head(struct __sk_buff *skb, __u32 n)
+{
+	int i;
+
+	for (i = 0; i < SKB_POP_CALLS && n; i++) {
+		__u32 k = n < SKB_POP_MAX ? n : SKB_POP_MAX;
+
+		if (bpf_skb_adjust_room(skb, -(__s32)k, 0, 0))
+			return false;
+		n -= k;
+	}
+	return !n;
+}
+
+/*
+ * Runs on every segment a mapped socket's TCP stack hands its psock
+ * (tcp_read_skb(), whole segments).  TCP may queue a segment that begins
+ * before what it had already received (a retransmission that overlaps,
+ * "partial packet" in tcp_data_queue()): tcp_recvmsg() skips the old
+ * bytes by copied_seq, but the psock path queues the whole segment, so
+ * the reader would get those bytes twice and copied_seq would count them
+ * twice.  skb->cb[0] and cb[1] are the segment's seq and end_seq
+ * (TCP_SKB_CB, the first bytes of skb->cb that SK_SKB's cb[] maps): the
+ * old head is popped off here (rx_overlap), and the end of what was
+ * queued recorded for the comeback of the peer's direction
+ * (comeback_ok()).  Anything else out of order is only recorded
+ * (rx_unordered), which keeps that direction on TCP for good.  Passes
+ * everything: the program also has to be there at all (FIONREAD).
+ */
 SEC("sk_skb")
 int mesh_skb(struct __sk_buff *skb)
 {
+	__u32 seq = skb->cb[0], end = skb->cb[1], len = skb->len, over;
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	struct spry_mesh_rx *rx;
+
+	/* TCP_SKB_CB: end_seq - seq is the length, plus one for a FIN */
+	if (end - seq != len && end - seq != len + 1)
+		return SK_PASS;
+	rx = bpf_map_lookup_elem(&SPRY_MAP_MESH_RX, &cookie);
+	if (!rx)
+		return SK_PASS;
+	over = rx->end - seq;
+	if (seq != rx->end) {
+		if ((__s32)over > 0 && over < len && skb_pop_head(skb, over)) {
+			count(SPRY_MESH_S_RX_OVERLAP, 1);
+		} else {
+			rx->flags |= SPRY_MESH_RX_UNORDERED;
+			count(SPRY_MESH_S_RX_UNORDERED, 1);
+		}
+	}
+	if ((__s32)(end - rx->end) > 0)
+		rx->end = end;
 	return SK_PASS;
 }

@@ -16,7 +16,7 @@
 #include <linux/types.h>
 #endif
 
-#define SPRY_MESH_ABI_VERSION	2
+#define SPRY_MESH_ABI_VERSION	3
 
 /* Limits. */
 #define SPRY_MESH_MAX_SOCKS	65536	/* mapped sockets (two per connection) */
@@ -35,6 +35,7 @@
 #define SPRY_MAP_MESH_SOCKS	spry_mesh_socks	/* SOCKHASH mesh_key -> socket */
 #define SPRY_MAP_MESH_CONN	spry_mesh_conn	/* SK_STORAGE socket -> mesh_conn */
 #define SPRY_MAP_MESH_PSOCKS	spry_mesh_psocks /* LRU_HASH mesh_key -> mesh_psock */
+#define SPRY_MAP_MESH_RX	spry_mesh_rx	/* LRU_HASH socket cookie -> mesh_rx */
 #define SPRY_MAP_MESH_PORTS	spry_mesh_ports	/* ARRAY server port -> mesh_rule */
 #define SPRY_MAP_MESH_POL4	spry_mesh_pol4	/* LPM_TRIE mesh_pol4_key -> mesh_rule */
 #define SPRY_MAP_MESH_POL6	spry_mesh_pol6	/* LPM_TRIE mesh_pol6_key -> mesh_rule */
@@ -103,8 +104,31 @@ _Static_assert(sizeof(struct spry_mesh_conn) == 72, "spry_mesh_conn size");
 struct spry_mesh_psock {
 	__u64	psock;		/* struct sk_psock * */
 	__u64	sk;		/* struct sock * */
+	__u64	cookie;		/* socket cookie: its SPRY_MAP_MESH_RX key */
 };
-_Static_assert(sizeof(struct spry_mesh_psock) == 16, "spry_mesh_psock size");
+_Static_assert(sizeof(struct spry_mesh_psock) == 24, "spry_mesh_psock size");
+
+/*
+ * Value of SPRY_MAP_MESH_RX, by socket cookie: what a mapped socket's TCP
+ * stack has handed its psock, as mesh_skb sees it (the SK_SKB verdict runs
+ * on every segment before it is queued).  end is the sequence number
+ * after the last byte handed over (rcv_nxt at insertion, then each
+ * segment's end_seq): every TCP byte the socket ever queued is below it,
+ * none twice.  Made at insertion, removed at close.
+ */
+struct spry_mesh_rx {
+	__u32	end;
+	__u32	flags;		/* SPRY_MESH_RX_* */
+};
+_Static_assert(sizeof(struct spry_mesh_rx) == 8, "spry_mesh_rx size");
+
+/*
+ * spry_mesh_rx.flags: a segment did not start where the previous
+ * one ended (a gap, or an overlap mesh_skb could not trim): what the
+ * socket read by TCP no longer matches its sequence numbers, and no
+ * direction into it comes back to the redirect.
+ */
+#define SPRY_MESH_RX_UNORDERED	1U
 
 enum spry_mesh_action {
 	SPRY_MESH_NONE		= 0,	/* no rule */
@@ -158,6 +182,9 @@ enum spry_mesh_stat {
 	SPRY_MESH_S_PASS_NO_CONN,	/* mapped socket without storage */
 	SPRY_MESH_S_FALLBACK_STALLED,	/* REDIRECT -> TCP on a stalled reader */
 	SPRY_MESH_S_COMEBACK,		/* TCP_STALLED -> REDIRECT, every TCP byte read */
+	SPRY_MESH_S_RX_OVERLAP,		/* TCP segments that began before the end of
+					 * what the socket had queued: head trimmed */
+	SPRY_MESH_S_RX_UNORDERED,	/* ... a gap, or an overlap not trimmed */
 	SPRY_MESH_S_MAX,
 };
 

@@ -36,6 +36,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } SPRY_MAP_MESH_PSOCKS SEC(".maps");
 
+/* Mapped socket (cookie) -> the end of what its TCP stack queued (mesh_skb). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SPRY_MESH_MAX_SOCKS);
+	__type(key, __u64);
+	__type(value, struct spry_mesh_rx);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} SPRY_MAP_MESH_RX SEC(".maps");
+
 /* Server port -> rule (one slot per port: a range is written port by port). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -37,13 +37,14 @@
 #include "bpf/mesh.h"
 #include "mesh.skel.h"
 
-enum mmap_id { MM_SOCKS, MM_CONN, MM_PSOCKS, MM_PORTS, MM_POL4, MM_POL6, MM_CGROUPS, MM_CONFIG,
+enum mmap_id { MM_SOCKS, MM_CONN, MM_PSOCKS, MM_RX, MM_PORTS, MM_POL4, MM_POL6, MM_CGROUPS, MM_CONFIG,
 	       MM_STATS, MM_N };
 
 static const char *const mmap_names[MM_N] = {
 	[MM_SOCKS]	= SPRY_STR(SPRY_MAP_MESH_SOCKS),
 	[MM_CONN]	= SPRY_STR(SPRY_MAP_MESH_CONN),
 	[MM_PSOCKS]	= SPRY_STR(SPRY_MAP_MESH_PSOCKS),
+	[MM_RX]		= SPRY_STR(SPRY_MAP_MESH_RX),
 	[MM_PORTS]	= SPRY_STR(SPRY_MAP_MESH_PORTS),
 	[MM_POL4]	= SPRY_STR(SPRY_MAP_MESH_POL4),
 	[MM_POL6]	= SPRY_STR(SPRY_MAP_MESH_POL6),
@@ -57,6 +58,7 @@ static const __u32 mmap_sizes[MM_N][2] = {
 	[MM_SOCKS]	= { sizeof(struct spry_mesh_key), sizeof(__u64) },
 	[MM_CONN]	= { sizeof(int), sizeof(struct spry_mesh_conn) },
 	[MM_PSOCKS]	= { sizeof(struct spry_mesh_key), sizeof(struct spry_mesh_psock) },
+	[MM_RX]		= { sizeof(__u64), sizeof(struct spry_mesh_rx) },
 	[MM_PORTS]	= { sizeof(__u32), sizeof(struct spry_mesh_rule) },
 	[MM_POL4]	= { sizeof(struct spry_mesh_pol4_key), sizeof(struct spry_mesh_rule) },
 	[MM_POL6]	= { sizeof(struct spry_mesh_pol6_key), sizeof(struct spry_mesh_rule) },
@@ -90,6 +92,8 @@ static const char *const mstat_names[SPRY_MESH_S_MAX] = {
 	[SPRY_MESH_S_PASS_NO_CONN]	= "pass_no_conn",
 	[SPRY_MESH_S_FALLBACK_STALLED]	= "fallback_stalled",
 	[SPRY_MESH_S_COMEBACK]		= "comeback",
+	[SPRY_MESH_S_RX_OVERLAP]	= "rx_overlap",
+	[SPRY_MESH_S_RX_UNORDERED]	= "rx_unordered",
 };
 
 static const char *const action_names[] = { "none", "allow", "deny", NULL };

@@ -69,13 +69,20 @@ def fail(msg):
 
 
 SEED = 0
+BLOCKS = 257		# distinct random chunks; a window of 257 * 64 KiB
+_blocks = {}
 
 
 def pattern(i):
-    """Chunk i of the stream: unique per position, so reordering shows."""
-    key = struct.pack("<Q", i) if not SEED else struct.pack("<QQ", SEED, i)
-    seed = hashlib.sha256(key).digest()
-    return (seed * (CHUNK // len(seed)))[:CHUNK]
+    """Chunk i of the stream: its index (8 bytes) and then random bytes of
+    one of BLOCKS blocks, so any 16 bytes of the stream say where they
+    belong (within BLOCKS chunks) and reordering or duplication shows, and
+    where (locate())."""
+    j = i % BLOCKS
+    b = _blocks.get(j)
+    if b is None:
+        b = _blocks[j] = hashlib.shake_128(struct.pack("<QQ", SEED, j)).digest(CHUNK)
+    return struct.pack("<Q", i) + b[8:]
 
 
 def stream_bytes(n):
@@ -105,6 +112,74 @@ def expected_sha(n):
     for b in stream_bytes(n):
         h.update(b)
     return h.hexdigest()
+
+
+def locate(data, near, span=8 << 20):
+    """Where data (at least 16 bytes of a received stream) is in the sent
+    stream: the offset closest to near within span, or None."""
+    lo = max(0, near - span)
+    hay = stream_at(lo, 2 * span)
+    probe = data[:64]
+    best, at = None, hay.find(probe)
+    while at >= 0:
+        if best is None or abs(lo + at - near) < abs(best - near):
+            best = lo + at
+        at = hay.find(probe, at + 1)
+    return best
+
+
+def explain(got, off):
+    """What a received stretch got (from stream offset off on) holds,
+    as runs of 'received [a, b) = sent [c, d)'; got starts at the first
+    byte that differs from what was sent there."""
+    runs, pos = [], 0
+    while pos < len(got) - 64 and len(runs) < 4:
+        src = locate(got[pos:], off + pos)
+        if src is None:
+            runs.append("received %d.. = nothing sent near it" % (off + pos))
+            break
+        ref = stream_at(src, len(got) - pos)
+        n = next((k for k in range(0, len(ref), 4096) if got[pos + k:pos + k + 4096] != ref[k:k + 4096]),
+                 len(ref))
+        if n < len(ref):	# narrow down to the byte
+            n += next(k for k in range(4096) if got[pos + n + k] != ref[n + k])
+        runs.append("received [%d, %d) = sent [%d, %d) (%+d)" % (off + pos, off + pos + n, src, src + n,
+                                                                  src - off - pos))
+        pos += max(n, 1)
+    return "; ".join(runs)
+
+
+class Checker:
+    """Checks a received stream byte for byte as it arrives; at the first
+    difference it keeps what follows (up to KEEP bytes) and explain()s it:
+    a run from later in the stream is reordering, one from earlier is
+    duplication."""
+    KEEP = 8 << 20
+
+    def __init__(self, name):
+        self.name, self.pos, self.bad, self.kept = name, 0, None, []
+        self.nkept = 0
+        self.h = hashlib.sha256()
+
+    def feed(self, b):
+        self.h.update(b)
+        if self.bad is None:
+            want = stream_at(self.pos, len(b))
+            if b == want:
+                self.pos += len(b)
+                return
+            k = next(k for k in range(len(b)) if b[k] != want[k])
+            self.bad = self.pos + k
+            b = b[k:]
+        if self.nkept < self.KEEP:
+            self.kept.append(b)
+            self.nkept += len(b)
+
+    def report(self):
+        if self.bad is None:
+            return None
+        return "%s: first difference at byte %d: %s" % (self.name, self.bad,
+                                                        explain(b"".join(self.kept), self.bad))
 
 
 def pair(host="127.0.0.1", bind=None, family=4, port=0, cport=0, client_cgroup=None):
@@ -641,7 +716,7 @@ def cmd_stallxfer(a):
             errs.append("%s writer: %s" % (name, e))
 
     def reader(sock, name):
-        h = hashlib.sha256()
+        chk = Checker(name)
         got = 0
         mark = a.pause_every
         try:
@@ -649,7 +724,7 @@ def cmd_stallxfer(a):
                 b = sock.recv(min(1 << 20, n - got))
                 if not b:
                     break
-                h.update(b)
+                chk.feed(b)
                 got += len(b)
                 progress[name] = got
                 if got >= mark:
@@ -657,7 +732,7 @@ def cmd_stallxfer(a):
                     mark += a.pause_every
         except OSError as e:
             errs.append("%s reader: %s" % (name, e))
-        res[name] = (got, h.hexdigest())
+        res[name] = (got, chk.h.hexdigest(), chk.report())
     targets = []
     if a.dir in ("up", "both"):
         targets += [lambda: writer(c, "client->server"), lambda: reader(s, "client->server")]
@@ -666,9 +741,10 @@ def cmd_stallxfer(a):
     run_threads(*targets)
     if errs:
         fail(errs[0])
-    for name, (got, sha) in res.items():
+    for name, (got, sha, why) in res.items():
         if got != n or sha != want:
-            fail("%s: %d of %d bytes, sha256 %s, expected %s" % (name, got, n, sha, want))
+            fail("%s: %d of %d bytes, sha256 %s, expected %s%s" % (name, got, n, sha, want,
+                                                                 "; " + why if why else ""))
     c.close()
     s.close()
     print("ok stallxfer %d bytes %s sha256 %s" % (n, a.dir, want))
