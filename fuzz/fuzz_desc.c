@@ -110,7 +110,8 @@ static int holder(uint64_t off, uint64_t len)
 static enum spry_desc_verdict expect(const struct spry_desc *d)
 {
 	bool ours = d->version == SPRY_DESC_VERSION && d->chain == CHAIN &&
-		    !(d->flags & ~(SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_STICKY));
+		    !(d->flags & ~(SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_STICKY |
+				   SPRY_DF_FAN));
 	bool call = d->flags & SPRY_DF_CALL, reply = d->flags & SPRY_DF_REPLY;
 
 	if (ours && reply && !call)

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * spryd's part in mailboxes (mail.h, docs/PROCESS.md "Mailboxes").
+ * The mail room: spryd's part in mailboxes (mail.h, docs/PROCESS.md
+ * "Mailboxes").  A mail's orphan answer that reaches spryd is counted by
+ * the origin room (origin.c) as it reads.
  *
  * The router counts each instance's mails in spry_inst (bpf/skmsg_route.c,
  * "mailboxes"); spryd reads and changes them through its mapping with
@@ -16,14 +18,6 @@
 
 /* Giveback answers sent per origin send (one for each unanswered mail). */
 #define MAIL_GIVE_BATCH	64
-
-bool mail_desc_seen(struct spryd *d, const struct spry_desc *desc)
-{
-	if (!(desc->flags & SPRY_DF_MAIL))
-		return false;
-	d->st.mail_orphans++;
-	return true;
-}
 
 void mail_inst_gone(struct spryd *d, struct spryd_inst *in)
 {
@@ -43,7 +37,7 @@ void mail_inst_gone(struct spryd *d, struct spryd_inst *in)
 	/*
 	 * Mails it sent that others still hold: their answers would reach
 	 * whoever takes this slot next.  Zeroed, they go to spryd instead
-	 * (mail_desc_seen()).
+	 * (counted by origin.c as it reads).
 	 */
 	for (j = 0; j < SPRY_MAX_INST; j++) {
 		st = &d->inst_mem[(uint32_t)in->fn * SPRY_MAX_INST + j];

@@ -19,8 +19,4 @@
  */
 void mail_inst_gone(struct spryd *d, struct spryd_inst *in);
 
-/* A mail descriptor that reached spryd (an answer whose sender is gone):
- * counted and ignored.  True when @desc is one. */
-bool mail_desc_seen(struct spryd *d, const struct spry_desc *desc);
-
 #endif /* SPRYD_MAIL_H */

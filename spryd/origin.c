@@ -33,7 +33,6 @@
 #include <bpf/bpf.h>
 
 #include "spryd/entry.h"
-#include "spryd/mail.h"
 #include "spryd/origin.h"
 #include "spryd/spryd.h"
 
@@ -68,8 +67,12 @@ int origin_read_stream(struct spryd *d, int fd, struct spryd_stream *s,
 		have = s->rem_len + (size_t)n;
 		for (pos = 0; pos + DESC_SZ <= have; pos += DESC_SZ) {
 			memcpy(&desc, stream_buf + pos, DESC_SZ);
-			if (mail_desc_seen(d, &desc))
+			/* a mail's answer whose sender is gone (mailboxes,
+			 * spryd/mail.c): counted and ignored */
+			if (desc.flags & SPRY_DF_MAIL) {
+				d->st.mail_orphans++;
 				continue;
+			}
 			if (only_chain && desc.chain != only_chain) {
 				d->st.unknown++;
 				spryd_vlog(d, "descriptor for chain %u on a chain %u socket: ignored",
