@@ -73,6 +73,15 @@ int spry_app__read(const char *dir, const char *name, struct spry_app_decl *out,
 		   char *err, size_t errlen);
 /* Write (mkdir -p 0700, file 0600, fsync, rename). */
 int spry_app__write(const char *dir, const struct spry_app_decl *a);
+/*
+ * Swap directories are not shared: swap files are named by process id
+ * alone, so two apps in one directory would overwrite and remove each
+ * other's (docs/PROCESS.md, "Apps").  The first app of @dir other than
+ * @self whose swap-dir is @swap_dir into @owner (SPRY_NAME_LEN): 1, else 0
+ * (also when @dir does not exist), or -errno.
+ */
+int spry_app__swap_dir_user(const char *dir, const char *self, const char *swap_dir,
+			    char *owner);
 /* Remove, with its process table (lib/proc_table.h): 0 (also when absent) or -errno. */
 int spry_app__remove(const char *dir, const char *name);
 

@@ -9,6 +9,7 @@
  *
  * "uid" and "swap-dir" are optional; anything else is refused.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -232,4 +233,61 @@ int spry_app__read(const char *dir, const char *name, struct spry_app_decl *out,
 		e = -EINVAL;
 	}
 	return e;
+}
+
+/* @a and @b name the same directory (by name, or by inode when both exist). */
+static bool same_dir(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	size_t la = strlen(a), lb = strlen(b);
+
+	/* the same path but for trailing slashes */
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	while (lb > 1 && b[lb - 1] == '/')
+		lb--;
+	if (la == lb && !memcmp(a, b, la))
+		return true;
+	return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+int spry_app__swap_dir_user(const char *dir, const char *self, const char *swap_dir,
+			    char *owner)
+{
+	struct spry_app_decl *o;
+	char name[SPRY_NAME_LEN + 8], err[8];
+	struct dirent *e;
+	size_t n;
+	int ret = 0;
+	DIR *dp;
+
+	if (!swap_dir[0])
+		return 0;
+	dp = opendir(dir);
+	if (!dp)
+		return errno == ENOENT ? 0 : -errno;
+	o = malloc(sizeof(*o));
+	if (!o) {
+		closedir(dp);
+		return -ENOMEM;
+	}
+	while (!ret && (e = readdir(dp))) {
+		n = strlen(e->d_name);
+		if (n <= 5 || n - 5 >= SPRY_NAME_LEN || n >= sizeof(name) ||
+		    strcmp(e->d_name + n - 5, ".json"))
+			continue;
+		memcpy(name, e->d_name, n - 5);
+		name[n - 5] = '\0';
+		if (!strcmp(name, self) || spry_app__read(dir, name, o, err, sizeof(err)))
+			continue;	/* itself, or not an app's file */
+		if (o->swap_dir[0] && same_dir(o->swap_dir, swap_dir)) {
+			memcpy(owner, name, n - 5 + 1);	/* < SPRY_NAME_LEN */
+			ret = 1;
+		}
+	}
+	closedir(dp);
+	free(o);
+	return ret;
 }

@@ -189,12 +189,22 @@ int app_store(struct spry_maps *m, const struct spry_app_decl *a, __u16 *id)
 {
 	struct spry_chain_spec *spec;
 	struct spry_chain old;
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], owner[SPRY_NAME_LEN];
 	int err;
 
 	err = spry_chain__lookup(m, a->name, NULL, &old);
 	if (!err && !(old.flags & SPRY_CF_APP)) {
 		p_err("'%s' is a chain, not an app (spry chain del it first)", a->name);
+		return -1;
+	}
+	if (app_dir(dir, sizeof(dir)))
+		return -1;
+	err = spry_app__swap_dir_user(dir, a->name, a->swap_dir, owner);
+	if (err < 0)
+		return p_errno(err, "cannot read the apps in %s", dir);
+	if (err) {
+		p_err("swap-dir %s is app '%s''s: each app needs its own (swap files are named by process id)",
+		      a->swap_dir, owner);
 		return -1;
 	}
 	spec = calloc(1, sizeof(*spec));
@@ -219,8 +229,6 @@ int app_store(struct spry_maps *m, const struct spry_app_decl *a, __u16 *id)
 	}
 	if (err)
 		return p_errno(err, "cannot add app '%s'", a->name);
-	if (app_dir(dir, sizeof(dir)))
-		return -1;
 	err = spry_app__write(dir, a);
 	if (err)
 		return p_errno(err, "cannot write app '%s' in %s", a->name, dir);

@@ -104,6 +104,10 @@ spry app add a1 fns whoami,incr,echo exec "$CTR" max 64 idle 0 create manual \
 	spry app add a2 fns whoami,incr exec "$CTR" idle 0 >/dev/null &&
 	spry app add a3 fns whoami exec "$CTR" max 65536 create manual >/dev/null
 tap_ok $? "apps a1, a2, a3 added again"
+spry_fails "shared swap-dir" app add a4 fns whoami exec "$CTR" swap-dir "$TMP/swap/" &&
+	grep -q "is app 'a1''s: each app needs its own" "$TMP/err" && ! spry app show a4 >/dev/null 2>&1
+tap_ok $? "app add with another app's swap-dir (the same directory, spelt otherwise): refused" ||
+	tap_diag "$(cat "$TMP/err")"
 
 # bash completion of app and process (in the tree only)
 COMP=${SPRY_SRC:+$SPRY_SRC/bash-completion/spry}

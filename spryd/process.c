@@ -200,6 +200,28 @@ static struct app *app_by_name(struct spryd_procs *ps, const char *name)
 	return NULL;
 }
 
+/* Another loaded app whose swap directory is @dc's (spry_app__swap_dir_user()). */
+static struct app *swap_dir_user(struct spryd_procs *ps, const struct spry_app_decl *dc)
+{
+	struct stat sa, sb;
+	unsigned int i;
+	struct app *o;
+
+	if (!dc->swap_dir[0])
+		return NULL;
+	for (i = 0; i < SPRYD_MAX_APPS; i++) {
+		o = &ps->apps[i];
+		if (!o->used || o->gone || !o->decl.swap_dir[0] ||
+		    !strcmp(o->decl.name, dc->name))
+			continue;
+		if (!strcmp(o->decl.swap_dir, dc->swap_dir) ||
+		    (!stat(o->decl.swap_dir, &sa) && !stat(dc->swap_dir, &sb) &&
+		     sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino))
+			return o;
+	}
+	return NULL;
+}
+
 /* spry_procs: exactly the active processes. */
 static void map_set(struct spryd *d, struct proc *p, bool active)
 {
@@ -1024,7 +1046,7 @@ static void scan_app(struct spryd *d, const char *name, uint64_t now)
 	struct spry_chain rec;
 	char err[256];
 	bool fresh = false;
-	struct app *a;
+	struct app *a, *o;
 	__u16 cid, fid;
 	unsigned int i;
 
@@ -1042,6 +1064,12 @@ static void scan_app(struct spryd *d, const char *name, uint64_t now)
 	if (a && (a->chain_id != cid || a->fn_id != fid)) {
 		app_forget(d, a);	/* replaced under the same name: a new one */
 		a = NULL;
+	}
+	if ((o = swap_dir_user(ps, dc))) {
+		/* swap files are named by process id: two apps would clobber */
+		spryd_log("app %s: swap-dir %s is app %s's too: not loaded (each app needs its own)",
+			  name, dc->swap_dir, o->decl.name);
+		goto out;
 	}
 	if (!a) {
 		for (i = 0; i < SPRYD_MAX_APPS && (ps->apps[i].used || d->apps[i].used); i++)
