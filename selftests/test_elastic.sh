@@ -139,7 +139,6 @@ tap_ok $? "a function with min 0 starts at zero instances"
 
 # --- activation: held requests in arrival order --------------------------------
 python3 "$HTTPC" burst $PORT el 30 2 >"$TMP/burst" 2>&1
-WHO=$(scale el whoami pids | jq -r '.[0].pid' 2>/dev/null)
 bad=$(awk -v n=30 '{ want = "REQ-" $1; if ($2 != 200 || $4 !~ ("^[0-9]+:" want "$")) b++ }
 	END { print b + (NR != n) }' "$TMP/burst")
 [ "$bad" = 0 ]
@@ -256,7 +255,15 @@ wait_for 3 grep -aq 'fn mute/upper: template pid [0-9]* not ready within 3000 ms
 tap_ok $? "its template (start template, the default) never ready: stopped after the start timeout, the reason logged"
 spry fn undeclare mute upper >/dev/null
 
-OLD=$WHO
+# the instance to kill: the one ready now (the burst above may have
+# started a second one since, and the idle scale-down stopped either)
+steady() {
+	scale_is el whoami actual 1 && scale_is el whoami starting 0 &&
+		scale_is el whoami draining 0 &&
+		OLD=$(scale el whoami pids | jq -r '.[] | select(.state == "ready") | .pid') &&
+		[ -n "$OLD" ] && [ "$(echo "$OLD" | wc -l)" -eq 1 ]
+}
+wait_for 5 steady
 kill -KILL "$OLD" 2>/dev/null
 # the status lists the dead instance until spryd's next write: wait for
 # a ready instance that is not the one killed
