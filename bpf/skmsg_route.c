@@ -71,9 +71,36 @@ struct {
  */
 struct fan_slot {
 	__u64	cookie;
-	__s32	out;
+	__u32	out;
 	__u32	pad;
 };
+
+/*
+ * *@p -= 1 unless it is 0; true when it was decremented.  Others may
+ * change it meanwhile (their sends and answers): a compare-and-swap, and
+ * if it keeps losing, a subtraction undone when it found 0, so that a busy
+ * counter is never taken for an empty one (which would drop an innocent
+ * sender as a flood).
+ */
+static __always_inline bool count_take(__u32 *p)
+{
+	__u32 v, old;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < 4; i++) {
+		v = *(volatile __u32 *)p;
+		if (!v)
+			return false;
+		old = __sync_val_compare_and_swap(p, v, v - 1);
+		if (old == v)
+			return true;
+	}
+	if (__sync_fetch_and_sub(p, 1))
+		return true;
+	__sync_fetch_and_add(p, 1);	/* it was 0 after all */
+	return false;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -217,13 +244,15 @@ static __always_inline bool fan_take(__u16 fn, __u16 inst)
 	return true;
 }
 
-/* Give a branch of caller {fn, inst} back (its reply, or a refusal). */
-static __always_inline void fan_give(__u16 fn, __u16 inst)
+/*
+ * Give a branch of caller {fn, inst} back (its reply, or a refusal): false
+ * when it had none out (then it is no branch's answer).
+ */
+static __always_inline bool fan_give(__u16 fn, __u16 inst)
 {
 	struct fan_slot *f = fan_slot(fn, inst, false);
 
-	if (f && f->out > 0)
-		__sync_fetch_and_sub(&f->out, 1);
+	return f && count_take(&f->out);
 }
 
 /* Turn a branch into its refusal, back to its caller {fn, inst}. */
@@ -491,7 +520,9 @@ static __always_inline void delivered(struct spry_desc *d, __u16 fn, __u16 inst,
 		__sync_fetch_and_add(&st->inflight, 1);
 	if (fs)
 		__sync_fetch_and_add(&fs->delivered, 1);
-	reqloc_set(d, fn, inst);
+	/* a branch leaves the request where it is: with its caller */
+	if (fan == FAN_NONE)
+		reqloc_set(d, fn, inst);
 }
 
 /*
@@ -970,10 +1001,13 @@ static __always_inline __u32 route_fn(const struct spry_sender *s,
 		r->to = TO_INST;
 		r->fn = d->ret_fn;
 		r->inst = d->ret_inst;
-		if (d->flags & SPRY_DF_FAN) {
+		/*
+		 * A branch's answer only if its caller has a branch out (a
+		 * callee's word alone would leave the caller's in-flight
+		 * count short); else it counts as a plain call's reply.
+		 */
+		if ((d->flags & SPRY_DF_FAN) && fan_give(d->ret_fn, d->ret_inst))
 			r->fan = FAN_REPLY;
-			fan_give(d->ret_fn, d->ret_inst);
-		}
 		return SPRY_V_REPLY;
 	}
 
@@ -1028,30 +1062,12 @@ static __always_inline __u32 route_fn(const struct spry_sender *s,
  *     keeps the mail's buffer, or freed it before answering.
  */
 
-/* *@p -= 1 unless it is 0; true when it was decremented. */
-static __always_inline bool mail_take(__u32 *p)
-{
-	__u32 v, old;
-	int i;
-
-#pragma unroll
-	for (i = 0; i < 4; i++) {
-		v = *(volatile __u32 *)p;
-		if (!v)
-			return false;
-		old = __sync_val_compare_and_swap(p, v, v - 1);
-		if (old == v)
-			return true;
-	}
-	return false;
-}
-
 /* An answer reaches sender @st: its count moves to unread; the token. */
 static __always_inline __u32 mail_answered(struct spry_inst_state *st)
 {
 	__u32 tok = bpf_get_prandom_u32() | 1;
 
-	mail_take(&st->mail_out);
+	count_take(&st->mail_out);
 	/* the token first: a proof read before it cannot cover this answer */
 	__sync_fetch_and_xor(&st->mail_tok, tok);
 	__sync_fetch_and_add(&st->mail_unread, 1);
@@ -1114,8 +1130,8 @@ static __always_inline __u32 mail_send(struct sk_msg_md *msg, struct spry_desc *
 				count_verdict(SPRY_V_MAIL, 1);
 				return SPRY_V_MAIL;
 			}
-			mail_take(&peer->mail_from[inst & (SPRY_MAX_INST - 1)]);
-			mail_take(&peer->mail_in);
+			count_take(&peer->mail_from[inst & (SPRY_MAX_INST - 1)]);
+			count_take(&peer->mail_in);
 		}
 	}
 	/* Not active (swapped, deleted, another app's id, closing): back, as an answer. */
@@ -1127,7 +1143,7 @@ static __always_inline __u32 mail_send(struct sk_msg_md *msg, struct spry_desc *
 		count_verdict(SPRY_V_MAIL_BOUNCE, 1);
 		return SPRY_V_MAIL_BOUNCE;
 	}
-	mail_take(&me->mail_out);
+	count_take(&me->mail_out);
 	count_verdict(SPRY_V_FALLBACK, 1);
 	return SPRY_V_FALLBACK;
 }
@@ -1141,12 +1157,12 @@ static __always_inline __u32 mail_answer(struct sk_msg_md *msg, struct spry_desc
 
 	if (to >= SPRY_MAX_INST)
 		return SPRY_V_DROP_HOP;
-	if (!mail_take(&me->mail_in))
+	if (!count_take(&me->mail_in))
 		return SPRY_V_DROP_FLOOD;
 	mail_no_buffer(d);
 	d->inst = inst;
 	d->key = me->proc_id;
-	if (mail_take(&me->mail_from[to & (SPRY_MAX_INST - 1)])) {
+	if (count_take(&me->mail_from[to & (SPRY_MAX_INST - 1)])) {
 		peer = inst_state(fn, to);
 		if (peer && mail_redirect(msg, fn, to) == SK_PASS) {
 			d->meta_len = mail_answered(peer);

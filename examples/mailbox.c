@@ -45,9 +45,17 @@
 #define ARGS_MAX	6
 #define DATA_MAX	(1u << 20)
 
-/* The payload's first @n words into @v (numbers), *@rest after them. */
-static int words(struct spry_req *req, unsigned int n, uint64_t *v, const char **rest,
-		 size_t *rest_len)
+/* Counts of messages a function takes: at most this many. */
+#define COUNT_MAX	10000000u
+
+/*
+ * The payload's first @n words into @v (numbers), *@rest after them.  The
+ * words in @boxes (bit k: word k) are mailbox numbers and those in @counts
+ * counts of messages: out of range, 400.  (send, sendall, recv and flood
+ * pass any mailbox on: they show what the library answers.)
+ */
+static int words(struct spry_req *req, unsigned int n, unsigned int boxes, unsigned int counts,
+		 uint64_t *v, const char **rest, size_t *rest_len)
 {
 	size_t len, i = 0, s;
 	const char *p = spry_req_data(req, &len);
@@ -61,6 +69,12 @@ static int words(struct spry_req *req, unsigned int n, uint64_t *v, const char *
 			i++;
 		if (spry_parse_u64(p + s, i - s, 0, UINT64_MAX, &v[k]))
 			return spry_req_error(req, 400, -EINVAL, "argument %u: not a number", k + 1);
+		if ((boxes >> k & 1) && v[k] >= SPRY_MAILBOXES)
+			return spry_req_error(req, 400, -EINVAL, "argument %u: mailbox 0..%u", k + 1,
+					      SPRY_MAILBOXES - 1);
+		if ((counts >> k & 1) && v[k] > COUNT_MAX)
+			return spry_req_error(req, 400, -EINVAL, "argument %u: count 0..%u", k + 1,
+					      COUNT_MAX);
 	}
 	if (i < len && p[i] == ' ')
 		i++;
@@ -107,7 +121,7 @@ static int f_send(struct spry_req *req, void *user)
 	int err;
 
 	(void)user;
-	err = words(req, 2, v, &data, &len);
+	err = words(req, 2, 0, 0, v, &data, &len);
 	if (err)
 		return err;
 	return reply_line(req, "%d\n", spry_send(v[0], (uint32_t)(v[1] > UINT32_MAX ? UINT32_MAX : v[1]),
@@ -123,7 +137,7 @@ static int f_sendall(struct spry_req *req, void *user)
 	int err, n;
 
 	(void)user;
-	err = words(req, 1, v, &data, &len);
+	err = words(req, 1, 0, 0, v, &data, &len);
 	if (err)
 		return err;
 	n = spry_send_all((uint32_t)(v[0] > UINT32_MAX ? UINT32_MAX : v[0]), data, len, &failed);
@@ -141,7 +155,7 @@ static int f_recv(struct spry_req *req, void *user)
 	int err, hl;
 
 	(void)user;
-	err = words(req, 3, v, NULL, NULL);
+	err = words(req, 3, 0, 0, v, NULL, NULL);
 	if (err)
 		return err;
 	if (v[2] > DATA_MAX)
@@ -174,7 +188,7 @@ static int f_flood(struct spry_req *req, void *user)
 	int err, first = 0;
 
 	(void)user;
-	err = words(req, 3, v, &rest, &rest_len);
+	err = words(req, 3, 0, 1u << 2, v, &rest, &rest_len);
 	if (!err && rest_len && spry_parse_u64(rest, rest_len, 8, DATA_MAX, &v[3]))
 		return spry_req_error(req, 400, -EINVAL, "SIZE: 8..%u", DATA_MAX);
 	if (err)
@@ -228,14 +242,14 @@ static int f_thread(struct spry_req *req, void *user)
 	int err;
 
 	(void)user;
-	err = words(req, 3, v, NULL, NULL);
+	err = words(req, 3, 1u << 1 | 1u << 2, 0, v, NULL, NULL);
 	if (err)
 		return err;
 	pthread_mutex_lock(&mu);
 	if (!started) {
 		t.echo = v[0] == 1;
-		t.in = (uint32_t)(v[1] % SPRY_MAILBOXES);
-		t.out = (uint32_t)(v[2] % SPRY_MAILBOXES);
+		t.in = (uint32_t)(v[1]);
+		t.out = (uint32_t)(v[2]);
 		err = pthread_create(&th, NULL, thread_main, &t);
 		if (!err) {
 			pthread_detach(th);
@@ -262,7 +276,7 @@ static int f_ping(struct spry_req *req, void *user)
 	int err = 0;
 
 	(void)user;
-	err = words(req, 5, v, NULL, NULL);
+	err = words(req, 5, 1u << 1 | 1u << 2, 0, v, NULL, NULL);
 	if (err)
 		return err;
 	if (!v[3] || v[3] > 10000000 || v[4] > DATA_MAX)
@@ -277,10 +291,10 @@ static int f_ping(struct spry_req *req, void *user)
 	t0 = now_ns();
 	for (i = 0; i < v[3]; i++) {
 		t = now_ns();
-		err = spry_send(v[0], (uint32_t)v[1] % SPRY_MAILBOXES, buf, v[4]);
+		err = spry_send(v[0], (uint32_t)v[1], buf, v[4]);
 		if (err)
 			break;
-		n = spry_recv((uint32_t)v[2] % SPRY_MAILBOXES, buf, v[4] + 1, 5000, NULL);
+		n = spry_recv((uint32_t)v[2], buf, v[4] + 1, 5000, NULL);
 		if (n < 0) {
 			err = (int)n;
 			break;
@@ -302,12 +316,12 @@ static int f_ping(struct spry_req *req, void *user)
 
 static int f_stream(struct spry_req *req, void *user)
 {
-	uint64_t v[4], i, t;
+	uint64_t v[4], i, t, last;
 	char *buf;
 	int err = 0;
 
 	(void)user;
-	err = words(req, 4, v, NULL, NULL);
+	err = words(req, 4, 1u << 1, 1u << 2, v, NULL, NULL);
 	if (err)
 		return err;
 	if (v[3] > DATA_MAX)
@@ -315,14 +329,16 @@ static int f_stream(struct spry_req *req, void *user)
 	buf = calloc(1, v[3] + 1);
 	if (!buf)
 		return -ENOMEM;
-	t = now_ns();
+	t = last = now_ns();
 	for (i = 0; i < v[2]; i++) {
-		err = spry_send(v[0], (uint32_t)v[1] % SPRY_MAILBOXES, buf, v[3]);
-		/* a full mailbox: the reader is behind; try again */
-		if (err == -EAGAIN) {
+		err = spry_send(v[0], (uint32_t)v[1], buf, v[3]);
+		/* a full mailbox: the reader is behind; try again, for as
+		 * long as a send may wait for its answer */
+		if (err == -EAGAIN && now_ns() - last < (uint64_t)SPRY_MAIL_TIMEOUT_MS * 1000000u) {
 			i--;
 			continue;
 		}
+		last = now_ns();
 		if (err)
 			break;
 	}
@@ -341,16 +357,16 @@ static int f_echo(struct spry_req *req, void *user)
 	int err = 0;
 
 	(void)user;
-	err = words(req, 3, v, NULL, NULL);
+	err = words(req, 3, 1u << 0 | 1u << 1, 1u << 2, v, NULL, NULL);
 	if (err)
 		return err;
 	for (i = 0; i < v[2]; i++) {
-		n = spry_recv((uint32_t)v[0] % SPRY_MAILBOXES, buf, sizeof(buf), 10000, &from);
+		n = spry_recv((uint32_t)v[0], buf, sizeof(buf), 10000, &from);
 		if (n < 0) {
 			err = (int)n;
 			break;
 		}
-		err = spry_send(from, (uint32_t)v[1] % SPRY_MAILBOXES, buf, (size_t)n);
+		err = spry_send(from, (uint32_t)v[1], buf, (size_t)n);
 		if (err)
 			break;
 	}
@@ -366,11 +382,11 @@ static int f_drain(struct spry_req *req, void *user)
 	ssize_t n = 0;
 
 	(void)user;
-	n = words(req, 2, v, NULL, NULL);
+	n = words(req, 2, 1u << 0, 1u << 1, v, NULL, NULL);
 	if (n)
 		return (int)n;
 	for (i = 0; i < v[1]; i++) {
-		n = spry_recv((uint32_t)v[0] % SPRY_MAILBOXES, buf, sizeof(buf), 10000, NULL);
+		n = spry_recv((uint32_t)v[0], buf, sizeof(buf), 10000, NULL);
 		if (n < 0)
 			return reply_line(req, "error %zd at %" PRIu64 "\n", n, i);
 	}
@@ -388,17 +404,17 @@ static int f_exchange(struct spry_req *req, void *user)
 	int sent;
 
 	(void)user;
-	n = words(req, 2, v, NULL, NULL);
+	n = words(req, 2, 1u << 0, 1u << 1, v, NULL, NULL);
 	if (n)
 		return (int)n;
 	for (r = 0; r < v[1]; r++) {
 		n = snprintf(msg, sizeof(msg), "%" PRIu64, r);
-		sent = spry_send_all((uint32_t)v[0] % SPRY_MAILBOXES, msg, (size_t)n, &failed);
+		sent = spry_send_all((uint32_t)v[0], msg, (size_t)n, &failed);
 		if (sent < 0 || failed)
 			return reply_line(req, "bad send_all %d failed %u round %" PRIu64 "\n",
 					  sent, failed, r);
 		for (got = 0; got < (uint64_t)sent; got++) {
-			n = spry_recv((uint32_t)v[0] % SPRY_MAILBOXES, msg, sizeof(msg) - 1, 10000,
+			n = spry_recv((uint32_t)v[0], msg, sizeof(msg) - 1, 10000,
 				      &from);
 			if (n < 0)
 				return reply_line(req, "bad recv %zd round %" PRIu64 "\n", n, r);

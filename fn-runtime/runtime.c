@@ -1163,6 +1163,8 @@ static struct {
 	pthread_mutex_t		mu;
 	pthread_cond_t		cv;
 	struct rt		*rt;		/* NULL: not a registered process */
+	uint64_t		epoch;		/* registrations so far: a new one has
+						 * a new pool and fresh slots */
 	pthread_t		owner;		/* the thread reading the socket */
 	uint64_t		self;		/* this process's id */
 	int			timeout_ms;
@@ -1211,6 +1213,7 @@ static void rt_mail_start(struct rt *rt)
 		rt_mail.timeout_ms = (int)ms;
 	rt_mail.owner = pthread_self();
 	rt_mail.rt = rt_mail.self ? rt : NULL;
+	rt_mail.epoch++;
 	pthread_mutex_unlock(&rt_mail.mu);
 }
 
@@ -1396,12 +1399,14 @@ static int rt_mail_pump(struct rt *rt, int wait_ms)
  */
 static int rt_mail_wait(bool (*ready)(void *), void *arg, int64_t deadline)
 {
+	uint64_t epoch = rt_mail.epoch;
 	struct timespec ts;
 	int64_t left;
 	int ret;
 
 	for (;;) {
-		if (!rt_mail.rt)
+		/* unregistered, or registered again meanwhile: not ours */
+		if (!rt_mail.rt || rt_mail.epoch != epoch)
 			return -ENOTCONN;
 		if (ready(arg))
 			return 0;
@@ -1547,7 +1552,7 @@ static int rt_mail_buf(struct rt *rt, uint64_t pid, const void *data, size_t len
 }
 
 /* The common checks: the registered runtime, under rt_mail.mu; or -errno. */
-static int rt_mail_enter(uint32_t mailbox, struct rt **rtp)
+static int rt_mail_enter(uint32_t mailbox, struct rt **rtp, uint64_t *epoch)
 {
 	pthread_mutex_lock(&rt_mail.mu);
 	if (!rt_mail.rt) {
@@ -1559,7 +1564,14 @@ static int rt_mail_enter(uint32_t mailbox, struct rt **rtp)
 		return -EINVAL;
 	}
 	*rtp = rt_mail.rt;
+	*epoch = rt_mail.epoch;
 	return 0;
+}
+
+/* Still the registration @rt, @epoch (rt_mail_enter()): its pool is open. */
+static bool rt_mail_same(const struct rt *rt, uint64_t epoch)
+{
+	return rt_mail.rt == rt && rt_mail.epoch == epoch;
 }
 
 SPRY_API int spry_send(uint64_t pid, uint32_t mailbox, const void *data, size_t len)
@@ -1567,12 +1579,13 @@ SPRY_API int spry_send(uint64_t pid, uint32_t mailbox, const void *data, size_t 
 	struct rt_mail_out *o;
 	struct spry_buf b;
 	int64_t deadline;
+	uint64_t epoch;
 	struct rt *rt;
 	int err;
 
 	if (len && !data)
 		return -EINVAL;
-	err = rt_mail_enter(mailbox, &rt);
+	err = rt_mail_enter(mailbox, &rt, &epoch);
 	if (err)
 		return err;
 	if (!pid || pid > (1ULL << 63) - 1) {
@@ -1585,7 +1598,7 @@ SPRY_API int spry_send(uint64_t pid, uint32_t mailbox, const void *data, size_t 
 		goto out;
 	o = rt_mail_post(pid, mailbox, &b, (uint32_t)len, deadline, &err);
 	if (!o) {
-		if (rt_mail.rt == rt)
+		if (rt_mail_same(rt, epoch))
 			spry_pool_free(rt->pool, b.off, b.gen);
 		goto out;
 	}
@@ -1596,7 +1609,8 @@ out:
 }
 
 /* This app's active processes from spryd (PROC SHOW, active only). */
-static int rt_mail_peers(struct rt *rt, uint64_t *ids, uint32_t max, uint32_t *n)
+static int rt_mail_peers(const char *app, const char *sock, uint64_t *ids, uint32_t max,
+			 uint32_t *n)
 {
 	size_t size = sizeof(struct spry_ctl_proc_app) +
 		      (size_t)SPRY_MAX_INST * sizeof(struct spry_ctl_proc_info);
@@ -1609,11 +1623,11 @@ static int rt_mail_peers(struct rt *rt, uint64_t *ids, uint32_t max, uint32_t *n
 	uint32_t i;
 	int fd, ret;
 
-	snprintf(req.app, sizeof(req.app), "%s", rt->opts->chain);
+	snprintf(req.app, sizeof(req.app), "%s", app);
 	body = malloc(size);
 	if (!body)
 		return -ENOMEM;
-	fd = spry_ctl_connect(rt->opts->sock_path);
+	fd = spry_ctl_connect(sock);
 	if (fd < 0) {
 		free(body);
 		return fd;
@@ -1663,10 +1677,12 @@ SPRY_API int spry_send_all(uint32_t mailbox, const void *data, size_t len, unsig
 {
 	uint64_t ids[SPRY_MAX_INST];
 	struct rt_mail_out *slot[SPRY_MAX_INST];
+	char app[SPRY_NAME_LEN], sock[PATH_MAX];
 	struct spry_buf b;
 	uint32_t n = 0, i;
 	unsigned int bad = 0;
 	int64_t deadline;
+	uint64_t epoch;
 	struct rt *rt;
 	int err, delivered = 0;
 
@@ -1674,27 +1690,36 @@ SPRY_API int spry_send_all(uint32_t mailbox, const void *data, size_t len, unsig
 		*failed = 0;
 	if (len && !data)
 		return -EINVAL;
-	err = rt_mail_enter(mailbox, &rt);
+	err = rt_mail_enter(mailbox, &rt, &epoch);
 	if (err)
 		return err;
 	if (len > UINT32_MAX) {
 		pthread_mutex_unlock(&rt_mail.mu);
 		return -EMSGSIZE;
 	}
-	/* spryd's answer without the lock: the runtime's thread keeps reading */
+	/* spryd's answer without the lock (the runtime's thread keeps
+	 * reading), so with copies of what it needs of the registration */
+	snprintf(app, sizeof(app), "%s", rt->opts->chain);
+	snprintf(sock, sizeof(sock), "%s", rt->opts->sock_path ?: "");
 	pthread_mutex_unlock(&rt_mail.mu);
-	err = rt_mail_peers(rt, ids, SPRY_MAX_INST, &n);
+	err = rt_mail_peers(app, sock[0] ? sock : NULL, ids, SPRY_MAX_INST, &n);
 	if (err)
 		return err;
 	pthread_mutex_lock(&rt_mail.mu);
-	if (rt_mail.rt != rt) {
+	if (!rt_mail_same(rt, epoch)) {
 		pthread_mutex_unlock(&rt_mail.mu);
 		return -ECONNRESET;
 	}
 	deadline = mono_ms() + rt_mail.timeout_ms;
 	/* all sent first (the window allowing), then every answer */
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		slot[i] = NULL;
+	for (i = 0; i < n; i++) {
+		/* a post waits without the lock: registered again since? */
+		if (!rt_mail_same(rt, epoch)) {
+			bad += n - i;
+			break;
+		}
 		err = rt_mail_buf(rt, ids[i], data, len, &b);
 		if (err) {
 			/* the same for every receiver: nothing was sent */
@@ -1705,7 +1730,7 @@ SPRY_API int spry_send_all(uint32_t mailbox, const void *data, size_t len, unsig
 		}
 		slot[i] = rt_mail_post(ids[i], mailbox, &b, (uint32_t)len, deadline, &err);
 		if (!slot[i]) {
-			if (rt_mail.rt == rt)
+			if (rt_mail_same(rt, epoch))
 				spry_pool_free(rt->pool, b.off, b.gen);
 			bad++;
 		}
@@ -1738,13 +1763,14 @@ SPRY_API ssize_t spry_recv(uint32_t mailbox, void *buf, size_t cap, int timeout_
 	struct rt_mail_msg *m;
 	const uint8_t *p;
 	int64_t deadline;
+	uint64_t epoch;
 	struct rt *rt;
 	ssize_t ret;
 	int err;
 
 	if (cap && !buf)
 		return -EINVAL;
-	err = rt_mail_enter(mailbox, &rt);
+	err = rt_mail_enter(mailbox, &rt, &epoch);
 	if (err)
 		return err;
 	b = &rt_mail.box[mailbox];
@@ -1861,9 +1887,10 @@ static int rt_wait_reply(struct rt *rt, const struct spry_desc *call,
 			return nd;
 		for (i = 0; i < nd; i++) {
 			d = (const struct spry_desc *)(buf + i * RT_DESC);
+			/* not a fan-out branch's late answer to the same fn */
 			if (!found && d->req_id == call->req_id &&
-			    (d->flags & (SPRY_DF_CALL | SPRY_DF_REPLY)) == SPRY_DF_REPLY &&
-			    d->fn == call->fn) {
+			    (d->flags & (SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_FAN)) ==
+			    SPRY_DF_REPLY && d->fn == call->fn) {
 				*reply = *d;
 				found = true;
 				continue;
@@ -3107,7 +3134,10 @@ SPRY_API int spry_req_fanout(struct spry_req *req, struct spry_fanout *br, size_
 			 * A handler of another process of this app: the key names
 			 * the process (never this one: it would wait for itself).
 			 */
-			if (!br[i].key || strlen(br[i].fn) > RT_META_VAL_MAX) {
+			size_t kl, vl;
+
+			/* its name goes in as metadata: one printable line */
+			if (!br[i].key || meta_check("fn", br[i].fn, &kl, &vl)) {
 				br[i].err = -EINVAL;
 				continue;
 			}
@@ -3116,7 +3146,7 @@ SPRY_API int spry_req_fanout(struct spry_req *req, struct spry_fanout *br, size_
 				continue;
 			}
 			callee = &rt->fns[0];
-			meta_len = 4 + strlen(br[i].fn) + 1;	/* "fn: NAME\n" */
+			meta_len = 4 + vl + 1;	/* "fn: NAME\n" */
 		}
 		if (!callee) {
 			br[i].err = -ENOENT;

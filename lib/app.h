@@ -82,6 +82,8 @@ int spry_app__write(const char *dir, const struct spry_app_decl *a);
  */
 int spry_app__swap_dir_user(const char *dir, const char *self, const char *swap_dir,
 			    char *owner);
+/* @a and @b name the same directory: by name (trailing slashes aside), or by inode. */
+bool spry_app__same_dir(const char *a, const char *b);
 /* Remove, with its process table (lib/proc_table.h): 0 (also when absent) or -errno. */
 int spry_app__remove(const char *dir, const char *name);
 

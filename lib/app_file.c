@@ -235,8 +235,7 @@ int spry_app__read(const char *dir, const char *name, struct spry_app_decl *out,
 	return e;
 }
 
-/* @a and @b name the same directory (by name, or by inode when both exist). */
-static bool same_dir(const char *a, const char *b)
+bool spry_app__same_dir(const char *a, const char *b)
 {
 	struct stat sa, sb;
 
@@ -282,7 +281,7 @@ int spry_app__swap_dir_user(const char *dir, const char *self, const char *swap_
 		name[n - 5] = '\0';
 		if (!strcmp(name, self) || spry_app__read(dir, name, o, err, sizeof(err)))
 			continue;	/* itself, or not an app's file */
-		if (o->swap_dir[0] && same_dir(o->swap_dir, swap_dir)) {
+		if (o->swap_dir[0] && spry_app__same_dir(o->swap_dir, swap_dir)) {
 			memcpy(owner, name, n - 5 + 1);	/* < SPRY_NAME_LEN */
 			ret = 1;
 		}

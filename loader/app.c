@@ -43,13 +43,18 @@ static void app_help(FILE *f)
 		"  user        who its processes run as (default root)\n"
 		"  max         processes at most (1-%d, default %d)\n"
 		"  state-size  state bytes per process (default %llu)\n"
-		"  swap-dir    where swapped processes' state goes\n"
+		"  swap-dir    where swapped processes' state goes (its own: another\n"
+		"              app's is refused)\n"
 		"  idle        seconds without a request before a process is swapped\n"
 		"              (0: never, default %d)\n"
 		"  create      auto (default): a request naming no process may create\n"
 		"              one; manual: only 'spry process create'\n"
 		"  args        the rest of the line: the executable's arguments\n"
-		"del: the app, its chain and (in spryd) every process.\n",
+		"Processes survive a spryd restart (a table per app); they talk\n"
+		"through mailboxes (spry_send, spry_recv: docs/PROCESS.md) and may\n"
+		"call each other (spry_req_fanout: docs/WORKFLOWS.md).\n"
+		"del: the app, its chain, its process table and (in spryd) every\n"
+		"process.\n",
 		SPRY_MAX_PROCS, SPRY_APP_DEF_MAX, (unsigned long long)SPRY_APP_DEF_STATE,
 		SPRY_APP_DEF_IDLE_MS / 1000);
 }

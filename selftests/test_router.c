@@ -1781,6 +1781,21 @@ static void test_fan(void)
 	tap_ok(ok && inflight(x) == 1 && inflight(&ga) == 0,
 	       "fan: the answers give the budget back: one more branch goes out");
 
+	/*
+	 * A callee cannot pass a plain call's answer off as a branch's: with
+	 * no branch out it counts as the plain reply it is, so the caller's
+	 * in-flight count comes back and its next send is not a flood.
+	 */
+	c[0] = r;
+	c[0].flags = SPRY_DF_CALL;
+	c[0].fn = G;
+	ok = ok && send_ok(x->a, c, 1) && recv_descs(ga.a, c, 1, WAIT_MS) == 1;
+	c[0].flags = SPRY_DF_REPLY | SPRY_DF_FAN;
+	ok = ok && send_ok(ga.a, c, 1) && recv_descs(x->a, a, 1, WAIT_MS) == 1;
+	tap_ok(ok && inflight(x) == 1 && inflight(&ga) == 0 && !sender_quarantined(x),
+	       "fan: a plain call's answer flagged FAN counts as a plain reply (f1 %d, g %d), caller fine",
+	       ok ? inflight(x) : -1, ok ? inflight(&ga) : -1);
+
 	/* No instance of the callee: that branch fails alone, back to the caller. */
 	verdicts_read(before);
 	ok = ok && fan_send(x, &r, G2, 1) && recv_descs(x->a, a, 1, WAIT_MS) == 1;

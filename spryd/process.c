@@ -101,6 +101,8 @@ struct app {
 	uint32_t		jlines;		/* lines in it */
 	bool			compact;	/* write the table whole (empties it) */
 	uint64_t		save_at;	/* synced or written then (0: clean) */
+	bool			table_off;	/* its table could not be read (not
+						 * damaged): left alone this run */
 };
 
 struct spryd_procs {
@@ -203,7 +205,6 @@ static struct app *app_by_name(struct spryd_procs *ps, const char *name)
 /* Another loaded app whose swap directory is @dc's (spry_app__swap_dir_user()). */
 static struct app *swap_dir_user(struct spryd_procs *ps, const struct spry_app_decl *dc)
 {
-	struct stat sa, sb;
 	unsigned int i;
 	struct app *o;
 
@@ -211,12 +212,9 @@ static struct app *swap_dir_user(struct spryd_procs *ps, const struct spry_app_d
 		return NULL;
 	for (i = 0; i < SPRYD_MAX_APPS; i++) {
 		o = &ps->apps[i];
-		if (!o->used || o->gone || !o->decl.swap_dir[0] ||
-		    !strcmp(o->decl.name, dc->name))
-			continue;
-		if (!strcmp(o->decl.swap_dir, dc->swap_dir) ||
-		    (!stat(o->decl.swap_dir, &sa) && !stat(dc->swap_dir, &sb) &&
-		     sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino))
+		if (o->used && !o->gone && o->decl.swap_dir[0] &&
+		    strcmp(o->decl.name, dc->name) &&
+		    spry_app__same_dir(o->decl.swap_dir, dc->swap_dir))
 			return o;
 	}
 	return NULL;
@@ -707,9 +705,18 @@ static void rec_of(const struct proc *p, struct spry_proc_rec *r)
 static void journal_line(struct app *a, const struct spry_proc_rec *r, uint64_t del_id,
 			 uint64_t now)
 {
-	int err = a->jfd >= 0 ? spry_proc_table__append(a->jfd, r, del_id, a->next_id) : -EBADF;
+	int err;
 
+	if (a->table_off)
+		return;
+	err = a->jfd >= 0 ? spry_proc_table__append(a->jfd, r, del_id, a->next_id) : -EBADF;
 	if (err) {
+		/* no line after a torn one: the table is written whole, with a
+		 * new journal */
+		if (a->jfd >= 0) {
+			close(a->jfd);
+			a->jfd = -1;
+		}
 		/* the whole table at once instead */
 		if (!a->compact)
 			spryd_log("app %s: process table journal: %s: writing the table whole",
@@ -772,6 +779,8 @@ static int table_save(struct spryd *d, struct app *a)
 	struct spry_proc_table t = {};
 	int err = 0;
 
+	if (a->table_off)
+		return 0;
 	snprintf(t.app, sizeof(t.app), "%s", a->decl.name);
 	snprintf(t.boot, sizeof(t.boot), "%s", ps->boot);
 	t.next_id = a->next_id;
@@ -891,9 +900,16 @@ static void table_load(struct spryd *d, struct app *a, uint64_t now)
 		table_save(d, a);	/* a first table, and its journal */
 		return;
 	}
+	if (e && e != -EINVAL && e != -EIO) {
+		/* not a damaged table (no memory, no access): never replaced */
+		spryd_log("app %s: process table unreadable: %s: left as it is, not written "
+			  "this run; the app starts with no process", a->decl.name, strerror(-e));
+		spry_proc_table__free(&t);
+		a->table_off = true;
+		return;
+	}
 	if (e) {
-		spryd_log("app %s: process table unreadable: %s", a->decl.name,
-			  e == -EINVAL || e == -EIO ? err : strerror(-e));
+		spryd_log("app %s: process table unreadable: %s", a->decl.name, err);
 		spry_proc_table__free(&t);
 		e = spry_proc_table__set_aside(ps->table_dir, a->decl.name, bad, sizeof(bad));
 		if (e)
@@ -1054,7 +1070,12 @@ static void scan_app(struct spryd *d, const char *name, uint64_t now)
 	if (!dc)
 		return;
 	if (spry_app__read(ps->dir, name, dc, err, sizeof(err))) {
-		spryd_log("app %s: %s", name, err);
+		/* a declaration that does not read (being replaced, damaged)
+		 * is not a removal: a loaded app keeps its processes */
+		a = app_by_name(ps, name);
+		spryd_log("app %s: %s%s", name, err, a ? ": its declaration kept" : "");
+		if (a)
+			a->seen = true;
 		goto out;
 	}
 	if (spry_chain__lookup(&d->maps, name, &cid, &rec) || !(rec.flags & SPRY_CF_APP) ||
@@ -1065,10 +1086,14 @@ static void scan_app(struct spryd *d, const char *name, uint64_t now)
 		app_forget(d, a);	/* replaced under the same name: a new one */
 		a = NULL;
 	}
-	if ((o = swap_dir_user(ps, dc))) {
+	/* a new app, or a new swap-dir: not another app's */
+	if ((!a || strcmp(a->decl.swap_dir, dc->swap_dir)) && (o = swap_dir_user(ps, dc))) {
 		/* swap files are named by process id: two apps would clobber */
-		spryd_log("app %s: swap-dir %s is app %s's too: not loaded (each app needs its own)",
-			  name, dc->swap_dir, o->decl.name);
+		spryd_log("app %s: swap-dir %s is app %s's too: %s (each app needs its own)",
+			  name, dc->swap_dir, o->decl.name,
+			  a ? "its declaration kept" : "not loaded");
+		if (a)
+			a->seen = true;	/* kept as it was, with its processes */
 		goto out;
 	}
 	if (!a) {

@@ -646,12 +646,14 @@ static void inst_remove(struct spryd *d, struct spryd_inst *in, const char *why,
 	if (!in->draining && d->fn_routable && d->fn_routable[fn])
 		d->fn_routable[fn]--;
 	in->draining = false;
-	/* Its mails answered and reclaimed while its process id is known. */
-	mail_inst_gone(d, in);
 	/* A process: out of spry_procs before its slot can be taken again. */
 	if (d->chains[chain].app && d->proc_hooks)
 		d->proc_hooks->removed(d, in);
 	socks_delete(d, fn, idx);
+	/* Its mails answered and reclaimed once no more can reach it (out of
+	 * spry_procs and the sockhash), while its process id is still known
+	 * (spry_inst until the put below). */
+	mail_inst_gone(d, in);
 	/* Results already on their way back count as done, not lost. */
 	origin_drain(d);
 	entry_inst_died(d, chain, fn, idx);
