@@ -50,7 +50,7 @@ cleanup() {
 			"$SPRY_STATE_DIR/status.json" 2>/dev/null) \
 		 $(pgrep -f -- "--chain demo --fn [a-z]*( --sock $SOCK)?\$" 2>/dev/null); do
 		case "$(readlink "/proc/$p/exe" 2>/dev/null)" in
-		"$OUT"/examples/*) kill -TERM "$p" 2>/dev/null && left+=("$p") ;;
+		"$OUT"/examples/*|"$RUN"/demo-bin/*) kill -TERM "$p" 2>/dev/null && left+=("$p") ;;
 		esac
 	done
 	for i in $(seq 100); do
@@ -68,6 +68,7 @@ cleanup() {
 	fi
 	[ -n "$old_pages" ] && echo "$old_pages" > /proc/sys/vm/nr_hugepages
 	rm -f "$RUN/demo.pid"
+	rm -rf "$RUN/demo-bin"
 	echo "demo: stopped; pins, pools and processes removed"
 }
 
@@ -107,9 +108,21 @@ fi
 
 "$SPRY" -P "$PIN" load || die "spry load failed"
 "$SPRY" -P "$PIN" apply "$SRC/examples/demo.yaml" || die "spry apply failed"
+# The functions run as nobody (examples/demo.yaml): a build directory
+# nobody cannot reach (a private home, a mktemp directory) is not where
+# they can start from; then they run from copies in $RUN.
+bin=$OUT/examples
+if ! runuser -u nobody -- test -x "$bin/upper" 2>/dev/null; then
+	bin=$RUN/demo-bin
+	mkdir -p -m 0755 "$bin" &&
+		install -m 0755 "$OUT/examples/upper" "$OUT/examples/reverse" \
+			"$OUT/examples/wordcount" "$bin/" ||
+		die "cannot copy the functions to $bin"
+	echo "demo: user nobody cannot reach $OUT: the functions run from copies in $bin"
+fi
 # spryd starts and scales the instances: two of each, four at most
 for fn in upper reverse wordcount; do
-	"$SPRY" -P "$PIN" fn declare demo "$fn" exec "$OUT/examples/$fn" min 2 max 4 \
+	"$SPRY" -P "$PIN" fn declare demo "$fn" exec "$bin/$fn" min 2 max 4 \
 		target 16 idle 60 >/dev/null || die "spry fn declare $fn failed"
 done
 
