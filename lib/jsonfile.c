@@ -42,6 +42,18 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 int spry_jsonfile__write_stream(const char *dir, const char *name,
 				int (*emit)(FILE *f, void *ctx), void *ctx)
 {
@@ -72,6 +84,9 @@ int spry_jsonfile__write_stream(const char *dir, const char *name,
 		err = -errno;
 	if (!err && rename(tmp, path))
 		err = -errno;
+	/* the rename is durable only once the directory is on disk */
+	if (!err)
+		err = fsync_dir(dir);
 out:
 	if (err)
 		unlink(tmp);

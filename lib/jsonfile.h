@@ -18,8 +18,9 @@ int spry_jsonfile__path(const char *dir, const char *name, const char *suffix,
 			char *buf, size_t len);
 /*
  * Write @root (taken: always released) to DIR/NAME.json through
- * DIR/NAME.json.tmp, DIR made 0700 if missing.  0 or -errno; a failure
- * leaves the old file.
+ * DIR/NAME.json.tmp (fsync, rename, fsync of DIR), DIR made 0700 if
+ * missing.  0 or -errno; a failure before the rename leaves the old file,
+ * one in the directory's fsync the new file, perhaps not yet durable.
  */
 int spry_jsonfile__write(const char *dir, const char *name, json_t *root);
 /*
