@@ -43,11 +43,6 @@ _Static_assert(sizeof(struct km_cur) == 16, "km_cur is stored as is");
 static uint16_t redis_port;
 static redisContext *rc;
 
-static int parse_u64(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *out)
-{
-	return spry_parse_u64(s, len, min, max, out);
-}
-
 /* The connection (made on first use, again after an error): NULL + @why. */
 static redisContext *conn(const char **why)
 {
@@ -116,7 +111,7 @@ static int load(struct spry_req *req, void *user)
 
 	(void)user;
 	in = spry_req_data(req, &len);
-	if (km_params_parse(in, len, &p, parse_u64, &why))
+	if (km_params_parse(in, len, &p, spry_parse_u64, &why))
 		return spry_req_error(req, 400, -EINVAL, "%s", why);
 	if (!conn(&why))
 		return spry_req_error(req, 502, -ECONNREFUSED, "redis: %s", why);

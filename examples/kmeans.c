@@ -68,11 +68,6 @@ struct km_cur {
 _Static_assert(sizeof(struct km_cur) == 16, "km_cur is stored as is");
 #define KM_CUR_SIZE(k, dim)	(sizeof(struct km_cur) + (size_t)(k) * ((dim) + 1) * sizeof(int64_t))
 
-static int parse_u64(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *out)
-{
-	return spry_parse_u64(s, len, min, max, out);
-}
-
 static struct spry_state *state_of(struct spry_req *req, int *err)
 {
 	struct spry_state *st = spry_fn_state();
@@ -124,7 +119,7 @@ static int load(struct spry_req *req, void *user)
 	if (!st)
 		return err;
 	in = spry_req_data(req, &len);
-	if (km_params_parse(in, len, &p, parse_u64, &why))
+	if (km_params_parse(in, len, &p, spry_parse_u64, &why))
 		return spry_req_error(req, 400, -EINVAL, "%s", why);
 	km_shard(&p, &lo, &hi);
 	/* mails of an earlier data set or of a failed step: not for this one */
@@ -193,8 +188,8 @@ static int64_t ms_left(const struct timespec *deadline)
 
 /*
  * Send this shard's partial sums @mine to the P - 1 others and add theirs
- * for iteration @iter into @sums, @counts, *@changed (which hold ours).
- * 0, or an HTTP status (with @why, @err) to answer.
+ * for iteration @iter into @sums, @counts, *@changed (which hold ours;
+ * @sums may be @mine's own: @mine is sent before anything is added).  0, or an HTTP status (with @why, @err) to answer.
  */
 static unsigned int exchange(const struct km_params *p, uint32_t iter, const struct km_msg *mine,
 			     int64_t *sums, int64_t *counts, uint64_t *changed,
@@ -350,20 +345,14 @@ static int step(struct spry_req *req, void *user)
 	memcpy(next + 1, counts, p.k * sizeof(*counts));
 	cent = (int64_t *)(next + 1) + p.k;
 	memcpy(cent, (const int64_t *)(cur + 1) + p.k, kd * sizeof(*cent));
-	{
-		int64_t *tsums = malloc(kd * sizeof(*tsums));
-
-		if (!tsums) {
-			err = spry_req_error(req, 500, -ENOMEM, "out of memory");
-			goto out;
-		}
-		memcpy(tsums, sums, kd * sizeof(*tsums));
-		status = exchange(&p, (uint32_t)iter, msg, tsums, (int64_t *)(next + 1),
-				  &next->changed, why, sizeof(why), &err);
-		if (!status)
-			km_update(p.k, p.dim, tsums, (int64_t *)(next + 1), cent);
-		free(tsums);
-	}
+	/*
+	 * Our sums are in @msg; exchange() sends it first, then adds the
+	 * others' sums into them in place: they become the totals.
+	 */
+	status = exchange(&p, (uint32_t)iter, msg, sums, (int64_t *)(next + 1), &next->changed,
+			  why, sizeof(why), &err);
+	if (!status)
+		km_update(p.k, p.dim, sums, (int64_t *)(next + 1), cent);
 	if (status) {
 		err = spry_req_error(req, status, err, "%s", why);
 		goto out;
