@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* /APP/ID/FN and /APP/FN + Spry-Process: an app's routing (gateway_route.h). */
+/*
+ * spryd's HTTP front room: an app's routing, /APP/ID/FN and /APP/FN +
+ * Spry-Process (gateway_route.h).  Pure, no spryd state: gateway_req.c
+ * calls it, and so do fuzz/fuzz_app_route.c and selftests/test_app_route.c.
+ */
 #include <string.h>
 
 #include "fn-runtime/parse.h"
