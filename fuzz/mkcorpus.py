@@ -223,3 +223,46 @@ put("fuzz_proc_table", "journal_alone", b'{"app": "a1", "processes": []}\0' + JO
 put("fuzz_proc_table", "dup", b'{"app": "a1", "processes": [{"id": 3, "state": "allocated"},'
     b' {"id": 3, "state": "swapped"}]}')
 put("fuzz_proc_table", "other_app", b'{"app": "a2", "processes": []}')
+
+
+# --- fuzz_proc_ctl: a PROC body (struct spry_ctl_proc, 48 bytes) -------------
+# what `spry process` and libspry's spry_send_all() send, and refused ones
+def proc(app, pid, op, flags=0):
+    return struct.pack("<32sQII", app, pid, op, flags)
+
+
+put("fuzz_proc_ctl", "create", proc(b"counter", 7, 1))
+put("fuzz_proc_ctl", "create_pick", proc(b"counter", 0, 1))
+put("fuzz_proc_ctl", "del", proc(b"cart", 42, 2))
+put("fuzz_proc_ctl", "show_all", proc(b"a1", 0, 3))
+put("fuzz_proc_ctl", "show_active", proc(b"m1", 0, 3, 1))     # send to all
+put("fuzz_proc_ctl", "swap", proc(b"kmeans", (1 << 63) - 1, 4))
+put("fuzz_proc_ctl", "wake", proc(b"docbuild", 1, 5))
+put("fuzz_proc_ctl", "name_31", proc(b"A-Z_a.z-01234567890123456789012", 3, 3))
+put("fuzz_proc_ctl", "junk_after_nul", proc(b"m1\0junk", 1, 3))
+put("fuzz_proc_ctl", "id_2_63", proc(b"a1", 1 << 63, 3))
+put("fuzz_proc_ctl", "flag_on_swap", proc(b"m1", 1, 4, 1))
+put("fuzz_proc_ctl", "short", proc(b"a1", 1, 3)[:40])
+
+
+# --- fuzz_app_route: [0] bit 0 a Spry-Process header, the app's functions
+# (comma-separated) '\n', the header's value '\n', the path after /APP ---
+def route(path, hdr=None, fns=b"whoami,incr,echo"):
+    return bytes([1 if hdr is not None else 0]) + fns + b"\n" + (hdr or b"") + b"\n" + path
+
+
+put("fuzz_app_route", "id_fn", route(b"/7/incr"))
+put("fuzz_app_route", "fn_header", route(b"/incr", b"7"))
+put("fuzz_app_route", "fn_rest", route(b"/echo/a/b/c"))
+put("fuzz_app_route", "no_id", route(b"/whoami"))
+put("fuzz_app_route", "both_same", route(b"/42/get", b"42", b"add,get,empty"))
+put("fuzz_app_route", "both_differ", route(b"/42/get", b"43", b"add,get,empty"))
+put("fuzz_app_route", "id_max", route(b"/9223372036854775807/incr/"))
+put("fuzz_app_route", "id_2_63", route(b"/9223372036854775808/incr"))
+put("fuzz_app_route", "id_0", route(b"/0/whoami"))
+put("fuzz_app_route", "empty_seg", route(b"//whoami"))
+put("fuzz_app_route", "id_only", route(b"/11"))
+put("fuzz_app_route", "digit_fn", route(b"/3d/x", None, b"3d,2fa"))
+put("fuzz_app_route", "id_digit_fn", route(b"/5/2fa", b"5", b"3d,2fa"))
+put("fuzz_app_route", "bad_header", route(b"/incr", b" 7"))
+put("fuzz_app_route", "kmeans", route(b"/3/step", None, b"load,step,show"))

@@ -17,8 +17,10 @@
 # line gives the input's path (kept under $OUT/fuzz/artifacts/NAME/) and
 # its base64; the report's last lines follow as diag lines.
 #
-# Environment: OUT or SPRY_OUT (build dir, default build/).  Exit 0 all
-# passed, 1 any failed, 4 all skipped.
+# Environment: OUT or SPRY_OUT (build dir, default build/); SPRY_FUZZ_SUITE
+# set (selftests/test_fuzz.sh): a fuzzer with NAME-suite-secs in Kbuild
+# (a small input space its seeds and a few seconds cover) fuzzes at most
+# that long.  Exit 0 all passed, 1 any failed, 4 all skipped.
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -90,12 +92,17 @@ for name in "${names[@]}"; do
 		fi
 	fi
 
-	# 2. fuzzing from a copy of the corpus
+	# 2. fuzzing from a copy of the corpus, for SECS (or its suite share)
+	secs=$SECS
+	if [ -n "${SPRY_FUZZ_SUITE:-}" ]; then
+		cap=$(sed -n "s/^$name-suite-secs[[:space:]]*:=[[:space:]]*\([0-9][0-9]*\)[[:space:]]*$/\1/p" "$SRC/Kbuild")
+		[ -n "$cap" ] && [ "$cap" -lt "$secs" ] && secs=$cap
+	fi
 	corpus=$TMP/$name.corpus
 	mkdir -p "$corpus"
 	[ -d "$SRC/fuzz/corpus/$name" ] && cp "$SRC/fuzz/corpus/$name"/* "$corpus"/ 2>/dev/null
 	before=$(ls "$arts" | wc -l)
-	timeout --kill-after=10 $((SECS + 120)) "$bin" -max_total_time="$SECS" \
+	timeout --kill-after=10 $((secs + 120)) "$bin" -max_total_time="$secs" \
 		-rss_limit_mb=2048 -timeout=5 -print_final_stats=1 \
 		-artifact_prefix="$arts/" "$corpus" >"$log" 2>&1
 	rc=$?
@@ -105,7 +112,7 @@ for name in "${names[@]}"; do
 	runs=$(sed -n 's/^stat::number_of_executed_units:[[:space:]]*//p' "$log" | tail -1)
 	if [ $rc -eq 0 ] && [ -n "$stats" ]; then
 		pass=$((pass + 1))
-		echo "ok $n - $name (${SECS}s, ${runs:-?} runs, ${eps:-?} exec/s, $stats${reg:+, ${#reg[@]} regressions replayed})"
+		echo "ok $n - $name (${secs}s, ${runs:-?} runs, ${eps:-?} exec/s, $stats${reg:+, ${#reg[@]} regressions replayed})"
 	else
 		art=$(ls -t "$arts" 2>/dev/null | head -1)
 		[ "$(ls "$arts" | wc -l)" -gt "$before" ] && art=$arts/$art || art=

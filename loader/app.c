@@ -17,6 +17,7 @@
 #include "fn-runtime/parse.h"
 #include "fn-runtime/proto.h"
 #include "lib/app.h"
+#include "lib/proc_ctl.h"
 #include "spry/spry.h"
 #include "loader/main.h"
 
@@ -480,11 +481,13 @@ struct proc_reply {
 static int proc_call(int fd, const char *app, uint32_t op, uint64_t id,
 		     struct proc_reply *out)
 {
-	struct spry_ctl_proc req = { .id = id, .op = op };
+	struct spry_ctl_proc req;
 	struct spry_ctl_hdr hdr;
 	int n;
 
-	snprintf(req.app, sizeof(req.app), "%s", app);
+	n = spry_ctl_proc__encode(app, id, op, 0, &req);
+	if (n)
+		return n;
 	n = spry_ctl_send(fd, SPRY_CTL_PROC, 0, &req, sizeof(req), -1);
 	if (n)
 		return n;

@@ -131,8 +131,12 @@ static int bounded(int (*fn)(void *), void *arg, int secs)
 	if (pid < 0)
 		return 126;
 	if (pid == 0) {
+		int rc;
+
 		alarm(secs + 5);
-		_exit(fn(arg));
+		rc = fn(arg);
+		fflush(stdout);	/* its diagnostics, before _exit() drops them */
+		_exit(rc);
 	}
 	for (;;) {
 		w = waitpid(pid, &status, WNOHANG);
@@ -939,24 +943,63 @@ static void case_swap(void)
 	}
 }
 
-/* kill -9 in the middle of a swap out: the state is whole, in one place */
+/*
+ * kill -9 in the middle of a swap out: the state is whole, in one place,
+ * and the newest.  Every round puts its own data (sequence SWK_SEQ0 +
+ * round in every value) before its swap out starts: those puts are
+ * acknowledged, so after the kill the state must be exactly that round's,
+ * whether the swap finished (from the new swap file) or not (from the
+ * store).  The previous round's data is what a stale swap file (one the
+ * swap did not replace) would give: counted apart, as any other sequence
+ * or a torn value.
+ */
+#define SWK_ROUNDS	12
+#define SWK_SEQ0	100
+
 struct swk {
 	const char *path;
+	uint64_t seq;		/* the round's data */
 };
+
+/* keys of sequence @seq, of @seq - 1, and the others (torn, missing, older) */
+static void sw_census(struct spry_state *st, uint64_t seq, int *now, int *prev, int *other)
+{
+	static uint8_t buf[1 << 20];
+	char k[16];
+	uint64_t s;
+	size_t n;
+	int i;
+
+	*now = *prev = *other = 0;
+	for (i = 0; i < SW_KEYS; i++) {
+		snprintf(k, sizeof(k), "s%d", i);
+		if (spry_state_get(st, k, strlen(k), buf, sizeof(buf), &n) || n != SW_LEN ||
+		    check_value(buf, n, (uint32_t)i, &s))
+			(*other)++;
+		else if (s == seq)
+			(*now)++;
+		else if (s == seq - 1)
+			(*prev)++;
+		else
+			(*other)++;
+	}
+}
 
 static int swk_verify(void *arg)
 {
 	const struct swk *w = arg;
 	struct spry_state *st = spry_state_open_swap(w->path, diskdir, "crash", NULL);
-	int bad;
+	int now, prev, other;
 
 	if (!st) {
 		printf("# open after a killed swap: %s\n", spry_state_error());
 		return 10;
 	}
-	bad = sw_check(st, SW_KEYS, SW_LEN, 3);
-	if (bad) {
-		printf("# %d keys wrong\n", bad);
+	sw_census(st, w->seq, &now, &prev, &other);
+	if (now != SW_KEYS) {
+		printf("# want all %d keys of sequence %llu: %d are, %d of the previous round "
+		       "(%llu), %d other or torn\n", SW_KEYS, (unsigned long long)w->seq, now,
+		       prev, (unsigned long long)w->seq - 1, other);
 		return 11;
 	}
 	if (spry_state_prefetch(st, UINT64_MAX)) {
@@ -965,6 +1008,24 @@ static int swk_verify(void *arg)
 	}
 	spry_state_close(st);
 	return 0;
+}
+
+/* put every key with sequence @seq: the puts that failed */
+static int swk_fill(struct spry_state *st, uint64_t seq)
+{
+	static uint8_t v[SW_LEN];
+	int i, bad = 0;
+	char k[16];
+
+	for (i = 0; i < SW_KEYS; i++) {
+		snprintf(k, sizeof(k), "s%d", i);
+		fill_value(v, SW_LEN, (uint32_t)i, seq);
+		if (spry_state_put(st, k, strlen(k), v, SW_LEN)) {
+			tap_diag("put %s: %s", k, spry_state_error());
+			bad++;
+		}
+	}
+	return bad;
 }
 
 static void case_kill_swap(void)
@@ -979,18 +1040,25 @@ static void case_kill_swap(void)
 	ASSERT_TRUE(st != NULL);
 	path_in(p, sizeof(p), memdir, "swk");
 	w.path = p;
-	sw_fill(st, SW_KEYS, SW_LEN, 3);
+	ASSERT_EQ(swk_fill(st, SWK_SEQ0 - 1), 0);
 	t0 = now_s();
 	ASSERT_EQ(spry_state_swap_out(st, diskdir, "crash"), 0);
 	full = now_s() - t0;
-	for (round = 0; round < 12; round++) {
+	for (round = 0; round < SWK_ROUNDS; round++) {
 		int ready[2], rc;
 		pid_t pid;
 		char c;
 
-		/* the state back in memory (a wake), then a swap killed */
+		/* the state back in memory (a wake), this round's data put, then a swap killed */
+		w.seq = SWK_SEQ0 + (uint64_t)round;
 		st = spry_state_open_swap(p, diskdir, "crash", NULL);
 		if (!st || spry_state_prefetch(st, UINT64_MAX)) {
+			tap_diag("round %d: wake: %s", round, spry_state_error());
+			fails++;
+			break;
+		}
+		if (swk_fill(st, w.seq)) {
+			spry_state_close(st);
 			fails++;
 			break;
 		}
@@ -1008,20 +1076,24 @@ static void case_kill_swap(void)
 			_exit(spry_state_swap_out(cs, diskdir, "crash") ? 3 : 0);
 		}
 		close(ready[1]);
-		if (read(ready[0], &c, 1) == 1)
-			usleep((useconds_t)(rnd() % (uint64_t)(full * 1.5e6 + 1)));
-		kill(pid, SIGKILL);
+		/* every third round the swap completes (its file must then be served) */
+		if (read(ready[0], &c, 1) == 1 && round % 3 != 2)
+			usleep((useconds_t)(rnd() % (uint64_t)(full * 2e6 + 1)));
+		if (round % 3 != 2)
+			kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		close(ready[0]);
 		swapped += access(p, F_OK) != 0;
 		rc = bounded(swk_verify, &w, CHILD_DEADLINE);
 		if (rc) {
 			fails++;
-			tap_diag("round %d: verify exit %d", round, rc);
+			tap_diag("round %d (sequence %llu): verify exit %d", round,
+				 (unsigned long long)w.seq, rc);
 		}
 	}
-	EXPECT_EQ(fails, 0, "12 swaps killed at random points (%d had finished): the state "
-		  "is whole, from the store or the swap file", swapped);
+	EXPECT_EQ(fails, 0, "%d swaps, 2 in 3 killed at random points (%d had finished), each round "
+		  "with its own data: the state is exactly the round's, whole, from the store "
+		  "or the new swap file (never the previous round's)", SWK_ROUNDS, swapped);
 	spry_state_unlink(p, diskdir);
 	EXPECT_EQ(count_files(diskdir), 0, "no swap file or temporary left after unlink");
 }
@@ -1038,7 +1110,8 @@ static void case_kill_wake(void)
 	ASSERT_TRUE(st != NULL);
 	path_in(p, sizeof(p), memdir, "swk");
 	w.path = p;
-	sw_fill(st, SW_KEYS, SW_LEN, 3);
+	w.seq = 3;
+	sw_fill(st, SW_KEYS, SW_LEN, w.seq);
 	ASSERT_EQ(spry_state_swap_out(st, diskdir, "crash"), 0);
 	for (round = 0; round < 6; round++) {
 		int ready[2], rc;

@@ -20,6 +20,7 @@
 #include "fn-runtime/parse.h"
 #include "spryd/entry.h"
 #include "spryd/gateway_int.h"
+#include "spryd/gateway_route.h"
 #include "spryd/http.h"
 #include "spryd/metrics.h"
 #include "spryd/spryd.h"
@@ -196,43 +197,22 @@ static int app_route(struct spryd *d, const struct spry_http_req *rq, uint16_t i
 		     uint64_t *key)
 {
 	const struct spry_app_decl *app = d->chains[id].app;
-	const char *p = mreq->path, *end = p + mreq->path_len, *seg;
-	uint64_t hkey = 0;
-	size_t n;
+	int hi = rq->well_known[SPRY_HDR_SPRY_PROCESS];
+	struct spry_app_route rt;
+	int status;
 
 	if (!app)
 		return 404;	/* spryd has not read its declaration (yet) */
-	if (rq->well_known[SPRY_HDR_SPRY_PROCESS] >= 0) {
-		const struct spry_http_header *h =
-			&rq->headers[rq->well_known[SPRY_HDR_SPRY_PROCESS]];
-
-		if (spry_parse_u64(h->value, h->value_len, 1, SPRY_PROC_ID_MAX, &hkey))
-			return 400;
-	}
-	*key = 0;
-	for (;;) {
-		if (p == end || *p != '/')
-			return 404;
-		seg = ++p;
-		while (p < end && *p != '/')
-			p++;
-		n = (size_t)(p - seg);
-		if (*key || !n || seg[0] < '0' || seg[0] > '9')
-			break;
-		/* a segment of digits first: the process id */
-		if (spry_parse_u64(seg, n, 1, SPRY_PROC_ID_MAX, key))
-			return spry_app_decl__find_fn(app, seg, n) >= 0 ? 404 : 400;
-	}
-	if (hkey && *key && hkey != *key)
-		return 400;	/* two different processes named */
-	if (hkey)
-		*key = hkey;
-	if (spry_app_decl__find_fn(app, seg, n) < 0)
-		return 404;
-	*fn = seg;
-	*fn_len = n;
-	mreq->path = p;
-	mreq->path_len = (size_t)(end - p);
+	status = spry_app_route(app, mreq->path, mreq->path_len,
+				hi >= 0 ? rq->headers[hi].value : NULL,
+				hi >= 0 ? rq->headers[hi].value_len : 0, &rt);
+	if (status)
+		return status;
+	*fn = rt.fn;
+	*fn_len = rt.fn_len;
+	*key = rt.key;
+	mreq->path = rt.rest;
+	mreq->path_len = rt.rest_len;
 	return 0;
 }
 

@@ -45,6 +45,7 @@
 #include "lib/app.h"
 #include "lib/core.h"
 #include "lib/jsonfile.h"
+#include "lib/proc_ctl.h"
 #include "lib/proc_table.h"
 #include "shm/state_internal.h"
 #include "spry/state.h"
@@ -1456,16 +1457,10 @@ static void hook_ctl(struct spryd *d, struct spryd_conn *c, const void *body, ui
 	struct app *a;
 	int err = 0;
 
-	if (len != sizeof(req)) {
-		ctl_reply(d, c, -EINVAL, NULL, NULL, false, now, false);
-		return;
-	}
-	memcpy(&req, body, sizeof(req));
-	if (!memchr(req.app, '\0', sizeof(req.app)) || spry_name_check(req.app) ||
-	    (req.flags & ~(uint32_t)SPRY_PROC_F_ACTIVE) ||
-	    (req.flags && (req.op != SPRY_PROC_SHOW || req.id)) || !req.op || req.op >= SPRY_PROC_OP_MAX || req.id > SPRY_PROC_ID_MAX ||
-	    (!req.id && req.op != SPRY_PROC_CREATE && req.op != SPRY_PROC_SHOW)) {
-		ctl_reply(d, c, -EINVAL, NULL, NULL, false, now, false);
+	/* sizes, the name, op, id and flags: lib/proc_ctl.h */
+	err = spry_ctl_proc__decode(body, len, &req);
+	if (err) {
+		ctl_reply(d, c, err, NULL, NULL, false, now, false);
 		return;
 	}
 	a = app_by_name(ps, req.app);
