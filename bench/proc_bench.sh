@@ -6,7 +6,10 @@
 # function of examples/counter in process 1 of an app, through spryd's
 # request entry (INVOKE) and the router's sticky lookup, against the same
 # one-hop invocation of a plain chain (examples/upper) in the same run,
-# interleaved by bench/proc_bench.c.  Writes bench/results/process.md.
+# interleaved by bench/proc_bench.c, and the cost of a conditional next
+# inside the app (docs/WORKFLOWS.md): counter's pick handing the same
+# request to echo in the same process, one more hop through the router.
+# Writes bench/results/process.md.
 # Needs root (loads the router); private network namespace, pins, socket.
 # Environment: OUT (build dir), BENCH_PROC_N (invocations per path,
 # default 20000), BENCH_PROC_LEN (payload bytes, 10), BENCH_RESULTS.
@@ -31,7 +34,8 @@ done
 bench_private_netns proc_bench "$@"
 
 bench_spry_env proc_bench
-"$SPRY" -P "$PIN" app add papp fns echo exec "$OUT/examples/counter" idle 0 >/dev/null ||
+"$SPRY" -P "$PIN" app add papp fns echo,pick exec "$OUT/examples/counter" idle 0 \
+	next pick:echo >/dev/null ||
 	die "app add failed"
 "$SPRY" -P "$PIN" chain add plain hops upper >/dev/null || die "chain add failed"
 bench_start "$TMP/spryd.log" "$SPRYD" -P "$PIN" -s "$SOCK"
@@ -44,7 +48,7 @@ for i in $(seq 100); do
 done
 
 echo "proc_bench: $N invocations per path, $LEN B" >&2
-"$DRV" "$SOCK" papp echo 1 plain "$N" "$LEN" >"$TMP/table.md" 2>"$TMP/drv.log"
+"$DRV" "$SOCK" papp echo 1 plain "$N" "$LEN" pick >"$TMP/table.md" 2>"$TMP/drv.log"
 rc=$?
 cat "$TMP/table.md"
 [ $rc -eq 0 ] || { cat "$TMP/drv.log" >&2; die "the driver failed (rc $rc)"; }
@@ -58,7 +62,10 @@ mkdir -p "$RES"
 	echo "alternating rounds of 100: a process of an app (examples/counter's echo,"
 	echo "named by its id: the router's sticky lookup in spry_procs) against a plain"
 	echo "one-function chain (examples/upper, the router's instance choice), both"
-	echo "through spryd's control-socket entry (INVOKE)."
+	echo "through spryd's control-socket entry (INVOKE); and, in the same rounds,"
+	echo "counter's pick in the same process picking echo (spry_req_next(): a"
+	echo "conditional next inside the app, one more hop through the router back"
+	echo "into the process; its payload is \"echo \" + the payload)."
 	echo
 	echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')),"
 	echo "kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"

@@ -207,6 +207,38 @@ __noinline int next_hop(__u32 cid, __u32 hop, __u32 target, __u32 from)
 	return -1;
 }
 
+/*
+ * A conditional next inside an app (docs/WORKFLOWS.md): 0 when the
+ * handler that request @req_id was delivered to, at instance {@fn, @inst}
+ * (the sender), may pick handler @target: an SPRY_AK_APP_NEXT
+ * authorization {cid, that handler, target}.  The handler is the router's
+ * word (spry_reqloc.handler, written at the request's last plain
+ * delivery), never the sender's; -1 when the sender does not hold the
+ * request (another instance, an overwritten slot), holds it as a callee,
+ * or the pick is not declared.  A global function, verified on its own.
+ */
+__noinline int app_next(__u32 cid, __u64 req_id, __u32 fn, __u32 inst, __u32 target)
+{
+	struct spry_auth_key key = {};
+	struct spry_reqloc *loc;
+	__u32 slot = req_id & (SPRY_REQ_SLOTS - 1);
+	__u32 from;
+
+	if (!cid || cid >= SPRY_MAX_CHAINS || !target || target >= SPRY_RL_CALLEE)
+		return -1;
+	loc = bpf_map_lookup_elem(&SPRY_MAP_REQLOC, &slot);
+	if (!loc || loc->req_id != req_id || loc->fn != fn || loc->inst != inst)
+		return -1;
+	from = loc->handler;
+	if (!from || (from & SPRY_RL_CALLEE))
+		return -1;
+	key.chain = cid;
+	key.from = from;
+	key.to = target;
+	key.kind = SPRY_AK_APP_NEXT;
+	return bpf_map_lookup_elem(&SPRY_MAP_AUTH, &key) ? 0 : -1;
+}
+
 /* The fan slot of {fn, inst} for its current registration. */
 static __always_inline struct fan_slot *fan_slot(__u16 fn, __u16 inst, bool claim)
 {
@@ -502,6 +534,18 @@ static __always_inline void reqloc_set(const struct spry_desc *d, __u16 fn,
 		loc->fn = fn;
 		loc->inst = inst;
 		loc->hop = d->hop;
+		/*
+		 * An app's handler (app_next()): a plain delivery names it in
+		 * fn (spryd's front, or a checked next); a call leaves it to
+		 * the caller, flagged while the callee holds the request, and
+		 * the reply gives it back.
+		 */
+		if (d->flags & SPRY_DF_CALL)
+			loc->handler |= SPRY_RL_CALLEE;
+		else if (d->flags & SPRY_DF_REPLY)
+			loc->handler &= ~SPRY_RL_CALLEE;
+		else
+			loc->handler = d->fn < SPRY_RL_CALLEE ? d->fn : 0;
 	}
 }
 
@@ -1013,9 +1057,25 @@ static __always_inline __u32 route_fn(const struct spry_sender *s,
 
 	/* A conditional next (docs/WORKFLOWS.md): one of the sender's set. */
 	if (d->flags & SPRY_DF_NEXT) {
-		int j = next_hop(cid, hop, d->fn, s->fn);
+		int j;
 
 		d->flags &= ~SPRY_DF_NEXT;
+		/*
+		 * Inside an app: from handler to handler of the same process
+		 * (the sender, so the request keeps its process and state).
+		 */
+		if (c->flags & SPRY_CF_APP) {
+			if (app_next(cid, d->req_id, s->fn, s->inst, d->fn)) {
+				d->status = SPRY_ST_NEXT_REFUSED;
+				return to_origin(r, SPRY_V_NEXT_REFUSED);
+			}
+			r->verdict = SPRY_V_NEXT;
+			r->to = TO_INST;
+			r->fn = s->fn;
+			r->inst = s->inst;
+			return SPRY_V_NEXT;
+		}
+		j = next_hop(cid, hop, d->fn, s->fn);
 		if (j < 0 || j >= SPRY_MAX_HOPS) {
 			d->status = SPRY_ST_NEXT_REFUSED;
 			return to_origin(r, SPRY_V_NEXT_REFUSED);

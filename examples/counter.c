@@ -14,9 +14,15 @@
  *            line "ID: ANSWER" for each, in order; ANSWER is "no process"
  *            for one that is not active (a branch does not wake it),
  *            "timeout", or "error" for another failure
+ *   pick     conditional next (docs/WORKFLOWS.md): "FN REST" hands REST on
+ *            to handler FN of this same process (spry_req_next()), which
+ *            answers it; the app must declare it ("next pick:FN"), else
+ *            the router ends the request with next_refused (HTTP 502)
  *
- *   spry app add counter fns whoami,incr,echo exec build/examples/counter
+ *   spry app add counter fns whoami,incr,echo,pick exec build/examples/counter \
+ *       next pick:incr,pick:whoami
  *   curl -d x -H 'Spry-Process: 7' http://127.0.0.1:8080/counter/incr
+ *   curl -d 'incr abc' http://127.0.0.1:8080/counter/7/pick      # -> "7 4"
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -125,6 +131,33 @@ static int echo(struct spry_req *req, void *user)
 	return 0;	/* the payload is the answer, in place */
 }
 
+static int pick(struct spry_req *req, void *user)
+{
+	char fn[64];
+	const char *p;
+	size_t len, n;
+	int err;
+
+	(void)user;
+	p = spry_req_data(req, &len);
+	for (n = 0; n < len && p[n] != ' '; n++)
+		;
+	if (!n || n >= sizeof(fn))
+		return spry_req_error(req, 400, -EINVAL, "pick: 'FN REST' expected");
+	memcpy(fn, p, n);
+	fn[n] = '\0';
+	/* the rest of the payload is what FN gets (first: the pick's
+	 * metadata may move the payload) */
+	n = n < len ? n + 1 : n;
+	err = spry_req_reply(req, 0, NULL, p + n, len - n);
+	if (!err)
+		err = spry_req_next(req, fn);
+	if (err)
+		return spry_req_error(req, err == -ENOENT ? 404 : 500, err,
+				      "pick: %s: %s", fn, strerror(-err));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct spry_app_fn fns[] = {
@@ -132,6 +165,7 @@ int main(int argc, char **argv)
 		{ "incr",	incr },
 		{ "echo",	echo },
 		{ "gather",	gather },
+		{ "pick",	pick },
 	};
 
 	return spry_app_main(argc, argv, fns, sizeof(fns) / sizeof(fns[0]), NULL);

@@ -2885,9 +2885,39 @@ static void rt_finish(struct rt *rt, struct spry_desc *d, struct spry_req *req,
 		d->flags = (d->flags & ~SPRY_DF_CALL) | SPRY_DF_REPLY;
 }
 
+static bool rt_is_app(const struct rt *rt);
+
+/*
+ * An app's handler number of @fn: 1 + its index in SPRY_APP_FNS (set by
+ * spryd: the app's fns in declared order, as the router's SPRY_AK_APP_NEXT
+ * authorizations number them); 0 when it is none of them.
+ */
+static uint16_t rt_app_handler(const char *fn)
+{
+	const char *s = getenv("SPRY_APP_FNS"), *end;
+	size_t len = strnlen(fn, SPRY_NAME_LEN);
+	uint16_t i;
+
+	if (!s || !len || len >= SPRY_NAME_LEN)
+		return 0;
+	for (i = 1; *s && i < 0x80; i++) {
+		end = strchr(s, ',');
+		if (!end)
+			end = s + strlen(s);
+		if ((size_t)(end - s) == len && !memcmp(s, fn, len))
+			return i;
+		if (!*end)
+			break;
+		s = end + 1;
+	}
+	return 0;
+}
+
 SPRY_API int spry_req_next(struct spry_req *req, const char *fn)
 {
 	const struct spry_ctl_fn_entry *e;
+	uint16_t h;
+	int err;
 
 	if (!req || !req->rt)
 		return -EINVAL;
@@ -2898,6 +2928,22 @@ SPRY_API int spry_req_next(struct spry_req *req, const char *fn)
 	/* A callee answers its caller; it has no next. */
 	if (req->desc->flags & SPRY_DF_CALL)
 		return -EPERM;
+	/*
+	 * In an app's process: another handler of this process.  The request
+	 * goes back through the router, which checks the pick against the
+	 * app's nexts and hands it back to this process, where "fn" names
+	 * the handler to run (docs/WORKFLOWS.md).
+	 */
+	if (rt_is_app(req->rt)) {
+		h = rt_app_handler(fn);
+		if (!h)
+			return -ENOENT;
+		err = spry_req_set_meta(req, "fn", fn);
+		if (err)
+			return err;
+		req->next_fn = h;
+		return 0;
+	}
 	e = rt_fn_find(req->rt, fn);
 	if (!e)
 		return -ENOENT;

@@ -79,6 +79,18 @@ int spry_app_decl__add_fn(struct spry_app_decl *a, const char *fn)
 	return 0;
 }
 
+int spry_app_decl__add_next(struct spry_app_decl *a, const char *from, const char *to)
+{
+	if (strlen(from) >= SPRY_NAME_LEN || strlen(to) >= SPRY_NAME_LEN)
+		return -EINVAL;
+	if (a->n_next >= SPRY_APP_MAX_NEXT)
+		return -E2BIG;
+	snprintf(a->next[a->n_next][0], SPRY_NAME_LEN, "%s", from);
+	snprintf(a->next[a->n_next][1], SPRY_NAME_LEN, "%s", to);
+	a->n_next++;
+	return 0;
+}
+
 int spry_app_decl__find_fn(const struct spry_app_decl *a, const char *fn, size_t len)
 {
 	__u32 i;
@@ -89,6 +101,75 @@ int spry_app_decl__find_fn(const struct spry_app_decl *a, const char *fn, size_t
 		if (!strncmp(a->fns[i], fn, len) && !a->fns[i][len])
 			return (int)i;
 	return -1;
+}
+
+/* Handler @to reaches @from along the first @n nexts (@edge[i]: from, to). */
+static bool next_reaches(const int (*edge)[2], __u32 n, int to, int from)
+{
+	__u32 seen = 1U << to, grew, i;
+
+	do {
+		grew = 0;
+		for (i = 0; i < n; i++) {
+			if ((seen & (1U << edge[i][0])) && !(seen & (1U << edge[i][1]))) {
+				seen |= 1U << edge[i][1];
+				grew = 1;
+			}
+		}
+	} while (grew);
+	return seen & (1U << from);
+}
+
+/*
+ * Conditional nexts (docs/WORKFLOWS.md): both ends functions of the app,
+ * each pair once, none closing a loop (a request must end: in an app a
+ * pick may go to any handler, so the declaration is what keeps it moving
+ * forward).
+ */
+static int next_check(const struct spry_app_decl *a, char *err, size_t errlen)
+{
+	int edge[SPRY_APP_MAX_NEXT][2];
+	__u32 i, j;
+	int k;
+
+	if (a->n_next > SPRY_APP_MAX_NEXT) {
+		spry_err__set(err, errlen, "app %s: %u nexts, at most %d", a->name, a->n_next,
+			      SPRY_APP_MAX_NEXT);
+		return -EINVAL;
+	}
+	for (i = 0; i < a->n_next; i++) {
+		for (k = 0; k < 2; k++) {
+			edge[i][k] = spry_app_decl__find_fn(a, a->next[i][k],
+							    strnlen(a->next[i][k], SPRY_NAME_LEN));
+			if (edge[i][k] < 0) {
+				spry_err__set(err, errlen, "app %s: next %.32s:%.32s: '%.32s' is not "
+					      "a function of the app (fns)", a->name, a->next[i][0],
+					      a->next[i][1], a->next[i][k]);
+				return -EINVAL;
+			}
+		}
+		if (edge[i][0] == edge[i][1]) {
+			spry_err__set(err, errlen, "app %s: next %.32s:%.32s: a function cannot "
+				      "pick itself (a request would never end)", a->name,
+				      a->next[i][0], a->next[i][1]);
+			return -EINVAL;
+		}
+		for (j = 0; j < i; j++) {
+			if (edge[j][0] == edge[i][0] && edge[j][1] == edge[i][1]) {
+				spry_err__set(err, errlen, "app %s: next %.32s:%.32s listed twice",
+					      a->name, a->next[i][0], a->next[i][1]);
+				return -EINVAL;
+			}
+		}
+		if (next_reaches(edge, i, edge[i][1], edge[i][0])) {
+			spry_err__set(err, errlen, "app %s: next %.32s:%.32s closes a loop ('%.32s' "
+				      "already leads back to '%.32s': a request would never end)",
+				      a->name, a->next[i][0], a->next[i][1], a->next[i][1],
+				      a->next[i][0]);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 int spry_app_decl__check(const struct spry_app_decl *a, char *err, size_t errlen)
@@ -147,6 +228,6 @@ int spry_app_decl__check(const struct spry_app_decl *a, char *err, size_t errlen
 		spry_err__set(err, errlen, "app %s: idle out of range (0 .. 1 day)", a->name);
 		return -EINVAL;
 	}
-	return 0;
+	return next_check(a, err, errlen);
 }
 

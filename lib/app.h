@@ -24,6 +24,7 @@
 #include "lib/decl.h"
 
 #define SPRY_APP_FN		"proc"		/* the app chain's one function */
+#define SPRY_APP_MAX_NEXT	32		/* conditional nexts an app declares */
 #define SPRY_APP_DIR		"apps"		/* under the state directory */
 #define SPRY_APP_MAX_FNS	32		/* functions an app hosts */
 #define SPRY_APP_DEF_MAX	1024		/* processes of an app */
@@ -38,11 +39,23 @@
  * the state store's SPRY_STATE_*_ENV (include/spry/state.h).
  */
 #define SPRY_PROCESS_ID_ENV	"SPRY_PROCESS_ID"	/* decimal process id */
+/*
+ * The app's functions in their declared order (comma-separated): handler
+ * i + 1 is the i-th, what spry_req_next() names in desc.fn.
+ */
+#define SPRY_APP_FNS_ENV	"SPRY_APP_FNS"
 
 struct spry_app_decl {
 	char	name[SPRY_NAME_LEN];
 	__u32	n_fns;
 	char	fns[SPRY_APP_MAX_FNS][SPRY_NAME_LEN];
+	/*
+	 * Conditional nexts (docs/WORKFLOWS.md): handler next[i][0] may pick
+	 * next[i][1], both of fns; each an SPRY_AK_APP_NEXT authorization
+	 * between their handler numbers (1 + index in fns).
+	 */
+	__u32	n_next;
+	char	next[SPRY_APP_MAX_NEXT][2][SPRY_NAME_LEN];
 	bool	has_uid;		/* else root */
 	__u32	uid;
 	__u32	max_procs;		/* processes at most (1..SPRY_MAX_PROCS) */
@@ -61,9 +74,17 @@ int spry_app_decl__add_arg(struct spry_app_decl *a, const char *s);
 const char *spry_app_decl__arg(const struct spry_app_decl *a, __u32 i);
 /* Append function @fn: 0, -EINVAL (bad name, digits only), -EEXIST, -E2BIG. */
 int spry_app_decl__add_fn(struct spry_app_decl *a, const char *fn);
+/*
+ * Append a conditional next @from:@to: 0, -EINVAL (a name too long),
+ * -E2BIG; spry_app_decl__check() checks the names and the graph.
+ */
+int spry_app_decl__add_next(struct spry_app_decl *a, const char *from, const char *to);
 /* The index of @fn (@len bytes, no NUL needed), or -1. */
 int spry_app_decl__find_fn(const struct spry_app_decl *a, const char *fn, size_t len);
-/* Bounds, names, an absolute executable.  0 or -EINVAL with a reason. */
+/*
+ * Bounds, names, an absolute executable; nexts between its functions, each
+ * once, none closing a loop.  0 or -EINVAL with a reason.
+ */
 int spry_app_decl__check(const struct spry_app_decl *a, char *err, size_t errlen);
 
 /* <state-dir>/apps into @buf: 0 or -ENAMETOOLONG. */

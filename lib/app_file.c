@@ -5,9 +5,10 @@
  *
  *   {"app": "shop", "fns": ["cart", "checkout"], "argv": ["/usr/lib/shop"],
  *    "uid": 1000, "max": 1024, "state-size": 1048576, "swap-dir": "/var/spry",
- *    "idle-ms": 60000, "create": "auto"}
+ *    "idle-ms": 60000, "create": "auto",
+ *    "next": [{"from": "cart", "to": "checkout"}]}
  *
- * "uid" and "swap-dir" are optional; anything else is refused.
+ * "uid", "swap-dir" and "next" are optional; anything else is refused.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -66,6 +67,17 @@ static json_t *app_json(const struct spry_app_decl *a)
 		goto fail;
 	if (a->swap_dir[0] && json_object_set_new(o, "swap-dir", json_string(a->swap_dir)))
 		goto fail;
+	if (a->n_next) {
+		json_t *next = json_array();
+
+		if (!next || json_object_set_new(o, "next", next))
+			goto fail;
+		for (i = 0; i < a->n_next; i++)
+			if (json_array_append_new(next, json_pack("{s:s,s:s}", "from",
+								  a->next[i][0], "to",
+								  a->next[i][1])))
+				goto fail;
+	}
 	return o;
 fail:
 	json_decref(argv);
@@ -116,7 +128,7 @@ static int from_json(json_t *o, struct spry_app_decl *a, char *err, size_t errle
 {
 	static const char *const keys[] = {
 		"app", "fns", "argv", "uid", "max", "state-size", "swap-dir", "idle-ms",
-		"create", NULL,
+		"create", "next", NULL,
 	};
 	const char *key, *s;
 	json_t *v;
@@ -201,6 +213,25 @@ static int from_json(json_t *o, struct spry_app_decl *a, char *err, size_t errle
 			return -EINVAL;
 		}
 		a->autocreate = !strcmp(s, "auto");
+	}
+	v = json_object_get(o, "next");
+	if (v) {
+		json_t *e;
+		const char *from, *to;
+
+		if (!json_is_array(v)) {
+			spry_err__set(err, errlen, "'next' is not a list");
+			return -EINVAL;
+		}
+		json_array_foreach(v, i, e) {
+			from = json_string_value(json_object_get(e, "from"));
+			to = json_string_value(json_object_get(e, "to"));
+			if (!json_is_object(e) || json_object_size(e) != 2 || !from || !to ||
+			    spry_app_decl__add_next(a, from, to)) {
+				spry_err__set(err, errlen, "bad entry %zu in 'next'", i);
+				return -EINVAL;
+			}
+		}
 	}
 	return spry_app_decl__check(a, err, errlen);
 }

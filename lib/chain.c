@@ -198,6 +198,21 @@ int spry_chain_spec__check(const struct spry_chain_spec *spec, char *err,
 			}
 		}
 	}
+	if (spec->n_app_next > SPRY_MAX_ALLOW || (spec->n_app_next && !spec->app)) {
+		spry_err__set(err, errlen, "chain '%s': %u handler nexts (an app's, at most %d)",
+			      spec->name, spec->n_app_next, SPRY_MAX_ALLOW);
+		return -EINVAL;
+	}
+	for (i = 0; i < spec->n_app_next; i++) {
+		if (!spec->app_next[i][0] || !spec->app_next[i][1] ||
+		    spec->app_next[i][0] >= SPRY_RL_CALLEE ||
+		    spec->app_next[i][1] >= SPRY_RL_CALLEE) {
+			spry_err__set(err, errlen, "chain '%s': handler next %u:%u out of range 1..%d",
+				      spec->name, spec->app_next[i][0], spec->app_next[i][1],
+				      SPRY_RL_CALLEE - 1);
+			return -EINVAL;
+		}
+	}
 	if (next_check(spec, err, errlen))
 		return -EINVAL;
 	if (spec->n_hops < 32 && spec->idempotent_mask >> spec->n_hops) {
@@ -591,6 +606,9 @@ int spry_chain__add(struct spry_maps *m, const struct spry_chain_spec *spec, __u
 					fn_ids[spec_fn_index(spec, spec->next[i][0])],
 					fn_ids[spec_fn_index(spec, spec->next[i][1])],
 					SPRY_AK_NEXT);
+	for (i = 0; !err && i < spec->n_app_next; i++)
+		err = auth_set_add_kind(&auth, cid, spec->app_next[i][0], spec->app_next[i][1],
+					SPRY_AK_APP_NEXT);
 	if (err)
 		goto out;
 

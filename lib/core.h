@@ -87,6 +87,12 @@ struct spry_chain_spec {
 	bool	http_off;		/* not served by spryd's HTTP front */
 	bool	app;			/* an app's chain (SPRY_CF_APP, lib/app.h) */
 	/*
+	 * An app's conditional nexts (docs/WORKFLOWS.md): handler numbers
+	 * (1 + index in the app's fns), SPRY_AK_APP_NEXT authorizations.
+	 */
+	__u32	n_app_next;
+	__u16	app_next[SPRY_MAX_HOPS * 2][2];	/* SPRY_MAX_ALLOW */
+	/*
 	 * Functions spryd starts itself (lib/decl.h): not in the maps but in
 	 * the state directory's file of the chain.
 	 */

@@ -156,7 +156,7 @@ int spry_auth__set_kind(const struct spry_maps *m, __u16 chain, __u16 from,
 	__u32 one = 1;
 
 	if (!chain || chain >= SPRY_MAX_CHAINS || from >= SPRY_MAX_FNS ||
-	    to >= SPRY_MAX_FNS || kind > SPRY_AK_NEXT)
+	    to >= SPRY_MAX_FNS || kind > SPRY_AK_APP_NEXT)
 		return -EINVAL;
 	if (allow)
 		return bpf_map_update_elem(m->auth, &key, &one, BPF_ANY) ? -errno : 0;

@@ -30,7 +30,8 @@ static void app_help(FILE *f)
 	fprintf(f,
 		"Usage: spry app add NAME fns FN[,FN...] exec PATH [user USER] [max N]\n"
 		"                    [state-size BYTES] [swap-dir DIR] [idle SECS]\n"
-		"                    [create auto|manual] [args ARG ...]\n"
+		"                    [create auto|manual] [next F:G[,F:G...]]\n"
+		"                    [args ARG ...]\n"
 		"       spry app del NAME\n"
 		"       spry app show [NAME]\n"
 		"       spry app help\n"
@@ -50,6 +51,10 @@ static void app_help(FILE *f)
 		"              (0: never, default %d)\n"
 		"  create      auto (default): a request naming no process may create\n"
 		"              one; manual: only 'spry process create'\n"
+		"  next        F may pick G with spry_req_next() (both of fns; no loops,\n"
+		"              at most %d): the router lets a handler hand its request\n"
+		"              to another handler of the same process only along these\n"
+		"              (docs/WORKFLOWS.md); any other pick: next_refused (502)\n"
 		"  args        the rest of the line: the executable's arguments\n"
 		"Processes survive a spryd restart (a table per app); they talk\n"
 		"through mailboxes (spry_send, spry_recv: docs/PROCESS.md) and may\n"
@@ -57,7 +62,7 @@ static void app_help(FILE *f)
 		"del: the app, its chain, its process table and (in spryd) every\n"
 		"process.\n",
 		SPRY_MAX_PROCS, SPRY_APP_DEF_MAX, (unsigned long long)SPRY_APP_DEF_STATE,
-		SPRY_APP_DEF_IDLE_MS / 1000);
+		SPRY_APP_DEF_IDLE_MS / 1000, SPRY_APP_MAX_NEXT);
 }
 
 static int app_dir(char *buf, size_t len)
@@ -74,9 +79,10 @@ static int app_dir(char *buf, size_t len)
 }
 
 static const char *const add_kws[] = {
-	"fns", "exec", "user", "max", "state-size", "swap-dir", "idle", "create", NULL,
+	"fns", "exec", "user", "max", "state-size", "swap-dir", "idle", "create", "next", NULL,
 };
-enum { AK_FNS, AK_EXEC, AK_USER, AK_MAX, AK_STATE, AK_SWAP, AK_IDLE, AK_CREATE, AK_N };
+enum { AK_FNS, AK_EXEC, AK_USER, AK_MAX, AK_STATE, AK_SWAP, AK_IDLE, AK_CREATE, AK_NEXT,
+       AK_N };
 
 static int parse_app(int argc, char **argv, struct spry_app_decl *a)
 {
@@ -184,6 +190,9 @@ static int parse_app(int argc, char **argv, struct spry_app_decl *a)
 		}
 		a->autocreate = !strcmp(vals[AK_CREATE], "auto");
 	}
+	if (vals[AK_NEXT] &&
+	    parse_pairs(vals[AK_NEXT], "next", a->next, SPRY_APP_MAX_NEXT, &a->n_next))
+		return -1;
 	if (spry_app_decl__check(a, err, sizeof(err))) {
 		p_err("%s", err);
 		return -1;
@@ -196,6 +205,7 @@ int app_store(struct spry_maps *m, const struct spry_app_decl *a, __u16 *id)
 	struct spry_chain_spec *spec;
 	struct spry_chain old;
 	char dir[PATH_MAX], owner[SPRY_NAME_LEN];
+	__u32 i;
 	int err;
 
 	err = spry_chain__lookup(m, a->name, NULL, &old);
@@ -227,6 +237,14 @@ int app_store(struct spry_maps *m, const struct spry_app_decl *a, __u16 *id)
 	snprintf(spec->allow[0][0], SPRY_NAME_LEN, "%s", SPRY_APP_FN);
 	snprintf(spec->allow[0][1], SPRY_NAME_LEN, "%s", SPRY_APP_FN);
 	spec->app = true;
+	/* Its conditional nexts: handler numbers, 1 + index in fns. */
+	for (i = 0; i < a->n_next; i++) {
+		spec->app_next[i][0] = (__u16)(1 + spry_app_decl__find_fn(a, a->next[i][0],
+								strlen(a->next[i][0])));
+		spec->app_next[i][1] = (__u16)(1 + spry_app_decl__find_fn(a, a->next[i][1],
+								strlen(a->next[i][1])));
+	}
+	spec->n_app_next = a->n_next;
 	err = spry_chain__add(m, spec, id);
 	free(spec);
 	if (err == -ENOSPC) {
@@ -315,10 +333,16 @@ out:
 static json_t *app_json(const struct spry_app_decl *a)
 {
 	json_t *o = json_object(), *fns = json_array(), *argv = json_array();
+	json_t *next = json_array();
 	__u32 i;
 
-	if (!o || !fns || !argv)
+	if (!o || !fns || !argv || !next)
 		goto fail;
+	for (i = 0; i < a->n_next; i++)
+		if (jappend(next, json_pack("{s:s,s:s}", "from", a->next[i][0], "to",
+					    a->next[i][1])))
+			goto fail;
+
 	for (i = 0; i < a->n_fns; i++)
 		if (json_array_append_new(fns, json_string(a->fns[i])))
 			goto fail;
@@ -342,8 +366,13 @@ static json_t *app_json(const struct spry_app_decl *a)
 	    jset(o, "idle_ms", json_integer(a->idle_ms)) ||
 	    jset(o, "create", json_string(a->autocreate ? "auto" : "manual")))
 		goto fail;
+	if (jset(o, "next", next)) {
+		next = NULL;
+		goto fail;
+	}
 	return o;
 fail:
+	json_decref(next);
 	json_decref(fns);
 	json_decref(argv);
 	json_decref(o);
@@ -367,6 +396,10 @@ static void app_print(json_t *o)
 	       json_string_value(json_object_get(o, "create")));
 	if (*json_string_value(json_object_get(o, "swap_dir")))
 		printf("  swap-dir %s", json_string_value(json_object_get(o, "swap_dir")));
+	json_array_foreach(json_object_get(o, "next"), i, v)
+		printf("%s%s:%s", i ? "," : "  next ",
+		       json_string_value(json_object_get(v, "from")),
+		       json_string_value(json_object_get(v, "to")));
 	printf("\n");
 }
 

@@ -64,7 +64,9 @@ static void apply_help(FILE *f)
 		"    state-size: 1048576         # bytes per process\n"
 		"    swap-dir: /var/lib/spry/swap\n"
 		"    idle: 60                    # seconds before a swap (0: never)\n"
-		"    create: auto                # a request without id may create one\n",
+		"    create: auto                # a request without id may create one\n"
+		"    next:                       # cart may pick checkout (spry_req_next)\n"
+		"      - {from: cart, to: checkout}\n",
 		SPRY_MAX_HOPS, SPRY_DEF_N_BUFS, SPRY_DEF_BUF_SIZE,
 		SPRY_DEF_MAX_INFLIGHT, SPRY_DEF_DEADLINE_MS, SPRY_MAX_INVOKERS);
 }

@@ -385,17 +385,15 @@ static bool spec_has_fn(const struct spry_chain_spec *spec, const char *name)
 }
 
 /*
- * One {from: F, to: G} of calls: (@what "calls", into spec->allow) or of
- * next: (@what "next", into spec->next: conditional nexts,
- * docs/WORKFLOWS.md).
+ * One {from: F, to: G} appended to @list (*@n of @max): calls: and next:
+ * of a chain, next: of an app (@what).  @has says whether a name is a
+ * function of @owner (@kind @name: "chain 'x' (hops or functions)").
  */
-static int pair_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec *spec,
-		     const char *what)
+static int pair_take(struct parser *p, yaml_node_t *node, const char *what,
+		     bool (*has)(const void *owner, const char *name), const void *owner,
+		     const char *where, char (*list)[2][SPRY_NAME_LEN], __u32 *n, __u32 max)
 {
 	static const char *const keys[] = { "from", "to" };
-	bool is_next = !strcmp(what, "next");
-	char (*list)[2][SPRY_NAME_LEN] = is_next ? spec->next : spec->allow;
-	__u32 *n = is_next ? &spec->n_next : &spec->n_allow;
 	char names[2][SPRY_NAME_LEN];
 	bool have[2] = {};
 	yaml_node_pair_t *pair;
@@ -414,9 +412,9 @@ static int pair_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec
 		err = name_node(p, v, what, names[i]);
 		if (err)
 			return err;
-		if (!spec_has_fn(spec, names[i]))
-			return fail(p, v, "%s: '%s' is not a function of chain '%s' (hops or functions)",
-				    what, names[i], spec->name);
+		if (!has(owner, names[i]))
+			return fail(p, v, "%s: '%s' is not a function of %s", what, names[i],
+				    where);
 	}
 	for (i = 0; i < 2; i++)
 		if (!have[i])
@@ -425,12 +423,34 @@ static int pair_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec
 		if (!strcmp(list[j][0], names[0]) && !strcmp(list[j][1], names[1]))
 			return fail(p, node, "%s: %s -> %s listed twice", what, names[0],
 				    names[1]);
-	if (*n >= SPRY_MAX_ALLOW)
-		return fail(p, node, "%s: more than %d entries", what, SPRY_MAX_ALLOW);
+	if (*n >= max)
+		return fail(p, node, "%s: more than %u entries", what, max);
 	memcpy(list[*n][0], names[0], SPRY_NAME_LEN);
 	memcpy(list[*n][1], names[1], SPRY_NAME_LEN);
 	(*n)++;
 	return 0;
+}
+
+static bool spec_has(const void *owner, const char *name)
+{
+	return spec_has_fn(owner, name);
+}
+
+/*
+ * One {from: F, to: G} of calls: (@what "calls", into spec->allow) or of
+ * next: (@what "next", into spec->next: conditional nexts,
+ * docs/WORKFLOWS.md).
+ */
+static int pair_node(struct parser *p, yaml_node_t *node, struct spry_chain_spec *spec,
+		     const char *what)
+{
+	bool is_next = !strcmp(what, "next");
+	char where[SPRY_NAME_LEN + 48];
+
+	snprintf(where, sizeof(where), "chain '%s' (hops or functions)", spec->name);
+	return pair_take(p, node, what, spec_has, spec, where,
+			 is_next ? spec->next : spec->allow,
+			 is_next ? &spec->n_next : &spec->n_allow, SPRY_MAX_ALLOW);
 }
 
 /* One declared function: run: {FN: {exec: PATH, args: [...], ...}}. */
@@ -724,12 +744,18 @@ static int chain_node(struct parser *p, yaml_node_t *node, struct spry_chain_spe
 
 /* ------------------------------------------------------------ apps */
 
-enum { A_NAME, A_FNS, A_EXEC, A_ARGS, A_USER, A_MAX, A_STATE, A_SWAP, A_IDLE, A_CREATE, A_N };
+enum { A_NAME, A_FNS, A_EXEC, A_ARGS, A_USER, A_MAX, A_STATE, A_SWAP, A_IDLE, A_CREATE,
+       A_NEXT, A_N };
 static const char *const app_keys[A_N] = {
 	[A_NAME] = "name", [A_FNS] = "functions", [A_EXEC] = "exec", [A_ARGS] = "args",
 	[A_USER] = "user", [A_MAX] = "max", [A_STATE] = "state-size",
-	[A_SWAP] = "swap-dir", [A_IDLE] = "idle", [A_CREATE] = "create",
+	[A_SWAP] = "swap-dir", [A_IDLE] = "idle", [A_CREATE] = "create", [A_NEXT] = "next",
 };
+
+static bool app_has(const void *owner, const char *name)
+{
+	return spry_app_decl__find_fn(owner, name, strlen(name)) >= 0;
+}
 
 static int app_fn_take(struct parser *p, yaml_node_t *item, __u32 n, void *ctx)
 {
@@ -854,6 +880,25 @@ static int app_node(struct parser *p, yaml_node_t *node, struct spry_app_decl *a
 			return fail(p, vals[A_CREATE], "create: '%.32s' is neither 'auto' nor "
 				    "'manual'", s);
 		a->autocreate = !strcmp(s, "auto");
+	}
+	if (vals[A_NEXT]) {
+		char where[SPRY_NAME_LEN + 16];
+		yaml_node_item_t *it;
+		yaml_node_t *k;
+
+		if (vals[A_NEXT]->type != YAML_SEQUENCE_NODE)
+			return fail(p, vals[A_NEXT], "next: expected a list, found %s",
+				    node_kind(vals[A_NEXT]));
+		snprintf(where, sizeof(where), "app '%s'", a->name);
+		for (it = vals[A_NEXT]->data.sequence.items.start;
+		     it < vals[A_NEXT]->data.sequence.items.top; it++) {
+			err = node_get(p, vals[A_NEXT], *it, &k);
+			if (!err)
+				err = pair_take(p, k, "next", app_has, a, where, a->next,
+						&a->n_next, SPRY_APP_MAX_NEXT);
+			if (err)
+				return err;
+		}
 	}
 	return 0;
 }

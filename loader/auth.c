@@ -17,7 +17,9 @@ static void auth_help(FILE *f)
 		"(next hop, call or reply).  F or G may be 'origin' (spryd).  'chain\n"
 		"add' and 'apply' reset a chain's hand-offs to its definition.\n"
 		"Denying a hand-off that is not allowed is not an error.  Entries\n"
-		"marked (next) are conditional nexts ('chain add ... next F:G').\n");
+		"marked (next) are conditional nexts ('chain add ... next F:G'); those\n"
+		"marked (app next) an app's ('app add ... next F:G'), between its\n"
+		"handlers' numbers (#N: the N-th of its fns, 'spry app show').\n");
 }
 
 static int do_help(int argc, char **argv)
@@ -36,13 +38,15 @@ static void auth_print(json_t *a)
 	       json_integer_value(json_object_get(a, "from_id")),
 	       json_string_value(json_object_get(a, "to")),
 	       json_integer_value(json_object_get(a, "to_id")),
-	       kind && !strcmp(kind, "next") ? "  (next)" : "");
+	       kind && !strcmp(kind, "next") ? "  (next)" :
+	       kind && !strcmp(kind, "app_next") ? "  (app next: handler numbers)" : "");
 }
 
 static int do_show(int argc, char **argv)
 {
 	struct snapshot *s;
 	struct spry_maps m;
+	char hfrom[16], hto[16];
 	json_t *arr, *a;
 	int chain, ret = -1;
 	size_t i;
@@ -61,11 +65,19 @@ static int do_show(int argc, char **argv)
 
 		if (chain >= 0 && k->chain != chain)
 			continue;
+		if (k->kind == SPRY_AK_APP_NEXT) {
+			/* between an app's handlers: numbers, not fn ids */
+			snprintf(hfrom, sizeof(hfrom), "#%u", k->from);
+			snprintf(hto, sizeof(hto), "#%u", k->to);
+		}
 		a = json_pack("{s:s,s:i,s:s,s:i,s:s,s:i,s:s}", "chain", cname,
-			      "chain_id", k->chain, "from", snapshot__fn_name(s, k->from),
-			      "from_id", k->from, "to", snapshot__fn_name(s, k->to),
+			      "chain_id", k->chain, "from",
+			      k->kind == SPRY_AK_APP_NEXT ? hfrom : snapshot__fn_name(s, k->from),
+			      "from_id", k->from, "to",
+			      k->kind == SPRY_AK_APP_NEXT ? hto : snapshot__fn_name(s, k->to),
 			      "to_id", k->to, "kind",
-			      k->kind == SPRY_AK_NEXT ? "next" : "handoff");
+			      k->kind == SPRY_AK_NEXT ? "next" :
+			      k->kind == SPRY_AK_APP_NEXT ? "app_next" : "handoff");
 		if (jappend(arr, a))
 			goto out;
 	}

@@ -101,7 +101,6 @@ struct list_out {
 	__u32		max;
 	__u32		*n;
 	enum spry_id_kind kind;		/* id lists */
-	struct spry_chain_spec *spec;	/* calls */
 };
 
 static bool list_full(struct list_out *o)
@@ -160,59 +159,43 @@ static int parse_id_list(const char *arg, const char *what, enum spry_id_kind ki
 	return parse_list(arg, what, id_item, &o);
 }
 
-static int call_item(char *tok, void *ctx)
+/* One F:G of a pairs list (parse_pairs()). */
+static int pair_item(char *tok, void *ctx)
 {
 	struct list_out *o = ctx;
-	struct spry_chain_spec *spec = o->spec;
+	char (*pairs)[2][SPRY_NAME_LEN] = o->out;
 	char *colon = strchr(tok, ':');
 
 	if (!colon || strchr(colon + 1, ':')) {
-		p_err("calls: '%s' is not F:G", tok);
+		p_err("%s: '%s' is not F:G", o->what, tok);
 		return -1;
 	}
 	*colon = '\0';
 	if (list_full(o) ||
-	    parse_name(tok, "function", spec->allow[spec->n_allow][0]) ||
-	    parse_name(colon + 1, "function", spec->allow[spec->n_allow][1]))
+	    parse_name(tok, "function", pairs[*o->n][0]) ||
+	    parse_name(colon + 1, "function", pairs[*o->n][1]))
 		return -1;
-	spec->n_allow++;
+	(*o->n)++;
 	return 0;
+}
+
+int parse_pairs(const char *arg, const char *what, char (*pairs)[2][SPRY_NAME_LEN],
+		__u32 max, __u32 *n)
+{
+	struct list_out o = { .what = what, .out = pairs, .max = max, .n = n };
+
+	return parse_list(arg, what, pair_item, &o);
 }
 
 static int parse_calls(const char *arg, struct spry_chain_spec *spec)
 {
-	struct list_out o = { .what = "calls", .max = SPRY_MAX_ALLOW,
-			      .n = &spec->n_allow, .spec = spec };
-
-	return parse_list(arg, "calls", call_item, &o);
+	return parse_pairs(arg, "calls", spec->allow, SPRY_MAX_ALLOW, &spec->n_allow);
 }
 
 /* next F:G,...: conditional nexts (docs/WORKFLOWS.md). */
-static int next_item(char *tok, void *ctx)
-{
-	struct list_out *o = ctx;
-	struct spry_chain_spec *spec = o->spec;
-	char *colon = strchr(tok, ':');
-
-	if (!colon || strchr(colon + 1, ':')) {
-		p_err("next: '%s' is not F:G", tok);
-		return -1;
-	}
-	*colon = '\0';
-	if (list_full(o) ||
-	    parse_name(tok, "function", spec->next[spec->n_next][0]) ||
-	    parse_name(colon + 1, "function", spec->next[spec->n_next][1]))
-		return -1;
-	spec->n_next++;
-	return 0;
-}
-
 static int parse_next(const char *arg, struct spry_chain_spec *spec)
 {
-	struct list_out o = { .what = "next", .max = SPRY_MAX_ALLOW,
-			      .n = &spec->n_next, .spec = spec };
-
-	return parse_list(arg, "next", next_item, &o);
+	return parse_pairs(arg, "next", spec->next, SPRY_MAX_ALLOW, &spec->n_next);
 }
 
 static int hop_index(const struct spry_chain_spec *spec, const char *name)
@@ -602,7 +585,9 @@ static json_t *chain_json(const struct snapshot *s, __u16 id)
 	for (k = 0; k < s->n_auth; k++) {
 		const struct spry_auth_key *a = &s->auth[k];
 
-		if (a->chain != id || (a->kind == SPRY_AK_HANDOFF && auth_is_path(c, a)))
+		/* an app's handler nexts are 'spry app show''s (handler names) */
+		if (a->chain != id || (a->kind == SPRY_AK_HANDOFF && auth_is_path(c, a)) ||
+		    a->kind == SPRY_AK_APP_NEXT)
 			continue;
 		if (jappend(a->kind == SPRY_AK_NEXT ? next : calls, json_pack("{s:s,s:s}", "from",
 					     snapshot__fn_name(s, a->from), "to",

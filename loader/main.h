@@ -72,6 +72,13 @@ int parse_u32(const char *s, __u32 min, __u32 max, const char *what, __u32 *out)
 int parse_user(const char *s, __u32 *uid);
 /* A chain or function name. */
 int parse_name(const char *s, const char *what, char out[SPRY_NAME_LEN]);
+/*
+ * A comma-separated list of F:G pairs (calls, next: of chains and apps)
+ * appended to @pairs, at most @max in all (*@n counts them).  0, or -1
+ * after p_err.
+ */
+int parse_pairs(const char *arg, const char *what, char (*pairs)[2][SPRY_NAME_LEN],
+		__u32 max, __u32 *n);
 /* Name of @uid or NULL. */
 const char *user_name(__u32 uid, char *buf, size_t len);
 

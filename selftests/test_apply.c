@@ -5,6 +5,8 @@
  * -EINVAL and a reason naming the right line.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,7 +199,8 @@ int main(void)
 			"apps:\n  - name: shop\n    functions: [cart, checkout]\n"
 			"    exec: rel/shop\n    args: [--quiet]\n    user: root\n    max: 100\n"
 			"    state-size: 262144\n    swap-dir: /var/swap\n    idle: 0\n"
-			"    create: manual\n  - name: two\n    functions: [f]\n    exec: /bin/two\n";
+			"    create: manual\n    next:\n      - {from: cart, to: checkout}\n"
+			"  - name: two\n    functions: [f]\n    exec: /bin/two\n";
 		static const struct {
 			const char *name, *yaml, *want;
 		} bad_apps[] = {
@@ -222,6 +225,16 @@ int main(void)
 			{ "chain and app", "chains:\n  - {name: a, hops: [f]}\n"
 			  "apps:\n  - {name: a, functions: [f], exec: /x}\n", "both a chain and an app" },
 			{ "apps not a list", "apps: {name: a}\n", "apps: expected a list" },
+			{ "next unknown", "apps:\n  - name: a\n    functions: [f, g]\n    exec: /x\n"
+			  "    next:\n      - {from: f, to: h}\n",
+			  "line 6: next: 'h' is not a function of app 'a'" },
+			{ "next twice", "apps:\n  - name: a\n    functions: [f, g]\n    exec: /x\n"
+			  "    next:\n      - {from: f, to: g}\n      - {from: f, to: g}\n",
+			  "line 7: next: f -> g listed twice" },
+			{ "next without to", "apps:\n  - name: a\n    functions: [f, g]\n    exec: /x\n"
+			  "    next:\n      - {from: f}\n", "next: missing 'to'" },
+			{ "next not a list", "apps:\n  - name: a\n    functions: [f, g]\n    exec: /x\n"
+			  "    next: f:g\n", "next: expected a list" },
 		};
 		struct spry_app_decl *apps = NULL;
 		int n_apps = 0;
@@ -234,7 +247,8 @@ int main(void)
 		       !strcmp(spry_app_decl__arg(&apps[0], 1), "--quiet") &&
 		       apps[0].has_uid && apps[0].uid == 0 && apps[0].max_procs == 100 &&
 		       apps[0].state_size == 262144 && !strcmp(apps[0].swap_dir, "/var/swap") &&
-		       apps[0].idle_ms == 0 && !apps[0].autocreate,
+		       apps[0].idle_ms == 0 && !apps[0].autocreate && apps[0].n_next == 1 &&
+		       !strcmp(apps[0].next[0][0], "cart") && !strcmp(apps[0].next[0][1], "checkout"),
 		       "apps: every field of an app (ret %d: %s)", ret, ret ? err : "");
 		tap_ok(ret == 0 && n_apps == 2 && apps[1].max_procs == SPRY_APP_DEF_MAX &&
 		       apps[1].state_size == SPRY_APP_DEF_STATE &&
@@ -256,6 +270,64 @@ int main(void)
 			tap_ok(ret == -EINVAL && !specs && !apps && has(err, bad_apps[i].want),
 			       "apps: %s refused: %s", bad_apps[i].name, err);
 		}
+	}
+
+	/* An app's nexts (docs/WORKFLOWS.md): the graph, and its file. */
+	{
+		static const struct {
+			const char *name, *pairs[4][2], *want;
+		} graphs[] = {
+			{ "a chain of picks", { { "a", "b" }, { "b", "c" }, { "a", "c" } }, NULL },
+			{ "itself", { { "a", "a" } }, "cannot pick itself" },
+			{ "a loop of two", { { "a", "b" }, { "b", "a" } }, "next b:a closes a loop" },
+			{ "a loop of three", { { "a", "b" }, { "c", "a" }, { "b", "c" } },
+			  "next b:c closes a loop" },
+			{ "not a function", { { "a", "d" } }, "'d' is not a function of the app" },
+			{ "twice", { { "a", "b" }, { "a", "b" } }, "listed twice" },
+		};
+		struct spry_app_decl *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+		char dir[] = "/tmp/spry-test-apply-XXXXXX";
+		unsigned int g, k;
+		int e;
+
+		if (!a || !b || !mkdtemp(dir))
+			tap_bail_out("setup: %s", strerror(errno));
+		for (g = 0; g < sizeof(graphs) / sizeof(graphs[0]); g++) {
+			spry_app_decl__init(a);
+			snprintf(a->name, sizeof(a->name), "x");
+			spry_app_decl__add_fn(a, "a");
+			spry_app_decl__add_fn(a, "b");
+			spry_app_decl__add_fn(a, "c");
+			spry_app_decl__add_arg(a, "/bin/x");
+			for (k = 0; k < 4 && graphs[g].pairs[k][0]; k++)
+				spry_app_decl__add_next(a, graphs[g].pairs[k][0], graphs[g].pairs[k][1]);
+			err[0] = '\0';
+			e = spry_app_decl__check(a, err, sizeof(err));
+			tap_ok(graphs[g].want ? e == -EINVAL && has(err, graphs[g].want) : !e,
+			       "app next: %s: %s (%s)", graphs[g].name,
+			       graphs[g].want ? "refused" : "accepted", e ? err : "ok");
+		}
+		/* the accepted one through its file and back, field for field */
+		spry_app_decl__init(a);
+		snprintf(a->name, sizeof(a->name), "x");
+		spry_app_decl__add_fn(a, "a");
+		spry_app_decl__add_fn(a, "b");
+		spry_app_decl__add_arg(a, "/bin/x");
+		spry_app_decl__add_next(a, "a", "b");
+		e = spry_app__write(dir, a);
+		e = e ?: spry_app__read(dir, "x", b, err, sizeof(err));
+		tap_ok(!e && !memcmp(a, b, sizeof(*a)) && b->n_next == 1,
+		       "app next: written and read back the same (%d: %s)", e, e ? err : "");
+		e = spry_app_decl__add_next(a, "0123456789012345678901234567890123", "b");
+		tap_ok(e == -EINVAL, "app next: a name too long: -EINVAL (%d)", e);
+		for (k = a->n_next; k < SPRY_APP_MAX_NEXT; k++)
+			spry_app_decl__add_next(a, "a", "b");
+		e = spry_app_decl__add_next(a, "a", "b");
+		tap_ok(e == -E2BIG, "app next: one past %d: -E2BIG (%d)", SPRY_APP_MAX_NEXT, e);
+		spry_app__remove(dir, "x");
+		rmdir(dir);
+		free(a);
+		free(b);
 	}
 
 	ret = spry_apply_parse("chains: []\n", 11, &specs, &n, err, sizeof(err));

@@ -449,7 +449,7 @@ static bool sock_is_peer(int fd, int b)
 }
 
 /* What follows struct spry_ctl_reg_ack in REG_ACK. */
-enum fake_table { TAB_NONE, TAB_FNS, TAB_TORN };
+enum fake_table { TAB_NONE, TAB_FNS, TAB_TORN, TAB_APP };
 
 /* Serve HELLO and REGISTER; answer REGISTER with @status.  0 or -errno. */
 static int fake_register(struct fake *f, int32_t status, enum fake_table tab)
@@ -515,6 +515,11 @@ static int fake_register(struct fake *f, int32_t status, enum fake_table tab)
 		return spry_ctl_send(f->ctl, SPRY_CTL_REG_ACK, 0, &ra, sizeof(ra),
 				     spry_pool_fd(f->pool));
 	full.ack = ra;
+	if (tab == TAB_APP) {
+		/* an app's process: its chain's one function, "proc" (lib/app.h) */
+		snprintf(full.e[0].name, sizeof(full.e[0].name), "proc");
+		full_len = sizeof(full.ack) + sizeof(full.e[0]);
+	}
 	if (tab == TAB_TORN)
 		full_len -= 10;		/* a partial entry */
 	return spry_ctl_send(f->ctl, SPRY_CTL_REG_ACK, 0, &full, full_len,
@@ -1442,6 +1447,73 @@ static void case_batch(void)
 	}
 }
 
+/*
+ * A conditional next inside an app (docs/WORKFLOWS.md): in an app's
+ * process (REG_ACK: the one function "proc") spry_req_next() names a
+ * handler of SPRY_APP_FNS: desc.fn its number, the metadata "fn" its name.
+ */
+static pid_t start_app_fn(const char *sock_path)
+{
+	struct spry_fn_opts opts = {
+		.chain = "c1", .fn = "proc", .sock_path = sock_path, .quiet = 1,
+	};
+	pid_t pid = fork();
+	int ret;
+
+	if (pid)
+		return pid;
+	if (setenv("SPRY_APP_FNS", "f1,other,third", 1))
+		_exit(99);
+	ret = spry_fn_run(&opts, test_handler, NULL);
+	_exit(ret ? (-ret) & 0xff : 0);
+}
+
+static void case_app_next(void)
+{
+	struct fake fa;
+	pid_t pid;
+	int ret, n, i, ok;
+
+	ret = fake_init(&fa);
+	if (ret) {
+		tap_ok(0, "app next: fake spryd: %s", strerror(-ret));
+		return;
+	}
+	pid = start_app_fn(fa.path);
+	fa.pid = pid;
+	ret = fake_register(&fa, 0, TAB_APP);
+	ret = ret ?: mkreq(&fa, 0xd0001, "fn: f1\nop: next\nto: other\n", "n1", &d[0]);
+	ret = ret ?: mkreq(&fa, 0xd0002, "op: next\nto: third\n", "n2", &d[1]);
+	ret = ret ?: mkreq(&fa, 0xd0003, "fn: f1\nop: next\nto: nobody\n", "n3", &d[2]);
+	ret = ret ?: mkreq(&fa, 0xd0004, "fn: f1\nop: next\nto: callee\n", "n4", &d[3]);
+	ret = ret ?: wr(fa.b, d, 4 * sizeof(d[0]));
+	n = ret ? 0 : rd(fa.b, r, 4, TIMEOUT_MS);
+	ok = n == 4 && r[0].flags == SPRY_DF_NEXT && r[0].fn == 2 && r[0].status == SPRY_ST_OK &&
+	     meta_is(&fa, &r[0], "fn", "other") && payload_is(&fa, &r[0], "n1");
+	tap_ok(ok, "app next: a pick of handler 'other': SPRY_DF_NEXT, fn 2 (got %u), metadata fn: other, the payload kept",
+	       n ? r[0].fn : 0);
+	ok = n == 4 && r[1].flags == SPRY_DF_NEXT && r[1].fn == 3 &&
+	     meta_is(&fa, &r[1], "fn", "third") && payload_is(&fa, &r[1], "n2");
+	tap_ok(ok, "app next: 'third' is handler 3 (got %u); a request without an fn line gets one",
+	       n > 1 ? r[1].fn : 0);
+	ok = n == 4 && r[2].flags == 0 && r[2].status == SPRY_ST_FN_ERROR &&
+	     r[3].flags == 0 && r[3].status == SPRY_ST_FN_ERROR;
+	tap_ok(ok, "app next: a name not among the app's handlers (nobody, callee) fails the request (-ENOENT)");
+	for (i = 0; i < n; i++)
+		spry_pool_free(fa.pool, r[i].off, r[i].gen);
+	kill(pid, SIGTERM);
+	ok = wait_exit(pid, TIMEOUT_MS) == 0;
+	{
+		struct spry_pool_stats st;
+
+		ok = ok && !spry_pool_stats(fa.pool, &st) && st.n_free == st.n_bufs &&
+		     st.n_large_free == st.n_large;
+	}
+	tap_ok(ok, "app next: the process leaves on SIGTERM, every pool buffer free");
+	fa.pid = 0;
+	fake_fini(&fa);
+}
+
 static void case_sigterm(void)
 {
 	int ret, ok;
@@ -1555,6 +1627,7 @@ static const struct tap_case cases[] = {
 	TAP_CASE(case_meta, "metadata: lookup, spry_req_set_meta in place, moved or grown, spry_req_reply/error bytes, bad keys refused"),
 	TAP_CASE(case_calls, "calls: CALL and REPLY, queueing during a call, errors, timeouts, bounds"),
 	TAP_CASE(case_workflows, "workflows: next sent with its flag and id, fan-out branches matched by tag, deadline, late answers freed"),
+	TAP_CASE(case_app_next, "app next: an app's process picks a handler by its number, metadata fn rewritten"),
 	TAP_CASE(case_batch, "input batching: bounded batches, each answer its own, the wait gathers, a failure alone"),
 	TAP_CASE(case_sigterm, "SIGTERM while idle: exit 0, both connections closed"),
 	TAP_CASE(case_registration, "registration refused, spryd gone and back, a torn table, no spryd"),

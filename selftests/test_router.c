@@ -2339,6 +2339,195 @@ static void test_fan_process(void)
 	inst_close(&pd);
 }
 
+/*
+ * A conditional next inside an app (docs/WORKFLOWS.md): handler 1 of app
+ * C4 may pick handler 2 (SPRY_AK_APP_NEXT {C4, 1, 2}).  The pick goes back
+ * into the very process that sent it, with fn = 2; the handler a request
+ * is at is the router's (spry_reqloc.handler), never the sender's word.
+ */
+static struct inst pf, pg;
+
+static int app_next_set(__u16 chain, __u16 from, __u16 to, bool allow)
+{
+	struct spry_auth_key key = { .chain = chain, .from = from, .to = to,
+				     .kind = SPRY_AK_APP_NEXT };
+	__u32 one = 1;
+
+	if (allow)
+		return bpf_map_update_elem(m_auth, &key, &one, BPF_ANY) ? -errno : 0;
+	return bpf_map_delete_elem(m_auth, &key) ? -errno : 0;
+}
+
+static int reqloc_get(__u64 req_id, struct spry_reqloc *loc)
+{
+	__u32 slot = req_id & (SPRY_REQ_SLOTS - 1);
+
+	return bpf_map_lookup_elem(m_reqloc, &slot, loc) ? -errno : 0;
+}
+
+/* Process 400 (pf) gets a request for handler @handler from the origin. */
+static bool app_req(__u16 handler, struct spry_desc *r)
+{
+	struct spry_desc d = mkdesc(C4, next_req++);
+
+	d.flags = SPRY_DF_STICKY;
+	d.key = 400;
+	d.fn = handler;
+	return send_ok(origin.a, &d, 1) && recv_descs(pf.a, r, 1, WAIT_MS) == 1 &&
+	       r->req_id == d.req_id;
+}
+
+/* @x picks handler @to for @r; refused: back at the origin, counted, not quarantined. */
+static void app_next_refused(struct inst *x, struct spry_desc *r, __u16 to, const char *what)
+{
+	struct spry_desc d;
+	__u64 before[SPRY_V_MAX];
+	bool ok;
+
+	verdicts_read(before);
+	r->flags = SPRY_DF_NEXT | SPRY_DF_STICKY;
+	r->fn = to;
+	ok = send_ok(x->a, r, 1) && recv_descs(origin.a, &d, 1, WAIT_MS) == 1;
+	tap_ok(ok && d.status == SPRY_ST_NEXT_REFUSED && d.req_id == r->req_id &&
+	       verdicts_moved(before, SPRY_V_NEXT_REFUSED, 1) && !sender_quarantined(x) &&
+	       !inst_quarantined(x) && inflight(x) == 0 && quiet(pf.a, 0) && quiet(pg.a, 0),
+	       "app next: %s: next_refused to the origin (status %u), NEXT_REFUSED +1, "
+	       "sender not quarantined", what, d.status);
+}
+
+static void test_app_next(void)
+{
+	const struct inst *lp[] = { &pf, &pg };
+	struct spry_reqloc loc;
+	struct spry_desc r, d, c;
+	__u64 before[SPRY_V_MAX];
+	bool ok;
+	int at;
+
+	if (app_next_set(C4, 1, 2, true) || auth_set(C4, P, P, true) ||
+	    inst_new(&pf, C4, P, 5, SPRY_ROLE_FN, true) ||
+	    inst_new(&pg, C4, P, 6, SPRY_ROLE_FN, true) || fn_put(P, C4, lp, 2) ||
+	    proc_put(C4, 400, pf.inst, true) || proc_put(C4, 401, pg.inst, true)) {
+		tap_ok(0, "app next: setup");
+		return;
+	}
+	/* Declared: 1 -> 2, back into the same process. */
+	ok = app_req(1, &r) && !reqloc_get(r.req_id, &loc);
+	tap_ok(ok && loc.handler == 1 && loc.inst == pf.inst,
+	       "app next: the origin's request for handler 1 at process 400, reqloc handler %u",
+	       loc.handler);
+	verdicts_read(before);
+	r.flags = SPRY_DF_NEXT | SPRY_DF_STICKY;
+	r.fn = 2;
+	ok = ok && send_ok(pf.a, &r, 1) && recv_descs(pf.a, &d, 1, WAIT_MS) == 1 &&
+	     !reqloc_get(r.req_id, &loc);
+	tap_ok(ok && d.req_id == r.req_id && d.fn == 2 && d.flags == SPRY_DF_STICKY &&
+	       d.inst == pf.inst && d.hop == 0 && loc.handler == 2 &&
+	       verdicts_moved(before, SPRY_V_NEXT, 1) && inflight(&pf) == 1 &&
+	       quiet(pg.a, 0) && quiet(origin.a, 0),
+	       "app next: handler 1 picks 2 (declared): back into process 400 with fn 2 "
+	       "(got %u), NEXT +1, reqloc handler %u", d.fn, loc.handler);
+	/* At handler 2 now: 2 -> 1 is not declared. */
+	app_next_refused(&pf, &d, 1, "handler 2 picks 1 (not declared)");
+
+	/* Undeclared targets: 3, 0, one past the handler numbers. */
+	{
+		static const __u16 bad[] = { 3, 0, SPRY_RL_CALLEE, 1000 };
+		char what[64];
+		unsigned int i;
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			snprintf(what, sizeof(what), "handler 1 picks %u", bad[i]);
+			if (!app_req(1, &r)) {
+				tap_ok(0, "app next: %s: setup", what);
+				continue;
+			}
+			app_next_refused(&pf, &r, bad[i], what);
+		}
+	}
+	/* The sender's own word does not count: a request at handler 3 claiming 1. */
+	ok = app_req(3, &r);
+	if (ok)
+		app_next_refused(&pf, &r, 2, "at handler 3 (the router's word), picks 2");
+	/* A process that does not hold the request cannot move it. */
+	if (app_req(1, &r) && !inflight_set(&pg, 1)) {
+		c = r;
+		app_next_refused(&pg, &c, 2, "process 401 picks for process 400's request");
+		inflight_set(&pg, 0);
+		/* the real holder still may */
+		r.flags = SPRY_DF_NEXT | SPRY_DF_STICKY;
+		r.fn = 2;
+		ok = send_ok(pf.a, &r, 1) && recv_descs(pf.a, &d, 1, WAIT_MS) == 1 &&
+		     d.fn == 2;
+		ok = ok && send_ok(pf.a, &d, 1) && recv_descs(origin.a, &d, 1, WAIT_MS) == 1 &&
+		     d.status == SPRY_ST_OK;
+		tap_ok(ok && inflight(&pf) == 0,
+		       "app next: ... while process 400, which holds it, picks 2 and is done");
+	} else {
+		tap_ok(0, "app next: holder setup");
+	}
+	/* A callee holding the caller's request cannot pick for it. */
+	ok = app_req(1, &r);
+	c = r;
+	c.flags = SPRY_DF_CALL | SPRY_DF_STICKY;
+	c.fn = P;
+	c.key = 401;
+	ok = ok && send_ok(pf.a, &c, 1) && recv_descs(pg.a, &c, 1, WAIT_MS) == 1 &&
+	     !reqloc_get(r.req_id, &loc);
+	tap_ok(ok && loc.inst == pg.inst && loc.handler == (1 | SPRY_RL_CALLEE),
+	       "app next: a call into process 401: reqloc at it, handler %#x (1, callee)",
+	       loc.handler);
+	if (ok) {
+		d = c;
+		d.flags = SPRY_DF_STICKY;
+		app_next_refused(&pg, &d, 2, "the callee picks for its caller's request");
+	}
+	/* The caller, answered, may pick again (the reply gives its handler back). */
+	ok = app_req(1, &r);
+	c = r;
+	c.flags = SPRY_DF_CALL | SPRY_DF_STICKY;
+	c.fn = P;
+	c.key = 401;
+	ok = ok && send_ok(pf.a, &c, 1) && recv_descs(pg.a, &c, 1, WAIT_MS) == 1;
+	c.flags = SPRY_DF_REPLY | SPRY_DF_STICKY;
+	ok = ok && send_ok(pg.a, &c, 1) && recv_descs(pf.a, &c, 1, WAIT_MS) == 1 &&
+	     !reqloc_get(r.req_id, &loc) && loc.handler == 1 && loc.inst == pf.inst;
+	r.flags = SPRY_DF_NEXT | SPRY_DF_STICKY;
+	r.fn = 2;
+	ok = ok && send_ok(pf.a, &r, 1) && recv_descs(pf.a, &d, 1, WAIT_MS) == 1 && d.fn == 2;
+	ok = ok && send_ok(pf.a, &d, 1) && recv_descs(origin.a, &d, 1, WAIT_MS) == 1;
+	tap_ok(ok && d.status == SPRY_ST_OK && inflight(&pf) == 0 && inflight(&pg) == 0,
+	       "app next: a caller answered picks 2: into its own process, then done");
+
+	/* No process named (by load): the pick stays in the process that had it. */
+	d = mkdesc(C4, next_req++);
+	d.fn = 1;
+	ok = send_ok(origin.a, &d, 1) &&
+	     (at = recv_any((struct inst *[]){ &pf, &pg }, 2, &r, WAIT_MS)) >= 0;
+	if (ok) {
+		struct inst *x = at ? &pg : &pf, *y = at ? &pf : &pg;
+
+		r.flags = SPRY_DF_NEXT;
+		r.fn = 2;
+		ok = send_ok(x->a, &r, 1) && recv_descs(x->a, &d, 1, WAIT_MS) == 1 &&
+		     d.fn == 2 && quiet(y->a, 0);
+		ok = ok && send_ok(x->a, &d, 1) && recv_descs(origin.a, &d, 1, WAIT_MS) == 1 &&
+		     d.status == SPRY_ST_OK && d.inst == x->inst;
+	}
+	tap_ok(ok && inflight(&pf) == 0 && inflight(&pg) == 0,
+	       "app next: a request naming no process: the pick stays in the process that had it");
+
+	/* The check can fail: the authorization removed, 1 -> 2 is refused. */
+	ok = !app_next_set(C4, 1, 2, false) && app_req(1, &r);
+	if (ok)
+		app_next_refused(&pf, &r, 2, "1 -> 2 with its authorization removed");
+	else
+		tap_ok(0, "app next: removing the authorization");
+	EXPECT_EQ(inflight(&pf) + inflight(&pg), 0, "app next: nothing left in flight");
+	inst_close(&pf);
+	inst_close(&pg);
+}
+
 /* ------------------------------------------------------------ mailboxes */
 
 static struct inst ma, mb, mc;
@@ -2671,6 +2860,7 @@ static const struct tap_case cases[] = {
 	TAP_CASE(test_revoke, "a revoked hand-off quarantines its sender, others carry on"),
 	TAP_CASE(test_process, "cloud processes: a request naming a process reaches it and no other"),
 	TAP_CASE(test_fan_process, "fan-out over processes: a branch reaches the process it names, else back to its caller"),
+	TAP_CASE(test_app_next, "app next: a declared pick back into the same process, any other refused"),
 	TAP_CASE(test_mail, "mailboxes: mails and answers between an app's processes, every bound"),
 	TAP_CASE(test_mail_fuzz, "mailboxes: random mail descriptors never break a bound"),
 	TAP_CASE(test_wakeup_epoll, "a thread blocked in epoll_wait wakes for a redirect"),
@@ -2681,7 +2871,7 @@ static const struct tap_case cases[] = {
 int main(void)
 {
 	struct inst *xs[] = { &origin, &f1a, &f1b, &f2a, &f3a, &ga, &f4a, &f4b,
-			      &origin2, &f5a, &f6a, &ha, &pc, &pd };
+			      &origin2, &f5a, &f6a, &ha, &pc, &pd, &pf, &pg };
 	unsigned int i;
 	int ret;
 

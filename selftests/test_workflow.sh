@@ -11,7 +11,10 @@
 # requests handled in batches of at most --batch-max, every answer back
 # to its own caller byte for byte), and a fan-out over the processes of an
 # app (examples/counter's gather: each branch reaches the process it
-# names; one not active is reported so, never answered by another).
+# names; one not active is reported so, never answered by another), and a
+# conditional next inside an app (examples/counter's pick: declared picks
+# answered by the picked handler in the same process with its state,
+# undeclared ones 502 next_refused and counted, bad declarations refused).
 #
 # Runs in a private network namespace with its own pin directory, control
 # socket and temporary directory; kills only what it started.
@@ -209,6 +212,100 @@ expect_eq "$(spry -j process show wfapp id 4 sock "$SOCK" | jq -r '.list[0].stat
 	"a branch to an allocated process did not wake it"
 wait_for 3 pool_whole wfapp
 tap_ok $? "the app's pool whole after the fan-outs ($POOL)"
+
+# --- conditional next inside an app ------------------------------------------
+# examples/counter's pick: "FN REST" hands REST to handler FN of the same
+# process (spry_req_next), which the app must declare (next pick:FN).
+nfail() { spry_fails "$1" app add wfbad fns whoami,incr,pick exec "$CTR" next "$2" &&
+	grep -q "$3" "$TMP/err"; }
+nfail "next unknown" pick:nope "'nope' is not a function of the app"
+tap_ok $? "app add: next naming no function of the app refused ($(cat "$TMP/err"))"
+nfail "next itself" pick:pick "cannot pick itself"
+tap_ok $? "app add: a function picking itself refused ($(cat "$TMP/err"))"
+nfail "next loop" pick:incr,incr:whoami,whoami:pick "closes a loop"
+tap_ok $? "app add: nexts closing a loop refused ($(cat "$TMP/err"))"
+nfail "next twice" pick:incr,pick:incr "listed twice"
+tap_ok $? "app add: the same next twice refused"
+nfail "next malformed" pick-incr "is not F:G"
+tap_ok $? "app add: next 'pick-incr' (not F:G) refused"
+printf '%s\n' "apps:" "  - name: wfbad" "    functions: [whoami, incr, pick]" \
+	"    exec: $CTR" "    next:" "      - {from: pick, to: incr}" \
+	"      - {from: pick, to: echo}" >"$TMP/badapp.yaml"
+spry_fails "apply app next unknown" apply "$TMP/badapp.yaml" &&
+	grep -q "7.*'echo' is not a function of app 'wfbad'" "$TMP/err"
+tap_ok $? "apply: an app's next naming no function refused at its line ($(cat "$TMP/err"))"
+printf '%s\n' "apps:" "  - name: wfbad" "    functions: [whoami, incr, pick]" \
+	"    exec: $CTR" "    next:" "      - {from: pick, to: incr}" \
+	"      - {from: incr, to: whoami}" "      - {from: whoami, to: pick}" >"$TMP/badapp.yaml"
+spry_fails "apply app next loop" apply "$TMP/badapp.yaml" && grep -q "closes a loop" "$TMP/err"
+tap_ok $? "apply: an app's nexts closing a loop refused ($(cat "$TMP/err"))"
+! spry app show wfbad >/dev/null 2>&1
+tap_ok $? "nothing of the refused apps was written"
+
+printf '%s\n' "apps:" "  - name: wfnext" "    functions: [whoami, incr, echo, pick]" \
+	"    exec: $CTR" "    idle: 0" "    create: manual" "    swap-dir: $TMP/swap-next" \
+	"    next:" "      - {from: pick, to: incr}" "      - {from: pick, to: whoami}" \
+	>"$TMP/app.yaml"
+spry apply "$TMP/app.yaml" >/dev/null
+tap_ok $? "apply: app wfnext with next: pick -> incr, pick -> whoami"
+json_eq "$(spry -j app show wfnext)" '.next' \
+	'[{"from":"pick","to":"incr"},{"from":"pick","to":"whoami"}]' "app show -j: next"
+spry app show wfnext | grep -q "  next pick:incr,pick:whoami$"
+tap_ok $? "app show: a next line ($(spry app show wfnext))"
+json_eq "$(spry -j auth show chain wfnext)" \
+	'[.[] | select(.kind == "app_next") | [.from, .to]] | sort' '[["#4","#1"],["#4","#2"]]' \
+	"auth show: two app_next authorizations between handler numbers (pick #4 -> whoami #1, incr #2)"
+json_eq "$(spry -j chain show wfnext)" '[.next // [] | length]' '[0]' \
+	"chain show of the app's chain: no chain next (the app's are in app show, by name)"
+
+wait_for 5 sh -c "'$SPRY' -P '$PIN' process show wfnext sock '$SOCK' >/dev/null 2>&1"
+spry process create wfnext id 5 sock "$SOCK" >/dev/null &&
+	spry process create wfnext id 6 sock "$SOCK" >/dev/null
+tap_ok $? "processes 5 and 6 created"
+expect_eq "$(curl -s -m 10 -d abc "$URL/wfnext/5/incr")" "5 3" \
+	"process 5's counter at 3 (incr, named by the request)"
+n0=$(verdict next)
+curl -s -m 10 -D "$TMP/hdr" -d 'incr abcd' "$URL/wfnext/5/pick" >"$TMP/out"
+expect_eq "$(cat "$TMP/out")" "5 7" \
+	"pick -> incr (declared): answered by incr, in process 5, with process 5's state (3 + 4)"
+grep -qi '^Spry-Process: 5' "$TMP/hdr"
+tap_ok $? "the answer names process 5, the one the request named ($(grep -i spry-process "$TMP/hdr" | tr -d '\r'))"
+expect_eq "$(curl -s -m 10 -d 'whoami x' -H 'Spry-Process: 6' "$URL/wfnext/pick")" "6" \
+	"pick -> whoami (declared) for process 6 named by header: answered by whoami in process 6"
+expect_eq "$(spry chain invoke wfnext fn pick process 5 data 'incr z' sock "$SOCK")" "5 8" \
+	"spry chain invoke ... fn pick process 5: incr answers from process 5's state"
+curl -s -m 10 -D "$TMP/hdr" -d 'whoami x' "$URL/wfnext/pick" >"$TMP/out"
+pid=$(grep -i '^Spry-Process:' "$TMP/hdr" | tr -dc 0-9)
+[ -n "$pid" ] && [ "$(cat "$TMP/out")" = "$pid" ]
+tap_ok $? "a request naming no process: whoami answers from the process that took it ($(cat "$TMP/out") / header $pid)"
+expect_num "$(( $(verdict next) - n0 ))" -eq 4 "verdict next counted the 4 picks"
+
+r0=$(verdict next_refused)
+code=$(curl -s -m 10 -o "$TMP/out" -w '%{http_code}' -d 'echo hi' "$URL/wfnext/5/pick")
+expect_eq "$code" 502 "pick -> echo (not declared): HTTP 502 ($(cat "$TMP/out"))"
+spry chain invoke wfnext fn pick process 5 data 'echo hi' sock "$SOCK" >"$TMP/out" 2>"$TMP/err"
+[ $? -ne 0 ] && grep -q "next_refused" "$TMP/err"
+tap_ok $? "spry chain invoke: a refused pick answered with status next_refused ($(cat "$TMP/err"))"
+expect_num "$(( $(verdict next_refused) - r0 ))" -eq 2 "verdict next_refused +2"
+expect_eq "$(curl -s -m 10 -d x "$URL/wfnext/5/whoami")" "5" \
+	"process 5 not quarantined: it still answers"
+code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -d 'zz x' "$URL/wfnext/5/pick")
+expect_eq "$code" 404 "pick of a handler the app does not have: 404 from the process (-ENOENT)"
+
+# The check is the router's: the process knows no declaration.
+spry app add wfnext fns whoami,incr,echo,pick exec "$CTR" idle 0 create manual \
+	swap-dir "$TMP/swap-next" next pick:incr >/dev/null
+[ "$(spry -j auth show chain wfnext | jq '[.[] | select(.kind == "app_next")] | length')" = 1 ]
+tap_ok $? "app add again with next pick:incr only: pick -> whoami's authorization removed"
+code=$(curl -s -m 10 -o "$TMP/out" -w '%{http_code}' -d 'whoami x' "$URL/wfnext/5/pick")
+expect_eq "$code" 502 "pick -> whoami, allowed a moment ago, now refused by the router (same process running)"
+expect_eq "$(curl -s -m 10 -d 'incr ab' "$URL/wfnext/5/pick")" "5 10" \
+	"pick -> incr still answered by process 5 with its state"
+wait_for 3 pool_whole wfnext
+tap_ok $? "the app's pool whole after the picks ($POOL)"
+[ "$(spry -j fn show chain wfnext | jq '[.[] | .instances[]? | select(.flags | index("quarantined"))] | length')" = 0 ]
+tap_ok $? "no process quarantined by the refused picks"
+spry app del wfnext >/dev/null
 
 # --- the end -----------------------------------------------------------------
 [ "$(spry -j fn show chain workflow | jq '[.[] | .instances[]? | select(.flags | index("quarantined"))] | length')" = 0 ]

@@ -502,6 +502,9 @@ static void invoke(struct spryd *d, struct spryd_conn *c, const void *body, uint
 		int m = snprintf(p, meta_len, "fn: %s\n", inv.fn);
 
 		memset((char *)p + m, '\n', meta_len - (uint32_t)m);
+		/* the handler number: what the router checks a next against */
+		r->desc.fn = (uint16_t)(1 + spry_app_decl__find_fn(d->chains[id].app, inv.fn,
+								   strlen(inv.fn)));
 	}
 	if (inv.len)
 		memcpy((char *)p + meta_len, (const uint8_t *)body + sizeof(inv), inv.len);

@@ -328,6 +328,10 @@ static int start_request(struct spryd *d, struct gw_conn *c, bool body_follows,
 	}
 	memcpy(p, gw->meta, mlen);
 	memset((char *)p + mlen, '\n', meta_len - mlen);
+	/* an app's handler number: what the router checks a next against */
+	if (app_fn_len && d->chains[id].app)
+		r->desc.fn = (uint16_t)(1 + spry_app_decl__find_fn(d->chains[id].app, app_fn,
+								   app_fn_len));
 	c->req = r;
 	c->req_id = r->req_id;
 	c->meta_len = meta_len;

@@ -315,6 +315,20 @@ static void state_release(struct app *a, struct proc *p)
 
 /* ------------------------------------------------------- life cycle */
 
+/*
+ * SPRY_APP_FNS=F1,F2,...: the app's functions in declared order, so that
+ * the process's spry_req_next() names handler i + 1 as the router's
+ * SPRY_AK_APP_NEXT authorizations do (docs/WORKFLOWS.md).
+ */
+static void app_fns_env(const struct spry_app_decl *a, char *buf, size_t len)
+{
+	size_t off = (size_t)snprintf(buf, len, "%s=", SPRY_APP_FNS_ENV);
+	__u32 i;
+
+	for (i = 0; i < a->n_fns && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? "," : "", a->fns[i]);
+}
+
 static int proc_start(struct spryd *d, struct proc *p, uint64_t now);
 
 /* A new record for id @id in @a's table: ALLOCATED, no OS process. */
@@ -422,8 +436,8 @@ static int proc_start(struct spryd *d, struct proc *p, uint64_t now)
 {
 	struct app *a = p->app;
 	char e_state[PATH_MAX + 64], e_id[64], e_app[64], e_swap[SPRY_APP_SWAP_LEN + 32];
-	char e_size[64];
-	char *env[] = { e_state, e_id, e_app, e_swap, e_size, NULL };
+	char e_size[64], e_fns[sizeof(SPRY_APP_FNS_ENV) + SPRY_APP_MAX_FNS * SPRY_NAME_LEN];
+	char *env[] = { e_state, e_id, e_app, e_swap, e_size, e_fns, NULL };
 	bool woken = p->state == SPRY_PS_SWAPPED;
 	pid_t pid;
 	int fd;
@@ -443,6 +457,7 @@ static int proc_start(struct spryd *d, struct proc *p, uint64_t now)
 	snprintf(e_swap, sizeof(e_swap), "%s=%s", SPRY_STATE_SWAP_DIR_ENV, a->decl.swap_dir);
 	snprintf(e_size, sizeof(e_size), "%s=%llu", SPRY_STATE_SIZE_ENV,
 		 (unsigned long long)a->decl.state_size);
+	app_fns_env(&a->decl, e_fns, sizeof(e_fns));
 	pid = spawner__start_env(a->sp, env);
 	if (pid < 0) {
 		a->pub->st.failed++;

@@ -75,7 +75,10 @@ struct spry_desc {
 	__u8	status;		/* enum spry_status */
 	__u8	flags;		/* SPRY_DF_* */
 	__u16	chain;		/* chain id */
-	__u16	fn;		/* callee fn id with SPRY_DF_CALL/REPLY */
+	__u16	fn;		/* callee fn id with SPRY_DF_CALL/REPLY; the
+				 * picked fn with SPRY_DF_NEXT; in an app
+				 * (SPRY_CF_APP) a plain request's handler
+				 * number (1 + its index in the app's fns) */
 	__u64	req_id;		/* request id, chosen by the origin */
 	__u64	off;		/* buffer offset in the chain's pool */
 	__u32	len;		/* payload bytes (after meta_len bytes of metadata) */
@@ -235,6 +238,10 @@ enum spry_auth_kind {
 	SPRY_AK_HANDOFF		= 0,	/* next hop, call, reply */
 	SPRY_AK_NEXT		= 1,	/* a conditional next (SPRY_DF_NEXT):
 					 * @to is a later hop of the chain */
+	SPRY_AK_APP_NEXT	= 2,	/* a conditional next inside an app
+					 * (SPRY_CF_APP): @from and @to are
+					 * handler numbers (1 + index in the
+					 * app's fns), not fn ids */
 };
 
 enum spry_inst_flags {
@@ -278,9 +285,13 @@ struct spry_reqloc {
 	__u16	fn;
 	__u16	inst;
 	__u8	hop;
-	__u8	pad[3];
+	__u8	handler;	/* app: the handler number of its last plain
+				 * delivery (desc.fn), SPRY_RL_CALLEE set
+				 * while a callee holds it (router) */
+	__u8	pad[2];
 };
 _Static_assert(sizeof(struct spry_reqloc) == 16, "spry_reqloc size");
+#define SPRY_RL_CALLEE		0x80	/* spry_reqloc.handler: held by a callee */
 
 /* Value of SPRY_MAP_FN_STATS (per CPU), indexed by fn id. */
 struct spry_fn_stats {

@@ -302,8 +302,13 @@ SPRY_API int spry_fn_opts_parse(struct spry_fn_opts *opts, int argc, char **argv
  * earlier pick.  Taken when the handler returns 0.  The router checks the
  * pick: one not allowed ends the request at the origin with
  * SPRY_ST_NEXT_REFUSED (HTTP 502), counted as verdict next_refused.
- * 0, -ENOENT (no such function in the chain), -EPERM (answering a call:
- * a callee has no next), -EINVAL.
+ * In an app's process (spry_app_main()), @fn is another handler of the
+ * app ("spry app add ... next F:G"): the request goes through the router,
+ * which checks the pick the same way, back into this same process, where
+ * @fn runs it (its metadata "fn" is rewritten here; the payload may move:
+ * take spry_req_data() again after).
+ * 0, -ENOENT (no such function in the chain or app), -EPERM (answering a
+ * call: a callee has no next), -EINVAL, or spry_req_set_meta()'s error.
  */
 SPRY_API int spry_req_next(struct spry_req *req, const char *fn);
 
