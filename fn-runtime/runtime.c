@@ -1261,8 +1261,11 @@ static int rt_mail_answer(struct rt *rt, const struct spry_desc *d, uint8_t stat
 	return rt_send_descs(rt, &a, 1);
 }
 
-/* A mail for one of our mailboxes (under rt_mail.mu). */
-static int rt_mail_take(struct rt *rt, const struct spry_desc *d)
+/*
+ * A mail for one of our mailboxes (under rt_mail.mu): the status to answer
+ * it with (sent by the caller once it dropped the lock).
+ */
+static uint8_t rt_mail_take(struct rt *rt, const struct spry_desc *d)
 {
 	enum spry_mail_verdict v = spry_mail_check(d, rt->chain, rt->pool);
 	struct rt_mail_box *b;
@@ -1271,14 +1274,14 @@ static int rt_mail_take(struct rt *rt, const struct spry_desc *d)
 	if (v != SPRY_MAIL_TAKE) {
 		/* refused: the buffer stays its sender's, which frees it */
 		rt->n_bad++;
-		return rt_mail_answer(rt, d, SPRY_ST_BAD_DESC);
+		return SPRY_ST_BAD_DESC;
 	}
 	b = &rt_mail.box[d->hop];
 	if (b->n == SPRY_MAIL_DEPTH) {
 		/* full: nothing queued, the buffer back, the sender told */
 		spry_pool_free(rt->pool, d->off, d->gen);
 		rt_mail.n_full++;
-		return rt_mail_answer(rt, d, SPRY_ST_MAILBOX_FULL);
+		return SPRY_ST_MAILBOX_FULL;
 	}
 	m = &b->q[(b->head + b->n) % SPRY_MAIL_DEPTH];
 	m->from = d->key;	/* the router wrote the sender's process id */
@@ -1288,7 +1291,7 @@ static int rt_mail_take(struct rt *rt, const struct spry_desc *d)
 	b->n++;
 	rt_mail.n_in++;
 	pthread_cond_broadcast(&rt_mail.cv);
-	return rt_mail_answer(rt, d, SPRY_ST_OK);
+	return SPRY_ST_OK;
 }
 
 /* The answer to one of our mails (under rt_mail.mu). */
@@ -1344,7 +1347,9 @@ static void rt_mail_answered(struct rt *rt, const struct spry_desc *d)
  */
 static bool rt_mail_in(struct rt *rt, const struct spry_desc *d)
 {
-	int err = 0;
+	bool answer = false;
+	uint8_t status = 0;
+	int err;
 
 	if (!(d->flags & SPRY_DF_MAIL))
 		return false;
@@ -1360,11 +1365,20 @@ static bool rt_mail_in(struct rt *rt, const struct spry_desc *d)
 	} else if (d->flags & SPRY_DF_REPLY) {
 		rt_mail_answered(rt, d);
 	} else {
-		err = rt_mail_take(rt, d);
+		status = rt_mail_take(rt, d);
+		answer = true;
 	}
 	pthread_mutex_unlock(&rt_mail.mu);
-	if (err)
-		rt_log(rt, "answering a mail: %s", strerror(-err));
+	/*
+	 * The answer goes without the lock: a send() that blocks (the socket
+	 * full) must not stop this process's other threads in spry_send() or
+	 * spry_recv().  Only this thread reads the socket and closes it.
+	 */
+	if (answer) {
+		err = rt_mail_answer(rt, d, status);
+		if (err)
+			rt_log(rt, "answering a mail: %s", strerror(-err));
+	}
 	return true;
 }
 
