@@ -40,7 +40,8 @@ enum spry_mail_verdict {
 	SPRY_MAIL_FOREIGN,	/* bad version, chain or flags: ignored, counted */
 	SPRY_MAIL_ANSWER,	/* the answer to one of this process's mails */
 	SPRY_MAIL_TAKE,		/* a mail to queue: its mailbox and buffer good */
-	SPRY_MAIL_BAD_BOX,	/* mailbox >= SPRY_MAIL_BOXES: the buffer freed, BAD_DESC */
+	SPRY_MAIL_BAD_BOX,	/* mailbox >= SPRY_MAIL_BOXES: BAD_DESC, the buffer
+				 * left to its sender (which frees it) */
 	SPRY_MAIL_BAD_BUF,	/* len > cap or [off, off + cap) not in one buffer:
 				 * BAD_DESC, the buffer untouched */
 };

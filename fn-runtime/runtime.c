@@ -1133,10 +1133,22 @@ static int rt_rx(struct rt *rt)
  * read since a mail surely proved them: one sent with nothing unanswered,
  * when no answer can be on its way).
  */
-#define RT_MAIL_SLOTS		32u	/* mails waiting for their answer */
+/*
+ * Mails waiting for their answer: as many as the window can have (a slot
+ * is freed by its answer, whose status goes to the waiter's own struct
+ * rt_mail_res), so the window is the only bound and -EAGAIN means a full
+ * mailbox, nothing else.
+ */
+#define RT_MAIL_SLOTS		SPRY_MAIL_OUT_MAX
 #define RT_MAIL_RX		16u	/* descriptors per read while waiting */
 
-enum { MS_FREE, MS_WAIT, MS_ABANDONED, MS_ANSWERED };
+enum { MS_FREE, MS_WAIT };
+
+/* Where the answer of a mail goes: the waiter's (NULL in the slot: gone). */
+struct rt_mail_res {
+	uint8_t		status;		/* the answer's enum spry_status */
+	bool		done;
+};
 
 struct rt_mail_msg {
 	uint64_t	from;
@@ -1156,7 +1168,7 @@ struct rt_mail_out {
 	uint64_t	off;		/* its buffer */
 	uint32_t	gen;
 	uint8_t		state;		/* MS_* */
-	uint8_t		status;		/* the answer's enum spry_status */
+	struct rt_mail_res *res;	/* NULL: its waiter left (timeout) */
 };
 
 static struct {
@@ -1170,7 +1182,7 @@ static struct {
 	int			timeout_ms;
 	struct rt_mail_box	box[SPRY_MAILBOXES];
 	struct rt_mail_out	out[RT_MAIL_SLOTS];
-	uint32_t		unanswered;	/* out[] in MS_WAIT or MS_ABANDONED */
+	uint32_t		unanswered;	/* out[] in MS_WAIT */
 	uint32_t		unproven;
 	uint32_t		tok;		/* XOR of the answer tokens read */
 	uint64_t		seq;
@@ -1192,7 +1204,8 @@ static void rt_mail_init_cv(void)
 }
 
 _Static_assert(SPRY_MAILBOXES == SPRY_MAIL_BOXES, "mailbox count");
-_Static_assert(RT_MAIL_SLOTS < SPRY_MAIL_OUT_MAX, "mail window");
+/* rt_mail_window() keeps unanswered below SPRY_MAIL_OUT_MAX - 1: a slot free */
+_Static_assert(RT_MAIL_SLOTS >= SPRY_MAIL_OUT_MAX - 1, "mail window");
 
 static int rt_keep(struct rt *rt, const struct spry_desc *d);
 
@@ -1248,25 +1261,27 @@ static int rt_mail_answer(struct rt *rt, const struct spry_desc *d, uint8_t stat
 	return rt_send_descs(rt, &a, 1);
 }
 
-/* A mail for one of our mailboxes (under rt_mail.mu). */
-static int rt_mail_take(struct rt *rt, const struct spry_desc *d)
+/*
+ * A mail for one of our mailboxes (under rt_mail.mu): the status to answer
+ * it with (sent by the caller once it dropped the lock).
+ */
+static uint8_t rt_mail_take(struct rt *rt, const struct spry_desc *d)
 {
 	enum spry_mail_verdict v = spry_mail_check(d, rt->chain, rt->pool);
 	struct rt_mail_box *b;
 	struct rt_mail_msg *m;
 
 	if (v != SPRY_MAIL_TAKE) {
-		if (v == SPRY_MAIL_BAD_BOX)
-			spry_pool_free(rt->pool, d->off, d->gen);
+		/* refused: the buffer stays its sender's, which frees it */
 		rt->n_bad++;
-		return rt_mail_answer(rt, d, SPRY_ST_BAD_DESC);
+		return SPRY_ST_BAD_DESC;
 	}
 	b = &rt_mail.box[d->hop];
 	if (b->n == SPRY_MAIL_DEPTH) {
 		/* full: nothing queued, the buffer back, the sender told */
 		spry_pool_free(rt->pool, d->off, d->gen);
 		rt_mail.n_full++;
-		return rt_mail_answer(rt, d, SPRY_ST_MAILBOX_FULL);
+		return SPRY_ST_MAILBOX_FULL;
 	}
 	m = &b->q[(b->head + b->n) % SPRY_MAIL_DEPTH];
 	m->from = d->key;	/* the router wrote the sender's process id */
@@ -1276,7 +1291,7 @@ static int rt_mail_take(struct rt *rt, const struct spry_desc *d)
 	b->n++;
 	rt_mail.n_in++;
 	pthread_cond_broadcast(&rt_mail.cv);
-	return rt_mail_answer(rt, d, SPRY_ST_OK);
+	return SPRY_ST_OK;
 }
 
 /* The answer to one of our mails (under rt_mail.mu). */
@@ -1291,7 +1306,7 @@ static void rt_mail_answered(struct rt *rt, const struct spry_desc *d)
 	for (i = 0; i < RT_MAIL_SLOTS; i++) {
 		struct rt_mail_out *c = &rt_mail.out[i];
 
-		if (c->state != MS_WAIT && c->state != MS_ABANDONED)
+		if (c->state != MS_WAIT)
 			continue;
 		/*
 		 * The router wrote who answers (key): a receiver can answer only
@@ -1317,12 +1332,12 @@ static void rt_mail_answered(struct rt *rt, const struct spry_desc *d)
 	    d->status == SPRY_ST_BAD_DESC)
 		spry_pool_free(rt->pool, o->off, o->gen);
 	rt_mail.unanswered--;
-	if (o->state == MS_ABANDONED) {
-		o->state = MS_FREE;
-	} else {
-		o->state = MS_ANSWERED;
-		o->status = d->status;
+	if (o->res) {
+		o->res->status = d->status;
+		o->res->done = true;
 	}
+	o->state = MS_FREE;
+	o->res = NULL;
 	pthread_cond_broadcast(&rt_mail.cv);
 }
 
@@ -1332,7 +1347,9 @@ static void rt_mail_answered(struct rt *rt, const struct spry_desc *d)
  */
 static bool rt_mail_in(struct rt *rt, const struct spry_desc *d)
 {
-	int err = 0;
+	bool answer = false;
+	uint8_t status = 0;
+	int err;
 
 	if (!(d->flags & SPRY_DF_MAIL))
 		return false;
@@ -1348,11 +1365,20 @@ static bool rt_mail_in(struct rt *rt, const struct spry_desc *d)
 	} else if (d->flags & SPRY_DF_REPLY) {
 		rt_mail_answered(rt, d);
 	} else {
-		err = rt_mail_take(rt, d);
+		status = rt_mail_take(rt, d);
+		answer = true;
 	}
 	pthread_mutex_unlock(&rt_mail.mu);
-	if (err)
-		rt_log(rt, "answering a mail: %s", strerror(-err));
+	/*
+	 * The answer goes without the lock: a send() that blocks (the socket
+	 * full) must not stop this process's other threads in spry_send() or
+	 * spry_recv().  Only this thread reads the socket and closes it.
+	 */
+	if (answer) {
+		err = rt_mail_answer(rt, d, status);
+		if (err)
+			rt_log(rt, "answering a mail: %s", strerror(-err));
+	}
 	return true;
 }
 
@@ -1441,14 +1467,13 @@ static bool rt_mail_window(void *arg)
 {
 	(void)arg;
 	/* the router's count is at most unanswered + unproven (see above) */
-	return rt_mail.unanswered < RT_MAIL_SLOTS &&
-	       (!rt_mail.unanswered ||
-		rt_mail.unanswered + rt_mail.unproven + 1 < SPRY_MAIL_OUT_MAX);
+	return !rt_mail.unanswered ||
+	       rt_mail.unanswered + rt_mail.unproven + 1 < SPRY_MAIL_OUT_MAX;
 }
 
 static bool rt_mail_done(void *arg)
 {
-	return ((struct rt_mail_out *)arg)->state == MS_ANSWERED;
+	return ((struct rt_mail_res *)arg)->done;
 }
 
 /*
@@ -1458,7 +1483,7 @@ static bool rt_mail_done(void *arg)
  */
 static struct rt_mail_out *rt_mail_post(uint64_t pid, uint32_t mailbox,
 					const struct spry_buf *b, uint32_t len,
-					int64_t deadline, int *err)
+					int64_t deadline, struct rt_mail_res *res, int *err)
 {
 	struct rt_mail_out *o = NULL;
 	struct spry_desc d = {};
@@ -1474,7 +1499,7 @@ static struct rt_mail_out *rt_mail_post(uint64_t pid, uint32_t mailbox,
 		if (rt_mail.out[i].state == MS_FREE)
 			o = &rt_mail.out[i];
 	if (!o) {
-		*err = -EAGAIN;	/* cannot be: the window is below the slots */
+		*err = -ENOBUFS;	/* cannot be: the window is below the slots */
 		return NULL;
 	}
 	sure = !rt_mail.unanswered;
@@ -1497,25 +1522,26 @@ static struct rt_mail_out *rt_mail_post(uint64_t pid, uint32_t mailbox,
 	if (sure)
 		rt_mail.unproven = 0;
 	rt_mail.unanswered++;
+	*res = (struct rt_mail_res){ .done = false };
 	*o = (struct rt_mail_out){
 		.seq = d.req_id, .pid = pid, .off = b->off, .gen = b->gen, .state = MS_WAIT,
+		.res = res,
 	};
 	return o;
 }
 
-/* The answer of slot @o (under rt_mail.mu): 0 or -errno; the slot freed. */
-static int rt_mail_result(struct rt_mail_out *o, int64_t deadline)
+/* The answer @res of slot @o (under rt_mail.mu): 0 or -errno. */
+static int rt_mail_result(struct rt_mail_out *o, struct rt_mail_res *res, int64_t deadline)
 {
-	int err = rt_mail_wait(rt_mail_done, o, deadline);
+	int err = rt_mail_wait(rt_mail_done, res, deadline);
 
 	if (err) {
-		/* no answer yet: it still counts until one comes (or spryd's) */
-		if (o->state == MS_WAIT)
-			o->state = MS_ABANDONED;
+		/* no answer yet: the slot counts until one comes (or spryd's) */
+		if (o->state == MS_WAIT && o->res == res)
+			o->res = NULL;
 		return err == -ENOTCONN ? -ETIMEDOUT : err;
 	}
-	o->state = MS_FREE;
-	switch (o->status) {
+	switch (res->status) {
 	case SPRY_ST_OK:
 		return 0;
 	case SPRY_ST_MAILBOX_FULL:
@@ -1576,6 +1602,7 @@ static bool rt_mail_same(const struct rt *rt, uint64_t epoch)
 
 SPRY_API int spry_send(uint64_t pid, uint32_t mailbox, const void *data, size_t len)
 {
+	struct rt_mail_res res;
 	struct rt_mail_out *o;
 	struct spry_buf b;
 	int64_t deadline;
@@ -1596,13 +1623,13 @@ SPRY_API int spry_send(uint64_t pid, uint32_t mailbox, const void *data, size_t 
 	err = rt_mail_buf(rt, pid, data, len, &b);
 	if (err)
 		goto out;
-	o = rt_mail_post(pid, mailbox, &b, (uint32_t)len, deadline, &err);
+	o = rt_mail_post(pid, mailbox, &b, (uint32_t)len, deadline, &res, &err);
 	if (!o) {
 		if (rt_mail_same(rt, epoch))
 			spry_pool_free(rt->pool, b.off, b.gen);
 		goto out;
 	}
-	err = rt_mail_result(o, deadline);
+	err = rt_mail_result(o, &res, deadline);
 out:
 	pthread_mutex_unlock(&rt_mail.mu);
 	return err;
@@ -1677,6 +1704,7 @@ SPRY_API int spry_send_all(uint32_t mailbox, const void *data, size_t len, unsig
 {
 	uint64_t ids[SPRY_MAX_INST];
 	struct rt_mail_out *slot[SPRY_MAX_INST];
+	struct rt_mail_res res[SPRY_MAX_INST];
 	char app[SPRY_NAME_LEN], sock[PATH_MAX];
 	struct spry_buf b;
 	uint32_t n = 0, i;
@@ -1728,7 +1756,8 @@ SPRY_API int spry_send_all(uint32_t mailbox, const void *data, size_t len, unsig
 			bad++;
 			continue;
 		}
-		slot[i] = rt_mail_post(ids[i], mailbox, &b, (uint32_t)len, deadline, &err);
+		slot[i] = rt_mail_post(ids[i], mailbox, &b, (uint32_t)len, deadline, &res[i],
+				       &err);
 		if (!slot[i]) {
 			if (rt_mail_same(rt, epoch))
 				spry_pool_free(rt->pool, b.off, b.gen);
@@ -1738,7 +1767,7 @@ SPRY_API int spry_send_all(uint32_t mailbox, const void *data, size_t len, unsig
 	for (i = 0; i < n; i++) {
 		if (!slot[i])
 			continue;
-		if (rt_mail_result(slot[i], deadline))
+		if (rt_mail_result(slot[i], &res[i], deadline))
 			bad++;
 		else
 			delivered++;

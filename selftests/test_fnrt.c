@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -238,6 +239,74 @@ static int op_fan(struct spry_req *req)
 	return reply_str(req, res);
 }
 
+/* ------------------------------------------------- the child: mailboxes */
+
+#define MAIL_PID	42		/* the function's process id (SPRY_PROCESS_ID) */
+#define MAIL_PEER	1000		/* receivers the fake answers late */
+#define MAIL_PEERS	31		/* the other processes of the app (PROC SHOW) */
+
+struct mail_thr {
+	pthread_t	t;
+	uint64_t	pid;
+	int		ret;
+	int		*done;
+};
+
+static void *mail_thr_send(void *arg)
+{
+	struct mail_thr *m = arg;
+
+	m->ret = spry_send(m->pid, 0, "m", 1);
+	__atomic_add_fetch(m->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The handler's thread reads the socket (spry_recv) until @n threads are done. */
+static void mail_pump_until(int *done, int n)
+{
+	char b[8];
+	int64_t end = now_ms() + 10000;
+
+	while (__atomic_load_n(done, __ATOMIC_ACQUIRE) < n && now_ms() < end)
+		spry_recv(15, b, sizeof(b), 50, NULL);
+}
+
+/*
+ * op mailall: two threads each spry_send() one mail (to MAIL_PEER + i,
+ * left unanswered by the fake for a while), then spry_send_all() to the
+ * app's 31 other processes, answered at once; the payload becomes
+ * "all=N failed=F t=R,R".
+ */
+static int op_mailall(struct spry_req *req)
+{
+	static struct mail_thr m[2];
+	int i, done = 0, n, started = 0;
+	unsigned int failed = 0;
+	char res[96];
+
+	for (i = 0; i < 2; i++) {
+		m[i] = (struct mail_thr){ .pid = MAIL_PEER + i, .done = &done, .ret = -EIO };
+		if (pthread_create(&m[i].t, NULL, mail_thr_send, &m[i]))
+			break;
+		started++;
+	}
+	usleep(100 * 1000);	/* their mails out */
+	n = spry_send_all(1, "a", 1, &failed);
+	mail_pump_until(&done, started);
+	for (i = 0; i < started; i++)
+		pthread_join(m[i].t, NULL);
+	snprintf(res, sizeof(res), "all=%d failed=%u t=%d,%d", n, failed, m[0].ret, m[1].ret);
+	return reply_str(req, res);
+}
+
 /*
  * What the handler does is chosen by the request's metadata "op":
  * upper, fail, toobig, grow (to 1000 bytes), meta (echo "x-echo"),
@@ -284,6 +353,8 @@ static int test_handler(struct spry_req *req, void *user)
 		return op_next(req, true);
 	if (oplen == 3 && !memcmp(op, "fan", 3))
 		return op_fan(req);
+	if (oplen == 7 && !memcmp(op, "mailall", 7))
+		return op_mailall(req);
 	if ((oplen == 5 && (!memcmp(op, "reply", 5) || !memcmp(op, "slice", 5) ||
 			    !memcmp(op, "error", 5))))
 		return op_reply(req, op, oplen);
@@ -770,7 +841,12 @@ static void case_register(void)
 {
 	int ret;
 
+	/* a cloud process: its mailboxes on (case_mail) */
+	setenv("SPRY_PROCESS_ID", "42", 1);
+	setenv("SPRY_MAIL_TIMEOUT_MS", "5000", 1);
 	f.pid = start_fn(f.path, "c1");
+	unsetenv("SPRY_PROCESS_ID");
+	unsetenv("SPRY_MAIL_TIMEOUT_MS");
 	ret = fake_register(&f, 0, TAB_FNS);
 	tap_ok(!ret && !strcmp(f.reg.chain, "c1") && !strcmp(f.reg.fn, "f1") &&
 	       f.reg_sock_ok,
@@ -873,7 +949,7 @@ static void case_not_handled(void)
 	d[2].chain = CHAIN_ID + 1;
 	d[3] = d[0];
 	d[3].req_id = 0x40013;
-	d[3].flags = 0x80;
+	d[3].flags = 0x40;	/* no flag (0x80 is a mail here) */
 	ret = wr(f.b, &d[1], 3 * sizeof(d[0]));
 	n = ret ? 0 : rd(f.b, r, 3, TIMEOUT_MS);
 	for (i = 0, ok = n == 3; ok && i < 3; i++)
@@ -1353,6 +1429,132 @@ static void case_workflows(void)
 	       "fan-out: past the deadline -ETIMEDOUT at once; the late answer freed, not sent");
 }
 
+/* Answer mails @m[0..@n) as their receiver (status OK), freeing their buffers. */
+static int mail_answer_all(struct spry_desc *m, int n)
+{
+	struct spry_desc a[64];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		spry_pool_free(f.pool, m[i].off, m[i].gen);
+		a[i] = m[i];
+		a[i].flags = SPRY_DF_MAIL | SPRY_DF_REPLY;
+		a[i].status = SPRY_ST_OK;
+		a[i].meta_len = 0x5a5a0000u + (uint32_t)i;	/* the router's token */
+		a[i].off = a[i].cap = a[i].len = a[i].gen = 0;
+	}
+	return n ? wr(f.b, a, n * sizeof(a[0])) : 0;
+}
+
+/* Answer a PROC SHOW on the control socket: MAIL_PEERS active processes and this one. */
+static int fake_proc_show(void)
+{
+	struct {
+		struct spry_ctl_proc_app sum;
+		struct spry_ctl_proc_info info[MAIL_PEERS + 1];
+	} __attribute__((packed)) ack = {};
+	struct spry_ctl_hdr hdr;
+	char body[256];
+	int fd, ret, i;
+
+	fd = accept4(f.lsn, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = wait_in(fd, TIMEOUT_MS);
+	ret = ret ?: spry_ctl_recv(fd, body, sizeof(body), &hdr, NULL);
+	if (ret >= 0 && hdr.type != SPRY_CTL_PROC)
+		ret = -EPROTO;
+	if (ret >= 0) {
+		ack.sum.n_info = MAIL_PEERS + 1;
+		for (i = 0; i <= MAIL_PEERS; i++) {
+			ack.info[i].id = i == MAIL_PEERS ? MAIL_PID : 2000 + i;
+			ack.info[i].state = SPRY_PS_ACTIVE;
+		}
+		ret = spry_ctl_send(fd, SPRY_CTL_PROC_ACK, 0, &ack, sizeof(ack), -1);
+	}
+	close(fd);
+	return ret < 0 ? ret : 0;
+}
+
+/*
+ * Play the router (and spryd's PROC SHOW) for the mails of request
+ * @req_id until its answer: mails answered at once, those to MAIL_PEER and
+ * up when nothing came for 300 ms.  The answer in *@out; true if it came.
+ */
+static bool mail_serve(uint64_t req_id, struct spry_desc *out, int *mails)
+{
+	struct spry_desc late[64], x;
+	int64_t end = now_ms() + 15000;
+	int n = 0, other = 0;
+
+	*mails = 0;
+	while (now_ms() < end) {
+		if (!wait_in(f.lsn, 0) && fake_proc_show())
+			return false;
+		if (rd(f.b, &x, 1, 300) != 1) {
+			if (wait_in(f.lsn, 0) && mail_answer_all(late, n))
+				return false;
+			if (wait_in(f.lsn, 0))
+				n = 0;
+			continue;
+		}
+		if (x.flags == SPRY_DF_MAIL) {
+			(*mails)++;
+			if (x.key >= MAIL_PEER && x.key < 2000 && n < 64)
+				late[n++] = x;
+			else if (mail_answer_all(&x, 1))
+				return false;
+			continue;
+		}
+		if (x.req_id == req_id && !(x.flags & SPRY_DF_MAIL)) {
+			*out = x;
+			return !mail_answer_all(late, n);
+		}
+		spry_pool_free(f.pool, x.off, x.gen);	/* not expected: dropped */
+		other++;
+	}
+	tap_diag("mail: no answer to request %#llx (%d mails, %d others read)",
+		 (unsigned long long)req_id, *mails, other);
+	return false;
+}
+
+static void case_mail(void)
+{
+	struct spry_buf b;
+	int ret, n, mails = 0;
+	bool ok;
+
+	free1 = n_free(&f);
+	/* a mail to a mailbox that does not exist: refused, the buffer left to its sender */
+	ret = spry_pool_alloc(f.pool, 4, SPRY_MAIL_TAG(MAIL_PID), &b);
+	d[0] = (struct spry_desc){
+		.version = SPRY_DESC_VERSION, .flags = SPRY_DF_MAIL, .hop = SPRY_MAILBOXES + 4,
+		.chain = CHAIN_ID, .fn = FN_ID, .req_id = 0x77, .off = b.off, .cap = b.cap,
+		.gen = b.gen, .len = 4, .key = 9,
+	};
+	ret = ret ?: wr(f.b, d, sizeof(d[0]));
+	n = ret ? 0 : rd(f.b, r, 1, TIMEOUT_MS);
+	ok = n == 1 && r[0].flags == (SPRY_DF_MAIL | SPRY_DF_REPLY) &&
+	     r[0].status == SPRY_ST_BAD_DESC && r[0].req_id == 0x77;
+	ret = ret ? ret : spry_pool_free(f.pool, b.off, b.gen);
+	tap_ok(ok && !ret,
+	       "mail to mailbox %d: BAD_DESC, its buffer still the sender's to free (free: %d, expected 0)",
+	       SPRY_MAILBOXES + 4, ret);
+
+	/* answers not yet collected (a send to all) are no full mailbox */
+	ret = mkreq(&f, 0xb0001, "op: mailall\n", "", &d[0]);
+	ret = ret ?: wr(f.b, d, sizeof(d[0]));
+	ok = !ret && mail_serve(0xb0001, &r[0], &mails);
+	tap_ok(ok && payload_is(&f, &r[0], "all=31 failed=0 t=0,0"),
+	       "two sends waiting, then a send to all %d others: no -EAGAIN from a mailbox that is not full (%.*s, %d mails; expected all=31 failed=0 t=0,0)",
+	       MAIL_PEERS, ok ? (int)r[0].len : 4, ok ? (const char *)payload(&f, &r[0]) : "none",
+	       mails);
+	if (ok)
+		spry_pool_free(f.pool, r[0].off, r[0].gen);
+
+	tap_ok(n_free(&f) == free1, "mail: every pool buffer back (%u/%u)", n_free(&f), free1);
+}
+
 /* Each answer "PAYLOAD|i/n": parse i and n; false when it is not that. */
 static bool batch_answer(struct fake *fk, const struct spry_desc *d, const char *want,
 			 unsigned int *i, unsigned int *n)
@@ -1628,6 +1830,7 @@ static const struct tap_case cases[] = {
 	TAP_CASE(case_calls, "calls: CALL and REPLY, queueing during a call, errors, timeouts, bounds"),
 	TAP_CASE(case_workflows, "workflows: next sent with its flag and id, fan-out branches matched by tag, deadline, late answers freed"),
 	TAP_CASE(case_app_next, "app next: an app's process picks a handler by its number, metadata fn rewritten"),
+	TAP_CASE(case_mail, "mailboxes: a refused mail's buffer freed by one end; answers not yet collected are no full mailbox"),
 	TAP_CASE(case_batch, "input batching: bounded batches, each answer its own, the wait gathers, a failure alone"),
 	TAP_CASE(case_sigterm, "SIGTERM while idle: exit 0, both connections closed"),
 	TAP_CASE(case_registration, "registration refused, spryd gone and back, a torn table, no spryd"),

@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2633,6 +2634,17 @@ static void test_mail(void)
 	int i, n;
 	bool ok;
 
+	/*
+	 * Others write a process's mail counters (senders, answers) while
+	 * the router writes its inflight: never on the same cache line.
+	 */
+	tap_ok(offsetof(struct spry_inst_state, mail_out) / 64 !=
+	       offsetof(struct spry_inst_state, inflight) / 64 &&
+	       offsetof(struct spry_inst_state, mail_out) % 64 == 0 &&
+	       sizeof(struct spry_inst_state) % 64 == 0,
+	       "mail: counters on their own cache line (mail_out at %zu, inflight at %zu, size %zu)",
+	       offsetof(struct spry_inst_state, mail_out),
+	       offsetof(struct spry_inst_state, inflight), sizeof(struct spry_inst_state));
 	if (!mail_world()) {
 		tap_ok(0, "mail: setup");
 		return;

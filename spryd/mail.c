@@ -25,7 +25,7 @@ void mail_inst_gone(struct spryd *d, struct spryd_inst *in)
 	struct spryd_chain *cs = &d->chains[in->chain];
 	struct spry_inst_state *row, *st;
 	uint64_t proc_id;
-	uint32_t n, j, k, sent = 0, lost = 0;
+	uint32_t n, j, k, done, sent = 0, lost = 0;
 	int reclaimed, err;
 
 	if (!cs->app || !d->inst_mem || in->fn >= SPRY_MAX_FNS || in->idx >= SPRY_MAX_INST)
@@ -61,14 +61,17 @@ void mail_inst_gone(struct spryd *d, struct spryd_inst *in)
 				give[i].ret_inst = (uint16_t)j;
 			}
 			err = origin_send_descs(d, give, k);
-			if (err) {
+			done = err > 0 ? (uint32_t)err : 0;
+			sent += done;
+			n -= done;
+			if (done < k) {
+				/* every origin full or broken: these stay unanswered */
 				lost += n;
-				spryd_log("mail: answering %u mails of instance %u for dead instance %u: %s",
-					  n, j, in->idx, strerror(-err));
+				spryd_log("mail: answering %u mails of instance %u for dead instance %u: %u not sent (%s)",
+					  n + done, j, in->idx, n,
+					  err < 0 ? strerror(-err) : "the origins are full");
 				break;
 			}
-			sent += k;
-			n -= k;
 		}
 	}
 	d->st.mail_given_back += sent;
@@ -80,7 +83,6 @@ void mail_inst_gone(struct spryd *d, struct spryd_inst *in)
 	if (reclaimed > 0)
 		d->st.mail_reclaimed += (uint64_t)reclaimed;
 	if (sent || lost || reclaimed > 0)
-		spryd_vlog(d, "mail: process %" PRIu64 " (instance %u) gone: %u mails answered for it%s, %d buffers reclaimed",
-			   proc_id, in->idx, sent, lost ? " (some could not be)" : "",
-			   reclaimed);
+		spryd_vlog(d, "mail: process %" PRIu64 " (instance %u) gone: %u mails answered for it, %u could not be, %d buffers reclaimed",
+			   proc_id, in->idx, sent, lost, reclaimed);
 }

@@ -211,23 +211,37 @@ static int pick_origin(struct spryd *d)
 
 int origin_send_descs(struct spryd *d, const struct spry_desc *descs, unsigned int n)
 {
-	size_t total = (size_t)n * DESC_SZ;
+	unsigned int done = 0, tries;
+	size_t left;
 	ssize_t w;
-	int k;
+	int k, err = -EAGAIN;
 
-	k = pick_origin(d);
-	if (k < 0)
-		return -EAGAIN;
-	do {
-		w = send(d->origins[k].o.fd, descs, total, MSG_DONTWAIT | MSG_NOSIGNAL);
-	} while (w < 0 && errno == EINTR);
-	if (w == (ssize_t)total)
-		return 0;
-	if (w < 0 && errno == EACCES)
-		origin_recover(d, (unsigned int)k);
-	else if (w > 0 && (size_t)w % DESC_SZ)
-		origin_recover(d, (unsigned int)k);	/* split: reset, as origin_flush() */
-	return w < 0 ? -errno : -EAGAIN;
+	/*
+	 * What one origin does not take (a short send: its socket is full)
+	 * goes on the next, each origin tried once.  A descriptor torn by a
+	 * short send is dropped by the router (docs/KERNEL.md): it was not
+	 * sent, and goes again whole after the origin's reset.
+	 */
+	for (tries = 0; done < n && tries < d->n_origins; tries++) {
+		k = pick_origin(d);
+		if (k < 0)
+			break;
+		left = (size_t)(n - done) * DESC_SZ;
+		do {
+			w = send(d->origins[k].o.fd, descs + done, left,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		} while (w < 0 && errno == EINTR);
+		if (w < 0) {
+			err = -errno;
+			if (errno == EACCES)
+				origin_recover(d, (unsigned int)k);
+			continue;
+		}
+		done += (unsigned int)((size_t)w / DESC_SZ);
+		if ((size_t)w % DESC_SZ)
+			origin_recover(d, (unsigned int)k);	/* split: reset, as origin_flush() */
+	}
+	return done ? (int)done : err;
 }
 
 void origin_flush(struct spryd *d)

@@ -22,7 +22,11 @@ void origin_recover(struct spryd *d, unsigned int k);
 /* Read descriptors from a stream socket; 0 (more later), -ENOTCONN on EOF. */
 int origin_read_stream(struct spryd *d, int fd, struct spryd_stream *s,
 		       uint16_t only_chain);
-/* Send @n descriptors at once on an origin (spryd's own answers): 0 or -errno. */
+/*
+ * Send @n descriptors (spryd's own answers) on the origins, what one does
+ * not take on the next: how many were sent, the first ones (n: all), or
+ * -errno when none was.
+ */
 int origin_send_descs(struct spryd *d, const struct spry_desc *descs, unsigned int n);
 int origin_fd_set_sender(struct spryd *d, int fd, const struct spry_sender *s);
 

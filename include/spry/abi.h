@@ -23,7 +23,7 @@
 #define _Static_assert(expr, msg) static_assert(expr, msg)
 #endif
 
-#define SPRY_ABI_VERSION	5
+#define SPRY_ABI_VERSION	6
 #define SPRY_DESC_VERSION	1
 
 /* Limits. */
@@ -271,13 +271,19 @@ struct spry_inst_state {
 	__u32	pid;		/* registering process, from SO_PEERCRED */
 	__u32	uid;
 	__u64	proc_id;	/* (spryd) the cloud process it runs; 0: none */
+	__u8	pad[32];	/* the mail counts on a line of their own (ABI 6) */
+	/* 64: written by other processes' sends and answers */
 	__u32	mail_out;	/* (router) its mails delivered, not answered */
 	__u32	mail_unread;	/* (router) answers delivered since its last proof */
 	__u32	mail_tok;	/* (router) token of the last answer delivered */
 	__u32	mail_in;	/* (router) mails delivered to it, not answered */
 	__u32	mail_from[SPRY_MAX_INST];	/* (router) of mail_in, by sender */
+	__u8	pad2[48];	/* to a whole number of cache lines */
 };
-_Static_assert(sizeof(struct spry_inst_state) == 176, "spry_inst_state size");
+_Static_assert(sizeof(struct spry_inst_state) == 256, "spry_inst_state size");
+/* inflight and the mail counts are written by different senders at once */
+_Static_assert(__builtin_offsetof(struct spry_inst_state, mail_out) == 64,
+	       "spry_inst_state: mail counts on their own cache line");
 
 /* Value of SPRY_MAP_REQLOC, indexed by req_id & (SPRY_REQ_SLOTS - 1). */
 struct spry_reqloc {
