@@ -223,3 +223,12 @@ put("fuzz_proc_table", "journal_alone", b'{"app": "a1", "processes": []}\0' + JO
 put("fuzz_proc_table", "dup", b'{"app": "a1", "processes": [{"id": 3, "state": "allocated"},'
     b' {"id": 3, "state": "swapped"}]}')
 put("fuzz_proc_table", "other_app", b'{"app": "a2", "processes": []}')
+# "swap-file": true, false, absent (an older table: unknown), not a boolean
+SWAPFILE = (b'{"app": "a1", "next-id": 3, "processes": [{"id": 1, "state": "swapped",'
+            b' "swap-file": true, "swaps": 1}, {"id": 2, "state": "allocated",'
+            b' "swap-file": false}, {"id": 3, "state": "swapped"}]}\n')
+put("fuzz_proc_table", "swap_file", SWAPFILE + b"\0" +
+    b'{"set": {"id": 3, "state": "allocated", "pid": 77, "swap-file": true}, "next-id": 3}\n'
+    b'{"set": {"id": 2, "state": "swapped", "swap-file": false}, "next-id": 3}\n')
+put("fuzz_proc_table", "swap_file_bad", b'{"app": "a1", "processes": [{"id": 1,'
+    b' "state": "swapped", "swap-file": 1}]}')

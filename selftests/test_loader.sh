@@ -46,7 +46,7 @@ done
 tap_ok $ok "every map and the program pinned, directory mode 0700"
 expect_cmd -o '"already": ?true' "second load is a no-op success" -- spry -j load
 expect_cmd -o '^spry ' "version (text)" -- spry version
-json_eq "$(spry -j version)" .abi 5 "version (JSON): ABI 5"
+json_eq "$(spry -j version)" .abi 6 "version (JSON): ABI 6"
 
 # --- chain add/show/replace/del ---------------------------------------------------
 spry chain add demo hops upper,reverse functions helper calls upper:helper \

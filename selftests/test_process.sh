@@ -164,7 +164,7 @@ expect_eq "$(code a1/5/whoami 'Spry-Process: 6')" 400 "two different processes n
 expect_cmd -s '!0' -e 'no process 7' "chain invoke of a deleted process: clear error" -- \
 	spry chain invoke a1 fn whoami process 7 data x sock "$SOCK"
 json_eq "$(pshow a1)" .transitions \
-	'{"created":1,"started":3,"activated":3,"swapped":2,"woken":2,"deleted":1,"crashed":0,"failed":0}' \
+	'{"created":1,"started":3,"activated":3,"swapped":2,"woken":2,"deleted":1,"crashed":0,"failed":0,"lost":0}' \
 	"every transition counted: created 1, activated 3, swapped 2, woken 2, deleted 1"
 M=$(curl -s "$URL/metrics")
 printf '%s\n' "$M" | grep -q '^spry_app_process_transitions_total{app="a1",transition="woken"} 2$' &&
@@ -178,7 +178,7 @@ expect_eq "$(code a1/9223372036854775808/whoami) $(code a1/11 )" "400 404" \
 	"id 2^63: 400; an id without a function: 404"
 python3 - "$SOCK" <<'PY' 2>"$TMP/proc_hostile.err"
 import socket, struct, sys
-def call(body, typ=9, ver=5, ln=None):
+def call(body, typ=9, ver=6, ln=None):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.connect(sys.argv[1])
     s.send(struct.pack("=IHHIi", 0x53505259, typ, ver, len(body) if ln is None else ln, 0) + body)
@@ -307,7 +307,7 @@ for k in range(0, n, 32):
     batch = ids[k:k + 32]
     for i in batch:
         body = struct.pack("=32sQII", b"a3", i, op, 0)
-        s.send(struct.pack("=IHHIi", 0x53505259, 9, 5, len(body), 0) + body)
+        s.send(struct.pack("=IHHIi", 0x53505259, 9, 6, len(body), 0) + body)
     for i in batch:
         r = s.recv(300000)
         magic, typ, ver, ln, st = struct.unpack("=IHHIi", r[:16])

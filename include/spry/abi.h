@@ -23,7 +23,7 @@
 #define _Static_assert(expr, msg) static_assert(expr, msg)
 #endif
 
-#define SPRY_ABI_VERSION	5
+#define SPRY_ABI_VERSION	6
 #define SPRY_DESC_VERSION	1
 
 /* Limits. */
