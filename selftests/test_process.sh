@@ -30,7 +30,12 @@ PORT=18431
 URL=http://127.0.0.1:$PORT
 N_MANY=${PROCESS_MANY:-10000}
 
+# a3's swap directory (10,000 swap files) on tmpfs: a swap out fsyncs its
+# file and the directory in spryd's loop, ~8 ms each on this VM's disk,
+# which alone would take 80 s; the disk path is test_process_restart's
+SWAP3=$(mktemp -d /dev/shm/spry-test-swap3-XXXXXX) || tap_skip_all "mktemp in /dev/shm failed"
 spry_test_cleanup_extra() {
+	rm -rf "$SWAP3"
 	local p
 	for p in $(pgrep -P "${SPRYD_PID:-0}" 2>/dev/null); do
 		[ "$(readlink /proc/$p/exe 2>/dev/null)" = "$CTR" ] && kill -KILL "$p" 2>/dev/null
@@ -103,7 +108,7 @@ spry app add a1 fns whoami,incr,echo exec "$CTR" max 64 idle 0 create manual \
 	swap-dir "$TMP/swap" >/dev/null &&
 	spry app add a2 fns whoami,incr exec "$CTR" idle 0 >/dev/null &&
 	spry app add a3 fns whoami,put,get exec "$CTR" max 65536 create manual idle 0 \
-		state-size 262144 swap-dir "$TMP/swap3" >/dev/null
+		state-size 262144 swap-dir "$SWAP3" >/dev/null
 tap_ok $? "apps a1, a2, a3 added again"
 spry_fails "shared swap-dir" app add a4 fns whoami exec "$CTR" swap-dir "$TMP/swap/" &&
 	grep -q "is app 'a1''s: each app needs its own" "$TMP/err" && ! spry app show a4 >/dev/null 2>&1
@@ -307,11 +312,11 @@ pool_used() {
 }
 if grep -q libasan "/proc/$SPRYD_PID/maps" 2>/dev/null; then
 	# ASan makes every fork + exec of a process several times slower
-	N_MANY=${PROCESS_MANY_SAN:-1000}
+	N_MANY=${PROCESS_MANY_SAN:-200}
 	tap_diag "SAN build: $N_MANY processes (the plain build does ${PROCESS_MANY:-10000})"
 fi
 many() {
-	python3 - "$SOCK" "$URL" "$TMP/swap3" "$1" "$2" <<'PY'
+	python3 - "$SOCK" "$URL" "$SWAP3" "$1" "$2" <<'PY'
 import concurrent.futures as cf, hashlib, http.client, os, socket, struct, sys, time
 sock, url, swapdir, first, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 host, port = url.split("//")[1].split(":")
@@ -355,12 +360,22 @@ t1 = time.monotonic()
 # every one swapped: its swap file there
 s = ctl()
 deadline = time.monotonic() + 60
+again = 0
 while True:
     r = proc(s, 0, 3)
     nswapped = struct.unpack("=6I", r[16:40])[3]
     if nswapped >= n or time.monotonic() > deadline:
         break
-    time.sleep(0.2)
+    time.sleep(0.5)
+    if nswapped + 32 >= n:
+        # the last ones: a swap refused (its store still open, -EBUSY: under
+        # ASan a process killed in its exit's leak check) leaves it
+        # allocated, its state in place; it is swapped again
+        for i in ids:
+            st = struct.unpack_from("=QI", proc(s, i, 3), 16 + 112)[1]
+            if st == 0:
+                proc(s, i, 4)
+                again += 1
 files = sum(1 for i in ids if os.path.getsize(os.path.join(swapdir, "%d.swap" % i)) > 0)
 if nswapped < n or files != n:
     sys.exit("swapped %d, swap files %d of %d" % (nswapped, files, n))
@@ -381,14 +396,15 @@ for i in ids:
     proc(s, i, 2)                               # delete
 t4 = time.monotonic()
 print("%d processes: created, started, put and swapped in %.1f s (%.2f ms per "
-      "start + put, 32 at once), %d woken and read back in %.1f s, deleted in %.1f s"
-      % (n, t1 - t0, starts * 1000 / n, len(ids[::20]), t3 - t2, t4 - t3))
+      "start + put, 32 at once; %d swapped again), %d woken and read back in %.1f s, "
+      "deleted in %.1f s" % (n, t1 - t0, starts * 1000 / n, again, len(ids[::20]),
+      t3 - t2, t4 - t3))
 PY
 }
 # a warm-up round (the allocator's arenas, the pool), then the measured one
 many 100000 64 >/dev/null 2>"$TMP/many.err"
 tap_ok $? "a warm-up of 64 processes with state" || tap_diag "$(tail -3 "$TMP/many.err")"
-wait_for 10 sh -c "[ \$(ls '$TMP/swap3' | wc -l) -eq 0 ]"
+wait_for 10 sh -c "[ \$(ls '$SWAP3' | wc -l) -eq 0 ]"
 sleep 0.5
 FD0=$(nfds) RSS0=$(rss) POOL0=$(pool_used)
 T0=$(date +%s%N)
@@ -396,8 +412,8 @@ OUTM=$(many 200000 "$N_MANY" 2>"$TMP/many.err")
 tap_ok $? "$N_MANY processes, each started, its own state put, swapped (its swap file checked), every 20th woken with its state byte-exact, all deleted ($(( ($(date +%s%N) - T0) / 1000000 )) ms)" ||
 	tap_diag "$(tail -5 "$TMP/many.err")"
 tap_diag "$OUTM"
-wait_for 20 sh -c "[ -z \"\$(ls '$TMP/swap3')\" ]"
-tap_ok $? "the swap directory is empty again" || tap_diag "$(ls "$TMP/swap3" | wc -l) files left"
+wait_for 20 sh -c "[ -z \"\$(ls '$SWAP3')\" ]"
+tap_ok $? "the swap directory is empty again" || tap_diag "$(ls "$SWAP3" | wc -l) files left"
 wait_for 20 sh -c "[ \$(ls '$SPRY_STATE_DIR/procs/a3' 2>/dev/null | wc -l) -eq 0 ]"
 tap_ok $? "no store left in the state directory"
 A3=0
