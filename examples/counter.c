@@ -8,6 +8,9 @@
  *            (spry_fn_state(), include/spry/state.h), so it survives a
  *            crash, a swap and a wake; run by hand (no state), in memory
  *   echo     the payload back
+ *   put      keeps the payload in this process's state (key "data"),
+ *            answers its length
+ *   get      answers what put kept (404 when nothing was put)
  *   gather   fan-out over processes (docs/WORKFLOWS.md): asks the processes
  *            whose ids the payload lists (blank-separated, at most 16)
  *            for their whoami in parallel (1 s deadline) and answers a
@@ -70,6 +73,47 @@ static int incr(struct spry_req *req, void *user)
 	}
 	n = snprintf(out, sizeof(out), "%" PRIu64 " %" PRIu64 "\n", spry_process_id(), count);
 	return spry_req_reply(req, 0, "text/plain", out, (size_t)n);
+}
+
+static const char data_key[] = "data";
+
+static int put(struct spry_req *req, void *user)
+{
+	struct spry_state *st = spry_fn_state();
+	const void *in;
+	char out[32];
+	size_t len;
+	int n, err;
+
+	(void)user;
+	in = spry_req_data(req, &len);
+	if (!st)
+		return spry_req_error(req, 500, -errno, "state: %s", spry_state_error());
+	err = spry_state_put(st, data_key, sizeof(data_key) - 1, in, len);
+	if (err)
+		return spry_req_error(req, 500, err, "state: %s", spry_state_error());
+	n = snprintf(out, sizeof(out), "%zu\n", len);
+	return spry_req_reply(req, 0, "text/plain", out, (size_t)n);
+}
+
+static int get(struct spry_req *req, void *user)
+{
+	struct spry_state *st = spry_fn_state();
+	char buf[4096];
+	size_t len;
+	int err;
+
+	(void)user;
+	if (!st)
+		return spry_req_error(req, 500, -errno, "state: %s", spry_state_error());
+	err = spry_state_get(st, data_key, sizeof(data_key) - 1, buf, sizeof(buf), &len);
+	if (err == -ENOENT)
+		return spry_req_error(req, 404, err, "nothing was put");
+	if (err == -EMSGSIZE)
+		return spry_req_error(req, 413, err, "%zu bytes kept", len);
+	if (err)
+		return spry_req_error(req, 500, err, "state: %s", spry_state_error());
+	return spry_req_reply(req, 0, "application/octet-stream", buf, len);
 }
 
 #define GATHER_MAX	16
@@ -166,6 +210,8 @@ int main(int argc, char **argv)
 		{ "echo",	echo },
 		{ "gather",	gather },
 		{ "pick",	pick },
+		{ "put",	put },
+		{ "get",	get },
 	};
 
 	return spry_app_main(argc, argv, fns, sizeof(fns) / sizeof(fns[0]), NULL);

@@ -173,7 +173,20 @@ enum spry_proc_state {
 	SPRY_PS_ACTIVE		= 2,	/* registered: requests reach it */
 	SPRY_PS_SWAPPED		= 3,	/* state in the swap directory, no OS process */
 	SPRY_PS_DELETED		= 4,	/* only in counters */
+	SPRY_PS_LOST		= 5,	/* has a swap file, and it is missing, damaged
+					 * or another app's (spry_ctl_proc_info.lost):
+					 * not started; its requests get an error */
 	SPRY_PS_MAX,
+};
+
+/* Why a process is SPRY_PS_LOST (spry_ctl_proc_info.lost). */
+enum spry_proc_lost {
+	SPRY_PL_NONE		= 0,
+	SPRY_PL_MISSING		= 1,	/* no swap file (and no store) */
+	SPRY_PL_DAMAGED		= 2,	/* its header or checksum table */
+	SPRY_PL_OTHER_APP	= 3,	/* the swap file of another app */
+	SPRY_PL_UNREADABLE	= 4,	/* any other error reading it */
+	SPRY_PL_MAX,
 };
 
 /* PROC flags. */
@@ -197,6 +210,7 @@ struct spry_ctl_proc_app {
 	uint32_t	max;		/* the app's max processes */
 	uint32_t	n_info;		/* entries that follow */
 	uint32_t	truncated;	/* 1: more processes than entries */
+	uint32_t	pad;
 	uint64_t	created;	/* -> allocated */
 	uint64_t	started;	/* -> starting (an OS process spawned) */
 	uint64_t	activated;	/* starting -> active */
@@ -205,15 +219,16 @@ struct spry_ctl_proc_app {
 	uint64_t	deleted;	/* -> deleted */
 	uint64_t	crashed;	/* active/starting -> allocated: exited on its own */
 	uint64_t	failed;		/* starts that failed (exec, timeout) */
+	uint64_t	lost;		/* -> lost: its swap file missing or damaged */
 };
-_Static_assert(sizeof(struct spry_ctl_proc_app) == 96, "ctl_proc_app size");
+_Static_assert(sizeof(struct spry_ctl_proc_app) == 112, "ctl_proc_app size");
 
 struct spry_ctl_proc_info {
 	uint64_t	id;
 	uint32_t	state;		/* enum spry_proc_state */
 	int32_t		pid;		/* OS process, 0 none */
 	uint16_t	inst;		/* instance while active */
-	uint16_t	pad;
+	uint16_t	lost;		/* enum spry_proc_lost (state LOST) */
 	uint32_t	requests;	/* held for it now (waking) */
 	uint64_t	activations;	/* times it became active */
 	uint64_t	swaps;		/* times it was swapped */

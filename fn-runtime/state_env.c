@@ -6,6 +6,7 @@
  * (include/spry/state.h, docs/STATE.md).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ static struct spry_state *fn_state_open(void)
 	const char *app = getenv(SPRY_STATE_APP_ENV);
 	const char *size = getenv(SPRY_STATE_SIZE_ENV);
 	struct spry_state_opts o = { .size = STATE_DEFAULT_SIZE };
+	struct spry_state *st;
 	int err;
 
 	if (!path || !*path) {
@@ -33,9 +35,12 @@ static struct spry_state *fn_state_open(void)
 		return NULL;
 	}
 	if (size && *size) {
-		err = spry_num__parse(size, NULL, SPRY_STATE_MIN_SIZE, SPRY_STATE_MAX_SIZE, &o.size);
+		/* 0: open only (spryd's process that has a swap file) */
+		err = spry_num__parse(size, NULL, 0, SPRY_STATE_MAX_SIZE, &o.size);
+		if (!err && o.size && o.size < SPRY_STATE_MIN_SIZE)
+			err = -ERANGE;
 		if (err) {
-			state_seterr(-err, "SPRY_STATE_SIZE '%s' (bytes, %u..%llu)", size,
+			state_seterr(-err, "SPRY_STATE_SIZE '%s' (bytes, 0 or %u..%llu)", size,
 				     SPRY_STATE_MIN_SIZE, (unsigned long long)SPRY_STATE_MAX_SIZE);
 			errno = -err;
 			return NULL;
@@ -47,9 +52,20 @@ static struct spry_state *fn_state_open(void)
 			errno = EINVAL;
 			return NULL;
 		}
-		return spry_state_open_swap(path, dir, app, &o);
+		st = spry_state_open_swap(path, dir, app, &o);
+	} else {
+		st = spry_state_open(path, &o);
 	}
-	return spry_state_open(path, &o);
+	if (!st && errno == ENOENT && !o.size) {
+		/* told it has a state: gone is not "no state" (ENOENT), it is lost */
+		char why[400];
+
+		snprintf(why, sizeof(why), "%s", spry_state_error());
+		state_seterr(0, "%s (SPRY_STATE_SIZE=0: this process's state must exist): "
+			     "its state is lost", why);
+		errno = ENODATA;
+	}
+	return st;
 }
 
 SPRY_API struct spry_state *spry_fn_state(void)

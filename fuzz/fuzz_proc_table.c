@@ -15,7 +15,8 @@
  *     (parse) nothing returned;
  *   - 0: the app is "a1", at most SPRY_MAX_PROCS records, ids in
  *     1..2^63-1 strictly increasing (so never twice), each state
- *     allocated or swapped, each pid 0 or above 1; next-id in range;
+ *     allocated or swapped, each pid 0 or above 1, each swap-file no,
+ *     yes or unknown (absent); next-id in range;
  *   - a second parse and replay of the same bytes give the same records
  *     (no hidden state);
  * and everything is freed.
@@ -56,6 +57,8 @@ static void check_table(const struct spry_proc_table *t)
 		check(!i || r->id > t->recs[i - 1].id);
 		check(r->state == SPRY_PS_ALLOCATED || r->state == SPRY_PS_SWAPPED);
 		check(r->pid == 0 || r->pid > 1);
+		check(r->swap_file == SPRY_SF_NO || r->swap_file == SPRY_SF_YES ||
+		      r->swap_file == SPRY_SF_UNKNOWN);
 	}
 }
 

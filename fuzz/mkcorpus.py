@@ -266,3 +266,14 @@ put("fuzz_app_route", "digit_fn", route(b"/3d/x", None, b"3d,2fa"))
 put("fuzz_app_route", "id_digit_fn", route(b"/5/2fa", b"5", b"3d,2fa"))
 put("fuzz_app_route", "bad_header", route(b"/incr", b" 7"))
 put("fuzz_app_route", "kmeans", route(b"/3/step", None, b"load,step,show"))
+
+
+# "swap-file": true, false, absent (an older table: unknown), not a boolean
+SWAPFILE = (b'{"app": "a1", "next-id": 3, "processes": [{"id": 1, "state": "swapped",'
+            b' "swap-file": true, "swaps": 1}, {"id": 2, "state": "allocated",'
+            b' "swap-file": false}, {"id": 3, "state": "swapped"}]}\n')
+put("fuzz_proc_table", "swap_file", SWAPFILE + b"\0" +
+    b'{"set": {"id": 3, "state": "allocated", "pid": 77, "swap-file": true}, "next-id": 3}\n'
+    b'{"set": {"id": 2, "state": "swapped", "swap-file": false}, "next-id": 3}\n')
+put("fuzz_proc_table", "swap_file_bad", b'{"app": "a1", "processes": [{"id": 1,'
+    b' "state": "swapped", "swap-file": 1}]}')

@@ -94,7 +94,7 @@ static bool keys_known(json_t *o, const char *const *keys, const char **bad)
 static int rec_of(json_t *o, struct spry_proc_rec *r, size_t i, char *err, size_t errlen)
 {
 	static const char *const keys[] = {
-		"id", "state", "pid", "swap", "activations", "swaps", NULL,
+		"id", "state", "pid", "swap", "swap-file", "activations", "swaps", NULL,
 	};
 	const char *bad = NULL, *s;
 	uint64_t x;
@@ -135,6 +135,13 @@ static int rec_of(json_t *o, struct spry_proc_rec *r, size_t i, char *err, size_
 		return -EINVAL;
 	}
 	r->swap = json_is_true(v);
+	v = json_object_get(o, "swap-file");
+	if (v && !json_is_boolean(v)) {
+		spry_err__set(err, errlen, "process %llu: 'swap-file' is not true or false",
+			      (unsigned long long)r->id);
+		return -EINVAL;
+	}
+	r->swap_file = !v ? SPRY_SF_UNKNOWN : json_is_true(v) ? SPRY_SF_YES : SPRY_SF_NO;
 	if (int_member(o, "activations", 0, INT64_MAX, 0, &r->activations) ||
 	    int_member(o, "swaps", 0, INT64_MAX, 0, &r->swaps)) {
 		spry_err__set(err, errlen, "process %llu: bad counter", (unsigned long long)r->id);
@@ -499,9 +506,18 @@ out:
 
 static json_t *rec_json(const struct spry_proc_rec *r)
 {
-	return json_pack("{s:I,s:s,s:i,s:b,s:I,s:I}", "id", (json_int_t)r->id,
-			 "state", state_name(r->state), "pid", (int)r->pid, "swap", r->swap,
-			 "activations", (json_int_t)r->activations, "swaps", (json_int_t)r->swaps);
+	json_t *o = json_pack("{s:I,s:s,s:i,s:b,s:I,s:I}", "id", (json_int_t)r->id,
+			      "state", state_name(r->state), "pid", (int)r->pid, "swap", r->swap,
+			      "activations", (json_int_t)r->activations,
+			      "swaps", (json_int_t)r->swaps);
+
+	/* unknown stays unknown: written as it was read (absent) */
+	if (o && r->swap_file != SPRY_SF_UNKNOWN &&
+	    json_object_set_new(o, "swap-file", json_boolean(r->swap_file == SPRY_SF_YES))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 /* A string as JSON (quoted, escaped), written to @f: 0 or -ENOMEM/-EIO. */

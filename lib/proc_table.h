@@ -8,7 +8,8 @@
  *
  *   { "app": "a1", "boot": "<boot id>", "next-id": 12,
  *     "processes": [ { "id": 7, "state": "allocated", "pid": 4242,
- *                      "swap": false, "activations": 3, "swaps": 1 }, ... ] }
+ *                      "swap": false, "swap-file": true,
+ *                      "activations": 3, "swaps": 1 }, ... ] }
  *
  * Between two writes of the file, each change is one line appended to
  * its journal, DIR/APP.json.log (write(2) before the change is answered;
@@ -25,7 +26,11 @@
  *
  * state: what the process is without an OS process (allocated or
  * swapped); pid: its OS process when the table was written (0: none),
- * swap: that OS process was being stopped for a swap; boot: the kernel's
+ * swap: that OS process was being stopped for a swap; swap-file: a swap
+ * out wrote the process's swap file (it stays until the process is
+ * deleted), so its state must come from its store or that file, never be
+ * created empty (absent, in a table of an older spryd: unknown, and spryd
+ * derives it from the file being there); boot: the kernel's
  * boot id then (a pid of another boot is never adopted); next-id: the last
  * id spryd picked for a process created without one (never goes back).
  */
@@ -48,6 +53,13 @@ struct spry_proc_rec {
 	int32_t		pid;		/* 0, or its OS process (> 1) */
 	uint8_t		state;		/* SPRY_PS_ALLOCATED or SPRY_PS_SWAPPED */
 	bool		swap;		/* pid was stopping for a swap */
+	uint8_t		swap_file;	/* enum spry_proc_swap_file */
+};
+
+enum spry_proc_swap_file {
+	SPRY_SF_NO	= 0,
+	SPRY_SF_YES	= 1,
+	SPRY_SF_UNKNOWN	= 2,	/* "swap-file" absent: an older table or journal */
 };
 
 struct spry_proc_table {

@@ -22,7 +22,13 @@
 #include "loader/main.h"
 
 static const char *const ps_names[SPRY_PS_MAX] = {
-	"allocated", "starting", "active", "swapped", "deleted",
+	"allocated", "starting", "active", "swapped", "deleted", "lost",
+};
+
+/* Why a process is lost (enum spry_proc_lost). */
+static const char *const pl_names[SPRY_PL_MAX] = {
+	NULL, "swap file missing", "swap file damaged", "swap file of another app",
+	"swap file unreadable",
 };
 
 static void app_help(FILE *f)
@@ -495,6 +501,8 @@ static void process_help(FILE *f)
 		"An app's processes, in spryd (its control socket: default %s).\n"
 		"ID: 1-%llu.  Life cycle: allocated -> (starting) -> active -> swapped\n"
 		"-> active ... -> deleted; every transition counted (show, /metrics).\n"
+		"lost: its swap file is missing, damaged or another app's: not started,\n"
+		"its requests get an error, until the file is back or it is deleted.\n"
 		"  create  a process (id: the next free one when not given); it starts\n"
 		"          at its first request, or with 'wake'\n"
 		"  del     the process and its state; requests naming it get 404\n"
@@ -550,7 +558,10 @@ static json_t *info_json(const struct spry_ctl_proc_info *p)
 	    jset(o, "inst", p->inst == 0xffff ? json_null() : json_integer(p->inst)) ||
 	    jset(o, "activations", json_integer((json_int_t)p->activations)) ||
 	    jset(o, "swaps", json_integer((json_int_t)p->swaps)) ||
-	    jset(o, "idle_ms", json_integer((json_int_t)p->idle_ms))) {
+	    jset(o, "idle_ms", json_integer((json_int_t)p->idle_ms)) ||
+	    (p->state == SPRY_PS_LOST &&
+	     jset(o, "lost", json_string(p->lost && p->lost < SPRY_PL_MAX ? pl_names[p->lost] :
+					 "?")))) {
 		json_decref(o);
 		return NULL;
 	}
@@ -565,8 +576,8 @@ static json_t *reply_json(const char *app, const struct proc_reply *r)
 
 	if (!o || !n || !t || !arr)
 		goto fail;
-	for (i = 0; i < SPRY_PS_DELETED; i++)
-		if (jset(n, ps_names[i], json_integer(s->n[i])))
+	for (i = 0; i < SPRY_PS_MAX; i++)
+		if (i != SPRY_PS_DELETED && jset(n, ps_names[i], json_integer(s->n[i])))
 			goto fail;
 	if (jset(t, "created", json_integer((json_int_t)s->created)) ||
 	    jset(t, "started", json_integer((json_int_t)s->started)) ||
@@ -575,7 +586,8 @@ static json_t *reply_json(const char *app, const struct proc_reply *r)
 	    jset(t, "woken", json_integer((json_int_t)s->woken)) ||
 	    jset(t, "deleted", json_integer((json_int_t)s->deleted)) ||
 	    jset(t, "crashed", json_integer((json_int_t)s->crashed)) ||
-	    jset(t, "failed", json_integer((json_int_t)s->failed)))
+	    jset(t, "failed", json_integer((json_int_t)s->failed)) ||
+	    jset(t, "lost", json_integer((json_int_t)s->lost)))
 		goto fail;
 	for (i = 0; i < s->n_info; i++)
 		if (jappend(arr, info_json(&r->info[i])))
@@ -624,6 +636,9 @@ static void reply_print(json_t *o)
 	json_array_foreach(json_object_get(o, "list"), i, p) {
 		printf("  process %lld: %s", json_integer_value(json_object_get(p, "id")),
 		       json_string_value(json_object_get(p, "state")));
+		if (json_is_string(json_object_get(p, "lost")))
+			printf(" (%s: its state is lost)",
+			       json_string_value(json_object_get(p, "lost")));
 		if (json_integer_value(json_object_get(p, "pid")))
 			printf("  pid %lld", json_integer_value(json_object_get(p, "pid")));
 		if (json_is_integer(json_object_get(p, "inst")))
@@ -656,6 +671,9 @@ static const char *proc_errstr(int err)
 		return "refused as invalid";
 	case -ENOEXEC:
 		return "the app's executable cannot be started (see spryd's log)";
+	case -ENOTRECOVERABLE:
+		return "its state is lost: its swap file is missing, damaged or another "
+		       "app's (put it back, or delete the process)";
 	default:
 		return strerror(-err);
 	}
@@ -708,6 +726,14 @@ static int proc_cmd(uint32_t op, int argc, char **argv)
 			break;	/* it failed to start: allocated again */
 		nanosleep(&ts, NULL);
 		err = proc_call(fd, app, SPRY_PROC_SHOW, id, &r);
+	}
+	if (err == -ENOTRECOVERABLE && id &&
+	    !proc_call(fd, app, SPRY_PROC_SHOW, id, &r) && r.sum.n_info == 1 &&
+	    r.info[0].state == SPRY_PS_LOST && r.info[0].lost && r.info[0].lost < SPRY_PL_MAX) {
+		p_err("app %s, process %" PRIu64 ": lost: %s: its state is lost (put the file "
+		      "back, or spry process del %s id %" PRIu64 ")", app, id,
+		      pl_names[r.info[0].lost], app, id);
+		goto out;
 	}
 	if (err) {
 		if (id)

@@ -152,6 +152,12 @@ int do_invoke(int argc, char **argv)
 			p_err("app '%s': no function %s, or no process to run it", name, fname);
 		goto out;
 	}
+	if (err == -ENOTRECOVERABLE && fn) {
+		p_err("app '%s': process %llu: its state is lost (its swap file is missing, "
+		      "damaged or another app's; spry process show %s id %llu)", name,
+		      (unsigned long long)pid, name, (unsigned long long)pid);
+		goto out;
+	}
 	if (err == -EACCES) {
 		/* spryd judged this process's credentials (docs/SECURITY.md). */
 		p_err("user %u may not invoke chain '%s' (%s; see its 'invoke users/groups')",

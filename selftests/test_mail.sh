@@ -230,10 +230,11 @@ def proc(app, pid, op, flags):
 bad = 0
 h, b = call(proc(b"m1", 0, 3, 1))
 ids = []
-if h and h[4] == 0 and len(b) >= 96:
-    n = struct.unpack_from("=I", b, 4 * 5 + 4)[0]
+if h and h[4] == 0 and len(b) >= 112:
+    # struct spry_ctl_proc_app (112 bytes: n[6], max, n_info, ...), then infos
+    n = struct.unpack_from("=I", b, 4 * 6 + 4)[0]
     for i in range(n):
-        pid, state = struct.unpack_from("=QI", b, 96 + 48 * i)
+        pid, state = struct.unpack_from("=QI", b, 112 + 48 * i)
         ids.append((pid, state))
 if not ids or any(st != 2 for _, st in ids) or sorted(p for p, _ in ids) != [1, 2, 4]:
     print("SHOW active: %r %r" % (h, ids), file=sys.stderr); bad += 1

@@ -13,8 +13,11 @@
 # gone when spryd is back: swapped at load.  A simulated reboot (another boot id, the in-memory
 # stores removed): a swapped state comes back from its swap file, a pid of
 # another boot is never adopted.  A corrupt table: a clear error, the file
-# kept aside, spryd starts, the other apps lose nothing.  `spry app del`
-# removes the table.
+# kept aside, spryd starts, the other apps lose nothing.  A process whose
+# swap file was removed, damaged or replaced by another app's: its
+# request gets 500 naming it and the reason, `spry process show` says
+# lost, /metrics counts it, the same after a kill -9 of spryd; put back,
+# it wakes with its state.  `spry app del` removes the table.
 #
 # Private network namespace, pin directory, state directory, control socket.
 
@@ -245,6 +248,94 @@ up
 grep -q "app r2: process table unreadable: $TABLES/r2.json: line 1:" "$TMP/spryd.log"
 tap_ok $? "a table that is not JSON: the same, with the line"
 expect_eq "$(post r2/whoami)" 1 "r2 works: a request creates its process 1"
+
+# --- a swap file lost behind spryd's back ------------------------------------
+# A process that has a swap file starts without a size (SPRY_STATE_SIZE=0):
+# its state comes from its store or that file, never a new empty store.
+lost_body() { curl -s -m 10 -d x -w ' %{http_code}' "$URL/$1"; }
+spry process create r1 id 10 sock "$SOCK" >/dev/null &&
+	spry process create r1 id 11 sock "$SOCK" >/dev/null &&
+	spry process create r1 id 12 sock "$SOCK" >/dev/null
+expect_eq "$(post r1/10/incr ab) $(post r1/11/incr ab) $(post r1/12/incr ab)" "10 2 11 2 12 2" \
+	"processes 10, 11, 12 created, counters 2"
+for i in 10 11 12; do spry process swap r1 id $i sock "$SOCK" >/dev/null; done
+[ -s "$SWAP/10.swap" ] && [ -s "$SWAP/11.swap" ] && [ -s "$SWAP/12.swap" ]
+tap_ok $? "swapped: their swap files are there"
+json_eq "$(tail -n 20 "$TABLES/r1.json.log" | jq -sc '[.[] | select(.set.id == 10)] | last | .set["swap-file"]')" \
+	. true "the journal says process 10 has a swap file"
+cp "$SWAP/10.swap" "$TMP/10.swap.saved"
+rm "$SWAP/10.swap"
+B=$(lost_body r1/10/incr)
+case $B in
+*"process 10 of app r1: its swap file is missing"*"its state is lost"*" 500") true ;;
+*) false ;;
+esac
+tap_ok $? "its swap file removed: the request that wakes it gets 500, the process and the reason" ||
+	tap_diag "got: $B"
+[ ! -e "$STORES/r1/10" ]
+tap_ok $? "and no empty store was made for it"
+json_eq "$(pshow r1 id 10)" '[.list[0].state, .list[0].lost, .processes.lost, .transitions.lost]' \
+	'["lost","swap file missing",1,1]' "spry process show: lost (swap file missing), counted"
+M=$(curl -s "$URL/metrics")
+printf '%s\n' "$M" | grep -q '^spry_app_processes{app="r1",state="lost"} 1$' &&
+	printf '%s\n' "$M" | grep -q '^spry_app_process_transitions_total{app="r1",transition="lost"} 1$'
+tap_ok $? "/metrics: the lost process and its transition"
+expect_cmd -s '!0' -e 'process 10: lost: swap file missing: its state is lost' \
+	"spry process wake says the same" -- spry process wake r1 id 10 sock "$SOCK"
+expect_cmd -s '!0' -e "process 10: its state is lost" "spry chain invoke says the same" -- \
+	spry chain invoke r1 fn incr process 10 data x sock "$SOCK"
+expect_eq "$(post r1/1/incr a)" "1 10" "another process is unaffected"
+grep -q "app r1: process 10: its swap file is missing (.*): its state is lost" "$TMP/spryd.log"
+tap_ok $? "spryd's log says what was lost and why"
+
+kill9
+up
+B=$(lost_body r1/10/incr)
+case $B in *"process 10 of app r1: its swap file is missing"*" 500") true ;; *) false ;; esac
+tap_ok $? "after a kill -9 of spryd: the same error (spryd knows process 10 had a swap file)" ||
+	tap_diag "got: $B"
+expect_eq "$(state_of r1 10)" lost "and it shows lost"
+cp "$TMP/10.swap.saved" "$SWAP/10.swap"
+expect_eq "$(post r1/10/incr a)" "10 3" "its swap file put back: woken with its state (2 + 1)"
+
+# damaged: bytes of its header flipped
+printf '\xff\xfe\xfd\xfc' | dd of="$SWAP/11.swap" bs=1 seek=24 conv=notrunc status=none
+B=$(lost_body r1/11/incr)
+case $B in *"process 11 of app r1: its swap file is damaged"*" 500") true ;; *) false ;; esac
+tap_ok $? "a damaged swap file: 500, damaged" || tap_diag "got: $B"
+expect_eq "$(pshow r1 id 11 | jq -r '.list[0].lost')" "swap file damaged" "shown as damaged"
+
+# another app's swap file copied in
+spry app add r3 fns whoami,incr exec "$CTR" idle 0 create manual swap-dir "$TMP/swap3" >/dev/null
+wait_for 5 sh -c "'$SPRY' -P '$PIN' process create r3 id 12 sock '$SOCK' >/dev/null 2>&1"
+expect_eq "$(post r3/12/incr abcdef)" "12 6" "app r3's process 12: counter 6"
+spry process swap r3 id 12 sock "$SOCK" >/dev/null
+cp "$TMP/swap3/12.swap" "$SWAP/12.swap"
+B=$(lost_body r1/12/incr)
+case $B in *"process 12 of app r1: its swap file is another app's"*" 500") true ;; *) false ;; esac
+tap_ok $? "another app's swap file in its place: 500, never r3's state" || tap_diag "got: $B"
+
+expect_cmd -o 'process 11 deleted' "a lost process can be deleted" -- \
+	spry process del r1 id 11 sock "$SOCK"
+expect_eq "$(code r1/11/incr)" 404 "and is then 404"
+[ ! -e "$SWAP/11.swap" ]
+tap_ok $? "its damaged swap file removed with it"
+spry process create r1 id 13 sock "$SOCK" >/dev/null
+expect_eq "$(post r1/13/incr abc)" "13 3" "a process that never swapped starts with a new store as before"
+
+# a table of an older spryd (no "swap-file"): derived from the file being there
+stop
+jq '.processes[] |= del(.["swap-file"])' "$TABLES/r1.json" >"$TMP/t.json" &&
+	cat "$TMP/t.json" >"$TABLES/r1.json"
+up
+grep -q "app r1: [0-9]* processes without 'swap-file' (a table of an older spryd)" "$TMP/spryd.log"
+tap_ok $? "an older table without 'swap-file': read, said in spryd's log"
+rm -f "$STORES/r1/10" "$SWAP/10.swap"
+expect_eq "$(code r1/10/incr)" 500 \
+	"its swap file was there at load: known, so losing it and its store is an error, not an empty state"
+spry process del r1 id 10 sock "$SOCK" >/dev/null && spry process del r1 id 12 sock "$SOCK" >/dev/null &&
+	spry process del r1 id 13 sock "$SOCK" >/dev/null && spry app del r3 >/dev/null
+tap_ok $? "processes 10, 12, 13 and app r3 deleted"
 
 # --- the table goes with its app ----------------------------------------------
 spry app del r2 >/dev/null

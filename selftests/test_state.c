@@ -1767,6 +1767,32 @@ static int env_child2(void *arg)
 	return spry_state_swap_out(a, diskdir, "envapp") ? 21 : 0;
 }
 
+/* SPRY_STATE_SIZE=0 (spryd's process that has a swap file): open only */
+static int env_child_open_only(void *arg)
+{
+	struct spry_state *a;
+	char p[128], v;
+	size_t n;
+
+	path_in(p, sizeof(p), memdir, "env");
+	setenv("SPRY_STATE_PATH", p, 1);
+	setenv("SPRY_STATE_SWAP_DIR", diskdir, 1);
+	setenv("SPRY_STATE_APP", "envapp", 1);
+	setenv("SPRY_STATE_SIZE", "0", 1);
+	errno = 0;
+	a = spry_fn_state();
+	if (*(const int *)arg) {
+		/* its swap file is there: woken from it */
+		if (!a || spry_state_get(a, "k", 1, &v, 1, &n) || v != 'v')
+			return 30;
+		return spry_state_swap_out(a, diskdir, "envapp") ? 31 : 0;
+	}
+	/* gone: refused with ENODATA (not ENOENT, "no state"), nothing made */
+	if (a || errno != ENODATA || !strstr(spry_state_error(), "its state is lost"))
+		return 32;
+	return access(p, F_OK) == -1 && errno == ENOENT ? 0 : 33;
+}
+
 static void case_env(void)
 {
 	char p[128];
@@ -1780,6 +1806,21 @@ static void case_env(void)
 	EXPECT_EQ(access(p, F_OK), -1, "swapped: no store file");
 	EXPECT_EQ(bounded(env_child2, NULL, CHILD_DEADLINE), 0,
 		  "the next process wakes it from the swap file");
+	{
+		char sw[160], saved[176];
+		int there = 1, gone = 0;
+
+		/* env_child2 woke and swapped it out again: the swap file is there */
+		EXPECT_EQ(bounded(env_child_open_only, &there, CHILD_DEADLINE), 0,
+			  "SPRY_STATE_SIZE=0 with its swap file there: woken from it");
+		snprintf(sw, sizeof(sw), "%s/env.swap", diskdir);
+		snprintf(saved, sizeof(saved), "%s.saved", sw);
+		EXPECT_EQ(rename(sw, saved), 0, "its swap file moved away");
+		EXPECT_EQ(bounded(env_child_open_only, &gone, CHILD_DEADLINE), 0,
+			  "SPRY_STATE_SIZE=0, no store and no swap file: NULL, ENODATA, "
+			  "'its state is lost', no empty store made");
+		unlink(saved);
+	}
 	spry_state_unlink(p, diskdir);
 }
 

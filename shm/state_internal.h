@@ -173,6 +173,15 @@ int state_swap_attach(struct spry_state *st);
 /* swap.c: fd-level wake, for open_swap and the fuzzer */
 struct spry_state *state_wake_fd(int swap_fd, int state_fd, const char *swap_path,
 				 const char *state_path, const char *app);
+/*
+ * swap.c, for spryd before it starts a process that has a swap file: 0
+ * when the store @path exists (it wins) or DIR/NAME.swap is there with a
+ * sound header and checksum table for @app; else -ENOENT (neither),
+ * -EBADMSG (damaged), -EACCES (another app's) or -errno, the reason in
+ * spry_state_error().  Reads the header and the checksum table only: the
+ * chunks are checked when a wake reads them.
+ */
+int state_swap_check(const char *path, const char *swap_dir, const char *app);
 /* swap.c: fd-level swap out into @out_fd (truncated, written, fsynced) */
 int state_swap_write(struct spry_state *st, int out_fd, const char *app);
 

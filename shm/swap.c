@@ -763,6 +763,47 @@ SPRY_API struct spry_state *spry_state_open_swap(const char *path, const char *s
 	return NULL;
 }
 
+int state_swap_check(const char *path, const char *swap_dir, const char *app)
+{
+	char final[PATH_MAX], tmp[PATH_MAX];
+	struct spry_state fake = { .path = (char *)path };
+	struct spry_swap_hdr sh;
+	uint64_t *sums = NULL;
+	struct stat sb;
+	int fd, err;
+
+	if (!path || !*path)
+		return -EINVAL;
+	if (!stat(path, &sb))
+		return 0;	/* the store: at least as new as its swap file */
+	if (errno != ENOENT) {
+		err = errno;
+		state_seterr(err, "%s", path);
+		return -err;
+	}
+	if (!swap_dir || !*swap_dir) {
+		state_seterr(0, "no state at %s and no swap directory", path);
+		return -ENOENT;
+	}
+	err = app_check(app);
+	err = err ?: swap_paths(&fake, swap_dir, final, tmp, sizeof(final));
+	if (err)
+		return err;
+	fd = open(final, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		err = errno;
+		if (err == ENOENT)
+			state_seterr(0, "no state at %s and no swap file %s", path, final);
+		else
+			state_seterr(err, "swap file %s", final);
+		return -err;
+	}
+	err = swap_read_hdr(fd, final, app, &sh, &sums);
+	free(sums);
+	close(fd);
+	return err;
+}
+
 SPRY_API int spry_state_unlink(const char *path, const char *swap_dir)
 {
 	char final[PATH_MAX], tmp[PATH_MAX];

@@ -274,6 +274,19 @@ void gw_respond_error(struct spryd *d, struct gw_conn *c, int status, bool close
 	gw_respond(d, c, status, "text/plain", st->ebody, (size_t)n, extra, now);
 }
 
+void gw_respond_error_why(struct spryd *d, struct gw_conn *c, int status, const char *why,
+			  uint64_t now)
+{
+	struct gw_state *st = c->st;
+	int n;
+
+	n = snprintf(st->ebody, sizeof(st->ebody), "%d %s\n%s", status,
+		     spry_http_reason(status), why);
+	if (n < 0 || (size_t)n >= sizeof(st->ebody))
+		n = (int)strlen(st->ebody);
+	gw_respond(d, c, status, "text/plain", st->ebody, (size_t)n, NULL, now);
+}
+
 static void do_read(struct spryd *d, struct gw_conn *c, uint64_t now)
 {
 	struct gw_state *st;

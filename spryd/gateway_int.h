@@ -54,7 +54,7 @@ struct gw_state {
 	uint32_t		roff;
 	uint32_t		rlen;
 	char			hdr[GW_HDR];
-	char			ebody[96];
+	char			ebody[512];	/* an error's body */
 	char			rbuf[GW_RBUF];
 };
 
@@ -172,6 +172,9 @@ void gw_respond(struct spryd *d, struct gw_conn *c, int status, const char *ctyp
 		const char *body, size_t len, const char *extra, uint64_t now);
 void gw_respond_error(struct spryd *d, struct gw_conn *c, int status, bool close,
 		      const char *extra, uint64_t now);
+/* An error with @why after its status line (a lost process's state). */
+void gw_respond_error_why(struct spryd *d, struct gw_conn *c, int status, const char *why,
+			  uint64_t now);
 void gw_resume_later(struct spryd *d, struct gw_conn *c);
 void gw_drop_prep(struct spryd *d, struct gw_conn *c);
 

@@ -23,6 +23,7 @@
 #include "spryd/gateway_route.h"
 #include "spryd/http.h"
 #include "spryd/metrics.h"
+#include "spryd/process.h"
 #include "spryd/spryd.h"
 
 static const double bucket_le[GW_N_BUCKETS] = {
@@ -522,6 +523,8 @@ static int err_status(int err)
 		return 503;
 	case -ENOENT:	/* no such process (an app's: docs/PROCESS.md) */
 		return 404;
+	case -ENOTRECOVERABLE:	/* its swap file is missing or damaged */
+		return 500;
 	default:
 		return 502;	/* -ECONNRESET, -EBADMSG, -EIO */
 	}
@@ -584,6 +587,16 @@ bool gw_complete(struct spryd *d, const struct spryd_req *r, int err,
 		status = meta ? resp_status(&rm) : -1;
 		if (status >= 400 && meta && rm.status)
 			goto answer;
+	}
+	if (err == -ENOTRECOVERABLE) {
+		char why[400];
+
+		/* a process whose state is lost: which, and why (process.c) */
+		if (process_lost_text(d, r->chain, r->desc.key, why, sizeof(why)))
+			snprintf(why, sizeof(why), "the process's state is lost\n");
+		gw_respond_error_why(d, c, 500, why, now);
+		gw_resume_later(d, c);
+		return false;
 	}
 	if (err || !desc || desc->status != SPRY_ST_OK) {
 		status = err || !desc ? err_status(err) : desc_status(desc->status);

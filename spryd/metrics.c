@@ -244,10 +244,14 @@ static void metrics_scale(struct spryd *d, struct mbuf *m)
 /* Apps' processes (process.c): per state, and every transition counted. */
 static void metrics_apps(struct spryd *d, struct mbuf *m)
 {
-	static const char *const states[] = { "allocated", "starting", "active", "swapped" };
+	static const char *const states[SPRY_PS_MAX] = {
+		[SPRY_PS_ALLOCATED] = "allocated", [SPRY_PS_STARTING] = "starting",
+		[SPRY_PS_ACTIVE] = "active", [SPRY_PS_SWAPPED] = "swapped",
+		[SPRY_PS_LOST] = "lost",
+	};
 	static const char *const trans[] = {
 		"created", "started", "activated", "swapped", "woken", "deleted", "crashed",
-		"failed",
+		"failed", "lost",
 	};
 	const struct spryd_app_pub *a;
 	unsigned int i, k;
@@ -258,24 +262,26 @@ static void metrics_apps(struct spryd *d, struct mbuf *m)
 		  "# TYPE spry_app_processes gauge\n");
 	for (i = 0; i < SPRYD_MAX_APPS; i++) {
 		a = &d->apps[i];
-		for (k = 0; a->used && k < 4; k++)
-			mb_printf(m, "spry_app_processes{app=\"%s\",state=\"%s\"} %u\n", a->app,
+		for (k = 0; a->used && k < SPRY_PS_MAX; k++)
+			if (states[k])
+				mb_printf(m, "spry_app_processes{app=\"%s\",state=\"%s\"} %u\n", a->app,
 				  states[k], a->st.n[k]);
 	}
 	mb_printf(m, "# HELP spry_app_process_transitions_total Life-cycle transitions of an "
 		  "app's processes (created: -> allocated, started: -> starting, activated: "
 		  "-> active, swapped, woken: swapped -> starting, deleted, crashed: exited on "
-		  "its own, failed: a start that failed).\n"
+		  "its own, failed: a start that failed, lost: its swap file missing or "
+		  "damaged).\n"
 		  "# TYPE spry_app_process_transitions_total counter\n");
 	for (i = 0; i < SPRYD_MAX_APPS; i++) {
-		const uint64_t v[8] = {
+		const uint64_t v[9] = {
 			d->apps[i].st.created, d->apps[i].st.started, d->apps[i].st.activated,
 			d->apps[i].st.swapped, d->apps[i].st.woken, d->apps[i].st.deleted,
-			d->apps[i].st.crashed, d->apps[i].st.failed,
+			d->apps[i].st.crashed, d->apps[i].st.failed, d->apps[i].st.lost,
 		};
 
 		a = &d->apps[i];
-		for (k = 0; a->used && k < 8; k++)
+		for (k = 0; a->used && k < 9; k++)
 			mb_printf(m, "spry_app_process_transitions_total{app=\"%s\",transition=\"%s\"} %llu\n",
 				  a->app, trans[k], (unsigned long long)v[k]);
 	}

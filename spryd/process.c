@@ -72,7 +72,11 @@ struct proc {
 	struct app	*app;
 	uint64_t	id;
 	uint8_t		state;		/* enum spry_proc_state */
-	uint8_t		after;		/* state once the OS process is gone */
+	uint8_t		after;		/* state once the OS process is gone;
+					 * LOST: the state it was lost from */
+	uint8_t		swap_file;	/* SPRY_SF_YES: a swap out wrote its swap
+					 * file: started without a size */
+	uint8_t		lost;		/* enum spry_proc_lost (state LOST) */
 	bool		stopping;	/* signalled: swap or delete */
 	bool		deleted;	/* out of the table, OS process exiting */
 	bool		has_inst;	/* registered: inst is its slot */
@@ -291,11 +295,84 @@ static int swap_out(struct spryd *d, struct app *a, struct proc *p)
 		spry_state_close(st);
 		return err;
 	}
-	/* the process wakes it as the app's user, and unlinks it once read */
+	/* from now on its state is in this file or a store woken from it:
+	 * never created empty again (proc_start(), swap_check()) */
+	p->swap_file = SPRY_SF_YES;
+	/* the process wakes it as the app's user (the file stays after) */
 	snprintf(file, sizeof(file), "%s/%" PRIu64 ".swap", a->decl.swap_dir, p->id);
 	if (chown(file, app_uid(a), (gid_t)-1))
 		spryd_log("app %s: chown %s: %s", a->decl.name, file, strerror(errno));
 	return 0;
+}
+
+static const char *const lost_why[SPRY_PL_MAX] = {
+	[SPRY_PL_NONE]		= "not lost",
+	[SPRY_PL_MISSING]	= "its swap file is missing",
+	[SPRY_PL_DAMAGED]	= "its swap file is damaged",
+	[SPRY_PL_OTHER_APP]	= "its swap file is another app's",
+	[SPRY_PL_UNREADABLE]	= "its swap file cannot be read",
+};
+
+/*
+ * Before starting a process that has a swap file: its store is there, or
+ * its swap file is, sound and the app's (shm/swap.c reads its header and
+ * checksum table).  Otherwise its state is lost: the process is LOST (not
+ * started, its requests answered -ENOTRECOVERABLE) until the file is put
+ * back (checked again at each request or wake) or it is deleted.  0,
+ * -ENOTRECOVERABLE, or -EAGAIN (out of memory or fds: not a verdict).
+ */
+static int swap_check(struct app *a, struct proc *p, uint64_t now)
+{
+	char path[PATH_MAX + 32];
+	uint8_t why;
+	int err;
+
+	if (snprintf(path, sizeof(path), "%s/%" PRIu64, a->state_dir, p->id) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	err = state_swap_check(path, a->decl.swap_dir[0] ? a->decl.swap_dir : NULL,
+			       a->decl.name);
+	if (!err) {
+		if (p->state == SPRY_PS_LOST) {
+			spryd_log("app %s: process %" PRIu64 ": its swap file is back: started",
+				  a->decl.name, p->id);
+			p->lost = SPRY_PL_NONE;
+			set_state(p, p->after, now);
+		}
+		return 0;
+	}
+	switch (err) {
+	case -ENOMEM:
+	case -EMFILE:
+	case -ENFILE:
+		spryd_log("app %s: process %" PRIu64 ": checking its swap file: %s",
+			  a->decl.name, p->id, spry_state_error());
+		return -EAGAIN;
+	case -ENOENT:
+		why = SPRY_PL_MISSING;
+		break;
+	case -EBADMSG:
+		why = SPRY_PL_DAMAGED;
+		break;
+	case -EACCES:
+		why = SPRY_PL_OTHER_APP;
+		break;
+	default:
+		why = SPRY_PL_UNREADABLE;
+		break;
+	}
+	if (p->state != SPRY_PS_LOST || p->lost != why)
+		spryd_log("app %s: process %" PRIu64 ": %s (%s): its state is lost, the process "
+			  "is not started (put its swap file back, or `spry process del %s id %"
+			  PRIu64 "`)", a->decl.name, p->id, lost_why[why], spry_state_error(),
+			  a->decl.name, p->id);
+	if (p->state != SPRY_PS_LOST) {
+		p->after = p->state;
+		set_state(p, SPRY_PS_LOST, now);
+		a->pub->st.lost++;
+	}
+	p->lost = why;
+	return -ENOTRECOVERABLE;
 }
 
 /* A deleted process's state goes: its store and its swap file. */
@@ -438,11 +515,12 @@ static int proc_start(struct spryd *d, struct proc *p, uint64_t now)
 	char e_state[PATH_MAX + 64], e_id[64], e_app[64], e_swap[SPRY_APP_SWAP_LEN + 32];
 	char e_size[64], e_fns[sizeof(SPRY_APP_FNS_ENV) + SPRY_APP_MAX_FNS * SPRY_NAME_LEN];
 	char *env[] = { e_state, e_id, e_app, e_swap, e_size, e_fns, NULL };
-	bool woken = p->state == SPRY_PS_SWAPPED;
+	bool woken;
 	pid_t pid;
-	int fd;
+	int fd, err;
 
-	if (p->state != SPRY_PS_ALLOCATED && p->state != SPRY_PS_SWAPPED)
+	if (p->state != SPRY_PS_ALLOCATED && p->state != SPRY_PS_SWAPPED &&
+	    p->state != SPRY_PS_LOST)
 		return 0;
 	if (!a->sp)
 		return -ENOEXEC;
@@ -450,13 +528,20 @@ static int proc_start(struct spryd *d, struct proc *p, uint64_t now)
 		make_room(d, a, now);
 		return -EAGAIN;
 	}
+	if (p->swap_file == SPRY_SF_YES) {
+		err = swap_check(a, p, now);
+		if (err)
+			return err;
+	}
+	woken = p->state == SPRY_PS_SWAPPED;
 	snprintf(e_state, sizeof(e_state), "%s=%s/%" PRIu64, SPRY_STATE_PATH_ENV,
 		 a->state_dir, p->id);
 	snprintf(e_id, sizeof(e_id), "%s=%" PRIu64, SPRY_PROCESS_ID_ENV, p->id);
 	snprintf(e_app, sizeof(e_app), "%s=%s", SPRY_STATE_APP_ENV, a->decl.name);
 	snprintf(e_swap, sizeof(e_swap), "%s=%s", SPRY_STATE_SWAP_DIR_ENV, a->decl.swap_dir);
+	/* one that has a swap file never gets an empty store: size 0, open only */
 	snprintf(e_size, sizeof(e_size), "%s=%llu", SPRY_STATE_SIZE_ENV,
-		 (unsigned long long)a->decl.state_size);
+		 p->swap_file == SPRY_SF_YES ? 0ULL : (unsigned long long)a->decl.state_size);
 	app_fns_env(&a->decl, e_fns, sizeof(e_fns));
 	pid = spawner__start_env(a->sp, env);
 	if (pid < 0) {
@@ -513,6 +598,8 @@ static int proc_swap(struct spryd *d, struct proc *p, uint64_t now)
 	switch (p->state) {
 	case SPRY_PS_SWAPPED:
 		return 0;
+	case SPRY_PS_LOST:
+		return -ENOTRECOVERABLE;	/* nothing to swap: its state is lost */
 	case SPRY_PS_ALLOCATED:
 		/* nothing runs: its state (if any) goes to swap as it is */
 		err = swap_out(d, p->app, p);
@@ -715,7 +802,11 @@ static void rec_of(const struct proc *p, struct spry_proc_rec *r)
 	r->swaps = p->swaps;
 	r->pid = p->ep.fd >= 0 ? p->pid : 0;
 	r->swap = r->pid && p->stopping && p->after == SPRY_PS_SWAPPED;
-	r->state = p->state == SPRY_PS_SWAPPED ? SPRY_PS_SWAPPED : SPRY_PS_ALLOCATED;
+	/* LOST is not written: it is found again at its next start */
+	r->state = p->state == SPRY_PS_SWAPPED ||
+		   (p->state == SPRY_PS_LOST && p->after == SPRY_PS_SWAPPED) ?
+		   SPRY_PS_SWAPPED : SPRY_PS_ALLOCATED;
+	r->swap_file = p->swap_file == SPRY_SF_YES ? SPRY_SF_YES : SPRY_SF_NO;
 }
 
 static void journal_line(struct app *a, const struct spry_proc_rec *r, uint64_t del_id,
@@ -899,12 +990,24 @@ static bool proc_adopt(struct spryd *d, struct proc *p, pid_t pid, bool swap, ui
 	return true;
 }
 
+/* Is process @id's swap file in @a's swap directory (an older table)? */
+static bool swap_file_there(const struct app *a, uint64_t id)
+{
+	char file[PATH_MAX + SPRY_APP_SWAP_LEN];
+	struct stat sb;
+
+	if (!a->decl.swap_dir[0])
+		return false;
+	snprintf(file, sizeof(file), "%s/%" PRIu64 ".swap", a->decl.swap_dir, id);
+	return !lstat(file, &sb);
+}
+
 /* @a's processes from its table: when spryd first sees the app. */
 static void table_load(struct spryd *d, struct app *a, uint64_t now)
 {
 	struct spryd_procs *ps = d->procs;
 	struct spry_proc_table t;
-	unsigned int adopted = 0, swapped = 0;
+	unsigned int adopted = 0, swapped = 0, derived = 0;
 	char err[PATH_MAX + 256], bad[PATH_MAX];
 	bool same_boot, torn;
 	struct proc *p;
@@ -960,6 +1063,12 @@ static void table_load(struct spryd *d, struct app *a, uint64_t now)
 		}
 		p->activations = r->activations;
 		p->swaps = r->swaps;
+		p->swap_file = r->swap_file;
+		if (r->swap_file == SPRY_SF_UNKNOWN) {
+			/* an older table: a swap file there is one it wrote */
+			p->swap_file = swap_file_there(a, r->id) ? SPRY_SF_YES : SPRY_SF_NO;
+			derived++;
+		}
 		if (r->state == SPRY_PS_SWAPPED)
 			set_state(p, SPRY_PS_SWAPPED, now);
 		if (r->pid && same_boot && proc_adopt(d, p, r->pid, r->swap, now)) {
@@ -970,6 +1079,9 @@ static void table_load(struct spryd *d, struct app *a, uint64_t now)
 				swapped++;
 		}
 	}
+	if (derived)
+		spryd_log("app %s: %u processes without 'swap-file' (a table of an older spryd): "
+			  "each has one if its swap file is there now", a->decl.name, derived);
 	if (t.next_id > a->next_id)
 		a->next_id = t.next_id;
 	if (a->n_procs > a->decl.max_procs)
@@ -1234,6 +1346,8 @@ static bool resolve(struct spryd *d, struct app *a, uint64_t key, uint64_t now)
 		if (p->state == SPRY_PS_STARTING || p->stopping)
 			return false;	/* its registration (or exit) releases them */
 		err = proc_start(d, p, now);
+		if (err == -ENOTRECOVERABLE)
+			return entry_proc_fail(d, a->chain_id, key, err) > 0;
 		if (err && err != -EAGAIN)
 			return entry_proc_fail(d, a->chain_id, key, -EAGAIN) > 0;
 		return false;
@@ -1243,16 +1357,21 @@ static bool resolve(struct spryd *d, struct app *a, uint64_t key, uint64_t now)
 	for (i = 0; i < a->n_live; i++)
 		if (a->live[i]->state == SPRY_PS_STARTING && !a->live[i]->stopping)
 			return false;
-	p = pick_inactive(ps, a);
+	/* a lost one is not picked: it becomes LOST, the next is tried */
+	while ((p = pick_inactive(ps, a))) {
+		err = proc_start(d, p, now);
+		if (err != -ENOTRECOVERABLE)
+			break;
+	}
 	if (!p && a->decl.autocreate) {
 		p = proc_new(ps, a, 0, now, &err);
 		if (!p)
 			return entry_proc_fail(d, a->chain_id, 0,
 					       err == -ENOSPC ? -EAGAIN : err) > 0;
+		err = proc_start(d, p, now);
 	}
 	if (!p)
 		return entry_proc_fail(d, a->chain_id, 0, -ENOENT) > 0;
-	err = proc_start(d, p, now);
 	if (err && err != -EAGAIN)
 		return entry_proc_fail(d, a->chain_id, 0, -EAGAIN) > 0;
 	return false;
@@ -1393,6 +1512,21 @@ void process_timer(struct spryd *d, uint64_t now, uint64_t *next)
 		lower(next, tables_due(ps));
 }
 
+int process_lost_text(struct spryd *d, uint16_t chain, uint64_t id, char *buf, size_t len)
+{
+	struct app *a = d->procs ? app_by_chain(d->procs, chain) : NULL;
+	struct proc *p = a && id ? proc_find(d->procs, a, id) : NULL;
+
+	if (!p || p->state != SPRY_PS_LOST || p->lost >= SPRY_PL_MAX)
+		return -ENOENT;
+	snprintf(buf, len, "process %" PRIu64 " of app %s: %s (%s/%" PRIu64 ".swap): its "
+		 "state is lost; put the file back, or delete the process (spry process del "
+		 "%s id %" PRIu64 ")\n", p->id, a->decl.name, lost_why[p->lost],
+		 a->decl.swap_dir[0] ? a->decl.swap_dir : "(no swap-dir)", p->id,
+		 a->decl.name, p->id);
+	return 0;
+}
+
 /* ------------------------------------------------------------- PROC */
 
 static void info_of(const struct proc *p, uint64_t now, struct spry_ctl_proc_info *o)
@@ -1402,6 +1536,7 @@ static void info_of(const struct proc *p, uint64_t now, struct spry_ctl_proc_inf
 	o->state = p->state;
 	o->pid = p->pid;
 	o->inst = p->has_inst ? p->inst : 0xffff;
+	o->lost = p->state == SPRY_PS_LOST ? p->lost : SPRY_PL_NONE;
 	o->activations = p->activations;
 	o->swaps = p->swaps;
 	o->idle_ms = (now - p->t_state) / SPRYD_NS_PER_MS;

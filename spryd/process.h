@@ -12,6 +12,7 @@
 #ifndef SPRYD_PROCESS_H
 #define SPRYD_PROCESS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct spryd;
@@ -19,6 +20,12 @@ struct spryd;
 int process_init(struct spryd *d);
 /* Loop timer hook: declarations, held requests, start/stop timeouts, idle swaps. */
 void process_timer(struct spryd *d, uint64_t now, uint64_t *next);
+/*
+ * Why process @id of the app on @chain answers -ENOTRECOVERABLE (state
+ * LOST): "process ID of app APP: its swap file is missing: ..." in @buf
+ * (a front's error body).  0, or -ENOENT (not a lost process).
+ */
+int process_lost_text(struct spryd *d, uint16_t chain, uint64_t id, char *buf, size_t len);
 /* Stop (SIGTERM, then SIGKILL) every OS process it started; free all. */
 void process_fini(struct spryd *d);
 

@@ -153,9 +153,12 @@ SPRY_API const char *spry_state_error(void);
  *   SPRY_STATE_PATH      the store's file (required)
  *   SPRY_STATE_SWAP_DIR  the app's swap directory (optional: wake from it)
  *   SPRY_STATE_APP       the app's name (required with SPRY_STATE_SWAP_DIR)
- *   SPRY_STATE_SIZE      bytes of a new store (default 64 MiB)
+ *   SPRY_STATE_SIZE      bytes of a new store (default 64 MiB); 0: open
+ *                        only, never create (spryd, for a process that
+ *                        has a swap file)
  * The same store for every call and thread; NULL with errno (ENOENT when
- * SPRY_STATE_PATH is unset).
+ * SPRY_STATE_PATH is unset; ENODATA when SPRY_STATE_SIZE is 0 and neither
+ * the store nor its swap file is there: its state is lost).
  */
 SPRY_API struct spry_state *spry_fn_state(void);
 
