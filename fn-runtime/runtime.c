@@ -686,7 +686,7 @@ static int rt_fn_table(struct rt *rt, const uint8_t *body, size_t len)
 static void rt_place(struct rt *rt, const __u64 cpus[SPRY_CPU_WORDS]);
 static int rt_register_port(struct rt *rt, uint16_t port);
 static void rt_mail_start(struct rt *rt);
-static void rt_mail_stop(void);
+static void rt_mail_stop(int tcp);
 
 static int rt_register(struct rt *rt)
 {
@@ -1141,6 +1141,7 @@ static int rt_rx(struct rt *rt)
  */
 #define RT_MAIL_SLOTS		SPRY_MAIL_OUT_MAX
 #define RT_MAIL_RX		16u	/* descriptors per read while waiting */
+#define RT_MAIL_TX_SLICE_MS	5	/* the reading thread's look while another sends */
 
 enum { MS_FREE, MS_WAIT };
 
@@ -1186,6 +1187,16 @@ static struct {
 	uint32_t		unproven;
 	uint32_t		tok;		/* XOR of the answer tokens read */
 	uint64_t		seq;
+	/*
+	 * A mail being sent (rt_mail_post()): its send() runs without the
+	 * lock, one mail at a time, so that a send() stalled on a full
+	 * socket never keeps the runtime's thread from reading (which needs
+	 * the lock) nor any other thread from receiving.  @sending: threads
+	 * in such a send(), which rt_mail_stop() waits for before the socket
+	 * can be closed.
+	 */
+	bool			tx_busy;
+	uint32_t		sending;
 	uint64_t		n_in, n_full, n_sent;
 } rt_mail = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
@@ -1235,12 +1246,25 @@ static void rt_mail_start(struct rt *rt)
  * belonged to it (spryd reclaims the buffers of a process that went away);
  * waiters fail.
  */
-static void rt_mail_stop(void)
+static void rt_mail_stop(int tcp)
 {
+	bool shut = false;
+
 	pthread_once(&rt_mail_once, rt_mail_init_cv);
 	pthread_mutex_lock(&rt_mail.mu);
 	rt_mail.rt = NULL;
 	pthread_cond_broadcast(&rt_mail.cv);
+	/*
+	 * A thread still in a mail's send() (without the lock) uses the
+	 * socket the caller is about to close: wake it (a send() stalled on a
+	 * full socket fails at once after a shutdown) and wait for it.
+	 */
+	while (rt_mail.sending) {
+		if (!shut && tcp >= 0)
+			shutdown(tcp, SHUT_RDWR);
+		shut = true;
+		pthread_cond_wait(&rt_mail.cv, &rt_mail.mu);
+	}
 	pthread_mutex_unlock(&rt_mail.mu);
 }
 
@@ -1442,6 +1466,12 @@ static int rt_mail_wait(bool (*ready)(void *), void *arg, int64_t deadline)
 		if (rt_mail_owner()) {
 			struct rt *rt = rt_mail.rt;
 
+			/*
+			 * Another thread's mail send() ends without anything to
+			 * read here: look again soon (it may be what we wait for).
+			 */
+			if (rt_mail.tx_busy && left > RT_MAIL_TX_SLICE_MS)
+				left = RT_MAIL_TX_SLICE_MS;
 			pthread_mutex_unlock(&rt_mail.mu);
 			ret = rt_mail_pump(rt, left > INT_MAX ? INT_MAX : (int)left);
 			pthread_mutex_lock(&rt_mail.mu);
@@ -1466,6 +1496,9 @@ static int rt_mail_wait(bool (*ready)(void *), void *arg, int64_t deadline)
 static bool rt_mail_window(void *arg)
 {
 	(void)arg;
+	/* one mail send() at a time (rt_mail_post()) */
+	if (rt_mail.tx_busy)
+		return false;
 	/* the router's count is at most unanswered + unproven (see above) */
 	return !rt_mail.unanswered ||
 	       rt_mail.unanswered + rt_mail.unproven + 1 < SPRY_MAIL_OUT_MAX;
@@ -1478,8 +1511,17 @@ static bool rt_mail_done(void *arg)
 
 /*
  * Send a mail in buffer @b (@len bytes, tagged for @pid) once the window
- * allows; under rt_mail.mu.  The slot waiting for its answer, or NULL with
- * *@err (the buffer is then still the caller's).
+ * allows; under rt_mail.mu, which it drops for the send() itself.  The
+ * slot waiting for its answer, or NULL with *@err (the buffer is then
+ * still the caller's, if the registration is still the same).
+ *
+ * The bookkeeping is done first, under the lock: the slot reserved and
+ * counted unanswered, the proof of reading taken, so that an answer read
+ * by the runtime's thread while the send() is under way finds its slot.
+ * rt_mail.tx_busy keeps other mails from being sent in between, which
+ * keeps the proof right: a mail sent with nothing unanswered is the only
+ * one the router sees until it is routed, so no answer can make its token
+ * stale.  A send() that fails is rolled back.
  */
 static struct rt_mail_out *rt_mail_post(uint64_t pid, uint32_t mailbox,
 					const struct spry_buf *b, uint32_t len,
@@ -1487,14 +1529,16 @@ static struct rt_mail_out *rt_mail_post(uint64_t pid, uint32_t mailbox,
 {
 	struct rt_mail_out *o = NULL;
 	struct spry_desc d = {};
+	uint32_t i, unproven;
+	uint64_t epoch;
 	struct rt *rt;
 	bool sure;
-	uint32_t i;
 
 	*err = rt_mail_wait(rt_mail_window, NULL, deadline);
 	if (*err)
 		return NULL;
 	rt = rt_mail.rt;
+	epoch = rt_mail.epoch;
 	for (i = 0; i < RT_MAIL_SLOTS && !o; i++)
 		if (rt_mail.out[i].state == MS_FREE)
 			o = &rt_mail.out[i];
@@ -1515,10 +1559,7 @@ static struct rt_mail_out *rt_mail_post(uint64_t pid, uint32_t mailbox,
 	d.len = len;
 	d.key = pid;
 	d.meta_len = rt_mail.tok;	/* the proof that every answer was read */
-	*err = rt_send_descs(rt, &d, 1);
-	if (*err)
-		return NULL;
-	rt_mail.n_sent++;
+	unproven = rt_mail.unproven;
 	if (sure)
 		rt_mail.unproven = 0;
 	rt_mail.unanswered++;
@@ -1527,6 +1568,35 @@ static struct rt_mail_out *rt_mail_post(uint64_t pid, uint32_t mailbox,
 		.seq = d.req_id, .pid = pid, .off = b->off, .gen = b->gen, .state = MS_WAIT,
 		.res = res,
 	};
+	rt_mail.tx_busy = true;
+	rt_mail.sending++;
+	pthread_mutex_unlock(&rt_mail.mu);
+
+	*err = rt_send_descs(rt, &d, 1);
+
+	pthread_mutex_lock(&rt_mail.mu);
+	rt_mail.sending--;
+	rt_mail.tx_busy = false;
+	pthread_cond_broadcast(&rt_mail.cv);
+	if (rt_mail.rt != rt || rt_mail.epoch != epoch) {
+		/* the registration went meanwhile: its slots went with it */
+		if (!*err)
+			*err = -ENOTCONN;
+		return NULL;
+	}
+	if (*err) {
+		/* not sent: nothing can answer it */
+		if (o->state == MS_WAIT && o->seq == d.req_id) {
+			o->state = MS_FREE;
+			o->res = NULL;
+			rt_mail.unanswered--;
+		}
+		if (sure)
+			rt_mail.unproven += unproven;	/* what it had cleared */
+		return NULL;
+	}
+	rt_mail.n_sent++;
+	/* answered already (the runtime's thread read it meanwhile): still ours */
 	return o;
 }
 
@@ -2202,7 +2272,7 @@ static int rt_session_block(struct rt *rt, const sigset_t *sigs)
  */
 static void rt_disconnect(struct rt *rt)
 {
-	rt_mail_stop();
+	rt_mail_stop(rt->tcp);
 	if (rt->ep >= 0)
 		close(rt->ep);
 	if (rt->tcp >= 0)
@@ -2835,7 +2905,7 @@ session:
 		rt_log(&rt, "%llu batches of %llu requests", (unsigned long long)rt.n_batches,
 		       (unsigned long long)rt.n_batched);
 out:
-	rt_mail_stop();
+	rt_mail_stop(rt.tcp);
 	/* The TCP socket first (it leaves the sockhash), then the control
 	 * connection, whose close deregisters the instance. */
 	if (rt.ep >= 0)

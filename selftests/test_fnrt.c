@@ -55,6 +55,8 @@ struct fake {
 	bool		reg_sock_ok;
 };
 
+static struct fake f;	/* the fake spryd (defined below; the child reads its port) */
+
 /* ---------------------------------------------------- the child: handler */
 
 /* Metadata value @key as a NUL-terminated string in @out ("" if absent). */
@@ -308,6 +310,108 @@ static int op_mailall(struct spry_req *req)
 }
 
 /*
+ * op mailstall (case_mail): the data socket's send buffer made as small as
+ * it goes (the fake does not read its end meanwhile, so sends stall),
+ * STALL_SENDERS threads each spry_send() a mail, and one thread waits in
+ * spry_recv() on mailbox 1 for the fake's mail while the handler's thread
+ * reads the socket.  The payload becomes "recv=R from=F sent=OK/N".
+ */
+#define STALL_SENDERS	40
+#define STALL_PEER	3000	/* the processes they send to */
+#define STALL_FILL_MAX	(1 << 20)	/* filler bytes at most */
+
+struct stall_thr {
+	pthread_t	t;
+	uint64_t	pid;	/* 0: receive instead */
+	long		ret;
+	uint64_t	from;
+	int		*done;
+};
+
+static void *stall_thr_run(void *arg)
+{
+	struct stall_thr *m = arg;
+	char b[16];
+
+	if (m->pid)
+		m->ret = spry_send(m->pid, 0, "s", 1);
+	else
+		m->ret = spry_recv(1, b, sizeof(b), 10000, &m->from);
+	__atomic_add_fetch(m->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* This process's end of its data socket: the TCP socket whose peer is the fake's. */
+static int data_sock(void)
+{
+	struct sockaddr_in a;
+	socklen_t al;
+	int fd, type;
+	socklen_t sz;
+
+	for (fd = 3; fd < 1024; fd++) {
+		sz = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sz) || type != SOCK_STREAM)
+			continue;
+		al = sizeof(a);
+		if (!getpeername(fd, (struct sockaddr *)&a, &al) && a.sin_family == AF_INET &&
+		    ntohs(a.sin_port) == f.port)
+			return fd;
+	}
+	return -1;
+}
+
+static int op_mailstall(struct spry_req *req)
+{
+	static struct stall_thr m[STALL_SENDERS + 1];
+	int i, done = 0, started = 0, fd, sent = 0, small = 1, old = 0;
+	socklen_t sz = sizeof(old);
+	char res[96], path[128];
+	uint8_t *fill;
+	ssize_t w;
+	FILE *fp;
+
+	fd = data_sock();
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &old, &sz) ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)))
+		return -ENOTSOCK;
+	/*
+	 * Full: filler bytes (0xee) sent until the socket takes no more,
+	 * their count for the fake in DIR/fill (it reads them first).
+	 */
+	fill = malloc(STALL_FILL_MAX);
+	if (!fill)
+		return -ENOMEM;
+	memset(fill, 0xee, STALL_FILL_MAX);
+	w = send(fd, fill, STALL_FILL_MAX, MSG_DONTWAIT | MSG_NOSIGNAL);
+	free(fill);
+	snprintf(path, sizeof(path), "%s/fill", f.dir);
+	fp = w > 0 ? fopen(path, "w") : NULL;
+	if (!fp)
+		return -EIO;
+	fprintf(fp, "%zd\n", w);
+	if (fclose(fp))
+		return -EIO;
+	for (i = 0; i <= STALL_SENDERS; i++) {
+		m[i] = (struct stall_thr){ .pid = i ? STALL_PEER + i : 0, .done = &done,
+					   .ret = -EIO };
+		if (pthread_create(&m[i].t, NULL, stall_thr_run, &m[i]))
+			break;
+		started++;
+	}
+	mail_pump_until(&done, started);
+	for (i = 0; i < started; i++)
+		pthread_join(m[i].t, NULL);
+	for (i = 1; i < started; i++)
+		sent += !m[i].ret;
+	old /= 2;	/* the kernel doubles what it is given */
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &old, sizeof(old));
+	snprintf(res, sizeof(res), "recv=%ld from=%llu sent=%d/%d", m[0].ret,
+		 (unsigned long long)m[0].from, sent, started - 1);
+	return reply_str(req, res);
+}
+
+/*
  * What the handler does is chosen by the request's metadata "op":
  * upper, fail, toobig, grow (to 1000 bytes), meta (echo "x-echo"),
  * setmeta, badmeta, call.
@@ -355,6 +459,8 @@ static int test_handler(struct spry_req *req, void *user)
 		return op_fan(req);
 	if (oplen == 7 && !memcmp(op, "mailall", 7))
 		return op_mailall(req);
+	if (oplen == 9 && !memcmp(op, "mailstall", 9))
+		return op_mailstall(req);
 	if ((oplen == 5 && (!memcmp(op, "reply", 5) || !memcmp(op, "slice", 5) ||
 			    !memcmp(op, "error", 5))))
 		return op_reply(req, op, oplen);
@@ -1518,6 +1624,114 @@ static bool mail_serve(uint64_t req_id, struct spry_desc *out, int *mails)
 	return false;
 }
 
+/* Is any of @p[0..@n) not @c? */
+static bool memchr_not(const char *p, int c, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)p[i] != (unsigned char)c)
+			return true;
+	return false;
+}
+
+/*
+ * Sends that stall (a full socket) never keep the process from reading
+ * its mails: op mailstall's senders fill the function's socket while the
+ * fake reads nothing; a mail the fake sends then must still reach the
+ * thread waiting for it (its buffer freed by spry_recv()) within 2 s.  A
+ * sender holding the mailboxes' lock across its blocked send() would keep
+ * the runtime's thread from taking the mail until the fake read again:
+ * that fails here (after 2 s the fake reads, so nothing hangs).
+ */
+static void case_mail_stall(void)
+{
+	struct spry_desc x, mail;
+	struct spry_buf b;
+	int ret, small = 1, big = 4 << 20, mails = 0, answered = -1;
+	char path[128], junk[4096];
+	long fill = 0, left, n;
+	FILE *fp;
+	int64_t end, took = -1, t0;
+	uint32_t base;
+	bool got = false;
+
+	/*
+	 * A connection whose receive window is small from its handshake: the
+	 * runtime registers again (spryd gone and back) with a listener that
+	 * gives it the smallest receive buffer.
+	 */
+	ret = setsockopt(f.tcp_lsn, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) ? -errno : 0;
+	fake_drop_conn(&f);
+	ret = ret ?: fake_register(&f, 0, TAB_FNS);
+	ret = ret ?: mkreq(&f, 0xb0002, "op: mailstall\n", "", &d[0]);
+	ret = ret ?: wr(f.b, d, sizeof(d[0]));
+	usleep(300 * 1000);	/* the senders' mails stuck in the socket */
+	snprintf(path, sizeof(path), "%s/fill", f.dir);
+	fp = ret ? NULL : fopen(path, "r");
+	if (!fp || fscanf(fp, "%ld", &fill) != 1 || fill <= 0)
+		ret = ret ?: -EIO;
+	if (fp)
+		fclose(fp);
+	unlink(path);
+	ret = ret ?: spry_pool_alloc(f.pool, 2, SPRY_MAIL_TAG(MAIL_PID), &b);
+	if (!ret) {
+		memcpy(spry_pool_ptr(f.pool, b.off, b.cap), "hi", 2);
+		mail = (struct spry_desc){
+			.version = SPRY_DESC_VERSION, .flags = SPRY_DF_MAIL, .hop = 1,
+			.chain = CHAIN_ID, .fn = FN_ID, .req_id = 0x78, .off = b.off,
+			.cap = b.cap, .gen = b.gen, .len = 2, .key = 77,
+		};
+		base = n_free(&f);
+		t0 = now_ms();
+		ret = wr(f.b, &mail, sizeof(mail));
+		/* the fake reads nothing until the mail was taken, or 2 s */
+		for (end = t0 + 2000; !ret && now_ms() < end; usleep(2000)) {
+			if (n_free(&f) > base) {
+				took = now_ms() - t0;
+				break;
+			}
+		}
+	}
+	/* now read: the filler first, then answer every mail, until the request's answer */
+	for (left = fill; !ret && left > 0; left -= n) {
+		n = wait_in(f.b, TIMEOUT_MS) ? -1 :
+		    read(f.b, junk, left < (long)sizeof(junk) ? (size_t)left : sizeof(junk));
+		if (n <= 0 || memchr_not(junk, 0xee, (size_t)n))
+			ret = -EPROTO;
+	}
+	for (end = now_ms() + 15000; !ret && !got && now_ms() < end;) {
+		if (rd(f.b, &x, 1, 500) != 1)
+			continue;
+		if (x.flags == SPRY_DF_MAIL) {
+			mails++;
+			ret = mail_answer_all(&x, 1);
+		} else if (x.flags == (SPRY_DF_MAIL | SPRY_DF_REPLY) && x.req_id == 0x78) {
+			answered = x.status;
+		} else if (x.req_id == 0xb0002) {
+			r[0] = x;
+			got = true;
+		} else {
+			spry_pool_free(f.pool, x.off, x.gen);
+		}
+	}
+	tap_ok(!ret && took >= 0,
+	       "a mail reaches its receiving thread while %d senders stall on a full socket (%ld filler bytes; taken after %lld ms, expected within 2000; ret %d)",
+	       STALL_SENDERS, fill, (long long)took, ret);
+	tap_ok(got && answered == SPRY_ST_OK && mails == STALL_SENDERS &&
+	       payload_is(&f, &r[0], "recv=2 from=77 sent=40/40"),
+	       "then every send answered 0 and the mail taken (%.*s, %d mails, answer status %d; expected recv=2 from=77 sent=40/40, 40, 0)",
+	       got ? (int)r[0].len : 4, got ? (const char *)payload(&f, &r[0]) : "none",
+	       mails, answered);
+	if (got)
+		spry_pool_free(f.pool, r[0].off, r[0].gen);
+	/* and a connection with a large buffer again, for what follows */
+	setsockopt(f.tcp_lsn, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	fake_drop_conn(&f);
+	ret = fake_register(&f, 0, TAB_FNS);
+	tap_ok(!ret, "registered again (%d)", ret);
+}
+
 static void case_mail(void)
 {
 	struct spry_buf b;
@@ -1552,6 +1766,7 @@ static void case_mail(void)
 	if (ok)
 		spry_pool_free(f.pool, r[0].off, r[0].gen);
 
+	case_mail_stall();
 	tap_ok(n_free(&f) == free1, "mail: every pool buffer back (%u/%u)", n_free(&f), free1);
 }
 
