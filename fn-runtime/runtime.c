@@ -1408,6 +1408,10 @@ static bool rt_mail_in(struct rt *rt, const struct spry_desc *d)
 
 static int64_t mono_ms(void);
 
+static int rt_wait_rx(struct rt *rt, int64_t deadline, bool once,
+		      bool (*take)(struct rt *, const struct spry_desc *, void *),
+		      bool (*done)(void *), void *arg);
+
 /*
  * The runtime's thread waits for mail traffic: reads what comes within
  * @wait_ms (mails and answers handled, other descriptors kept for after
@@ -1415,30 +1419,7 @@ static int64_t mono_ms(void);
  */
 static int rt_mail_pump(struct rt *rt, int wait_ms)
 {
-	uint8_t buf[RT_MAIL_RX * sizeof(struct spry_desc)];
-	struct pollfd pfd = { .fd = rt->tcp, .events = POLLIN };
-	int nd, i, ret;
-
-	ret = poll(&pfd, 1, wait_ms);
-	if (ret < 0)
-		return errno == EINTR ? 0 : -errno;
-	if (!ret)
-		return 0;
-	nd = rt_recv_descs(rt, buf, RT_MAIL_RX, NULL, MSG_DONTWAIT);
-	if (nd == -EAGAIN)
-		return 0;
-	if (nd < 0)
-		return nd;
-	for (i = 0; i < nd; i++) {
-		const struct spry_desc *d = (const struct spry_desc *)(buf + i * RT_DESC);
-
-		if (rt_mail_in(rt, d))
-			continue;
-		ret = rt_keep(rt, d);
-		if (ret)
-			return ret;
-	}
-	return 0;
+	return rt_wait_rx(rt, mono_ms() + wait_ms, true, NULL, NULL, NULL);
 }
 
 /*
@@ -1959,47 +1940,101 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Wait for the REPLY to @call; other descriptors are kept.  0 or -errno. */
-static int rt_wait_reply(struct rt *rt, const struct spry_desc *call,
-			 unsigned int timeout_ms, struct spry_desc *reply)
+/*
+ * The one wait for answers on the data socket, shared by a call
+ * (rt_wait_reply()), a fan-out (spry_req_fanout()) and the mailboxes
+ * (rt_mail_pump()): read what comes until @done(@arg) or @deadline
+ * (CLOCK_MONOTONIC ms), each descriptor offered to @take(rt, d, @arg) first
+ * (true: it is what the waiter waits for, taken) and the others kept
+ * (rt_keep(): mails and their answers handled at once, the rest run after
+ * the handler).  @once: return after one poll and what it read (the
+ * mailboxes' pump, whose caller checks its condition between reads; a
+ * @deadline already past still polls once).  @take and @done may be NULL.
+ * 0 when done (with @once: after the read, or nothing by the deadline),
+ * -ETIMEDOUT at the deadline, -ECONNRESET at EOF, -errno.
+ */
+static int rt_wait_rx(struct rt *rt, int64_t deadline, bool once,
+		      bool (*take)(struct rt *, const struct spry_desc *, void *),
+		      bool (*done)(void *), void *arg)
 {
 	uint8_t buf[RT_CALL_RX * sizeof(struct spry_desc)];
-	int64_t deadline = mono_ms() + timeout_ms, left;
 	struct pollfd pfd = { .fd = rt->tcp, .events = POLLIN };
 	const struct spry_desc *d;
-	bool found = false;
+	int64_t left;
 	int nd, i, ret;
 
-	while (!found) {
+	for (;;) {
+		if (done && done(arg))
+			return 0;
 		left = deadline - mono_ms();
-		if (left <= 0)
-			return -ETIMEDOUT;
+		if (left <= 0) {
+			if (!once)
+				return -ETIMEDOUT;
+			left = 0;
+		}
 		ret = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
 		if (ret < 0 && errno != EINTR)
 			return -errno;
-		if (ret <= 0)
+		if (ret <= 0) {
+			if (once)
+				return 0;
 			continue;
+		}
 		nd = rt_recv_descs(rt, buf, RT_CALL_RX, NULL, MSG_DONTWAIT);
-		if (nd == -EAGAIN)
+		if (nd == -EAGAIN) {
+			if (once)
+				return 0;
 			continue;
+		}
 		if (nd < 0)
 			return nd;
 		for (i = 0; i < nd; i++) {
-			d = (const struct spry_desc *)(buf + i * RT_DESC);
-			/* not a fan-out branch's late answer to the same fn */
-			if (!found && d->req_id == call->req_id &&
-			    (d->flags & (SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_FAN)) ==
-			    SPRY_DF_REPLY && d->fn == call->fn) {
-				*reply = *d;
-				found = true;
+			d = (const struct spry_desc *)(buf + (size_t)i * RT_DESC);
+			if (take && take(rt, d, arg))
 				continue;
-			}
 			ret = rt_keep(rt, d);
 			if (ret)
 				return ret;
 		}
+		if (once)
+			return 0;
 	}
-	return 0;
+}
+
+/* A call waiting for its REPLY (rt_wait_reply()). */
+struct rt_call_wait {
+	const struct spry_desc	*call;
+	struct spry_desc	*reply;
+	bool			found;
+};
+
+static bool rt_call_take(struct rt *rt, const struct spry_desc *d, void *arg)
+{
+	struct rt_call_wait *w = arg;
+
+	(void)rt;
+	/* not a fan-out branch's late answer to the same fn */
+	if (w->found || d->req_id != w->call->req_id ||
+	    (d->flags & (SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_FAN)) != SPRY_DF_REPLY ||
+	    d->fn != w->call->fn)
+		return false;
+	*w->reply = *d;
+	w->found = true;
+	return true;
+}
+
+static bool rt_call_done(void *arg)
+{
+	return ((struct rt_call_wait *)arg)->found;
+}
+
+/* Wait for the REPLY to @call; other descriptors are kept.  0 or -errno. */
+static int rt_wait_reply(struct rt *rt, const struct spry_desc *call,
+			 unsigned int timeout_ms, struct spry_desc *reply)
+{
+	struct rt_call_wait w = { .call = call, .reply = reply };
+
+	return rt_wait_rx(rt, mono_ms() + timeout_ms, false, rt_call_take, rt_call_done, &w);
 }
 
 static const struct spry_ctl_fn_entry *rt_fn_find(const struct rt *rt, const char *name)
@@ -3242,19 +3277,52 @@ static void rt_fan_take(struct rt *rt, struct spry_fanout *b, const struct spry_
 	}
 }
 
+/* A fan-out waiting for its branches' answers (spry_req_fanout()). */
+struct rt_fan_wait {
+	struct spry_fanout	*br;
+	const size_t		*idx;	/* sent[k] is branch br[idx[k]] */
+	struct spry_desc	*sent;	/* t_start 0: answered */
+	size_t			n_sent, left_n;
+};
+
+/* One of the branches' answers, matched by request id and tag: taken. */
+static bool rt_fan_match(struct rt *rt, const struct spry_desc *d, void *arg)
+{
+	struct rt_fan_wait *w = arg;
+	struct spry_desc *c;
+	size_t k;
+
+	for (k = 0; k < w->n_sent; k++) {
+		c = &w->sent[k];
+		if (c->t_start && d->req_id == c->req_id && d->t_start == c->t_start &&
+		    d->chain == rt->chain && d->version == SPRY_DESC_VERSION &&
+		    (d->flags & (SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_FAN)) ==
+		    (SPRY_DF_REPLY | SPRY_DF_FAN))
+			break;
+	}
+	if (k == w->n_sent)
+		return false;
+	rt_fan_take(rt, &w->br[w->idx[k]], c, d);
+	c->t_start = 0;	/* answered */
+	w->left_n--;
+	return true;
+}
+
+static bool rt_fan_done(void *arg)
+{
+	return !((struct rt_fan_wait *)arg)->left_n;
+}
+
 SPRY_API int spry_req_fanout(struct spry_req *req, struct spry_fanout *br, size_t n,
 			     unsigned int timeout_ms)
 {
 	struct spry_desc calls[SPRY_FAN_MAX], sent[SPRY_FAN_MAX];
-	uint8_t buf[RT_CALL_RX * sizeof(struct spry_desc)];
-	size_t idx[SPRY_FAN_MAX], n_sent = 0, left_n, i, k, meta_len;
-	struct pollfd pfd;
+	size_t idx[SPRY_FAN_MAX], n_sent = 0, i, k, meta_len;
 	const struct spry_ctl_fn_entry *callee;
-	const struct spry_desc *d;
-	int64_t deadline, left;
+	struct rt_fan_wait fw;
 	struct spry_buf b;
 	struct rt *rt;
-	int ok = 0, nd, ret, j, fail = -ETIMEDOUT;
+	int ok = 0, ret, fail = -ETIMEDOUT;
 	uint8_t *p;
 
 	if (!req || !req->rt || (!br && n))
@@ -3355,51 +3423,11 @@ SPRY_API int spry_req_fanout(struct spry_req *req, struct spry_fanout *br, size_
 	rt->n_calls += n_sent;
 	memcpy(sent, calls, n_sent * sizeof(calls[0]));
 
-	pfd = (struct pollfd){ .fd = rt->tcp, .events = POLLIN };
-	deadline = mono_ms() + timeout_ms;
-	left_n = n_sent;
-	while (left_n) {
-		left = deadline - mono_ms();
-		if (left <= 0)
-			break;
-		ret = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
-		if (ret < 0 && errno != EINTR) {
-			fail = -errno;
-			break;
-		}
-		if (ret <= 0)
-			continue;
-		nd = rt_recv_descs(rt, buf, RT_CALL_RX, NULL, MSG_DONTWAIT);
-		if (nd == -EAGAIN)
-			continue;
-		if (nd < 0) {
-			fail = nd;
-			break;
-		}
-		for (j = 0; j < nd; j++) {
-			d = (const struct spry_desc *)(buf + (size_t)j * RT_DESC);
-			for (k = 0; k < n_sent; k++) {
-				if (sent[k].t_start && d->req_id == sent[k].req_id &&
-				    d->t_start == sent[k].t_start && d->chain == rt->chain &&
-				    d->version == SPRY_DESC_VERSION &&
-				    (d->flags & (SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_FAN)) ==
-				    (SPRY_DF_REPLY | SPRY_DF_FAN))
-					break;
-			}
-			if (k < n_sent) {
-				rt_fan_take(rt, &br[idx[k]], &sent[k], d);
-				sent[k].t_start = 0;	/* answered */
-				left_n--;
-				continue;
-			}
-			ret = rt_keep(rt, d);
-			if (ret) {
-				fail = ret;
-				goto out;
-			}
-		}
-	}
-out:
+	fw = (struct rt_fan_wait){ .br = br, .idx = idx, .sent = sent, .n_sent = n_sent,
+				   .left_n = n_sent };
+	ret = rt_wait_rx(rt, mono_ms() + timeout_ms, false, rt_fan_match, rt_fan_done, &fw);
+	if (ret)
+		fail = ret;
 	/* Not answered in time: their buffers go with the late answers
 	 * (rt_late_reply frees them). */
 	for (k = 0; k < n_sent; k++)
