@@ -104,6 +104,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } SPRY_MAP_PROCS SEC(".maps");
 
+/*
+ * Fan-out branches out: {caller, req_id, tag} -> the callee holding it
+ * (docs/WORKFLOWS.md); spryd answers a dead callee's (spryd/fan.c).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SPRY_FAN_RECS);
+	__type(key, struct spry_fan_key);
+	__type(value, struct spry_fan_rec);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} SPRY_MAP_FANREC SEC(".maps");
+
 /* Quarantine events for spryd. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

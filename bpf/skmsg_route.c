@@ -287,6 +287,76 @@ static __always_inline bool fan_give(__u16 fn, __u16 inst)
 	return f && count_take(&f->out);
 }
 
+/*
+ * The record of each branch out (SPRY_MAP_FANREC, include/spry/abi.h):
+ * made when the branch is taken (so a full table refuses it as the
+ * budget does), given its callee when delivered, deleted when answered,
+ * bounced, or answered by spryd for a callee that died.  Deleting is what
+ * makes one answer per branch: the callee's own and spryd's cannot both
+ * find the record.
+ */
+static __always_inline void fan_key(struct spry_fan_key *k, __u16 fn, __u16 inst,
+				    const struct spry_desc *d)
+{
+	k->fn = fn;
+	k->inst = inst;
+	k->pad = 0;
+	k->req_id = d->req_id;
+	k->tag = d->t_start;
+}
+
+/* A branch of caller {fn, inst} taken: its record, callee not known yet. */
+static __always_inline bool fan_rec_add(__u16 fn, __u16 inst, const struct spry_desc *d)
+{
+	struct spry_fan_rec rec = { .fn = SPRY_FAN_NONE, .inst = SPRY_FAN_NONE };
+	struct spry_fan_key k;
+
+	fan_key(&k, fn, inst, d);
+	return !bpf_map_update_elem(&SPRY_MAP_FANREC, &k, &rec, BPF_NOEXIST);
+}
+
+/* The branch @d of caller {fn, inst} was delivered to {to_fn, to_inst}. */
+static __always_inline void fan_rec_deliver(__u16 fn, __u16 inst, const struct spry_desc *d,
+					    __u16 to_fn, __u16 to_inst)
+{
+	struct spry_fan_rec *rec;
+	struct spry_fan_key k;
+
+	fan_key(&k, fn, inst, d);
+	rec = bpf_map_lookup_elem(&SPRY_MAP_FANREC, &k);
+	if (rec) {
+		rec->fn = to_fn;
+		rec->inst = to_inst;
+	}
+}
+
+/*
+ * The branch @d of caller {fn, inst} ends, answered by callee {by_fn,
+ * by_inst}: true when that callee held it and this is its one answer.
+ */
+static __always_inline bool fan_rec_end(__u16 fn, __u16 inst, const struct spry_desc *d,
+					__u16 by_fn, __u16 by_inst)
+{
+	struct spry_fan_rec *rec;
+	struct spry_fan_key k;
+
+	fan_key(&k, fn, inst, d);
+	rec = bpf_map_lookup_elem(&SPRY_MAP_FANREC, &k);
+	if (!rec || rec->fn != by_fn || rec->inst != by_inst)
+		return false;
+	return !bpf_map_delete_elem(&SPRY_MAP_FANREC, &k);
+}
+
+/* A branch taken and then bounced back to caller {fn, inst}: undone. */
+static __always_inline void fan_cancel(__u16 fn, __u16 inst, const struct spry_desc *d)
+{
+	struct spry_fan_key k;
+
+	fan_key(&k, fn, inst, d);
+	bpf_map_delete_elem(&SPRY_MAP_FANREC, &k);
+	fan_give(fn, inst);
+}
+
 /* Turn a branch into its refusal, back to its caller {fn, inst}. */
 static __always_inline void fan_bounce(struct spry_desc *d, struct route *r,
 				       __u16 fn, __u16 inst, __u8 status, __u32 v)
@@ -560,6 +630,8 @@ static __always_inline void delivered(struct spry_desc *d, __u16 fn, __u16 inst,
 	struct spry_fn_stats *fs = fn_stats(fn);
 
 	d->inst = inst;
+	if (fan == FAN_CALL)
+		fan_rec_deliver(d->ret_fn, d->ret_inst, d, fn, inst);
 	if (st && fan != FAN_REPLY && fan != FAN_BOUNCE)
 		__sync_fetch_and_add(&st->inflight, 1);
 	if (fs)
@@ -778,7 +850,7 @@ static __always_inline int deliver(struct sk_msg_md *msg, const struct spry_send
 		d->status = SPRY_ST_NO_INSTANCE;
 		/* A branch without a callee fails alone: back to its caller. */
 		if (r->fan == FAN_CALL) {
-			fan_give(s->fn, s->inst);
+			fan_cancel(s->fn, s->inst, d);
 			fan_bounce(d, r, s->fn, s->inst, SPRY_ST_NO_INSTANCE,
 				   SPRY_V_NO_INSTANCE);
 		}
@@ -794,7 +866,7 @@ static __always_inline int deliver(struct sk_msg_md *msg, const struct spry_send
 		}
 		/* A branch to a process whose socket just closed: to its caller. */
 		if (r->fan == FAN_CALL) {
-			fan_give(s->fn, s->inst);
+			fan_cancel(s->fn, s->inst, d);
 			fan_bounce(d, r, s->fn, s->inst, SPRY_ST_NO_PROCESS,
 				   SPRY_V_NO_PROCESS);
 			key.fn = r->fn;
@@ -1008,6 +1080,16 @@ static __always_inline __u32 route_fn(const struct spry_sender *s,
 					   SPRY_V_FAN_REFUSED);
 				return SPRY_V_FAN_REFUSED;
 			}
+			/*
+			 * Its record (a full table, or a tag already out, is
+			 * refused as the budget is).
+			 */
+			if (!fan_rec_add(s->fn, s->inst, d)) {
+				fan_give(s->fn, s->inst);
+				fan_bounce(d, r, s->fn, s->inst, SPRY_ST_FAN_LIMIT,
+					   SPRY_V_FAN_REFUSED);
+				return SPRY_V_FAN_REFUSED;
+			}
 			r->fan = FAN_CALL;
 		}
 		/*
@@ -1023,7 +1105,7 @@ static __always_inline __u32 route_fn(const struct spry_sender *s,
 				return SPRY_V_CALL;
 			}
 			if (r->fan == FAN_CALL) {
-				fan_give(s->fn, s->inst);
+				fan_cancel(s->fn, s->inst, d);
 				fan_bounce(d, r, s->fn, s->inst, SPRY_ST_NO_PROCESS,
 					   SPRY_V_NO_PROCESS);
 			}
@@ -1050,7 +1132,9 @@ static __always_inline __u32 route_fn(const struct spry_sender *s,
 		 * callee's word alone would leave the caller's in-flight
 		 * count short); else it counts as a plain call's reply.
 		 */
-		if ((d->flags & SPRY_DF_FAN) && fan_give(d->ret_fn, d->ret_inst))
+		if ((d->flags & SPRY_DF_FAN) &&
+		    fan_rec_end(d->ret_fn, d->ret_inst, d, s->fn, s->inst) &&
+		    fan_give(d->ret_fn, d->ret_inst))
 			r->fan = FAN_REPLY;
 		return SPRY_V_REPLY;
 	}
@@ -1264,6 +1348,40 @@ static __always_inline __u32 mail_from_spryd(struct sk_msg_md *msg, struct spry_
 }
 
 /*
+ * spryd answers a branch whose callee died (spryd/fan.c): REPLY|FAN with
+ * status CALLEE_GONE, the caller in ret_fn/ret_inst, the dead callee in
+ * fn/inst, the branch's req_id and tag.  Taken only while the record says
+ * that callee holds the branch (then deleted: the callee's own answer can
+ * no longer come through as the branch's), which gives the caller its
+ * budget back and wakes it with a failure for that branch.  Anything else
+ * (answered meanwhile, a caller gone or registered again) goes back to
+ * spryd, counted.  Never a drop: the sender is spryd.
+ */
+static __always_inline __u32 fan_from_spryd(struct sk_msg_md *msg, struct spry_desc *d)
+{
+	struct spry_inst_key key = { .fn = d->ret_fn, .inst = d->ret_inst };
+
+	if (d->status == SPRY_ST_OK || d->ret_fn == SPRY_FN_ORIGIN ||
+	    d->ret_fn >= SPRY_MAX_FNS || d->ret_inst >= SPRY_MAX_INST ||
+	    !fan_rec_end(d->ret_fn, d->ret_inst, d, d->fn, d->inst))
+		goto orphan;
+	if (!fan_give(d->ret_fn, d->ret_inst))
+		goto orphan;
+	d->off = 0;
+	d->cap = 0;
+	d->len = 0;
+	d->gen = 0;
+	if (bpf_msg_redirect_hash(msg, &SPRY_MAP_SOCKS, &key, BPF_F_INGRESS) == SK_PASS) {
+		count_verdict(SPRY_V_FAN_GONE, 1);
+		return SPRY_V_FAN_GONE;
+	}
+orphan:
+	/* no redirect: the bytes go on the origin socket's TCP, to spryd */
+	count_verdict(SPRY_V_FAN_ORPHAN, 1);
+	return SPRY_V_FAN_ORPHAN;
+}
+
+/*
  * A descriptor flagged SPRY_DF_MAIL: within one app (a chain flagged
  * SPRY_CF_APP; another chain's id is DROP_CHAIN, as for a forged hop),
  * from its function's instances, or from spryd.  Returns a drop verdict,
@@ -1333,6 +1451,11 @@ int skmsg_route(struct sk_msg_md *msg)
 		v = mail_route(msg, s, d);
 		if (v < SPRY_V_FIRST_DROP)
 			return SK_PASS;
+	} else if (s->role == SPRY_ROLE_ORIGIN &&
+		   d->flags == (SPRY_DF_REPLY | SPRY_DF_FAN)) {
+		/* spryd answers for a dead callee (its own redirect) */
+		fan_from_spryd(msg, d);
+		return SK_PASS;
 	} else if (s->role == SPRY_ROLE_ORIGIN)
 		v = route_origin(s, d, &r);
 	else if (s->role == SPRY_ROLE_FN && s->fn != SPRY_FN_ORIGIN &&

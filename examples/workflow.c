@@ -15,7 +15,10 @@
  *   long    fan-out and fan-in: asks words, chars and lines in parallel
  *           (--fan-timeout-ms, default 200) and answers
  *           "words W chars C lines L", a branch that failed as "error",
- *           one that missed the deadline as "timeout".
+ *           one that missed the deadline as "timeout".  A payload
+ *           starting with "WIDE" asks chars SPRY_FAN_MAX times at once
+ *           instead and answers "wide OK/N busy B": the branches that
+ *           answered, and those the router's bound refused (-EBUSY).
  *   words, chars, lines
  *           count them; a payload containing "FAIL" makes words fail, one
  *           containing "SLOW" makes lines answer after 2 s.
@@ -82,6 +85,32 @@ static int shorten(struct spry_req *req, void *user)
 /* The three branches' answers, by name. */
 static const char *const branch_fns[] = { "words", "chars", "lines" };
 
+/* "WIDE...": SPRY_FAN_MAX branches to chars at once (the whole budget). */
+static int fan_wide(struct spry_req *req, const void *p, size_t len)
+{
+	static struct spry_fanout br[SPRY_FAN_MAX];
+	static char out[SPRY_FAN_MAX][24];
+	char msg[64];
+	int ret, n, busy = 0;
+	size_t i;
+
+	memset(br, 0, sizeof(br));
+	for (i = 0; i < SPRY_FAN_MAX; i++) {
+		br[i].fn = "chars";
+		br[i].in = p;
+		br[i].in_len = len;
+		br[i].out = out[i];
+		br[i].out_cap = sizeof(out[i]);
+	}
+	ret = spry_req_fanout(req, br, SPRY_FAN_MAX, fan_timeout_ms);
+	if (ret < 0)
+		return spry_req_error(req, 502, ret, "fan-out: %s", strerror(-ret));
+	for (i = 0; i < SPRY_FAN_MAX; i++)
+		busy += br[i].err == -EBUSY;
+	n = snprintf(msg, sizeof(msg), "wide %d/%d busy %d", ret, SPRY_FAN_MAX, busy);
+	return spry_req_reply(req, 0, NULL, msg, (size_t)n);
+}
+
 static int fan(struct spry_req *req, void *user)
 {
 	struct spry_fanout br[3];
@@ -92,6 +121,8 @@ static int fan(struct spry_req *req, void *user)
 
 	(void)user;
 	p = spry_req_data(req, &len);
+	if (len >= 4 && !memcmp(p, "WIDE", 4))
+		return fan_wide(req, p, len);
 	memset(br, 0, sizeof(br));
 	for (i = 0; i < 3; i++) {
 		br[i].fn = branch_fns[i];

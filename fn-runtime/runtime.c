@@ -3236,6 +3236,8 @@ static int rt_fan_status(uint8_t st)
 		return -ESRCH;
 	case SPRY_ST_TOO_BIG:
 		return -EMSGSIZE;
+	case SPRY_ST_CALLEE_GONE:
+		return -ECONNRESET;
 	default:
 		return -EREMOTEIO;
 	}
@@ -3248,6 +3250,18 @@ static void rt_fan_take(struct rt *rt, struct spry_fanout *b, const struct spry_
 	const uint8_t *rp = NULL;
 	int err;
 
+	/*
+	 * spryd's answer for a callee that died holding the branch (the
+	 * router checked it): no buffer; the call's is ours again.
+	 */
+	if (reply->status == SPRY_ST_CALLEE_GONE && !reply->cap) {
+		b->err = rt_fan_status(reply->status);
+		err = spry_pool_free(rt->pool, call->off, call->gen);
+		if (err && err != -ESTALE)
+			rt_log(rt, "fan-out to %s: freeing the call buffer: %s", b->fn,
+			       strerror(-err));
+		return;
+	}
 	if (reply->meta_len <= reply->cap && reply->len <= reply->cap - reply->meta_len)
 		rp = spry_pool_ptr(rt->pool, reply->off, reply->cap);
 	if (!rp) {

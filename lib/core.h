@@ -31,11 +31,12 @@ struct spry_maps {
 	int	reqloc;
 	int	events;
 	int	procs;
+	int	fanrec;
 	char	dir[PATH_MAX];
 };
 
 /* Number of pinned maps, and their pin names in struct spry_maps order. */
-#define SPRY_N_MAPS	11
+#define SPRY_N_MAPS	12
 extern const char *const spry_map_pin_names[SPRY_N_MAPS + 1];	/* NULL-terminated */
 
 /* Pin directory: @override, else $SPRY_PIN_DIR, else SPRY_PIN_DIR_DEFAULT. */

@@ -48,6 +48,8 @@ static const struct map_desc map_descs[SPRY_N_MAPS] = {
 	MAP_DESC(SPRY_MAP_EVENTS, events, BPF_MAP_TYPE_RINGBUF, 0, 0, 0),
 	MAP_DESC(SPRY_MAP_PROCS, procs, BPF_MAP_TYPE_HASH, sizeof(struct spry_proc_key),
 		 sizeof(struct spry_proc), SPRY_MAX_PROCS),
+	MAP_DESC(SPRY_MAP_FANREC, fanrec, BPF_MAP_TYPE_HASH, sizeof(struct spry_fan_key),
+		 sizeof(struct spry_fan_rec), SPRY_FAN_RECS),
 };
 
 const char *const spry_map_pin_names[SPRY_N_MAPS + 1] = {
@@ -62,6 +64,7 @@ const char *const spry_map_pin_names[SPRY_N_MAPS + 1] = {
 	SPRY_STR(SPRY_MAP_REQLOC),
 	SPRY_STR(SPRY_MAP_EVENTS),
 	SPRY_STR(SPRY_MAP_PROCS),
+	SPRY_STR(SPRY_MAP_FANREC),
 	NULL,
 };
 

@@ -33,6 +33,8 @@ static const char *const verdict_names[SPRY_V_MAX] = {
 	[SPRY_V_MAIL_FULL]	= "mail_full",
 	[SPRY_V_MAIL_BOUNCE]	= "mail_bounce",
 	[SPRY_V_MAIL_ORPHAN]	= "mail_orphan",
+	[SPRY_V_FAN_GONE]	= "fan_gone",
+	[SPRY_V_FAN_ORPHAN]	= "fan_orphan",
 	[SPRY_V_DROP_SHORT]	= "drop_short",
 	[SPRY_V_DROP_VERSION]	= "drop_version",
 	[SPRY_V_DROP_SENDER]	= "drop_sender",
@@ -55,6 +57,7 @@ static const char *const status_names[SPRY_ST_MAX] = {
 	[SPRY_ST_NEXT_REFUSED]	= "next_refused",
 	[SPRY_ST_FAN_LIMIT]	= "fan_limit",
 	[SPRY_ST_MAILBOX_FULL]	= "mailbox_full",
+	[SPRY_ST_CALLEE_GONE]	= "callee_gone",
 };
 
 const char *spry_verdict_name(unsigned int v)

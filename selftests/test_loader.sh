@@ -22,7 +22,7 @@ fails() {
 }
 
 PINS="skmsg_route spry_socks spry_senders spry_chains spry_fns spry_auth spry_inst
-      spry_verdicts spry_fn_stats spry_reqloc spry_events"
+      spry_verdicts spry_fn_stats spry_reqloc spry_events spry_procs spry_fanrec"
 
 tap_plan
 
@@ -46,7 +46,7 @@ done
 tap_ok $ok "every map and the program pinned, directory mode 0700"
 expect_cmd -o '"already": ?true' "second load is a no-op success" -- spry -j load
 expect_cmd -o '^spry ' "version (text)" -- spry version
-json_eq "$(spry -j version)" .abi 6 "version (JSON): ABI 6"
+json_eq "$(spry -j version)" .abi 7 "version (JSON): ABI 7"
 
 # --- chain add/show/replace/del ---------------------------------------------------
 spry chain add demo hops upper,reverse functions helper calls upper:helper \

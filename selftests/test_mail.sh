@@ -209,7 +209,7 @@ expect_eq "$n" 64 "... and read"
 # around it: each answered with a valid header, spryd carries on.
 python3 - "$SOCK" <<'PY' 2>"$TMP/proc_fuzz.err"
 import random, socket, struct, sys
-MAGIC, ABI, PROC, PROC_ACK = 0x53505259, 6, 9, 10
+MAGIC, ABI, PROC, PROC_ACK = 0x53505259, 7, 9, 10
 def call(body, typ=PROC):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.connect(sys.argv[1])

@@ -188,7 +188,7 @@ expect_eq "$(code a1/9223372036854775808/whoami) $(code a1/11 )" "400 404" \
 	"id 2^63: 400; an id without a function: 404"
 python3 - "$SOCK" <<'PY' 2>"$TMP/proc_hostile.err"
 import socket, struct, sys
-def call(body, typ=9, ver=6, ln=None):
+def call(body, typ=9, ver=7, ln=None):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.connect(sys.argv[1])
     s.send(struct.pack("=IHHIi", 0x53505259, typ, ver, len(body) if ln is None else ln, 0) + body)
@@ -335,7 +335,7 @@ def ctl():
     return s
 def proc(s, i, op):
     body = struct.pack("=32sQII", b"a3", i, op, 0)
-    s.send(struct.pack("=IHHIi", 0x53505259, 9, 6, len(body), 0) + body)
+    s.send(struct.pack("=IHHIi", 0x53505259, 9, 7, len(body), 0) + body)
     r = s.recv(300000)
     typ, st = struct.unpack("=IHHIi", r[:16])[1], struct.unpack("=IHHIi", r[:16])[4]
     if typ != 10 or st != 0:

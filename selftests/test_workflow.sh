@@ -103,8 +103,10 @@ tap_ok $? "chain add again without next: its SPRY_AK_NEXT authorizations removed
 # --- the chain running -------------------------------------------------------
 start_spryd --http 127.0.0.1:$HTTP_PORT
 tap_ok $? "spryd listening" || { tap_diag "$(cat "$TMP/spryd.log")"; tap_finish; }
+declare -A FNPID
 for f in route short long words chars lines; do
 	start "$WF" "$TMP/fn-$f.log" --chain workflow --fn "$f" --sock "$SOCK"
+	FNPID[$f]=$LAST
 done
 start "$WF" "$TMP/fn-tally.log" --chain workflow --fn tally --sock "$SOCK" \
 	--batch-max $BATCH_MAX --batch-wait-us 20000
@@ -160,6 +162,53 @@ tap_ok $? "the late answer was dropped by the caller (its log: late reply)"
 # a fan-out right after: no stale answer mixed in
 expect_eq "$(inv "$(printf 'two lines\nof text here')")" "$(printf 'words 5 chars 22 lines 2\n(batch 1)')" \
 	"fan-out after a late answer: the right answers"
+
+# --- fan-out: a callee killed holding a branch ----------------------------------
+# long again with a deadline of 5 s: lines, killed (-9) while it sleeps on
+# a SLOW branch, must cost its caller neither the deadline nor budget.
+# pids_drop PID: no longer one of this test's live processes (ended by it)
+pids_drop() {
+	local p keep=()
+	for p in "${PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	PIDS=("${keep[@]}")
+}
+kill -TERM "${FNPID[long]}" 2>/dev/null
+wait "${FNPID[long]}" 2>/dev/null
+pids_drop "${FNPID[long]}"
+start "$WF" "$TMP/fn-long2.log" --chain workflow --fn long --sock "$SOCK" --fan-timeout-ms 5000
+FNPID[long]=$LAST
+wait_for 5 live_is workflow 7
+tap_ok $? "long registered again with a 5 s fan-out deadline"
+expect_eq "$(inv 'WIDE open, over sixteen bytes')" "$(printf 'wide 64/64 busy 0\n(batch 1)')" \
+	"a fan-out of SPRY_FAN_MAX (64) branches: all answered"
+g0=$(verdict fan_gone)
+t0=$(date +%s%N)
+inv 'this one is SLOW to count lines' >"$TMP/slow.out" 2>&1 &
+INV=$!
+sleep 0.5	# lines holds its branch (asleep for 2 s)
+kill -KILL "${FNPID[lines]}"
+wait "$INV"
+wait "${FNPID[lines]}" 2>/dev/null
+pids_drop "${FNPID[lines]}"
+t1=$(date +%s%N)
+ms=$(( (t1 - t0) / 1000000 ))
+expect_eq "$(cat "$TMP/slow.out")" "$(printf 'words 7 chars 31 lines error\n(batch 1)')" \
+	"callee killed mid-branch: that branch failed (callee_gone), the others answered"
+# not a timing test: the deadline is 5 s, the answer comes when spryd sees lines die
+expect_num "$ms" -lt 4500 "... within the caller's deadline of 5 s (took $ms ms)"
+expect_num "$(( $(verdict fan_gone) - g0 ))" -eq 1 "verdict fan_gone +1 (spryd answered for the dead callee)"
+curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | grep -q '^spry_fan_given_back_total 1$'
+tap_ok $? "/metrics: spry_fan_given_back_total 1"
+start "$WF" "$TMP/fn-lines2.log" --chain workflow --fn lines --sock "$SOCK"
+FNPID[lines]=$LAST
+wait_for 5 live_is workflow 7
+tap_ok $? "lines started again"
+expect_eq "$(inv 'WIDE again, over sixteen bytes')" "$(printf 'wide 64/64 busy 0\n(batch 1)')" \
+	"then again 64 branches at once: the dead callee's branch was given back (none -EBUSY)"
+wait_for 3 pool_whole workflow
+tap_ok $? "after it: every pool buffer free ($POOL)"
 
 # --- batching ----------------------------------------------------------------
 python3 - "$HTTP_PORT" >"$TMP/batch.out" 2>&1 <<'EOF'

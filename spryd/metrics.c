@@ -178,6 +178,17 @@ static void metrics_retries(struct spryd *d, struct mbuf *m)
 		  (unsigned long long)d->st.mail_given_back,
 		  (unsigned long long)d->st.mail_reclaimed,
 		  (unsigned long long)d->st.mail_orphans);
+	/* Fan-out branches of dead callees (spryd/fan.c). */
+	mb_printf(m, "# HELP spry_fan_given_back_total Fan-out branches spryd answered "
+		  "(callee_gone) for a callee instance that went away holding them.\n"
+		  "# TYPE spry_fan_given_back_total counter\n"
+		  "spry_fan_given_back_total %llu\n"
+		  "# HELP spry_fan_orphans_total Such answers the router gave back (the "
+		  "branch answered meanwhile, or its caller gone).\n"
+		  "# TYPE spry_fan_orphans_total counter\n"
+		  "spry_fan_orphans_total %llu\n",
+		  (unsigned long long)d->st.fan_given_back,
+		  (unsigned long long)d->st.fan_orphans);
 }
 
 /* Declared functions (supervisor.c): instances and the autoscaler's decisions. */

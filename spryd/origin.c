@@ -73,6 +73,13 @@ int origin_read_stream(struct spryd *d, int fd, struct spryd_stream *s,
 				d->st.mail_orphans++;
 				continue;
 			}
+			/* our answer for a dead callee's branch, not taken
+			 * (answered meanwhile, its caller gone: spryd/fan.c) */
+			if (desc.flags == (SPRY_DF_REPLY | SPRY_DF_FAN) &&
+			    desc.status == SPRY_ST_CALLEE_GONE) {
+				d->st.fan_orphans++;
+				continue;
+			}
 			if (only_chain && desc.chain != only_chain) {
 				d->st.unknown++;
 				spryd_vlog(d, "descriptor for chain %u on a chain %u socket: ignored",

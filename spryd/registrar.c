@@ -42,6 +42,7 @@
 
 #include "spryd/ctl.h"
 #include "spryd/entry.h"
+#include "spryd/fan.h"
 #include "spryd/mail.h"
 #include "spryd/origin.h"
 #include "spryd/registrar.h"
@@ -654,6 +655,8 @@ static void inst_remove(struct spryd *d, struct spryd_inst *in, const char *why,
 	 * spry_procs and the sockhash), while its process id is still known
 	 * (spry_inst until the put below). */
 	mail_inst_gone(d, in);
+	/* The fan-out branches it held answered, its own forgotten. */
+	fan_inst_gone(d, in);
 	/* Results already on their way back count as done, not lost. */
 	origin_drain(d);
 	entry_inst_died(d, chain, fn, idx);

@@ -237,6 +237,8 @@ struct spryd_stats {
 	uint64_t	mail_given_back;	/* mails answered for a dead receiver */
 	uint64_t	mail_reclaimed;	/* mail buffers freed for a dead receiver */
 	uint64_t	mail_orphans;	/* mail answers whose sender was gone */
+	uint64_t	fan_given_back;	/* branches answered for a dead callee */
+	uint64_t	fan_orphans;	/* such answers the router sent back */
 };
 
 /*

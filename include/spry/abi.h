@@ -23,7 +23,7 @@
 #define _Static_assert(expr, msg) static_assert(expr, msg)
 #endif
 
-#define SPRY_ABI_VERSION	6
+#define SPRY_ABI_VERSION	7
 #define SPRY_DESC_VERSION	1
 
 /* Limits. */
@@ -58,6 +58,7 @@
 #define SPRY_MAP_REQLOC		spry_reqloc	/* ARRAY req slot -> where the request is */
 #define SPRY_MAP_EVENTS		spry_events	/* RINGBUF of spry_event (quarantines) */
 #define SPRY_MAP_PROCS		spry_procs	/* HASH proc_key -> proc (sticky processes) */
+#define SPRY_MAP_FANREC		spry_fanrec	/* HASH fan_key -> fan_rec (branches out, ABI 7) */
 
 #define SPRY_PROG_SKMSG		"skmsg_route"	/* pin name of the SK_MSG program */
 #define SPRY_PIN_DIR_DEFAULT	"/sys/fs/bpf/spry"
@@ -121,6 +122,8 @@ enum spry_desc_flags {
 
 /* Fan-out branches one instance may have out at once (router-enforced). */
 #define SPRY_FAN_MAX		64
+/* Fan-out branches out at once, all instances together (SPRY_MAP_FANREC). */
+#define SPRY_FAN_RECS		65536
 
 /* Mailbox bounds (docs/PROCESS.md, "Mailboxes"). */
 #define SPRY_MAIL_BOXES		16	/* mailboxes per process: hop 0..15 */
@@ -142,6 +145,8 @@ enum spry_status {
 	SPRY_ST_NEXT_REFUSED	= 8,	/* DF_NEXT named a function not allowed there */
 	SPRY_ST_FAN_LIMIT	= 9,	/* SPRY_FAN_MAX branches already out */
 	SPRY_ST_MAILBOX_FULL	= 10,	/* a mail's answer: the mailbox is full */
+	SPRY_ST_CALLEE_GONE	= 11,	/* a branch's callee died holding it
+					 * (spryd answers for it, ABI 7) */
 	SPRY_ST_MAX,
 };
 
@@ -337,6 +342,34 @@ struct spry_proc {
 };
 _Static_assert(sizeof(struct spry_proc) == 8, "spry_proc size");
 
+/*
+ * Fan-out branches out (docs/WORKFLOWS.md, "Fan-out and fan-in"): the
+ * router records each branch it delivers, by its caller, request and tag
+ * (desc.t_start), with the callee instance that holds it, and deletes the
+ * record when the branch is answered (or bounced).  When an instance goes,
+ * spryd answers every branch it held (SPRY_ST_CALLEE_GONE, from its origin
+ * socket): the router takes such an answer only while the record says
+ * that callee still holds the branch, so the caller gets exactly one
+ * answer per branch and its SPRY_FAN_MAX budget back.
+ */
+struct spry_fan_key {
+	__u16	fn;		/* the caller */
+	__u16	inst;
+	__u32	pad;
+	__u64	req_id;
+	__u64	tag;		/* desc.t_start of the branch */
+};
+_Static_assert(sizeof(struct spry_fan_key) == 24, "spry_fan_key size");
+
+#define SPRY_FAN_NONE		0xffff	/* spry_fan_rec: not delivered yet */
+
+struct spry_fan_rec {
+	__u16	fn;		/* the callee instance holding the branch */
+	__u16	inst;
+	__u32	pad;
+};
+_Static_assert(sizeof(struct spry_fan_rec) == 8, "spry_fan_rec size");
+
 /* Router verdicts: indexes of SPRY_MAP_VERDICTS. */
 enum spry_verdict {
 	SPRY_V_FORWARD = 0,	/* to the next hop */
@@ -358,6 +391,9 @@ enum spry_verdict {
 	SPRY_V_MAIL_FULL,	/* a mail's answer: refused, its mailbox full */
 	SPRY_V_MAIL_BOUNCE,	/* a mail whose process is not active: back */
 	SPRY_V_MAIL_ORPHAN,	/* an answer whose sender is gone: to spryd */
+	SPRY_V_FAN_GONE,	/* spryd's answer for a dead callee's branch (ABI 7) */
+	SPRY_V_FAN_ORPHAN,	/* such an answer already answered, or its
+				 * caller gone: back to spryd */
 	SPRY_V_DROP_SHORT,	/* fewer bytes than a descriptor */
 	SPRY_V_DROP_VERSION,	/* bad version or flags */
 	SPRY_V_DROP_SENDER,	/* socket not registered */

@@ -334,8 +334,10 @@ struct spry_fanout {
  * its @err: 0 (answer in @out, @out_len bytes), -ENOENT unknown function,
  * -EINVAL bad branch, -ENOSPC no pool buffer, -EMSGSIZE answer over
  * @out_cap, -EREMOTEIO the callee failed, -EHOSTUNREACH no live instance
- * of it, -ESRCH no such process, -EBUSY the router's bound of
- * SPRY_FAN_MAX branches out per instance, -ETIMEDOUT.
+ * of it, -ECONNRESET its instance died holding the branch (it may have
+ * run in part; spryd answers for it, and the budget is back), -ESRCH no
+ * such process, -EBUSY the router's bound of SPRY_FAN_MAX branches out
+ * per instance, -ETIMEDOUT.
  * Returns how many branches answered with 0, or -errno for the whole
  * call: -EINVAL, -E2BIG (@n > SPRY_FAN_MAX), -EPERM (answering a call),
  * or the send's error (every branch then has it).  Like spry_req_call(),
