@@ -113,7 +113,7 @@ json_check "$(spry -j fn show)" '
 		 has("instances") and has("stats")) and
 	all(.[] | select(.id != 0); .flags | index("active"))' "fn show JSON"
 json_check "$(spry -j stats)" '
-	(.verdicts | length == 26 and has("next") and has("fan_refused") and has("mail") and has("drop_flood") and has("no_process") and .forward >= 0 and has("drop_auth")) and
+	(.verdicts | length == 28 and has("next") and has("fan_gone") and has("fan_orphan") and has("fan_refused") and has("mail") and has("drop_flood") and has("no_process") and .forward >= 0 and has("drop_auth")) and
 	([.functions[].name] | sort) == ["upper", "wc"]' "stats JSON: every verdict, every function"
 spry ch sh demo | grep -q 'upper' && spry fn sh >/dev/null && spry st >/dev/null
 tap_ok $? "unambiguous prefixes (ch sh, fn sh, st)"
