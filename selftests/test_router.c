@@ -80,7 +80,7 @@ struct inst {
 
 static struct skmsg_route *skel;
 static int m_socks, m_senders, m_chains, m_fns, m_auth, m_inst;
-static int m_verdicts, m_stats, m_reqloc, m_procs;
+static int m_verdicts, m_stats, m_reqloc, m_procs, m_fanrec;
 static struct ring_buffer *rb;
 static int prog_fd = -1, stats_fd = -1;
 static int listen_fd = -1;
@@ -1783,6 +1783,66 @@ static void test_fan(void)
 	       "fan: the answers give the budget back: one more branch goes out");
 
 	/*
+	 * A callee that dies holding a branch: spryd (the origin) answers for
+	 * it with callee_gone, naming the dead callee.  Taken once, while the
+	 * record says that callee holds it: the caller gets it, its budget
+	 * back; the same answer again, or one naming another callee, goes
+	 * back to spryd's end (fan_orphan), and nobody is quarantined.
+	 */
+	ok = ok && fan_send(x, &r, G, 2) && recv_descs(ga.a, c, 2, WAIT_MS) == 2;
+	{
+		struct spry_fan_key fk = { .fn = F1, .inst = x->inst, .req_id = r.req_id, .tag = 1 };
+		struct spry_fan_rec fr = {};
+		struct spry_desc g[3];
+
+		ok = ok && !bpf_map_lookup_elem(m_fanrec, &fk, &fr) && fr.fn == G &&
+		     fr.inst == ga.inst;
+		tap_ok(ok, "fan: the router records the branch with its callee (g/%u: got %u/%u)",
+		       ga.inst, fr.fn, fr.inst);
+		for (i = 0; i < 3; i++) {
+			g[i] = (struct spry_desc){
+				.version = SPRY_DESC_VERSION, .flags = SPRY_DF_REPLY | SPRY_DF_FAN,
+				.status = SPRY_ST_CALLEE_GONE, .chain = C1, .fn = G, .inst = ga.inst,
+				.ret_fn = F1, .ret_inst = x->inst, .req_id = r.req_id,
+				.t_start = i == 2 ? 2 : 1, .off = 8192, .cap = 4096, .gen = 1,
+			};
+		}
+		g[2].inst = ga.inst + 1;	/* branch 2 is g's, not this instance's */
+		verdicts_read(before);
+		ok = ok && send_ok(origin.a, g, 1) && recv_descs(x->a, a, 1, WAIT_MS) == 1;
+		tap_ok(ok && a[0].status == SPRY_ST_CALLEE_GONE && a[0].t_start == 1 &&
+		       a[0].flags == (SPRY_DF_REPLY | SPRY_DF_FAN) && !a[0].cap && !a[0].off &&
+		       bpf_map_lookup_elem(m_fanrec, &fk, &fr) && inflight(x) == 1 &&
+		       verdicts_moved(before, SPRY_V_FAN_GONE, 1),
+		       "fan: spryd's callee_gone answer reaches the caller (status %u), no buffer, the record gone",
+		       ok ? a[0].status : 0);
+		verdicts_read(before);
+		ok = ok && send_ok(origin.a, &g[1], 2) && recv_descs(origin.b, a, 2, WAIT_MS) == 2;
+		tap_ok(ok && quiet(x->a, 50) && verdicts_moved(before, SPRY_V_FAN_ORPHAN, 2) &&
+		       !sender_quarantined(&origin),
+		       "fan: the same answer again, and one naming another callee: back to spryd (fan_orphan), not to the caller");
+		/* g's own answer to branch 2 still counts as the branch's */
+		c[1].flags = SPRY_DF_REPLY | SPRY_DF_FAN;
+		verdicts_read(before);
+		ok = ok && send_ok(ga.a, &c[1], 1) && recv_descs(x->a, a, 1, WAIT_MS) == 1;
+		fk.tag = 2;
+		/* g "died" holding branch 1: spryd would clear its slot; its count */
+		{
+			__u32 ik = (__u32)G * SPRY_MAX_INST + ga.inst;
+			struct spry_inst_state st;
+
+			if (!bpf_map_lookup_elem(m_inst, &ik, &st)) {
+				st.inflight--;
+				bpf_map_update_elem(m_inst, &ik, &st, BPF_ANY);
+			}
+		}
+		tap_ok(ok && a[0].t_start == 2 && inflight(x) == 1 && inflight(&ga) == 0 &&
+		       bpf_map_lookup_elem(m_fanrec, &fk, &fr),
+		       "fan: the live callee's own answer: the branch's, its record gone (f1 %d, g %d)",
+		       ok ? inflight(x) : -1, ok ? inflight(&ga) : -1);
+	}
+
+	/*
 	 * A callee cannot pass a plain call's answer off as a branch's: with
 	 * no branch out it counts as the plain reply it is, so the caller's
 	 * in-flight count comes back and its next send is not a flood.
@@ -2098,6 +2158,7 @@ static int load(void)
 	m_stats = bpf_map__fd(skel->maps.spry_fn_stats);
 	m_reqloc = bpf_map__fd(skel->maps.spry_reqloc);
 	m_procs = bpf_map__fd(skel->maps.spry_procs);
+	m_fanrec = bpf_map__fd(skel->maps.spry_fanrec);
 	prog_fd = bpf_program__fd(skel->progs.skmsg_route);
 	/* run_cnt counts while this fd is open (kernel.bpf_stats_enabled). */
 	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
