@@ -126,3 +126,23 @@ void fan_inst_gone(struct spryd *d, struct spryd_inst *in)
 		spryd_vlog(d, "fan-out: instance %u/%u gone: %u branches it held answered, %u of its own forgotten",
 			   in->fn, in->idx, sent, forgot);
 }
+
+void fan_reset(struct spryd *d)
+{
+	struct spry_fan_key key;
+	uint32_t n = 0;
+
+	if (d->maps.fanrec < 0)
+		return;
+	/* always the first key left: deleting does not disturb the walk */
+	while (n <= SPRY_FAN_RECS && !bpf_map_get_next_key(d->maps.fanrec, NULL, &key)) {
+		if (bpf_map_delete_elem(d->maps.fanrec, &key) && errno != ENOENT) {
+			spryd_log("spry_fanrec: clearing an earlier spryd's records: %s",
+				  strerror(errno));
+			return;
+		}
+		n++;
+	}
+	if (n)
+		spryd_log("spry_fanrec: %u fan-out records of an earlier spryd cleared", n);
+}

@@ -16,4 +16,10 @@
  */
 void fan_inst_gone(struct spryd *d, struct spryd_inst *in);
 
+/*
+ * At start: the records an earlier spryd's instances left (their callers
+ * register again with budgets from 0; nobody waits for those answers).
+ */
+void fan_reset(struct spryd *d);
+
 #endif /* SPRYD_FAN_H */
