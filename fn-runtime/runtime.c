@@ -57,7 +57,7 @@
 #define RT_KNOWN_FLAGS		(SPRY_DF_CALL | SPRY_DF_REPLY | SPRY_DF_STICKY | SPRY_DF_FAN)
 /* Descriptors kept while a handler waits for a reply (64 KiB). */
 #define RT_PEND_MAX		1024u
-/* Descriptors read per recv() while waiting for a reply. */
+/* Descriptors read per recv() while waiting for answers (rt_wait_rx). */
 #define RT_CALL_RX		16u
 /* Longest metadata key and value spry_req_set_meta() writes. */
 #define RT_META_KEY_MAX		64u
@@ -1140,7 +1140,6 @@ static int rt_rx(struct rt *rt)
  * mailbox, nothing else.
  */
 #define RT_MAIL_SLOTS		SPRY_MAIL_OUT_MAX
-#define RT_MAIL_RX		16u	/* descriptors per read while waiting */
 #define RT_MAIL_TX_SLICE_MS	5	/* the reading thread's look while another sends */
 
 enum { MS_FREE, MS_WAIT };
