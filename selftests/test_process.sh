@@ -123,7 +123,7 @@ if [ -n "$COMP" ] && [ -f "$COMP" ]; then
 	c1=$(cw "$SPRY" pro) c2=$(cw "$SPRY" process "") c3=$(cw "$SPRY" -P "$PIN" process swap "")
 	c4=$(cw "$SPRY" -P "$PIN" app add x fns a exec /x "")
 	[ "$c1" = process ] && [ "$c2" = "create del help show swap wake" ] &&
-		[ "$c3" = "a1 a2 a3" ] && [ "$c4" = "args create idle max next state-size swap-dir user" ]
+		[ "$c3" = "a1 a2 a3" ] && [ "$c4" = "args create idle max next start state-size swap-dir user" ]
 	tap_ok $? "bash completion: app and process commands, keywords, app names" ||
 		tap_diag "'$c1' '$c2' '$c3' '$c4'"
 else

@@ -302,6 +302,7 @@ struct spryd_app_pub {
 	bool		used;
 	char		app[SPRY_NAME_LEN];
 	struct spry_ctl_proc_app st;
+	uint64_t	cloned;		/* of st.started: cloned by the app's template */
 };
 #define SPRYD_MAX_APPS	64
 
