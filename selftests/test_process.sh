@@ -420,9 +420,12 @@ wait_for 20 sh -c "[ -z \"\$(ls '$SWAP3')\" ]"
 tap_ok $? "the swap directory is empty again" || tap_diag "$(ls "$SWAP3" | wc -l) files left"
 wait_for 20 sh -c "[ \$(ls '$SPRY_STATE_DIR/procs/a3' 2>/dev/null | wc -l) -eq 0 ]"
 tap_ok $? "no store left in the state directory"
+# a3's OS processes: exec'd or cloned by its template (argv --chain a3),
+# not the template and its spare (named T:...)
 A3=0
 for p in $(pgrep -P "$SPRYD_PID" 2>/dev/null); do
-	tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "SPRY_STATE_APP=a3" && A3=$((A3 + 1))
+	case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in *" --chain a3 --fn proc"*) ;; *) continue ;; esac
+	case "$(cat "/proc/$p/comm" 2>/dev/null)" in T:*) ;; *) A3=$((A3 + 1)) ;; esac
 done
 expect_eq "$A3" 0 "no OS process of a3 left"
 wait_for 10 sh -c "[ \$(ls /proc/$SPRYD_PID/fd | wc -l) -eq $FD0 ]"
