@@ -681,6 +681,16 @@ static int hook_reg_check(struct spryd *d, uint16_t chain, uint32_t pid)
 	return 0;
 }
 
+/* Only the template spryd started for the app gets its pool (TEMPLATE). */
+static int hook_tmpl_check(struct spryd *d, uint16_t chain, uint32_t pid)
+{
+	struct app *a = app_by_chain(d->procs, chain);
+
+	if (!a || !a->sp || !pid || (pid_t)pid != spawner__template_pid(a->sp))
+		return -EIDRM;
+	return 0;
+}
+
 static void hook_reg_done(struct spryd *d, struct spryd_inst *in)
 {
 	struct app *a = app_by_chain(d->procs, in->chain);
@@ -1506,6 +1516,7 @@ static void lower(uint64_t *next, uint64_t t)
 void process_timer(struct spryd *d, uint64_t now, uint64_t *next)
 {
 	struct spryd_procs *ps = d->procs;
+	unsigned int i;
 	bool busy;
 
 	if (!ps)
@@ -1545,6 +1556,11 @@ void process_timer(struct spryd *d, uint64_t now, uint64_t *next)
 		tables_flush(d, now, false);
 	if (tables_due(ps))
 		lower(next, tables_due(ps));
+	/* the apps' templates: one not READY in time stopped, a dead one
+	 * started again after its backoff (processes fork + exec'd meanwhile) */
+	for (i = 0; i < SPRYD_MAX_APPS; i++)
+		if (ps->apps[i].used && !ps->apps[i].gone && ps->apps[i].sp)
+			spawner__timer(ps->apps[i].sp, now, next);
 }
 
 int process_lost_text(struct spryd *d, uint16_t chain, uint64_t id, char *buf, size_t len)
@@ -1705,6 +1721,7 @@ static void hook_ctl(struct spryd *d, struct spryd_conn *c, const void *body, ui
 
 static const struct spryd_proc_hooks hooks = {
 	.reg_check = hook_reg_check,
+	.tmpl_check = hook_tmpl_check,
 	.reg_done = hook_reg_done,
 	.removed = hook_removed,
 	.ctl = hook_ctl,
