@@ -9,7 +9,8 @@
 # also under parallel load with several processes; unknown and deleted ids
 # 404, never another process; two apps that cannot reach each other's
 # processes; 10,000 processes created, swapped and deleted with spryd's
-# fds and memory back where they started.
+# fds and memory back where they started (cloned by their app's template;
+# PROCESS_START=exec: fork + exec'd, to compare).
 #
 # Private network namespace, pin directory, state directory, control socket.
 
@@ -29,6 +30,8 @@ export SPRY_STATE_DIR=$TMP/state
 PORT=18431
 URL=http://127.0.0.1:$PORT
 N_MANY=${PROCESS_MANY:-10000}
+# how a3's processes (the 10,000) start: template (the default) or exec
+START3=${PROCESS_START:-template}
 
 # a3's swap directory (10,000 swap files) on tmpfs: a swap out fsyncs its
 # file and the directory in spryd's loop, ~8 ms each on this VM's disk,
@@ -108,7 +111,7 @@ spry app add a1 fns whoami,incr,echo exec "$CTR" max 64 idle 0 create manual \
 	swap-dir "$TMP/swap" >/dev/null &&
 	spry app add a2 fns whoami,incr exec "$CTR" idle 0 >/dev/null &&
 	spry app add a3 fns whoami,put,get exec "$CTR" max 65536 create manual idle 0 \
-		state-size 262144 swap-dir "$SWAP3" >/dev/null
+		state-size 262144 swap-dir "$SWAP3" start "$START3" >/dev/null
 tap_ok $? "apps a1, a2, a3 added again"
 spry_fails "shared swap-dir" app add a4 fns whoami exec "$CTR" swap-dir "$TMP/swap/" &&
 	grep -q "is app 'a1''s: each app needs its own" "$TMP/err" && ! spry app show a4 >/dev/null 2>&1
@@ -413,7 +416,7 @@ sleep 0.5
 FD0=$(nfds) RSS0=$(rss) POOL0=$(pool_used)
 T0=$(date +%s%N)
 OUTM=$(many 200000 "$N_MANY" 2>"$TMP/many.err")
-tap_ok $? "$N_MANY processes, each started, its own state put, swapped (its swap file checked), every 20th woken with its state byte-exact, all deleted ($(( ($(date +%s%N) - T0) / 1000000 )) ms)" ||
+tap_ok $? "$N_MANY processes (start $START3), each started, its own state put, swapped (its swap file checked), every 20th woken with its state byte-exact, all deleted ($(( ($(date +%s%N) - T0) / 1000000 )) ms)" ||
 	tap_diag "$(tail -5 "$TMP/many.err")"
 tap_diag "$OUTM"
 wait_for 20 sh -c "[ -z \"\$(ls '$SWAP3')\" ]"
