@@ -16,7 +16,10 @@
 # on, by the same OS processes; a process started meanwhile is exec'd,
 # one after the new template is ready cloned); a kill -9 of spryd: the
 # clone adopted by its start time (in the journal), the same pid, its
-# state going on; no OS process left after spryd stops.
+# state going on; one whose start time differs not adopted (started again
+# by its next request, with its state); an exec'd one in a table without a
+# start time adopted by its environment, as before; no OS process left
+# after spryd stops.
 #
 # Private network namespace, pin directory, state directory, control socket.
 
@@ -152,11 +155,26 @@ ST=$(jq -s "[.[] | select(.set.id == 10 and .set.pid == $P10) | .set[\"pid-start
 	"$TABLES/t1.json.log")
 expect_eq "$ST" "$(cut -d')' -f2 "/proc/$P10/stat" | awk '{ print $20 }')" \
 	"the journal holds process 10's pid and its start time (/proc/PID/stat)"
+P8=$(pid_of t1 8) P3=$(pid_of t2 3)
 kill -KILL "$SPRYD_PID"
 wait "$SPRYD_PID" 2>/dev/null
 cp "$TMP/spryd.log" "$TMP/spryd.1.log"
 wait_for 5 gone "$T1B"
 tap_ok $? "spryd killed: its template left with it"
+# journal lines as if process 8's OS process had another start time (a
+# pid reused) and t2's process 3 were in an older table (no pid-start)
+# setline APP ID PID [PID-START]: a journal line about ID, the last one
+setline() {
+	local nx
+	nx=$(jq '.["next-id"]' "$TABLES/$1.json")
+	jq -nc --argjson id "$2" --argjson pid "$3" --argjson nx "$nx" --arg st "${4:-}" \
+		'{set: ({id: $id, state: "allocated", pid: $pid, swap: false,
+			 "swap-file": false, activations: 1, swaps: 0} +
+			(if $st == "" then {} else {"pid-start": ($st | tonumber)} end)),
+		  "next-id": $nx}' >>"$TABLES/$1.json.log"
+}
+setline t1 8 "$P8" 1 && setline t2 3 "$P3"
+tap_ok $? "journals: process 8 with another start time, t2's process 3 without one"
 up
 wait_for 6 is_state t1 10 active
 tap_ok $? "the next spryd: process 10 active again"
@@ -164,6 +182,15 @@ expect_eq "$(pid_of t1 10) $(post t1/10/incr z)" "$P10 10 5" \
 	"adopted: the same OS process (pid $P10), its state going on (4 + 1)"
 grep -q "app t1: process 10: adopted its OS process (pid $P10)" "$TMP/spryd.log"
 tap_ok $? "spryd's log says it adopted it"
+grep -q "app t1: process 8: pid $P8 not adopted: Stale file handle" "$TMP/spryd.log" &&
+	wait_for 5 gone "$P8"
+tap_ok $? "process 8: another start time, not adopted (its OS process $P8 refused, gone)" ||
+	tap_diag "$(grep 'process 8' "$TMP/spryd.log" | tail -3)"
+expect_eq "$(post t1/8/incr a) $(test "$(pid_of t1 8)" != "$P8"; echo $?)" "8 3 0" \
+	"process 8 started again by its next request, its state kept (2 + 1)"
+wait_for 6 is_state t2 3 active
+expect_eq "$(pid_of t2 3) $(post t2/3/incr q)" "$P3 3 3" \
+	"t2's process 3 (exec'd, no start time in the table): adopted by its environment, the same pid"
 
 # --- the end ---------------------------------------------------------------
 term_all "$SPRYD_PID"
