@@ -93,17 +93,23 @@ apps:
     max: 8
     idle: 0
     create: manual
+    start: exec
 EOF
 cp "$CTR" "$TMP/"
 expect_cmd -o '^app y1 added' "spry apply: an apps: section" -- spry apply "$TMP/apps.yaml"
-json_eq "$(spry -j app show y1)" '[.argv[0], .max, .create]' "[\"$TMP/$(basename "$CTR")\",8,\"manual\"]" \
-	"the app's exec resolved against the file's directory"
+json_eq "$(spry -j app show y1)" '[.argv[0], .max, .create, .start]' "[\"$TMP/$(basename "$CTR")\",8,\"manual\",\"exec\"]" \
+	"the app's exec resolved against the file's directory, start exec"
 printf 'apps:\n  - name: y2\n    functions: [1]\n    exec: /bin/true\n' >"$TMP/bad.yaml"
 spry_fails "apply bad app" apply "$TMP/bad.yaml" && grep -q "functions: invalid name '1'" "$TMP/err"
 tap_ok $? "spry apply: a digits-only function refused with its line"
 printf 'chains: []\napps:\n  - name: y1\n    functions: [a]\n    exec: /bin/true\n    swap: 1\n' >"$TMP/bad.yaml"
 spry_fails "apply unknown key" apply "$TMP/bad.yaml" && grep -q "unknown key 'swap' in an app" "$TMP/err"
 tap_ok $? "spry apply: an unknown app key refused"
+printf 'chains: []\napps:\n  - name: y1\n    functions: [a]\n    exec: /bin/true\n    start: fork\n' >"$TMP/bad.yaml"
+spry_fails "apply bad start" apply "$TMP/bad.yaml" &&
+	grep -q "line 6: start: 'fork' is neither 'template' nor 'exec'" "$TMP/err"
+tap_ok $? "spry apply: start neither template nor exec refused with its line" ||
+	tap_diag "$(cat "$TMP/err")"
 printf 'chains: []\n' >"$TMP/none.yaml"
 expect_cmd -o 'chain y1 deleted' "spry apply --prune removes an app the file does not name" -- \
 	spry apply "$TMP/none.yaml" --prune
