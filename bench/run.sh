@@ -177,8 +177,8 @@ section proc_bench.sh
 # mailboxes between cloud processes against Redis lists: round-trip latency
 # and messages/s (bench/results/mail.md)
 section mail_bench.sh
-# a process's cold start (fork + exec) against a declared function's from
-# its template and by fork + exec (bench/results/proc_coldstart.md)
+# a process's cold start, cloned by its app's template against fork + exec,
+# and a declared function's both ways (bench/results/proc_coldstart.md)
 section proc_coldstart_bench.sh
 # the incremental document build: cold, one section changed, cached
 # (examples/docbuild; bench/results/docbuild.md)

@@ -43,6 +43,8 @@
 #include "fn-runtime/desc.h"
 #include "fn-runtime/parse.h"
 #include "fn-runtime/proto.h"
+#include "fn-runtime/tmpl_proc.h"
+#include "spry/state.h"
 #include "spry/spry.h"
 
 #define RT_BATCH_DEFAULT	64u
@@ -2504,6 +2506,29 @@ static void rt_tmpl_name(bool instance)
 }
 
 /*
+ * A cloud process cloned from its app's template (docs/PROCESS.md,
+ * "Started from the template"): what spryd gives an exec'd process in its
+ * environment, from the FORK's body (decoded: spry_tmpl_proc__decode()),
+ * set before anything reads it (spry_process_id(), spry_fn_state(),
+ * SPRY_APP_FNS: each reads the environment when asked).  0 or -errno.
+ */
+static int rt_tmpl_proc_env(struct rt *rt, const struct spry_tmpl_proc_dec *pd)
+{
+	char id[24], size[24];
+
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)pd->hdr.id);
+	snprintf(size, sizeof(size), "%llu", (unsigned long long)pd->hdr.state_size);
+	if (setenv("SPRY_PROCESS_ID", id, 1) || setenv(SPRY_STATE_PATH_ENV, pd->path, 1) ||
+	    setenv(SPRY_STATE_APP_ENV, pd->hdr.app, 1) ||
+	    setenv(SPRY_STATE_SWAP_DIR_ENV, pd->swap, 1) ||
+	    setenv(SPRY_STATE_SIZE_ENV, size, 1) || setenv("SPRY_APP_FNS", pd->fns, 1)) {
+		rt_log(rt, "process %s: its environment: %s", id, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/*
  * A spare: a clone made ahead of the next FORK, so that the clone, its
  * first copy-on-write faults and its control connection are off the cold
  * start's path.  It waits for one byte on @go (the template's FORK), then
@@ -2517,7 +2542,8 @@ static int rt_tmpl_spare(struct rt *rt, int go, uint16_t port)
 		{ .fd = rt->sig, .events = POLLIN },
 	};
 	struct signalfd_siginfo si;
-	char b;
+	struct spry_tmpl_proc_dec pd;
+	static char b[SPRY_TMPL_PROC_BODY_MAX];
 	int ret;
 
 	/* connected now: SO_PEERCRED names this process, nothing registers */
@@ -2537,9 +2563,21 @@ static int rt_tmpl_spare(struct rt *rt, int go, uint16_t port)
 		}
 		if (!pfd[0].revents)
 			continue;
-		ret = recv(go, &b, 1, MSG_DONTWAIT);
+		/* one byte: an instance; a FORK's body: a cloud process */
+		ret = recv(go, b, sizeof(b), MSG_DONTWAIT);
 		if (ret == 1)
 			break;
+		if (ret > 1) {
+			if (spry_tmpl_proc__decode(b, (size_t)ret, &pd)) {
+				rt_log(rt, "template spare: a malformed process body (%d bytes)", ret);
+				ret = -EINVAL;
+				goto out;
+			}
+			ret = rt_tmpl_proc_env(rt, &pd);
+			if (ret)
+				goto out;
+			break;
+		}
 		if (ret < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		ret = 1;	/* EOF: the template left without using us */
@@ -2641,7 +2679,8 @@ static int rt_tmpl_make_spare(struct rt *rt, struct rt_tmpl *tp, bool *in_child)
  * clone now.  In a new clone it returns its registration (0/-errno) with
  * *@in_child set; in the template the pid or -errno.
  */
-static pid_t rt_tmpl_instance(struct rt *rt, struct rt_tmpl *tp, bool *in_child)
+static pid_t rt_tmpl_instance(struct rt *rt, struct rt_tmpl *tp, const void *body,
+				size_t len, const struct spry_tmpl_proc_dec *pd, bool *in_child)
 {
 	pid_t pid;
 	int ret;
@@ -2650,7 +2689,10 @@ static pid_t rt_tmpl_instance(struct rt *rt, struct rt_tmpl *tp, bool *in_child)
 	if (tp->spare) {
 		pid = tp->spare;
 		tp->spare = 0;
-		if (send(tp->spare_go, "g", 1, MSG_NOSIGNAL) == 1) {
+		/* a cloud process's body goes on to the spare as it is */
+		if (!len)
+			body = "g", len = 1;
+		if (send(tp->spare_go, body, len, MSG_NOSIGNAL) == (ssize_t)len) {
 			close(tp->spare_go);
 			tp->spare_go = -1;
 			return pid;
@@ -2666,6 +2708,11 @@ static pid_t rt_tmpl_instance(struct rt *rt, struct rt_tmpl *tp, bool *in_child)
 		rt_tmpl_child(rt);
 		rt_trace_ns[TR_START] = rt_trace_ns[TR_CONNECT] = 0;
 		rt_trace_mark(TR_START);
+		if (pd) {
+			ret = rt_tmpl_proc_env(rt, pd);
+			if (ret)
+				return ret;
+		}
 		ret = rt_register_port(rt, tp->port);
 		rt_tmpl_name(true);	/* after: off the cold start's path */
 		return ret;
@@ -2687,6 +2734,9 @@ static int rt_template(struct rt *rt)
 		{ .fd = -1, .events = POLLIN },
 	};
 	struct rt_tmpl tp = { .spare_go = -1 };
+	struct spry_tmpl_ready ready = { .caps = SPRY_TMPL_CAN_PROC };
+	static char body[SPRY_TMPL_PROC_BODY_MAX];
+	struct spry_tmpl_proc_dec pd;
 	struct spry_tmpl_forked fk;
 	struct signalfd_siginfo si;
 	struct spry_ctl_hdr hdr;
@@ -2706,7 +2756,7 @@ static int rt_template(struct rt *rt)
 	} else {
 		ret = rt_tmpl_attach(rt, &tp.port);
 	}
-	if (spry_ctl_send(rt->tmpl, SPRY_TMPL_READY, ret, NULL, 0, -1) && !ret)
+	if (spry_ctl_send(rt->tmpl, SPRY_TMPL_READY, ret, &ready, sizeof(ready), -1) && !ret)
 		ret = -EPIPE;	/* spryd gave up on us already */
 	if (ret)
 		return ret;
@@ -2755,7 +2805,7 @@ static int rt_template(struct rt *rt)
 		}
 		if (!pfd[0].revents)
 			continue;
-		ret = spry_ctl_recv(rt->tmpl, NULL, 0, &hdr, NULL);
+		ret = spry_ctl_recv(rt->tmpl, body, sizeof(body), &hdr, NULL);
 		if (ret == -EAGAIN || ret == -EINTR)
 			continue;
 		if (ret == -ENOTCONN) {
@@ -2769,7 +2819,21 @@ static int rt_template(struct rt *rt)
 			       ret < 0 ? strerror(-ret) : "ok", ret < 0 ? 0 : hdr.type);
 			continue;
 		}
-		pid = rt_tmpl_instance(rt, &tp, &in_child);
+		/* a body: a cloud process of this app (docs/PROCESS.md) */
+		if (ret > 0 && (spry_tmpl_proc__decode(body, (size_t)ret, &pd) ||
+				strcmp(pd.hdr.app, rt->opts->chain))) {
+			rt_log(rt, "template: refusing a FORK with a malformed or another app's process body (%d bytes)",
+			       ret);
+			memset(&fk, 0, sizeof(fk));
+			if (spry_ctl_send(rt->tmpl, SPRY_TMPL_FORKED, -EINVAL, &fk, sizeof(fk),
+					  -1) == -EPIPE) {
+				ret = 1;
+				break;
+			}
+			continue;
+		}
+		pid = rt_tmpl_instance(rt, &tp, body, ret > 0 ? (size_t)ret : 0,
+				       ret > 0 ? &pd : NULL, &in_child);
 		if (in_child)
 			return pid;
 		memset(&fk, 0, sizeof(fk));

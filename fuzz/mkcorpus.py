@@ -245,6 +245,40 @@ put("fuzz_proc_ctl", "flag_on_swap", proc(b"m1", 1, 4, 1))
 put("fuzz_proc_ctl", "short", proc(b"a1", 1, 3)[:40])
 
 
+# --- fuzz_tmpl_proc: a template's FORK body for a cloud process
+# (struct spry_tmpl_proc, 56 bytes, then the state path, the swap
+# directory and the functions, each NUL-terminated) --------------------------
+def tproc(app, pid, size, path, swap, fns, pad=0, lens=None):
+    p = path + b"\0"
+    s = swap + b"\0" if swap else b""
+    f = fns + b"\0"
+    pl, sl, fl = lens or (len(p), len(s), len(f))
+    return struct.pack("<QQHHHH32s", pid, size, pl, sl, fl, pad, app) + p + s + f
+
+
+put("fuzz_tmpl_proc", "counter", tproc(b"counter", 7, 64 << 20,
+                                       b"/var/lib/spry/procs/counter/7",
+                                       b"/var/lib/spry/swap", b"whoami,incr,echo"))
+put("fuzz_tmpl_proc", "no_swap", tproc(b"a2", 1, 262144, b"/s/a2/1", b"", b"whoami"))
+put("fuzz_tmpl_proc", "open_only", tproc(b"kmeans", (1 << 63) - 1, 0, b"/s/kmeans/9",
+                                         b"/sw", b"init,step,result"))
+put("fuzz_tmpl_proc", "fns_32", tproc(b"m", 3, 0, b"/p", b"",
+                                      b",".join(b"f%d" % i for i in range(32))))
+put("fuzz_tmpl_proc", "fns_33", tproc(b"m", 3, 0, b"/p", b"",
+                                      b",".join(b"f%d" % i for i in range(33))))
+put("fuzz_tmpl_proc", "empty_fn", tproc(b"m", 3, 0, b"/p", b"", b"a,,b"))
+put("fuzz_tmpl_proc", "relative", tproc(b"m", 3, 0, b"p/1", b"", b"a"))
+put("fuzz_tmpl_proc", "id_0", tproc(b"m", 0, 0, b"/p", b"", b"a"))
+put("fuzz_tmpl_proc", "size_small", tproc(b"m", 1, 4096, b"/p", b"", b"a"))
+put("fuzz_tmpl_proc", "pad", tproc(b"m", 1, 0, b"/p", b"", b"a", pad=1))
+put("fuzz_tmpl_proc", "junk_after_nul", tproc(b"m\0x", 1, 0, b"/p", b"", b"a"))
+put("fuzz_tmpl_proc", "nul_inside", tproc(b"m", 1, 0, b"/p\0q", b"", b"a"))
+put("fuzz_tmpl_proc", "lens_off", tproc(b"m", 1, 0, b"/p", b"", b"a", lens=(3, 0, 3)))
+put("fuzz_tmpl_proc", "short", tproc(b"m", 1, 0, b"/p", b"", b"a")[:50])
+# encode's input: id, size (bit 7 of byte 15: a size the rules accept), app\npath\nswap\nfns
+put("fuzz_tmpl_proc", "encode", struct.pack("<QQ", 5, 1 << 63) + b"a1\n/s/a1/5\n/sw\nx,y")
+
+
 # --- fuzz_app_route: [0] bit 0 a Spry-Process header, the app's functions
 # (comma-separated) '\n', the header's value '\n', the path after /APP ---
 def route(path, hdr=None, fns=b"whoami,incr,echo"):

@@ -63,6 +63,8 @@ struct spry_app_decl {
 	char	swap_dir[SPRY_APP_SWAP_LEN];	/* absolute; "" none */
 	__u32	idle_ms;		/* idle this long: swapped (0: never) */
 	bool	autocreate;		/* a request without id may create one */
+	bool	start_exec;		/* processes fork + exec'd, not cloned by
+					 * the app's template ("start": "exec") */
 	__u32	argc;			/* argv[0]: the executable (absolute) */
 	char	args[SPRY_DECL_ARGS_BYTES];
 };

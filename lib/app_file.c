@@ -5,10 +5,11 @@
  *
  *   {"app": "shop", "fns": ["cart", "checkout"], "argv": ["/usr/lib/shop"],
  *    "uid": 1000, "max": 1024, "state-size": 1048576, "swap-dir": "/var/spry",
- *    "idle-ms": 60000, "create": "auto",
+ *    "idle-ms": 60000, "create": "auto", "start": "template",
  *    "next": [{"from": "cart", "to": "checkout"}]}
  *
- * "uid", "swap-dir" and "next" are optional; anything else is refused.
+ * "uid", "swap-dir", "next" and "start" (absent: template) are optional;
+ * anything else is refused.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -61,7 +62,8 @@ static json_t *app_json(const struct spry_app_decl *a)
 	    json_object_set_new(o, "max", json_integer(a->max_procs)) ||
 	    json_object_set_new(o, "state-size", json_integer((json_int_t)a->state_size)) ||
 	    json_object_set_new(o, "idle-ms", json_integer(a->idle_ms)) ||
-	    json_object_set_new(o, "create", json_string(a->autocreate ? "auto" : "manual")))
+	    json_object_set_new(o, "create", json_string(a->autocreate ? "auto" : "manual")) ||
+	    json_object_set_new(o, "start", json_string(a->start_exec ? "exec" : "template")))
 		goto fail;
 	if (a->has_uid && json_object_set_new(o, "uid", json_integer(a->uid)))
 		goto fail;
@@ -128,7 +130,7 @@ static int from_json(json_t *o, struct spry_app_decl *a, char *err, size_t errle
 {
 	static const char *const keys[] = {
 		"app", "fns", "argv", "uid", "max", "state-size", "swap-dir", "idle-ms",
-		"create", "next", NULL,
+		"create", "next", "start", NULL,
 	};
 	const char *key, *s;
 	json_t *v;
@@ -213,6 +215,15 @@ static int from_json(json_t *o, struct spry_app_decl *a, char *err, size_t errle
 			return -EINVAL;
 		}
 		a->autocreate = !strcmp(s, "auto");
+	}
+	v = json_object_get(o, "start");
+	if (v) {
+		s = json_string_value(v);
+		if (!s || (strcmp(s, "template") && strcmp(s, "exec"))) {
+			spry_err__set(err, errlen, "'start' is neither 'template' nor 'exec'");
+			return -EINVAL;
+		}
+		a->start_exec = !strcmp(s, "exec");
 	}
 	v = json_object_get(o, "next");
 	if (v) {

@@ -94,7 +94,8 @@ static bool keys_known(json_t *o, const char *const *keys, const char **bad)
 static int rec_of(json_t *o, struct spry_proc_rec *r, size_t i, char *err, size_t errlen)
 {
 	static const char *const keys[] = {
-		"id", "state", "pid", "swap", "swap-file", "activations", "swaps", NULL,
+		"id", "state", "pid", "pid-start", "swap", "swap-file", "activations", "swaps",
+		NULL,
 	};
 	const char *bad = NULL, *s;
 	uint64_t x;
@@ -128,6 +129,12 @@ static int rec_of(json_t *o, struct spry_proc_rec *r, size_t i, char *err, size_
 		return -EINVAL;
 	}
 	r->pid = (int32_t)x;
+	/* absent (an older table, or no start time known): 0 */
+	if (int_member(o, "pid-start", 0, INT64_MAX, 0, &r->pid_start) ||
+	    (r->pid_start && !r->pid)) {
+		spry_err__set(err, errlen, "process %llu: bad 'pid-start'", (unsigned long long)r->id);
+		return -EINVAL;
+	}
 	v = json_object_get(o, "swap");
 	if (v && !json_is_boolean(v)) {
 		spry_err__set(err, errlen, "process %llu: 'swap' is not true or false",
@@ -514,6 +521,11 @@ static json_t *rec_json(const struct spry_proc_rec *r)
 	/* unknown stays unknown: written as it was read (absent) */
 	if (o && r->swap_file != SPRY_SF_UNKNOWN &&
 	    json_object_set_new(o, "swap-file", json_boolean(r->swap_file == SPRY_SF_YES))) {
+		json_decref(o);
+		return NULL;
+	}
+	if (o && r->pid && r->pid_start &&
+	    json_object_set_new(o, "pid-start", json_integer((json_int_t)r->pid_start))) {
 		json_decref(o);
 		return NULL;
 	}

@@ -8,7 +8,7 @@
  *
  *   { "app": "a1", "boot": "<boot id>", "next-id": 12,
  *     "processes": [ { "id": 7, "state": "allocated", "pid": 4242,
- *                      "swap": false, "swap-file": true,
+ *                      "pid-start": 812345, "swap": false, "swap-file": true,
  *                      "activations": 3, "swaps": 1 }, ... ] }
  *
  * Between two writes of the file, each change is one line appended to
@@ -26,6 +26,10 @@
  *
  * state: what the process is without an OS process (allocated or
  * swapped); pid: its OS process when the table was written (0: none),
+ * pid-start: that pid's start time (/proc/PID/stat field 22), the proof
+ * that a pid adopted later is still that process (a process cloned from
+ * its app's template has its template's environment; absent in an older
+ * table: the environment is checked, as then),
  * swap: that OS process was being stopped for a swap; swap-file: a swap
  * out wrote the process's swap file (it stays until the process is
  * deleted), so its state must come from its store or that file, never be
@@ -51,6 +55,8 @@ struct spry_proc_rec {
 	uint64_t	activations;
 	uint64_t	swaps;
 	int32_t		pid;		/* 0, or its OS process (> 1) */
+	uint64_t	pid_start;	/* "pid-start": pid's start time (/proc/PID/stat
+					 * field 22), 0: not known (an older table) */
 	uint8_t		state;		/* SPRY_PS_ALLOCATED or SPRY_PS_SWAPPED */
 	bool		swap;		/* pid was stopping for a swap */
 	uint8_t		swap_file;	/* enum spry_proc_swap_file */

@@ -37,6 +37,7 @@ static void app_help(FILE *f)
 		"Usage: spry app add NAME fns FN[,FN...] exec PATH [user USER] [max N]\n"
 		"                    [state-size BYTES] [swap-dir DIR] [idle SECS]\n"
 		"                    [create auto|manual] [next F:G[,F:G...]]\n"
+		"                    [start template|exec]\n"
 		"                    [args ARG ...]\n"
 		"       spry app del NAME\n"
 		"       spry app show [NAME]\n"
@@ -57,6 +58,9 @@ static void app_help(FILE *f)
 		"              (0: never, default %d)\n"
 		"  create      auto (default): a request naming no process may create\n"
 		"              one; manual: only 'spry process create'\n"
+		"  start       template (default): each process is cloned by the app's\n"
+		"              template, started once (about half the cold start);\n"
+		"              exec: fork + exec per process\n"
 		"  next        F may pick G with spry_req_next() (both of fns; no loops,\n"
 		"              at most %d): the router lets a handler hand its request\n"
 		"              to another handler of the same process only along these\n"
@@ -85,10 +89,11 @@ static int app_dir(char *buf, size_t len)
 }
 
 static const char *const add_kws[] = {
-	"fns", "exec", "user", "max", "state-size", "swap-dir", "idle", "create", "next", NULL,
+	"fns", "exec", "user", "max", "state-size", "swap-dir", "idle", "create", "next",
+	"start", NULL,
 };
 enum { AK_FNS, AK_EXEC, AK_USER, AK_MAX, AK_STATE, AK_SWAP, AK_IDLE, AK_CREATE, AK_NEXT,
-       AK_N };
+       AK_START, AK_N };
 
 static int parse_app(int argc, char **argv, struct spry_app_decl *a)
 {
@@ -195,6 +200,13 @@ static int parse_app(int argc, char **argv, struct spry_app_decl *a)
 			return -1;
 		}
 		a->autocreate = !strcmp(vals[AK_CREATE], "auto");
+	}
+	if (vals[AK_START]) {
+		if (strcmp(vals[AK_START], "template") && strcmp(vals[AK_START], "exec")) {
+			p_err("start: '%s' is neither 'template' nor 'exec'", vals[AK_START]);
+			return -1;
+		}
+		a->start_exec = !strcmp(vals[AK_START], "exec");
 	}
 	if (vals[AK_NEXT] &&
 	    parse_pairs(vals[AK_NEXT], "next", a->next, SPRY_APP_MAX_NEXT, &a->n_next))
@@ -370,7 +382,8 @@ static json_t *app_json(const struct spry_app_decl *a)
 	    jset(o, "state_size", json_integer((json_int_t)a->state_size)) ||
 	    jset(o, "swap_dir", json_string(a->swap_dir)) ||
 	    jset(o, "idle_ms", json_integer(a->idle_ms)) ||
-	    jset(o, "create", json_string(a->autocreate ? "auto" : "manual")))
+	    jset(o, "create", json_string(a->autocreate ? "auto" : "manual")) ||
+	    jset(o, "start", json_string(a->start_exec ? "exec" : "template")))
 		goto fail;
 	if (jset(o, "next", next)) {
 		next = NULL;
@@ -393,13 +406,14 @@ static void app_print(json_t *o)
 	printf("app %s: fns", json_string_value(json_object_get(o, "app")));
 	json_array_foreach(json_object_get(o, "fns"), i, v)
 		printf("%s%s", i ? "," : " ", json_string_value(v));
-	printf("  exec %s  uid %lld  max %lld  state-size %lld  idle %lld ms  create %s",
+	printf("  exec %s  uid %lld  max %lld  state-size %lld  idle %lld ms  create %s  start %s",
 	       json_string_value(json_array_get(json_object_get(o, "argv"), 0)),
 	       json_integer_value(json_object_get(o, "uid")),
 	       json_integer_value(json_object_get(o, "max")),
 	       json_integer_value(json_object_get(o, "state_size")),
 	       json_integer_value(json_object_get(o, "idle_ms")),
-	       json_string_value(json_object_get(o, "create")));
+	       json_string_value(json_object_get(o, "create")),
+	       json_string_value(json_object_get(o, "start")));
 	if (*json_string_value(json_object_get(o, "swap_dir")))
 		printf("  swap-dir %s", json_string_value(json_object_get(o, "swap_dir")));
 	json_array_foreach(json_object_get(o, "next"), i, v)

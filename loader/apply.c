@@ -65,6 +65,7 @@ static void apply_help(FILE *f)
 		"    swap-dir: /var/lib/spry/swap\n"
 		"    idle: 60                    # seconds before a swap (0: never)\n"
 		"    create: auto                # a request without id may create one\n"
+		"    start: template             # cloned by the app's template (exec: fork + exec)\n"
 		"    next:                       # cart may pick checkout (spry_req_next)\n"
 		"      - {from: cart, to: checkout}\n",
 		SPRY_MAX_HOPS, SPRY_DEF_N_BUFS, SPRY_DEF_BUF_SIZE,

@@ -745,11 +745,12 @@ static int chain_node(struct parser *p, yaml_node_t *node, struct spry_chain_spe
 /* ------------------------------------------------------------ apps */
 
 enum { A_NAME, A_FNS, A_EXEC, A_ARGS, A_USER, A_MAX, A_STATE, A_SWAP, A_IDLE, A_CREATE,
-       A_NEXT, A_N };
+       A_NEXT, A_START, A_N };
 static const char *const app_keys[A_N] = {
 	[A_NAME] = "name", [A_FNS] = "functions", [A_EXEC] = "exec", [A_ARGS] = "args",
 	[A_USER] = "user", [A_MAX] = "max", [A_STATE] = "state-size",
 	[A_SWAP] = "swap-dir", [A_IDLE] = "idle", [A_CREATE] = "create", [A_NEXT] = "next",
+	[A_START] = "start",
 };
 
 static bool app_has(const void *owner, const char *name)
@@ -880,6 +881,15 @@ static int app_node(struct parser *p, yaml_node_t *node, struct spry_app_decl *a
 			return fail(p, vals[A_CREATE], "create: '%.32s' is neither 'auto' nor "
 				    "'manual'", s);
 		a->autocreate = !strcmp(s, "auto");
+	}
+	if (vals[A_START]) {
+		err = scalar(p, vals[A_START], "start", &s);
+		if (err)
+			return err;
+		if (strcmp(s, "template") && strcmp(s, "exec"))
+			return fail(p, vals[A_START], "start: '%.32s' is neither 'template' nor "
+				    "'exec'", s);
+		a->start_exec = !strcmp(s, "exec");
 	}
 	if (vals[A_NEXT]) {
 		char where[SPRY_NAME_LEN + 16];

@@ -9,7 +9,8 @@
 # also under parallel load with several processes; unknown and deleted ids
 # 404, never another process; two apps that cannot reach each other's
 # processes; 10,000 processes created, swapped and deleted with spryd's
-# fds and memory back where they started.
+# fds and memory back where they started (cloned by their app's template;
+# PROCESS_START=exec: fork + exec'd, to compare).
 #
 # Private network namespace, pin directory, state directory, control socket.
 
@@ -29,6 +30,8 @@ export SPRY_STATE_DIR=$TMP/state
 PORT=18431
 URL=http://127.0.0.1:$PORT
 N_MANY=${PROCESS_MANY:-10000}
+# how a3's processes (the 10,000) start: template (the default) or exec
+START3=${PROCESS_START:-template}
 
 # a3's swap directory (10,000 swap files) on tmpfs: a swap out fsyncs its
 # file and the directory in spryd's loop, ~8 ms each on this VM's disk,
@@ -90,17 +93,23 @@ apps:
     max: 8
     idle: 0
     create: manual
+    start: exec
 EOF
 cp "$CTR" "$TMP/"
 expect_cmd -o '^app y1 added' "spry apply: an apps: section" -- spry apply "$TMP/apps.yaml"
-json_eq "$(spry -j app show y1)" '[.argv[0], .max, .create]' "[\"$TMP/$(basename "$CTR")\",8,\"manual\"]" \
-	"the app's exec resolved against the file's directory"
+json_eq "$(spry -j app show y1)" '[.argv[0], .max, .create, .start]' "[\"$TMP/$(basename "$CTR")\",8,\"manual\",\"exec\"]" \
+	"the app's exec resolved against the file's directory, start exec"
 printf 'apps:\n  - name: y2\n    functions: [1]\n    exec: /bin/true\n' >"$TMP/bad.yaml"
 spry_fails "apply bad app" apply "$TMP/bad.yaml" && grep -q "functions: invalid name '1'" "$TMP/err"
 tap_ok $? "spry apply: a digits-only function refused with its line"
 printf 'chains: []\napps:\n  - name: y1\n    functions: [a]\n    exec: /bin/true\n    swap: 1\n' >"$TMP/bad.yaml"
 spry_fails "apply unknown key" apply "$TMP/bad.yaml" && grep -q "unknown key 'swap' in an app" "$TMP/err"
 tap_ok $? "spry apply: an unknown app key refused"
+printf 'chains: []\napps:\n  - name: y1\n    functions: [a]\n    exec: /bin/true\n    start: fork\n' >"$TMP/bad.yaml"
+spry_fails "apply bad start" apply "$TMP/bad.yaml" &&
+	grep -q "line 6: start: 'fork' is neither 'template' nor 'exec'" "$TMP/err"
+tap_ok $? "spry apply: start neither template nor exec refused with its line" ||
+	tap_diag "$(cat "$TMP/err")"
 printf 'chains: []\n' >"$TMP/none.yaml"
 expect_cmd -o 'chain y1 deleted' "spry apply --prune removes an app the file does not name" -- \
 	spry apply "$TMP/none.yaml" --prune
@@ -108,7 +117,7 @@ spry app add a1 fns whoami,incr,echo exec "$CTR" max 64 idle 0 create manual \
 	swap-dir "$TMP/swap" >/dev/null &&
 	spry app add a2 fns whoami,incr exec "$CTR" idle 0 >/dev/null &&
 	spry app add a3 fns whoami,put,get exec "$CTR" max 65536 create manual idle 0 \
-		state-size 262144 swap-dir "$SWAP3" >/dev/null
+		state-size 262144 swap-dir "$SWAP3" start "$START3" >/dev/null
 tap_ok $? "apps a1, a2, a3 added again"
 spry_fails "shared swap-dir" app add a4 fns whoami exec "$CTR" swap-dir "$TMP/swap/" &&
 	grep -q "is app 'a1''s: each app needs its own" "$TMP/err" && ! spry app show a4 >/dev/null 2>&1
@@ -123,7 +132,7 @@ if [ -n "$COMP" ] && [ -f "$COMP" ]; then
 	c1=$(cw "$SPRY" pro) c2=$(cw "$SPRY" process "") c3=$(cw "$SPRY" -P "$PIN" process swap "")
 	c4=$(cw "$SPRY" -P "$PIN" app add x fns a exec /x "")
 	[ "$c1" = process ] && [ "$c2" = "create del help show swap wake" ] &&
-		[ "$c3" = "a1 a2 a3" ] && [ "$c4" = "args create idle max next state-size swap-dir user" ]
+		[ "$c3" = "a1 a2 a3" ] && [ "$c4" = "args create idle max next start state-size swap-dir user" ]
 	tap_ok $? "bash completion: app and process commands, keywords, app names" ||
 		tap_diag "'$c1' '$c2' '$c3' '$c4'"
 else
@@ -413,16 +422,19 @@ sleep 0.5
 FD0=$(nfds) RSS0=$(rss) POOL0=$(pool_used)
 T0=$(date +%s%N)
 OUTM=$(many 200000 "$N_MANY" 2>"$TMP/many.err")
-tap_ok $? "$N_MANY processes, each started, its own state put, swapped (its swap file checked), every 20th woken with its state byte-exact, all deleted ($(( ($(date +%s%N) - T0) / 1000000 )) ms)" ||
+tap_ok $? "$N_MANY processes (start $START3), each started, its own state put, swapped (its swap file checked), every 20th woken with its state byte-exact, all deleted ($(( ($(date +%s%N) - T0) / 1000000 )) ms)" ||
 	tap_diag "$(tail -5 "$TMP/many.err")"
 tap_diag "$OUTM"
 wait_for 20 sh -c "[ -z \"\$(ls '$SWAP3')\" ]"
 tap_ok $? "the swap directory is empty again" || tap_diag "$(ls "$SWAP3" | wc -l) files left"
 wait_for 20 sh -c "[ \$(ls '$SPRY_STATE_DIR/procs/a3' 2>/dev/null | wc -l) -eq 0 ]"
 tap_ok $? "no store left in the state directory"
+# a3's OS processes: exec'd or cloned by its template (argv --chain a3),
+# not the template and its spare (named T:...)
 A3=0
 for p in $(pgrep -P "$SPRYD_PID" 2>/dev/null); do
-	tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "SPRY_STATE_APP=a3" && A3=$((A3 + 1))
+	case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in *" --chain a3 --fn proc"*) ;; *) continue ;; esac
+	case "$(cat "/proc/$p/comm" 2>/dev/null)" in T:*) ;; *) A3=$((A3 + 1)) ;; esac
 done
 expect_eq "$A3" 0 "no OS process of a3 left"
 wait_for 10 sh -c "[ \$(ls /proc/$SPRYD_PID/fd | wc -l) -eq $FD0 ]"

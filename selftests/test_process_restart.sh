@@ -40,24 +40,39 @@ TABLES=$SPRY_STATE_DIR/apps/processes
 STORES=$SPRY_STATE_DIR/procs
 SWAP=$TMP/swap
 
-# The OS processes of this test's apps (their state paths are under $TMP),
-# whichever spryd started them: adopted ones are not the current spryd's
-# children.
+# The OS processes of this test's apps (spryd's environment names this
+# test's state directory: an exec'd process inherits it, a process cloned
+# from its app's template has its template's, spryd's too), whichever
+# spryd started them: adopted ones are not the current spryd's children.
+# Templates and their spares included (named T:...).
 ours() {
 	local p
 	for p in /proc/[0-9]*; do
 		[ "$(readlink "$p/exe" 2>/dev/null)" = "$CTR" ] || continue
-		tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -q "^SPRY_STATE_PATH=$STORES/" &&
+		tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qx "SPRY_STATE_DIR=$SPRY_STATE_DIR" &&
 			echo "${p#/proc/}"
 	done
 }
-# os_of APP ID: the pids of the OS processes of process ID of APP
+# os_of APP ID: the pids of the OS processes of process ID of APP: its
+# app's (argv), not a template (comm T:...), and this process: in its
+# environment (exec'd) or with its state store mapped (cloned: its
+# environment is its template's; the counter's handlers map the store,
+# whose mapping names the temporary file it was made as: its inode)
 os_of() {
-	local p
+	local p ino
+	ino=$(stat -c %i "$STORES/$1/$2" 2>/dev/null) || ino=none
 	for p in $(ours); do
-		tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "SPRY_PROCESS_ID=$2" &&
-			tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "SPRY_STATE_APP=$1" &&
-			echo "$p"
+		case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
+		*" --chain $1 --fn proc"*) ;;
+		*) continue ;;
+		esac
+		case "$(cat "/proc/$p/comm" 2>/dev/null)" in T:*) continue ;; esac
+		{ tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "SPRY_PROCESS_ID=$2" &&
+			tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "SPRY_STATE_APP=$1"; } ||
+			awk -v i="$ino" -v d="$STORES/$1/" '$5 == i && index($6, d) == 1 { f = 1 } END { exit !f }' \
+				"/proc/$p/maps" 2>/dev/null ||
+			continue
+		echo "$p"
 	done
 }
 spry_test_cleanup_extra() {

@@ -296,6 +296,19 @@ static void metrics_apps(struct spryd *d, struct mbuf *m)
 			mb_printf(m, "spry_app_process_transitions_total{app=\"%s\",transition=\"%s\"} %llu\n",
 				  a->app, trans[k], (unsigned long long)v[k]);
 	}
+	mb_printf(m, "# HELP spry_app_process_starts_total OS processes started for an app's "
+		  "processes, by how: template (cloned by the app's template) or exec (fork + "
+		  "exec).\n"
+		  "# TYPE spry_app_process_starts_total counter\n");
+	for (i = 0; i < SPRYD_MAX_APPS; i++) {
+		a = &d->apps[i];
+		if (!a->used)
+			continue;
+		mb_printf(m, "spry_app_process_starts_total{app=\"%s\",how=\"template\"} %llu\n",
+			  a->app, (unsigned long long)a->cloned);
+		mb_printf(m, "spry_app_process_starts_total{app=\"%s\",how=\"exec\"} %llu\n",
+			  a->app, (unsigned long long)(a->st.started - a->cloned));
+	}
 }
 
 int metrics_render(struct spryd *d, struct mbuf *m)

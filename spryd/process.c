@@ -47,6 +47,7 @@
 #include "lib/jsonfile.h"
 #include "lib/proc_ctl.h"
 #include "lib/proc_table.h"
+#include "fn-runtime/tmpl_proc.h"
 #include "shm/state_internal.h"
 #include "spry/state.h"
 #include "spryd/ctl.h"
@@ -81,7 +82,9 @@ struct proc {
 	bool		deleted;	/* out of the table, OS process exiting */
 	bool		has_inst;	/* registered: inst is its slot */
 	uint16_t	inst;
+	bool		cloned;		/* its OS process: the template's clone */
 	pid_t		pid;
+	uint64_t	pid_start;	/* pid's start time (0: unknown): adoption's proof */
 	uint64_t	t_state;	/* last transition (or request) */
 	uint64_t	t_start;	/* spawn */
 	uint64_t	t_stop;		/* SIGTERM */
@@ -515,9 +518,10 @@ static int proc_start(struct spryd *d, struct proc *p, uint64_t now)
 	char e_state[PATH_MAX + 64], e_id[64], e_app[64], e_swap[SPRY_APP_SWAP_LEN + 32];
 	char e_size[64], e_fns[sizeof(SPRY_APP_FNS_ENV) + SPRY_APP_MAX_FNS * SPRY_NAME_LEN];
 	char *env[] = { e_state, e_id, e_app, e_swap, e_size, e_fns, NULL };
+	char body[SPRY_TMPL_PROC_BODY_MAX];
 	bool woken;
 	pid_t pid;
-	int fd, err;
+	int fd, err, blen;
 
 	if (p->state != SPRY_PS_ALLOCATED && p->state != SPRY_PS_SWAPPED &&
 	    p->state != SPRY_PS_LOST)
@@ -543,7 +547,19 @@ static int proc_start(struct spryd *d, struct proc *p, uint64_t now)
 	snprintf(e_size, sizeof(e_size), "%s=%llu", SPRY_STATE_SIZE_ENV,
 		 p->swap_file == SPRY_SF_YES ? 0ULL : (unsigned long long)a->decl.state_size);
 	app_fns_env(&a->decl, e_fns, sizeof(e_fns));
-	pid = spawner__start_env(a->sp, env);
+	/*
+	 * The same, as the body of the template's FORK (docs/PROCESS.md,
+	 * "Started from the template"): the clone sets it before it registers.
+	 * Each string is the part of its "KEY=VALUE" after the '='.
+	 */
+	blen = spry_tmpl_proc__encode(body, sizeof(body), a->decl.name, p->id,
+				      p->swap_file == SPRY_SF_YES ? 0 : a->decl.state_size,
+				      strchr(e_state, '=') + 1, a->decl.swap_dir,
+				      strchr(e_fns, '=') + 1);
+	if (blen > 0 && !a->decl.start_exec)
+		pid = spawner__start_proc(a->sp, body, (uint32_t)blen, env);
+	else
+		pid = spawner__start_env(a->sp, env);
 	if (pid < 0) {
 		a->pub->st.failed++;
 		spryd_log("app %s: process %" PRIu64 ": start: %s", a->decl.name, p->id,
@@ -564,17 +580,27 @@ static int proc_start(struct spryd *d, struct proc *p, uint64_t now)
 		return err;
 	}
 	p->pid = pid;
+	p->cloned = spawner__cloned(a->sp);
+	/* spryd's child, not reaped before its pidfd says so: /proc has it */
+	err = spawn__start_time(pid, &p->pid_start);
+	if (err) {
+		p->pid_start = 0;
+		spryd_log("app %s: process %" PRIu64 ": pid %d: its start time: %s (a spryd restarted meanwhile will not adopt it)",
+			  a->decl.name, p->id, pid, strerror(-err));
+	}
 	p->t_start = now;
 	p->stopping = false;
 	p->after = woken ? SPRY_PS_SWAPPED : SPRY_PS_ALLOCATED;
 	live_add(a, p);
 	set_state(p, SPRY_PS_STARTING, now);
 	a->pub->st.started++;
+	if (p->cloned)
+		a->pub->cloned++;
 	if (woken)
 		a->pub->st.woken++;
 	table_note(p, now);	/* its pid: adopted by a spryd started after this one */
-	spryd_vlog(d, "app %s: process %" PRIu64 " %s: pid %d", a->decl.name, p->id,
-		   woken ? "woken" : "started", pid);
+	spryd_vlog(d, "app %s: process %" PRIu64 " %s: pid %d (%s)", a->decl.name, p->id,
+		   woken ? "woken" : "started", pid, p->cloned ? "template" : "exec");
 	return 0;
 }
 
@@ -651,6 +677,16 @@ static int hook_reg_check(struct spryd *d, uint16_t chain, uint32_t pid)
 	struct proc *p = a ? live_by_pid(a, pid) : NULL;
 
 	if (!p || p->deleted || p->state != SPRY_PS_STARTING)
+		return -EIDRM;
+	return 0;
+}
+
+/* Only the template spryd started for the app gets its pool (TEMPLATE). */
+static int hook_tmpl_check(struct spryd *d, uint16_t chain, uint32_t pid)
+{
+	struct app *a = app_by_chain(d->procs, chain);
+
+	if (!a || !a->sp || !pid || (pid_t)pid != spawner__template_pid(a->sp))
 		return -EIDRM;
 	return 0;
 }
@@ -801,6 +837,7 @@ static void rec_of(const struct proc *p, struct spry_proc_rec *r)
 	r->activations = p->activations;
 	r->swaps = p->swaps;
 	r->pid = p->ep.fd >= 0 ? p->pid : 0;
+	r->pid_start = r->pid ? p->pid_start : 0;
 	r->swap = r->pid && p->stopping && p->after == SPRY_PS_SWAPPED;
 	/* LOST is not written: it is found again at its next start */
 	r->state = p->state == SPRY_PS_SWAPPED ||
@@ -951,7 +988,8 @@ static uint64_t tables_due(const struct spryd_procs *ps)
 }
 
 /* Watch @p's OS process @pid, started by an earlier spryd. */
-static bool proc_adopt(struct spryd *d, struct proc *p, pid_t pid, bool swap, uint64_t now)
+static bool proc_adopt(struct spryd *d, struct proc *p, pid_t pid, uint64_t pid_start,
+		       bool swap, uint64_t now)
 {
 	struct app *a = p->app;
 	char e_id[64], e_app[64];
@@ -960,7 +998,9 @@ static bool proc_adopt(struct spryd *d, struct proc *p, pid_t pid, bool swap, ui
 
 	snprintf(e_id, sizeof(e_id), "%s=%" PRIu64, SPRY_PROCESS_ID_ENV, p->id);
 	snprintf(e_app, sizeof(e_app), "%s=%s", SPRY_STATE_APP_ENV, a->decl.name);
-	fd = spawn__adopt(pid, spry_app_decl__arg(&a->decl, 0), env);
+	/* its start time when the table has it (a clone's environment is its
+	 * template's), else its environment, as an older spryd wrote it */
+	fd = spawn__adopt_proc(pid, spry_app_decl__arg(&a->decl, 0), env, pid_start);
 	if (fd < 0) {
 		spryd_vlog(d, "app %s: process %" PRIu64 ": pid %d not adopted: %s", a->decl.name,
 			   p->id, pid, strerror(-fd));
@@ -978,6 +1018,9 @@ static bool proc_adopt(struct spryd *d, struct proc *p, pid_t pid, bool swap, ui
 		return false;
 	}
 	p->pid = pid;
+	p->pid_start = pid_start;
+	if (!p->pid_start && spawn__start_time(pid, &p->pid_start))
+		p->pid_start = 0;
 	p->t_start = now;
 	p->stopping = false;
 	p->after = SPRY_PS_ALLOCATED;
@@ -1071,7 +1114,7 @@ static void table_load(struct spryd *d, struct app *a, uint64_t now)
 		}
 		if (r->state == SPRY_PS_SWAPPED)
 			set_state(p, SPRY_PS_SWAPPED, now);
-		if (r->pid && same_boot && proc_adopt(d, p, r->pid, r->swap, now)) {
+		if (r->pid && same_boot && proc_adopt(d, p, r->pid, r->pid_start, r->swap, now)) {
 			adopted++;
 		} else if (r->swap && p->state != SPRY_PS_SWAPPED) {
 			/* its OS process ended while no spryd was there: the swap, now */
@@ -1142,6 +1185,8 @@ static struct spawner *make_spawner(struct spryd *d, struct app *a)
 	sf.uid = a->decl.has_uid ? a->decl.uid : 0;
 	pw = getpwuid(sf.uid);
 	sf.gid = pw ? pw->pw_gid : sf.uid;
+	/* its processes cloned by the app's template unless declared start exec */
+	sf.use_template = !a->decl.start_exec;
 	sp = spawner__new(d, &sf);
 	if (!sp)
 		spryd_log("app %s: spawner: %s", a->decl.name, strerror(errno));
@@ -1471,6 +1516,7 @@ static void lower(uint64_t *next, uint64_t t)
 void process_timer(struct spryd *d, uint64_t now, uint64_t *next)
 {
 	struct spryd_procs *ps = d->procs;
+	unsigned int i;
 	bool busy;
 
 	if (!ps)
@@ -1510,6 +1556,11 @@ void process_timer(struct spryd *d, uint64_t now, uint64_t *next)
 		tables_flush(d, now, false);
 	if (tables_due(ps))
 		lower(next, tables_due(ps));
+	/* the apps' templates: one not READY in time stopped, a dead one
+	 * started again after its backoff (processes fork + exec'd meanwhile) */
+	for (i = 0; i < SPRYD_MAX_APPS; i++)
+		if (ps->apps[i].used && !ps->apps[i].gone && ps->apps[i].sp)
+			spawner__timer(ps->apps[i].sp, now, next);
 }
 
 int process_lost_text(struct spryd *d, uint16_t chain, uint64_t id, char *buf, size_t len)
@@ -1670,6 +1721,7 @@ static void hook_ctl(struct spryd *d, struct spryd_conn *c, const void *body, ui
 
 static const struct spryd_proc_hooks hooks = {
 	.reg_check = hook_reg_check,
+	.tmpl_check = hook_tmpl_check,
 	.reg_done = hook_reg_done,
 	.removed = hook_removed,
 	.ctl = hook_ctl,

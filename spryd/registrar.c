@@ -606,6 +606,16 @@ static void registrar_template(struct spryd *d, struct spryd_conn *c, const void
 		tmpl_refuse(d, c, err, req.chain, req.fn, why);
 		return;
 	}
+	/* An app's pool: only to the template spryd started for the app. */
+	if (chain.flags & SPRY_CF_APP) {
+		err = d->proc_hooks ? d->proc_hooks->tmpl_check(d, chain_id,
+							       (uint32_t)c->cred.pid) : -EIDRM;
+		if (err) {
+			tmpl_refuse(d, c, err, req.chain, req.fn,
+				    "not the template spryd started for the app");
+			return;
+		}
+	}
 	err = entry_chain_pool(d, chain_id, &chain, &cs);
 	if (err) {
 		tmpl_refuse(d, c, err, req.chain, req.fn, "no pool for the chain");

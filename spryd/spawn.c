@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fn-runtime/parse.h"
 #include "spryd/loop.h"
 #include "spryd/spawn.h"
 #include "spryd/template.h"
@@ -349,8 +350,11 @@ bool spawner__take_changed(struct spawner *s)
 	return c;
 }
 
-/* An instance from the template: its pid, or -errno (fork + exec then). */
-static pid_t tmpl_instance(struct spawner *s)
+/*
+ * An instance from the template: its pid, or -errno (fork + exec then).
+ * @body (@len bytes, NULL: none): a cloud process's (spawner__start_proc()).
+ */
+static pid_t tmpl_instance(struct spawner *s, const void *body, uint32_t len)
 {
 	uint64_t now = spryd_now_ns();
 	pid_t pid;
@@ -366,8 +370,13 @@ static pid_t tmpl_instance(struct spawner *s)
 	if (!tmpl__ready(s->tmpl))
 		return -EAGAIN;
 	tmpl_said_ready(s);
-	pid = tmpl__fork(s->tmpl);
-	if (pid < 0 && pid != -EAGAIN)
+	if (body && !tmpl__can(s->tmpl, SPRY_TMPL_CAN_PROC))
+		return -EOPNOTSUPP;	/* an older libspry: exec'd */
+	pid = tmpl__fork_body(s->tmpl, body, len, NULL);
+	if (pid == -EINVAL)	/* the body refused: this one exec'd, the template kept */
+		spryd_log("fn %s/%s: template pid %d refused a process body (%u bytes): fork + exec",
+			  s->chain, s->fn, (int)tmpl__pid(s->tmpl), len);
+	else if (pid < 0 && pid != -EAGAIN)
 		tmpl_failed(s, pid, now);
 	s->changed = true;	/* the spare became this instance */
 	return pid;
@@ -410,6 +419,23 @@ static char **env_merge(char *const *env)
 	return out;
 }
 
+pid_t spawner__start_proc(struct spawner *s, const void *body, uint32_t len,
+			  char *const *env)
+{
+	pid_t pid;
+
+	if (!s || !body || !len || !env)
+		return -EINVAL;
+	if (s->use_template) {
+		pid = tmpl_instance(s, body, len);
+		if (pid > 0) {
+			s->last_cloned = true;
+			return pid;
+		}
+	}
+	return spawner__start_env(s, env);
+}
+
 pid_t spawner__start(struct spawner *s)
 {
 	return spawner__start_env(s, NULL);
@@ -432,7 +458,7 @@ pid_t spawner__start_env(struct spawner *s, char *const *env)
 		if (!envp)
 			return -ENOMEM;
 	} else if (s->use_template) {
-		pid = tmpl_instance(s);
+		pid = tmpl_instance(s, NULL, 0);
 		if (pid > 0) {
 			s->last_cloned = true;
 			return pid;
@@ -537,8 +563,50 @@ out:
 	return err;
 }
 
+int spawn__start_time(pid_t pid, uint64_t *ticks)
+{
+	char path[64], buf[1024];
+	const char *p;
+	ssize_t n;
+	int fd, i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	do {
+		n = read(fd, buf, sizeof(buf) - 1);
+	} while (n < 0 && errno == EINTR);
+	i = errno;
+	close(fd);
+	if (n < 0)
+		return i == ESRCH ? -ESRCH : -i;
+	buf[n] = '\0';
+	/* "PID (COMM) S F4 ... F22": comm may hold anything but ends at the last ')' */
+	p = strrchr(buf, ')');
+	if (!p)
+		return -EPROTO;
+	p++;
+	for (i = 3; i <= 22; i++) {
+		if (*p != ' ')
+			return -EPROTO;
+		p++;
+		if (i == 22)
+			break;
+		p += strcspn(p, " ");
+	}
+	return spry_num__parse(p, &p, 1, UINT64_MAX, ticks) || (*p != ' ' && *p != '\n') ?
+	       -EPROTO : 0;
+}
+
 int spawn__adopt(pid_t pid, const char *exe, char *const *env)
 {
+	return spawn__adopt_proc(pid, exe, env, 0);
+}
+
+int spawn__adopt_proc(pid_t pid, const char *exe, char *const *env, uint64_t start_time)
+{
+	uint64_t st;
 	char link[64], path[PATH_MAX];
 	struct pollfd pfd;
 	ssize_t n;
@@ -560,7 +628,14 @@ int spawn__adopt(pid_t pid, const char *exe, char *const *env)
 		err = -ENOEXEC;
 		goto fail;
 	}
-	if (env) {
+	if (start_time) {
+		/* a clone's environment is its template's: its start proves it */
+		err = spawn__start_time(pid, &st);
+		if (!err && st != start_time)
+			err = -ESTALE;
+		if (err)
+			goto fail;
+	} else if (env) {
 		err = environ_has(pid, env);
 		if (err == -ENOENT)
 			err = -ESRCH;

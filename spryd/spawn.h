@@ -46,6 +46,14 @@ bool spawner__take_changed(struct spawner *s);
  */
 pid_t spawner__start_env(struct spawner *s, char *const *env);
 /*
+ * A cloud process: cloned by the template with @body (@len bytes, a
+ * struct spry_tmpl_proc and its strings: fn-runtime/tmpl_proc.h) when the
+ * spawner has one that is ready and can (use_template), else (and when
+ * that fails) spawner__start_env(@env).  spawner__cloned() says which.
+ */
+pid_t spawner__start_proc(struct spawner *s, const void *body, uint32_t len,
+			  char *const *env);
+/*
  * A process an earlier spryd started, to watch again instead of starting
  * a duplicate (the supervisor's instances, the process room's cloud
  * processes): a pidfd of @pid if it is alive, runs @exe (/proc/PID/exe)
@@ -56,6 +64,16 @@ pid_t spawner__start_env(struct spawner *s, char *const *env);
  * environment), or -errno.
  */
 int spawn__adopt(pid_t pid, const char *exe, char *const *env);
+/*
+ * spawn__adopt() of a cloud process: with @start_time (not 0) the proof is
+ * its start time (spawn__start_time(), kept in the process table when
+ * spryd started it) instead of @env (a clone's environment is its
+ * template's); -ESTALE when it differs.
+ */
+int spawn__adopt_proc(pid_t pid, const char *exe, char *const *env, uint64_t start_time);
+/* @pid's start time (/proc/PID/stat field 22, clock ticks since boot): 0,
+ * -ESRCH or -errno. */
+int spawn__start_time(pid_t pid, uint64_t *ticks);
 /* Never kills instances. */
 void spawner__free(struct spawner *s);
 

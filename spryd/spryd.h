@@ -304,6 +304,7 @@ struct spryd_app_pub {
 	bool		used;
 	char		app[SPRY_NAME_LEN];
 	struct spry_ctl_proc_app st;
+	uint64_t	cloned;		/* of st.started: cloned by the app's template */
 };
 #define SPRYD_MAX_APPS	64
 
@@ -311,6 +312,9 @@ struct spryd_app_pub {
 struct spryd_proc_hooks {
 	/* an app's instance registering from @pid: 0, or -errno to refuse */
 	int	(*reg_check)(struct spryd *d, uint16_t chain, uint32_t pid);
+	/* an app's template asking for its pool (TEMPLATE) from @pid: 0 when
+	 * it is the template spryd started for the app, else -errno */
+	int	(*tmpl_check)(struct spryd *d, uint16_t chain, uint32_t pid);
 	/* it registered (in->idx is its instance) */
 	void	(*reg_done)(struct spryd *d, struct spryd_inst *in);
 	/* an app's instance is gone (socket or control connection closed) */

@@ -42,6 +42,7 @@ struct tmpl {
 	int	fd;	/* spryd's end of the pair */
 	int	err;	/* 0, or the template's refusal / -EPIPE */
 	bool	ready;
+	uint32_t caps;	/* its READY's SPRY_TMPL_CAN_* (0: an older libspry) */
 };
 
 /* environ + SPRY_TEMPLATE_FD=@fd, built before fork (no malloc after it). */
@@ -199,7 +200,10 @@ static void tmpl_spare(struct tmpl *t, const struct spry_ctl_hdr *hdr,
 
 int tmpl__poll(struct tmpl *t)
 {
-	struct spry_tmpl_forked fk;
+	union {
+		struct spry_tmpl_forked	fk;
+		struct spry_tmpl_ready	ready;
+	} m;
 	struct spry_ctl_hdr hdr;
 	int type;
 
@@ -208,7 +212,7 @@ int tmpl__poll(struct tmpl *t)
 	if (t->fd < 0)
 		return t->err ? t->err : -EBADF;
 	while (!t->err) {
-		type = tmpl_recv(t, &hdr, &fk, sizeof(fk));
+		type = tmpl_recv(t, &hdr, &m, sizeof(m));
 		if (type == 0)
 			break;
 		if (type < 0) {
@@ -219,8 +223,11 @@ int tmpl__poll(struct tmpl *t)
 				t->err = hdr.status < 0 ? hdr.status : -EPROTO;
 			else
 				t->ready = true;
+			/* a READY without a body: a libspry that clones instances only */
+			if (t->ready && hdr.len == sizeof(m.ready))
+				t->caps = m.ready.caps;
 		} else if (type == SPRY_TMPL_SPARE) {
-			tmpl_spare(t, &hdr, &fk);
+			tmpl_spare(t, &hdr, &m.fk);
 		}
 		/* anything else (a late FORKED) is stale: dropped */
 	}
@@ -232,7 +239,17 @@ bool tmpl__ready(const struct tmpl *t)
 	return t && t->ready && !t->err;
 }
 
+bool tmpl__can(const struct tmpl *t, uint32_t caps)
+{
+	return tmpl__ready(t) && (t->caps & caps) == caps;
+}
+
 pid_t tmpl__fork_ts(struct tmpl *t, uint64_t *clone_ns)
+{
+	return tmpl__fork_body(t, NULL, 0, clone_ns);
+}
+
+pid_t tmpl__fork_body(struct tmpl *t, const void *body, uint32_t len, uint64_t *clone_ns)
 {
 	struct pollfd pfd = { .events = POLLIN };
 	struct spry_tmpl_forked fk;
@@ -248,7 +265,7 @@ pid_t tmpl__fork_ts(struct tmpl *t, uint64_t *clone_ns)
 		return ret;
 	if (!t->ready)
 		return -EAGAIN;
-	ret = spry_ctl_send(t->fd, SPRY_TMPL_FORK, 0, NULL, 0, -1);
+	ret = spry_ctl_send(t->fd, SPRY_TMPL_FORK, 0, body, len, -1);
 	if (ret) {
 		if (ret == -EPIPE || ret == -ECONNRESET || ret == -ENOTCONN)
 			t->err = ret = -EPIPE;

@@ -41,6 +41,15 @@ bool tmpl__ready(const struct tmpl *t);
  */
 pid_t tmpl__fork_ts(struct tmpl *t, uint64_t *clone_ns);
 pid_t tmpl__fork(struct tmpl *t);
+/*
+ * tmpl__fork_ts() of a cloud process: @body (@len bytes) is a struct
+ * spry_tmpl_proc and its strings (fn-runtime/tmpl_proc.h), which the clone
+ * sets before it registers.  Only to a template tmpl__can(SPRY_TMPL_CAN_PROC);
+ * one that refuses the body answers -EINVAL.
+ */
+pid_t tmpl__fork_body(struct tmpl *t, const void *body, uint32_t len, uint64_t *clone_ns);
+/* Ready, and its READY said it can do every SPRY_TMPL_CAN_* of @caps. */
+bool tmpl__can(const struct tmpl *t, uint32_t caps);
 int tmpl__fd(const struct tmpl *t);
 pid_t tmpl__pid(const struct tmpl *t);
 /*

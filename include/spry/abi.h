@@ -370,6 +370,42 @@ struct spry_fan_rec {
 };
 _Static_assert(sizeof(struct spry_fan_rec) == 8, "spry_fan_rec size");
 
+/*
+ * A cloud process cloned from its app's template (docs/PROCESS.md,
+ * "Started from the template"): the body of the template's FORK, what an
+ * exec'd process finds in its environment.  This header, then three
+ * strings, each NUL-terminated and exactly as long as its length says:
+ * the state path (absolute), the swap directory (absolute; swap_len 0:
+ * none) and the app's functions (F1,F2,..., declared order).  Decoded and
+ * checked in one place: spry_tmpl_proc__decode() (fn-runtime/tmpl_proc.h).
+ */
+#define SPRY_TMPL_PROC_PATH_MAX	4096	/* state path, NUL included */
+#define SPRY_TMPL_PROC_SWAP_MAX	512	/* swap directory, NUL included */
+#define SPRY_TMPL_PROC_MAX_FNS	32	/* functions an app hosts */
+#define SPRY_TMPL_PROC_FNS_MAX	(SPRY_TMPL_PROC_MAX_FNS * SPRY_NAME_LEN)
+
+struct spry_tmpl_proc {
+	__u64	id;		/* process id, 1..2^63-1 */
+	__u64	state_size;	/* SPRY_STATE_SIZE: 0 (open only) or bytes */
+	__u16	path_len;	/* 2..SPRY_TMPL_PROC_PATH_MAX */
+	__u16	swap_len;	/* 0 or 2..SPRY_TMPL_PROC_SWAP_MAX */
+	__u16	fns_len;	/* 2..SPRY_TMPL_PROC_FNS_MAX */
+	__u16	pad;		/* 0 */
+	char	app[SPRY_NAME_LEN];	/* the app (its chain), zero after its NUL */
+};
+_Static_assert(sizeof(struct spry_tmpl_proc) == 56, "spry_tmpl_proc size");
+
+/* A template's READY body: what it can do (SPRY_TMPL_CAN_*). */
+enum spry_tmpl_caps {
+	SPRY_TMPL_CAN_PROC	= 1 << 0,	/* FORK with a struct spry_tmpl_proc */
+};
+
+struct spry_tmpl_ready {
+	__u32	caps;		/* SPRY_TMPL_CAN_* */
+	__u32	pad;
+};
+_Static_assert(sizeof(struct spry_tmpl_ready) == 8, "spry_tmpl_ready size");
+
 /* Router verdicts: indexes of SPRY_MAP_VERDICTS. */
 enum spry_verdict {
 	SPRY_V_FORWARD = 0,	/* to the next hop */
