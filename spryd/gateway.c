@@ -290,7 +290,6 @@ void gw_respond_error_why(struct spryd *d, struct gw_conn *c, int status, const 
 static void do_read(struct spryd *d, struct gw_conn *c, uint64_t now)
 {
 	struct gw_state *st;
-	size_t want;
 	ssize_t n;
 
 	if (d->gw->u) {
@@ -314,18 +313,9 @@ static void do_read(struct spryd *d, struct gw_conn *c, uint64_t now)
 		}
 		if (!c->may_read)
 			break;
-		want = GW_RBUF - st->rlen;
-		n = recv(c->ep.fd, st->rbuf + st->rlen, want, MSG_DONTWAIT);
+		n = recv(c->ep.fd, st->rbuf + st->rlen, GW_RBUF - st->rlen, MSG_DONTWAIT);
 		if (n > 0) {
 			st->rlen += (uint32_t)n;
-			/*
-			 * A short read emptied the socket: with EPOLLET the next
-			 * bytes bring a new edge (gw_event), so no recv() to see
-			 * EAGAIN, here or after the response (gw_finish_response
-			 * keeps may_read).  After the peer's FIN, read on to EOF.
-			 */
-			if ((size_t)n < want && !c->rdhup)
-				c->may_read = false;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -415,12 +405,7 @@ void gw_finish_response(struct spryd *d, struct gw_conn *c, uint64_t now)
 	c->req = NULL;
 	c->req_id = 0;
 	gw_set_deadline(d, c, DL_IDLE, now);
-	/*
-	 * may_read stays what the socket's last edge and read left (epoll:
-	 * an edge while the request was in the chain set it; otherwise the
-	 * socket was empty and the next bytes bring an edge), so a client
-	 * that has not sent its next request costs no recv() seeing EAGAIN
-	 */
+	c->may_read = true;
 }
 
 static void do_write(struct spryd *d, struct gw_conn *c, uint64_t now)
@@ -533,7 +518,6 @@ struct gw_conn *gw_conn_open(struct spryd *d, int fd, const union gw_addr *a)
 	}
 	c->used = true;
 	c->may_read = false;
-	c->rdhup = false;
 	c->may_write = true;
 	c->close_after = false;
 	c->phase = GW_READ;
@@ -600,8 +584,6 @@ static void gw_event(struct spryd *d, struct spryd_ep *ep, uint32_t events)
 		gw_conn_close(d, c);
 		return;
 	}
-	if (events & EPOLLRDHUP)
-		c->rdhup = true;
 	if (events & (EPOLLIN | EPOLLRDHUP))
 		c->may_read = true;
 	if (events & EPOLLOUT)

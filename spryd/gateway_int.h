@@ -70,7 +70,6 @@ struct gw_conn {
 	bool			used;
 	bool			may_read;
 	bool			may_write;
-	bool			rdhup;		/* the peer's FIN seen: read to EOF */
 	bool			close_after;	/* close once the response is out */
 	uint8_t			phase;		/* enum gw_phase */
 	uint8_t			dl_kind;	/* enum gw_deadline */
