@@ -20,7 +20,12 @@
 # changes count: NEW is a revision, not the working tree.
 # Needs root (loads the router).  Uses bench/lib.sh of this tree.
 # Environment: BENCH_SPRY_CPUS (placement, as compare.sh), BENCH_WARMUP,
-# BENCH_WRK_THREADS, AB_KEEP=1 (keep the temporary directory).
+# BENCH_WRK_THREADS, AB_KEEP=1 (keep the temporary directory), AB_CACHE=DIR
+# (build each revision once into DIR/REV, its worktree DIR/REV-src, and
+# reuse it in later runs: bisecting; remove the worktrees with
+# `git worktree remove` when done), AB_BUILD_ONLY=1 (with AB_CACHE: build
+# BASE and NEW and stop, so that the build can run under the bench lock's
+# shared hold and the measurement alone under its exclusive one).
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,9 +81,25 @@ if [ -z "$MEASURE" ]; then
 	}
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
+	[ -z "${AB_BUILD_ONLY:-}" ] || [ -n "${AB_CACHE:-}" ] || die "AB_BUILD_ONLY needs AB_CACHE"
 	for x in a b; do
 		rev=$REV_A
 		[ $x = b ] && rev=$REV_B
+		if [ -n "${AB_CACHE:-}" ]; then
+			mkdir -p "$AB_CACHE" || die "cannot make $AB_CACHE"
+			if [ ! -x "$AB_CACHE/$rev/spryd" ]; then
+				echo "ab: building $(git -C "$SRC" log -1 --format='%h %s' "$rev" | cut -c1-60)" \
+					"in $AB_CACHE/$rev" >&2
+				[ -d "$AB_CACHE/$rev-src" ] ||
+					git -C "$SRC" worktree add -q --detach "$AB_CACHE/$rev-src" "$rev" ||
+					die "git worktree add $rev failed"
+				make -s -C "$AB_CACHE/$rev-src" O="$AB_CACHE/$rev" -j"$(nproc)" all \
+					>"$AB_CACHE/$rev.log" 2>&1 ||
+					die "build of $rev failed: $(tail -5 "$AB_CACHE/$rev.log")"
+			fi
+			ln -s "$AB_CACHE/$rev" "$TMP/build-$x"
+			continue
+		fi
 		echo "ab: building $(git -C "$SRC" log -1 --format='%h %s' "$rev" | cut -c1-60)" \
 			"in $TMP/build-$x" >&2
 		git -C "$SRC" worktree add -q --detach "$TMP/src-$x" "$rev" ||
@@ -86,6 +107,7 @@ if [ -z "$MEASURE" ]; then
 		make -s -C "$TMP/src-$x" O="$TMP/build-$x" -j"$(nproc)" all \
 			>"$TMP/make-$x.log" 2>&1 || die "build of $rev failed: $(tail -5 "$TMP/make-$x.log")"
 	done
+	[ -z "${AB_BUILD_ONLY:-}" ] || exit 0
 	unshare -n "$BASH" "$0" --measure "$TMP" "$ROUNDS" "$SECS" \
 		"A = $(git -C "$SRC" log -1 --format=%h "$REV_A") ($BASE)" \
 		"B = $(git -C "$SRC" log -1 --format=%h "$REV_B") ($NEW)"
