@@ -40,7 +40,6 @@
 #include <bpf/bpf.h>
 
 #include "spryd/entry.h"
-#include "spryd/fan.h"
 #include "spryd/spryd.h"
 
 #define SLOT_MASK	(SPRY_REQ_SLOTS - 1)
@@ -1169,7 +1168,6 @@ int entry_init(struct spryd *d)
 	}
 	d->seq = 1;
 	reqloc_reset(d);
-	fan_reset(d);
 	d->inst_mem = mmap(NULL, INST_MEM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
 			   d->maps.inst, 0);
 	if (d->inst_mem == MAP_FAILED) {

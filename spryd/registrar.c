@@ -894,6 +894,8 @@ static int reset_stale(struct spryd *d)
 	}
 	if (stale)
 		spryd_log("removed %u stale sockets of an earlier spryd", stale);
+	/* after the check above: never another live spryd's records */
+	fan_reset(d);
 out:
 	spry_pin_unlock(lock);
 	return err;
