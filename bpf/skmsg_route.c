@@ -1128,14 +1128,20 @@ static __always_inline __u32 route_fn(const struct spry_sender *s,
 		r->fn = d->ret_fn;
 		r->inst = d->ret_inst;
 		/*
-		 * A branch's answer only if its caller has a branch out (a
-		 * callee's word alone would leave the caller's in-flight
-		 * count short); else it counts as a plain call's reply.
+		 * A branch's answer only if its record names this sender as
+		 * the callee holding it (a callee's word alone would leave the
+		 * caller's in-flight count short); else it counts as a plain
+		 * call's reply, and loses its FAN flag so that the caller never
+		 * takes it for a branch's answer (a guessed tag would have it
+		 * free another callee's call buffer still in use).
 		 */
-		if ((d->flags & SPRY_DF_FAN) &&
-		    fan_rec_end(d->ret_fn, d->ret_inst, d, s->fn, s->inst) &&
-		    fan_give(d->ret_fn, d->ret_inst))
-			r->fan = FAN_REPLY;
+		if (d->flags & SPRY_DF_FAN) {
+			if (fan_rec_end(d->ret_fn, d->ret_inst, d, s->fn, s->inst) &&
+			    fan_give(d->ret_fn, d->ret_inst))
+				r->fan = FAN_REPLY;
+			else
+				d->flags &= ~SPRY_DF_FAN;
+		}
 		return SPRY_V_REPLY;
 	}
 

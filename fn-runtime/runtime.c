@@ -2522,8 +2522,10 @@ static int rt_tmpl_proc_env(struct rt *rt, const struct spry_tmpl_proc_dec *pd)
 	    setenv(SPRY_STATE_APP_ENV, pd->hdr.app, 1) ||
 	    setenv(SPRY_STATE_SWAP_DIR_ENV, pd->swap, 1) ||
 	    setenv(SPRY_STATE_SIZE_ENV, size, 1) || setenv("SPRY_APP_FNS", pd->fns, 1)) {
-		rt_log(rt, "process %s: its environment: %s", id, strerror(errno));
-		return -errno;
+		int err = -errno;	/* before the log can change errno */
+
+		rt_log(rt, "process %s: its environment: %s", id, strerror(-err));
+		return err;
 	}
 	return 0;
 }

@@ -1853,9 +1853,11 @@ static void test_fan(void)
 	ok = ok && send_ok(x->a, c, 1) && recv_descs(ga.a, c, 1, WAIT_MS) == 1;
 	c[0].flags = SPRY_DF_REPLY | SPRY_DF_FAN;
 	ok = ok && send_ok(ga.a, c, 1) && recv_descs(x->a, a, 1, WAIT_MS) == 1;
-	tap_ok(ok && inflight(x) == 1 && inflight(&ga) == 0 && !sender_quarantined(x),
-	       "fan: a plain call's answer flagged FAN counts as a plain reply (f1 %d, g %d), caller fine",
-	       ok ? inflight(x) : -1, ok ? inflight(&ga) : -1);
+	tap_ok(ok && inflight(x) == 1 && inflight(&ga) == 0 && !sender_quarantined(x) &&
+	       a[0].flags == SPRY_DF_REPLY,
+	       "fan: a plain call's answer flagged FAN counts as a plain reply (f1 %d, g %d), "
+	       "delivered without FAN (flags %#x, expected %#x), caller fine",
+	       ok ? inflight(x) : -1, ok ? inflight(&ga) : -1, ok ? a[0].flags : 0, SPRY_DF_REPLY);
 
 	/* No instance of the callee: that branch fails alone, back to the caller. */
 	verdicts_read(before);
