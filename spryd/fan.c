@@ -31,12 +31,18 @@ static int fan_collect(int fd, uint16_t fn, uint16_t idx, struct fan_found **out
 	struct spry_fan_key key, next;
 	struct spry_fan_rec rec;
 	struct fan_found *v = NULL, *nv;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, visits = 0;
 	bool held, own;
 	int err;
 
+	/*
+	 * A key the router deletes under the walk restarts it from the first
+	 * bucket: bounded, so a busy table never holds spryd's loop for long
+	 * (a record seen twice is answered twice: the router takes one and
+	 * gives the other back as fan_orphan).
+	 */
 	err = bpf_map_get_next_key(fd, NULL, &next);
-	while (!err) {
+	while (!err && visits++ < 2 * (size_t)SPRY_FAN_RECS) {
 		key = next;
 		if (!bpf_map_lookup_elem(fd, &key, &rec)) {
 			held = rec.fn == fn && rec.inst == idx;
@@ -58,7 +64,7 @@ static int fan_collect(int fd, uint16_t fn, uint16_t idx, struct fan_found **out
 		}
 		err = bpf_map_get_next_key(fd, &key, &next);
 	}
-	if (errno != ENOENT) {
+	if (err && errno != ENOENT) {
 		err = -errno;
 		free(v);
 		return err;
