@@ -9,7 +9,8 @@
 # which the mesh judges when they are established):
 #
 #   iperf3      1 and 4 streams, Gbit/s, and machine CPU time per GB; and
-#               1 stream with max-queued 64 MiB (spry mesh set max-queued)
+#               1 stream with max-queued 64 MiB (spry mesh set max-queued),
+#               and 1 stream with 256 KiB socket buffers (iperf3 -w)
 #   sockperf    TCP ping-pong, 64 B, 1 KiB, 16 KiB, 64000 B: p50 and p99 us
 #   nginx+wrk   1 KiB static file, 32 connections: requests/s, p99, CPU
 #               time per request
@@ -114,10 +115,10 @@ row() {	# row NAME METRIC OFF ON: a line of the table
 }
 
 # Each measure_* prints "METRIC=VALUE ..." for one run.
-measure_iperf3() {	# PORT STREAMS
+measure_iperf3() {	# PORT STREAMS [SOCKET_BUFFER]
 	local b0 b1 j
 	b0=$(busy_us)
-	j=$(timeout $((SECS + 30)) iperf3 -c 127.0.0.1 -p "$1" -P "$2" -t "$SECS" -J 2>/dev/null) || return 1
+	j=$(timeout $((SECS + 30)) iperf3 -c 127.0.0.1 -p "$1" -P "$2" ${3:+-w "$3"} -t "$SECS" -J 2>/dev/null) || return 1
 	b1=$(busy_us)
 	jq -r --argjson cpu $((b1 - b0)) '.end.sum_received | "gbps=\(.bits_per_second / 1e9 | . * 100 | round / 100) cpu_s_gb=\($cpu / 1e6 / (.bytes / 1e9) | . * 1000 | round / 1000)"' <<<"$j"
 }
@@ -204,6 +205,7 @@ elif have iperf3; then
 		point "iperf3 1 stream" measure_iperf3 15201 1
 		point "iperf3 4 streams" measure_iperf3 15201 4
 		point "iperf3 1 stream, max-queued 64 MiB" measure_iperf3_q 15201 1 $((64 << 20))
+		point "iperf3 1 stream, 256 KiB socket buffers" measure_iperf3 15201 1 256K
 	fi
 else
 	echo "mesh_bench: iperf3 not installed: skipped" >&2

@@ -20,9 +20,9 @@
  * direction may redirect only while none of the bytes it sent by TCP is
  * still unread.  A direction decides at its first send (REDIRECT when the
  * peer is mapped, else TCP for good) and falls back from REDIRECT to TCP
- * when its peer left the map (for good), or when the peer holds max_queued
- * unread redirected bytes (the reader stalled; BPF_F_INGRESS knows no
- * receive window, TCP does).  A stalled direction comes back to REDIRECT
+ * when its peer left the map (for good), or when the peer's receive buffer
+ * is full or it holds max_queued unread redirected bytes (the reader
+ * stalled; BPF_F_INGRESS knows no receive window, TCP does: peer_fits()).  A stalled direction comes back to REDIRECT
  * once the peer has copied to user space every byte this socket ever gave
  * TCP (comeback_ok(); docs/MESH.md, "Ordering").  Anything that cannot or
  * may not be redirected is passed (SK_PASS), never dropped: SK_DROP fails
@@ -333,28 +333,49 @@ static __always_inline int peer_psock(const struct spry_mesh_conn *c, struct sk_
 }
 
 /*
- * Redirected bytes the peer has not read yet: its psock's msg_tot_len (the
- * bytes in its ingress message queue, what FIONREAD reports).  A stale
- * record counts as 0: the peer is closing, and the redirect fails once it
- * is gone.  Without a record (the LRU evicted it), and on kernels without
- * msg_tot_len, what the direction redirected in all is bounded instead.
+ * Whether the peer can take size more redirected bytes.  Two limits:
+ *
+ * - its receive buffer, by TCP's own rule: a segment is admitted only
+ *   while the socket's receive memory (sk_rmem_alloc) is within
+ *   sk_rcvbuf (tcp_try_rmem_schedule).  On this kernel a redirected
+ *   message is charged to the reader's sk_rmem_alloc too (by its size),
+ *   so redirecting past sk_rcvbuf would leave the first TCP segments of
+ *   a fallback with no room: the reader drops them (RcvPruned), as many
+ *   as come before it has read the redirected backlog, and the sender
+ *   waits out a retransmission timeout (200 ms) each time.  A reader
+ *   with a 256 KiB SO_RCVBUF under iperf3 ran at 0.3 Gbit/s that way.
+ *   Stopping where TCP's window would have stopped the sender keeps the
+ *   fallback's segments within the buffer, and redirects as much as TCP
+ *   would let queue;
+ * - max_queued unread redirected bytes (its psock's msg_tot_len, what
+ *   FIONREAD reports), whatever the buffer.
+ *
+ * A stale record fits (the peer is closing, and the redirect fails once
+ * it is gone).  Without a record (the LRU evicted it), and on kernels
+ * without msg_tot_len, what the direction redirected in all is bounded
+ * instead.
  */
-static __always_inline __u64 peer_queued(const struct spry_mesh_conn *c)
+static __always_inline bool peer_fits(const struct spry_mesh_conn *c, __u32 size, __u64 max)
 {
 	struct sk_psock *ps = NULL;
-	struct sock *psk;
+	struct sock *psk = NULL;
 	__u32 q = 0;
+	int rmem = 0, rcvbuf = 0;
 
 	if (!bpf_core_field_exists(ps->msg_tot_len))
-		return c->redirected;
+		return c->redirected + size <= max;
 	switch (peer_psock(c, &ps, &psk)) {
 	case PEER_NO_RECORD:	/* evicted from the full LRU */
-		return c->redirected;
+		return c->redirected + size <= max;
 	case PEER_STALE:
-		return 0;
+		return true;
 	}
 	bpf_probe_read_kernel(&q, sizeof(q), &ps->msg_tot_len);
-	return q;
+	if ((__u64)q + size > max)
+		return false;
+	rmem = BPF_CORE_READ(psk, sk_backlog.rmem_alloc.counter);
+	rcvbuf = BPF_CORE_READ(psk, sk_rcvbuf);
+	return (__s64)rmem + size <= rcvbuf;
 }
 
 /*
@@ -488,7 +509,7 @@ int mesh_msg(struct sk_msg_md *msg)
 		return pass(c, mode < SPRY_MESH_MODE_MAX ? mode_stat[mode] :
 			    SPRY_MESH_S_PASS_NO_CONN, size);
 	} else if (mode == SPRY_MESH_REDIRECT) {
-		if (peer_queued(c) + size > max) {
+		if (!peer_fits(c, size, max)) {
 			/* Stalled reader: TCP's window bounds the rest, behind the queue. */
 			c->mode = SPRY_MESH_TCP_STALLED;
 			count(SPRY_MESH_S_FALLBACK_STALLED, 1);

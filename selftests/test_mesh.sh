@@ -95,7 +95,7 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-tap_plan 33
+tap_plan 34
 
 # --- CLI, before anything is loaded --------------------------------------------
 ok=0
@@ -304,6 +304,15 @@ tap_ok $? "FIONREAD counts unread redirected bytes, each way"
 snap
 peer epoll --rounds 2000 && expect redirected -ge 4000
 tap_ok $? "non-blocking client on epoll: 2000 echo rounds, no lost wake-up"
+
+# A reader's SO_RCVBUF bounds what is redirected into it, as TCP's window
+# does: redirected bytes are charged to its receive memory, and past its
+# buffer the fallback's TCP segments would find no room (dropped, each
+# costing the sender a retransmission timeout).
+snap
+peer rcvbuf --bytes $((64 << 20)) --rcvbuf $((256 << 10)) && expect fallback_stalled -ge 1 &&
+	accelerated
+tap_ok $? "a stalled reader with SO_RCVBUF 256 KiB: $(head -1 "$TMP/peer" | sed 's/ before blocking//'); all arrives in order"
 
 spry mesh set max-queued $((1 << 20)) >/dev/null
 snap

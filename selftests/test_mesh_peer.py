@@ -182,14 +182,19 @@ class Checker:
                                                         explain(b"".join(self.kept), self.bad))
 
 
-def pair(host="127.0.0.1", bind=None, family=4, port=0, cport=0, client_cgroup=None):
+def pair(host="127.0.0.1", bind=None, family=4, port=0, cport=0, client_cgroup=None,
+         rcvbuf=0):
     """A connected (client, server) pair; the listener is closed.
 
     client_cgroup: make the client socket in that cgroup (a socket's
-    cgroup is its maker's at socket()), then come back."""
+    cgroup is its maker's at socket()), then come back.  rcvbuf: the
+    server's SO_RCVBUF (set on the listener, which the accepted socket
+    inherits)."""
     fam = socket.AF_INET6 if family == 6 else socket.AF_INET
     ls = socket.socket(fam, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if rcvbuf:
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     if fam == socket.AF_INET6:
         ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     ls.bind((bind if bind is not None else host, port))
@@ -566,6 +571,71 @@ def cmd_stall(a):
     print("ok stall %d bytes" % n)
 
 
+SO_MEMINFO = 55
+
+
+def meminfo(sock):
+    """(receive memory, receive buffer) of a socket: SK_MEMINFO_RMEM_ALLOC
+    and SK_MEMINFO_RCVBUF of SO_MEMINFO, what ss -m shows as r and rb."""
+    v = struct.unpack("9I", sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 36))
+    return v[0], v[1]
+
+
+def tcp_ext(*names):
+    """TcpExt counters of this network namespace, by name."""
+    with open("/proc/net/netstat") as f:
+        lines = [l.split() for l in f if l.startswith("TcpExt:")]
+    row = dict(zip(lines[0][1:], (int(x) for x in lines[1][1:])))
+    return [row.get(n, 0) for n in names]
+
+
+def cmd_rcvbuf(a):
+    """A reader with a small SO_RCVBUF stops reading: what its peer may
+    queue in it is what TCP admits, its receive buffer (plus a segment),
+    not max-queued; then everything arrives in order."""
+    c, s = pair(rcvbuf=a.rcvbuf)
+    n = a.bytes
+    c.setblocking(False)
+    gen = stream_bytes(n)
+    pending = b""
+    sent = 0
+    while sent < n:
+        if not pending:
+            pending = next(gen)
+        try:
+            k = c.send(pending[:64 << 10])
+            sent += k
+            pending = pending[k:]
+        except BlockingIOError:
+            _, w, _ = select.select([], [c], [], 1.0)
+            if not w:
+                break
+    if sent >= n:
+        fail("stalled reader: the sender wrote all %d bytes unbounded" % n)
+    time.sleep(0.2)
+    rmem, rb = meminfo(s)
+    print("sent %d before blocking; reader's receive memory %d, buffer %d" % (sent, rmem, rb))
+    sys.stdout.flush()
+    if rmem > rb + a.slack:
+        fail("the stalled reader holds %d bytes, over its buffer %d + %d" % (rmem, rb, a.slack))
+    res = []
+    t = threading.Thread(target=recv_sha, args=(s, n, res), daemon=True)
+    t.start()
+    c.setblocking(True)
+    c.settimeout(TIMEOUT)
+    if pending:
+        c.sendall(pending)
+    for b in gen:
+        c.sendall(b)
+    t.join(TIMEOUT * 2)
+    if not res:
+        fail("the resumed reader did not get everything in time")
+    got, sha = res[0]
+    if got != n or sha != expected_sha(n):
+        fail("after the stall: %d of %d bytes, sha256 %s" % (got, n, sha))
+    print("ok rcvbuf %d bytes" % n)
+
+
 def counters():
     """The mesh counters, from `spry -j mesh show`."""
     cmd = [os.environ.get("TEST_MESH_SPRY", "spry")]
@@ -815,6 +885,10 @@ def main():
     m.add_argument("--n", type=int, default=1000)
     st = sub.add_parser("stall")
     st.add_argument("--bytes", type=int, default=96 << 20)
+    rb = sub.add_parser("rcvbuf")
+    rb.add_argument("--bytes", type=int, default=64 << 20)
+    rb.add_argument("--rcvbuf", type=int, default=256 << 10)
+    rb.add_argument("--slack", type=int, default=256 << 10)
     cb = sub.add_parser("comeback")
     cb.add_argument("--cycles", type=int, default=3)
     sx = sub.add_parser("stallxfer")
