@@ -355,6 +355,10 @@ static __always_inline int peer_psock(const struct spry_mesh_conn *c, struct sk_
  * without msg_tot_len, what the direction redirected in all is bounded
  * instead.
  */
+#ifndef SOCK_RCVBUF_LOCK
+#define SOCK_RCVBUF_LOCK	2	/* sk_userlocks: SO_RCVBUF was set */
+#endif
+
 static __always_inline bool peer_fits(const struct spry_mesh_conn *c, __u32 size, __u64 max)
 {
 	struct sk_psock *ps = NULL;
@@ -373,6 +377,8 @@ static __always_inline bool peer_fits(const struct spry_mesh_conn *c, __u32 size
 	bpf_probe_read_kernel(&q, sizeof(q), &ps->msg_tot_len);
 	if ((__u64)q + size > max)
 		return false;
+	if (!(BPF_CORE_READ(psk, sk_userlocks) & SOCK_RCVBUF_LOCK))
+		return true;
 	rmem = BPF_CORE_READ(psk, sk_backlog.rmem_alloc.counter);
 	rcvbuf = BPF_CORE_READ(psk, sk_rcvbuf);
 	return (__s64)rmem + size <= rcvbuf;
