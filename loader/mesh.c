@@ -138,7 +138,8 @@ static void mesh_help(FILE *f)
 		"  prefix      server address, IPv4 or IPv6 ADDRESS[/LEN]\n"
 		"  cgroup      a cgroup v2 directory (and its descendants)\n"
 		"  max-queued  unread redirected bytes a receiver may hold before its\n"
-		"              peer's sends fall back to TCP (default %u; 0: default);\n"
+		"              peer's sends fall back to TCP (default %u; 0: default;\n"
+		"              a receiver's own SO_RCVBUF bounds it too);\n"
 		"              they come back once the reader has read every byte\n"
 		"              sent by TCP (where the kernel allows: show says)\n",
 		SPRY_MESH_LINK_PREFIX, SPRY_MESH_DEF_MAX_QUEUED);
