@@ -20,10 +20,10 @@
  * direction may redirect only while none of the bytes it sent by TCP is
  * still unread.  A direction decides at its first send (REDIRECT when the
  * peer is mapped, else TCP for good) and falls back from REDIRECT to TCP
- * when its peer left the map (for good), or when the peer's receive buffer
- * is full or it holds max_queued unread redirected bytes (the reader
- * stalled; BPF_F_INGRESS knows no receive window, TCP does: peer_fits()).  A stalled direction comes back to REDIRECT
- * once the peer has copied to user space every byte this socket ever gave
+ * when its peer left the map (for good), or when the peer's own receive
+ * buffer is full or it holds max_queued unread redirected bytes (the
+ * reader stalled; BPF_F_INGRESS knows no receive window, TCP does:
+ * peer_fits()).  A stalled direction comes back to REDIRECT once the peer has copied to user space every byte this socket ever gave
  * TCP (comeback_ok(); docs/MESH.md, "Ordering").  Anything that cannot or
  * may not be redirected is passed (SK_PASS), never dropped: SK_DROP fails
  * every later send of the socket with EACCES.
@@ -335,9 +335,9 @@ static __always_inline int peer_psock(const struct spry_mesh_conn *c, struct sk_
 /*
  * Whether the peer can take size more redirected bytes.  Two limits:
  *
- * - its receive buffer, by TCP's own rule: a segment is admitted only
- *   while the socket's receive memory (sk_rmem_alloc) is within
- *   sk_rcvbuf (tcp_try_rmem_schedule).  On this kernel a redirected
+ * - its receive buffer, where the reader set it (SO_RCVBUF), by TCP's
+ *   own rule: a segment is admitted only while the socket's receive
+ *   memory (sk_rmem_alloc) is within sk_rcvbuf (tcp_try_rmem_schedule).  On this kernel a redirected
  *   message is charged to the reader's sk_rmem_alloc too (by its size),
  *   so redirecting past sk_rcvbuf would leave the first TCP segments of
  *   a fallback with no room: the reader drops them (RcvPruned), as many
@@ -346,7 +346,10 @@ static __always_inline int peer_psock(const struct spry_mesh_conn *c, struct sk_
  *   with a 256 KiB SO_RCVBUF under iperf3 ran at 0.3 Gbit/s that way.
  *   Stopping where TCP's window would have stopped the sender keeps the
  *   fallback's segments within the buffer, and redirects as much as TCP
- *   would let queue;
+ *   would let queue.  A buffer TCP autotunes starts at 128 KiB and
+ *   outgrows max_queued in the first TCP phases: bounding by it early
+ *   sent streams to TCP for long (4-stream iperf3 at 16-31 Gbit/s
+ *   against 55-78), so max_queued alone bounds those;
  * - max_queued unread redirected bytes (its psock's msg_tot_len, what
  *   FIONREAD reports), whatever the buffer.
  *
