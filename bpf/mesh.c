@@ -23,8 +23,9 @@
  * when its peer left the map (for good), or when the peer's own receive
  * buffer is full or it holds max_queued unread redirected bytes (the
  * reader stalled; BPF_F_INGRESS knows no receive window, TCP does:
- * peer_fits()).  A stalled direction comes back to REDIRECT once the peer has copied to user space every byte this socket ever gave
- * TCP (comeback_ok(); docs/MESH.md, "Ordering").  Anything that cannot or
+ * peer_fits()).  A stalled direction comes back to REDIRECT once the peer
+ * has copied to user space every byte this socket ever gave TCP
+ * (comeback_ok(); docs/MESH.md, "Ordering").  Anything that cannot or
  * may not be redirected is passed (SK_PASS), never dropped: SK_DROP fails
  * every later send of the socket with EACCES.
  *
