@@ -516,19 +516,19 @@ def cmd_many(a):
     print("ok many %d" % a.n)
 
 
-def cmd_stall(a):
-    c, s = pair()
-    n = a.bytes
+def send_until_stalled(c, n, chunk=None):
+    """The reader does not read: send the stream's first n bytes without
+    blocking until the sender cannot go on (1 s with no room).  Returns
+    (bytes sent, the rest of the chunk being sent, the generator)."""
     c.setblocking(False)
     gen = stream_bytes(n)
     pending = b""
     sent = 0
-    # the reader does not read: send until the sender cannot go on
     while sent < n:
         if not pending:
             pending = next(gen)
         try:
-            k = c.send(pending)
+            k = c.send(pending[:chunk] if chunk else pending)
             sent += k
             pending = pending[k:]
         except BlockingIOError:
@@ -537,21 +537,12 @@ def cmd_stall(a):
                 break
     if sent >= n:
         fail("stalled reader: the sender wrote all %d bytes unbounded" % n)
-    print("bounded at %d bytes" % sent)
-    sys.stdout.flush()
-    # What arrived is the redirected bytes plus what TCP brought after the
-    # fallback: FIONREAD must count both (the mapped reader's TCP bytes
-    # need the SK_SKB verdict program), and the sender's unacknowledged
-    # bytes are the rest.
-    deadline = time.time() + TIMEOUT
-    while True:
-        inq, outq = fionread(s), outqueue(c)
-        if inq + outq == sent or time.time() > deadline:
-            break
-        time.sleep(0.05)
-    if inq + outq != sent:
-        fail("FIONREAD %d + unsent %d != %d bytes sent" % (inq, outq, sent))
-    # the reader resumes: everything, in order
+    return sent, pending, gen
+
+
+def resume_and_check(c, s, n, pending, gen):
+    """The reader resumes: the rest is sent, and all n bytes must arrive,
+    in order."""
     res = []
     t = threading.Thread(target=recv_sha, args=(s, n, res), daemon=True)
     t.start()
@@ -568,6 +559,27 @@ def cmd_stall(a):
     want = expected_sha(n)
     if got != n or sha != want:
         fail("after the stall: %d of %d bytes, sha256 %s, expected %s" % (got, n, sha, want))
+
+
+def cmd_stall(a):
+    c, s = pair()
+    n = a.bytes
+    sent, pending, gen = send_until_stalled(c, n)
+    print("bounded at %d bytes" % sent)
+    sys.stdout.flush()
+    # What arrived is the redirected bytes plus what TCP brought after the
+    # fallback: FIONREAD must count both (the mapped reader's TCP bytes
+    # need the SK_SKB verdict program), and the sender's unacknowledged
+    # bytes are the rest.
+    deadline = time.time() + TIMEOUT
+    while True:
+        inq, outq = fionread(s), outqueue(c)
+        if inq + outq == sent or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    if inq + outq != sent:
+        fail("FIONREAD %d + unsent %d != %d bytes sent" % (inq, outq, sent))
+    resume_and_check(c, s, n, pending, gen)
     print("ok stall %d bytes" % n)
 
 
@@ -581,58 +593,20 @@ def meminfo(sock):
     return v[0], v[1]
 
 
-def tcp_ext(*names):
-    """TcpExt counters of this network namespace, by name."""
-    with open("/proc/net/netstat") as f:
-        lines = [l.split() for l in f if l.startswith("TcpExt:")]
-    row = dict(zip(lines[0][1:], (int(x) for x in lines[1][1:])))
-    return [row.get(n, 0) for n in names]
-
-
 def cmd_rcvbuf(a):
     """A reader with a small SO_RCVBUF stops reading: what its peer may
     queue in it is what TCP admits, its receive buffer (plus a segment),
     not max-queued; then everything arrives in order."""
     c, s = pair(rcvbuf=a.rcvbuf)
     n = a.bytes
-    c.setblocking(False)
-    gen = stream_bytes(n)
-    pending = b""
-    sent = 0
-    while sent < n:
-        if not pending:
-            pending = next(gen)
-        try:
-            k = c.send(pending[:64 << 10])
-            sent += k
-            pending = pending[k:]
-        except BlockingIOError:
-            _, w, _ = select.select([], [c], [], 1.0)
-            if not w:
-                break
-    if sent >= n:
-        fail("stalled reader: the sender wrote all %d bytes unbounded" % n)
+    sent, pending, gen = send_until_stalled(c, n, 64 << 10)
     time.sleep(0.2)
     rmem, rb = meminfo(s)
     print("sent %d before blocking; reader's receive memory %d, buffer %d" % (sent, rmem, rb))
     sys.stdout.flush()
     if rmem > rb + a.slack:
         fail("the stalled reader holds %d bytes, over its buffer %d + %d" % (rmem, rb, a.slack))
-    res = []
-    t = threading.Thread(target=recv_sha, args=(s, n, res), daemon=True)
-    t.start()
-    c.setblocking(True)
-    c.settimeout(TIMEOUT)
-    if pending:
-        c.sendall(pending)
-    for b in gen:
-        c.sendall(b)
-    t.join(TIMEOUT * 2)
-    if not res:
-        fail("the resumed reader did not get everything in time")
-    got, sha = res[0]
-    if got != n or sha != expected_sha(n):
-        fail("after the stall: %d of %d bytes, sha256 %s" % (got, n, sha))
+    resume_and_check(c, s, n, pending, gen)
     print("ok rcvbuf %d bytes" % n)
 
 
