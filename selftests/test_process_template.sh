@@ -243,25 +243,25 @@ hostile_fork 3 "$NOPID" && refused "$NOPID" clone &&
 tap_ok $? "h's template names a pid that does not exist ($NOPID): refused, h's process 3 answers"
 json_eq "$(pshow h)" '[.processes.active, .transitions.failed, .transitions.crashed]' '[3,0,0]' \
 	"h: 3 processes active (each exec'd), no start failed"
-# a spare: another app's process started after h's template, so that only
-# "a process spryd knows" refuses it; then h's template killed (spryd
-# reaps a template's recorded spare: SIGKILL after 200 ms)
+# a spare: another app's process started after h's template (t2's, exec'd
+# now), so that only "a process spryd knows" refuses it; then h's template
+# killed (spryd reaps a template's recorded spare: SIGKILL after 200 ms)
 N=$(grep -c 'fn h/proc: template pid [0-9]* ready' "$TMP/spryd.log")
-spry process create t1 id 11 sock "$SOCK" >/dev/null
-expect_eq "$(post t1/11/incr abc)" "11 3" "t1's process 11 answers"
-P11=$(pid_of t1 11)
-echo "$P11" >"$HD/spare"
-wait_for 5 refused "$P11" spare &&
-	grep -aq "named pid $P11 as its spare: a process spryd already knows" "$TMP/spryd.log"
-tap_ok $? "h's template announces t1's process 11 (pid $P11) as its spare: refused ($(
-	grep -ao "named pid $P11 as its spare: .*" "$TMP/spryd.log" | head -1))"
+spry process create t2 id 4 sock "$SOCK" >/dev/null
+expect_eq "$(post t2/4/incr abc)" "4 3" "t2's process 4 answers"
+P4=$(pid_of t2 4)
+echo "$P4" >"$HD/spare"
+wait_for 5 refused "$P4" spare &&
+	grep -aq "named pid $P4 as its spare: a process spryd already knows" "$TMP/spryd.log"
+tap_ok $? "h's template announces t2's process 4 (pid $P4) as its spare: refused ($(
+	grep -ao "named pid $P4 as its spare: .*" "$TMP/spryd.log" | head -1))"
 HT=$(sed -n 's|.*fn h/proc: template pid \([0-9]*\) ready.*|\1|p' "$TMP/spryd.log" | tail -1)
 kill -KILL "$HT"
 wait_for 10 h_ready $((N + 1))
 tap_ok $? "h's template (pid $HT) killed, dropped with its spare, and started again"
 sleep 0.5
-expect_eq "$(pid_of t1 11) $(post t1/11/incr de)" "$P11 11 5" \
-	"t1's process 11 still its OS process $P11, answering (3 + 2): never signalled"
+expect_eq "$(pid_of t2 4) $(post t2/4/incr de)" "$P4 4 5" \
+	"t2's process 4 still its OS process $P4, answering (3 + 2): never signalled"
 
 # --- the end ---------------------------------------------------------------
 term_all "$SPRYD_PID"

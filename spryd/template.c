@@ -313,6 +313,7 @@ int tmpl__check_clone(pid_t tmpl, pid_t pid, uint64_t since, char *why, size_t l
 	pid_t ppid;
 	int fd, err;
 
+	snprintf(why, len, "%s", "");
 	if (pid <= 0) {
 		snprintf(why, len, "not a pid");
 		return -ESRCH;
