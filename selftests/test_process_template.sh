@@ -19,8 +19,8 @@
 # state going on; one whose start time differs not adopted (started again
 # by its next request, with its state); an exec'd one in a table without a
 # start time adopted by its environment, as before; a hostile template
-# (tmpl_hostile) naming as its clone another app's process, spryd itself
-# or a pid that does not exist, or as its spare another app's process:
+# (tmpl_hostile) naming as its clone another app's process (one adopted,
+# one spryd's child), spryd itself or a pid that does not exist, or as its spare another app's process:
 # each refused with the reason, the victim never signalled (the same pid,
 # answering), the process exec'd instead; no OS process left after spryd
 # stops.
@@ -227,11 +227,20 @@ P3=$(pid_of t2 3)
 hostile_fork 1 "$P3"
 tap_ok $? "h's template answers FORKED naming t2's process 3 (pid $P3): h's process 1 answers (exec'd)"
 refused "$P3" clone
-tap_ok $? "spryd refused it, with the reason: $(grep -ao "named pid $P3 as its clone: .*" "$TMP/spryd.log" | head -1)"
+tap_ok $? "spryd refused it (adopted by this spryd: not its child), with the reason: $(grep -ao "named pid $P3 as its clone: .*" "$TMP/spryd.log" | head -1)"
 [ "$(pid_of h 1)" != "$P3" ]
 tap_ok $? "h's process 1 is not pid $P3 ($(pid_of h 1))"
 expect_eq "$(pid_of t2 3) $(post t2/3/incr v)" "$P3 3 4" \
 	"t2's process 3 still its OS process $P3, answering (3 + 1): never signalled"
+# another app's process that is spryd's child: t1's process 8, cloned by
+# this spryd's t1 template (above), so only its start time (before the
+# FORK) and "a process spryd knows" tell it from a clone
+P8=$(pid_of t1 8)
+[ "$(ps -o ppid= -p "$P8" | tr -d ' ')" = "$SPRYD_PID" ] && hostile_fork 4 "$P8" &&
+	grep -aq "named pid $P8 as its clone: started at tick" "$TMP/spryd.log"
+tap_ok $? "h's template names t1's process 8 (pid $P8, spryd's child): refused, started before the FORK; h's process 4 answers"
+expect_eq "$(pid_of t1 8) $(post t1/8/incr b)" "$P8 8 4" \
+	"t1's process 8 still its OS process $P8, answering (3 + 1): never signalled"
 hostile_fork 2 "$SPRYD_PID"
 tap_ok $? "h's template names spryd itself (pid $SPRYD_PID): h's process 2 answers (exec'd)"
 refused "$SPRYD_PID" clone && grep -q "named pid $SPRYD_PID as its clone: not spryd's child" "$TMP/spryd.log"
@@ -241,8 +250,8 @@ while kill -0 "$NOPID" 2>/dev/null; do NOPID=$((NOPID - 1)); done
 hostile_fork 3 "$NOPID" && refused "$NOPID" clone &&
 	grep -q "named pid $NOPID as its clone: no such process" "$TMP/spryd.log"
 tap_ok $? "h's template names a pid that does not exist ($NOPID): refused, h's process 3 answers"
-json_eq "$(pshow h)" '[.processes.active, .transitions.failed, .transitions.crashed]' '[3,0,0]' \
-	"h: 3 processes active (each exec'd), no start failed"
+json_eq "$(pshow h)" '[.processes.active, .transitions.failed, .transitions.crashed]' '[4,0,0]' \
+	"h: 4 processes active (each exec'd), no start failed"
 # a spare: another app's process started after h's template (t2's, exec'd
 # now), so that only "a process spryd knows" refuses it; then h's template
 # killed (spryd reaps a template's recorded spare: SIGKILL after 200 ms)
