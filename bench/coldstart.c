@@ -527,7 +527,7 @@ int main(int argc, char **argv)
 	f.argv = argv + 4;
 	f.uid = geteuid();
 	f.gid = getegid();
-	t = tmpl__start(&f);
+	t = tmpl__start(&f, NULL);
 	if (!t)
 		return fprintf(stderr, "coldstart: template: %s\n", strerror(errno)), 1;
 	pfd.fd = tmpl__fd(t);

@@ -18,8 +18,12 @@
 # clone adopted by its start time (in the journal), the same pid, its
 # state going on; one whose start time differs not adopted (started again
 # by its next request, with its state); an exec'd one in a table without a
-# start time adopted by its environment, as before; no OS process left
-# after spryd stops.
+# start time adopted by its environment, as before; a hostile template
+# (tmpl_hostile) naming as its clone another app's process (one adopted,
+# one spryd's child), spryd itself or a pid that does not exist, or as its spare another app's process:
+# each refused with the reason, the victim never signalled (the same pid,
+# answering), the process exec'd instead; no OS process left after spryd
+# stops.
 #
 # Private network namespace, pin directory, state directory, control socket.
 
@@ -29,7 +33,8 @@ require_root_bpf
 spry_private_netns
 
 CTR=$SPRY_OUT/examples/counter
-require_bins "$SPRY" "$SPRYD" "$CTR"
+HOSTILE=$SPRY_HELPERS/tmpl_hostile
+require_bins "$SPRY" "$SPRYD" "$CTR" "$HOSTILE"
 command -v jq >/dev/null || tap_skip_all "jq not installed"
 command -v curl >/dev/null || tap_skip_all "curl not installed"
 
@@ -38,6 +43,10 @@ export SPRY_STATE_DIR=$TMP/state
 PORT=18443
 URL=http://127.0.0.1:$PORT
 TABLES=$SPRY_STATE_DIR/apps/processes
+# app h's template (tmpl_hostile) lies as told in this directory; its
+# exec'd processes run the counter (spryd passes its environment on)
+export TMPL_HOSTILE_DIR=$TMP/hostile TMPL_HOSTILE_EXEC=$CTR
+mkdir -p "$TMPL_HOSTILE_DIR"
 
 post() { curl -s -m 10 -d "${2:-x}" "$URL/$1"; }
 pshow() { spry -j process show "$@" sock "$SOCK"; }
@@ -61,7 +70,7 @@ env_has() { tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | grep -qx "$2"; }
 ours() {
 	local p
 	for p in /proc/[0-9]*; do
-		[ "$(readlink "$p/exe" 2>/dev/null)" = "$CTR" ] || continue
+		case $(readlink "$p/exe" 2>/dev/null) in "$CTR"|"$HOSTILE") ;; *) continue ;; esac
 		env_has "${p#/proc/}" "SPRY_STATE_DIR=$SPRY_STATE_DIR" && echo "${p#/proc/}"
 	done
 }
@@ -191,6 +200,77 @@ expect_eq "$(post t1/8/incr a) $(test "$(pid_of t1 8)" != "$P8"; echo $?)" "8 3 
 wait_for 6 is_state t2 3 active
 expect_eq "$(pid_of t2 3) $(post t2/3/incr q)" "$P3 3 3" \
 	"t2's process 3 (exec'd, no start time in the table): adopted by its environment, the same pid"
+
+# --- a hostile template cannot name another process as its clone ----------
+HD=$TMPL_HOSTILE_DIR
+# h_ready N: app h's template has said READY N times (spryd's log)
+h_ready() { [ "$(grep -c 'fn h/proc: template pid [0-9]* ready' "$TMP/spryd.log")" -ge "$1" ]; }
+# refused PID clone|spare: spryd's log refused PID as h's template's clone|spare
+refused() { grep -q "fn h/proc: template pid [0-9]* named pid $1 as its $2: .*: refused" "$TMP/spryd.log"; }
+# hostile_fork ID VICTIM: h's template answers process ID's FORK naming VICTIM
+hostile_fork() {
+	local n
+	n=$(grep -c 'fn h/proc: template pid [0-9]* ready' "$TMP/spryd.log")
+	wait_for 10 h_ready "$n" || return 1
+	echo "$2" >"$HD/forked"
+	spry process create h id "$1" sock "$SOCK" >/dev/null &&
+		[ "$(post "h/$1/whoami")" = "$1" ] &&
+		grep -qx "forked $2" "$HD/log" &&
+		# the refusal dropped the template: the next one to be ready
+		wait_for 10 h_ready $((n + 1))
+}
+spry app add h fns whoami,incr exec "$HOSTILE" idle 0 >/dev/null &&
+	wait_for 10 h_ready 1
+tap_ok $? "app h added: its template (tmpl_hostile) ready" ||
+	tap_diag "$(grep 'h/proc' "$TMP/spryd.log" | tail -3)"
+P3=$(pid_of t2 3)
+hostile_fork 1 "$P3"
+tap_ok $? "h's template answers FORKED naming t2's process 3 (pid $P3): h's process 1 answers (exec'd)"
+refused "$P3" clone
+tap_ok $? "spryd refused it (adopted by this spryd: not its child), with the reason: $(grep -ao "named pid $P3 as its clone: .*" "$TMP/spryd.log" | head -1)"
+[ "$(pid_of h 1)" != "$P3" ]
+tap_ok $? "h's process 1 is not pid $P3 ($(pid_of h 1))"
+expect_eq "$(pid_of t2 3) $(post t2/3/incr v)" "$P3 3 4" \
+	"t2's process 3 still its OS process $P3, answering (3 + 1): never signalled"
+# another app's process that is spryd's child: t1's process 8, cloned by
+# this spryd's t1 template (above), so only its start time (before the
+# FORK) and "a process spryd knows" tell it from a clone
+P8=$(pid_of t1 8)
+[ "$(ps -o ppid= -p "$P8" | tr -d ' ')" = "$SPRYD_PID" ] && hostile_fork 4 "$P8" &&
+	grep -aq "named pid $P8 as its clone: started at tick" "$TMP/spryd.log"
+tap_ok $? "h's template names t1's process 8 (pid $P8, spryd's child): refused, started before the FORK; h's process 4 answers"
+expect_eq "$(pid_of t1 8) $(post t1/8/incr b)" "$P8 8 4" \
+	"t1's process 8 still its OS process $P8, answering (3 + 1): never signalled"
+hostile_fork 2 "$SPRYD_PID"
+tap_ok $? "h's template names spryd itself (pid $SPRYD_PID): h's process 2 answers (exec'd)"
+refused "$SPRYD_PID" clone && grep -q "named pid $SPRYD_PID as its clone: not spryd's child" "$TMP/spryd.log"
+tap_ok $? "refused: not spryd's child"
+NOPID=$(($(cat /proc/sys/kernel/pid_max) - 7))
+while kill -0 "$NOPID" 2>/dev/null; do NOPID=$((NOPID - 1)); done
+hostile_fork 3 "$NOPID" && refused "$NOPID" clone &&
+	grep -q "named pid $NOPID as its clone: no such process" "$TMP/spryd.log"
+tap_ok $? "h's template names a pid that does not exist ($NOPID): refused, h's process 3 answers"
+json_eq "$(pshow h)" '[.processes.active, .transitions.failed, .transitions.crashed]' '[4,0,0]' \
+	"h: 4 processes active (each exec'd), no start failed"
+# a spare: another app's process started after h's template (t2's, exec'd
+# now), so that only "a process spryd knows" refuses it; then h's template
+# killed (spryd reaps a template's recorded spare: SIGKILL after 200 ms)
+N=$(grep -c 'fn h/proc: template pid [0-9]* ready' "$TMP/spryd.log")
+spry process create t2 id 4 sock "$SOCK" >/dev/null
+expect_eq "$(post t2/4/incr abc)" "4 3" "t2's process 4 answers"
+P4=$(pid_of t2 4)
+echo "$P4" >"$HD/spare"
+wait_for 5 refused "$P4" spare &&
+	grep -aq "named pid $P4 as its spare: a process spryd already knows" "$TMP/spryd.log"
+tap_ok $? "h's template announces t2's process 4 (pid $P4) as its spare: refused ($(
+	grep -ao "named pid $P4 as its spare: .*" "$TMP/spryd.log" | head -1))"
+HT=$(sed -n 's|.*fn h/proc: template pid \([0-9]*\) ready.*|\1|p' "$TMP/spryd.log" | tail -1)
+kill -KILL "$HT"
+wait_for 10 h_ready $((N + 1))
+tap_ok $? "h's template (pid $HT) killed, dropped with its spare, and started again"
+sleep 0.5
+expect_eq "$(pid_of t2 4) $(post t2/4/incr de)" "$P4 4 5" \
+	"t2's process 4 still its OS process $P4, answering (3 + 2): never signalled"
 
 # --- the end ---------------------------------------------------------------
 term_all "$SPRYD_PID"

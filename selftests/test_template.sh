@@ -6,7 +6,9 @@
 # clones instances that register and answer like exec'd ones, are the
 # supervisor's children (CLONE_PARENT: reaped by it, no zombies), hold
 # only the fds an exec'd instance holds; a killed template is reported on
-# its pair; a template for a function spryd does not have, or of an
+# its pair; a template naming as its spare or clone a process that started
+# before it (or before the FORK) is refused, and that process is left
+# alone; a template for a function spryd does not have, or of an
 # executable that does not exist, is refused with the reason.
 #
 # tmpl_ctl plays the supervisor (spryd's spawn room), driven line by line.
@@ -21,7 +23,8 @@ spry_private_netns
 E2E=$SPRY_HELPERS/e2e_client
 WHOAMI=$SPRY_HELPERS/fn_whoami
 CTL=$SPRY_HELPERS/tmpl_ctl
-require_bins "$SPRY" "$SPRYD" "$E2E" "$WHOAMI" "$CTL"
+HOSTILE=$SPRY_HELPERS/tmpl_hostile
+require_bins "$SPRY" "$SPRYD" "$E2E" "$WHOAMI" "$CTL" "$HOSTILE"
 command -v jq >/dev/null || tap_skip_all "jq not installed"
 
 spry_test_env template
@@ -73,6 +76,9 @@ tap_ok $? "setup: router loaded, chain tp (whoami), spryd listening" || {
 	tap_finish
 }
 
+# tmpl_hostile's script (it lies about its clones as told there)
+export TMPL_HOSTILE_DIR=$TMP/hostile
+mkdir -p "$TMPL_HOSTILE_DIR"
 coproc TC { exec "$CTL" 2>"$TMP/tmpl.log"; }
 CTL_PID=$TC_PID
 PIDS+=("$CTL_PID")
@@ -164,6 +170,29 @@ tap_ok $? "the clones outlive their template ('$out')"
 ctl fork
 [[ $REPLY == "error -32 "* ]]
 tap_ok $? "forking from a dead template: -EPIPE ($REPLY)"
+
+# A template naming as its spare or clone a process that started before it
+# (or before the FORK): a clone of the earlier template, the supervisor's
+# child of the same user, that no hook says is known (tmpl_ctl has none).
+V=${INST[1]}
+ctl start "$HOSTILE" --chain tp --fn whoami
+ctl wait
+expect_eq "ready" "$REPLY" "a hostile template (tmpl_hostile) says READY"
+echo "$V" >"$TMPL_HOSTILE_DIR/spare"
+wait_for 3 test -e "$TMPL_HOSTILE_DIR/spare.sent"
+sleep 0.2
+ctl spare
+expect_eq "spare 0" "$REPLY" "it announces clone $V of the earlier template as its spare: not recorded"
+grep -q "refused pid $V as the template's spare: started at tick" "$TMP/tmpl.log"
+tap_ok $? "refused: it started before the template ($(grep -o "pid $V as the template's spare: .*" "$TMP/tmpl.log"))"
+echo "$V" >"$TMPL_HOSTILE_DIR/forked"
+ctl fork
+expect_eq "error -1 Operation not permitted" "$REPLY" "it answers FORKED naming $V: the fork fails"
+grep -q "refused pid $V as the template's clone: started at tick" "$TMP/tmpl.log"
+tap_ok $? "refused: it started before the FORK"
+ctl stop
+ctl parent "$V"
+expect_eq "parent yes" "$REPLY" "the hostile template stopped; clone $V not reaped with it (still ours, alive)"
 
 for p in "${INST[@]:1}"; do kill -TERM "$p"; ctl reap "$p"; done
 ctl zombies

@@ -84,6 +84,14 @@ static int zombies(void)
 	return n;
 }
 
+/* A pid the template named, refused: said on stderr (the test's log). */
+static void refused(void *arg, pid_t pid, bool spare, const char *why)
+{
+	(void)arg;
+	fprintf(stderr, "tmpl_ctl: refused pid %d as the template's %s: %s\n", (int)pid,
+		spare ? "spare" : "clone", why);
+}
+
 static void cmd_wait(void)
 {
 	struct pollfd pfd = { .fd = tmpl__fd(t), .events = POLLIN };
@@ -109,6 +117,7 @@ int main(void)
 	static char *argv[MAX_ARGS + 1];
 	static char line[4096];
 	struct spawn_fn f = {};
+	struct tmpl_hooks h = { .refused = refused };
 	struct pollfd pfd;
 	char *w, *save;
 	pid_t pid, r, ppid;
@@ -134,7 +143,7 @@ int main(void)
 			f.argv = argv;
 			f.uid = geteuid();
 			f.gid = getegid();
-			t = tmpl__start(&f);
+			t = tmpl__start(&f, &h);
 			if (t)
 				printf("started %d\n", (int)tmpl__pid(t));
 			else

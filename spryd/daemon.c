@@ -37,6 +37,12 @@
 #include "spryd/process.h"
 #include "spryd/supervisor.h"
 
+/* Both rooms that start processes: a template's clone is neither's yet. */
+static bool pid_known(struct spryd *d, pid_t pid)
+{
+	return supervisor_pid_known(d, pid) || process_pid_known(d, pid);
+}
+
 struct spryd *spryd_new(void)
 {
 	struct spryd *d = calloc(1, sizeof(*d));
@@ -51,6 +57,7 @@ struct spryd *spryd_new(void)
 	d->n_origins = 1;
 	gateway_opts_default(&d->http);
 	supervisor_opts_default(d);
+	d->pid_known = pid_known;
 	return d;
 }
 

@@ -1791,6 +1791,26 @@ fail:
 	return err;
 }
 
+bool process_pid_known(struct spryd *d, pid_t pid)
+{
+	struct spryd_procs *ps = d->procs;
+	unsigned int i, k;
+
+	for (i = 0; ps && i < SPRYD_MAX_APPS; i++) {
+		struct app *a = &ps->apps[i];
+
+		if (!a->used)
+			continue;
+		if (spawner__template_pid(a->sp) == pid || spawner__spare_pid(a->sp) == pid)
+			return true;
+		/* live: every process with an OS process, deleted ones until reaped */
+		for (k = 0; k < a->n_live; k++)
+			if (a->live[k]->pid == pid)
+				return true;
+	}
+	return false;
+}
+
 void process_fini(struct spryd *d)
 {
 	struct spryd_procs *ps = d->procs;

@@ -12,8 +12,10 @@
 #ifndef SPRYD_PROCESS_H
 #define SPRYD_PROCESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct spryd;
 
@@ -26,6 +28,9 @@ void process_timer(struct spryd *d, uint64_t now, uint64_t *next);
  * (a front's error body).  0, or -ENOENT (not a lost process).
  */
 int process_lost_text(struct spryd *d, uint16_t chain, uint64_t id, char *buf, size_t len);
+/* Is @pid the OS process of one of its processes (a deleted one still
+ * exiting too), or an app's template or its spare? */
+bool process_pid_known(struct spryd *d, pid_t pid);
 /* Stop (SIGTERM, then SIGKILL) every OS process it started; free all. */
 void process_fini(struct spryd *d);
 

@@ -62,6 +62,8 @@ struct spawner {
 #define TMPL_BACKOFF_MAX_NS	(60ULL * 1000000000ULL)
 
 static void tmpl_start(struct spawner *s, uint64_t now);
+static bool tmpl_known(void *arg, pid_t pid);
+static void tmpl_refused(void *arg, pid_t pid, bool spare, const char *why);
 static void tmpl_event(struct spryd *d, struct spryd_ep *ep, uint32_t events);
 static const struct spryd_ep_ops tmpl_ops = { .name = "template-pair", .event = tmpl_event };
 
@@ -235,7 +237,9 @@ static void tmpl_start(struct spawner *s, uint64_t now)
 		.uid = s->uid, .gid = s->gid, .cpus = s->has_cpus ? &s->cpus : NULL,
 	};
 
-	s->tmpl = tmpl__start(&f);
+	struct tmpl_hooks h = { .known = tmpl_known, .refused = tmpl_refused, .arg = s };
+
+	s->tmpl = tmpl__start(&f, &h);
 	if (!s->tmpl) {
 		spryd_log("fn %s/%s: template: %s; instances by fork + exec", s->chain, s->fn,
 			  strerror(errno));
@@ -252,6 +256,23 @@ static void tmpl_start(struct spawner *s, uint64_t now)
 			  (int)tmpl__pid(s->tmpl), strerror(errno));
 		s->ep.fd = -1;
 	}
+}
+
+/* Every process spryd knows (daemon.c asks each room that has some). */
+static bool tmpl_known(void *arg, pid_t pid)
+{
+	struct spawner *s = arg;
+
+	return s->d->pid_known && s->d->pid_known(s->d, pid);
+}
+
+/* Never taken: not watched, never signalled (FORKED: fork + exec instead). */
+static void tmpl_refused(void *arg, pid_t pid, bool spare, const char *why)
+{
+	struct spawner *s = arg;
+
+	spryd_log("fn %s/%s: template pid %d named pid %d as its %s: %s: refused", s->chain,
+		  s->fn, (int)tmpl__pid(s->tmpl), (int)pid, spare ? "spare" : "clone", why);
 }
 
 static void tmpl_failed(struct spawner *s, int err, uint64_t now)
@@ -566,9 +587,9 @@ out:
 int spawn__start_time(pid_t pid, uint64_t *ticks)
 {
 	char path[64], buf[1024];
-	const char *p;
 	ssize_t n;
-	int fd, i;
+	pid_t ppid;
+	int fd, err;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -577,26 +598,12 @@ int spawn__start_time(pid_t pid, uint64_t *ticks)
 	do {
 		n = read(fd, buf, sizeof(buf) - 1);
 	} while (n < 0 && errno == EINTR);
-	i = errno;
+	err = errno;
 	close(fd);
 	if (n < 0)
-		return i == ESRCH ? -ESRCH : -i;
+		return err == ESRCH ? -ESRCH : -err;
 	buf[n] = '\0';
-	/* "PID (COMM) S F4 ... F22": comm may hold anything but ends at the last ')' */
-	p = strrchr(buf, ')');
-	if (!p)
-		return -EPROTO;
-	p++;
-	for (i = 3; i <= 22; i++) {
-		if (*p != ' ')
-			return -EPROTO;
-		p++;
-		if (i == 22)
-			break;
-		p += strcspn(p, " ");
-	}
-	return spry_num__parse(p, &p, 1, UINT64_MAX, ticks) || (*p != ' ' && *p != '\n') ?
-	       -EPROTO : 0;
+	return tmpl__stat_parse(buf, &ppid, ticks);
 }
 
 int spawn__adopt(pid_t pid, const char *exe, char *const *env)

@@ -395,6 +395,13 @@ struct spryd {
 	const struct spryd_proc_hooks *proc_hooks;
 	struct spryd_app_pub	*apps;		/* SPRYD_MAX_APPS */
 	uint32_t		n_proc_wait;	/* requests held for processes */
+	/*
+	 * daemon.c: is @pid a process spryd knows already (an instance, a
+	 * cloud process, a template or its spare: every room that starts
+	 * some is asked)?  The spawn room asks before it takes the pid a
+	 * template names as its clone.  NULL: no room starts any.
+	 */
+	bool			(*pid_known)(struct spryd *d, pid_t pid);
 };
 
 #endif /* SPRYD_SPRYD_H */

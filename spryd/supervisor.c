@@ -1043,6 +1043,25 @@ int supervisor_init(struct spryd *d)
 	return 0;
 }
 
+bool supervisor_pid_known(struct spryd *d, pid_t pid)
+{
+	struct spryd_sv *sv = d->sv;
+	unsigned int i, k;
+
+	for (i = 0; sv && i < SPRYD_SV_MAX_FNS; i++) {
+		struct sv_fn *f = &sv->fns[i];
+
+		if (!f->used)
+			continue;
+		if (spawner__template_pid(f->sp) == pid || spawner__spare_pid(f->sp) == pid)
+			return true;
+		for (k = 0; k < SPRY_MAX_INST; k++)
+			if (f->procs[k].state != P_FREE && f->procs[k].pid == pid)
+				return true;
+	}
+	return false;
+}
+
 void supervisor_fini(struct spryd *d)
 {
 	struct spryd_sv *sv = d->sv;

@@ -20,5 +20,7 @@ int supervisor_init(struct spryd *d);
 void supervisor_timer(struct spryd *d, uint64_t now, uint64_t *next);
 /* Stop (SIGTERM, then SIGKILL) and reap every instance it started. */
 void supervisor_fini(struct spryd *d);
+/* Is @pid one of its instances (any state), templates or their spares? */
+bool supervisor_pid_known(struct spryd *d, pid_t pid);
 
 #endif /* SPRYD_SUPERVISOR_H */

@@ -24,6 +24,7 @@
 #include <linux/close_range.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "fn-runtime/parse.h"
@@ -43,6 +44,7 @@ struct tmpl {
 	int	err;	/* 0, or the template's refusal / -EPIPE */
 	bool	ready;
 	uint32_t caps;	/* its READY's SPRY_TMPL_CAN_* (0: an older libspry) */
+	struct tmpl_hooks hooks;	/* the owner's (all NULL: none) */
 };
 
 /* environ + SPRY_TEMPLATE_FD=@fd, built before fork (no malloc after it). */
@@ -118,7 +120,7 @@ static int trace_fd(void)
 	return (int)fd;
 }
 
-struct tmpl *tmpl__start(const struct spawn_fn *f)
+struct tmpl *tmpl__start(const struct spawn_fn *f, const struct tmpl_hooks *hooks)
 {
 	char var[sizeof(SPRY_TEMPLATE_ENV) + 16];
 	struct tmpl *t;
@@ -134,6 +136,8 @@ struct tmpl *tmpl__start(const struct spawn_fn *f)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
+	if (hooks)
+		t->hooks = *hooks;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
 		err = errno;
 		goto err_free;
@@ -191,10 +195,215 @@ static int tmpl_recv(struct tmpl *t, struct spry_ctl_hdr *hdr, void *body, uint3
 	return hdr->type;
 }
 
+/* ------------------------------------------------- a clone's pid, proved */
+
+int tmpl__stat_parse(const char *buf, pid_t *ppid, uint64_t *start)
+{
+	uint64_t v;
+	const char *p;
+	int i;
+
+	/* "PID (COMM) S PPID ... F22": comm may hold anything but ends at the last ')' */
+	p = strrchr(buf, ')');
+	if (!p)
+		return -EPROTO;
+	p++;
+	for (i = 3; i <= 22; i++) {
+		if (*p != ' ')
+			return -EPROTO;
+		p++;
+		if (i == 4 || i == 22) {
+			if (spry_num__parse(p, &p, i == 4 ? 0 : 1, i == 4 ? INT_MAX : UINT64_MAX, &v) ||
+			    (*p != ' ' && *p != '\n'))
+				return -EPROTO;
+			if (i == 4)
+				*ppid = (pid_t)v;
+			else
+				*start = v;
+			continue;
+		}
+		p += strcspn(p, " ");
+	}
+	return 0;
+}
+
+/* The "Uid:" (or "Gid:") line of /proc/PID/status: real, effective. */
+static int status_line(const char *buf, const char *key, uint32_t out[2])
+{
+	size_t klen = strlen(key);
+	const char *p = buf;
+	uint64_t v;
+	int i;
+
+	while (strncmp(p, key, klen)) {
+		p = strchr(p, '\n');
+		if (!p)
+			return -EPROTO;
+		p++;
+	}
+	p += klen;
+	for (i = 0; i < 2; i++) {
+		if (*p != '\t')
+			return -EPROTO;
+		p++;
+		if (spry_num__parse(p, &p, 0, UINT32_MAX, &v))
+			return -EPROTO;
+		out[i] = (uint32_t)v;
+	}
+	return *p == '\t' ? 0 : -EPROTO;
+}
+
+int tmpl__status_ids(const char *buf, uint32_t ids[4])
+{
+	return status_line(buf, "Uid:", ids) ?: status_line(buf, "Gid:", ids + 2);
+}
+
+/* /proc/@pid/@name into @buf (NUL-terminated): 0, -ESRCH (gone) or -errno. */
+static int proc_read(pid_t pid, const char *name, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	do {
+		n = read(fd, buf, size - 1);
+	} while (n < 0 && errno == EINTR);
+	err = errno;
+	close(fd);
+	if (n < 0)
+		return err == ESRCH ? -ESRCH : -err;
+	buf[n] = '\0';
+	return 0;
+}
+
+static int proc_stat(pid_t pid, pid_t *ppid, uint64_t *start)
+{
+	char buf[1024];
+
+	return proc_read(pid, "stat", buf, sizeof(buf)) ?: tmpl__stat_parse(buf, ppid, start);
+}
+
+static int proc_ids(pid_t pid, uint32_t ids[4])
+{
+	char buf[4096];
+
+	return proc_read(pid, "status", buf, sizeof(buf)) ?: tmpl__status_ids(buf, ids);
+}
+
+uint64_t tmpl__boot_ticks(void)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	struct timespec ts;
+
+	if (hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &ts))
+		return 0;
+	/* as the kernel turns a start time into ticks (nsec_to_clock_t) */
+	return ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec) /
+	       (1000000000ULL / (uint64_t)hz);
+}
+
+int tmpl__check_clone(pid_t tmpl, pid_t pid, uint64_t since, char *why, size_t len)
+{
+	uint32_t its[4], mine[4];
+	uint64_t start;
+	pid_t ppid;
+	int fd, err;
+
+	snprintf(why, len, "%s", "");
+	if (pid <= 0) {
+		snprintf(why, len, "not a pid");
+		return -ESRCH;
+	}
+	if (pid == tmpl) {
+		snprintf(why, len, "the template itself");
+		return -EPERM;
+	}
+	/* first: what /proc says below is about the process this names */
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0) {
+		err = -errno;
+		snprintf(why, len, "%s", err == -ESRCH ? "no such process" : strerror(-err));
+		return err;
+	}
+	err = proc_stat(pid, &ppid, &start);
+	if (err) {
+		snprintf(why, len, "/proc/%d/stat: %s", (int)pid, strerror(-err));
+		goto out;
+	}
+	if (ppid != getpid()) {
+		snprintf(why, len, "not spryd's child (its parent is pid %d)", (int)ppid);
+		err = -EPERM;
+		goto out;
+	}
+	if (start < since) {
+		snprintf(why, len, "started at tick %llu, before tick %llu (it was not cloned then)",
+			 (unsigned long long)start, (unsigned long long)since);
+		err = -ESTALE;
+		goto out;
+	}
+	err = proc_ids(pid, its);
+	if (!err)
+		err = proc_ids(tmpl, mine);
+	if (err) {
+		snprintf(why, len, "/proc status: %s", strerror(-err));
+		goto out;
+	}
+	if (memcmp(its, mine, sizeof(its))) {
+		snprintf(why, len, "runs as uid %u/%u gid %u/%u, the template as uid %u/%u gid %u/%u",
+			 its[0], its[1], its[2], its[3], mine[0], mine[1], mine[2], mine[3]);
+		err = -EPERM;
+		goto out;
+	}
+	/* still the process the pidfd names (not a pid reused meanwhile) */
+	if (syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0)) {
+		err = -ESRCH;
+		snprintf(why, len, "gone while checked");
+	}
+out:
+	close(fd);
+	return err;
+}
+
+/*
+ * May @pid be the clone @t names (FORKED, or its SPARE: @spare)?  Checked
+ * before spryd takes it for one, since stopping a clone signals it:
+ * tmpl__check_clone() from @since, then it is none of the processes the
+ * owner already knows.  0, or -errno with the refusal told to the owner.
+ */
+static int tmpl_clone_ok(struct tmpl *t, pid_t pid, uint64_t since, bool spare)
+{
+	char why[160];
+	int err;
+
+	err = tmpl__check_clone(t->pid, pid, since, why, sizeof(why));
+	if (!err && t->hooks.known && t->hooks.known(t->hooks.arg, pid)) {
+		snprintf(why, sizeof(why), "a process spryd already knows");
+		err = -EPERM;
+	}
+	if (err && t->hooks.refused)
+		t->hooks.refused(t->hooks.arg, pid, spare, why);
+	return err;
+}
+
+/*
+ * A spare is cloned before any FORK: it cannot have started before its
+ * template, and is recorded only once proved (tmpl__stop() reaps it).
+ */
 static void tmpl_spare(struct tmpl *t, const struct spry_ctl_hdr *hdr,
 		       const struct spry_tmpl_forked *fk)
 {
-	if (!hdr->status && hdr->len == sizeof(*fk) && fk->pid > 0)
+	uint64_t since;
+	pid_t ppid;
+
+	if (hdr->status || hdr->len != sizeof(*fk) || fk->pid <= 0 || fk->pid == t->spare)
+		return;
+	if (proc_stat(t->pid, &ppid, &since))
+		since = UINT64_MAX;	/* the template is gone: nothing of it is proved */
+	if (!tmpl_clone_ok(t, fk->pid, since, true))
 		t->spare = fk->pid;
 }
 
@@ -256,6 +465,7 @@ pid_t tmpl__fork_body(struct tmpl *t, const void *body, uint32_t len, uint64_t *
 	struct spry_ctl_hdr hdr;
 	struct timespec ts;
 	int64_t deadline, left;
+	uint64_t since;
 	int type, ret;
 
 	if (!t)
@@ -265,6 +475,10 @@ pid_t tmpl__fork_body(struct tmpl *t, const void *body, uint32_t len, uint64_t *
 		return ret;
 	if (!t->ready)
 		return -EAGAIN;
+	/* a clone made for this FORK starts no earlier (the spare was proved) */
+	since = tmpl__boot_ticks();
+	if (!since)
+		return -EIO;
 	ret = spry_ctl_send(t->fd, SPRY_TMPL_FORK, 0, body, len, -1);
 	if (ret) {
 		if (ret == -EPIPE || ret == -ECONNRESET || ret == -ENOTCONN)
@@ -298,8 +512,12 @@ pid_t tmpl__fork_body(struct tmpl *t, const void *body, uint32_t len, uint64_t *
 			return hdr.status < 0 ? hdr.status : -EPROTO;
 		if (hdr.len != sizeof(fk) || fk.pid <= 0)
 			return -EPROTO;
-		if (fk.pid == t->spare)
+		if (fk.pid == t->spare) {
+			/* proved when announced; still spryd's child, unreaped */
 			t->spare = 0;	/* an instance now */
+		} else if (tmpl_clone_ok(t, fk.pid, since, false)) {
+			return -EPERM;
+		}
 		if (clone_ns)
 			*clone_ns = fk.clone_ns;
 		return fk.pid;

@@ -17,14 +17,32 @@
 #define SPRYD_TEMPLATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 struct spawn_fn;
 struct tmpl;
 
-/* Start the template of @f; NULL + errno (the fork, the pair). */
-struct tmpl *tmpl__start(const struct spawn_fn *f);
+/*
+ * What the template room asks of its owner (spawn.c) about the pid a
+ * template names as its clone (FORKED) or spare (SPARE): on the template's
+ * word alone, a hostile one could name another of the owner's children
+ * (CLONE_PARENT makes every clone one), which stopping its "clone" would
+ * then signal.  Either may be NULL.
+ */
+struct tmpl_hooks {
+	/* is @pid a process the owner knows already (an instance, a cloud
+	 * process, a template, a spare)? */
+	bool	(*known)(void *arg, pid_t pid);
+	/* @pid refused as the template's clone (@spare: as its spare), @why */
+	void	(*refused)(void *arg, pid_t pid, bool spare, const char *why);
+	void	*arg;
+};
+
+/* Start the template of @f (@hooks copied; NULL: none); NULL + errno (the
+ * fork, the pair). */
+struct tmpl *tmpl__start(const struct spawn_fn *f, const struct tmpl_hooks *hooks);
 /*
  * After tmpl__fd() was readable: 0 (nothing more, or READY: tmpl__ready()
  * turns true), or -errno: the template refused (its READY status: -EIDRM
@@ -36,7 +54,9 @@ bool tmpl__ready(const struct tmpl *t);
 /*
  * One instance: its pid (the caller's child), or -errno: -EAGAIN not ready
  * yet, -EPIPE the template is gone, -ETIMEDOUT it did not answer in 1 s,
- * the template's clone error.  *@clone_ns (may be NULL): CLOCK_MONOTONIC
+ * -EPERM it named a pid that is not its clone (tmpl__check_clone() since
+ * the FORK was sent, or a process the owner knows: hooks.refused told
+ * why), the template's clone error.  *@clone_ns (may be NULL): CLOCK_MONOTONIC
  * when the template's clone returned.
  */
 pid_t tmpl__fork_ts(struct tmpl *t, uint64_t *clone_ns);
@@ -55,9 +75,28 @@ pid_t tmpl__pid(const struct tmpl *t);
 /*
  * The template keeps one clone ahead (a spare, waiting, unregistered: the
  * next tmpl__fork() wakes it).  Its pid (0: none known): the caller's
- * child too; it leaves when the template does.
+ * child too; it leaves when the template does.  A SPARE is recorded only
+ * once tmpl__check_clone() proved it from the template's own start and it
+ * is no process the owner knows (else refused, told to hooks.refused).
  */
 pid_t tmpl__spare(const struct tmpl *t);
+/*
+ * Could @pid be a clone of the template @tmpl (both the caller's
+ * children), made no earlier than @since (clock ticks since boot, as
+ * /proc/PID/stat's start time; 0: any)?  It is the caller's child, not the
+ * template itself, started at or after @since, and runs as the template's
+ * real and effective uid and gid (so the template could signal it itself:
+ * naming it gains nothing).  Read race-free: a pidfd opened first, found
+ * alive after /proc was read.  0, or -ESRCH (gone), -EPERM, -ESTALE
+ * (started before @since), -errno; @why (@len bytes) says which.
+ */
+int tmpl__check_clone(pid_t tmpl, pid_t pid, uint64_t since, char *why, size_t len);
+/* CLOCK_BOOTTIME in clock ticks, as a start time is counted (0: unknown). */
+uint64_t tmpl__boot_ticks(void);
+/* /proc/PID/stat's parent (field 4) and start time (22): 0 or -EPROTO. */
+int tmpl__stat_parse(const char *buf, pid_t *ppid, uint64_t *start);
+/* /proc/PID/status's real and effective uid, then gid (@ids[0..3]). */
+int tmpl__status_ids(const char *buf, uint32_t ids[4]);
 /* Close the pair (the template leaves), reap it and its spare (SIGKILL
  * after 200 ms each), free. */
 void tmpl__stop(struct tmpl *t);
