@@ -586,24 +586,9 @@ out:
 
 int spawn__start_time(pid_t pid, uint64_t *ticks)
 {
-	char path[64], buf[1024];
-	ssize_t n;
 	pid_t ppid;
-	int fd, err;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	do {
-		n = read(fd, buf, sizeof(buf) - 1);
-	} while (n < 0 && errno == EINTR);
-	err = errno;
-	close(fd);
-	if (n < 0)
-		return err == ESRCH ? -ESRCH : -err;
-	buf[n] = '\0';
-	return tmpl__stat_parse(buf, &ppid, ticks);
+	return tmpl__proc_stat(pid, &ppid, ticks);
 }
 
 int spawn__adopt(pid_t pid, const char *exe, char *const *env)

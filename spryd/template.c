@@ -280,7 +280,7 @@ static int proc_read(pid_t pid, const char *name, char *buf, size_t size)
 	return 0;
 }
 
-static int proc_stat(pid_t pid, pid_t *ppid, uint64_t *start)
+int tmpl__proc_stat(pid_t pid, pid_t *ppid, uint64_t *start)
 {
 	char buf[1024];
 
@@ -329,7 +329,7 @@ int tmpl__check_clone(pid_t tmpl, pid_t pid, uint64_t since, char *why, size_t l
 		snprintf(why, len, "%s", err == -ESRCH ? "no such process" : strerror(-err));
 		return err;
 	}
-	err = proc_stat(pid, &ppid, &start);
+	err = tmpl__proc_stat(pid, &ppid, &start);
 	if (err) {
 		snprintf(why, len, "/proc/%d/stat: %s", (int)pid, strerror(-err));
 		goto out;
@@ -401,7 +401,7 @@ static void tmpl_spare(struct tmpl *t, const struct spry_ctl_hdr *hdr,
 
 	if (hdr->status || hdr->len != sizeof(*fk) || fk->pid <= 0 || fk->pid == t->spare)
 		return;
-	if (proc_stat(t->pid, &ppid, &since))
+	if (tmpl__proc_stat(t->pid, &ppid, &since))
 		since = UINT64_MAX;	/* the template is gone: nothing of it is proved */
 	if (!tmpl_clone_ok(t, fk->pid, since, true))
 		t->spare = fk->pid;

@@ -95,6 +95,8 @@ int tmpl__check_clone(pid_t tmpl, pid_t pid, uint64_t since, char *why, size_t l
 uint64_t tmpl__boot_ticks(void);
 /* /proc/PID/stat's parent (field 4) and start time (22): 0 or -EPROTO. */
 int tmpl__stat_parse(const char *buf, pid_t *ppid, uint64_t *start);
+/* /proc/@pid/stat read and parsed: 0, -ESRCH (gone) or -errno. */
+int tmpl__proc_stat(pid_t pid, pid_t *ppid, uint64_t *start);
 /* /proc/PID/status's real and effective uid, then gid (@ids[0..3]). */
 int tmpl__status_ids(const char *buf, uint32_t ids[4]);
 /* Close the pair (the template leaves), reap it and its spare (SIGKILL
