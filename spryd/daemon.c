@@ -37,9 +37,17 @@
 #include "spryd/process.h"
 #include "spryd/supervisor.h"
 
-/* Both rooms that start processes: a template's clone is neither's yet. */
+/*
+ * Both rooms that start processes: a template's clone is neither's yet.
+ * Once they are being torn down their tables are freed under the walk
+ * (a template stopped last announces its spare): every pid is "known"
+ * then, so the clone is refused, never recorded nor signalled (a spare
+ * leaves on its template's EOF).
+ */
 static bool pid_known(struct spryd *d, pid_t pid)
 {
+	if (d->rooms_down)
+		return true;
 	return supervisor_pid_known(d, pid) || process_pid_known(d, pid);
 }
 
@@ -142,6 +150,7 @@ static void shutdown_all(struct spryd *d)
 	registrar_stop(d);
 	entry_shutdown(d);
 	front_shutdown_all(d);
+	d->rooms_down = true;
 	process_fini(d);
 	supervisor_fini(d);
 	registrar_fini(d);

@@ -402,6 +402,7 @@ struct spryd {
 	 * template names as its clone.  NULL: no room starts any.
 	 */
 	bool			(*pid_known)(struct spryd *d, pid_t pid);
+	bool			rooms_down;	/* shutdown: the process rooms' tables go */
 };
 
 #endif /* SPRYD_SPRYD_H */
