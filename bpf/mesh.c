@@ -354,8 +354,8 @@ static __always_inline int peer_psock(const struct spry_mesh_conn *c, struct sk_
  * - max_queued unread redirected bytes (its psock's msg_tot_len, what
  *   FIONREAD reports), whatever the buffer.
  *
- * A stale record fits (the peer is closing, and the redirect fails once
- * it is gone).  Without a record (the LRU evicted it), and on kernels
+ * A stale record bounds only the message (the peer is closing, and the
+ * redirect fails once it is gone).  Without a record (the LRU evicted it), and on kernels
  * without msg_tot_len, what the direction redirected in all is bounded
  * instead.
  */
@@ -376,7 +376,7 @@ static __always_inline bool peer_fits(const struct spry_mesh_conn *c, __u32 size
 	case PEER_NO_RECORD:	/* evicted from the full LRU */
 		return c->redirected + size <= max;
 	case PEER_STALE:
-		return true;
+		return size <= max;
 	}
 	bpf_probe_read_kernel(&q, sizeof(q), &ps->msg_tot_len);
 	if ((__u64)q + size > max)
@@ -509,16 +509,18 @@ int mesh_msg(struct sk_msg_md *msg)
 	max = cfg && cfg->max_queued ? cfg->max_queued : SPRY_MESH_DEF_MAX_QUEUED;
 	/*
 	 * A stalled direction comes back once the reader has copied out every
-	 * byte this socket gave TCP (comeback_ok); the other TCP modes are
-	 * for good (no peer, or it is gone).
+	 * byte this socket gave TCP (comeback_ok) and the message fits; the
+	 * other TCP modes are for good (no peer, or it is gone).  Every
+	 * message redirected fits (peer_fits): the first, a comeback's, and
+	 * each after.
 	 */
-	if (mode == SPRY_MESH_TCP_STALLED && size <= max && comeback_ok(msg, c)) {
+	if (mode == SPRY_MESH_TCP_STALLED && peer_fits(c, size, max) && comeback_ok(msg, c)) {
 		mode = SPRY_MESH_REDIRECT;
 		back = true;
 	} else if (mode != SPRY_MESH_UNDECIDED && mode != SPRY_MESH_REDIRECT) {
 		return pass(c, mode < SPRY_MESH_MODE_MAX ? mode_stat[mode] :
 			    SPRY_MESH_S_PASS_NO_CONN, size);
-	} else if (mode == SPRY_MESH_REDIRECT) {
+	} else {
 		if (!peer_fits(c, size, max)) {
 			/* Stalled reader: TCP's window bounds the rest, behind the queue. */
 			c->mode = SPRY_MESH_TCP_STALLED;
