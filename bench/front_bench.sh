@@ -3,7 +3,10 @@
 #
 # spryd's two HTTP fronts in the same run: --front epoll (A) against
 # --front uring (B), on the chain of 4 hops with 1 KiB bodies, wrk at
-# concurrency 1 and 32.
+# concurrency 1 and 32; then large bodies (FRONT_BODY bytes, default
+# 61440 and 262144, concurrency 1 and 8) received straight into the pool (spryd's
+# default --body-direct) against copied there from the read buffers
+# (--body-direct 0: set-ups C = epoll and D = uring), on both fronts.
 #
 #   bench/front_bench.sh [-r ROUNDS] [-d SECS]
 #
@@ -17,7 +20,9 @@
 # of spryd alone and of spryd with the functions (every thread, from
 # /proc/PID/task/*/schedstat), then the medians and the ratios B/A.
 # Needs root (loads the router).  Environment: OUT (build dir),
-# BENCH_SPRY_CPUS, BENCH_WARMUP, BENCH_WRK_THREADS, FRONT_CONNS ("1 32").
+# BENCH_SPRY_CPUS, BENCH_WARMUP, BENCH_WRK_THREADS, FRONT_CONNS ("1 32"),
+# FRONT_BODY ("61440 262144"; 0: no large-body rounds), FRONT_BODY_CONNS
+# ("1 8").
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,7 +58,7 @@ cleanup() {
 	local p x
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	for x in a b; do
+	for x in a b c d; do
 		[ -n "${PIN[$x]:-}" ] && "$OUT/spry" -P "${PIN[$x]}" unload >/dev/null 2>&1
 		[ -n "${PIN[$x]:-}" ] && rm -rf "${PIN[$x]}"
 	done
@@ -65,15 +70,22 @@ trap 'exit 130' INT TERM
 SPRY_CPUS=$(bench_spry_cpus)
 WRK_CPUS=$(bench_wrk_cpus "$SPRY_CPUS") || die "bad BENCH_SPRY_CPUS '$SPRY_CPUS'"
 WRK_PIN=${WRK_CPUS:+taskset -c $WRK_CPUS}
-declare -A FRONT=([a]=epoll [b]=uring)
-for x in a b; do
+BODY=${FRONT_BODY:-61440 262144}
+[[ "$BODY" =~ ^[0-9]+( [0-9]+)*$ ]] || die "bad FRONT_BODY '$BODY'"
+declare -A FRONT=([a]=epoll [b]=uring [c]=epoll [d]=uring)
+declare -A DIRECT=([a]=16384 [b]=16384 [c]=0 [d]=0)
+declare -A PORTS=([a]=18700 [b]=18710 [c]=18720 [d]=18730)
+SETUPS="a b"
+[ "$BODY" = 0 ] || SETUPS="a b c d"
+for x in $SETUPS; do
 	PIN[$x]=/sys/fs/bpf/spry-front-$$-$x
 	SOCK[$x]=$TMP/$x.sock
-	PORT[$x]=$([ $x = a ] && echo 18700 || echo 18710)
+	PORT[$x]=${PORTS[$x]}
 	URL[$x]=http://127.0.0.1:${PORT[$x]}/c4
 	mkdir -p "$TMP/logs-$x"
 	bench_spry_up "$OUT" "${PIN[$x]}" "${SOCK[$x]}" "${PORT[$x]}" "$SPRY_CPUS" \
-		"$TMP/logs-$x" 4 --front "${FRONT[$x]}" || die "$x: spry did not come up"
+		"$TMP/logs-$x" 4 --front "${FRONT[$x]}" --body-direct "${DIRECT[$x]}" ||
+		die "$x: spry did not come up"
 	FNPIDS[$x]=${SPRY_UP[4]}
 	[ "$(curl -s --max-time 5 -d abcd "${URL[$x]}")" = ABCD ] ||
 		die "$x (${FRONT[$x]}): c4 does not answer ABCD"
@@ -82,28 +94,40 @@ done
 echo "front_bench: A = --front epoll, B = --front uring; 4 hops, 1 KiB, ${SECS} s per" \
 	"point, $ROUNDS rounds; spry on CPU ${SPRY_CPUS:-(not placed)}, wrk on" \
 	"${WRK_CPUS:-any CPU}; $(nproc) CPUs, kernel $(uname -r)" >&2
-echo "front_bench: others' load before: $(python3 "$SRC/bench/busy.py" 2 ${FNPIDS[a]} ${FNPIDS[b]} $$)" >&2
+ALLFN=$(for x in $SETUPS; do echo "${FNPIDS[$x]}"; done)
+echo "front_bench: others' load before: $(python3 "$SRC/bench/busy.py" 2 $ALLFN $$)" >&2
 ROWS=$TMP/rounds.tsv
 : >"$ROWS"
-printf '%-5s %-5s %-3s %10s %9s %9s %12s %12s\n' conns round front 'req/s' 'p50 us' 'p99 us' \
-	'spryd us/req' 'all us/req'
-for c in ${FRONT_CONNS:-1 32}; do
-	for r in $(seq "$ROUNDS"); do
-		for x in a b; do
-			bench_wrk "${URL[$x]}" 1024 "$c" "$SECS" ${FNPIDS[$x]} || die "$x: wrk failed"
-			q=${BW[requests]}
-			sd=$(awk -v ns="$BW_FIRST_NS" -v q="$q" 'BEGIN { printf "%.2f", q ? ns / 1e3 / q : 0 }')
-			all=$(awk -v ns="$BW_NS" -v q="$q" 'BEGIN { printf "%.2f", q ? ns / 1e3 / q : 0 }')
-			errs=$((BW[errors] + BW[non2xx]))
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$r" "$x" "${BW[rps]}" \
-				"${BW[p50_us]}" "${BW[p99_us]}" "$sd" "$all" "$errs" >>"$ROWS"
-			printf '%-5s %-5s %-5s %10.0f %9.0f %9.0f %12s %12s%s\n' "$c" "$r" "${FRONT[$x]}" \
-				"${BW[rps]}" "${BW[p50_us]}" "${BW[p99_us]}" "$sd" "$all" \
-				"$([ "$errs" -eq 0 ] || echo "  ($errs errors)")"
+printf '%-6s %-5s %-5s %-12s %10s %9s %9s %12s %12s\n' size conns round set-up 'req/s' 'p50 us' \
+	'p99 us' 'spryd us/req' 'all us/req'
+# rounds SIZE CONNS SETUPS: ROUNDS rounds of each of SETUPS, interleaved
+rounds() {
+	local size=$1 conns=$2 setups=$3 c r x q sd all errs
+	for c in $conns; do
+		for r in $(seq "$ROUNDS"); do
+			for x in $setups; do
+				bench_wrk "${URL[$x]}" "$size" "$c" "$SECS" ${FNPIDS[$x]} ||
+					die "$x: wrk failed"
+				q=${BW[requests]}
+				sd=$(awk -v ns="$BW_FIRST_NS" -v q="$q" 'BEGIN { printf "%.2f", q ? ns / 1e3 / q : 0 }')
+				all=$(awk -v ns="$BW_NS" -v q="$q" 'BEGIN { printf "%.2f", q ? ns / 1e3 / q : 0 }')
+				errs=$((BW[errors] + BW[non2xx]))
+				printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$r" "$x" \
+					"${BW[rps]}" "${BW[p50_us]}" "${BW[p99_us]}" "$sd" "$all" "$errs" \
+					"$size" >>"$ROWS"
+				printf '%-6s %-5s %-5s %-12s %10.0f %9.0f %9.0f %12s %12s%s\n' "$size" "$c" \
+					"$r" "${FRONT[$x]}/${DIRECT[$x]}" "${BW[rps]}" "${BW[p50_us]}" \
+					"${BW[p99_us]}" "$sd" "$all" \
+					"$([ "$errs" -eq 0 ] || echo "  ($errs errors)")"
+			done
 		done
 	done
-done
-echo "front_bench: others' load after: $(python3 "$SRC/bench/busy.py" 2 ${FNPIDS[a]} ${FNPIDS[b]} $$)" >&2
+}
+rounds 1024 "${FRONT_CONNS:-1 32}" "a b"
+if [ "$BODY" != 0 ]; then
+	for size in $BODY; do rounds "$size" "${FRONT_BODY_CONNS:-1 8}" "a c b d"; done
+fi
+echo "front_bench: others' load after: $(python3 "$SRC/bench/busy.py" 2 $ALLFN $$)" >&2
 
 # spryd's system calls per request at each concurrency (strace -c on
 # spryd alone, 2 s of wrk; strace slows spryd down: counts, not times)
@@ -135,7 +159,9 @@ fi
 
 python3 - "$ROWS" <<'PY'
 import sys
-rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
+allrows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
+rows = [r for r in allrows if r[9] == "1024"]
+big = [r for r in allrows if r[9] != "1024"]
 cols = ["req/s", "p50 us", "p99 us", "spryd us/req", "all us/req"]
 def med(v):
     v = sorted(v)
@@ -153,7 +179,30 @@ for c in sorted({r[0] for r in rows}, key=int):
         ma, mb = med(a), med(b)
         print("| %s | %s | %.1f | %.1f | %.3fx | %.1f%% |" %
               (c, name, ma, mb, mb / ma if ma else float("nan"), 100 * noise(a)))
-errs = sum(int(r[8]) for r in rows)
+for size in sorted({r[9] for r in big}, key=int):
+    print()
+    print("medians, %s-byte bodies: received straight into the pool (direct, spryd's "
+          "default --body-direct 16384) or copied there (--body-direct 0)" % size)
+    print("(paired: the median of each round's direct/copy, the two measured back to back)")
+    print("| conns | metric | epoll copy | epoll direct | direct/copy | paired | uring copy | "
+          "uring direct | direct/copy | paired | noise of epoll copy |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    sz = [r for r in big if r[9] == size]
+    def paired(c, i, x, y):
+        v = {r[1]: float(r[3 + i]) for r in sz if r[0] == c and r[2] == x}
+        w = {r[1]: float(r[3 + i]) for r in sz if r[0] == c and r[2] == y}
+        return med([v[k] / w[k] for k in v if k in w and w[k]])
+    for c in sorted({r[0] for r in sz}, key=int):
+        for i, name in enumerate(cols):
+            m = {}
+            for x in "abcd":
+                m[x] = [float(r[3 + i]) for r in sz if r[0] == c and r[2] == x]
+            a, b, cc, d = (med(m[x]) for x in "abcd")
+            print("| %s | %s | %.1f | %.1f | %.3fx | %.3fx | %.1f | %.1f | %.3fx | %.3fx | %.1f%% |" %
+                  (c, name, cc, a, a / cc if cc else float("nan"), paired(c, i, "a", "c"),
+                   d, b, b / d if d else float("nan"), paired(c, i, "b", "d"),
+                   100 * noise(m["c"])))
+errs = sum(int(r[8]) for r in allrows)
 print()
 print("errors (socket errors + non-2xx) in all rounds: %d" % errs)
 PY

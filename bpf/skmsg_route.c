@@ -741,9 +741,11 @@ __noinline __u32 run_extend(struct sk_msg_md *msg, __u32 kind, __u32 to_fn,
 
 	/*
 	 * msg->data is the first descriptor (see desc_get()); if it had to
-	 * be pulled, data_end is right behind it and the run is just it.
+	 * be pulled, data_end is right behind it and the run is just it.  A
+	 * message of one descriptor (every send at concurrency 1) ends here,
+	 * before any lookup.
 	 */
-	if (data + DESC_SIZE > data_end)
+	if (data + 2 * DESC_SIZE > data_end)
 		return 1;
 	cid = d->chain;
 	c = bpf_map_lookup_elem(&SPRY_MAP_CHAINS, &cid);

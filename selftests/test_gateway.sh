@@ -5,7 +5,8 @@
 # demo-like chain upper -> reverse transforms POSTed bodies, metadata
 # (method, path, query, headers) reaches a function (fn_meta) which sets
 # @status/@content-type, keep-alive, Connection: close, chunked uploads,
-# Expect: 100-continue, HEAD, the error statuses (404, 405, 413, 500, 502,
+# Expect: 100-continue, large bodies received straight into the pool (in
+# pieces, pipelined, the client gone or stalled mid-body), HEAD, the error statuses (404, 405, 413, 500, 502,
 # 503 + Retry-After for the in-flight bound, an exhausted pool and no live
 # instance, 504), /metrics in Prometheus text format matching
 # the requests made, the access log, and a wrk run after which every pool
@@ -60,7 +61,7 @@ setup() {
 	spry chain add tiny hops fn_meta buffers 2 >/dev/null &&
 	spry chain add ghost hops nobody_home >/dev/null || return 1
 	start "$SPRYD" "$TMP/spryd.log" -P "$PIN" -s "$SOCK" "${SPRYD_FRONT[@]}" --http "127.0.0.1:$PORT" \
-		--max-body 65536 --access-log "$TMP/access.log"
+		--max-body 65536 --body-timeout 2 --access-log "$TMP/access.log"
 	SPRYD_PID=$LAST
 	wait_for 5 test -S "$SOCK" || return 1
 	fn "$SPRY_OUT/examples/upper" demo upper
@@ -135,6 +136,38 @@ c -v -H 'Expect: 100-continue' --data-binary @"$TMP/body" "$URL/demo" -o "$TMP/g
 N_DEMO=$((N_DEMO + 1))
 grep -q '^< HTTP/1.1 100 Continue' "$TMP/v7" && cmp -s "$TMP/want" "$TMP/got7"
 tap_ok $? "Expect: 100-continue: 100 first, then the exact answer"
+
+# 7b-7d: the rest of a large body is received straight into its pool
+# buffer (--body-direct, default 16 KiB): in pieces with a request
+# pipelined behind it, the client gone mid-body, one stalled mid-body
+BD=$SPRY_SELFTESTS/body_direct.py
+head -c 45000 /dev/urandom | base64 -w 76 > "$TMP/dbody"
+python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); sys.stdout.buffer.write(d.upper()[::-1])' \
+	"$TMP/dbody" > "$TMP/dwant"
+dlen=$(wc -c < "$TMP/dbody")
+dr0=$(metric spry_http_body_direct_receives_total)
+db0=$(metric spry_http_body_direct_bytes_total)
+got=$(python3 "$BD" "$PORT" pieces "$TMP/dbody" "$TMP/dwant" 2>&1)
+N_DEMO=$((N_DEMO + 2))
+dr=$(($(metric spry_http_body_direct_receives_total) - dr0))
+db=$(($(metric spry_http_body_direct_bytes_total) - db0))
+# all but the last piece (under 16 KiB to come: read as usual)
+[ "$got" = ok ] && [ "$dr" -ge 1 ] && [ "$db" -ge $((dlen / 4 * 3 - 1000)) ] &&
+	[ "$db" -le $((dlen - 1000)) ]
+tap_ok $? "$dlen-byte body in pieces, a request pipelined behind it: both exact; $db of its bytes in $dr receive(s) straight into the pool ($got)"
+
+got=$(python3 "$BD" "$PORT" gone "$TMP/dbody" 2>&1)
+got2=$(python3 "$BD" "$PORT" reset "$TMP/dbody" 2>&1)
+[ "$got" = ok ] && [ "$got2" = ok ] && wait_for 5 pool_used demo &&
+	[ "$(c -d abc "$URL/demo")" = CBA ]
+N_DEMO=$((N_DEMO + 1))
+tap_ok $? "client gone (FIN, then RST) halfway through a direct body: its pool buffer free, the next request answered ($got $got2)"
+
+got=$(python3 "$BD" "$PORT" stall "$TMP/dbody" 2>&1)
+[ "$got" = ok ] && wait_for 5 pool_used demo && [ "$(c -d abc "$URL/demo")" = CBA ]
+N_DEMO=$((N_DEMO + 1))
+N_DEMO_408=1	# in the demo chain's duration histogram too
+tap_ok $? "a direct body stalled past --body-timeout 2: 408, its pool buffer free, the next request answered ($got)"
 
 # 8: HEAD: headers with the GET's Content-Length, no body
 raw() {	# raw METHOD OUTFILE: one request on a raw connection, read to EOF
@@ -303,7 +336,7 @@ c502=$(m 'spry_http_errors_total{chain="crash",code="502"}')
 dcount=$(m 'spry_http_request_duration_seconds_count{chain="demo"}')
 dinf=$(m 'spry_http_request_duration_seconds_bucket{chain="demo",le="+Inf"}')
 [ "$d200" = "$N_DEMO" ] && [ "$s504" = 4 ] && [ "$s503" = 1 ] && [ "$c502" = 1 ] &&
-	[ "$dcount" = "$N_DEMO" ] && [ "$dinf" = "$N_DEMO" ]
+	[ "$dcount" = $((N_DEMO + N_DEMO_408)) ] && [ "$dinf" = $((N_DEMO + N_DEMO_408)) ]
 tap_ok $? "counters match: demo 200 = $d200 (sent $N_DEMO), slow 504 = $s504, 503 = $s503, crash 502 = $c502, histogram count $dcount"
 
 # 23

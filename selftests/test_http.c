@@ -244,6 +244,57 @@ static void test_post(struct spry_http_conn *c)
 	       "x-spry-* and x-request-id kept (OWS trimmed); set_body after DONE is -EINVAL");
 }
 
+/*
+ * spry_http_body_room: where the rest of a Content-Length body goes; bytes
+ * received there are fed from there and parsed without a second copy.
+ */
+static void test_body_room(struct spry_http_conn *c)
+{
+	static const char head[] =
+		"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 40\r\n\r\n0123456789";
+	static const char rest[] = "abcdefghijklmnopqrstuvwxyz0123";	/* 30 */
+	static const char chunked[] =
+		"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+	static const char big[] =
+		"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n";
+	char body[64], *dst = NULL;
+	size_t used;
+	int rc;
+
+	spry_http_conn_init(c, NULL);
+	rc = spry_http_feed(c, head, sizeof(head) - 1, &used);
+	ASSERT_EQ(rc, SPRY_HTTP_HEAD);
+	ASSERT_EQ(spry_http_body_room(c, &dst), 0, "no sink yet: nothing to receive into");
+	ASSERT_EQ(spry_http_set_body(c, body, sizeof(body)), 0);
+	ASSERT_EQ(spry_http_body_room(c, &dst), 40, "at HEAD: the whole body to come");
+	ASSERT_TRUE(dst == body);
+	rc = spry_http_feed(c, head + used, sizeof(head) - 1 - used, &used);
+	ASSERT_EQ(rc, SPRY_HTTP_AGAIN);
+	ASSERT_EQ(spry_http_body_room(c, &dst), 30, "10 bytes fed: 30 to come");
+	ASSERT_TRUE(dst == body + 10);
+	/* received straight into the sink, then fed from there */
+	memcpy(dst, rest, 30);
+	rc = spry_http_feed(c, dst, 30, &used);
+	ASSERT_EQ(rc, SPRY_HTTP_DONE);
+	ASSERT_EQ(used, 30);
+	ASSERT_EQ(c->req.body_len, 40);
+	ASSERT_MEMEQ(body, "0123456789abcdefghijklmnopqrstuvwxyz0123", 40);
+	ASSERT_EQ(spry_http_body_room(c, &dst), 0, "after DONE: none");
+
+	spry_http_conn_init(c, NULL);
+	ASSERT_EQ(spry_http_feed(c, chunked, sizeof(chunked) - 1, &used), SPRY_HTTP_HEAD);
+	ASSERT_EQ(spry_http_set_body(c, body, sizeof(body)), 0);
+	ASSERT_EQ(spry_http_body_room(c, &dst), 0, "chunked: framing bytes in the stream");
+
+	/* larger than the sink: fed as usual, so that it is refused 413 */
+	spry_http_conn_init(c, NULL);
+	ASSERT_EQ(spry_http_feed(c, big, sizeof(big) - 1, &used), SPRY_HTTP_HEAD);
+	ASSERT_EQ(spry_http_set_body(c, body, sizeof(body)), 0);
+	ASSERT_EQ(spry_http_body_room(c, &dst), 0, "100 bytes to a 64-byte sink: none");
+	ASSERT_EQ(spry_http_body_room(NULL, &dst), 0);
+	ASSERT_EQ(spry_http_body_room(c, NULL), 0);
+}
+
 static const char chunked_req[] =
 	"POST /chain/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
 	"Content-Type: application/octet-stream\r\n\r\n"
@@ -1027,6 +1078,7 @@ static struct spry_http_conn *conn;
 #define ON_CONN(name, fn)	static void name(void) { fn(conn); }
 ON_CONN(case_simple, test_simple)
 ON_CONN(case_post, test_post)
+ON_CONN(case_body_room, test_body_room)
 ON_CONN(case_keepalive, test_keepalive)
 ON_CONN(case_pipeline, test_pipeline)
 ON_CONN(case_expect, test_expect)
@@ -1036,6 +1088,7 @@ ON_CONN(case_meta, test_meta)
 static const struct tap_case cases[] = {
 	TAP_CASE(case_simple, "a simple GET: target, path, query, headers, keep-alive"),
 	TAP_CASE(case_post, "POST: HEAD at the end of headers, body to the sink"),
+	TAP_CASE(case_body_room, "the rest of a body received into the sink, fed from there"),
 	TAP_CASE(test_chunked, "chunked POST: chunks decoded, trailers dropped, at every split"),
 	TAP_CASE(case_keepalive, "keep-alive and close by version and Connection"),
 	TAP_CASE(case_pipeline, "pipelined requests: one DONE each, in order, none after a close"),

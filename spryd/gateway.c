@@ -22,7 +22,10 @@
  * buffer, at most max_body) is taken through entry_prepare(), the metadata
  * block written at its start (padded with '\n', at least 64 spare bytes)
  * and the parser's body sink pointed right after it: the body is written
- * once, into the pool.  At DONE the request is submitted (entry_submit);
+ * once, into the pool.  Once at least --body-direct bytes of it are still
+ * to come and the read buffer is empty, they are received straight there
+ * (gw_body_direct; the io_uring engine's way: gateway_uring.c) and parsed
+ * where they landed, not copied.  At DONE the request is submitted (entry_submit);
  * the descriptor goes out with the loop iteration's batch (origin_flush).
  * gw_complete() (gateway_req.c: the front's completion op, front.h)
  * answers: @status/@content-type from the response metadata, head +
@@ -84,6 +87,7 @@ void gateway_opts_default(struct spryd_http_opts *o)
 	o->header_ns = 10ULL * 1000000000ULL;
 	o->body_ns = 30ULL * 1000000000ULL;
 	o->write_ns = 30ULL * 1000000000ULL;
+	o->body_direct = GW_BODY_DIRECT;
 }
 
 /* ------------------------------------------------------- connections */
@@ -141,7 +145,9 @@ void gw_drop_prep(struct spryd *d, struct gw_conn *c)
 {
 	struct spryd_req *r = c->req;
 
-	if (r && r->req_id == c->req_id && r->state == REQ_PREP)
+	/* a body the ring still receives into its buffer: freed when that ends */
+	if (r && r->req_id == c->req_id && r->state == REQ_PREP &&
+	    !(d->gw->u && gwu_body_busy(d, c)))
 		entry_abort(d, r);
 	c->req = NULL;
 	c->body = NULL;
@@ -287,9 +293,33 @@ void gw_respond_error_why(struct spryd *d, struct gw_conn *c, int status, const 
 	gw_respond(d, c, status, "text/plain", st->ebody, (size_t)n, NULL, now);
 }
 
+size_t gw_body_direct(struct spryd *d, struct gw_conn *c, char **dst)
+{
+	uint64_t left;
+
+	if (!d->http.body_direct || !c->st || c->phase != GW_READ || !c->body)
+		return 0;
+	left = spry_http_body_room(&c->st->hc, dst);
+	if (left < d->http.body_direct)
+		return 0;
+	return left > GW_BODY_DIRECT_MAX ? GW_BODY_DIRECT_MAX : (size_t)left;
+}
+
+void gw_feed_direct(struct spryd *d, struct gw_conn *c, char *dst, uint32_t n, uint64_t now)
+{
+	uint32_t off = 0, was;
+
+	do {
+		was = off;
+		gw_parse_from(d, c, dst, n, &off, now);
+	} while (c->used && c->phase == GW_READ && off < n && off != was);
+}
+
 static void do_read(struct spryd *d, struct gw_conn *c, uint64_t now)
 {
 	struct gw_state *st;
+	size_t left;
+	char *dst;
 	ssize_t n;
 
 	if (d->gw->u) {
@@ -313,7 +343,20 @@ static void do_read(struct spryd *d, struct gw_conn *c, uint64_t now)
 		}
 		if (!c->may_read)
 			break;
-		n = recv(c->ep.fd, st->rbuf + st->rlen, GW_RBUF - st->rlen, MSG_DONTWAIT);
+		left = gw_body_direct(d, c, &dst);
+		if (left) {
+			/* the rest of a large body: into its pool buffer, fed from there */
+			n = recv(c->ep.fd, dst, left, MSG_DONTWAIT);
+			if (n > 0) {
+				d->gw->direct_recvs++;
+				d->gw->direct_bytes += (uint64_t)n;
+				gw_feed_direct(d, c, dst, (uint32_t)n, now);
+				continue;
+			}
+		} else {
+			n = recv(c->ep.fd, st->rbuf + st->rlen, GW_RBUF - st->rlen,
+				 MSG_DONTWAIT);
+		}
 		if (n > 0) {
 			st->rlen += (uint32_t)n;
 			continue;

@@ -30,6 +30,8 @@
 #define GW_N_BUCKETS		16
 #define GW_NO_CHAIN		0		/* stats slot of non-chain requests */
 #define GWU_HELD		16		/* received buffers a connection holds */
+#define GW_BODY_DIRECT		16384		/* --body-direct default */
+#define GW_BODY_DIRECT_MAX	(1u << 30)	/* bytes per receive into the pool */
 
 
 enum gw_phase {
@@ -112,6 +114,13 @@ struct gw_conn {
 	bool			u_eof;		/* the peer shut its side */
 	bool			u_paused;	/* receive cancelled: too much held */
 	bool			u_starved;	/* receive ended: no free buffer */
+	bool			u_direct;	/* receive cancelled: a body goes direct */
+	bool			u_dq;		/* in u->direct_q (gwu_flush) */
+	bool			u_body;		/* a receive into the pool in flight */
+	bool			u_abort;	/* its request dropped: freed when it ends */
+	char			*u_dst;		/* where it writes */
+	struct spryd_req	*u_body_r;	/* the request whose buffer it is */
+	uint64_t		u_body_id;
 	uint8_t			u_head;		/* held buffers: a ring of GWU_HELD */
 	uint8_t			u_n;
 	struct gwu_held {
@@ -149,6 +158,8 @@ struct spryd_gw {
 	uint32_t		n_resume;
 	uint64_t		accepted;
 	uint64_t		refused;
+	uint64_t		direct_recvs;	/* receives straight into the pool */
+	uint64_t		direct_bytes;
 	char			meta[SPRY_HTTP_SCRATCH + 1024];
 	int			front;		/* front id: owner of its requests */
 	struct gw_uring		*u;		/* io_uring engine; NULL: epoll */
@@ -176,6 +187,14 @@ void gw_respond_error(struct spryd *d, struct gw_conn *c, int status, bool close
 void gw_respond_error_why(struct spryd *d, struct gw_conn *c, int status, const char *why,
 			  uint64_t now);
 void gw_resume_later(struct spryd *d, struct gw_conn *c);
+/*
+ * The request's body has at least --body-direct bytes still to come and
+ * nothing of it is buffered: how many to receive at *@dst, straight into
+ * its pool buffer (at most GW_BODY_DIRECT_MAX); 0: read as usual.
+ */
+size_t gw_body_direct(struct spryd *d, struct gw_conn *c, char **dst);
+/* @n bytes received at @dst (from gw_body_direct): parsed there. */
+void gw_feed_direct(struct spryd *d, struct gw_conn *c, char *dst, uint32_t n, uint64_t now);
 void gw_drop_prep(struct spryd *d, struct gw_conn *c);
 
 /* gateway_req.c: requests and responses */
@@ -202,6 +221,11 @@ void gwu_conn_close(struct spryd *d, struct gw_conn *c);
 void gwu_read(struct spryd *d, struct gw_conn *c, uint64_t now);
 /* Send c->iov. */
 void gwu_send(struct spryd *d, struct gw_conn *c);
+/*
+ * gw_drop_prep: true when a receive in the ring still writes into the
+ * request's pool buffer (cancelled now; the request is freed when it ends).
+ */
+bool gwu_body_busy(struct spryd *d, struct gw_conn *c);
 /* Answered with close: shut the write side, drop what it holds. */
 void gwu_linger(struct spryd *d, struct gw_conn *c, uint64_t now);
 void gw_count_response(struct spryd *d, struct gw_conn *c, uint64_t now);

@@ -157,8 +157,15 @@ void gw_metrics(struct spryd *d, struct mbuf *m)
 		  "spry_http_connections_accepted_total %llu\n"
 		  "# HELP spry_http_connections_refused_total Connections closed at accept (--max-conns).\n"
 		  "# TYPE spry_http_connections_refused_total counter\n"
-		  "spry_http_connections_refused_total %llu\n",
-		  gw->n_open, (unsigned long long)gw->accepted, (unsigned long long)gw->refused);
+		  "spry_http_connections_refused_total %llu\n"
+		  "# HELP spry_http_body_direct_receives_total Receives of a request body straight into its pool buffer (--body-direct).\n"
+		  "# TYPE spry_http_body_direct_receives_total counter\n"
+		  "spry_http_body_direct_receives_total %llu\n"
+		  "# HELP spry_http_body_direct_bytes_total Body bytes received straight into pool buffers.\n"
+		  "# TYPE spry_http_body_direct_bytes_total counter\n"
+		  "spry_http_body_direct_bytes_total %llu\n",
+		  gw->n_open, (unsigned long long)gw->accepted, (unsigned long long)gw->refused,
+		  (unsigned long long)gw->direct_recvs, (unsigned long long)gw->direct_bytes);
 }
 
 static void serve_metrics(struct spryd *d, struct gw_conn *c, uint64_t now)

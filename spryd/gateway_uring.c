@@ -15,6 +15,10 @@
  *    connection: past GWU_PAUSE the receive is cancelled, re-armed once
  *    the connection read what it held), as the epoll engine leaves it in
  *    the socket;
+ *  - the rest of a large body (--body-direct) as one MSG_WAITALL receive
+ *    straight into its pool buffer, the multishot receive cancelled
+ *    first (body_recv); the request's buffer is the ring's until that
+ *    receive completes;
  *  - responses as sendmsg of the head and the pool payload, queued while
  *    the loop iteration runs and submitted together in one
  *    io_uring_enter after the core sent the iteration's descriptors
@@ -48,6 +52,7 @@
 
 #include <liburing.h>
 
+#include "spryd/entry.h"
 #include "spryd/gateway_int.h"
 #include "spryd/spryd.h"
 
@@ -64,6 +69,7 @@ enum gwu_op {
 	OP_RECV,
 	OP_SEND,
 	OP_CANCEL,
+	OP_BODY,
 };
 
 struct gw_uring {
@@ -78,6 +84,8 @@ struct gw_uring {
 	uint32_t		n_out;		/* buffers out of the ring */
 	uint32_t		*starved;	/* conns whose receive ran out of buffers */
 	uint32_t		n_starved;
+	uint32_t		*direct_q;	/* conns that may take a body direct */
+	uint32_t		n_direct_q;
 };
 
 static uint64_t ud_make(enum gwu_op op, uint32_t idx, uint32_t gen)
@@ -125,12 +133,12 @@ static void arm_accept(struct gw_uring *u)
 	u->accepting = true;
 }
 
-static void arm_recv(struct spryd *d, struct gw_conn *c)
+static void arm_multishot(struct spryd *d, struct gw_conn *c)
 {
 	struct gw_uring *u = d->gw->u;
 	struct io_uring_sqe *sqe;
 
-	if (c->u_recv || c->u_paused || c->u_eof || c->ep.fd < 0)
+	if (c->u_recv || c->u_body || c->u_paused || c->u_eof || c->ep.fd < 0)
 		return;
 	sqe = sqe_get(u);
 	if (!sqe) {
@@ -155,6 +163,79 @@ static void cancel(struct gw_uring *u, uint64_t ud)
 	io_uring_sqe_set_data64(sqe, ud_make(OP_CANCEL, 0, 0));
 }
 
+/*
+ * The rest of a large body (gw_body_direct) is received straight into its
+ * pool buffer: one receive of all of it (MSG_WAITALL), no provided buffer
+ * and no copy.  The multishot receive ends first (cancelled), and what it
+ * still brings is parsed before, so the bytes stay in order.  True when
+ * the body goes (or will go) that way.
+ */
+static bool body_recv(struct spryd *d, struct gw_conn *c)
+{
+	struct gw_uring *u = d->gw->u;
+	struct io_uring_sqe *sqe;
+	size_t left;
+	char *dst;
+
+	if (c->u_body)
+		return true;
+	if (c->u_n || c->u_eof || c->ep.fd < 0)
+		return false;
+	left = gw_body_direct(d, c, &dst);
+	if (!left)
+		return false;
+	if (c->u_recv) {
+		if (!c->u_direct) {
+			c->u_direct = true;
+			cancel(u, ud_make(OP_RECV, conn_idx(d, c), c->gen));
+		}
+		return true;
+	}
+	sqe = sqe_get(u);
+	if (!sqe) {
+		gw_conn_close(d, c);
+		return true;
+	}
+	io_uring_prep_recv(sqe, c->ep.fd, dst, left, MSG_WAITALL);
+	io_uring_sqe_set_data64(sqe, ud_make(OP_BODY, conn_idx(d, c), c->gen));
+	c->u_body = true;
+	c->u_abort = false;
+	c->u_dst = dst;
+	c->u_body_r = c->req;
+	c->u_body_id = c->req_id;
+	c->u_ops++;
+	return true;
+}
+
+/* The socket's bytes go on: into the pool (a large body) or the multishot receive. */
+static void arm_recv(struct spryd *d, struct gw_conn *c)
+{
+	if (!body_recv(d, c))
+		arm_multishot(d, c);
+}
+
+/* The request whose buffer a cancelled body receive wrote into: freed. */
+static void body_abandon(struct spryd *d, struct gw_conn *c)
+{
+	struct spryd_req *r = c->u_body_r;
+
+	if (c->u_abort && r && r->req_id == c->u_body_id)
+		entry_abort(d, r);	/* a REQ_PREP one only */
+	c->u_abort = false;
+	c->u_body_r = NULL;
+}
+
+bool gwu_body_busy(struct spryd *d, struct gw_conn *c)
+{
+	if (!c->u_body || c->u_body_r != c->req || c->u_body_id != c->req_id)
+		return false;
+	if (!c->u_abort) {
+		c->u_abort = true;
+		cancel(d->gw->u, ud_make(OP_BODY, conn_idx(d, c), c->gen));
+	}
+	return true;
+}
+
 static void drop_held(struct gw_uring *u, struct gw_conn *c)
 {
 	while (c->u_n) {
@@ -169,8 +250,9 @@ void gwu_conn_start(struct spryd *d, struct gw_conn *c)
 {
 	c->u_ops = 0;
 	c->u_recv = c->u_send = c->u_eof = false;
-	/* u_starved stays: the slot may still be in u->starved (gwu_flush) */
-	c->u_paused = false;
+	/* u_starved, u_dq stay: the slot may still be in u->starved, u->direct_q */
+	c->u_paused = c->u_direct = c->u_body = c->u_abort = false;
+	c->u_body_r = NULL;
 	c->u_head = c->u_n = 0;
 	if (d->gw->log) {
 		/* a multishot accept has no per-connection address: the log's */
@@ -191,6 +273,8 @@ void gwu_conn_close(struct spryd *d, struct gw_conn *c)
 		cancel(u, ud_make(OP_RECV, idx, c->gen));
 	if (c->u_send)
 		cancel(u, ud_make(OP_SEND, idx, c->gen));
+	if (c->u_body && !c->u_abort)
+		cancel(u, ud_make(OP_BODY, idx, c->gen));
 	drop_held(u, c);
 	/* the ring's operations hold the file: the socket goes with the last */
 	if (c->ep.fd >= 0)
@@ -203,6 +287,7 @@ void gwu_read(struct spryd *d, struct gw_conn *c, uint64_t now)
 	struct gw_uring *u = d->gw->u;
 	struct gwu_held *h;
 	struct gw_state *st;
+	char *dst;
 
 	while (c->used && c->phase == GW_READ) {
 		if (!c->st) {
@@ -238,6 +323,14 @@ void gwu_read(struct spryd *d, struct gw_conn *c, uint64_t now)
 		if (c->u_paused) {
 			c->u_paused = false;
 			arm_recv(d, c);
+		} else if (c->u_recv && !c->u_dq && gw_body_direct(d, c, &dst)) {
+			/*
+			 * A large body still to come: the multishot is cancelled
+			 * at the flush if the completions reaped until then did
+			 * not bring it (a client that sent it at once did).
+			 */
+			c->u_dq = true;
+			u->direct_q[u->n_direct_q++] = conn_idx(d, c);
 		}
 	}
 	st = c->st;
@@ -348,7 +441,7 @@ static void on_recv(struct spryd *d, struct gw_conn *c, uint32_t gen,
 		u->n_out++;
 	if (!more) {
 		if (c->gen == gen)
-			c->u_recv = false;
+			c->u_recv = c->u_direct = false;
 		op_done(d, c);
 	}
 	if (!c->used || c->gen != gen) {
@@ -461,6 +554,49 @@ static void on_send(struct spryd *d, struct gw_conn *c, uint32_t gen, int res)
 		gwu_read(d, c, now);
 }
 
+/* A receive into the pool (body_recv) ended. */
+static void on_body(struct spryd *d, struct gw_conn *c, uint32_t gen, int res)
+{
+	bool live = c->used && c->gen == gen, dropped = c->u_abort;
+	uint64_t now;
+
+	/* one in flight per slot, and a closed slot waits for it: ours */
+	c->u_body = false;
+	body_abandon(d, c);
+	op_done(d, c);
+	if (!live)
+		return;
+	now = spryd_now_ns();
+	if (dropped || c->phase != GW_READ) {
+		/* answered meanwhile (408): what came is drained */
+		if (res > 0 && c->phase == GW_LINGER) {
+			c->drained += (uint32_t)res;
+			if (c->drained > GW_LINGER_BYTES) {
+				gw_conn_close(d, c);
+				return;
+			}
+		}
+		if (res == 0)
+			c->u_eof = true;
+		if (c->u_eof && c->phase == GW_LINGER)
+			gw_conn_close(d, c);
+		else
+			arm_recv(d, c);
+		return;
+	}
+	if (res > 0) {
+		d->gw->direct_recvs++;
+		d->gw->direct_bytes += (uint64_t)res;
+		gw_feed_direct(d, c, c->u_dst, (uint32_t)res, now);
+		/* the rest of the body, or the next request */
+		if (c->used && c->gen == gen)
+			arm_recv(d, c);
+		return;
+	}
+	/* EOF mid-body (nothing to answer), a reset or another error */
+	gw_conn_close(d, c);
+}
+
 static void complete(struct spryd *d, const struct io_uring_cqe *cqe)
 {
 	struct spryd_gw *gw = d->gw;
@@ -478,6 +614,10 @@ static void complete(struct spryd *d, const struct io_uring_cqe *cqe)
 	case OP_SEND:
 		if (idx < d->http.max_conns)
 			on_send(d, &gw->conns[idx], gen, cqe->res);
+		break;
+	case OP_BODY:
+		if (idx < d->http.max_conns)
+			on_body(d, &gw->conns[idx], gen, cqe->res);
 		break;
 	default:
 		break;	/* OP_CANCEL: the cancelled operation completes itself */
@@ -540,6 +680,13 @@ void gwu_flush(struct spryd *d)
 	struct gw_conn *c;
 	uint32_t i, n;
 
+	for (i = 0; i < u->n_direct_q; i++) {
+		c = &gw->conns[u->direct_q[i]];
+		c->u_dq = false;
+		if (c->used)
+			body_recv(d, c);
+	}
+	u->n_direct_q = 0;
 	if (u->n_starved && u->n_out < GWU_BUFS) {
 		n = u->n_starved;
 		u->n_starved = 0;
@@ -609,7 +756,8 @@ int gwu_init(struct spryd *d, int lfd, const struct spryd_ep_ops *ops)
 	u->ep.fd = -1;
 	u->lfd = lfd;
 	u->starved = calloc(d->http.max_conns, sizeof(*u->starved));
-	if (!u->starved) {
+	u->direct_q = calloc(d->http.max_conns, sizeof(*u->direct_q));
+	if (!u->starved || !u->direct_q) {
 		err = -ENOMEM;
 		goto err_free;
 	}
@@ -673,6 +821,7 @@ err_ring:
 	io_uring_queue_exit(&u->ring);
 err_free:
 	free(u->starved);
+	free(u->direct_q);
 	free(u);
 	return err;
 }
@@ -682,15 +831,23 @@ void gwu_fini(struct spryd *d)
 {
 	struct spryd_gw *gw = d->gw;
 	struct gw_uring *u = gw->u;
+	uint32_t i;
 
 	if (!u)
 		return;
 	gwu_stop(d);
 	spryd_ep_del(d, &u->ep);
 	io_uring_queue_exit(&u->ring);
+	/* the receives into the pool ended with the ring: their requests go */
+	for (i = 0; i < gw->hiwater; i++)
+		if (gw->conns[i].u_body) {
+			gw->conns[i].u_body = false;
+			body_abandon(d, &gw->conns[i]);
+		}
 	munmap(u->bufs, (size_t)GWU_BUFS * GWU_BUF_SIZE);
 	munmap(u->br, u->br_bytes);
 	free(u->starved);
+	free(u->direct_q);
 	free(u);
 	gw->u = NULL;
 }

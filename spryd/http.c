@@ -759,7 +759,8 @@ static int on_body(http_parser *p, const char *at, size_t len)
 
 	if (len > body_limit(c) - r->body_len)
 		return cb_fail(c, 413);
-	if (c->sink && len)
+	/* bytes received straight into the sink are fed from there */
+	if (c->sink && len && at != c->sink + r->body_len)
 		memcpy(c->sink + r->body_len, at, len);
 	r->body_len += len;
 	return 0;
@@ -965,6 +966,18 @@ int spry_http_set_body(struct spry_http_conn *c, char *dst, size_t cap)
 	c->sink = dst;
 	c->sink_cap = dst ? cap : 0;
 	return 0;
+}
+
+uint64_t spry_http_body_room(const struct spry_http_conn *c, char **dst)
+{
+	if (!c || !dst || !c->sink || c->scan != SC_BODY ||
+	    (c->phase != PH_HEAD_READY && c->phase != PH_BODY))
+		return 0;
+	/* more than the sink holds is 413: fed, not received into it */
+	if (c->skip > body_limit(c) - c->req.body_len)
+		return 0;
+	*dst = c->sink + c->req.body_len;
+	return c->skip;
 }
 
 bool spry_http_in_request(const struct spry_http_conn *c)

@@ -228,6 +228,16 @@ int spry_http_feed(struct spry_http_conn *c, const char *buf, size_t len,
  */
 int spry_http_set_body(struct spry_http_conn *c, char *dst, size_t cap);
 
+/*
+ * A Content-Length body going to a sink (spry_http_set_body), at
+ * SPRY_HTTP_HEAD or after it: how many of its bytes are still to come, and
+ * *@dst where the next one goes.  0 (and *@dst untouched): none to come,
+ * no sink, a chunked body, or one larger than the sink (413 when fed).
+ * Bytes received straight into *@dst are then fed from there
+ * (spry_http_feed(c, *dst, n, ...)): parsed, not copied again.
+ */
+uint64_t spry_http_body_room(const struct spry_http_conn *c, char **dst);
+
 /* True when part of a request has been consumed (408 vs silent close). */
 bool spry_http_in_request(const struct spry_http_conn *c);
 

@@ -45,6 +45,9 @@ static void usage(FILE *f)
 		"      --access-log FILE   one line per request ('-': stderr; default off)\n"
 		"      --front epoll|uring the HTTP front's I/O: an epoll loop (default) or\n"
 		"                       io_uring (multishot accept and receive, batched sends)\n"
+		"      --body-direct B  a request body with at least B bytes still to come is\n"
+		"                       received straight into its pool buffer, not copied\n"
+		"                       there from the read buffers (default 16384; 0: never)\n"
 		"Datagram requests (docs/DATAGRAM.md; repeatable):\n"
 		"      --dgram IFNAME[:QUEUE]=CHAIN  AF_XDP socket on IFNAME's RX queue (default 0)\n"
 		"                       for CHAIN, inserted in spry_xsks (`spry ingress attach`);\n"
@@ -139,6 +142,7 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 		{ "start-backoff", required_argument, NULL, 1018 },
 		{ "stop-timeout", required_argument, NULL, 1019 },
 		{ "front", required_argument, NULL, 1020 },
+		{ "body-direct", required_argument, NULL, 1021 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -221,6 +225,11 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 				return -EINVAL;
 			}
 			d->http.uring = !strcmp(optarg, "uring");
+			break;
+		case 1021:
+			if (opt_u64(optarg, 0, SPRY_POOL_MAX_BUF, &u))
+				goto bad;
+			d->http.body_direct = u;
 			break;
 		case 'P':
 			pin = optarg;

@@ -268,6 +268,7 @@ struct spryd_http_opts {
 	uint64_t		write_ns;
 	const char		*access_log;	/* NULL off, "-" stderr, else a file */
 	bool			uring;		/* --front uring: io_uring engine */
+	uint64_t		body_direct;	/* --body-direct: received into the pool from */
 };
 
 /* Supervisor and autoscaler options (spryd's command line); ns. */
