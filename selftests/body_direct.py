@@ -14,6 +14,10 @@ of such a body is received straight into its pool buffer (spryd
       The head and half the body, then close.
   body_direct.py PORT reset BODY
       The head and half the body, then a reset (SO_LINGER 0).
+  body_direct.py PORT hold BODY
+      The head and 2000 bytes of the body, then nothing: prints "sent",
+      then waits (10 s at most) for the connection to close without an
+      answer (spryd shutting down with the body half received).
   body_direct.py PORT stall BODY
       The head and 2000 bytes of the body, then nothing: the answer must
       be 408 (spryd's --body-timeout).
@@ -26,27 +30,33 @@ import sys
 import time
 
 
-def response(s):
-    """(status line, body) of one response; (None, what came) at EOF."""
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        d = s.recv(65536)
-        if not d:
-            return None, buf
-        buf += d
-    head, rest = buf.split(b"\r\n\r\n", 1)
-    lines = head.split(b"\r\n")
-    n = 0
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            n = int(value)
-    while len(rest) < n:
-        d = s.recv(65536)
-        if not d:
-            break
-        rest += d
-    return lines[0], rest
+class Reader:
+    """Responses one by one from a socket: what is read past one is the next's."""
+
+    def __init__(self, s):
+        self.s, self.buf = s, b""
+
+    def response(self):
+        """(status line, body) of the next response; (None, what came) at EOF."""
+        while b"\r\n\r\n" not in self.buf:
+            d = self.s.recv(65536)
+            if not d:
+                return None, self.buf
+            self.buf += d
+        head, rest = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.split(b"\r\n")
+        n = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                n = int(value)
+        while len(rest) < n:
+            d = self.s.recv(65536)
+            if not d:
+                break
+            rest += d
+        self.buf = rest[n:]
+        return lines[0], rest[:n]
 
 
 def main():
@@ -55,6 +65,7 @@ def main():
     head = b"POST /demo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body)
     s = socket.create_connection(("127.0.0.1", port))
     s.settimeout(10)
+    rd = Reader(s)
     if mode == "pieces":
         want = open(sys.argv[4], "rb").read()
         n = len(body) // 4
@@ -65,8 +76,8 @@ def main():
         time.sleep(0.05)
         s.sendall(body[3 * n:] +
                   b"POST /demo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")
-        st1, b1 = response(s)
-        st2, b2 = response(s)
+        st1, b1 = rd.response()
+        st2, b2 = rd.response()
         ok = (st1 is not None and b" 200 " in st1 + b" " and b1 == want and
               st2 is not None and b" 200 " in st2 + b" " and b2 == b"CBA")
         what = "%r (%d bytes, %s) %r %r" % (st1, len(b1), "exact" if b1 == want
@@ -77,9 +88,19 @@ def main():
         if mode == "reset":
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         ok, what = True, ""
+    elif mode == "hold":
+        # until spryd closes the connection (its shutdown): EOF, no answer
+        s.sendall(head + body[:2000])
+        print("sent", flush=True)
+        try:
+            st1, b1 = rd.response()
+        except ConnectionResetError:
+            st1, b1 = None, b""
+        ok = st1 is None
+        what = "an answer: %r" % st1
     elif mode == "stall":
         s.sendall(head + body[:2000])
-        st1, _ = response(s)
+        st1, _ = rd.response()
         ok = st1 is not None and b" 408 " in st1 + b" "
         what = repr(st1)
     else:

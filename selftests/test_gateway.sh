@@ -374,24 +374,29 @@ tap_ok $? "after wrk: every demo pool buffer free, nothing in flight"
 wait_for 5 fds_back
 tap_ok $? "after wrk: spryd's fd count back to its baseline ($(nfds) <= $FD_BASE)"
 
-# 29: shutdown with an idle connection open and a request in flight
+# 29: shutdown with an idle connection open, a request in flight and one
+# whose body is half received (straight into the pool)
 exec 4<>/dev/tcp/127.0.0.1/$PORT
 kill -STOP "$METAFN"
 STOPPED+=("$METAFN")
 c -o /dev/null -w '%{http_code}' -d last "$URL/meta" > "$TMP/last" &
 CURL=$!
-wait_for 5 inflight_is meta 1
+python3 "$BD" "$PORT" hold "$TMP/dbody" > "$TMP/hold" 2>&1 &
+HOLD=$!
+wait_for 5 inflight_is meta 1 && wait_for 5 grep -q sent "$TMP/hold" && sleep 0.2
 kill -TERM "$SPRYD_PID"
 wait_for 5 proc_gone "$SPRYD_PID"
 wait "$SPRYD_PID"
 rc=$?
-wait "$CURL"
+wait "$CURL" "$HOLD"
 exec 4<&-
 kill -CONT "$METAFN"
 STOPPED=()
 got=$(cat "$TMP/last")
-! grep -qE 'Sanitizer|runtime error' "$TMP/spryd.log" && [ $rc -eq 0 ] && [ "$got" = 503 ]
-tap_ok $? "SIGTERM with a connection idle and a request in flight: 503 to it, spryd exits $rc, log clean" ||
+hold=$(tail -1 "$TMP/hold")
+! grep -qE 'Sanitizer|runtime error' "$TMP/spryd.log" && [ $rc -eq 0 ] && [ "$got" = 503 ] &&
+	[ "$hold" = ok ]
+tap_ok $? "SIGTERM with a connection idle, a request in flight and a body half received: 503 to the request, the body's connection closed ($hold), spryd exits $rc, log clean" ||
 	tap_diag "$(grep -E -A5 'Sanitizer|runtime error' "$TMP/spryd.log" | head -20)"
 
 # 30-31: the HTTP front on IPv6 (--http [::1]:PORT): the functions register

@@ -281,6 +281,20 @@ static void test_body_room(struct spry_http_conn *c)
 	ASSERT_MEMEQ(body, "0123456789abcdefghijklmnopqrstuvwxyz0123", 40);
 	ASSERT_EQ(spry_http_body_room(c, &dst), 0, "after DONE: none");
 
+	/* the head alone, then the whole body received into the sink at HEAD */
+	spry_http_conn_init(c, NULL);
+	rc = spry_http_feed(c, head, sizeof(head) - 1 - 10, &used);
+	ASSERT_EQ(rc, SPRY_HTTP_HEAD);
+	ASSERT_EQ(spry_http_set_body(c, body, sizeof(body)), 0);
+	ASSERT_EQ(spry_http_body_room(c, &dst), 40);
+	ASSERT_TRUE(dst == body);
+	memcpy(dst, "0123456789", 10);
+	memcpy(dst + 10, rest, 30);
+	rc = spry_http_feed(c, dst, 40, &used);
+	ASSERT_EQ(rc, SPRY_HTTP_DONE);
+	ASSERT_EQ(used, 40);
+	ASSERT_MEMEQ(body, "0123456789abcdefghijklmnopqrstuvwxyz0123", 40);
+
 	spry_http_conn_init(c, NULL);
 	ASSERT_EQ(spry_http_feed(c, chunked, sizeof(chunked) - 1, &used), SPRY_HTTP_HEAD);
 	ASSERT_EQ(spry_http_set_body(c, body, sizeof(body)), 0);

@@ -179,7 +179,7 @@ static bool body_recv(struct spryd *d, struct gw_conn *c)
 
 	if (c->u_body)
 		return true;
-	if (c->u_n || c->u_eof || c->ep.fd < 0)
+	if (c->u_n || c->u_eof || c->ep.fd < 0 || u->stopped)
 		return false;
 	left = gw_body_direct(d, c, &dst);
 	if (!left)
@@ -273,7 +273,7 @@ void gwu_conn_close(struct spryd *d, struct gw_conn *c)
 		cancel(u, ud_make(OP_RECV, idx, c->gen));
 	if (c->u_send)
 		cancel(u, ud_make(OP_SEND, idx, c->gen));
-	if (c->u_body && !c->u_abort)
+	if (c->u_body)	/* again when dropped: that cancel may have found no SQE */
 		cancel(u, ud_make(OP_BODY, idx, c->gen));
 	drop_held(u, c);
 	/* the ring's operations hold the file: the socket goes with the last */
@@ -724,6 +724,36 @@ void gwu_drain(struct spryd *d)
 	}
 }
 
+/*
+ * At shutdown, before the core frees the requests being filled: the
+ * connections receiving a body into the pool close (their receives
+ * cancelled) and the receives are waited for (at most GWU_DRAIN_NS), so
+ * each buffer is freed by its own completion (body_abandon), never while
+ * the kernel may still write into it.
+ */
+static void body_stop(struct spryd *d)
+{
+	struct spryd_gw *gw = d->gw;
+	struct gw_uring *u = gw->u;
+	uint64_t end = spryd_now_ns() + GWU_DRAIN_NS;
+	struct __kernel_timespec ts = { .tv_nsec = 50 * 1000000 };
+	struct io_uring_cqe *cqe;
+	uint32_t i, busy;
+
+	/* mid-body: nothing to answer (as when the core drops what it fills) */
+	for (i = 0; i < gw->hiwater; i++)
+		if (gw->conns[i].used && gw->conns[i].u_body)
+			gw_conn_close(d, &gw->conns[i]);
+	for (;;) {
+		for (i = 0, busy = 0; i < gw->hiwater; i++)
+			busy += gw->conns[i].u_body;
+		if (!busy || spryd_now_ns() >= end)
+			return;
+		io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+		reap(d);
+	}
+}
+
 void gwu_stop(struct spryd *d)
 {
 	struct spryd_gw *gw = d->gw;
@@ -734,6 +764,7 @@ void gwu_stop(struct spryd *d)
 	u->stopped = true;
 	if (u->accepting)
 		cancel(u, ud_make(OP_ACCEPT, 0, 0));
+	body_stop(d);
 	io_uring_submit(&u->ring);
 	if (u->lfd >= 0)
 		close(u->lfd);
