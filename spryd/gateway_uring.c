@@ -289,6 +289,12 @@ void gwu_read(struct spryd *d, struct gw_conn *c, uint64_t now)
 	struct gw_state *st;
 	char *dst;
 
+	/*
+	 * Stopped (shutdown): nothing more is parsed, as with epoll, whose
+	 * loop has ended; the core has freed the buffers being filled.
+	 */
+	if (u->stopped)
+		return;
 	while (c->used && c->phase == GW_READ) {
 		if (!c->st) {
 			if (!c->u_n)
