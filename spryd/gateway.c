@@ -309,6 +309,8 @@ void gw_feed_direct(struct spryd *d, struct gw_conn *c, char *dst, uint32_t n, u
 {
 	uint32_t off = 0, was;
 
+	d->gw->direct_recvs++;
+	d->gw->direct_bytes += n;
 	do {
 		was = off;
 		gw_parse_from(d, c, dst, n, &off, now);
@@ -348,8 +350,6 @@ static void do_read(struct spryd *d, struct gw_conn *c, uint64_t now)
 			/* the rest of a large body: into its pool buffer, fed from there */
 			n = recv(c->ep.fd, dst, left, MSG_DONTWAIT);
 			if (n > 0) {
-				d->gw->direct_recvs++;
-				d->gw->direct_bytes += (uint64_t)n;
 				gw_feed_direct(d, c, dst, (uint32_t)n, now);
 				continue;
 			}

@@ -193,7 +193,7 @@ void gw_resume_later(struct spryd *d, struct gw_conn *c);
  * its pool buffer (at most GW_BODY_DIRECT_MAX); 0: read as usual.
  */
 size_t gw_body_direct(struct spryd *d, struct gw_conn *c, char **dst);
-/* @n bytes received at @dst (from gw_body_direct): parsed there. */
+/* @n bytes received at @dst (from gw_body_direct): counted, parsed there. */
 void gw_feed_direct(struct spryd *d, struct gw_conn *c, char *dst, uint32_t n, uint64_t now);
 void gw_drop_prep(struct spryd *d, struct gw_conn *c);
 

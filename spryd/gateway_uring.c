@@ -591,8 +591,6 @@ static void on_body(struct spryd *d, struct gw_conn *c, uint32_t gen, int res)
 		return;
 	}
 	if (res > 0) {
-		d->gw->direct_recvs++;
-		d->gw->direct_bytes += (uint64_t)res;
 		gw_feed_direct(d, c, c->u_dst, (uint32_t)res, now);
 		/* the rest of the body, or the next request */
 		if (c->used && c->gen == gen)
@@ -706,58 +704,63 @@ void gwu_flush(struct spryd *d)
 	submit(u);
 }
 
-/*
- * At shutdown, before the connections close: the answers the core just
- * gave (503 to what was in flight) are sends in the ring; wait for them,
- * at most GWU_DRAIN_NS (the epoll engine wrote them at once).
- */
-void gwu_drain(struct spryd *d)
+/* A connection that still has a send (a body receive) in the ring. */
+static bool sending(const struct gw_conn *c)
+{
+	return c->used && c->u_send;
+}
+
+static bool receiving_body(const struct gw_conn *c)
+{
+	return c->u_body;	/* closed slots too: their buffer is the ring's */
+}
+
+/* Reap until no connection is @busy, at most GWU_DRAIN_NS. */
+static void wait_ops(struct spryd *d, bool (*busy)(const struct gw_conn *c))
 {
 	struct spryd_gw *gw = d->gw;
-	struct gw_uring *u = gw->u;
 	uint64_t end = spryd_now_ns() + GWU_DRAIN_NS;
 	struct __kernel_timespec ts = { .tv_nsec = 50 * 1000000 };
 	struct io_uring_cqe *cqe;
-	uint32_t i, busy;
+	uint32_t i;
 
 	for (;;) {
-		for (i = 0, busy = 0; i < gw->hiwater; i++)
-			busy += gw->conns[i].used && gw->conns[i].u_send;
-		if (!busy || spryd_now_ns() >= end)
+		for (i = 0; i < gw->hiwater && !busy(&gw->conns[i]); i++)
+			;
+		if (i == gw->hiwater || spryd_now_ns() >= end)
 			return;
-		io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+		io_uring_submit_and_wait_timeout(&gw->u->ring, &cqe, 1, &ts, NULL);
 		reap(d);
 	}
 }
 
 /*
+ * At shutdown, before the connections close: the answers the core just
+ * gave (503 to what was in flight) are sends in the ring; wait for them
+ * (the epoll engine wrote them at once).
+ */
+void gwu_drain(struct spryd *d)
+{
+	wait_ops(d, sending);
+}
+
+/*
  * At shutdown, before the core frees the requests being filled: the
  * connections receiving a body into the pool close (their receives
- * cancelled) and the receives are waited for (at most GWU_DRAIN_NS), so
- * each buffer is freed by its own completion (body_abandon), never while
- * the kernel may still write into it.
+ * cancelled) and the receives are waited for, so each buffer is freed by
+ * its own completion (body_abandon), never while the kernel may still
+ * write into it.
  */
 static void body_stop(struct spryd *d)
 {
 	struct spryd_gw *gw = d->gw;
-	struct gw_uring *u = gw->u;
-	uint64_t end = spryd_now_ns() + GWU_DRAIN_NS;
-	struct __kernel_timespec ts = { .tv_nsec = 50 * 1000000 };
-	struct io_uring_cqe *cqe;
-	uint32_t i, busy;
+	uint32_t i;
 
 	/* mid-body: nothing to answer (as when the core drops what it fills) */
 	for (i = 0; i < gw->hiwater; i++)
 		if (gw->conns[i].used && gw->conns[i].u_body)
 			gw_conn_close(d, &gw->conns[i]);
-	for (;;) {
-		for (i = 0, busy = 0; i < gw->hiwater; i++)
-			busy += gw->conns[i].u_body;
-		if (!busy || spryd_now_ns() >= end)
-			return;
-		io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
-		reap(d);
-	}
+	wait_ops(d, receiving_body);
 }
 
 void gwu_stop(struct spryd *d)
