@@ -233,6 +233,10 @@ static void case_basic(void)
 	EXPECT_EQ(putk(st, "empty", "", 0), 0, "a zero-length value");
 	EXPECT_EQ(spry_state_get(st, "empty", 5, buf, 0, &n), 0);
 	EXPECT_EQ(n, 0);
+	/* no buffer at all for an empty value (UBSan: nothing memcpy'd to NULL) */
+	n = 1;
+	EXPECT_EQ(spry_state_get(st, "empty", 5, NULL, 0, &n), 0, "an empty value, buf NULL");
+	EXPECT_EQ(n, 0);
 	memset(key, 'k', sizeof(key));
 	EXPECT_EQ(spry_state_put(st, key, SPRY_STATE_KEY_MAX + 1, "x", 1), -E2BIG, "key too long");
 	EXPECT_TRUE(strstr(spry_state_error(), "at most") != NULL, "error says why: %s",

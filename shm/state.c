@@ -1205,7 +1205,11 @@ static int get_fast(struct spry_state *st, const void *key, size_t klen, uint64_
 		if (vl > cap) {
 			ret = -EMSGSIZE;
 		} else {
-			memcpy(buf, st->base + off + sizeof(rec) + align_up(klen, 8), (size_t)vl);
+			/* an empty value may be asked for with buf NULL, cap 0:
+			 * memcpy's pointers must not be NULL even for 0 bytes */
+			if (vl)
+				memcpy(buf, st->base + off + sizeof(rec) + align_up(klen, 8),
+				       (size_t)vl);
 			ret = 0;
 		}
 		break;
@@ -1242,7 +1246,7 @@ SPRY_API int spry_state_get(struct spry_state *st, const void *key, size_t klen,
 			*vlen = r->vlen;
 		if (r->vlen > cap)
 			err = -EMSGSIZE;
-		else
+		else if (r->vlen)	/* buf may be NULL for an empty value */
 			memcpy(buf, rec_val(r), r->vlen);
 	}
 	state_unlock(st);
