@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "lib/core.h"
+#include "lib/fs.h"
 #include "lib/jsonfile.h"
 
 int spry_jsonfile__path(const char *dir, const char *name, const char *suffix,
@@ -20,26 +21,6 @@ int spry_jsonfile__path(const char *dir, const char *name, const char *suffix,
 		return -EINVAL;
 	n = snprintf(buf, len, "%s/%s.json%s", dir, name, suffix);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-static int mkdir_p(const char *dir)
-{
-	char tmp[PATH_MAX];
-	size_t n = strlen(dir), i;
-
-	if (n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, dir, n + 1);
-	for (i = 1; i <= n; i++) {
-		if (tmp[i] != '/' && tmp[i] != '\0')
-			continue;
-		tmp[i] = '\0';
-		if (mkdir(tmp, 0700) && errno != EEXIST)
-			return -errno;
-		if (i < n)
-			tmp[i] = '/';
-	}
-	return 0;
 }
 
 static int fsync_dir(const char *dir)
@@ -63,7 +44,7 @@ int spry_jsonfile__write_stream(const char *dir, const char *name,
 
 	err = spry_jsonfile__path(dir, name, "", path, sizeof(path));
 	err = err ?: spry_jsonfile__path(dir, name, ".tmp", tmp, sizeof(tmp));
-	err = err ?: mkdir_p(dir);
+	err = err ?: spry_mkdir_p(dir, 0755, 0700);
 	if (err)
 		return err;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);

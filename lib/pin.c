@@ -15,6 +15,7 @@
 #include <sys/vfs.h>
 
 #include "lib/core.h"
+#include "lib/fs.h"
 
 #define SPRY_BPFFS_ROOT	"/sys/fs/bpf"
 
@@ -80,30 +81,6 @@ static bool under_bpffs_root(const char *path)
 	       (path[n] == '\0' || path[n] == '/');
 }
 
-/* mkdir -p @path, new directories 0700. */
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_MAX];
-	char *p, c;
-	int err;
-
-	err = copy_path(buf, path);
-	if (err)
-		return err;
-	for (p = buf + 1; ; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		c = *p;
-		*p = '\0';
-		if (mkdir(buf, 0700) && errno != EEXIST)
-			return -errno;
-		*p = c;
-		if (!c)
-			break;
-	}
-	return 0;
-}
-
 int spry_bpffs_ensure(const char *dir)
 {
 	char anc[PATH_MAX];
@@ -131,7 +108,7 @@ int spry_bpffs_ensure(const char *dir)
 		if (!is_bpffs(anc) && !is_bpffs(SPRY_BPFFS_ROOT))
 			return -EMEDIUMTYPE;
 	}
-	err = mkdir_p(dir);
+	err = spry_mkdir_p(dir, 0700, 0700);
 	if (err)
 		return err;
 	if (stat(dir, &st))
@@ -147,7 +124,7 @@ int spry_pin_lock(const char *dir, int how)
 {
 	int fd, err;
 
-	err = mkdir_p(dir);
+	err = spry_mkdir_p(dir, 0700, 0700);
 	if (err)
 		return err;
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -129,6 +129,26 @@ spry_fails "queue 0" fn declare el upper exec "$UPPER" queue 0 || ok=1
 spry_fails "undeclared" fn undeclare el nosuch || ok=1
 tap_ok $ok "spry fn declare refuses bad values with one clear error each"
 
+# --- a state directory whose parents are missing, nothing declared in it: ---
+# spryd makes it (parents 0755, itself 0700) and watches it, so it is at
+# rest at once (it used to stat() it every 500 ms, for as long as it ran)
+STATE_KEPT=$SPRY_STATE_DIR
+export SPRY_STATE_DIR=$TMP/run/spry/fns/pin
+start_spryd
+wait_for 5 timer_disarmed
+tap_ok $? "state directory with missing parents: spryd's timerfd is disarmed" ||
+	tap_diag "$(grep -a it_value /proc/"$SPRYD_PID"/fdinfo/*; tail -5 "$TMP/spryd.log")"
+W0=$(wakeups); C0=$(cputicks)
+sleep 1
+W1=$(wakeups); C1=$(cputicks)
+[ "$W1" -eq "$W0" ] && [ "$C1" -eq "$C0" ] &&
+	[ "$(stat -c %a "$TMP/run" "$TMP/run/spry/fns" "$SPRY_STATE_DIR" "$SPRY_STATE_DIR/apps" |
+	     tr '\n' ' ')" = "755 755 700 700 " ]
+tap_ok $? "... at rest for 1 s (woke $((W1 - W0)) times, $((C1 - C0)) CPU ticks; want 0, 0), directories 0755 above, 0700 its own" ||
+	tap_diag "$(stat -c '%a %n' "$TMP/run" "$TMP/run/spry/fns" "$SPRY_STATE_DIR" "$SPRY_STATE_DIR/apps")"
+kill_wait "$SPRYD_PID"
+export SPRY_STATE_DIR=$STATE_KEPT
+
 spryd_up
 wait_for 5 scale_is el whoami actual 1 && [ "$(n_children "$WHOAMI")" -eq 1 ]
 tap_ok $? "spryd starts min instances itself (whoami: 1, a child of spryd)" ||

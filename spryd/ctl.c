@@ -29,6 +29,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 
+#include "lib/fs.h"
 #include "spryd/ctl.h"
 #include "spryd/entry.h"
 #include "spryd/spryd.h"
@@ -647,6 +648,7 @@ static void conn_event(struct spryd *d, struct spryd_conn *c, uint32_t events)
 
 /* ------------------------------------------------------------ setup */
 
+/* The socket's directory and those above it, 0755: users reach it (docs/SECURITY.md). */
 static int mkdir_parents(const char *path)
 {
 	char buf[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -657,17 +659,7 @@ static int mkdir_parents(const char *path)
 	if (!p || p == buf)
 		return 0;
 	*p = '\0';
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
+	return spry_mkdir_p(buf, 0755, 0755);
 }
 
 static int ctl_listen(struct spryd *d)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/fs.h"
 #include "spryd/dirwatch.h"
 #include "spryd/spryd.h"
 
@@ -61,8 +62,14 @@ int dirwatch__start(struct spryd *d, struct spryd_dirwatch *w)
 {
 	int fd, err;
 
-	if (mkdir(w->dir, 0700) && errno != EEXIST)
-		return -errno;
+	/*
+	 * Its parents too (0755: /run/spry also holds the control socket):
+	 * a directory that cannot be made cannot be watched, and its room
+	 * would stat() it every 500 ms for as long as spryd runs.
+	 */
+	err = spry_mkdir_p(w->dir, 0755, 0700);
+	if (err)
+		return err;
 	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (fd < 0)
 		return -errno;

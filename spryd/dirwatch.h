@@ -22,7 +22,7 @@ struct spryd_dirwatch {
 /* Not watched yet, and due: the first read is always wanted. */
 void dirwatch__init(struct spryd_dirwatch *w, const char *dir, const char *const *skip);
 /*
- * Watch w->dir (made 0700 if missing) in @d's loop.  0 or -errno: then the
+ * Watch w->dir (made 0700 if missing, its missing parents 0755) in @d's loop.  0 or -errno: then the
  * caller reads the directory by its mtime and tries again later.  When the
  * directory itself goes, the watch ends (fd -1) and due is set.
  */
