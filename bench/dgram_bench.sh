@@ -152,7 +152,8 @@ spry_up() {
 	"$out/spry" -P "$pin" ingress attach dev "$dev" dgram-port $PORT >/dev/null &&
 	"$out/spry" -P "$pin" ingress allow 10.77.$n.2/32 port $PORT chain up >/dev/null ||
 		die "$name: spry setup"
-	"$out/spryd" -P "$pin" -s "$sock" --http none --dgram "$dev:0=up" "$@" \
+	SPRY_STATE_DIR=$TMP/state-$name "$out/spryd" -P "$pin" -s "$sock" --http none \
+		--dgram "$dev:0=up" "$@" \
 		2>"$TMP/spryd-$name.log" &
 	PIDS+=($!)
 	SERVER_PIDS[$name]=$!

@@ -64,6 +64,7 @@ bench_private_netns hop_bench "$@"
 
 PIN=/sys/fs/bpf/spry-hop-$$
 TMP=$(mktemp -d /tmp/spry-hop-XXXXXX)
+export SPRY_STATE_DIR=$TMP/state	# declarations, status: not in /run/spry/fns
 SOCK=$TMP/ctl.sock
 PORT=18700
 PIDS=()

@@ -45,6 +45,7 @@ ip link set lo up || die "cannot bring lo up"
 
 PIN=/sys/fs/bpf/spry-http-bench-$$
 TMP=$(mktemp -d /tmp/spry-http-bench-XXXXXX)
+export SPRY_STATE_DIR=$TMP/state	# declarations, status: not in /run/spry/fns
 SOCK=$TMP/ctl.sock
 SPORT=18090
 NPORT=18091

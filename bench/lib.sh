@@ -105,7 +105,7 @@ bench_fn_bin() { [ $(($2 % 2)) -eq 0 ] && echo "$1/examples/upper" || echo "$1/e
 # with pins PIN: chains cN of N functions for every N in LENGTHS (buffers
 # for 64 KiB bodies, in-flight bound above 256), placed on CPUS (empty: not
 # placed), spryd with its HTTP front on 127.0.0.1:PORT, one instance per
-# function, SPRYD_ARGS given to spryd.  Sets SPRY_UP_SPRYD (spryd's pid) and SPRY_UP[N] (the pids of
+# function, SPRYD_ARGS given to spryd, its state directory LOGDIR/state.  Sets SPRY_UP_SPRYD (spryd's pid) and SPRY_UP[N] (the pids of
 # chain N, spryd first).  0, or 1 with the reason on stderr.
 declare -A SPRY_UP
 bench_spry_up() {
@@ -119,8 +119,10 @@ bench_spry_up() {
 			buffers 640 max-inflight 1024 ${cpus:+cpus $cpus} >/dev/null ||
 			{ echo "chain add c$n failed" >&2; return 1; }
 	done
-	bench_start "$logs/spryd.log" "$out/spryd" -P "$pin" -s "$sock" \
-		--http "127.0.0.1:$port" ${cpus:+--cpus $cpus} "$@"
+	# its own state directory: not one in /run/spry/fns left behind, and
+	# never shared with another spryd of the same benchmark
+	bench_start "$logs/spryd.log" env SPRY_STATE_DIR="$logs/state" "$out/spryd" -P "$pin" \
+		-s "$sock" --http "127.0.0.1:$port" ${cpus:+--cpus $cpus} "$@"
 	SPRY_UP_SPRYD=$LAST
 	bench_wait_port "$port" || { echo "spryd did not start: $(cat "$logs/spryd.log")" >&2; return 1; }
 	want=0

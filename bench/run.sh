@@ -43,6 +43,7 @@ ip link set lo up || die "cannot bring lo up"
 
 PIN=/sys/fs/bpf/spry-bench-$$
 TMP=$(mktemp -d /tmp/spry-bench-XXXXXX)
+export SPRY_STATE_DIR=$TMP/state	# declarations, status: not in /run/spry/fns
 SOCK=$TMP/ctl.sock
 PIDS=()
 

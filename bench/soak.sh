@@ -60,6 +60,7 @@ done
 
 PIN=/sys/fs/bpf/spry-soak-$$
 TMP=$(mktemp -d /tmp/spry-soak-XXXXXX)
+export SPRY_STATE_DIR=$TMP/state	# declarations, status: not in /run/spry/fns
 SOCK=$TMP/ctl.sock
 PORT=18190
 URL=http://127.0.0.1:$PORT

@@ -358,6 +358,9 @@ spry_test_env() {
 	PIN=/sys/fs/bpf/spry-test-$1-$$
 	TMP=$(mktemp -d "/tmp/spry-test-$1-XXXXXX") || tap_skip_all "mktemp failed"
 	SOCK=$TMP/ctl.sock
+	# declarations and spryd's status in TMP, not in /run/spry/fns (a test
+	# may point it elsewhere in TMP)
+	export SPRY_STATE_DIR=$TMP/state
 	PIDS=()
 	STOPPED=()
 	trap spry_test_cleanup EXIT
