@@ -73,7 +73,8 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 LENGTHS="1 2 4 8"
 SYSTEMS=${BENCH_SYSTEMS:-spry http sidecar unix}
 # BENCH_QUICK=1: only 4 hops, 1 KiB, concurrency 32 (for working on spry's
-# hot path); prints the points (results.tsv) and writes no report
+# hot path); prints the points (results.tsv, in its temporary directory
+# unless BENCH_RESULTS is set) and writes no report
 [ -n "${BENCH_QUICK:-}" ] && LENGTHS=${BENCH_LENGTHS:-4}
 
 die() { echo "compare: $*" >&2; exit 1; }
@@ -92,6 +93,8 @@ bench_private_netns compare "$@"
 
 PIN=/sys/fs/bpf/spry-compare-$$
 TMP=$(mktemp -d /tmp/spry-compare-XXXXXX)
+# a quick run's points are printed, never written over bench/results/
+[ -n "${BENCH_QUICK:-}" ] && [ -z "${BENCH_RESULTS:-}" ] && RES=$TMP
 SOCK=$TMP/ctl.sock
 SPRY_PORT=18500
 PIDS=()		# everything started, stopped at exit
