@@ -704,12 +704,13 @@ void gwu_flush(struct spryd *d)
 	submit(u);
 }
 
-/* A connection that still has a send (a body receive) in the ring. */
+/* wait_ops() tests: a connection with a send in the ring, ... */
 static bool sending(const struct gw_conn *c)
 {
 	return c->used && c->u_send;
 }
 
+/* ... one with a receive into a pool buffer in the ring */
 static bool receiving_body(const struct gw_conn *c)
 {
 	return c->u_body;	/* closed slots too: their buffer is the ring's */
