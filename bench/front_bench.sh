@@ -3,7 +3,9 @@
 #
 # spryd's two HTTP fronts in the same run: --front epoll (A) against
 # --front uring (B), on the chain of 4 hops with 1 KiB bodies, wrk at
-# concurrency 1 and 32; then large bodies (FRONT_BODY bytes, default
+# concurrency 1 and 32, and the uring front with a second thread, the
+# ring's submission thread (--sqpoll): E with it on spry's CPU, F with it
+# on the other CPUs (wrk's; FRONT_SQPOLL=0: neither); then large bodies (FRONT_BODY bytes, default
 # 61440 and 262144, concurrency 1 and 8) received straight into the pool (spryd's
 # default --body-direct) against copied there from the read buffers
 # (--body-direct 0: set-ups C = epoll and D = uring), on both fronts.
@@ -22,7 +24,7 @@
 # Needs root (loads the router).  Environment: OUT (build dir),
 # BENCH_SPRY_CPUS, BENCH_WARMUP, BENCH_WRK_THREADS, FRONT_CONNS ("1 32"),
 # FRONT_BODY ("61440 262144"; 0: no large-body rounds), FRONT_BODY_CONNS
-# ("1 8").
+# ("1 8"), FRONT_SQPOLL (1: set-ups E and F, the default; 0: not).
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -58,7 +60,7 @@ cleanup() {
 	local p x
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	for x in a b c d; do
+	for x in a b c d e f; do
 		[ -n "${PIN[$x]:-}" ] && "$OUT/spry" -P "${PIN[$x]}" unload >/dev/null 2>&1
 		[ -n "${PIN[$x]:-}" ] && rm -rf "${PIN[$x]}"
 	done
@@ -72,11 +74,21 @@ WRK_CPUS=$(bench_wrk_cpus "$SPRY_CPUS") || die "bad BENCH_SPRY_CPUS '$SPRY_CPUS'
 WRK_PIN=${WRK_CPUS:+taskset -c $WRK_CPUS}
 BODY=${FRONT_BODY:-61440 262144}
 [[ "$BODY" =~ ^[0-9]+( [0-9]+)*$ ]] || die "bad FRONT_BODY '$BODY'"
-declare -A FRONT=([a]=epoll [b]=uring [c]=epoll [d]=uring)
-declare -A DIRECT=([a]=16384 [b]=16384 [c]=0 [d]=0)
-declare -A PORTS=([a]=18700 [b]=18710 [c]=18720 [d]=18730)
-SETUPS="a b"
-[ "$BODY" = 0 ] || SETUPS="a b c d"
+SQPOLL_ON=${FRONT_SQPOLL:-1}
+[[ "$SQPOLL_ON" =~ ^[01]$ ]] || die "bad FRONT_SQPOLL '$SQPOLL_ON'"
+declare -A FRONT=([a]=epoll [b]=uring [c]=epoll [d]=uring [e]=uring [f]=uring)
+declare -A DIRECT=([a]=16384 [b]=16384 [c]=0 [d]=0 [e]=16384 [f]=16384)
+declare -A PORTS=([a]=18700 [b]=18710 [c]=18720 [d]=18730 [e]=18740 [f]=18750)
+# the ring's thread: on spry's first CPU (E), on wrk's first (F); unplaced: any
+SQ_E=${SPRY_CPUS:+${SPRY_CPUS%%[,-]*}}
+SQ_F=${WRK_CPUS:+${WRK_CPUS%%[,-]*}}
+declare -A EXTRA=([a]= [b]= [c]= [d]= [e]="--sqpoll ${SQ_E:-any}" [f]="--sqpoll ${SQ_F:-any}")
+declare -A LABEL=([a]=epoll [b]=uring [c]=epoll [d]=uring [e]="uring+sq@${SQ_E:-any}"
+	[f]="uring+sq@${SQ_F:-any}")
+SMALL="a b"
+[ "$SQPOLL_ON" = 0 ] || SMALL="a b e f"
+SETUPS=$SMALL
+[ "$BODY" = 0 ] || SETUPS="$SMALL c d"
 for x in $SETUPS; do
 	PIN[$x]=/sys/fs/bpf/spry-front-$$-$x
 	SOCK[$x]=$TMP/$x.sock
@@ -84,14 +96,15 @@ for x in $SETUPS; do
 	URL[$x]=http://127.0.0.1:${PORT[$x]}/c4
 	mkdir -p "$TMP/logs-$x"
 	bench_spry_up "$OUT" "${PIN[$x]}" "${SOCK[$x]}" "${PORT[$x]}" "$SPRY_CPUS" \
-		"$TMP/logs-$x" 4 --front "${FRONT[$x]}" --body-direct "${DIRECT[$x]}" ||
+		"$TMP/logs-$x" 4 --front "${FRONT[$x]}" --body-direct "${DIRECT[$x]}" ${EXTRA[$x]} ||
 		die "$x: spry did not come up"
 	FNPIDS[$x]=${SPRY_UP[4]}
 	[ "$(curl -s --max-time 5 -d abcd "${URL[$x]}")" = ABCD ] ||
 		die "$x (${FRONT[$x]}): c4 does not answer ABCD"
 done
 
-echo "front_bench: A = --front epoll, B = --front uring; 4 hops, 1 KiB, ${SECS} s per" \
+echo "front_bench: A = --front epoll, B = --front uring$([ "$SQPOLL_ON" = 0 ] ||
+	echo ", E = B ${EXTRA[e]}, F = B ${EXTRA[f]}"); 4 hops, 1 KiB, ${SECS} s per" \
 	"point, $ROUNDS rounds; spry on CPU ${SPRY_CPUS:-(not placed)}, wrk on" \
 	"${WRK_CPUS:-any CPU}; $(nproc) CPUs, kernel $(uname -r)" >&2
 ALLFN=$(for x in $SETUPS; do echo "${FNPIDS[$x]}"; done)
@@ -116,14 +129,14 @@ rounds() {
 					"${BW[rps]}" "${BW[p50_us]}" "${BW[p99_us]}" "$sd" "$all" "$errs" \
 					"$size" >>"$ROWS"
 				printf '%-6s %-5s %-5s %-12s %10.0f %9.0f %9.0f %12s %12s%s\n' "$size" "$c" \
-					"$r" "${FRONT[$x]}/${DIRECT[$x]}" "${BW[rps]}" "${BW[p50_us]}" \
+					"$r" "${LABEL[$x]}/${DIRECT[$x]}" "${BW[rps]}" "${BW[p50_us]}" \
 					"${BW[p99_us]}" "$sd" "$all" \
 					"$([ "$errs" -eq 0 ] || echo "  ($errs errors)")"
 			done
 		done
 	done
 }
-rounds 1024 "${FRONT_CONNS:-1 32}" "a b"
+rounds 1024 "${FRONT_CONNS:-1 32}" "$SMALL"
 if [ "$BODY" != 0 ]; then
 	for size in $BODY; do rounds "$size" "${FRONT_BODY_CONNS:-1 8}" "a c b d"; done
 fi
@@ -157,7 +170,7 @@ if command -v strace >/dev/null; then
 	done
 fi
 
-python3 - "$ROWS" <<'PY'
+python3 - "$ROWS" "${LABEL[e]}" "${LABEL[f]}" <<'PY'
 import sys
 allrows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
 rows = [r for r in allrows if r[9] == "1024"]
@@ -179,6 +192,20 @@ for c in sorted({r[0] for r in rows}, key=int):
         ma, mb = med(a), med(b)
         print("| %s | %s | %.1f | %.1f | %.3fx | %.1f%% |" %
               (c, name, ma, mb, mb / ma if ma else float("nan"), 100 * noise(a)))
+if any(r[2] in "ef" for r in rows):
+    le, lf = sys.argv[2], sys.argv[3]
+    print()
+    print("medians, the uring front with its ring's submission thread (--sqpoll): one front "
+          "thread (B) against two (E: %s, F: %s)" % (le, lf))
+    print("| conns | metric | uring, 1 thread | %s | E/B | %s | F/B | noise of B |" % (le, lf))
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for c in sorted({r[0] for r in rows}, key=int):
+        for i, name in enumerate(cols):
+            m = {x: [float(r[3 + i]) for r in rows if r[0] == c and r[2] == x] for x in "bef"}
+            mb, me, mf = med(m["b"]), med(m["e"]), med(m["f"])
+            print("| %s | %s | %.1f | %.1f | %.3fx | %.1f | %.3fx | %.1f%% |" %
+                  (c, name, mb, me, me / mb if mb else float("nan"), mf,
+                   mf / mb if mb else float("nan"), 100 * noise(m["b"])))
 for size in sorted({r[9] for r in big}, key=int):
     print()
     print("medians, %s-byte bodies: received straight into the pool (direct, spryd's "

@@ -14,9 +14,10 @@
 #
 # Where things are (docs/KSELFTEST.md):
 #   SPRY, SPRYD     the CLI and the daemon
-#   SPRYD_FRONT     spryd's HTTP front option, an array: --front $SPRY_FRONT
-#                   (environment SPRY_FRONT=epoll|uring, default epoll; the
-#                   HTTP tests run against either: start_spryd passes it)
+#   SPRYD_FRONT     spryd's HTTP front options, an array: --front $SPRY_FRONT
+#                   (environment SPRY_FRONT=epoll|uring|uring-sqpoll, default
+#                   epoll; uring-sqpoll: --front uring --sqpoll any; the HTTP
+#                   tests run against each: start_spryd passes it)
 #   SPRY_OUT        the build: SPRY_OUT/examples/NAME are the example functions
 #   SPRY_HELPERS    the test helper programs (e2e_client, fn_meta, ...)
 #   SPRY_SELFTESTS  this directory: the test scripts, python helpers
@@ -65,10 +66,10 @@ SPRYD="$SPRY_OUT/spryd"
 export SPRY_OUT
 SPRY_FRONT=${SPRY_FRONT:-epoll}
 case "$SPRY_FRONT" in
-epoll|uring) ;;
-*) echo "1..0 # SKIP SPRY_FRONT='$SPRY_FRONT': epoll or uring"; exit 4 ;;
+epoll|uring) SPRYD_FRONT=(--front "$SPRY_FRONT") ;;
+uring-sqpoll) SPRYD_FRONT=(--front uring --sqpoll any) ;;
+*) echo "1..0 # SKIP SPRY_FRONT='$SPRY_FRONT': epoll, uring or uring-sqpoll"; exit 4 ;;
 esac
-SPRYD_FRONT=(--front "$SPRY_FRONT")
 
 _tap_n=0
 _tap_fail=0

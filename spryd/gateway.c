@@ -786,8 +786,13 @@ int gateway_init(struct spryd *d)
 		spryd_ep_close(d, &gw->lep);
 		goto err_log;
 	}
-	spryd_log("http: listening on %s (max %u connections, %s front)", o->addr,
-		  o->max_conns, gw->u ? "io_uring" : "epoll");
+	if (o->sqpoll && o->sqpoll_cpu >= 0)
+		spryd_log("http: listening on %s (max %u connections, io_uring front, its "
+			  "submission thread on CPU %d)", o->addr, o->max_conns, o->sqpoll_cpu);
+	else
+		spryd_log("http: listening on %s (max %u connections, %s front%s)", o->addr,
+			  o->max_conns, gw->u ? "io_uring" : "epoll",
+			  o->sqpoll ? ", its submission thread on any CPU" : "");
 	return 0;
 
 err_log:

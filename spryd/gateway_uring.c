@@ -35,6 +35,16 @@
  * the rest of spryd: the loop's thread owns the ring, every connection
  * and every completion.
  *
+ * --sqpoll adds a second front thread without sharing any of that: the
+ * ring's own kernel thread (IORING_SETUP_SQPOLL) takes the submissions
+ * from the shared submission queue and does the connections' receives
+ * and sends (their TCP work, most of the front's CPU: bench/results/
+ * PROFILE.md) and the task work of their completions; the loop's thread
+ * parses, routes and answers, and a submission costs it no system call
+ * while the ring's thread is awake.  What it hands over is in the queues'
+ * shared memory (liburing's release stores of the tails), so the buffers
+ * a submission names are written before the ring's thread can see it.
+ *
  * Ownership of a slot: an operation carries (op, slot, generation) as
  * its user_data.  Closing a connection cancels what it has in the ring
  * and closes its fd, but its response head and pool payload stay its own
@@ -98,8 +108,12 @@ static struct io_uring_sqe *sqe_get(struct gw_uring *u)
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 
 	if (!sqe) {
-		/* full: what is queued goes now */
+		/*
+		 * full: what is queued goes now; with --sqpoll the ring's
+		 * thread takes it in its own time: wait until it took some
+		 */
 		io_uring_submit(&u->ring);
+		io_uring_sqring_wait(&u->ring);
 		sqe = io_uring_get_sqe(&u->ring);
 	}
 	return sqe;
@@ -805,9 +819,22 @@ int gwu_init(struct spryd *d, int lfd, const struct spryd_ep_ops *ops)
 	/* one thread submits; a submission error does not drop the rest */
 	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER;
 	p.cq_entries = GWU_CQ;
+	if (d->http.sqpoll) {
+		/* the one submitter is the ring's thread; it also runs the task work */
+		p.flags |= IORING_SETUP_SQPOLL;
+		p.sq_thread_idle = SPRYD_SQPOLL_IDLE_MS;
+		if (d->http.sqpoll_cpu >= 0) {
+			p.flags |= IORING_SETUP_SQ_AFF;
+			p.sq_thread_cpu = (uint32_t)d->http.sqpoll_cpu;
+		}
+	}
 	err = io_uring_queue_init_params(GWU_ENTRIES, &u->ring, &p);
-	if (err)
+	if (err) {
+		if (err == -EINVAL && d->http.sqpoll_cpu >= 0)
+			spryd_log("http: --sqpoll %d: not a CPU spryd may run on",
+				  d->http.sqpoll_cpu);
 		goto err_free;
+	}
 	if (!(p.features & IORING_FEAT_NODROP)) {
 		err = -EOPNOTSUPP;	/* a full CQ must not lose a completion */
 		goto err_ring;

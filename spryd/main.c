@@ -48,6 +48,10 @@ static void usage(FILE *f)
 		"      --body-direct B  a request body with at least B bytes still to come is\n"
 		"                       received straight into its pool buffer, not copied\n"
 		"                       there from the read buffers (default 16384; 0: never)\n"
+		"      --sqpoll CPU|any with --front uring: a second front thread, the ring's\n"
+		"                       kernel submission thread (io_uring SQPOLL), makes the\n"
+		"                       connections' receives and sends, on CPU or anywhere;\n"
+		"                       it sleeps after %u ms without work\n"
 		"Datagram requests (docs/DATAGRAM.md; repeatable):\n"
 		"      --dgram IFNAME[:QUEUE]=CHAIN  AF_XDP socket on IFNAME's RX queue (default 0)\n"
 		"                       for CHAIN, inserted in spry_xsks (`spry ingress attach`);\n"
@@ -66,7 +70,7 @@ static void usage(FILE *f)
 		"      --stop-timeout S     SIGTERM to SIGKILL of a stopped instance (default 5)\n"
 		"  -v, --verbose        log more\n"
 		"  -h, --help           this text\n",
-		SPRY_PIN_DIR_DEFAULT, SPRY_CTL_SOCK_DEFAULT, SPRYD_MAX_ORIGINS);
+		SPRY_PIN_DIR_DEFAULT, SPRY_CTL_SOCK_DEFAULT, SPRYD_MAX_ORIGINS, SPRYD_SQPOLL_IDLE_MS);
 }
 
 static int opt_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -143,6 +147,7 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 		{ "stop-timeout", required_argument, NULL, 1019 },
 		{ "front", required_argument, NULL, 1020 },
 		{ "body-direct", required_argument, NULL, 1021 },
+		{ "sqpoll", required_argument, NULL, 1022 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -231,6 +236,15 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 				goto bad;
 			d->http.body_direct = u;
 			break;
+		case 1022:
+			d->http.sqpoll = true;
+			d->http.sqpoll_cpu = -1;
+			if (strcmp(optarg, "any")) {
+				if (opt_u64(optarg, 0, CPU_SETSIZE - 1, &u))
+					goto bad;
+				d->http.sqpoll_cpu = (int)u;
+			}
+			break;
 		case 'P':
 			pin = optarg;
 			break;
@@ -265,6 +279,10 @@ bad:
 	}
 	if (optind != argc) {
 		usage(stderr);
+		return -EINVAL;
+	}
+	if (d->http.sqpoll && !d->http.uring) {
+		fprintf(stderr, "spryd: --sqpoll needs --front uring\n");
 		return -EINVAL;
 	}
 	if (!*sock || strlen(sock) >= sizeof(d->sock_path)) {

@@ -268,8 +268,22 @@ struct spryd_http_opts {
 	uint64_t		write_ns;
 	const char		*access_log;	/* NULL off, "-" stderr, else a file */
 	bool			uring;		/* --front uring: io_uring engine */
+	/*
+	 * --sqpoll: the ring's own submission thread (IORING_SETUP_SQPOLL),
+	 * on CPU sqpoll_cpu (-1: any); with uring only
+	 */
+	bool			sqpoll;
+	int			sqpoll_cpu;
 	uint64_t		body_direct;	/* --body-direct: received into the pool from */
 };
+
+/*
+ * --sqpoll: how long the ring's submission thread polls without work
+ * before it sleeps (the next submission wakes it with a system call).
+ * Its polling is CPU spent while requests come; asleep, spryd at rest
+ * uses no CPU, as without it.
+ */
+#define SPRYD_SQPOLL_IDLE_MS	5
 
 /* Supervisor and autoscaler options (spryd's command line); ns. */
 struct spryd_sv_opts {
