@@ -4,8 +4,9 @@
 # spryd's two HTTP fronts in the same run: --front epoll (A) against
 # --front uring (B), on the chain of 4 hops with 1 KiB bodies, wrk at
 # concurrency 1 and 32, and the uring front with a second thread, the
-# ring's submission thread (--sqpoll): E with it on spry's CPU, F with it
-# on the other CPUs (wrk's; FRONT_SQPOLL=0: neither); then large bodies (FRONT_BODY bytes, default
+# ring's submission thread (--sqpoll): E with it on spry's first CPU, F
+# with it on wrk's first CPU (spry not placed: E only, --sqpoll any;
+# FRONT_SQPOLL=0: neither); then large bodies (FRONT_BODY bytes, default
 # 61440 and 262144, concurrency 1 and 8) received straight into the pool (spryd's
 # default --body-direct) against copied there from the read buffers
 # (--body-direct 0: set-ups C = epoll and D = uring), on both fronts.
@@ -86,7 +87,7 @@ declare -A EXTRA=([a]= [b]= [c]= [d]= [e]="--sqpoll ${SQ_E:-any}" [f]="--sqpoll 
 declare -A LABEL=([a]=epoll [b]=uring [c]=epoll [d]=uring [e]="uring+sq@${SQ_E:-any}"
 	[f]="uring+sq@${SQ_F:-any}")
 SMALL="a b"
-[ "$SQPOLL_ON" = 0 ] || SMALL="a b e f"
+[ "$SQPOLL_ON" = 0 ] || SMALL="a b e${SQ_F:+ f}"
 SETUPS=$SMALL
 [ "$BODY" = 0 ] || SETUPS="$SMALL c d"
 for x in $SETUPS; do
@@ -104,7 +105,7 @@ for x in $SETUPS; do
 done
 
 echo "front_bench: A = --front epoll, B = --front uring$([ "$SQPOLL_ON" = 0 ] ||
-	echo ", E = B ${EXTRA[e]}, F = B ${EXTRA[f]}"); 4 hops, 1 KiB, ${SECS} s per" \
+	echo ", E = B ${EXTRA[e]}${SQ_F:+, F = B ${EXTRA[f]}}"); 4 hops, 1 KiB, ${SECS} s per" \
 	"point, $ROUNDS rounds; spry on CPU ${SPRY_CPUS:-(not placed)}, wrk on" \
 	"${WRK_CPUS:-any CPU}; $(nproc) CPUs, kernel $(uname -r)" >&2
 ALLFN=$(for x in $SETUPS; do echo "${FNPIDS[$x]}"; done)
@@ -148,7 +149,7 @@ if command -v strace >/dev/null; then
 	echo
 	echo "spryd's system calls per request (strace -c -f, 2 s of wrk per point)"
 	for c in ${FRONT_CONNS:-1 32}; do
-		for x in a b; do
+		for x in $SMALL; do
 			strace -c -f -o "$TMP/strace-$x-$c" -p "${FNPIDS[$x]%% *}" 2>/dev/null &
 			st=$!
 			sleep 0.5
@@ -156,14 +157,14 @@ if command -v strace >/dev/null; then
 				sed -n 's/^requests=\([0-9]*\).*/\1/p')
 			kill -INT "$st" 2>/dev/null
 			wait "$st" 2>/dev/null
-			awk -v n="${n:-0}" -v c="$c" -v f="${FRONT[$x]}" '
+			awk -v n="${n:-0}" -v c="$c" -v f="${LABEL[$x]}" '
 				$NF == "total" { tot = $4; next }
 				$1 ~ /^[0-9.]+$/ && NF >= 5 { calls[$NF] = $4 }
 				END {
 					line = ""
 					for (k in calls) if (n && calls[k] / n >= 0.05)
 						line = line sprintf(" %s=%.2f", k, calls[k] / n)
-					printf "c=%s %-5s requests=%d total=%.2f%s\n", c, f, n,
+					printf "c=%s %-10s requests=%d total=%.2f%s\n", c, f, n,
 						n ? tot / n : 0, line
 				}' "$TMP/strace-$x-$c"
 		done
@@ -202,10 +203,11 @@ if any(r[2] in "ef" for r in rows):
     for c in sorted({r[0] for r in rows}, key=int):
         for i, name in enumerate(cols):
             m = {x: [float(r[3 + i]) for r in rows if r[0] == c and r[2] == x] for x in "bef"}
-            mb, me, mf = med(m["b"]), med(m["e"]), med(m["f"])
-            print("| %s | %s | %.1f | %.1f | %.3fx | %.1f | %.3fx | %.1f%% |" %
-                  (c, name, mb, me, me / mb if mb else float("nan"), mf,
-                   mf / mb if mb else float("nan"), 100 * noise(m["b"])))
+            mb = med(m["b"])
+            cell = lambda x: ("%.1f | %.3fx" % (med(m[x]), med(m[x]) / mb if mb else float("nan"))
+                              if m[x] else "- | -")
+            print("| %s | %s | %.1f | %s | %s | %.1f%% |" %
+                  (c, name, mb, cell("e"), cell("f"), 100 * noise(m["b"])))
 for size in sorted({r[9] for r in big}, key=int):
     print()
     print("medians, %s-byte bodies: received straight into the pool (direct, spryd's "

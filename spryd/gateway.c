@@ -792,7 +792,7 @@ int gateway_init(struct spryd *d)
 	else
 		spryd_log("http: listening on %s (max %u connections, %s front%s)", o->addr,
 			  o->max_conns, gw->u ? "io_uring" : "epoll",
-			  o->sqpoll ? ", its submission thread on any CPU" : "");
+			  o->sqpoll ? ", its submission thread on spryd's CPUs" : "");
 	return 0;
 
 err_log:

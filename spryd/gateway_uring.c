@@ -91,6 +91,7 @@ struct gw_uring {
 	int			lfd;
 	bool			accepting;	/* the multishot accept is armed */
 	bool			stopped;
+	bool			sqpoll;		/* --sqpoll: the ring's thread submits */
 	uint32_t		n_out;		/* buffers out of the ring */
 	uint32_t		*starved;	/* conns whose receive ran out of buffers */
 	uint32_t		n_starved;
@@ -175,6 +176,12 @@ static void cancel(struct gw_uring *u, uint64_t ud)
 		return;	/* the ring is gone or broken: its exit ends everything */
 	io_uring_prep_cancel64(sqe, ud, 0);
 	io_uring_sqe_set_data64(sqe, ud_make(OP_CANCEL, 0, 0));
+	/*
+	 * With the ring's own thread receiving meanwhile, a cancel waits for
+	 * no flush: it goes now (no system call while that thread is awake).
+	 */
+	if (u->sqpoll)
+		io_uring_submit(&u->ring);
 }
 
 /*
@@ -679,7 +686,9 @@ void gwu_event(struct spryd *d)
  * Before the core sends the iteration's descriptors: the responses queued
  * so far go out, and those the kernel sent at once complete now, so what
  * a client pipelined behind them is parsed and its request leaves with
- * this iteration's batch instead of the next one.
+ * this iteration's batch instead of the next one.  (With --sqpoll the
+ * ring's thread sends them in its own time: the reap takes what it
+ * finished so far, the rest wakes the loop as completions.)
  */
 void gwu_run(struct spryd *d)
 {
@@ -718,34 +727,72 @@ void gwu_flush(struct spryd *d)
 	submit(u);
 }
 
-/* wait_ops() tests: a connection with a send in the ring, ... */
+/* A connection that is @busy, closed slots included; false: none. */
+static bool any_conn(struct spryd *d, bool (*busy)(const struct gw_conn *c))
+{
+	struct spryd_gw *gw = d->gw;
+	uint32_t i;
+
+	for (i = 0; i < gw->hiwater; i++)
+		if (busy(&gw->conns[i]))
+			return true;
+	return false;
+}
+
 static bool sending(const struct gw_conn *c)
 {
 	return c->used && c->u_send;
 }
 
-/* ... one with a receive into a pool buffer in the ring */
 static bool receiving_body(const struct gw_conn *c)
 {
 	return c->u_body;	/* closed slots too: their buffer is the ring's */
 }
 
-/* Reap until no connection is @busy, at most GWU_DRAIN_NS. */
-static void wait_ops(struct spryd *d, bool (*busy)(const struct gw_conn *c))
+static bool has_ops(const struct gw_conn *c)
 {
-	struct spryd_gw *gw = d->gw;
+	return c->u_ops;
+}
+
+/* wait_until() tests: no connection with a send in the ring, ... */
+static bool sends_done(struct spryd *d)
+{
+	return !any_conn(d, sending);
+}
+
+/* ... none with a receive into a pool buffer in the ring, ... */
+static bool bodies_done(struct spryd *d)
+{
+	return !any_conn(d, receiving_body);
+}
+
+/* ... no operation of any connection in the ring, ... */
+static bool ops_done(struct spryd *d)
+{
+	return !any_conn(d, has_ops);
+}
+
+/* ... the multishot accept ended */
+static bool accept_done(struct spryd *d)
+{
+	return !d->gw->u->accepting;
+}
+
+/* Submit and reap until @done, at most GWU_DRAIN_NS. */
+static void wait_until(struct spryd *d, bool (*done)(struct spryd *d))
+{
 	uint64_t end = spryd_now_ns() + GWU_DRAIN_NS;
 	struct __kernel_timespec ts = { .tv_nsec = 50 * 1000000 };
 	struct io_uring_cqe *cqe;
-	uint32_t i;
 
-	for (;;) {
-		for (i = 0; i < gw->hiwater && !busy(&gw->conns[i]); i++)
-			;
-		if (i == gw->hiwater || spryd_now_ns() >= end)
-			return;
-		io_uring_submit_and_wait_timeout(&gw->u->ring, &cqe, 1, &ts, NULL);
+	int err;
+
+	while (!done(d) && spryd_now_ns() < end) {
+		err = io_uring_submit_and_wait_timeout(&d->gw->u->ring, &cqe, 1, &ts, NULL);
 		reap(d);
+		if (err < 0 && err != -ETIME && err != -EINTR && err != -EAGAIN &&
+		    err != -EBUSY)
+			return;	/* a broken ring: its exit ends everything */
 	}
 }
 
@@ -756,7 +803,7 @@ static void wait_ops(struct spryd *d, bool (*busy)(const struct gw_conn *c))
  */
 void gwu_drain(struct spryd *d)
 {
-	wait_ops(d, sending);
+	wait_until(d, sends_done);
 }
 
 /*
@@ -775,7 +822,7 @@ static void body_stop(struct spryd *d)
 	for (i = 0; i < gw->hiwater; i++)
 		if (gw->conns[i].used && gw->conns[i].u_body)
 			gw_conn_close(d, &gw->conns[i]);
-	wait_ops(d, receiving_body);
+	wait_until(d, bodies_done);
 }
 
 void gwu_stop(struct spryd *d)
@@ -789,7 +836,8 @@ void gwu_stop(struct spryd *d)
 	if (u->accepting)
 		cancel(u, ud_make(OP_ACCEPT, 0, 0));
 	body_stop(d);
-	io_uring_submit(&u->ring);
+	/* the accept holds the listener: it closes once the accept ended */
+	wait_until(d, accept_done);
 	if (u->lfd >= 0)
 		close(u->lfd);
 	u->lfd = -1;
@@ -830,8 +878,8 @@ int gwu_init(struct spryd *d, int lfd, const struct spryd_ep_ops *ops)
 	}
 	err = io_uring_queue_init_params(GWU_ENTRIES, &u->ring, &p);
 	if (err) {
-		if (err == -EINVAL && d->http.sqpoll_cpu >= 0)
-			spryd_log("http: --sqpoll %d: not a CPU spryd may run on",
+		if (err == -EINVAL && d->http.sqpoll && d->http.sqpoll_cpu >= 0)
+			spryd_log("http: --sqpoll %d: not an online CPU of spryd's cpuset",
 				  d->http.sqpoll_cpu);
 		goto err_free;
 	}
@@ -871,6 +919,7 @@ int gwu_init(struct spryd *d, int lfd, const struct spryd_ep_ops *ops)
 	err = spryd_ep_add(d, &u->ep, EPOLLIN);
 	if (err)
 		goto err_bufs;
+	u->sqpoll = d->http.sqpoll;
 	gw->u = u;
 	arm_accept(u);
 	err = io_uring_submit(&u->ring);
@@ -894,7 +943,12 @@ err_free:
 	return err;
 }
 
-/* Every operation still in the ring ends with it (the kernel waits for them). */
+/*
+ * The connections are closed, their cancels queued: each operation's final
+ * completion is waited for (bounded), so no send or receive of the ring
+ * still uses a slot's buffers when the slots are released; the ring's
+ * exit (asynchronous in the kernel) ends whatever is left.
+ */
 void gwu_fini(struct spryd *d)
 {
 	struct spryd_gw *gw = d->gw;
@@ -904,6 +958,7 @@ void gwu_fini(struct spryd *d)
 	if (!u)
 		return;
 	gwu_stop(d);
+	wait_until(d, ops_done);
 	spryd_ep_del(d, &u->ep);
 	io_uring_queue_exit(&u->ring);
 	/* the receives into the pool ended with the ring: their requests go */
