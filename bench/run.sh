@@ -15,7 +15,8 @@
 # Prints a markdown table, then runs bench/compare.sh (spry against an
 # HTTP chain, an HTTP chain with nginx sidecars and a unix-socket chain;
 # writes bench/results/), bench/hop_bench.sh (the hop against the bare
-# SK_MSG path; bench/results/hop.md) and bench/mesh_bench.sh.  Needs root (loads the router); runs in a
+# SK_MSG path; bench/results/hop.md), bench/mesh_bench.sh and the other
+# benchmarks below, one section each.  Needs root (loads the router); runs in a
 # private network namespace with its own pin directory and control socket.
 # Environment: OUT (build dir), BENCH_SECS, BENCH_LEN (payload bytes, 64).
 set -u
@@ -169,8 +170,12 @@ section mesh_bench.sh
 section elastic_bench.sh
 # cold start of an instance: template vs fork+exec+connect (docs/ELASTIC.md)
 section coldstart_bench.sh
-# spryd's HTTP fronts, epoll against io_uring (bench/results/front.md)
+# spryd's HTTP fronts, epoll against io_uring, one front thread against
+# two (bench/results/front.md)
 section front_bench.sh
+# datagrams: the AF_XDP front against the kernel UDP socket and the load
+# generator's own ceiling (bench/results/dgram.md)
+section dgram_bench.sh
 # cloud-process state against Redis, and its swap (bench/results/state.md)
 section state_bench.sh
 # a cloud process's local invocation latency at 10 B (bench/results/process.md)
