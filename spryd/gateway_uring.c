@@ -784,7 +784,6 @@ static void wait_until(struct spryd *d, bool (*done)(struct spryd *d))
 	uint64_t end = spryd_now_ns() + GWU_DRAIN_NS;
 	struct __kernel_timespec ts = { .tv_nsec = 50 * 1000000 };
 	struct io_uring_cqe *cqe;
-
 	int err;
 
 	while (!done(d) && spryd_now_ns() < end) {
