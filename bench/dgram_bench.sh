@@ -43,7 +43,7 @@ UPORT=9200
 die() { echo "dgram_bench: $*" >&2; exit 1; }
 usage() { echo "usage: bench/dgram_bench.sh [-r ROUNDS] [-d SECS] [BASE]" >&2; exit 2; }
 
-if [ -z "${SPRY_BENCH_NETNS:-}" ]; then
+if [ -z "${SPRY_DGRAM_BENCH_INNER:-}" ]; then
 	while getopts r:d:h o; do
 		case $o in
 		r) ROUNDS=$OPTARG ;;
@@ -78,7 +78,7 @@ if [ -z "${SPRY_BENCH_NETNS:-}" ]; then
 			>"$TMP/make-a.log" 2>&1 || die "build of $1 failed: $(tail -5 "$TMP/make-a.log")"
 		BASE_OUT=$TMP/build-a
 	fi
-	SPRY_BENCH_NETNS=1 unshare -n "$BASH" "$0" -r "$ROUNDS" -d "$SECS" -- \
+	SPRY_DGRAM_BENCH_INNER=1 unshare -n "$BASH" "$0" -r "$ROUNDS" -d "$SECS" -- \
 		"$TMP" "$BASE_OUT" "$BASE_NAME"
 	exit $?
 fi
