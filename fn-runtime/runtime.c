@@ -197,18 +197,29 @@ enum { TR_START, TR_CONNECT, TR_N };
 static int rt_trace_fd = -1;
 static uint64_t rt_trace_ns[TR_N];
 
-static uint64_t rt_trace_now(void)
+/* CLOCK_MONOTONIC in ns, us and ms: the trace's marks and every deadline */
+static int64_t mono_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t mono_us(void)
+{
+	return mono_ns() / 1000;
+}
+
+static int64_t mono_ms(void)
+{
+	return mono_ns() / 1000000;
 }
 
 static void rt_trace_mark(int ev)
 {
 	if (rt_trace_fd >= 0 && !rt_trace_ns[ev])
-		rt_trace_ns[ev] = rt_trace_now();
+		rt_trace_ns[ev] = (uint64_t)mono_ns();
 }
 
 static void rt_trace(const char *event)
@@ -219,7 +230,7 @@ static void rt_trace(const char *event)
 	if (rt_trace_fd < 0)
 		return;
 	n = snprintf(line, sizeof(line), "spry-trace %s %d %llu start=%llu connect=%llu\n",
-		     event, (int)getpid(), (unsigned long long)rt_trace_now(),
+		     event, (int)getpid(), (unsigned long long)mono_ns(),
 		     (unsigned long long)rt_trace_ns[TR_START],
 		     (unsigned long long)rt_trace_ns[TR_CONNECT]);
 	if (n > 0 && write(rt_trace_fd, line, (size_t)n) < 0)
@@ -1407,7 +1418,6 @@ static bool rt_mail_in(struct rt *rt, const struct spry_desc *d)
 	return true;
 }
 
-static int64_t mono_ms(void);
 
 static int rt_wait_rx(struct rt *rt, int64_t deadline, bool once,
 		      bool (*take)(struct rt *, const struct spry_desc *, void *),
@@ -1931,14 +1941,6 @@ static int rt_keep(struct rt *rt, const struct spry_desc *d)
 	if (r.flags & SPRY_DF_CALL)
 		r.flags = (r.flags & ~SPRY_DF_CALL) | SPRY_DF_REPLY;
 	return rt_send_descs(rt, &r, 1);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -2620,14 +2622,6 @@ static pid_t rt_clone_parent(int *tidp)
 	return (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
 }
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Quiet time after a FORK before the template clones its next spare. */
 #define RT_SPARE_DELAY_NS	(20 * 1000000LL)
 
@@ -3229,14 +3223,6 @@ static int rt_run_grouped(struct rt *rt, int nd)
 	}
 	ret = rt_batch_flush(rt, n);
 	return ret ?: rt_drain_pending(rt);
-}
-
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /*
