@@ -343,8 +343,10 @@ tap_ok $? "counters match: demo 200 = $d200 (sent $N_DEMO), slow 504 = $s504, 50
 grep -q '^spry_router_verdicts_total{verdict="done"} [1-9]' "$TMP/metrics" &&
 	grep -q '^spry_fn_invocations_total{chain="demo",fn="upper",instance="all"} [1-9]' "$TMP/metrics" &&
 	grep -q '^spry_http_connections [0-9]' "$TMP/metrics" &&
-	grep -q '^spry_inflight{chain="demo"} 0' "$TMP/metrics"
-tap_ok $? "/metrics: router verdicts, function invocations, connections, in-flight"
+	grep -q '^spry_inflight{chain="demo"} 0' "$TMP/metrics" &&
+	grep -qx "spry_http_front_info{engine=\"${SPRYD_FRONT[1]}\",threads=\"$([ ${#SPRYD_FRONT[@]} -gt 2 ] && echo 2 || echo 1)\"} 1" \
+		"$TMP/metrics"
+tap_ok $? "/metrics: router verdicts, function invocations, connections, in-flight, the front (${SPRYD_FRONT[*]})"
 
 # 24
 grep -q 'method=POST path=/meta status=201 .* chain=meta req_id=0x' "$TMP/access.log" &&

@@ -82,10 +82,12 @@ expect_eq "$(awk '$1 == "Cpus_allowed_list:" { print $2 }' "$t/status" 2>/dev/nu
 grep -q "io_uring front, its submission thread on CPU $CPU)" "$TMP/spryd.log"
 tap_ok $? "spryd's log says where the ring thread runs" || tap_diag "$(grep http: "$TMP/spryd.log")"
 
-# 7
+# 7-8
 expect_eq "$(c -d 'Hello, sqpoll' "$URL/demo")" "LLOPQS ,OLLEH" "POST /demo: upper -> reverse"
+expect_eq "$(c "$URL/metrics" | grep '^spry_http_front_info')" \
+	'spry_http_front_info{engine="uring",threads="2"} 1' "/metrics: the front's engine and threads"
 
-# 8: 64 requests written at once on one connection, the answers in order
+# 9: 64 requests written at once on one connection, the answers in order
 got=$(python3 - "$PORT" <<'PY'
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
@@ -116,7 +118,7 @@ PY
 )
 expect_eq "$got" ok "64 requests pipelined on one connection: 64 answers, in order"
 
-# 9-10: at rest the ring thread sleeps; a request wakes it
+# 10-11: at rest the ring thread sleeps; a request wakes it
 sleep 0.3	# the thread polls SPRYD_SQPOLL_IDLE_MS (5 ms) after its last work
 a=$(sq_ns)
 sleep 1
@@ -131,7 +133,7 @@ c2=$(sq_ns)
 [ "$got" = EKAWA ] && [ -n "$c2" ] && [ "$c2" -gt "$b" ]
 tap_ok $? "the next request wakes it (it ran $((${c2:-0} - ${b:-0})) ns) and is answered ($got)"
 
-# 11-13
+# 12-14
 wait_for 5 pool_whole demo
 tap_ok $? "every pool buffer of demo free ($POOL)"
 term_all "$SPRYD_PID"
@@ -140,7 +142,7 @@ BAD='Sanitizer|runtime error|io_uring (submit|front):|send-errors [1-9]'
 ! grep -qE "$BAD" "$TMP/spryd.log"
 tap_ok $? "spryd's log: no ring error, no send error" || tap_diag "$(grep -E "$BAD" "$TMP/spryd.log")"
 
-# 14: spryd is gone, its socket and port free again
+# 15: spryd is gone, its socket and port free again
 NOCPU=1023
 if [ "$(nproc --all)" -lt 1024 ]; then
 	expect_cmd -s '!0' -e "http: --sqpoll $NOCPU: not an online CPU of spryd's cpuset" \

@@ -163,9 +163,13 @@ void gw_metrics(struct spryd *d, struct mbuf *m)
 		  "spry_http_body_direct_receives_total %llu\n"
 		  "# HELP spry_http_body_direct_bytes_total Body bytes received straight into pool buffers.\n"
 		  "# TYPE spry_http_body_direct_bytes_total counter\n"
-		  "spry_http_body_direct_bytes_total %llu\n",
+		  "spry_http_body_direct_bytes_total %llu\n"
+		  "# HELP spry_http_front_info The HTTP front's I/O engine (--front) and its threads (2: --sqpoll).\n"
+		  "# TYPE spry_http_front_info gauge\n"
+		  "spry_http_front_info{engine=\"%s\",threads=\"%u\"} 1\n",
 		  gw->n_open, (unsigned long long)gw->accepted, (unsigned long long)gw->refused,
-		  (unsigned long long)gw->direct_recvs, (unsigned long long)gw->direct_bytes);
+		  (unsigned long long)gw->direct_recvs, (unsigned long long)gw->direct_bytes,
+		  gw->u ? "uring" : "epoll", gw->u && d->http.sqpoll ? 2u : 1u);
 }
 
 static void serve_metrics(struct spryd *d, struct gw_conn *c, uint64_t now)
