@@ -45,8 +45,10 @@ sq_ns() { awk '{ print $1 }' "$(sq_thread)/schedstat"; }
 
 tap_plan
 
-spry load >/dev/null && spry chain add demo hops upper,reverse >/dev/null ||
-	tap_skip_all "spry load failed"
+if ! spry load >/dev/null || ! spry chain add demo hops upper,reverse >/dev/null; then
+	tap_ok 1 "spry load; spry chain add demo hops upper,reverse"
+	tap_finish
+fi
 
 # 1-2: refused before anything starts
 expect_cmd -s '!0' -e 'spryd: --sqpoll needs --front uring' \
