@@ -35,11 +35,12 @@ for c in wrk curl nginx; do
 	command -v $c >/dev/null || [ -x /usr/sbin/$c ] || die "$c not installed"
 done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-if [ -z "${SPRY_BENCH_NETNS:-}" ]; then
+# its own marker: under bench/run.sh (SPRY_BENCH_NETNS) the build still runs
+if [ -z "${SPRY_HTTP_BENCH_INNER:-}" ]; then
 	make -s -C "$SRC" O="$OUT" all >/dev/null || die "build failed"
 	grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf ||
 		die "no bpffs"
-	SPRY_BENCH_NETNS=1 exec unshare -n "$0" "$@"
+	SPRY_HTTP_BENCH_INNER=1 exec unshare -n "$0" "$@"
 fi
 ip link set lo up || die "cannot bring lo up"
 

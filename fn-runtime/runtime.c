@@ -1418,7 +1418,6 @@ static bool rt_mail_in(struct rt *rt, const struct spry_desc *d)
 	return true;
 }
 
-
 static int rt_wait_rx(struct rt *rt, int64_t deadline, bool once,
 		      bool (*take)(struct rt *, const struct spry_desc *, void *),
 		      bool (*done)(void *), void *arg);

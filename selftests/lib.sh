@@ -17,7 +17,8 @@
 #   SPRYD_FRONT     spryd's HTTP front options, an array: --front $SPRY_FRONT
 #                   (environment SPRY_FRONT=epoll|uring|uring-sqpoll, default
 #                   epoll; uring-sqpoll: --front uring --sqpoll any; the HTTP
-#                   tests run against each: start_spryd passes it)
+#                   tests run against each: start_spryd passes it);
+#                   SPRYD_FRONT_THREADS: its threads, 2 with --sqpoll, else 1
 #   SPRY_OUT        the build: SPRY_OUT/examples/NAME are the example functions
 #   SPRY_HELPERS    the test helper programs (e2e_client, fn_meta, ...)
 #   SPRY_SELFTESTS  this directory: the test scripts, python helpers
@@ -66,8 +67,8 @@ SPRYD="$SPRY_OUT/spryd"
 export SPRY_OUT
 SPRY_FRONT=${SPRY_FRONT:-epoll}
 case "$SPRY_FRONT" in
-epoll|uring) SPRYD_FRONT=(--front "$SPRY_FRONT") ;;
-uring-sqpoll) SPRYD_FRONT=(--front uring --sqpoll any) ;;
+epoll|uring) SPRYD_FRONT=(--front "$SPRY_FRONT") SPRYD_FRONT_THREADS=1 ;;
+uring-sqpoll) SPRYD_FRONT=(--front uring --sqpoll any) SPRYD_FRONT_THREADS=2 ;;
 *) echo "1..0 # SKIP SPRY_FRONT='$SPRY_FRONT': epoll, uring or uring-sqpoll"; exit 4 ;;
 esac
 

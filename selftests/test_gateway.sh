@@ -344,7 +344,7 @@ grep -q '^spry_router_verdicts_total{verdict="done"} [1-9]' "$TMP/metrics" &&
 	grep -q '^spry_fn_invocations_total{chain="demo",fn="upper",instance="all"} [1-9]' "$TMP/metrics" &&
 	grep -q '^spry_http_connections [0-9]' "$TMP/metrics" &&
 	grep -q '^spry_inflight{chain="demo"} 0' "$TMP/metrics" &&
-	grep -qx "spry_http_front_info{engine=\"${SPRYD_FRONT[1]}\",threads=\"$([ ${#SPRYD_FRONT[@]} -gt 2 ] && echo 2 || echo 1)\"} 1" \
+	grep -qx "spry_http_front_info{engine=\"${SPRYD_FRONT[1]}\",threads=\"$SPRYD_FRONT_THREADS\"} 1" \
 		"$TMP/metrics"
 tap_ok $? "/metrics: router verdicts, function invocations, connections, in-flight, the front (${SPRYD_FRONT[*]})"
 

@@ -68,7 +68,8 @@ tap_plan
 
 if ! "$SPRY" -P "$DIR" load >/dev/null 2>"$TMP/load.err"; then
 	tap_diag "$(cat "$TMP/load.err")"
-	tap_skip_all "spry load failed"
+	tap_ok 1 "spry load"
+	tap_finish
 fi
 "$SPRY" -P "$DIR" chain add rootc hops a,b user 0 >/dev/null &&
 "$SPRY" -P "$DIR" chain add nobc hops n user $NOBODY >/dev/null &&

@@ -5,7 +5,8 @@
 # the ring's kernel submission thread (docs/DESIGN.md, "Front threads").
 # The option is refused without --front uring and with a bad value; with
 # --sqpoll CPU (the first CPU this test may use) spryd has the thread
-# (iou-sqp-PID) on that CPU only; POSTs are answered, 64 of them pipelined
+# (iou-sqp-PID) on that CPU only and /metrics says engine uring, 2
+# threads; POSTs are answered, 64 of them pipelined
 # on one connection in order; at rest the thread sleeps (its CPU time does
 # not grow) and the next request wakes it; every pool buffer is free
 # after; SIGTERM: spryd exits 0; a CPU the machine does not have: a clear
