@@ -51,7 +51,22 @@ if ! spry load >/dev/null || ! spry chain add demo hops upper,reverse >/dev/null
 	tap_finish
 fi
 
-# 1-2: refused before anything starts
+# the first CPU this test may run on
+CPU=$(awk '$1 == "Cpus_allowed_list:" { split($2, a, /[,-]/); print a[1] }' /proc/self/status)
+start "$SPRYD" "$TMP/spryd.log" -P "$PIN" -s "$SOCK" --http "127.0.0.1:$PORT" --front uring \
+	--sqpoll "$CPU"
+SPRYD_PID=$LAST
+# io_uring turned off (kernel.io_uring_disabled) or not built: the whole
+# test is a skip, decided before any point; any other failure to start
+# fails the points below
+NO_URING='io_uring front: (Operation not permitted|Function not implemented)'
+if ! wait_for 5 test -S "$SOCK"; then
+	grep -qE "$NO_URING" "$TMP/spryd.log" &&
+		tap_skip_all "no io_uring here: $(grep 'io_uring front:' "$TMP/spryd.log")"
+	tap_diag "$(tail -5 "$TMP/spryd.log")"
+fi
+
+# 1-2: refused at the command line (before touching the pins or socket)
 expect_cmd -s '!0' -e 'spryd: --sqpoll needs --front uring' \
 	"--sqpoll without --front uring: refused" -- \
 	timeout 10 "$SPRYD" -P "$PIN" -s "$SOCK" --http "127.0.0.1:$PORT" --sqpoll any
@@ -60,20 +75,7 @@ expect_cmd -s '!0' -e "spryd: bad value 'one' for --sqpoll" \
 	timeout 10 "$SPRYD" -P "$PIN" -s "$SOCK" --http "127.0.0.1:$PORT" --front uring \
 	--sqpoll one
 
-# 3: the first CPU this test may run on
-CPU=$(awk '$1 == "Cpus_allowed_list:" { split($2, a, /[,-]/); print a[1] }' /proc/self/status)
-start "$SPRYD" "$TMP/spryd.log" -P "$PIN" -s "$SOCK" --http "127.0.0.1:$PORT" --front uring \
-	--sqpoll "$CPU"
-SPRYD_PID=$LAST
-if ! wait_for 5 test -S "$SOCK"; then
-	# io_uring turned off (kernel.io_uring_disabled) or not built: a skip;
-	# anything else is a failure
-	if grep -qE 'io_uring front: (Operation not permitted|Function not implemented)' \
-		"$TMP/spryd.log"; then
-		tap_skip_all "no io_uring here: $(grep 'io_uring front:' "$TMP/spryd.log")"
-	fi
-	tap_diag "$(tail -5 "$TMP/spryd.log")"
-fi
+# 3-5: the ring thread, where it runs
 start "$SPRY_OUT/examples/upper" "$TMP/upper.log" --chain demo --fn upper --sock "$SOCK"
 start "$SPRY_OUT/examples/reverse" "$TMP/reverse.log" --chain demo --fn reverse --sock "$SOCK"
 wait_for 5 live_is demo 2
@@ -85,12 +87,12 @@ expect_eq "$(awk '$1 == "Cpus_allowed_list:" { print $2 }' "$t/status" 2>/dev/nu
 grep -q "io_uring front, its submission thread on CPU $CPU)" "$TMP/spryd.log"
 tap_ok $? "spryd's log says where the ring thread runs" || tap_diag "$(grep http: "$TMP/spryd.log")"
 
-# 7-8
+# 6-7
 expect_eq "$(c -d 'Hello, sqpoll' "$URL/demo")" "LLOPQS ,OLLEH" "POST /demo: upper -> reverse"
 expect_eq "$(c "$URL/metrics" | grep '^spry_http_front_info')" \
 	'spry_http_front_info{engine="uring",threads="2"} 1' "/metrics: the front's engine and threads"
 
-# 9: 64 requests written at once on one connection, the answers in order
+# 8: 64 requests written at once on one connection, the answers in order
 got=$(python3 - "$PORT" <<'PY'
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
@@ -121,7 +123,7 @@ PY
 )
 expect_eq "$got" ok "64 requests pipelined on one connection: 64 answers, in order"
 
-# 10-11: at rest the ring thread sleeps; a request wakes it
+# 9-10: at rest the ring thread sleeps; a request wakes it
 sleep 0.3	# the thread polls SPRYD_SQPOLL_IDLE_MS (5 ms) after its last work
 a=$(sq_ns)
 sleep 1
@@ -136,7 +138,7 @@ c2=$(sq_ns)
 [ "$got" = EKAWA ] && [ -n "$c2" ] && [ "$c2" -gt "$b" ]
 tap_ok $? "the next request wakes it (it ran $((${c2:-0} - ${b:-0})) ns) and is answered ($got)"
 
-# 12-14
+# 11-13
 wait_for 5 pool_whole demo
 tap_ok $? "every pool buffer of demo free ($POOL)"
 term_all "$SPRYD_PID"
@@ -145,7 +147,7 @@ BAD='Sanitizer|runtime error|io_uring (submit|front):|send-errors [1-9]'
 ! grep -qE "$BAD" "$TMP/spryd.log"
 tap_ok $? "spryd's log: no ring error, no send error" || tap_diag "$(grep -E "$BAD" "$TMP/spryd.log")"
 
-# 15: spryd is gone, its socket and port free again
+# 14: spryd is gone, its socket and port free again
 NOCPU=1023
 if [ "$(nproc --all)" -lt 1024 ]; then
 	expect_cmd -s '!0' -e "http: --sqpoll $NOCPU: not an online CPU of spryd's cpuset" \
