@@ -259,12 +259,14 @@ deps:
 
 # The whole suite with the default HTTP front, then the tests that serve
 # HTTP again with the io_uring one (spryd --front uring), and the front's
-# own tests once more with its second thread (--sqpoll any).  In the plain
+# own tests once more with its second thread (--sqpoll any) and with the
+# requests' descriptors sent through its ring (--desc-send ring).  In the plain
 # build, test_kselftest runs every installed test and run_tests.sh reports
 # those from its run instead of running them twice.
 # (test_http, spryd/http.c on byte buffers, has no front: it runs once)
 URING_TESTS := test_gateway test_http_hostile test_spryd test_e2e
 SQPOLL_TESTS := test_gateway test_http_hostile
+RING_TESTS := test_gateway test_http_hostile
 # Not run under ASan+UBSan (SAN=1: check-san), each for its reason; all of
 # them run in the plain `make check`:
 #   test_fuzz       the fuzzers are built with ASan+UBSan in either build
@@ -281,7 +283,9 @@ check: selftests
 	OUT=$(OUT) $(SRC)/selftests/run_tests.sh -f uring $(addprefix -t ,$(URING_TESTS)); \
 	b=$$?; \
 	OUT=$(OUT) $(SRC)/selftests/run_tests.sh -f uring-sqpoll $(addprefix -t ,$(SQPOLL_TESTS)); \
-	c=$$?; [ $$a -eq 0 ] && [ $$b -eq 0 ] && [ $$c -eq 0 ]
+	c=$$?; \
+	OUT=$(OUT) $(SRC)/selftests/run_tests.sh -f uring-ring $(addprefix -t ,$(RING_TESTS)); \
+	e=$$?; [ $$a -eq 0 ] && [ $$b -eq 0 ] && [ $$c -eq 0 ] && [ $$e -eq 0 ]
 
 check-san:
 	$(Q)$(MAKE) SAN=1 check

@@ -6,7 +6,10 @@
 # concurrency 1 and 32, and the uring front with a second thread, the
 # ring's submission thread (--sqpoll): E with it on spry's first CPU, F
 # with it on wrk's first CPU (spry not placed: E only, --sqpoll any;
-# FRONT_SQPOLL=0: neither); then large bodies (FRONT_BODY bytes, default
+# FRONT_SQPOLL=0: neither); B sends the requests' descriptors as
+# operations of its ring (--desc-send ring) and G is B with them sent by
+# send() (--desc-send send), H likewise F (FRONT_DESC=0: no G, H); then
+# large bodies (FRONT_BODY bytes, default
 # 61440 and 262144, concurrency 1 and 8) received straight into the pool (spryd's
 # default --body-direct) against copied there from the read buffers
 # (--body-direct 0: set-ups C = epoll and D = uring), on both fronts.
@@ -25,7 +28,8 @@
 # Needs root (loads the router).  Environment: OUT (build dir),
 # BENCH_SPRY_CPUS, BENCH_WARMUP, BENCH_WRK_THREADS, FRONT_CONNS ("1 32"),
 # FRONT_BODY ("61440 262144"; 0: no large-body rounds), FRONT_BODY_CONNS
-# ("1 8"), FRONT_SQPOLL (1: set-ups E and F, the default; 0: not).
+# ("1 8"), FRONT_SQPOLL (1: set-ups E and F, the default; 0: not),
+# FRONT_DESC (1: set-ups G and H, the default; 0: not).
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -61,7 +65,7 @@ cleanup() {
 	local p x
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	for x in a b c d e f; do
+	for x in a b c d e f g h; do
 		[ -n "${PIN[$x]:-}" ] && "$OUT/spry" -P "${PIN[$x]}" unload >/dev/null 2>&1
 		[ -n "${PIN[$x]:-}" ] && rm -rf "${PIN[$x]}"
 	done
@@ -77,17 +81,25 @@ BODY=${FRONT_BODY:-61440 262144}
 [[ "$BODY" =~ ^[0-9]+( [0-9]+)*$ ]] || die "bad FRONT_BODY '$BODY'"
 SQPOLL_ON=${FRONT_SQPOLL:-1}
 [[ "$SQPOLL_ON" =~ ^[01]$ ]] || die "bad FRONT_SQPOLL '$SQPOLL_ON'"
-declare -A FRONT=([a]=epoll [b]=uring [c]=epoll [d]=uring [e]=uring [f]=uring)
-declare -A DIRECT=([a]=16384 [b]=16384 [c]=0 [d]=0 [e]=16384 [f]=16384)
-declare -A PORTS=([a]=18700 [b]=18710 [c]=18720 [d]=18730 [e]=18740 [f]=18750)
+DESC_ON=${FRONT_DESC:-1}
+[[ "$DESC_ON" =~ ^[01]$ ]] || die "bad FRONT_DESC '$DESC_ON'"
+declare -A FRONT=([a]=epoll [b]=uring [c]=epoll [d]=uring [e]=uring [f]=uring [g]=uring
+	[h]=uring)
+declare -A DIRECT=([a]=16384 [b]=16384 [c]=0 [d]=0 [e]=16384 [f]=16384 [g]=16384 [h]=16384)
+declare -A PORTS=([a]=18700 [b]=18710 [c]=18720 [d]=18730 [e]=18740 [f]=18750 [g]=18760
+	[h]=18770)
 # the ring's thread: on spry's first CPU (E), on wrk's first (F); unplaced: any
 SQ_E=${SPRY_CPUS:+${SPRY_CPUS%%[,-]*}}
 SQ_F=${WRK_CPUS:+${WRK_CPUS%%[,-]*}}
-declare -A EXTRA=([a]= [b]= [c]= [d]= [e]="--sqpoll ${SQ_E:-any}" [f]="--sqpoll ${SQ_F:-any}")
+declare -A EXTRA=([a]= [b]="--desc-send ring" [c]= [d]= [e]="--sqpoll ${SQ_E:-any} --desc-send ring"
+	[f]="--sqpoll ${SQ_F:-any} --desc-send ring" [g]="--desc-send send"
+	[h]="--sqpoll ${SQ_F:-any} --desc-send send")
 declare -A LABEL=([a]=epoll [b]=uring [c]=epoll [d]=uring [e]="uring+sq@${SQ_E:-any}"
-	[f]="uring+sq@${SQ_F:-any}")
+	[f]="uring+sq@${SQ_F:-any}" [g]=uring/send [h]="uring+sq@${SQ_F:-any}/send")
 SMALL="a b"
-[ "$SQPOLL_ON" = 0 ] || SMALL="a b e${SQ_F:+ f}"
+[ "$DESC_ON" = 0 ] || SMALL="$SMALL g"
+[ "$SQPOLL_ON" = 0 ] || SMALL="$SMALL e${SQ_F:+ f}"
+[ "$DESC_ON" = 0 ] || [ "$SQPOLL_ON" = 0 ] || [ -z "$SQ_F" ] || SMALL="$SMALL h"
 SETUPS=$SMALL
 [ "$BODY" = 0 ] || SETUPS="$SMALL c d"
 for x in $SETUPS; do
@@ -104,8 +116,11 @@ for x in $SETUPS; do
 		die "$x (${FRONT[$x]}): c4 does not answer ABCD"
 done
 
-echo "front_bench: A = --front epoll, B = --front uring$([ "$SQPOLL_ON" = 0 ] ||
-	echo ", E = B ${EXTRA[e]}${SQ_F:+, F = B ${EXTRA[f]}}"); 4 hops, 1 KiB, ${SECS} s per" \
+echo "front_bench: A = --front epoll, B = --front uring ${EXTRA[b]}$([ "$DESC_ON" = 0 ] ||
+	echo ", G = B with --desc-send send")$([ "$SQPOLL_ON" = 0 ] ||
+	echo ", E = uring ${EXTRA[e]}${SQ_F:+, F = uring ${EXTRA[f]}}")$([ "$DESC_ON" = 0 ] ||
+	[ "$SQPOLL_ON" = 0 ] || [ -z "$SQ_F" ] || echo ", H = F with --desc-send send"); 4 hops," \
+	"1 KiB, ${SECS} s per" \
 	"point, $ROUNDS rounds; spry on CPU ${SPRY_CPUS:-(not placed)}, wrk on" \
 	"${WRK_CPUS:-any CPU}; $(nproc) CPUs, kernel $(uname -r)" >&2
 ALLFN=$(for x in $SETUPS; do echo "${FNPIDS[$x]}"; done)
@@ -193,6 +208,24 @@ for c in sorted({r[0] for r in rows}, key=int):
         ma, mb = med(a), med(b)
         print("| %s | %s | %.1f | %.1f | %.3fx | %.1f%% |" %
               (c, name, ma, mb, mb / ma if ma else float("nan"), 100 * noise(a)))
+if any(r[2] == "g" for r in rows):
+    print()
+    print("medians, the uring front's descriptor sends: in its ring with the responses "
+          "(--desc-send ring) against send() (--desc-send send); one front thread (B against "
+          "G) and with the ring's thread on wrk's CPU (F against H)")
+    print("| conns | metric | send (G) | ring (B) | B/G | noise of G | sq, send (H) | sq, ring (F) "
+          "| F/H | noise of H |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for c in sorted({r[0] for r in rows}, key=int):
+        for i, name in enumerate(cols):
+            m = {x: [float(r[3 + i]) for r in rows if r[0] == c and r[2] == x] for x in "bgfh"}
+            def pair(x, y):
+                if not m[x] or not m[y]:
+                    return "- | - | - | -"
+                mx, my = med(m[x]), med(m[y])
+                return "%.1f | %.1f | %.3fx | %.1f%%" % (my, mx, mx / my if my else float("nan"),
+                                                        100 * noise(m[y]))
+            print("| %s | %s | %s | %s |" % (c, name, pair("b", "g"), pair("f", "h")))
 if any(r[2] in "ef" for r in rows):
     le, lf = sys.argv[2], sys.argv[3]
     print()

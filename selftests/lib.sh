@@ -15,8 +15,9 @@
 # Where things are (docs/KSELFTEST.md):
 #   SPRY, SPRYD     the CLI and the daemon
 #   SPRYD_FRONT     spryd's HTTP front options, an array: --front $SPRY_FRONT
-#                   (environment SPRY_FRONT=epoll|uring|uring-sqpoll, default
-#                   epoll; uring-sqpoll: --front uring --sqpoll any; the HTTP
+#                   (environment SPRY_FRONT=epoll|uring|uring-sqpoll|uring-ring,
+#                   default epoll; uring-sqpoll: --front uring --sqpoll any;
+#                   uring-ring: --front uring --desc-send ring; the HTTP
 #                   tests run against each: start_spryd passes it);
 #                   SPRYD_FRONT_THREADS: its threads, 2 with --sqpoll, else 1
 #   SPRY_OUT        the build: SPRY_OUT/examples/NAME are the example functions
@@ -69,7 +70,8 @@ SPRY_FRONT=${SPRY_FRONT:-epoll}
 case "$SPRY_FRONT" in
 epoll|uring) SPRYD_FRONT=(--front "$SPRY_FRONT") SPRYD_FRONT_THREADS=1 ;;
 uring-sqpoll) SPRYD_FRONT=(--front uring --sqpoll any) SPRYD_FRONT_THREADS=2 ;;
-*) echo "1..0 # SKIP SPRY_FRONT='$SPRY_FRONT': epoll, uring or uring-sqpoll"; exit 4 ;;
+uring-ring) SPRYD_FRONT=(--front uring --desc-send ring) SPRYD_FRONT_THREADS=1 ;;
+*) echo "1..0 # SKIP SPRY_FRONT='$SPRY_FRONT': epoll, uring, uring-sqpoll or uring-ring"; exit 4 ;;
 esac
 
 _tap_n=0

@@ -11,8 +11,8 @@
 #
 #   run_tests.sh [-t NAME]... [-x NAME]... [-f FRONT] [-l]
 #   -t: only these tests; -x: not these (each a SKIP saying so, SAN_SKIP
-#   in the Makefile); -f: spryd's HTTP front, epoll (default), uring or
-#   uring-sqpoll
+#   in the Makefile); -f: spryd's HTTP front, epoll (default), uring,
+#   uring-sqpoll or uring-ring
 #   (SPRY_FRONT for selftests/lib.sh); -l: list
 # Environment: OUT (build dir, default build/), SPRY_FRONT, per-test
 # timeout from selftests/settings.  In a sanitizer build, a test after
@@ -45,8 +45,8 @@ while [ $# -gt 0 ]; do
 	    only+=("$2"); shift 2 ;;
 	-x) [ $# -ge 2 ] || { echo "run_tests.sh: -x needs a test name" >&2; exit 2; }
 	    excl+=("$2"); shift 2 ;;
-	-f) [ $# -ge 2 ] || { echo "run_tests.sh: -f needs epoll, uring or uring-sqpoll" >&2; exit 2; }
-	    case "$2" in epoll|uring|uring-sqpoll) ;; *) echo "run_tests.sh: -f: epoll, uring or uring-sqpoll, not '$2'" >&2; exit 2 ;; esac
+	-f) [ $# -ge 2 ] || { echo "run_tests.sh: -f needs epoll, uring, uring-sqpoll or uring-ring" >&2; exit 2; }
+	    case "$2" in epoll|uring|uring-sqpoll|uring-ring) ;; *) echo "run_tests.sh: -f: epoll, uring, uring-sqpoll or uring-ring, not '$2'" >&2; exit 2 ;; esac
 	    export SPRY_FRONT=$2; shift 2 ;;
 	-l) list=1; shift ;;
 	-h|--help) sed -n '3,24p' "$0"; exit 0 ;;

@@ -144,6 +144,13 @@ bool entry_sendq_pop(struct spryd *d, struct spryd_req **out)
 	return false;
 }
 
+struct spryd_req *entry_req(struct spryd *d, uint64_t req_id)
+{
+	struct spryd_req *r = &d->reqs[req_id & SLOT_MASK];
+
+	return req_id && r->req_id == req_id ? r : NULL;
+}
+
 void entry_sendq_unpop(struct spryd *d, uint64_t req_id)
 {
 	d->sendq_head = (d->sendq_head - 1) & SLOT_MASK;
@@ -898,7 +905,14 @@ void entry_send_failed(struct spryd *d, struct spryd_req *r)
 	struct spry_reqloc loc;
 
 	if (reqloc_at(d, r, &loc)) {
-		r->state = REQ_SENT;	/* a function has it */
+		if (r->state != REQ_ZOMBIE)
+			r->state = REQ_SENT;	/* a function has it */
+		return;
+	}
+	if (r->state == REQ_ZOMBIE) {
+		/* answered at its deadline; no function ever had it */
+		spry_pool_reclaim(d->chains[r->chain].pool, r->req_id);
+		release(d, r);
 		return;
 	}
 	answer_error(d, r, -EIO, 0);
@@ -1043,14 +1057,19 @@ static void timeout(struct spryd *d, struct spryd_chain *cs, struct spryd_req *r
 		release(d, r);
 		return;
 	}
-	if (!reqloc_at(d, r, &loc)) {
+	if (r->tx_engine) {
+		/* Its send is still in the origin's engine: it may yet go. */
+		spryd_vlog(d, "request %#llx timed out while being sent: kept until it returns",
+			   (unsigned long long)r->req_id);
+	} else if (!reqloc_at(d, r, &loc)) {
 		/* No function ever had it: nothing can still write its buffers. */
 		spry_pool_reclaim(cs->pool, r->req_id);
 		release(d, r);
 		return;
+	} else {
+		spryd_vlog(d, "request %#llx timed out at fn %u inst %u hop %u: kept until it returns",
+			   (unsigned long long)r->req_id, loc.fn, loc.inst, loc.hop);
 	}
-	spryd_vlog(d, "request %#llx timed out at fn %u inst %u hop %u: kept until it returns",
-		   (unsigned long long)r->req_id, loc.fn, loc.inst, loc.hop);
 	list_del(d, r);
 	r->state = REQ_ZOMBIE;
 	r->deadline = now + SPRYD_ZOMBIE_TTL_NS;

@@ -96,10 +96,16 @@ bool entry_proc_next(struct spryd *d, uint16_t chain, uint32_t *cursor, uint64_t
 uint32_t entry_proc_release(struct spryd *d, uint16_t chain, uint64_t key);
 uint32_t entry_proc_fail(struct spryd *d, uint16_t chain, uint64_t key, int err);
 
+/* The request @req_id while it holds its slot; NULL once released. */
+struct spryd_req *entry_req(struct spryd *d, uint64_t req_id);
 /* The send queue (origin.c empties it). */
 bool entry_sendq_pop(struct spryd *d, struct spryd_req **out);
 void entry_sendq_unpop(struct spryd *d, uint64_t req_id);
-/* A queued send failed: fail or keep the request depending on reqloc. */
+/*
+ * A queued send failed: fail or keep the request depending on reqloc (a
+ * REQ_ZOMBIE one, answered while its send was in an engine, is released
+ * when no function has it).
+ */
 void entry_send_failed(struct spryd *d, struct spryd_req *r);
 
 #endif /* SPRYD_ENTRY_H */

@@ -23,7 +23,10 @@
  *    the loop iteration runs and submitted together in one
  *    io_uring_enter after the core sent the iteration's descriptors
  *    (the front's flush op); a short send is resubmitted from where it
- *    stopped.
+ *    stopped;
+ *  - with --desc-send ring, the core's descriptor
+ *    batches too (the origins' engine, origin.h): one send operation per
+ *    batch, in the same io_uring_enter as the responses.
  *
  * The ring's fd is an endpoint of the loop's epoll set: readable when
  * completions wait, processed as the front's event.  Not with
@@ -64,6 +67,7 @@
 
 #include "spryd/entry.h"
 #include "spryd/gateway_int.h"
+#include "spryd/origin.h"
 #include "spryd/spryd.h"
 
 #define GWU_ENTRIES	1024		/* submission queue */
@@ -80,6 +84,7 @@ enum gwu_op {
 	OP_SEND,
 	OP_CANCEL,
 	OP_BODY,
+	OP_DESC,	/* an origin's batch of descriptors (--desc-send ring) */
 };
 
 struct gw_uring {
@@ -97,6 +102,7 @@ struct gw_uring {
 	uint32_t		n_starved;
 	uint32_t		*direct_q;	/* conns that may take a body direct */
 	uint32_t		n_direct_q;
+	uint32_t		n_desc;		/* origins' sends in the ring */
 };
 
 static uint64_t ud_make(enum gwu_op op, uint32_t idx, uint32_t gen)
@@ -182,6 +188,29 @@ static void cancel(struct gw_uring *u, uint64_t ud)
 	 */
 	if (u->sqpoll)
 		io_uring_submit(&u->ring);
+}
+
+/*
+ * The origins' engine (--desc-send ring; origin.h): a batch of descriptors
+ * is one send in the ring, submitted at the front's flush with the
+ * iteration's responses, so one io_uring_enter carries both.  The router
+ * (SK_MSG) judges it as it judges a send(): in the submitting task, or in
+ * the ring's thread with --sqpoll (the sender is the socket, not the task).
+ */
+static int desc_send(struct spryd *d, unsigned int k, int fd, const void *buf, size_t len)
+{
+	struct gw_uring *u = d->gw ? d->gw->u : NULL;
+	struct io_uring_sqe *sqe;
+
+	if (!u || u->stopped)
+		return -ESHUTDOWN;
+	sqe = sqe_get(u);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, ud_make(OP_DESC, k, 0));
+	u->n_desc++;
+	return 0;
 }
 
 /*
@@ -644,6 +673,10 @@ static void complete(struct spryd *d, const struct io_uring_cqe *cqe)
 		if (idx < d->http.max_conns)
 			on_body(d, &gw->conns[idx], gen, cqe->res);
 		break;
+	case OP_DESC:
+		d->gw->u->n_desc--;
+		origin_sent(d, idx, cqe->res);
+		break;
 	default:
 		break;	/* OP_CANCEL: the cancelled operation completes itself */
 	}
@@ -694,7 +727,8 @@ void gwu_run(struct spryd *d)
 {
 	struct gw_uring *u = d->gw->u;
 
-	if (!io_uring_sq_ready(&u->ring))
+	/* --desc-send ring: they leave with the descriptors, at the flush */
+	if (d->http.desc_ring || !io_uring_sq_ready(&u->ring))
 		return;
 	submit(u);
 	reap(d);
@@ -770,6 +804,12 @@ static bool bodies_done(struct spryd *d)
 static bool ops_done(struct spryd *d)
 {
 	return !any_conn(d, has_ops);
+}
+
+/* ... no origin's send in the ring, ... */
+static bool descs_done(struct spryd *d)
+{
+	return !d->gw->u->n_desc;
 }
 
 /* ... the multishot accept ended */
@@ -927,6 +967,8 @@ int gwu_init(struct spryd *d, int lfd, const struct spryd_ep_ops *ops)
 		spryd_ep_del(d, &u->ep);
 		goto err_bufs;
 	}
+	if (d->http.desc_ring)
+		origin_set_engine(d, desc_send);
 	return 0;
 
 err_bufs:
@@ -958,6 +1000,9 @@ void gwu_fini(struct spryd *d)
 		return;
 	gwu_stop(d);
 	wait_until(d, ops_done);
+	wait_until(d, descs_done);
+	if (d->http.desc_ring)
+		origin_set_engine(d, NULL);
 	spryd_ep_del(d, &u->ep);
 	io_uring_queue_exit(&u->ring);
 	/* the receives into the pool ended with the ring: their requests go */

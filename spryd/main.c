@@ -52,6 +52,10 @@ static void usage(FILE *f)
 		"                       kernel submission thread (io_uring SQPOLL), makes the\n"
 		"                       connections' receives and sends, on CPU or on any of\n"
 		"                       spryd's CPUs (--cpus); it sleeps after %u ms without work\n"
+		"      --desc-send send|ring  how requests' descriptors leave for their chains:\n"
+		"                       one send() per loop iteration (default), or with\n"
+		"                       --front uring an operation of the front's ring,\n"
+		"                       submitted with the iteration's responses\n"
 		"Datagram requests (docs/DATAGRAM.md; repeatable):\n"
 		"      --dgram IFNAME[:QUEUE]=CHAIN  AF_XDP socket on IFNAME's RX queue (default 0)\n"
 		"                       for CHAIN, inserted in spry_xsks (`spry ingress attach`);\n"
@@ -148,11 +152,12 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 		{ "front", required_argument, NULL, 1020 },
 		{ "body-direct", required_argument, NULL, 1021 },
 		{ "sqpoll", required_argument, NULL, 1022 },
+		{ "desc-send", required_argument, NULL, 1023 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	const char *sock = SPRY_CTL_SOCK_DEFAULT, *pin = NULL;
+	const char *sock = SPRY_CTL_SOCK_DEFAULT, *pin = NULL, *desc_send = NULL;
 	uint64_t u;
 	int c;
 
@@ -245,6 +250,14 @@ static int parse_args(struct spryd *d, int argc, char **argv)
 				d->http.sqpoll_cpu = (int)u;
 			}
 			break;
+		case 1023:
+			if (strcmp(optarg, "send") && strcmp(optarg, "ring")) {
+				fprintf(stderr, "spryd: --desc-send: 'send' or 'ring', not '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			desc_send = optarg;
+			break;
 		case 'P':
 			pin = optarg;
 			break;
@@ -283,6 +296,11 @@ bad:
 	}
 	if (d->http.sqpoll && !d->http.uring) {
 		fprintf(stderr, "spryd: --sqpoll needs --front uring\n");
+		return -EINVAL;
+	}
+	d->http.desc_ring = desc_send && !strcmp(desc_send, "ring");
+	if (d->http.desc_ring && !d->http.uring) {
+		fprintf(stderr, "spryd: --desc-send ring needs --front uring\n");
 		return -EINVAL;
 	}
 	if (!*sock || strlen(sock) >= sizeof(d->sock_path)) {

@@ -154,6 +154,19 @@ static void metrics_retries(struct spryd *d, struct mbuf *m)
 			mb_printf(m, "spry_request_retries_total{chain=\"%s\",fn=\"%s\"} %llu\n",
 				  d->retries[i].chain, d->retries[i].fn,
 				  (unsigned long long)d->retries[i].n);
+	/* The origins' sends (spryd/origin.c): batches of descriptors, by path. */
+	mb_printf(m, "# HELP spry_origin_send_batches_total Batches of request descriptors "
+		  "spryd sent to its chains: by send(), or as operations of the HTTP front's "
+		  "io_uring ring (--desc-send ring).\n"
+		  "# TYPE spry_origin_send_batches_total counter\n"
+		  "spry_origin_send_batches_total{via=\"send\"} %llu\n"
+		  "spry_origin_send_batches_total{via=\"ring\"} %llu\n"
+		  "# HELP spry_origin_send_errors_total Such sends the router dropped or that "
+		  "tore a descriptor (the origin is reset; requests no function had fail).\n"
+		  "# TYPE spry_origin_send_errors_total counter\n"
+		  "spry_origin_send_errors_total %llu\n",
+		  (unsigned long long)d->st.send_batches, (unsigned long long)d->st.ring_batches,
+		  (unsigned long long)d->st.send_errors);
 	mb_printf(m, "# HELP spry_registrations_total Function instances registered "
 		  "(re-registrations after a lost spryd included).\n"
 		  "# TYPE spry_registrations_total counter\n"

@@ -12,6 +12,14 @@
  * does a function's B.  Every stream is read in large recv()s; a partial
  * descriptor is kept until the rest arrives.
  *
+ * With an engine (origin_set_engine: the HTTP front's ring, --desc-send
+ * ring) a batch is an operation of that engine instead of a send(): it
+ * leaves with the responses of the same loop iteration, one system call
+ * for both, and its result comes back as origin_sent().  One batch per
+ * origin is in the engine at a time; while it is, that origin's other
+ * sends are send()s (the order of requests' descriptors does not matter,
+ * and each send is whole descriptors or torn and dropped, as above).
+ *
  * A send the router dropped (SK_DROP is sticky: EACCES from then on), or
  * one that split a descriptor, makes spryd take O out of spry_socks and
  * put it back, which resets it.  The requests of a failed send that reached
@@ -251,6 +259,124 @@ int origin_send_descs(struct spryd *d, const struct spry_desc *descs, unsigned i
 	return done ? (int)done : err;
 }
 
+/*
+ * The end of one send of @cnt descriptors (@ids) on origin @k: @n bytes
+ * went (-1: none, @err the errno).  Those the kernel took are the
+ * chain's; the rest go back to the front of the send queue (a full
+ * socket, or a short send that ended between two descriptors), or, after
+ * a drop or a torn descriptor, fail unless a function has them
+ * (entry_send_failed) and the origin is reset.  Those not taken are
+ * REQ_QUEUED here (popped, not sent); a NULL entry is one origin_sent()
+ * settled itself (released, or answered at its deadline meanwhile).
+ */
+static void sent(struct spryd *d, unsigned int k, struct spryd_req **batch,
+		 unsigned int cnt, ssize_t n, int err)
+{
+	unsigned int i, full;
+
+	if (n == (ssize_t)(cnt * DESC_SZ))
+		return;
+	if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)) {
+		for (i = cnt; i-- > 0;)
+			if (batch[i])
+				entry_sendq_unpop(d, batch[i]->req_id);
+		if (err != EINTR && !spryd_ep_mod(d, &d->origins[k].o, EPOLLIN | EPOLLOUT))
+			d->origins[k].want_out = true;
+		return;
+	}
+	full = n > 0 ? (unsigned int)((size_t)n / DESC_SZ) : 0;
+	if (n > 0 && (size_t)n % DESC_SZ == 0) {
+		/* Short but whole: the rest goes in the next send. */
+		for (i = cnt; i-- > full;)
+			if (batch[i])
+				entry_sendq_unpop(d, batch[i]->req_id);
+		return;
+	}
+	d->st.send_errors++;
+	spryd_log("origin %u: send of %u descriptors: %s", k, cnt,
+		  n < 0 ? strerror(err) : "split a descriptor");
+	for (i = full; i < cnt; i++)
+		if (batch[i])
+			entry_send_failed(d, batch[i]);
+	if (n > 0 || err == EACCES)
+		origin_recover(d, k);
+}
+
+/*
+ * One batch into the engine (--desc-send ring): copied to the origin's own
+ * buffer, which stays the kernel's until origin_sent().  The requests
+ * count as sent from here (a function may have one before the completion
+ * is reaped); entry.c keeps their buffers at a deadline while tx_engine
+ * is set.  False when the engine took nothing (the caller sends).
+ */
+static bool engine_send(struct spryd *d, unsigned int k, struct spryd_req **batch,
+			unsigned int cnt)
+{
+	struct spryd_origin *o = &d->origins[k];
+	unsigned int i;
+
+	if (!o->tx && !(o->tx = calloc(1, sizeof(*o->tx))))
+		return false;
+	for (i = 0; i < cnt; i++) {
+		o->tx->descs[i] = batch[i]->desc;
+		o->tx->ids[i] = batch[i]->req_id;
+	}
+	if (d->origin_engine(d, k, o->o.fd, o->tx->descs, cnt * DESC_SZ))
+		return false;
+	o->tx->cnt = cnt;
+	o->tx_busy = true;
+	d->st.ring_batches++;
+	for (i = 0; i < cnt; i++) {
+		batch[i]->state = REQ_SENT;
+		batch[i]->tx_engine = 1;
+	}
+	return true;
+}
+
+void origin_sent(struct spryd *d, unsigned int k, int res)
+{
+	struct spryd_req *batch[SPRYD_SEND_BATCH];
+	struct spryd_origin *o;
+	unsigned int i, cnt, full;
+	struct spryd_req *r;
+
+	if (k >= d->n_origins || !d->origins[k].tx_busy)
+		return;
+	o = &d->origins[k];
+	o->tx_busy = false;
+	cnt = o->tx->cnt;
+	full = res > 0 ? (unsigned int)((size_t)res / DESC_SZ) : 0;
+	for (i = 0; i < cnt; i++) {
+		r = entry_req(d, o->tx->ids[i]);
+		batch[i] = NULL;
+		if (!r)
+			continue;	/* came back and released already */
+		r->tx_engine = 0;
+		if (i < full)
+			continue;
+		/* not taken by the kernel: popped again, as send() leaves it */
+		if (r->state == REQ_SENT) {
+			r->state = REQ_QUEUED;
+			batch[i] = r;
+		} else if (r->state == REQ_ZOMBIE) {
+			entry_send_failed(d, r);	/* answered meanwhile */
+		}
+	}
+	sent(d, k, batch, cnt, res < 0 ? -1 : res, res < 0 ? -res : 0);
+}
+
+void origin_set_engine(struct spryd *d, spryd_origin_engine_fn fn)
+{
+	unsigned int k;
+
+	d->origin_engine = fn;
+	if (fn)
+		return;
+	/* the engine is gone: what it still held is given up (at shutdown) */
+	for (k = 0; k < d->n_origins; k++)
+		d->origins[k].tx_busy = false;
+}
+
 void origin_flush(struct spryd *d)
 {
 	struct spry_desc buf[SPRYD_SEND_BATCH];
@@ -259,7 +385,7 @@ void origin_flush(struct spryd *d)
 	unsigned int cnt, i, full;
 	size_t total;
 	ssize_t n;
-	int k, err;
+	int k;
 
 	while (d->sendq_len) {
 		k = pick_origin(d);
@@ -273,37 +399,15 @@ void origin_flush(struct spryd *d)
 		}
 		if (!cnt)
 			return;
+		if (d->origin_engine && !o->tx_busy && engine_send(d, (unsigned int)k, batch, cnt))
+			continue;
 		total = cnt * DESC_SZ;
 		n = send(o->o.fd, buf, total, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n == (ssize_t)total) {
-			for (i = 0; i < cnt; i++)
-				batch[i]->state = REQ_SENT;
-			continue;
-		}
-		err = n < 0 ? errno : 0;
-		if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)) {
-			for (i = cnt; i-- > 0;)
-				entry_sendq_unpop(d, batch[i]->req_id);
-			if (err != EINTR && !spryd_ep_mod(d, &o->o, EPOLLIN | EPOLLOUT))
-				o->want_out = true;
-			continue;
-		}
+		d->st.send_batches++;
 		full = n > 0 ? (unsigned int)((size_t)n / DESC_SZ) : 0;
 		for (i = 0; i < full; i++)
 			batch[i]->state = REQ_SENT;
-		if (n > 0 && (size_t)n % DESC_SZ == 0) {
-			/* Short but whole: the rest goes in the next send. */
-			for (i = cnt; i-- > full;)
-				entry_sendq_unpop(d, batch[i]->req_id);
-			continue;
-		}
-		d->st.send_errors++;
-		spryd_log("origin %u: send of %u descriptors: %s", k, cnt,
-			  n < 0 ? strerror(err) : "split a descriptor");
-		for (i = full; i < cnt; i++)
-			entry_send_failed(d, batch[i]);
-		if (n > 0 || err == EACCES)
-			origin_recover(d, (unsigned int)k);
+		sent(d, (unsigned int)k, batch, cnt, n, n < 0 ? errno : 0);
 	}
 }
 
@@ -448,6 +552,8 @@ void origin_fini(struct spryd *d)
 		spry_inst__put(&d->maps, SPRY_FN_ORIGIN, (__u16)k, &zero);
 		spryd_ep_close(d, &o->o);
 		spryd_ep_close(d, &o->peer);
+		free(o->tx);
+		o->tx = NULL;
 	}
 	fn0_publish(d, 0);
 }

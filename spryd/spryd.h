@@ -23,6 +23,7 @@
 #include "spry/spry.h"
 #include "spryd/front.h"
 #include "spryd/loop.h"
+#include "spryd/origin.h"
 
 /* Bounds against hostile or runaway local clients. */
 #define SPRYD_MAX_CONNS		1024		/* control connections */
@@ -120,6 +121,15 @@ struct spryd_origin {
 	uint64_t		cookie;
 	bool			want_out;
 	bool			broken;
+	bool			tx_busy;	/* a batch is in the engine */
+	struct spryd_origin_tx	*tx;		/* that batch (origin.c) */
+};
+
+/* A batch of descriptors an origin's engine sends (origin.h). */
+struct spryd_origin_tx {
+	struct spry_desc	descs[SPRYD_SEND_BATCH];
+	uint64_t		ids[SPRYD_SEND_BATCH];
+	unsigned int		cnt;
 };
 
 enum spryd_req_state {
@@ -154,6 +164,8 @@ struct spryd_req {
 	uint8_t			retried;	/* resubmitted once (idempotent hops) */
 	uint8_t			hold;		/* counts in its chain's n_held
 						 * (from entry_prepare) */
+	uint8_t			tx_engine;	/* its descriptor is in the origin's
+						 * engine (origin.h): maybe not sent */
 	uint8_t			proc_wait;	/* held for an app's process
 						 * (desc.key; 0: any), counts in
 						 * its chain's n_proc_wait */
@@ -233,6 +245,8 @@ struct spryd_stats {
 	uint64_t	quarantines;
 	uint64_t	conns_refused;
 	uint64_t	send_errors;
+	uint64_t	send_batches;	/* origins' descriptor batches by send() */
+	uint64_t	ring_batches;	/* by the origins' engine (a ring) */
 	uint64_t	retried;	/* resubmitted after an instance died */
 	uint64_t	mail_given_back;	/* mails answered for a dead receiver */
 	uint64_t	mail_reclaimed;	/* mail buffers freed for a dead receiver */
@@ -275,6 +289,12 @@ struct spryd_http_opts {
 	bool			sqpoll;
 	int			sqpoll_cpu;
 	uint64_t		body_direct;	/* --body-direct: received into the pool from */
+	/*
+	 * --desc-send ring (with uring only): the origins' descriptor
+	 * batches are operations of the front's ring, submitted with the
+	 * iteration's responses (origin.h, engine); false: send()
+	 */
+	bool			desc_ring;
 };
 
 /*
@@ -384,6 +404,7 @@ struct spryd {
 
 	struct spryd_origin	origins[SPRYD_MAX_ORIGINS];
 	uint32_t		next_origin;
+	spryd_origin_engine_fn	origin_engine;	/* NULL: send() (origin.h) */
 
 	struct spryd_req	*reqs;		/* SPRY_REQ_SLOTS */
 	uint32_t		*slot_free;	/* free slots (stack) */
