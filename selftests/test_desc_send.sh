@@ -8,7 +8,7 @@
 # value and, for ring, without --front uring.  In each of five set-ups
 # (epoll; uring; epoll --desc-send send; uring --desc-send ring; uring
 # --sqpoll any --desc-send ring) requests are answered, /metrics counts every batch
-# on the path asked for and none on the other, a send the router drops
+# on the path asked for (and, for send, none on the ring), a send the router drops
 # (the origin's hand-off to the chain's first function taken out of
 # spry_auth) fails that request with 502, counts one send error and
 # resets the origin, so that once the hand-off is back the next request
@@ -133,10 +133,13 @@ setup() {
 		[ "$(c -d "req $i" "$URL/demo")" = "$(echo "REQ $i" | rev)" ] && n_ok=$((n_ok + 1))
 	done
 	expect_eq "$n_ok" 20 "$name: 20 POSTs one after another answered"
+	# one batch per request: at least 20 on the path asked for means all
+	# of them; the ring's path may send() while its last batch's
+	# completion is not reaped yet, the send() path never uses a ring
 	got="$(metric "spry_origin_send_batches_total{via=\"$via\"}") $(metric "spry_origin_send_batches_total{via=\"$other\"}")"
 	set -- $got
-	[ "${1:-0}" -ge 20 ] && [ "${2:-x}" = 0 ]
-	tap_ok $? "$name: /metrics counts their batches via $via ($1), none via $other (${2:-none})"
+	[ "${1:-0}" -ge 20 ] && { [ "$via" = ring ] || [ "${2:-x}" = 0 ]; }
+	tap_ok $? "$name: /metrics counts their batches via $via ($1; via $other: ${2:-none})"
 
 	bpftool map delete pinned "$PIN/spry_auth" key hex $KEY
 	st=$(c -o /dev/null -w '%{http_code}' -d 'dropped' "$URL/demo")

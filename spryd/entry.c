@@ -153,6 +153,9 @@ struct spryd_req *entry_req(struct spryd *d, uint64_t req_id)
 
 void entry_sendq_unpop(struct spryd *d, uint64_t req_id)
 {
+	/* from an engine's completion no pop made room just before */
+	if (d->sendq_len == SPRY_REQ_SLOTS)
+		sendq_compact(d);
 	d->sendq_head = (d->sendq_head - 1) & SLOT_MASK;
 	d->sendq[d->sendq_head] = req_id;
 	d->sendq_len++;
@@ -1057,7 +1060,7 @@ static void timeout(struct spryd *d, struct spryd_chain *cs, struct spryd_req *r
 		release(d, r);
 		return;
 	}
-	if (r->tx_engine) {
+	if (r->tx_origin) {
 		/* Its send is still in the origin's engine: it may yet go. */
 		spryd_vlog(d, "request %#llx timed out while being sent: kept until it returns",
 			   (unsigned long long)r->req_id);
@@ -1078,7 +1081,16 @@ static void timeout(struct spryd *d, struct spryd_chain *cs, struct spryd_req *r
 
 static void reap(struct spryd *d, struct spryd_chain *cs, struct spryd_req *r)
 {
-	int n = spry_pool_reclaim(cs->pool, r->req_id);
+	int n;
+
+	if (r->tx_origin) {
+		/* its send is still in an engine: its buffers may yet be read */
+		list_del(d, r);
+		r->deadline = spryd_now_ns() + SPRYD_ZOMBIE_TTL_NS;
+		list_add_tail(d, &cs->zombie, r, RL_ZOMBIE);
+		return;
+	}
+	n = spry_pool_reclaim(cs->pool, r->req_id);
 
 	d->st.reaped++;
 	spryd_log("request %#llx of chain %s never came back: %d buffers reclaimed",

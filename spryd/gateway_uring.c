@@ -207,7 +207,13 @@ static int desc_send(struct spryd *d, unsigned int k, int fd, const void *buf, s
 	sqe = sqe_get(u);
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
+	/*
+	 * MSG_DONTWAIT: a full socket ends the operation with -EAGAIN, as
+	 * send() returns it (without it the ring would wait for room, the
+	 * socket's O_NONBLOCK notwithstanding, holding requests whose
+	 * deadlines pass)
+	 */
+	io_uring_prep_send(sqe, fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, ud_make(OP_DESC, k, 0));
 	u->n_desc++;
 	return 0;

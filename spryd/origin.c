@@ -18,7 +18,8 @@
  * for both, and its result comes back as origin_sent().  One batch per
  * origin is in the engine at a time; while it is, that origin's other
  * sends are send()s (the order of requests' descriptors does not matter,
- * and each send is whole descriptors or torn and dropped, as above).
+ * and each send is whole descriptors or torn and dropped, as above), and
+ * a reset waits for the batch's end (origin_reset).
  *
  * A send the router dropped (SK_DROP is sticky: EACCES from then on), or
  * one that split a descriptor, makes spryd take O out of spry_socks and
@@ -209,6 +210,20 @@ void origin_recover(struct spryd *d, unsigned int k)
 	spryd_log("origin %u reset after a drop", k);
 }
 
+/*
+ * A drop or a torn descriptor: reset origin @k (origin_recover), or, while
+ * a batch of its engine may still be sent, once that batch ended: a send
+ * between the reset's delete and insert would reach O' as plain bytes.
+ * Until then the origin is not picked.
+ */
+static void origin_reset(struct spryd *d, unsigned int k)
+{
+	if (d->origins[k].tx_busy)
+		d->origins[k].reset_due = true;
+	else
+		origin_recover(d, k);
+}
+
 /* Pick the next origin that can send now; -1 when none. */
 static int pick_origin(struct spryd *d)
 {
@@ -216,7 +231,8 @@ static int pick_origin(struct spryd *d)
 
 	for (i = 0; i < d->n_origins; i++) {
 		k = (d->next_origin + i) % d->n_origins;
-		if (!d->origins[k].broken && !d->origins[k].want_out) {
+		if (!d->origins[k].broken && !d->origins[k].want_out &&
+		    !d->origins[k].reset_due) {
 			d->next_origin = (k + 1) % d->n_origins;
 			return (int)k;
 		}
@@ -246,15 +262,16 @@ int origin_send_descs(struct spryd *d, const struct spry_desc *descs, unsigned i
 			w = send(d->origins[k].o.fd, descs + done, left,
 				 MSG_DONTWAIT | MSG_NOSIGNAL);
 		} while (w < 0 && errno == EINTR);
+		d->st.send_batches++;
 		if (w < 0) {
 			err = -errno;
 			if (errno == EACCES)
-				origin_recover(d, (unsigned int)k);
+				origin_reset(d, (unsigned int)k);
 			continue;
 		}
 		done += (unsigned int)((size_t)w / DESC_SZ);
 		if ((size_t)w % DESC_SZ)
-			origin_recover(d, (unsigned int)k);	/* split: reset, as origin_flush() */
+			origin_reset(d, (unsigned int)k);	/* split: reset, as origin_flush() */
 	}
 	return done ? (int)done : err;
 }
@@ -299,15 +316,15 @@ static void sent(struct spryd *d, unsigned int k, struct spryd_req **batch,
 		if (batch[i])
 			entry_send_failed(d, batch[i]);
 	if (n > 0 || err == EACCES)
-		origin_recover(d, k);
+		origin_reset(d, k);
 }
 
 /*
  * One batch into the engine (--desc-send ring): copied to the origin's own
  * buffer, which stays the kernel's until origin_sent().  The requests
  * count as sent from here (a function may have one before the completion
- * is reaped); entry.c keeps their buffers at a deadline while tx_engine
- * is set.  False when the engine took nothing (the caller sends).
+ * is reaped); entry.c keeps their buffers at a deadline, and a zombie's
+ * past its time to live, while tx_origin is set.  False when the engine took nothing (the caller sends).
  */
 static bool engine_send(struct spryd *d, unsigned int k, struct spryd_req **batch,
 			unsigned int cnt)
@@ -328,7 +345,7 @@ static bool engine_send(struct spryd *d, unsigned int k, struct spryd_req **batc
 	d->st.ring_batches++;
 	for (i = 0; i < cnt; i++) {
 		batch[i]->state = REQ_SENT;
-		batch[i]->tx_engine = 1;
+		batch[i]->tx_origin = (uint8_t)(k + 1);
 	}
 	return true;
 }
@@ -349,9 +366,10 @@ void origin_sent(struct spryd *d, unsigned int k, int res)
 	for (i = 0; i < cnt; i++) {
 		r = entry_req(d, o->tx->ids[i]);
 		batch[i] = NULL;
-		if (!r)
-			continue;	/* came back and released already */
-		r->tx_engine = 0;
+		/* released already (came back), or in another batch since (a retry) */
+		if (!r || r->tx_origin != k + 1)
+			continue;
+		r->tx_origin = 0;
 		if (i < full)
 			continue;
 		/* not taken by the kernel: popped again, as send() leaves it */
@@ -363,6 +381,10 @@ void origin_sent(struct spryd *d, unsigned int k, int res)
 		}
 	}
 	sent(d, k, batch, cnt, res < 0 ? -1 : res, res < 0 ? -res : 0);
+	if (o->reset_due) {
+		o->reset_due = false;
+		origin_recover(d, k);
+	}
 }
 
 void origin_set_engine(struct spryd *d, spryd_origin_engine_fn fn)
@@ -374,7 +396,7 @@ void origin_set_engine(struct spryd *d, spryd_origin_engine_fn fn)
 		return;
 	/* the engine is gone: what it still held is given up (at shutdown) */
 	for (k = 0; k < d->n_origins; k++)
-		d->origins[k].tx_busy = false;
+		d->origins[k].tx_busy = d->origins[k].reset_due = false;
 }
 
 void origin_flush(struct spryd *d)

@@ -122,6 +122,7 @@ struct spryd_origin {
 	bool			want_out;
 	bool			broken;
 	bool			tx_busy;	/* a batch is in the engine */
+	bool			reset_due;	/* reset once that batch ended */
 	struct spryd_origin_tx	*tx;		/* that batch (origin.c) */
 };
 
@@ -164,8 +165,9 @@ struct spryd_req {
 	uint8_t			retried;	/* resubmitted once (idempotent hops) */
 	uint8_t			hold;		/* counts in its chain's n_held
 						 * (from entry_prepare) */
-	uint8_t			tx_engine;	/* its descriptor is in the origin's
-						 * engine (origin.h): maybe not sent */
+	uint8_t			tx_origin;	/* 1 + the origin whose engine has
+						 * its descriptor (origin.h): maybe
+						 * not sent; 0: none */
 	uint8_t			proc_wait;	/* held for an app's process
 						 * (desc.key; 0: any), counts in
 						 * its chain's n_proc_wait */
