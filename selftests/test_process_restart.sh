@@ -77,7 +77,7 @@ os_of() {
 }
 spry_test_cleanup_extra() {
 	local p
-	for p in $(ours); do kill -KILL "$p" 2>/dev/null; done
+	kill_wait $(ours)
 }
 
 post() { curl -s -m 10 -d "${2:-x}" "$URL/$1"; }
@@ -90,7 +90,7 @@ is_state() { [ "$(state_of "$1" "$2")" = "$3" ]; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
 up() {
-	start_spryd --http 127.0.0.1:$PORT --start-timeout 3 --stop-timeout 1 -v
+	start_spryd --http 127.0.0.1:$PORT --start-timeout 3 --stop-timeout "$SPRYD_STOP_TIMEOUT" -v
 	wait_for 5 sh -c "'$SPRY' -P '$PIN' process show r1 sock '$SOCK' >/dev/null 2>&1"
 }
 # kill9: spryd killed; its log kept apart

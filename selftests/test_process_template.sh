@@ -76,10 +76,10 @@ ours() {
 }
 spry_test_cleanup_extra() {
 	local p
-	for p in $(ours); do kill -KILL "$p" 2>/dev/null; done
+	kill_wait $(ours)
 }
 up() {
-	start_spryd --http 127.0.0.1:$PORT --start-timeout 3 --stop-timeout 1 -v
+	start_spryd --http 127.0.0.1:$PORT --start-timeout 3 --stop-timeout "$SPRYD_STOP_TIMEOUT" -v
 	wait_for 5 sh -c "'$SPRY' -P '$PIN' process show t1 sock '$SOCK' >/dev/null 2>&1"
 }
 
