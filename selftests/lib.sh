@@ -309,6 +309,19 @@ proc_gone() {
 SPRYD_STOP_TIMEOUT=1
 [ -z "${ASAN_OPTIONS:-}" ] || SPRYD_STOP_TIMEOUT=3
 
+# uring_up_or_skip LOG: after spryd was started with --front uring and
+# its stderr in LOG, wait (5 s) for its control socket.  0 when it came
+# up; when it did not because this kernel refuses io_uring
+# (kernel.io_uring_disabled, or not built), the whole test is a skip
+# (call it before any point); else its log's tail as a diagnostic, and 1.
+uring_up_or_skip() {
+	wait_for 5 test -S "$SOCK" && return 0
+	grep -qE 'io_uring front: (Operation not permitted|Function not implemented)' "$1" &&
+		tap_skip_all "no io_uring here: $(grep 'io_uring front:' "$1")"
+	tap_diag "$(tail -5 "$1")"
+	return 1
+}
+
 # kill_wait PID...: SIGTERM, then SIGKILL after 3 s (15 s under ASan); reap.  Only for
 # processes this test started.
 kill_wait() {

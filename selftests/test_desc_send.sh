@@ -88,15 +88,10 @@ if ! spry load >/dev/null || ! spry chain add demo hops upper,reverse >/dev/null
 	tap_finish
 fi
 
-# io_uring turned off (kernel.io_uring_disabled) or not built: the whole
-# test is a skip, decided before any point
+# no io_uring here: a skip, decided before any point
 start "$SPRYD" "$TMP/probe.log" -P "$PIN" -s "$SOCK" --http "127.0.0.1:$PORT" --front uring
 probe=$LAST
-NO_URING='io_uring front: (Operation not permitted|Function not implemented)'
-if ! wait_for 5 test -S "$SOCK"; then
-	grep -qE "$NO_URING" "$TMP/probe.log" &&
-		tap_skip_all "no io_uring here: $(grep 'io_uring front:' "$TMP/probe.log")"
-fi
+uring_up_or_skip "$TMP/probe.log"
 kill_wait "$probe"
 
 # 1-2: refused at the command line

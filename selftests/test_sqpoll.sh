@@ -56,15 +56,9 @@ CPU=$(awk '$1 == "Cpus_allowed_list:" { split($2, a, /[,-]/); print a[1] }' /pro
 start "$SPRYD" "$TMP/spryd.log" -P "$PIN" -s "$SOCK" --http "127.0.0.1:$PORT" --front uring \
 	--sqpoll "$CPU"
 SPRYD_PID=$LAST
-# io_uring turned off (kernel.io_uring_disabled) or not built: the whole
-# test is a skip, decided before any point; any other failure to start
-# fails the points below
-NO_URING='io_uring front: (Operation not permitted|Function not implemented)'
-if ! wait_for 5 test -S "$SOCK"; then
-	grep -qE "$NO_URING" "$TMP/spryd.log" &&
-		tap_skip_all "no io_uring here: $(grep 'io_uring front:' "$TMP/spryd.log")"
-	tap_diag "$(tail -5 "$TMP/spryd.log")"
-fi
+# no io_uring here: a skip, decided before any point; any other failure
+# to start fails the points below
+uring_up_or_skip "$TMP/spryd.log"
 
 # 1-2: refused at the command line (before touching the pins or socket)
 expect_cmd -s '!0' -e 'spryd: --sqpoll needs --front uring' \

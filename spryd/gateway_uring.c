@@ -806,16 +806,10 @@ static bool bodies_done(struct spryd *d)
 	return !any_conn(d, receiving_body);
 }
 
-/* ... no operation of any connection in the ring, ... */
+/* ... no operation of any connection nor origin's send in the ring, ... */
 static bool ops_done(struct spryd *d)
 {
-	return !any_conn(d, has_ops);
-}
-
-/* ... no origin's send in the ring, ... */
-static bool descs_done(struct spryd *d)
-{
-	return !d->gw->u->n_desc;
+	return !d->gw->u->n_desc && !any_conn(d, has_ops);
 }
 
 /* ... the multishot accept ended */
@@ -1006,7 +1000,6 @@ void gwu_fini(struct spryd *d)
 		return;
 	gwu_stop(d);
 	wait_until(d, ops_done);
-	wait_until(d, descs_done);
 	if (d->http.desc_ring)
 		origin_set_engine(d, NULL);
 	spryd_ep_del(d, &u->ep);

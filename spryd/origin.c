@@ -414,15 +414,15 @@ void origin_flush(struct spryd *d)
 		if (k < 0)
 			return;
 		o = &d->origins[k];
-		for (cnt = 0; cnt < SPRYD_SEND_BATCH; cnt++) {
+		for (cnt = 0; cnt < SPRYD_SEND_BATCH; cnt++)
 			if (!entry_sendq_pop(d, &batch[cnt]))
 				break;
-			buf[cnt] = batch[cnt]->desc;
-		}
 		if (!cnt)
 			return;
 		if (d->origin_engine && !o->tx_busy && engine_send(d, (unsigned int)k, batch, cnt))
 			continue;
+		for (i = 0; i < cnt; i++)
+			buf[i] = batch[i]->desc;
 		total = cnt * DESC_SZ;
 		n = send(o->o.fd, buf, total, MSG_DONTWAIT | MSG_NOSIGNAL);
 		d->st.send_batches++;
